@@ -1,0 +1,281 @@
+//! ARNs and ARN patterns.
+//!
+//! An ARN is `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`. In a pattern, wildcards in
+//! the first five parts stay inside their part; in RESOURCE (everything after the fifth
+//! colon) they may span `/` and `:`. Policy variables are allowed only in RESOURCE.
+
+use crate::condition::variables::Template;
+use crate::context::Context;
+use crate::matcher::{Pattern, Token};
+
+/// An ARN split at its first five colons, borrowed from the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Splits `text`; `None` when it is not `arn:` followed by five more parts.
+    pub fn parse(text: &'a str) -> Option<Arn<'a>> {
+        let mut it = text.splitn(6, ':');
+        if it.next()? != "arn" {
+            return None;
+        }
+        Some(Arn {
+            partition: it.next()?,
+            service: it.next()?,
+            region: it.next()?,
+            account: it.next()?,
+            resource: it.next()?,
+        })
+    }
+
+    fn head(&self) -> [&'a str; 5] {
+        [
+            "arn",
+            self.partition,
+            self.service,
+            self.region,
+            self.account,
+        ]
+    }
+}
+
+/// A compiled ARN pattern (the `Resource` element, or a value of an `Arn*` operator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArnPattern {
+    /// `*`
+    Any,
+    Parts {
+        /// `arn`, partition, service, region, account.
+        head: Box<[Pattern; 5]>,
+        tail: Tail,
+    },
+    /// Matches nothing (a short ARN in a resource-based policy).
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tail {
+    Static(Pattern),
+    Template(Template),
+}
+
+/// How a pattern with fewer than six parts is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShortArn {
+    /// Missing parts are `*` (identity, boundary, session and organization policies).
+    Pad,
+    /// The pattern matches nothing (resource-based policies).
+    Never,
+}
+
+impl ArnPattern {
+    /// Compiles a pattern. `variables` says whether `${...}` is interpreted (policy version
+    /// `2012-10-17`). Errors are messages for the caller to place.
+    pub fn new(text: &str, variables: bool, short: ShortArn) -> Result<ArnPattern, String> {
+        if text == "*" {
+            return Ok(ArnPattern::Any);
+        }
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        // `ARN:...` is accepted (AWS accepts it) but, ARNs being case-sensitive, matches
+        // nothing; anything else that is not an ARN is refused.
+        if !parts.first().is_some_and(|p| p.eq_ignore_ascii_case("arn")) {
+            return Err(format!(
+                "`{text}` is neither `*` nor an ARN (`arn:partition:service:region:account:resource`)"
+            ));
+        }
+        if parts.len() < 6 && short == ShortArn::Never {
+            return Ok(ArnPattern::Never);
+        }
+        let mut head: [Pattern; 5] = std::array::from_fn(|_| Pattern::Any);
+        for (slot, part) in head.iter_mut().zip(parts.iter()) {
+            if variables && part.contains("${") {
+                return Err(format!(
+                    "`{text}`: policy variables are allowed only in the resource part of an ARN"
+                ));
+            }
+            *slot = Pattern::new(part);
+        }
+        let tail_text = parts.get(5).copied().unwrap_or("*");
+        let tail = match variables
+            .then(|| Template::parse(tail_text))
+            .transpose()?
+            .flatten()
+        {
+            Some(t) => Tail::Template(t),
+            None => Tail::Static(Pattern::new(tail_text)),
+        };
+        Ok(ArnPattern::Parts {
+            head: Box::new(head),
+            tail,
+        })
+    }
+
+    /// Compiles a pattern from resolved tokens (a condition value after substitution).
+    fn from_tokens(tokens: &[Token]) -> Option<ArnPattern> {
+        let mut parts: Vec<&[Token]> = Vec::with_capacity(6);
+        let mut rest = tokens;
+        while parts.len() < 5 {
+            let i = rest.iter().position(|t| *t == Token::Lit(':'))?;
+            parts.push(rest.get(..i)?);
+            rest = rest.get(i + 1..)?;
+        }
+        parts.push(rest);
+        if parts.first().map(|p| p.to_vec())
+            != Some(vec![Token::Lit('a'), Token::Lit('r'), Token::Lit('n')])
+        {
+            return None;
+        }
+        let mut head: [Pattern; 5] = std::array::from_fn(|_| Pattern::Any);
+        for (slot, part) in head.iter_mut().zip(parts.iter()) {
+            *slot = Pattern::from_tokens(part.iter().copied());
+        }
+        let tail = Pattern::from_tokens(parts.get(5)?.iter().copied());
+        Some(ArnPattern::Parts {
+            head: Box::new(head),
+            tail: Tail::Static(tail),
+        })
+    }
+
+    /// Whether the pattern has no wildcard and no variable.
+    pub fn is_exact(&self) -> bool {
+        match self {
+            ArnPattern::Parts {
+                head,
+                tail: Tail::Static(t),
+            } => head.iter().all(Pattern::is_exact) && t.is_exact(),
+            _ => false,
+        }
+    }
+
+    /// Matches a request resource. `arn` is the pre-split resource (`None` when the request
+    /// names `*` or something that is not an ARN, which only the `*` pattern matches).
+    pub fn matches(&self, arn: Option<&Arn<'_>>, ctx: &Context) -> Option<bool> {
+        match self {
+            ArnPattern::Any => Some(true),
+            ArnPattern::Never => Some(false),
+            ArnPattern::Parts { head, tail } => {
+                let Some(arn) = arn else { return Some(false) };
+                if !head.iter().zip(arn.head()).all(|(p, s)| p.matches(s)) {
+                    return Some(false);
+                }
+                match tail {
+                    Tail::Static(p) => Some(p.matches(arn.resource)),
+                    Tail::Template(t) => {
+                        // Unresolvable variable: `None`, the entry matches no resource.
+                        let tokens = t.resolve_tokens(ctx, true)?;
+                        Some(Pattern::from_tokens(tokens).matches(arn.resource))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An `ArnLike`/`ArnEquals` comparison of a context value against a pattern written with
+/// wildcards; both must be six-part ARNs.
+pub fn arn_like(pattern_tokens: &[Token], value: &str) -> bool {
+    let (Some(p), Some(v)) = (ArnPattern::from_tokens(pattern_tokens), Arn::parse(value)) else {
+        return false;
+    };
+    p.matches(Some(&v), &Context::new()).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::glob_tokens;
+
+    fn check(pattern: &str, resource: &str, expected: bool) {
+        let p = ArnPattern::new(pattern, true, ShortArn::Pad).unwrap();
+        let arn = Arn::parse(resource);
+        assert_eq!(
+            p.matches(arn.as_ref(), &Context::new()),
+            Some(expected),
+            "`{pattern}` against `{resource}`"
+        );
+    }
+
+    #[test]
+    fn wildcards_in_the_first_five_parts_stay_in_their_part() {
+        check(
+            "arn:aws:s3:::reports-*/2024/*",
+            "arn:aws:s3:::reports-eu/2024/q1/a.csv",
+            true,
+        );
+        check(
+            "arn:aws:s3:::reports-*/2024/*",
+            "arn:aws:s3:::reports-eu/2023/a.csv",
+            false,
+        );
+        check(
+            "arn:aws:svc:*:111122223333:x",
+            "arn:aws:svc:us-east-1:111122223333:x",
+            true,
+        );
+        check("arn:aws:svc:us-*:*:x", "arn:aws:svc:eu-west-1:1:x", false);
+    }
+
+    #[test]
+    fn wildcards_in_the_resource_part_span_slashes_and_colons() {
+        check(
+            "arn:aws:logs:*:*:log-group:my-group:*",
+            "arn:aws:logs:us-east-1:1:log-group:my-group:log-stream:s",
+            true,
+        );
+        check(
+            "arn:aws:s3:::bkt/*/test/*",
+            "arn:aws:s3:::bkt//test/obj",
+            true,
+        );
+    }
+
+    #[test]
+    fn resource_part_is_case_sensitive() {
+        check("arn:aws:s3:::Reports/*", "arn:aws:s3:::reports/a", false);
+    }
+
+    #[test]
+    fn short_patterns_are_padded_with_wildcards() {
+        check(
+            "arn:aws:orders:*",
+            "arn:aws:orders:us-east-1:1:order/1",
+            true,
+        );
+        let p = ArnPattern::new("arn:aws:orders", true, ShortArn::Never).unwrap();
+        assert_eq!(p, ArnPattern::Never);
+    }
+
+    #[test]
+    fn request_that_is_not_an_arn_matches_only_star() {
+        check("*", "*", true);
+        check("arn:aws:s3:::*", "*", false);
+    }
+
+    #[test]
+    fn non_arn_patterns_and_variables_in_head_are_errors() {
+        assert!(ArnPattern::new("orders/*", true, ShortArn::Pad).is_err());
+        assert!(ArnPattern::new("arn:aws:s3:${aws:x}::b", true, ShortArn::Pad).is_err());
+        // Version 2008-10-17: `${` is literal text, anywhere.
+        assert!(ArnPattern::new("arn:aws:s3:${aws:x}::b", false, ShortArn::Pad).is_ok());
+    }
+
+    #[test]
+    fn arn_like_differs_from_string_like_on_colons() {
+        let toks: Vec<Token> = glob_tokens("arn:aws:svc:*:111122223333:finance/*").collect();
+        assert!(!arn_like(
+            &toks,
+            "arn:aws:svc:us-east-2:999999999999:store/abc:111122223333:finance/doc.txt"
+        ));
+        assert!(arn_like(
+            &toks,
+            "arn:aws:svc:us-east-2:111122223333:finance/doc.txt"
+        ));
+        assert!(!arn_like(&toks, "not-an-arn"));
+    }
+}

@@ -1,0 +1,43 @@
+//! Command-line interface: argument parsing and the subcommands. `anyhow` lives here and
+//! in `main` only; the library returns typed errors.
+
+mod eval;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "AWS-IAM-style authorization for your own services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate self-contained cases (JSON Lines) and print one decision per line.
+    Eval(eval::Args),
+    /// Validate policy documents and print every finding with its place.
+    Validate(validate::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(args),
+        Command::Validate(args) => validate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `warden validate --kind KIND FILE...`: every finding with file, JSON path and
+//! line:column; a non-zero exit when any document has an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use warden::policy::{self, PolicyKind, Severity};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The kind of policy the files hold.
+    #[arg(long, value_parser = parse_kind)]
+    kind: PolicyKind,
+    /// Policy documents (JSON).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+fn parse_kind(s: &str) -> Result<PolicyKind, String> {
+    PolicyKind::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = PolicyKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!(
+            "unknown policy kind `{s}`; expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut errors = 0usize;
+    let mut warnings = 0usize;
+    for path in &args.files {
+        let shown = path.display();
+        let text = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(_) => {
+                    println!("{shown}: error[invalid-encoding] $: the file is not UTF-8");
+                    errors += 1;
+                    continue;
+                }
+            },
+            Err(e) => {
+                println!("{shown}: error[unreadable] $: cannot read the file: {e}");
+                errors += 1;
+                continue;
+            }
+        };
+        let parsed = policy::parse_text(&text, args.kind, &shown.to_string());
+        for f in &parsed.findings {
+            match f.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+            println!("{shown}:{f}");
+        }
+    }
+    let files = args.files.len();
+    eprintln!("{files} file(s) checked: {errors} error(s), {warnings} warning(s)");
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,214 @@
+//! Compiled policy sets: the policies of one evaluation layer (a principal's identity
+//! policies, a boundary, a session policy, a resource policy, one organization level),
+//! with their statements indexed by action so a request touches only candidates.
+//!
+//! Index: a statement whose every `Action` is exact goes under each exact action; one
+//! whose patterns all name a literal service goes under each service; the rest
+//! (`NotAction`, `*`, a wildcard service) are always candidates. A statement lands in one
+//! kind of bucket only, so a request never sees it twice.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::matcher::Pattern;
+use crate::policy::{ActionPattern, Policy, PolicyKind, Statement};
+
+/// Below this many statements a linear scan beats hashing the action.
+const INDEX_THRESHOLD: usize = 12;
+
+/// A statement's place: policy index, statement index.
+type StmtId = (u32, u32);
+
+/// The policies of one layer, compiled and indexed. Immutable once built.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    policies: Vec<Arc<Policy>>,
+    index: Option<Index>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    exact: FxHashMap<Box<str>, Vec<StmtId>>,
+    by_service: FxHashMap<Box<str>, Vec<StmtId>>,
+    always: Vec<StmtId>,
+}
+
+impl PolicySet {
+    pub fn new(policies: Vec<Arc<Policy>>) -> PolicySet {
+        let total: usize = policies.iter().map(|p| p.statements.len()).sum();
+        let index = (total > INDEX_THRESHOLD).then(|| Index::build(&policies));
+        PolicySet { policies, index }
+    }
+
+    pub fn policies(&self) -> &[Arc<Policy>] {
+        &self.policies
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    pub fn statement_count(&self) -> usize {
+        self.policies.iter().map(|p| p.statements.len()).sum()
+    }
+
+    /// The kind of the set's policies (the first one's; a set holds one kind).
+    pub fn kind(&self) -> Option<PolicyKind> {
+        self.policies.first().map(|p| p.kind)
+    }
+
+    /// Calls `f` with every statement that may match the lowercase action `action`
+    /// (`service:name`), until `f` returns `false`.
+    pub fn for_candidates<'s>(
+        &'s self,
+        action: &str,
+        service: &str,
+        mut f: impl FnMut(&'s Policy, &'s Statement) -> bool,
+    ) {
+        let Some(index) = &self.index else {
+            for p in &self.policies {
+                for s in &p.statements {
+                    if !f(p, s) {
+                        return;
+                    }
+                }
+            }
+            return;
+        };
+        let lists = [
+            index.exact.get(action),
+            index.by_service.get(service),
+            Some(&index.always),
+        ];
+        for list in lists.into_iter().flatten() {
+            for &(pi, si) in list {
+                let Some(p) = self.policies.get(pi as usize) else {
+                    continue;
+                };
+                let Some(s) = p.statements.get(si as usize) else {
+                    continue;
+                };
+                if !f(p, s) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+enum Bucket {
+    Exact(Vec<Box<str>>),
+    Service(Vec<Box<str>>),
+    Always,
+}
+
+impl Index {
+    fn build(policies: &[Arc<Policy>]) -> Index {
+        let mut index = Index::default();
+        for (pi, p) in policies.iter().enumerate() {
+            for (si, s) in p.statements.iter().enumerate() {
+                let id = (pi as u32, si as u32);
+                match bucket(s) {
+                    Bucket::Exact(actions) => {
+                        for a in actions {
+                            index.exact.entry(a).or_default().push(id);
+                        }
+                    }
+                    Bucket::Service(services) => {
+                        for svc in services {
+                            index.by_service.entry(svc).or_default().push(id);
+                        }
+                    }
+                    Bucket::Always => index.always.push(id),
+                }
+            }
+        }
+        index
+    }
+}
+
+fn bucket(s: &Statement) -> Bucket {
+    if s.actions.negated {
+        return Bucket::Always;
+    }
+    let mut exact = Vec::new();
+    let mut services = Vec::new();
+    let mut all_exact = true;
+    for p in &s.actions.patterns {
+        match p {
+            ActionPattern::Parts {
+                service: Pattern::Exact(svc),
+                name,
+            } => {
+                if !services.contains(svc) {
+                    services.push(svc.clone());
+                }
+                match name {
+                    Pattern::Exact(n) => {
+                        let a: Box<str> = format!("{svc}:{n}").into();
+                        if !exact.contains(&a) {
+                            exact.push(a);
+                        }
+                    }
+                    _ => all_exact = false,
+                }
+            }
+            _ => return Bucket::Always,
+        }
+    }
+    if all_exact {
+        Bucket::Exact(exact)
+    } else {
+        Bucket::Service(services)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::parse_text;
+
+    fn set(statements: &[&str]) -> PolicySet {
+        let body = statements.join(",");
+        let text = format!(r#"{{"Version":"2012-10-17","Statement":[{body}]}}"#);
+        let policy = parse_text(&text, PolicyKind::Identity, "p").policy.unwrap();
+        PolicySet::new(vec![Arc::new(policy)])
+    }
+
+    fn candidates(s: &PolicySet, action: &str) -> Vec<usize> {
+        let service = action.split(':').next().unwrap();
+        let mut out = Vec::new();
+        s.for_candidates(action, service, |_, st| {
+            out.push(st.index);
+            true
+        });
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn index_returns_exact_service_and_always_candidates_once() {
+        let mut stmts = vec![
+            r#"{"Effect":"Allow","Action":["a:x","a:X"],"Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":["a:Get*","b:y"],"Resource":"*"}"#,
+            r#"{"Effect":"Allow","NotAction":"c:*","Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":"?:x","Resource":"*"}"#,
+        ];
+        let filler = r#"{"Effect":"Allow","Action":"z:z","Resource":"*"}"#;
+        stmts.extend(std::iter::repeat_n(filler, INDEX_THRESHOLD));
+        let s = set(&stmts);
+        assert!(s.index.is_some());
+        assert_eq!(candidates(&s, "a:x"), vec![0, 1, 2, 3, 4]);
+        assert_eq!(candidates(&s, "b:q"), vec![1, 2, 3, 4]);
+        assert_eq!(candidates(&s, "q:q"), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn small_sets_are_scanned() {
+        let s = set(&[r#"{"Effect":"Allow","Action":"a:x","Resource":"*"}"#]);
+        assert!(s.index.is_none());
+        assert_eq!(candidates(&s, "b:y"), vec![0]);
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of condition operators, written from the reference (§4).

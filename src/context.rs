@@ -1,0 +1,126 @@
+//! The request context: condition keys and their values, looked up case-insensitively.
+//!
+//! Keys are stored lowercased once when the context is built, so evaluation compares
+//! without allocating. A key holds one value or a list (`aws:TagKeys`); a one-element list
+//! behaves as a single value wherever AWS says so.
+
+/// A context value: one string or a list of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextValue {
+    Single(String),
+    Multi(Vec<String>),
+}
+
+impl ContextValue {
+    /// The values as a slice, one element for a single value.
+    pub fn values(&self) -> &[String] {
+        match self {
+            ContextValue::Single(s) => std::slice::from_ref(s),
+            ContextValue::Multi(v) => v,
+        }
+    }
+
+    /// The one value of a single-valued key (or a one-element list); `None` for a list of
+    /// any other length.
+    pub fn single(&self) -> Option<&str> {
+        match self {
+            ContextValue::Single(s) => Some(s),
+            ContextValue::Multi(v) if v.len() == 1 => v.first().map(String::as_str),
+            ContextValue::Multi(_) => None,
+        }
+    }
+}
+
+/// Condition keys of one request. Small (a dozen keys), so a vector beats a hash map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    entries: Vec<(Box<str>, ContextValue)>,
+}
+
+impl Context {
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// Looks a key up; `key` must already be lowercase (compiled policies store it so).
+    pub fn get(&self, lower_key: &str) -> Option<&ContextValue> {
+        self.entries
+            .iter()
+            .find(|(k, _)| **k == *lower_key)
+            .map(|(_, v)| v)
+    }
+
+    /// Sets a key (any case), replacing a value it had.
+    pub fn insert(&mut self, key: &str, value: ContextValue) {
+        let lower = key.to_ascii_lowercase();
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| **k == *lower) {
+            slot.1 = value;
+        } else {
+            self.entries.push((lower.into(), value));
+        }
+    }
+
+    /// Sets a key only when the context has no value for it yet.
+    pub fn insert_default(&mut self, key: &str, value: ContextValue) {
+        if self.get(&key.to_ascii_lowercase()).is_none() {
+            self.insert(key, value);
+        }
+    }
+
+    /// Removes a key (any case).
+    pub fn remove(&mut self, key: &str) {
+        let lower = key.to_ascii_lowercase();
+        self.entries.retain(|(k, _)| **k != *lower);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.entries.iter().map(|(k, v)| (&**k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_case_insensitive() {
+        let mut c = Context::new();
+        c.insert("aws:ResourceTag/Owner", ContextValue::Single("a".into()));
+        assert!(c.get("aws:resourcetag/owner").is_some());
+        c.insert("AWS:RESOURCETAG/OWNER", ContextValue::Single("b".into()));
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c.get("aws:resourcetag/owner")
+                .and_then(ContextValue::single),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn insert_default_keeps_a_given_value() {
+        let mut c = Context::new();
+        c.insert("aws:username", ContextValue::Single("given".into()));
+        c.insert_default("aws:UserName", ContextValue::Single("derived".into()));
+        assert_eq!(
+            c.get("aws:username").and_then(ContextValue::single),
+            Some("given")
+        );
+    }
+
+    #[test]
+    fn one_element_list_is_a_single_value() {
+        assert_eq!(ContextValue::Multi(vec!["x".into()]).single(), Some("x"));
+        assert_eq!(
+            ContextValue::Multi(vec!["x".into(), "y".into()]).single(),
+            None
+        );
+    }
+}

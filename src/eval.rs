@@ -1,0 +1,457 @@
+//! The decision flow of AWS IAM (reference §3): pure, synchronous, and unable to fail.
+//!
+//! Explicit deny anywhere wins; then the RCP and SCP gates; then the resource-based policy
+//! and identity paths, with permissions boundaries and session policies capping what the
+//! principal's side grants. The outcome names the statements that decided it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::compile::PolicySet;
+use crate::policy::principal::PrincipalMatch;
+use crate::policy::{Effect, Policy, PolicyKind, Statement};
+use crate::request::{PrincipalKind, Request};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    Allow,
+    ExplicitDeny,
+    ImplicitDeny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "Allow",
+            Decision::ExplicitDeny => "ExplicitDeny",
+            Decision::ImplicitDeny => "ImplicitDeny",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the decision came out as it did: a stable code, usable as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A `Deny` statement applied somewhere.
+    ExplicitDeny,
+    /// `sts:GetCallerIdentity` needs no permission.
+    CallerIdentity,
+    /// The identity policies allowed, within any boundary and session policy.
+    IdentityAllow,
+    /// The resource policy named the caller itself (or `*`).
+    ResourcePolicyDirect,
+    /// The resource policy named the caller's role (or parent user), within the caps.
+    ResourcePolicyRole,
+    /// The account's root user acts in its own account.
+    RootUser,
+    /// Cross-account: both the principal's side and the resource policy allowed.
+    CrossAccountAllow,
+    /// An organization level had no SCP statement allowing the action.
+    ScpNoAllow,
+    /// No identity policy (nor resource policy) allowed the request.
+    NoIdentityAllow,
+    /// The permissions boundary does not allow the action.
+    BoundaryNoAllow,
+    /// The session policy does not allow the action.
+    SessionPolicyNoAllow,
+    /// A federated-user session without a session policy has no identity permissions.
+    FederatedSessionNoPolicy,
+    /// Cross-account: the resource policy does not grant the caller or its account.
+    CrossAccountNoResourceAllow,
+    /// Cross-account: the principal's own account does not allow.
+    CrossAccountNoIdentityAllow,
+    /// The service needs the resource policy to trust the caller (role trust, KMS keys).
+    ResourcePolicyRequired,
+    /// Anonymous and service callers need a resource-policy grant.
+    NoResourceAllow,
+    /// The principal is not known to the snapshot.
+    UnknownPrincipal,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::ExplicitDeny => "explicit_deny",
+            Reason::CallerIdentity => "caller_identity",
+            Reason::IdentityAllow => "identity_allow",
+            Reason::ResourcePolicyDirect => "resource_policy_direct",
+            Reason::ResourcePolicyRole => "resource_policy_role",
+            Reason::RootUser => "root_user",
+            Reason::CrossAccountAllow => "cross_account_allow",
+            Reason::ScpNoAllow => "scp_no_allow",
+            Reason::NoIdentityAllow => "no_identity_allow",
+            Reason::BoundaryNoAllow => "boundary_no_allow",
+            Reason::SessionPolicyNoAllow => "session_policy_no_allow",
+            Reason::FederatedSessionNoPolicy => "federated_session_no_policy",
+            Reason::CrossAccountNoResourceAllow => "cross_account_no_resource_allow",
+            Reason::CrossAccountNoIdentityAllow => "cross_account_no_identity_allow",
+            Reason::ResourcePolicyRequired => "resource_policy_required",
+            Reason::NoResourceAllow => "no_resource_allow",
+            Reason::UnknownPrincipal => "unknown_principal",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A statement that took part in a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub kind: PolicyKind,
+    pub policy: Arc<str>,
+    /// The statement's position in its policy.
+    pub index: usize,
+    pub sid: Option<Arc<str>>,
+    pub effect: Effect,
+}
+
+impl fmt::Display for Matched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.policy)?;
+        match &self.sid {
+            Some(sid) => write!(f, " Sid {sid}"),
+            None => write!(f, " Statement[{}]", self.index),
+        }
+    }
+}
+
+/// A decision with its reason and the statements that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub decision: Decision,
+    pub reason: Reason,
+    /// The layer whose deny (explicit, or missing allow) decided; `None` for an Allow.
+    pub denied_by: Option<PolicyKind>,
+    pub statements: Vec<Matched>,
+}
+
+impl Outcome {
+    fn allow(reason: Reason, statements: Vec<Matched>) -> Outcome {
+        Outcome {
+            decision: Decision::Allow,
+            reason,
+            denied_by: None,
+            statements,
+        }
+    }
+
+    fn implicit(reason: Reason, layer: PolicyKind) -> Outcome {
+        Outcome {
+            decision: Decision::ImplicitDeny,
+            reason,
+            denied_by: Some(layer),
+            statements: Vec::new(),
+        }
+    }
+
+    /// The outcome for a principal the snapshot does not know.
+    pub fn unknown_principal() -> Outcome {
+        Outcome {
+            decision: Decision::ImplicitDeny,
+            reason: Reason::UnknownPrincipal,
+            denied_by: Some(PolicyKind::Identity),
+            statements: Vec::new(),
+        }
+    }
+}
+
+/// Every policy that applies to one request, gathered by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Policies<'a> {
+    /// The principal's identity policies (for a session: its role's).
+    pub identity: &'a PolicySet,
+    /// The target's resource-based policy.
+    pub resource: Option<&'a PolicySet>,
+    pub boundary: Option<&'a PolicySet>,
+    pub session: Option<&'a PolicySet>,
+    /// SCP levels from the root down to the principal's account; empty when the account
+    /// is not governed (no organization, the management account, a service caller).
+    pub scps: &'a [Arc<PolicySet>],
+    /// RCP levels on the resource's side. The full-access RCP is implied at every level,
+    /// so these act only through `Deny`.
+    pub rcps: &'a [Arc<PolicySet>],
+    /// Whether the service needs the resource policy to trust the caller even in the same
+    /// account (role trust policies, KMS key policies).
+    pub resource_policy_required: bool,
+}
+
+/// What one layer's statements said.
+#[derive(Default)]
+struct Scan<'p> {
+    allow: Option<Hit<'p>>,
+    /// The strongest principal match of an allowing resource-policy statement.
+    allow_match: Option<PrincipalMatch>,
+    denies: Vec<Hit<'p>>,
+}
+
+#[derive(Clone, Copy)]
+struct Hit<'p> {
+    kind: PolicyKind,
+    policy: &'p Policy,
+    statement: &'p Statement,
+}
+
+impl Hit<'_> {
+    fn matched(&self) -> Matched {
+        Matched {
+            kind: self.kind,
+            policy: self.policy.id.clone(),
+            index: self.statement.index,
+            sid: self.statement.sid.clone(),
+            effect: self.statement.effect,
+        }
+    }
+}
+
+/// Decides one request. Pure: no I/O, no failure; allocation only for the outcome.
+pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
+    let principal = req.principal;
+    if req.action() == "sts:getcalleridentity" && principal.is_authenticated() {
+        return Outcome::allow(Reason::CallerIdentity, Vec::new());
+    }
+    let has_boundary = policies.boundary.is_some();
+    let id = scan(req, policies.identity, PolicyKind::Identity, has_boundary);
+    let pb = policies
+        .boundary
+        .map(|s| scan(req, s, PolicyKind::Boundary, has_boundary));
+    let sp = policies
+        .session
+        .map(|s| scan(req, s, PolicyKind::Session, has_boundary));
+    let rbp = policies
+        .resource
+        .map(|s| scan(req, s, PolicyKind::Resource, has_boundary));
+    let scps: Vec<Scan<'_>> = policies
+        .scps
+        .iter()
+        .map(|s| scan(req, s, PolicyKind::Scp, has_boundary))
+        .collect();
+    let rcps: Vec<Scan<'_>> = policies
+        .rcps
+        .iter()
+        .map(|s| scan(req, s, PolicyKind::Rcp, has_boundary))
+        .collect();
+
+    // Step 1: an explicit deny anywhere wins.
+    let denies: Vec<Matched> = std::iter::once(&id)
+        .chain(pb.iter())
+        .chain(sp.iter())
+        .chain(rbp.iter())
+        .chain(scps.iter())
+        .chain(rcps.iter())
+        .flat_map(|s| s.denies.iter().map(Hit::matched))
+        .collect();
+    if let Some(first) = denies.first() {
+        return Outcome {
+            decision: Decision::ExplicitDeny,
+            reason: Reason::ExplicitDeny,
+            denied_by: Some(first.kind),
+            statements: denies,
+        };
+    }
+
+    // Steps 2 and 3: organization gates. RCP levels always allow (full-access RCP).
+    let mut granted: Vec<Matched> = Vec::new();
+    for level in &scps {
+        match &level.allow {
+            Some(hit) => granted.push(hit.matched()),
+            None => return Outcome::implicit(Reason::ScpNoAllow, PolicyKind::Scp),
+        }
+    }
+
+    let rbp_match = rbp
+        .as_ref()
+        .and_then(|s| s.allow_match)
+        .unwrap_or(PrincipalMatch::NoMatch);
+    let rbp_hit = rbp.as_ref().and_then(|s| s.allow);
+    let with = |mut granted: Vec<Matched>, hits: &[Option<Hit<'_>>]| {
+        granted.extend(hits.iter().flatten().map(Hit::matched));
+        granted
+    };
+
+    // Step 4: callers that are not IAM principals.
+    match &principal.kind {
+        PrincipalKind::Anonymous
+        | PrincipalKind::Service { .. }
+        | PrincipalKind::WebIdentity { .. } => {
+            return if rbp_match == PrincipalMatch::Direct {
+                Outcome::allow(Reason::ResourcePolicyDirect, with(granted, &[rbp_hit]))
+            } else {
+                Outcome::implicit(Reason::NoResourceAllow, PolicyKind::Resource)
+            };
+        }
+        PrincipalKind::Root if req.same_account() && !policies.resource_policy_required => {
+            return Outcome::allow(Reason::RootUser, granted);
+        }
+        _ => {}
+    }
+
+    let is_root = matches!(principal.kind, PrincipalKind::Root);
+    let id_ok = id.allow.is_some() || is_root;
+    let pb_ok = pb.as_ref().is_none_or(|s| s.allow.is_some());
+    let sp_ok = match &sp {
+        Some(s) => s.allow.is_some(),
+        None => !matches!(principal.kind, PrincipalKind::FederatedUser { .. }),
+    };
+    let caps = [
+        pb.as_ref().and_then(|s| s.allow),
+        sp.as_ref().and_then(|s| s.allow),
+    ];
+    // Why the principal's side fails, in AWS's documented order.
+    let side_failure = || {
+        if !id_ok {
+            (Reason::NoIdentityAllow, PolicyKind::Identity)
+        } else if !pb_ok {
+            (Reason::BoundaryNoAllow, PolicyKind::Boundary)
+        } else if sp.is_none() {
+            (Reason::FederatedSessionNoPolicy, PolicyKind::Session)
+        } else {
+            (Reason::SessionPolicyNoAllow, PolicyKind::Session)
+        }
+    };
+
+    if req.same_account() {
+        // (i) Grants to the calling user or session itself are not capped by an implicit
+        // deny in identity, boundary or session policies.
+        if rbp_match == PrincipalMatch::Direct {
+            return Outcome::allow(Reason::ResourcePolicyDirect, with(granted, &[rbp_hit]));
+        }
+        // (ii) Grants to the role behind a session (or the user behind a federated
+        // session) need no identity allow, but the boundary and session policy still cap.
+        if matches!(rbp_match, PrincipalMatch::Role | PrincipalMatch::ParentUser) && pb_ok && sp_ok
+        {
+            return Outcome::allow(
+                Reason::ResourcePolicyRole,
+                with(granted, &[rbp_hit, caps[0], caps[1]]),
+            );
+        }
+        // (iii) The identity path.
+        if id_ok && pb_ok && sp_ok {
+            if policies.resource_policy_required {
+                return if rbp_match == PrincipalMatch::Account {
+                    Outcome::allow(
+                        Reason::IdentityAllow,
+                        with(granted, &[id.allow, rbp_hit, caps[0], caps[1]]),
+                    )
+                } else {
+                    Outcome::implicit(Reason::ResourcePolicyRequired, PolicyKind::Resource)
+                };
+            }
+            return Outcome::allow(
+                Reason::IdentityAllow,
+                with(granted, &[id.allow, caps[0], caps[1]]),
+            );
+        }
+        let (reason, layer) = side_failure();
+        return Outcome::implicit(reason, layer);
+    }
+
+    // Cross account: the principal's side and the resource's side must both allow.
+    if rbp_match == PrincipalMatch::NoMatch {
+        return Outcome::implicit(Reason::CrossAccountNoResourceAllow, PolicyKind::Resource);
+    }
+    if !(id_ok && pb_ok && sp_ok) {
+        let (reason, layer) = side_failure();
+        let reason = if reason == Reason::NoIdentityAllow {
+            Reason::CrossAccountNoIdentityAllow
+        } else {
+            reason
+        };
+        return Outcome::implicit(reason, layer);
+    }
+    Outcome::allow(
+        Reason::CrossAccountAllow,
+        with(granted, &[id.allow, rbp_hit, caps[0], caps[1]]),
+    )
+}
+
+/// Evaluates a layer's candidate statements: every deny (any may decide), and allows only
+/// until one is found (for a resource policy, until a direct grant is found).
+fn scan<'p>(
+    req: &Request<'_>,
+    set: &'p PolicySet,
+    kind: PolicyKind,
+    has_boundary: bool,
+) -> Scan<'p> {
+    let mut out = Scan::default();
+    let (service, _) = req.action_parts();
+    set.for_candidates(req.action(), service, |policy, statement| {
+        let allow = statement.effect == Effect::Allow;
+        if allow && out.allow_match == Some(PrincipalMatch::Direct) {
+            return true;
+        }
+        if allow && kind != PolicyKind::Resource && out.allow.is_some() {
+            return true;
+        }
+        let principal_match = match &statement.principals {
+            None => PrincipalMatch::Direct,
+            // AWS quirk (reference §2.3): a resource-policy `Deny` with `NotPrincipal`
+            // always applies to a user or role that has a permissions boundary.
+            Some(p) if p.negated && !allow && has_boundary => PrincipalMatch::Direct,
+            Some(p) => p.classify(req.principal),
+        };
+        if principal_match == PrincipalMatch::NoMatch || !applies(statement, req) {
+            return true;
+        }
+        let hit = Hit {
+            kind,
+            policy,
+            statement,
+        };
+        if allow {
+            if out.allow_match.is_none_or(|m| principal_match > m) {
+                out.allow = Some(hit);
+                out.allow_match = Some(principal_match);
+            }
+        } else {
+            out.denies.push(hit);
+        }
+        true
+    });
+    out
+}
+
+/// Whether a statement's action, resource and conditions match (the principal part is
+/// classified separately).
+pub fn applies(s: &Statement, req: &Request<'_>) -> bool {
+    let (service, name) = req.action_parts();
+    if !s.actions.matches(service, name) {
+        return false;
+    }
+    if let Some(resources) = &s.resources {
+        let arn = req.resource_arn();
+        let hit = if req.resource == "*" && !resources.negated {
+            // An action without resource-level permissions is authorized against `*`,
+            // which only the literal `*` pattern grants.
+            resources.patterns.contains(&crate::arn::ArnPattern::Any)
+        } else {
+            resources
+                .patterns
+                .iter()
+                .any(|p| p.matches(arn, req.context) == Some(true))
+        };
+        if hit == resources.negated {
+            return false;
+        }
+    }
+    s.conditions.iter().all(|c| c.holds(req.context))
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Whether an action needs the target's resource policy to trust the caller even within
+/// one account: assuming a role (its trust policy) and KMS keys (their key policy).
+pub fn resource_policy_required(action: &str) -> bool {
+    let lower = action.to_ascii_lowercase();
+    lower.starts_with("sts:assumerole") || lower.starts_with("kms:")
+}

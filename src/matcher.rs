@@ -1,0 +1,315 @@
+//! Compiled wildcard patterns: `*` matches any run of characters, `?` exactly one.
+//!
+//! Each pattern is sorted once, when a policy is compiled, into the cheapest way to match it
+//! (any / exact / prefix / suffix / contains / general glob), as ripgrep's globset does. The
+//! general glob splits on `*` and finds each piece leftmost, which is exact for `*`/`?`
+//! patterns and never backtracks: a hostile pattern costs at most O(pattern × input).
+
+/// One element of a pattern before it is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// A character that matches itself, even if it is `*` or `?` (from `${*}`, `${?}` or a
+    /// substituted variable value).
+    Lit(char),
+    /// `*`: any run of characters, possibly empty.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// Turns pattern text into tokens, reading `*` and `?` as wildcards.
+pub fn glob_tokens(text: &str) -> impl Iterator<Item = Token> + '_ {
+    text.chars().map(|c| match c {
+        '*' => Token::Star,
+        '?' => Token::One,
+        c => Token::Lit(c),
+    })
+}
+
+/// A compiled pattern. Matching is case-sensitive on the text given; callers that want
+/// case-insensitive matching (actions) lowercase both sides once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pattern {
+    /// `*`
+    Any,
+    /// No wildcard.
+    Exact(Box<str>),
+    /// `abc*`
+    Prefix(Box<str>),
+    /// `*abc`
+    Suffix(Box<str>),
+    /// `*abc*`
+    Contains(Box<str>),
+    /// Anything else.
+    Glob(Box<Glob>),
+}
+
+/// A general pattern: `first * middle[0] * ... * last`, or just `first` when there was no
+/// star. Each piece has a fixed length in characters (`?` counts one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    first: Piece,
+    middle: Vec<Piece>,
+    /// `None` when the pattern has no `*` at all.
+    last: Option<Piece>,
+}
+
+/// A run of literal text and `?` with no `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Piece {
+    parts: Vec<PiecePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PiecePart {
+    Text(Box<str>),
+    /// This many `?` in a row.
+    AnyChars(usize),
+}
+
+impl Pattern {
+    /// Compiles pattern text where `*` and `?` are wildcards.
+    pub fn new(text: &str) -> Pattern {
+        Pattern::from_tokens(glob_tokens(text))
+    }
+
+    /// Compiles a pattern where every character is literal.
+    pub fn literal(text: &str) -> Pattern {
+        Pattern::Exact(text.into())
+    }
+
+    pub fn from_tokens(tokens: impl IntoIterator<Item = Token>) -> Pattern {
+        // Split into star-separated pieces, collapsing runs of stars.
+        let mut pieces: Vec<Piece> = vec![Piece::default()];
+        let mut stars = 0usize;
+        let mut prev_star = false;
+        for t in tokens {
+            match t {
+                Token::Star => {
+                    if !prev_star {
+                        stars += 1;
+                        pieces.push(Piece::default());
+                    }
+                    prev_star = true;
+                    continue;
+                }
+                Token::One => push_any(current(&mut pieces)),
+                Token::Lit(c) => push_char(current(&mut pieces), c),
+            }
+            prev_star = false;
+        }
+        let plain = |p: &Piece| -> Option<Box<str>> {
+            match p.parts.as_slice() {
+                [] => Some("".into()),
+                [PiecePart::Text(t)] => Some(t.clone()),
+                _ => None,
+            }
+        };
+        match (stars, pieces.as_slice()) {
+            (0, [only]) => {
+                if let Some(t) = plain(only) {
+                    return Pattern::Exact(t);
+                }
+            }
+            (1, [a, b]) => match (plain(a), plain(b)) {
+                (Some(a), Some(b)) if a.is_empty() && b.is_empty() => return Pattern::Any,
+                (Some(a), Some(b)) if b.is_empty() => return Pattern::Prefix(a),
+                (Some(a), Some(b)) if a.is_empty() => return Pattern::Suffix(b),
+                _ => {}
+            },
+            (2, [a, m, b]) if a.parts.is_empty() && b.parts.is_empty() => {
+                if let Some(m) = plain(m) {
+                    return Pattern::Contains(m);
+                }
+            }
+            _ => {}
+        }
+        let mut iter = pieces.into_iter();
+        let first = iter.next().unwrap_or_default();
+        let mut rest: Vec<Piece> = iter.collect();
+        let last = rest.pop();
+        Pattern::Glob(Box::new(Glob {
+            first,
+            middle: rest,
+            last,
+        }))
+    }
+
+    /// Whether the pattern contains no wildcard.
+    pub fn is_exact(&self) -> bool {
+        matches!(self, Pattern::Exact(_))
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        match self {
+            Pattern::Any => true,
+            Pattern::Exact(t) => **t == *s,
+            Pattern::Prefix(p) => s.starts_with(&**p),
+            Pattern::Suffix(p) => s.ends_with(&**p),
+            Pattern::Contains(p) => s.contains(&**p),
+            Pattern::Glob(g) => g.matches(s),
+        }
+    }
+}
+
+fn current(pieces: &mut Vec<Piece>) -> &mut Piece {
+    if pieces.is_empty() {
+        pieces.push(Piece::default());
+    }
+    let last = pieces.len() - 1;
+    #[expect(clippy::indexing_slicing, reason = "pieces is non-empty just above")]
+    &mut pieces[last]
+}
+
+fn push_any(p: &mut Piece) {
+    if let Some(PiecePart::AnyChars(n)) = p.parts.last_mut() {
+        *n += 1;
+    } else {
+        p.parts.push(PiecePart::AnyChars(1));
+    }
+}
+
+fn push_char(p: &mut Piece, c: char) {
+    if let Some(PiecePart::Text(t)) = p.parts.last_mut() {
+        let mut s = String::from(std::mem::take(t));
+        s.push(c);
+        *t = s.into();
+    } else {
+        p.parts.push(PiecePart::Text(c.to_string().into()));
+    }
+}
+
+impl Piece {
+    /// Length in characters.
+    fn char_len(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                PiecePart::Text(t) => t.chars().count(),
+                PiecePart::AnyChars(n) => *n,
+            })
+            .sum()
+    }
+
+    /// Matches the piece at the start of `s`; returns the rest of `s` after it.
+    fn match_at<'s>(&self, mut s: &'s str) -> Option<&'s str> {
+        for part in &self.parts {
+            match part {
+                PiecePart::Text(t) => s = s.strip_prefix(&**t)?,
+                PiecePart::AnyChars(n) => {
+                    let mut it = s.char_indices();
+                    for _ in 0..*n {
+                        it.next()?;
+                    }
+                    s = s.get(it.next().map_or(s.len(), |(i, _)| i)..)?;
+                }
+            }
+        }
+        Some(s)
+    }
+}
+
+impl Glob {
+    fn matches(&self, s: &str) -> bool {
+        let Some(mut rest) = self.first.match_at(s) else {
+            return false;
+        };
+        let Some(last) = &self.last else {
+            return rest.is_empty();
+        };
+        for piece in &self.middle {
+            // Leftmost occurrence: taking it never prevents a later piece from matching.
+            let mut found = None;
+            for (i, _) in rest.char_indices() {
+                if let Some(after) = rest.get(i..).and_then(|r| piece.match_at(r)) {
+                    found = Some(after);
+                    break;
+                }
+            }
+            match found {
+                Some(after) => rest = after,
+                None if piece.parts.is_empty() => {}
+                None => return false,
+            }
+        }
+        // The last piece must end the input: it starts `len` characters before the end.
+        let len = last.char_len();
+        let total = rest.chars().count();
+        if total < len {
+            return false;
+        }
+        let start = rest
+            .char_indices()
+            .nth(total - len)
+            .map_or(rest.len(), |(i, _)| i);
+        rest.get(start..)
+            .and_then(|tail| last.match_at(tail))
+            .is_some_and(str::is_empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pattern: &str, input: &str, expected: bool) {
+        assert_eq!(
+            Pattern::new(pattern).matches(input),
+            expected,
+            "pattern `{pattern}` against `{input}`"
+        );
+    }
+
+    #[test]
+    fn star_matches_any_run_including_empty() {
+        check("*", "", true);
+        check("*", "anything:at/all", true);
+        check("a*", "a", true);
+        check("a*", "abc", true);
+        check("*c", "abc", true);
+        check("a*c", "ac", true);
+        check("a*c", "abd", false);
+        check("*b*", "abc", true);
+        check("*b*", "acd", false);
+    }
+
+    #[test]
+    fn question_mark_matches_exactly_one_character() {
+        check("?etObject", "GetObject", true);
+        check("?etObject", "etObject", false);
+        check("a?c", "aéc", true);
+        check("a??", "ab", false);
+        check("*?", "", false);
+        check("*?", "x", true);
+    }
+
+    #[test]
+    fn general_globs() {
+        check("bkt/*/test/*", "bkt/1/2/test/3/x.jpg", true);
+        check("bkt/*/test/*", "bkt//test/obj", true);
+        check("bkt/*/test/*", "bkt/test/obj", false);
+        check("a*b?c*d", "axxbycd", true);
+        check("a*b?c*d", "axxbcd", false);
+        check("*a*a*a*a*b", &"a".repeat(10_000), false);
+        check("x*y", "xy", true);
+        check("ab*ba", "aba", false);
+    }
+
+    #[test]
+    fn patterns_are_classified_once() {
+        assert_eq!(Pattern::new("*"), Pattern::Any);
+        assert_eq!(Pattern::new("**"), Pattern::Any);
+        assert_eq!(Pattern::new("abc"), Pattern::Exact("abc".into()));
+        assert_eq!(Pattern::new("ab*"), Pattern::Prefix("ab".into()));
+        assert_eq!(Pattern::new("*ab"), Pattern::Suffix("ab".into()));
+        assert_eq!(Pattern::new("*ab*"), Pattern::Contains("ab".into()));
+        assert!(matches!(Pattern::new("a*b"), Pattern::Glob(_)));
+    }
+
+    #[test]
+    fn literal_tokens_do_not_act_as_wildcards() {
+        let p = Pattern::from_tokens([Token::Lit('a'), Token::Lit('*')]);
+        assert!(p.matches("a*"));
+        assert!(!p.matches("ab"));
+    }
+}

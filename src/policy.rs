@@ -1,0 +1,983 @@
+//! IAM policy documents: reading a JSON document, validating it for its kind as AWS does,
+//! and compiling it into the immutable form evaluation uses.
+//!
+//! Every finding names the JSON path and the line and column. A document with an error
+//! does not compile: evaluation never sees a policy that could be read two ways.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::arn::{ArnPattern, ShortArn};
+use crate::condition::{Condition, Operator};
+use crate::json::{self, Member, Node, Pos, Value};
+use crate::matcher::Pattern;
+
+pub mod principal;
+
+pub use principal::{PrincipalEntry, PrincipalSet};
+
+/// The kinds of policy AWS distinguishes; each accepts different elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyKind {
+    /// Identity-based: attached to a user, group or role (managed or inline).
+    Identity,
+    /// Resource-based: attached to a resource; names principals.
+    Resource,
+    /// A role's trust policy: who may assume the role.
+    Trust,
+    /// A permissions boundary: caps identity policies, never grants.
+    Boundary,
+    /// A session policy passed when assuming a role: caps the session, never grants.
+    Session,
+    /// A service control policy: caps principals of an organization's accounts.
+    Scp,
+    /// A resource control policy: caps resources of an organization's accounts.
+    Rcp,
+}
+
+impl PolicyKind {
+    pub const ALL: [PolicyKind; 7] = [
+        PolicyKind::Identity,
+        PolicyKind::Resource,
+        PolicyKind::Trust,
+        PolicyKind::Boundary,
+        PolicyKind::Session,
+        PolicyKind::Scp,
+        PolicyKind::Rcp,
+    ];
+
+    /// The stable name used on the command line, in reasons and as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::Identity => "identity",
+            PolicyKind::Resource => "resource",
+            PolicyKind::Trust => "trust",
+            PolicyKind::Boundary => "boundary",
+            PolicyKind::Session => "session",
+            PolicyKind::Scp => "scp",
+            PolicyKind::Rcp => "rcp",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PolicyKind> {
+        PolicyKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Largest document accepted, in characters without white space (AWS's quotas:
+    /// managed policy 6,144; session 2,048; SCP and RCP 5,120; trust policy 8,192 at its
+    /// raised maximum; S3's bucket-policy 20 KiB for resource policies).
+    pub fn max_size(self) -> usize {
+        match self {
+            PolicyKind::Identity | PolicyKind::Boundary => 6_144,
+            PolicyKind::Resource => 20_480,
+            PolicyKind::Trust => 8_192,
+            PolicyKind::Session => 2_048,
+            PolicyKind::Scp | PolicyKind::Rcp => 5_120,
+        }
+    }
+
+    fn principal_rule(self) -> PrincipalRule {
+        match self {
+            PolicyKind::Resource => PrincipalRule::Required {
+                not_principal: true,
+            },
+            PolicyKind::Trust => PrincipalRule::Required {
+                not_principal: false,
+            },
+            PolicyKind::Rcp => PrincipalRule::StarOnly,
+            _ => PrincipalRule::Forbidden,
+        }
+    }
+}
+
+impl fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+enum PrincipalRule {
+    Forbidden,
+    Required { not_principal: bool },
+    StarOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One validation finding, placed in its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable code, such as `invalid-effect` or `missing-resource`.
+    pub code: &'static str,
+    /// JSON path, such as `$.Statement[1].Effect`.
+    pub path: String,
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}: {sev}[{}] {}: {}",
+            self.pos, self.code, self.path, self.message
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// A compiled policy. Immutable once built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Names the policy in decisions: a policy ARN, `user/alice/inline/name`, `identity[0]`.
+    pub id: Arc<str>,
+    pub kind: PolicyKind,
+    pub statements: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// Position in the document's `Statement` list.
+    pub index: usize,
+    pub sid: Option<Arc<str>>,
+    pub effect: Effect,
+    pub actions: ActionSet,
+    /// `None` where the element is absent: a resource-based policy's statement then covers
+    /// the resource it is attached to, and a trust policy's the role.
+    pub resources: Option<ResourceSet>,
+    pub principals: Option<PrincipalSet>,
+    pub conditions: Vec<Condition>,
+    pub pos: Pos,
+}
+
+/// `Action` or `NotAction`, lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionSet {
+    pub negated: bool,
+    pub patterns: Vec<ActionPattern>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionPattern {
+    /// `*`
+    Any,
+    Parts {
+        service: Pattern,
+        name: Pattern,
+    },
+}
+
+/// `Resource` or `NotResource`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceSet {
+    pub negated: bool,
+    pub patterns: Vec<ArnPattern>,
+}
+
+impl ActionPattern {
+    /// `action` must be lowercase, split at its colon.
+    pub fn matches(&self, service: &str, name: &str) -> bool {
+        match self {
+            ActionPattern::Any => true,
+            ActionPattern::Parts {
+                service: s,
+                name: n,
+            } => s.matches(service) && n.matches(name),
+        }
+    }
+}
+
+impl ActionSet {
+    pub fn matches(&self, service: &str, name: &str) -> bool {
+        self.patterns.iter().any(|p| p.matches(service, name)) != self.negated
+    }
+}
+
+/// The result of reading one document: the policy when it has no error, and every finding.
+#[derive(Debug)]
+pub struct Parsed {
+    pub policy: Option<Policy>,
+    pub findings: Vec<Finding>,
+}
+
+impl Parsed {
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Reads policy text of the given kind.
+pub fn parse_text(text: &str, kind: PolicyKind, id: &str) -> Parsed {
+    match json::parse(text) {
+        Ok(node) => parse_node(&node, kind, id),
+        Err(e) => Parsed {
+            policy: None,
+            findings: vec![Finding {
+                severity: Severity::Error,
+                code: "invalid-json",
+                path: "$".into(),
+                pos: e.pos,
+                message: e.message,
+            }],
+        },
+    }
+}
+
+/// Validates and compiles a document already read as JSON.
+pub fn parse_node(node: &Node, kind: PolicyKind, id: &str) -> Parsed {
+    let mut cx = Checker {
+        kind,
+        findings: Vec::new(),
+        variables: false,
+    };
+    let statements = cx.document(node);
+    let has_error = cx.findings.iter().any(|f| f.severity == Severity::Error);
+    Parsed {
+        policy: (!has_error).then(|| Policy {
+            id: id.into(),
+            kind,
+            statements,
+        }),
+        findings: cx.findings,
+    }
+}
+
+/// Characters of a document without white space outside strings, as AWS counts size.
+fn compact_size(node: &Node) -> usize {
+    node.to_serde().to_string().chars().count()
+}
+
+struct Checker {
+    kind: PolicyKind,
+    findings: Vec<Finding>,
+    /// Whether `${...}` is a variable (Version `2012-10-17`).
+    variables: bool,
+}
+
+const TOP_KEYS: &[&str] = &["Version", "Id", "Statement"];
+const STATEMENT_KEYS: &[&str] = &[
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
+
+impl Checker {
+    fn error(&mut self, code: &'static str, path: &str, pos: Pos, message: impl Into<String>) {
+        self.findings.push(Finding {
+            severity: Severity::Error,
+            code,
+            path: path.to_owned(),
+            pos,
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, code: &'static str, path: &str, pos: Pos, message: impl Into<String>) {
+        self.findings.push(Finding {
+            severity: Severity::Warning,
+            code,
+            path: path.to_owned(),
+            pos,
+            message: message.into(),
+        });
+    }
+
+    /// Reports duplicate and unknown keys of an object; returns its members.
+    fn object<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        known: Option<&[&str]>,
+    ) -> Option<&'n [Member]> {
+        let Some(members) = node.as_object() else {
+            self.error(
+                "wrong-type",
+                path,
+                node.pos,
+                format!("expected an object, found {}", node.kind()),
+            );
+            return None;
+        };
+        for (i, m) in members.iter().enumerate() {
+            let mpath = child(path, &m.key);
+            if members.iter().take(i).any(|o| o.key == m.key) {
+                self.error(
+                    "duplicate-key",
+                    &mpath,
+                    m.key_pos,
+                    format!("duplicate key `{}`", m.key),
+                );
+            }
+            if let Some(known) = known
+                && !known.contains(&m.key.as_str())
+            {
+                {
+                    let hint = known
+                        .iter()
+                        .find(|k| k.eq_ignore_ascii_case(&m.key))
+                        .map(|k| format!(" (did you mean `{k}`? keys are case-sensitive)"))
+                        .unwrap_or_default();
+                    self.error(
+                        "unknown-key",
+                        &mpath,
+                        m.key_pos,
+                        format!("unknown key `{}`{hint}", m.key),
+                    );
+                }
+            }
+        }
+        Some(members)
+    }
+
+    fn document(&mut self, node: &Node) -> Vec<Statement> {
+        let Some(_) = self.object(node, "$", Some(TOP_KEYS)) else {
+            return Vec::new();
+        };
+        let size = compact_size(node);
+        if size > self.kind.max_size() {
+            self.error(
+                "policy-too-large",
+                "$",
+                node.pos,
+                format!(
+                    "policy has {size} characters without white space; a {} policy may have at most {}",
+                    self.kind,
+                    self.kind.max_size()
+                ),
+            );
+        }
+        match node.get("Version") {
+            None => {
+                if self.kind == PolicyKind::Rcp {
+                    self.error(
+                        "missing-version",
+                        "$",
+                        node.pos,
+                        "a resource control policy must have `\"Version\": \"2012-10-17\"`",
+                    );
+                } else {
+                    self.warn("missing-version", "$", node.pos, "no `Version`: policy variables are read as literal text; write `\"Version\": \"2012-10-17\"`");
+                }
+            }
+            Some(v) => match v.as_str() {
+                Some("2012-10-17") => self.variables = true,
+                Some("2008-10-17") if self.kind == PolicyKind::Rcp => {
+                    self.error(
+                        "invalid-version",
+                        "$.Version",
+                        v.pos,
+                        "a resource control policy must use Version `2012-10-17`",
+                    );
+                }
+                Some("2008-10-17") => {}
+                _ => self.error(
+                    "invalid-version",
+                    "$.Version",
+                    v.pos,
+                    format!(
+                        "`Version` must be `2012-10-17` or `2008-10-17`, found {}",
+                        show(v)
+                    ),
+                ),
+            },
+        }
+        if let Some(idn) = node.get("Id")
+            && idn.as_str().is_none()
+        {
+            {
+                self.error(
+                    "wrong-type",
+                    "$.Id",
+                    idn.pos,
+                    format!("`Id` must be a string, found {}", idn.kind()),
+                );
+            }
+        }
+        let Some(st) = node.get("Statement") else {
+            self.error(
+                "missing-statement",
+                "$",
+                node.pos,
+                "a policy needs a `Statement`",
+            );
+            return Vec::new();
+        };
+        let items: Vec<(String, &Node)> = match &st.value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("$.Statement[{i}]"), n))
+                .collect(),
+            Value::Object(_) => vec![("$.Statement".to_owned(), st)],
+            _ => {
+                self.error(
+                    "wrong-type",
+                    "$.Statement",
+                    st.pos,
+                    format!(
+                        "`Statement` must be an object or an array of objects, found {}",
+                        st.kind()
+                    ),
+                );
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut sids: Vec<(&str, Pos)> = Vec::new();
+        for (index, (path, node)) in items.iter().enumerate() {
+            if let Some(sid) = node.get("Sid").and_then(Node::as_str) {
+                if sids.iter().any(|(s, _)| *s == sid) {
+                    let pos = node.get("Sid").map_or(node.pos, |n| n.pos);
+                    self.error(
+                        "duplicate-sid",
+                        &child(path, "Sid"),
+                        pos,
+                        format!("`Sid` `{sid}` is used by another statement of this policy"),
+                    );
+                }
+                sids.push((sid, node.pos));
+            }
+            if let Some(s) = self.statement(node, path, index) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn statement(&mut self, node: &Node, path: &str, index: usize) -> Option<Statement> {
+        self.object(node, path, Some(STATEMENT_KEYS))?;
+        let kind = self.kind;
+        let sid = match node.get("Sid") {
+            None => None,
+            Some(n) => match n.as_str() {
+                Some(s) => {
+                    let strict = !matches!(kind, PolicyKind::Resource | PolicyKind::Trust);
+                    if strict && !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        self.error("invalid-sid", &child(path, "Sid"), n.pos, format!("`Sid` `{s}` may hold only ASCII letters and digits in a {kind} policy"));
+                    }
+                    Some(Arc::from(s))
+                }
+                None => {
+                    self.error(
+                        "wrong-type",
+                        &child(path, "Sid"),
+                        n.pos,
+                        format!("`Sid` must be a string, found {}", n.kind()),
+                    );
+                    None
+                }
+            },
+        };
+        let effect = match node.get("Effect") {
+            None => {
+                self.error(
+                    "missing-effect",
+                    path,
+                    node.pos,
+                    "a statement needs an `Effect` of `Allow` or `Deny`",
+                );
+                None
+            }
+            Some(n) => match n.as_str() {
+                Some("Allow") => Some(Effect::Allow),
+                Some("Deny") => Some(Effect::Deny),
+                _ => {
+                    self.error(
+                        "invalid-effect",
+                        &child(path, "Effect"),
+                        n.pos,
+                        format!(
+                            "`Effect` must be `Allow` or `Deny` (case-sensitive), found {}",
+                            show(n)
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        if kind == PolicyKind::Rcp && effect == Some(Effect::Allow) {
+            let pos = node.get("Effect").map_or(node.pos, |n| n.pos);
+            self.error("rcp-allow", &child(path, "Effect"), pos, "a resource control policy may only `Deny` (the full-access RCP grants everything else)");
+        }
+
+        let actions = self.actions(node, path);
+        let resources = self.resources(node, path);
+        let principals = self.principals(node, path, effect);
+        let conditions = match node.get("Condition") {
+            None => Vec::new(),
+            Some(c) => self.conditions(c, &child(path, "Condition")),
+        };
+        Some(Statement {
+            index,
+            sid,
+            effect: effect?,
+            actions: actions?,
+            resources,
+            principals,
+            conditions,
+            pos: node.pos,
+        })
+    }
+
+    /// Reads a string-or-array element into (value, position) pairs.
+    fn strings<'n>(&mut self, node: &'n Node, path: &str) -> Option<Vec<(&'n str, Pos, String)>> {
+        match &node.value {
+            Value::String(s) => Some(vec![(s.as_str(), node.pos, path.to_owned())]),
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let ipath = format!("{path}[{i}]");
+                    match item.as_str() {
+                        Some(s) => out.push((s, item.pos, ipath)),
+                        None => self.error(
+                            "wrong-type",
+                            &ipath,
+                            item.pos,
+                            format!("expected a string, found {}", item.kind()),
+                        ),
+                    }
+                }
+                if items.is_empty() {
+                    self.warn(
+                        "empty-array",
+                        path,
+                        node.pos,
+                        "an empty array matches nothing",
+                    );
+                }
+                Some(out)
+            }
+            _ => {
+                self.error(
+                    "wrong-type",
+                    path,
+                    node.pos,
+                    format!(
+                        "expected a string or an array of strings, found {}",
+                        node.kind()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Finds which of an exclusive pair is present, reporting both-or-neither.
+    fn pair<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        a: &str,
+        b: &str,
+        required: bool,
+    ) -> Option<(&'n Node, bool)> {
+        match (node.get(a), node.get(b)) {
+            (Some(x), None) => Some((x, false)),
+            (None, Some(y)) => Some((y, true)),
+            (Some(_), Some(y)) => {
+                self.error(
+                    "exclusive-elements",
+                    &child(path, b),
+                    y.pos,
+                    format!("a statement may have `{a}` or `{b}`, not both"),
+                );
+                None
+            }
+            (None, None) => {
+                if required {
+                    let code = if a == "Action" {
+                        "missing-action"
+                    } else {
+                        "missing-resource"
+                    };
+                    self.error(
+                        code,
+                        path,
+                        node.pos,
+                        format!("a {} policy statement needs `{a}` or `{b}`", self.kind),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn actions(&mut self, node: &Node, path: &str) -> Option<ActionSet> {
+        let (el, negated) = self.pair(node, path, "Action", "NotAction", true)?;
+        let name = if negated { "NotAction" } else { "Action" };
+        let epath = child(path, name);
+        if negated && self.kind == PolicyKind::Rcp {
+            self.error(
+                "rcp-not-action",
+                &epath,
+                el.pos,
+                "a resource control policy cannot use `NotAction`",
+            );
+        }
+        let mut patterns = Vec::new();
+        for (text, pos, vpath) in self.strings(el, &epath)? {
+            match parse_action(text) {
+                Ok(p) => {
+                    if self.kind == PolicyKind::Rcp && p == ActionPattern::Any {
+                        self.error("rcp-star-action", &vpath, pos, "a resource control policy cannot use the bare action `*`; name a service (`s3:*`)");
+                    }
+                    if self.kind == PolicyKind::Trust && !trust_action(text) {
+                        self.error("invalid-trust-action", &vpath, pos, format!("`{text}` is not an action of a role trust policy (`sts:AssumeRole`, `sts:AssumeRoleWithSAML`, `sts:AssumeRoleWithWebIdentity`, `sts:TagSession`, `sts:SetSourceIdentity`, `sts:SetContext`)"));
+                    }
+                    if text
+                        .split_once(':')
+                        .is_some_and(|(svc, _)| svc.contains(['*', '?']))
+                    {
+                        self.warn("wildcard-service", &vpath, pos, format!("`{text}`: a wildcard in the service prefix can match other and future services"));
+                    }
+                    patterns.push(p);
+                }
+                Err(m) => self.error("invalid-action", &vpath, pos, m),
+            }
+        }
+        Some(ActionSet { negated, patterns })
+    }
+
+    fn resources(&mut self, node: &Node, path: &str) -> Option<ResourceSet> {
+        let kind = self.kind;
+        let required = !matches!(kind, PolicyKind::Resource | PolicyKind::Trust);
+        let (el, negated) = self.pair(node, path, "Resource", "NotResource", required)?;
+        let name = if negated { "NotResource" } else { "Resource" };
+        let epath = child(path, name);
+        if kind == PolicyKind::Trust {
+            self.error(
+                "trust-resource",
+                &epath,
+                el.pos,
+                format!("a role trust policy cannot have `{name}`: it always applies to the role"),
+            );
+            return None;
+        }
+        let short = if kind == PolicyKind::Resource {
+            ShortArn::Never
+        } else {
+            ShortArn::Pad
+        };
+        let mut patterns = Vec::new();
+        for (text, pos, vpath) in self.strings(el, &epath)? {
+            if !self.variables && text.contains("${") {
+                self.warn("literal-variable", &vpath, pos, format!("`{text}`: without `\"Version\": \"2012-10-17\"` the `${{...}}` is literal text"));
+            }
+            match ArnPattern::new(text, self.variables, short) {
+                Ok(p) => patterns.push(p),
+                Err(m) => self.error("invalid-resource", &vpath, pos, m),
+            }
+        }
+        Some(ResourceSet { negated, patterns })
+    }
+
+    fn principals(
+        &mut self,
+        node: &Node,
+        path: &str,
+        effect: Option<Effect>,
+    ) -> Option<PrincipalSet> {
+        let kind = self.kind;
+        let p = node.get("Principal");
+        let np = node.get("NotPrincipal");
+        match kind.principal_rule() {
+            PrincipalRule::Forbidden => {
+                for (name, n) in [("Principal", p), ("NotPrincipal", np)] {
+                    if let Some(n) = n {
+                        self.error("principal-not-allowed", &child(path, name), n.pos, format!("a {kind} policy cannot name a `{name}`: it applies to the principal it is attached to"));
+                    }
+                }
+                None
+            }
+            PrincipalRule::StarOnly => {
+                if let Some(n) = np {
+                    self.error(
+                        "principal-not-allowed",
+                        &child(path, "NotPrincipal"),
+                        n.pos,
+                        "a resource control policy cannot use `NotPrincipal`",
+                    );
+                }
+                match p {
+                    Some(n) if n.as_str() == Some("*") => Some(PrincipalSet::everyone()),
+                    Some(n) => {
+                        self.error("rcp-principal", &child(path, "Principal"), n.pos, format!("a resource control policy must use `\"Principal\": \"*\"`, found {}", show(n)));
+                        None
+                    }
+                    None => {
+                        self.error(
+                            "missing-principal",
+                            path,
+                            node.pos,
+                            "a resource control policy statement needs `\"Principal\": \"*\"`",
+                        );
+                        None
+                    }
+                }
+            }
+            PrincipalRule::Required { not_principal } => {
+                let (el, negated) = self.pair_principal(node, path, p, np)?;
+                let name = if negated { "NotPrincipal" } else { "Principal" };
+                let epath = child(path, name);
+                if negated && !not_principal {
+                    self.error(
+                        "principal-not-allowed",
+                        &epath,
+                        el.pos,
+                        format!("a {kind} policy cannot use `NotPrincipal`"),
+                    );
+                    return None;
+                }
+                if negated && effect == Some(Effect::Allow) {
+                    self.error(
+                        "allow-not-principal",
+                        &epath,
+                        el.pos,
+                        "`NotPrincipal` is allowed only with `\"Effect\": \"Deny\"`",
+                    );
+                }
+                principal::parse(self, el, &epath, negated)
+            }
+        }
+    }
+
+    fn pair_principal<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        p: Option<&'n Node>,
+        np: Option<&'n Node>,
+    ) -> Option<(&'n Node, bool)> {
+        match (p, np) {
+            (Some(x), None) => Some((x, false)),
+            (None, Some(y)) => Some((y, true)),
+            (Some(_), Some(y)) => {
+                self.error(
+                    "exclusive-elements",
+                    &child(path, "NotPrincipal"),
+                    y.pos,
+                    "a statement may have `Principal` or `NotPrincipal`, not both",
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    "missing-principal",
+                    path,
+                    node.pos,
+                    format!("a {} policy statement needs a `Principal`", self.kind),
+                );
+                None
+            }
+        }
+    }
+
+    fn conditions(&mut self, node: &Node, path: &str) -> Vec<Condition> {
+        let mut out = Vec::new();
+        let Some(ops) = self.object(node, path, None) else {
+            return out;
+        };
+        for op_member in ops {
+            let opath = child(path, &op_member.key);
+            let op = match Operator::parse(&op_member.key) {
+                Ok(op) => op,
+                Err(m) => {
+                    self.error("invalid-operator", &opath, op_member.key_pos, m);
+                    continue;
+                }
+            };
+            let Some(keys) = self.object(&op_member.value, &opath, None) else {
+                continue;
+            };
+            for (i, key_member) in keys.iter().enumerate() {
+                let kpath = child(&opath, &key_member.key);
+                if keys
+                    .iter()
+                    .take(i)
+                    .any(|k| k.key != key_member.key && k.key.eq_ignore_ascii_case(&key_member.key))
+                {
+                    self.error(
+                        "duplicate-key",
+                        &kpath,
+                        key_member.key_pos,
+                        format!(
+                            "condition key `{}` appears twice under `{}` with different case",
+                            key_member.key, op_member.key
+                        ),
+                    );
+                }
+                let Some(values) = self.condition_values(&key_member.value, &kpath) else {
+                    continue;
+                };
+                if op.set.is_some() && op.base == crate::condition::Base::Null {
+                    self.warn(
+                        "null-with-set",
+                        &opath,
+                        op_member.key_pos,
+                        "`Null` with `ForAllValues:`/`ForAnyValue:` is always true or always false",
+                    );
+                }
+                let texts: Vec<String> = values.iter().map(|(v, _)| v.clone()).collect();
+                match Condition::new(op, &key_member.key, &texts, self.variables) {
+                    Ok(c) => out.push(c),
+                    Err((i, m)) => {
+                        let (vpath, pos) = match &key_member.value.value {
+                            Value::Array(_) => (
+                                format!("{kpath}[{i}]"),
+                                values.get(i).map_or(key_member.value.pos, |v| v.1),
+                            ),
+                            _ => (kpath.clone(), key_member.value.pos),
+                        };
+                        self.error("invalid-condition-value", &vpath, pos, m);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Condition values: a string, number or boolean, or an array of them.
+    fn condition_values(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Pos)>> {
+        let scalar = |n: &Node| -> Option<String> {
+            match &n.value {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            }
+        };
+        if let Value::Array(items) = &node.value {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match scalar(item) {
+                    Some(s) => out.push((s, item.pos)),
+                    None => {
+                        self.error(
+                            "wrong-type",
+                            &format!("{path}[{i}]"),
+                            item.pos,
+                            format!(
+                                "a condition value must be a string, number or boolean, found {}",
+                                item.kind()
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            if items.is_empty() {
+                self.warn("empty-array", path, node.pos, "an empty value list: a positive operator never matches, a negated one always does");
+            }
+            return Some(out);
+        }
+        match scalar(node) {
+            Some(s) => Some(vec![(s, node.pos)]),
+            None => {
+                self.error("wrong-type", path, node.pos, format!("a condition value must be a string, number, boolean or an array of them, found {}", node.kind()));
+                None
+            }
+        }
+    }
+}
+
+/// Parses an action pattern: `*`, or `service:action` with `*`/`?` wildcards.
+pub fn parse_action(text: &str) -> Result<ActionPattern, String> {
+    if text == "*" {
+        return Ok(ActionPattern::Any);
+    }
+    let Some((svc, name)) = text.split_once(':') else {
+        return Err(format!(
+            "`{text}` is not an action: expected `service:Action` or `*`"
+        ));
+    };
+    if name.contains(':') {
+        return Err(format!(
+            "`{text}` is not an action: it has more than one `:`"
+        ));
+    }
+    if svc.is_empty()
+        || !svc
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '*' | '?'))
+    {
+        return Err(format!(
+            "`{text}`: the service prefix `{svc}` may hold only letters, digits and `-`"
+        ));
+    }
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '?' | '-' | '_'))
+    {
+        return Err(format!(
+            "`{text}`: the action name `{name}` may hold only letters, digits, `*` and `?`"
+        ));
+    }
+    Ok(ActionPattern::Parts {
+        service: Pattern::new(&svc.to_ascii_lowercase()),
+        name: Pattern::new(&name.to_ascii_lowercase()),
+    })
+}
+
+fn trust_action(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let Some(("sts", name)) = lower.split_once(':') else {
+        return false;
+    };
+    let known = [
+        "assumerole",
+        "assumerolewithsaml",
+        "assumerolewithwebidentity",
+        "tagsession",
+        "setsourceidentity",
+        "setcontext",
+    ];
+    let p = Pattern::new(name);
+    known.iter().any(|k| p.matches(k))
+}
+
+/// `path.key`, or `path["key"]` when the key is not a plain word.
+fn child(path: &str, key: &str) -> String {
+    if key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '/' | '-'))
+        && !key.is_empty()
+    {
+        format!("{path}.{key}")
+    } else {
+        format!("{path}[{}]", serde_json::Value::String(key.to_owned()))
+    }
+}
+
+/// A value as it appears in a message.
+fn show(n: &Node) -> String {
+    match n.as_str() {
+        Some(s) => format!("`{s}`"),
+        None => n.kind().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
