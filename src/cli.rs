@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands. `anyhow` lives here and
 //! in `main` only; the library returns typed errors.
 
+mod authorize;
 mod eval;
 mod validate;
 
@@ -23,8 +24,10 @@ struct Cli {
 enum Command {
     /// Evaluate self-contained cases (JSON Lines) and print one decision per line.
     Eval(eval::Args),
-    /// Validate policy documents and print every finding with its place.
+    /// Validate policy documents or a whole bundle and print every finding with its place.
     Validate(validate::Args),
+    /// Answer one request offline against a bundle, with its reasons.
+    Authorize(authorize::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -32,6 +35,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Authorize(args) => authorize::run(args),
     };
     match result {
         Ok(code) => code,

@@ -25,6 +25,9 @@ type StmtId = (u32, u32);
 pub struct PolicySet {
     policies: Vec<Arc<Policy>>,
     index: Option<Index>,
+    /// Whether a condition tests the time (`aws:CurrentTime`, `aws:EpochTime`): a decision
+    /// that used this set may change with no change of policy, so it is never cached.
+    time_dependent: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -38,7 +41,28 @@ impl PolicySet {
     pub fn new(policies: Vec<Arc<Policy>>) -> PolicySet {
         let total: usize = policies.iter().map(|p| p.statements.len()).sum();
         let index = (total > INDEX_THRESHOLD).then(|| Index::build(&policies));
-        PolicySet { policies, index }
+        let time_dependent = policies
+            .iter()
+            .flat_map(|p| &p.statements)
+            .flat_map(|s| &s.conditions)
+            .any(|c| {
+                matches!(
+                    &*c.key,
+                    "aws:currenttime"
+                        | "aws:epochtime"
+                        | "aws:tokenissuetime"
+                        | "aws:multifactorauthage"
+                )
+            });
+        PolicySet {
+            policies,
+            index,
+            time_dependent,
+        }
+    }
+
+    pub fn time_dependent(&self) -> bool {
+        self.time_dependent
     }
 
     pub fn policies(&self) -> &[Arc<Policy>] {

@@ -73,6 +73,11 @@ impl Context {
         self.entries.retain(|(k, _)| **k != *lower);
     }
 
+    /// Keeps only the keys (lowercase) for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|(k, _)| keep(k));
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
         self.entries.iter().map(|(k, v)| (&**k, v))
     }

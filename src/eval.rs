@@ -427,27 +427,179 @@ pub fn applies(s: &Statement, req: &Request<'_>) -> bool {
     if !s.actions.matches(service, name) {
         return false;
     }
-    if let Some(resources) = &s.resources {
-        let arn = req.resource_arn();
-        let hit = if req.resource == "*" && !resources.negated {
-            // An action without resource-level permissions is authorized against `*`,
-            // which only the literal `*` pattern grants.
-            resources.patterns.contains(&crate::arn::ArnPattern::Any)
-        } else {
-            resources
-                .patterns
-                .iter()
-                .any(|p| p.matches(arn, req.context) == Some(true))
-        };
-        if hit == resources.negated {
-            return false;
-        }
+    if !resource_matches(s, req) {
+        return false;
     }
     s.conditions.iter().all(|c| c.holds(req.context))
 }
 
-#[cfg(test)]
-mod tests;
+/// Whether a statement's `Resource`/`NotResource` covers the request's resource (absent:
+/// the resource the policy is attached to).
+fn resource_matches(s: &Statement, req: &Request<'_>) -> bool {
+    let Some(resources) = &s.resources else {
+        return true;
+    };
+    let arn = req.resource_arn();
+    let hit = if req.resource == "*" && !resources.negated {
+        // An action without resource-level permissions is authorized against `*`,
+        // which only the literal `*` pattern grants.
+        resources.patterns.contains(&crate::arn::ArnPattern::Any)
+    } else {
+        resources
+            .patterns
+            .iter()
+            .any(|p| p.matches(arn, req.context) == Some(true))
+    };
+    hit != resources.negated
+}
+
+/// What one statement did in an explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementExplanation {
+    pub policy: Arc<str>,
+    pub index: usize,
+    pub sid: Option<Arc<str>>,
+    pub effect: Effect,
+    /// Whether the statement applied to the request.
+    pub matched: bool,
+    /// The first element that did not match, when it did not.
+    pub mismatch: Option<Mismatch>,
+}
+
+/// The element of a statement that did not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    Action,
+    Resource,
+    Principal,
+    /// A condition on this (lowercase) key did not hold.
+    Condition {
+        key: Box<str>,
+    },
+}
+
+impl Mismatch {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mismatch::Action => "action",
+            Mismatch::Resource => "resource",
+            Mismatch::Principal => "principal",
+            Mismatch::Condition { .. } => "condition",
+        }
+    }
+}
+
+/// What a layer said as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerResult {
+    /// A statement denied.
+    Deny,
+    /// A statement allowed and none denied.
+    Allow,
+    /// No statement applied.
+    NoMatch,
+}
+
+impl LayerResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerResult::Deny => "Deny",
+            LayerResult::Allow => "Allow",
+            LayerResult::NoMatch => "NoMatch",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerExplanation {
+    pub kind: PolicyKind,
+    /// The organization level (0 = root) for SCP and RCP layers.
+    pub level: Option<usize>,
+    pub result: LayerResult,
+    pub statements: Vec<StatementExplanation>,
+}
+
+/// Every layer and every statement of a request, as the IAM policy simulator shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub layers: Vec<LayerExplanation>,
+}
+
+/// Explains a request: evaluates every statement of every layer, without short-cuts.
+/// Slower than [`evaluate`]; meant for people, not for the hot path.
+pub fn explain(req: &Request<'_>, policies: &Policies<'_>) -> Explanation {
+    let has_boundary = policies.boundary.is_some();
+    let mut layers = Vec::new();
+    let mut add = |kind: PolicyKind, level: Option<usize>, set: &PolicySet| {
+        let mut statements = Vec::new();
+        for p in set.policies() {
+            for s in &p.statements {
+                let mismatch = first_mismatch(s, req, has_boundary);
+                statements.push(StatementExplanation {
+                    policy: p.id.clone(),
+                    index: s.index,
+                    sid: s.sid.clone(),
+                    effect: s.effect,
+                    matched: mismatch.is_none(),
+                    mismatch,
+                });
+            }
+        }
+        let result = if statements
+            .iter()
+            .any(|s| s.matched && s.effect == Effect::Deny)
+        {
+            LayerResult::Deny
+        } else if statements.iter().any(|s| s.matched) {
+            LayerResult::Allow
+        } else {
+            LayerResult::NoMatch
+        };
+        layers.push(LayerExplanation {
+            kind,
+            level,
+            result,
+            statements,
+        });
+    };
+    for (i, s) in policies.rcps.iter().enumerate() {
+        add(PolicyKind::Rcp, Some(i), s);
+    }
+    for (i, s) in policies.scps.iter().enumerate() {
+        add(PolicyKind::Scp, Some(i), s);
+    }
+    if let Some(s) = policies.resource {
+        add(PolicyKind::Resource, None, s);
+    }
+    add(PolicyKind::Identity, None, policies.identity);
+    if let Some(s) = policies.boundary {
+        add(PolicyKind::Boundary, None, s);
+    }
+    if let Some(s) = policies.session {
+        add(PolicyKind::Session, None, s);
+    }
+    Explanation { layers }
+}
+
+fn first_mismatch(s: &Statement, req: &Request<'_>, has_boundary: bool) -> Option<Mismatch> {
+    let (service, name) = req.action_parts();
+    if !s.actions.matches(service, name) {
+        return Some(Mismatch::Action);
+    }
+    if let Some(p) = &s.principals {
+        let quirk = p.negated && s.effect == Effect::Deny && has_boundary;
+        if !quirk && p.classify(req.principal) == PrincipalMatch::NoMatch {
+            return Some(Mismatch::Principal);
+        }
+    }
+    if !resource_matches(s, req) {
+        return Some(Mismatch::Resource);
+    }
+    s.conditions
+        .iter()
+        .find(|c| !c.holds(req.context))
+        .map(|c| Mismatch::Condition { key: c.key.clone() })
+}
 
 /// Whether an action needs the target's resource policy to trust the caller even within
 /// one account: assuming a role (its trust policy) and KMS keys (their key policy).
@@ -455,3 +607,6 @@ pub fn resource_policy_required(action: &str) -> bool {
     let lower = action.to_ascii_lowercase();
     lower.starts_with("sts:assumerole") || lower.starts_with("kms:")
 }
+
+#[cfg(test)]
+mod tests;

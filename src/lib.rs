@@ -7,9 +7,12 @@
 //! - [`compile`] gathers the policies of one layer into an indexed [`compile::PolicySet`];
 //! - [`request`] and [`context`] describe what is asked;
 //! - [`eval`] decides: pure, synchronous, cannot fail;
+//! - [`bundle`] loads an organization, its identities and catalog from files, and
+//!   [`snapshot`] compiles it into the immutable state that answers requests;
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`.
 
 pub mod arn;
+pub mod bundle;
 pub mod case;
 pub mod compile;
 pub mod condition;
@@ -19,3 +22,4 @@ pub mod json;
 pub mod matcher;
 pub mod policy;
 pub mod request;
+pub mod snapshot;

@@ -8,10 +8,10 @@ use warden::policy::{self, PolicyKind, Severity};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The kind of policy the files hold.
+    /// The kind of policy the files hold; without it, each argument is a bundle directory.
     #[arg(long, value_parser = parse_kind)]
-    kind: PolicyKind,
-    /// Policy documents (JSON).
+    kind: Option<PolicyKind>,
+    /// Policy documents (JSON), or bundle directories when `--kind` is absent.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -27,6 +27,9 @@ fn parse_kind(s: &str) -> Result<PolicyKind, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Some(kind) = args.kind else {
+        return bundles(&args.files);
+    };
     let mut errors = 0usize;
     let mut warnings = 0usize;
     for path in &args.files {
@@ -46,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let parsed = policy::parse_text(&text, args.kind, &shown.to_string());
+        let parsed = policy::parse_text(&text, kind, &shown.to_string());
         for f in &parsed.findings {
             match f.severity {
                 Severity::Error => errors += 1,
@@ -57,6 +60,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let files = args.files.len();
     eprintln!("{files} file(s) checked: {errors} error(s), {warnings} warning(s)");
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Validates bundle directories: every finding, with the file inside the bundle.
+fn bundles(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut errors = 0usize;
+    let mut warnings = 0usize;
+    for dir in dirs {
+        let findings = match warden::bundle::load_dir(dir) {
+            Ok(b) => b.warnings,
+            Err(e) => e.findings,
+        };
+        for f in &findings {
+            match f.finding.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+            println!("{}/{f}", dir.display().to_string().trim_end_matches('/'));
+        }
+    }
+    eprintln!(
+        "{} bundle(s) checked: {errors} error(s), {warnings} warning(s)",
+        dirs.len()
+    );
     Ok(if errors > 0 {
         ExitCode::from(1)
     } else {

@@ -1,0 +1,1346 @@
+//! A bundle: the whole authorization state as files, one document per file, so the same
+//! layout can live as keys under an etcd prefix. Loading reads every file, validates
+//! everything at once (references, quotas, names, every policy by kind, the catalog) and
+//! yields a checked [`Bundle`] or every finding.
+//!
+//! Layout (paths relative to the bundle root):
+//! ```text
+//! organization.json                 the tree: root -> OUs -> accounts, SCP/RCP attachments
+//! quotas.json                       optional: quota overrides
+//! catalog/SERVICE.json              one service of the service catalog
+//! scps/NAME.json, rcps/NAME.json    organization policies
+//! accounts/ACCOUNT/account.json     optional: {"name": "prod"}
+//! accounts/ACCOUNT/policies/NAME.json   customer managed policy (an IAM policy document)
+//! accounts/ACCOUNT/users/NAME.json      user: path, tags, groups, policies, boundary
+//! accounts/ACCOUNT/groups/NAME.json     group: path, policies
+//! accounts/ACCOUNT/roles/NAME.json      role: path, tags, trust policy, policies, boundary
+//! accounts/ACCOUNT/resources/NAME.json  resource-based policy bound to an ARN or pattern
+//! ```
+
+pub mod builtin;
+pub mod catalog;
+pub mod read;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::json::{self, Node, Pos};
+use crate::policy::{self, Policy, PolicyKind, Severity};
+use catalog::Catalog;
+use read::{BundleFinding, FileReader};
+
+/// Largest file a bundle may hold; policies are a few KiB, so this only stops mistakes.
+const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// Why a bundle did not load: every error found, plus the warnings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct BundleError {
+    pub findings: Vec<BundleFinding>,
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors: Vec<&BundleFinding> = self
+            .findings
+            .iter()
+            .filter(|x| x.finding.severity == Severity::Error)
+            .collect();
+        write!(f, "bundle has {} error(s)", errors.len())?;
+        for e in errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// AWS's IAM quotas (reference §8.3), adjustable in `quotas.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quotas {
+    pub managed_policies_per_user: u64,
+    pub managed_policies_per_role: u64,
+    pub managed_policies_per_group: u64,
+    pub groups_per_user: u64,
+    pub inline_chars_per_user: u64,
+    pub inline_chars_per_group: u64,
+    pub inline_chars_per_role: u64,
+    pub managed_policy_chars: u64,
+    pub trust_policy_chars: u64,
+    pub org_policy_chars: u64,
+    pub org_policies_per_node: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Quotas {
+        Quotas {
+            managed_policies_per_user: 10,
+            managed_policies_per_role: 10,
+            managed_policies_per_group: 10,
+            groups_per_user: 10,
+            inline_chars_per_user: 2_048,
+            inline_chars_per_group: 5_120,
+            inline_chars_per_role: 10_240,
+            managed_policy_chars: 6_144,
+            trust_policy_chars: 2_048,
+            org_policy_chars: 5_120,
+            org_policies_per_node: 5,
+        }
+    }
+}
+
+/// A node of the organization tree (the root or an OU).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgUnit {
+    pub id: String,
+    pub name: String,
+    pub scps: Vec<String>,
+    pub rcps: Vec<String>,
+    pub units: Vec<OrgUnit>,
+    pub accounts: Vec<OrgAccount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub scps: Vec<String>,
+    pub rcps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// `o-...`
+    pub id: String,
+    pub management_account: String,
+    pub root: OrgUnit,
+}
+
+/// A reference to a managed policy, resolved to its ARN.
+pub type PolicyArn = String;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub path: String,
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+    pub groups: Vec<String>,
+    pub inline: Vec<Arc<Policy>>,
+    pub managed: Vec<PolicyArn>,
+    pub boundary: Option<PolicyArn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub path: String,
+    pub arn: String,
+    pub inline: Vec<Arc<Policy>>,
+    pub managed: Vec<PolicyArn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub path: String,
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+    pub trust: Arc<Policy>,
+    pub inline: Vec<Arc<Policy>>,
+    pub managed: Vec<PolicyArn>,
+    pub boundary: Option<PolicyArn>,
+    pub max_session_duration: u64,
+}
+
+/// A resource-based policy bound to an ARN or an ARN pattern.
+#[derive(Debug, Clone)]
+pub struct ResourcePolicy {
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+    pub policy: Arc<Policy>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub roles: Vec<Role>,
+    pub resources: Vec<ResourcePolicy>,
+}
+
+/// A loaded, fully validated bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub organization: Option<Organization>,
+    pub catalog: Catalog,
+    pub quotas: Quotas,
+    pub accounts: BTreeMap<String, Account>,
+    /// Managed policies by ARN: customer managed and built-in.
+    pub managed: BTreeMap<PolicyArn, Arc<Policy>>,
+    pub scps: BTreeMap<String, Arc<Policy>>,
+    pub rcps: BTreeMap<String, Arc<Policy>>,
+    pub warnings: Vec<BundleFinding>,
+}
+
+/// The partition of every ARN warden builds.
+pub const PARTITION: &str = "aws";
+
+/// Reads every file of a bundle directory into `relative path -> text`.
+pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, BundleError> {
+    let mut files = BTreeMap::new();
+    let mut findings = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let problem =
+        |findings: &mut Vec<BundleFinding>, file: String, code: &'static str, message: String| {
+            findings.push(BundleFinding {
+                file,
+                finding: policy::Finding {
+                    severity: Severity::Error,
+                    code,
+                    path: "$".into(),
+                    pos: Pos::default(),
+                    message,
+                },
+            });
+        };
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) => {
+                problem(
+                    &mut findings,
+                    d.display().to_string(),
+                    "unreadable",
+                    format!("cannot read the directory: {e}"),
+                );
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_else(|_| path.display().to_string());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Editors' swap files and dot-files (`.git`) are not part of a bundle.
+            if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) if bytes.len() > MAX_FILE_BYTES => problem(
+                    &mut findings,
+                    rel,
+                    "file-too-large",
+                    format!(
+                        "{} bytes; a bundle file may have at most {MAX_FILE_BYTES}",
+                        bytes.len()
+                    ),
+                ),
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => {
+                        files.insert(rel, text);
+                    }
+                    Err(_) => problem(
+                        &mut findings,
+                        rel,
+                        "invalid-encoding",
+                        "the file is not UTF-8".into(),
+                    ),
+                },
+                Err(e) => problem(
+                    &mut findings,
+                    rel,
+                    "unreadable",
+                    format!("cannot read the file: {e}"),
+                ),
+            }
+        }
+    }
+    if findings.is_empty() {
+        Ok(files)
+    } else {
+        Err(BundleError { findings })
+    }
+}
+
+/// Loads a bundle directory.
+pub fn load_dir(dir: &Path) -> Result<Bundle, BundleError> {
+    if !dir.is_dir() {
+        return Err(BundleError {
+            findings: vec![BundleFinding {
+                file: dir.display().to_string(),
+                finding: policy::Finding {
+                    severity: Severity::Error,
+                    code: "not-a-directory",
+                    path: "$".into(),
+                    pos: Pos::default(),
+                    message: "a bundle is a directory".into(),
+                },
+            }],
+        });
+    }
+    load_files(&read_dir(dir)?)
+}
+
+/// Loads a bundle from `relative path -> text` (a directory's files or an etcd prefix).
+pub fn load_files(files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+    Loader::default().load(files)
+}
+
+#[derive(Default)]
+struct Loader {
+    findings: Vec<BundleFinding>,
+}
+
+/// A file's text parsed as JSON, or a finding.
+fn parse_file(findings: &mut Vec<BundleFinding>, file: &str, text: &str) -> Option<Node> {
+    match json::parse(text) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            FileReader { file, findings }.error("invalid-json", "$", e.pos, e.message);
+            None
+        }
+    }
+}
+
+/// An IAM name: letters, digits and `+=,.@_-`, 1 to `max` characters.
+fn valid_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// An IAM path: `/` or `/a/b/`, at most 512 characters.
+fn valid_path(path: &str) -> bool {
+    path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && !path.contains("//")
+        && path.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// What a file under `accounts/ACCT/` is.
+enum AccountFile<'a> {
+    Account,
+    Policy(&'a str),
+    User(&'a str),
+    Group(&'a str),
+    Role(&'a str),
+    Resource,
+}
+
+impl Loader {
+    fn reader<'a>(&'a mut self, file: &'a str) -> FileReader<'a> {
+        FileReader {
+            file,
+            findings: &mut self.findings,
+        }
+    }
+
+    fn load(mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+        // Quotas first: they set the size limits of everything else.
+        let quotas = match files.get("quotas.json") {
+            Some(text) => self.quotas("quotas.json", text),
+            None => Quotas::default(),
+        };
+        let mut catalog = Catalog::builtin();
+        for (file, text) in files.iter().filter(|(f, _)| f.starts_with("catalog/")) {
+            if !file.ends_with(".json") || file.matches('/').count() != 1 {
+                self.reader(file).error(
+                    "unexpected-file",
+                    "$",
+                    Pos::default(),
+                    "the catalog holds `catalog/SERVICE.json` files only",
+                );
+                continue;
+            }
+            if let Some(node) = parse_file(&mut self.findings, file, text) {
+                catalog.read_service(
+                    &mut FileReader {
+                        file,
+                        findings: &mut self.findings,
+                    },
+                    &node,
+                );
+            }
+        }
+
+        let mut managed: BTreeMap<PolicyArn, Arc<Policy>> = builtin::policies(&catalog)
+            .into_iter()
+            .map(|p| (p.id.to_string(), Arc::new(p)))
+            .collect();
+        let mut scps = BTreeMap::new();
+        let mut rcps = BTreeMap::new();
+        scps.insert(
+            "FullAWSAccess".to_owned(),
+            Arc::new(builtin::full_aws_access()),
+        );
+        let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
+        let mut organization = None;
+        // Account files, grouped so that managed policies are known before identities.
+        let mut account_files: BTreeMap<&str, Vec<(&str, AccountFile<'_>, &str)>> = BTreeMap::new();
+
+        for (file, text) in files {
+            let parts: Vec<&str> = file.split('/').collect();
+            let stem = |f: &'_ str| f.strip_suffix(".json").map(str::to_owned);
+            match parts.as_slice() {
+                ["organization.json"] => {
+                    if let Some(node) = parse_file(&mut self.findings, file, text) {
+                        organization = self.organization(file, &node);
+                    }
+                }
+                ["quotas.json"] => {}
+                ["catalog", _] => {}
+                [dir @ ("scps" | "rcps"), name] => {
+                    let Some(name) = stem(name) else {
+                        self.reader(file).error(
+                            "unexpected-file",
+                            "$",
+                            Pos::default(),
+                            "organization policies are `.json` files",
+                        );
+                        continue;
+                    };
+                    let kind = if *dir == "scps" {
+                        PolicyKind::Scp
+                    } else {
+                        PolicyKind::Rcp
+                    };
+                    let Some(node) = parse_file(&mut self.findings, file, text) else {
+                        continue;
+                    };
+                    if let Some(p) = self.policy(
+                        file,
+                        "$",
+                        &node,
+                        kind,
+                        &name,
+                        Some(quotas.org_policy_chars),
+                        &catalog,
+                    ) {
+                        let map = if kind == PolicyKind::Scp {
+                            &mut scps
+                        } else {
+                            &mut rcps
+                        };
+                        if map.insert(name.clone(), Arc::new(p)).is_some() {
+                            self.reader(file).error(
+                                "duplicate-policy",
+                                "$",
+                                Pos::default(),
+                                format!("`{name}` is a built-in organization policy name"),
+                            );
+                        }
+                    }
+                }
+                ["accounts", acct, rest @ ..] => {
+                    if acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {
+                        self.reader(file).error(
+                            "invalid-account",
+                            "$",
+                            Pos::default(),
+                            format!("`{acct}` is not a 12-digit account id"),
+                        );
+                        continue;
+                    }
+                    let kind = match rest {
+                        ["account.json"] => Some(AccountFile::Account),
+                        ["policies", f] => f.strip_suffix(".json").map(AccountFile::Policy),
+                        ["users", f] => f.strip_suffix(".json").map(AccountFile::User),
+                        ["groups", f] => f.strip_suffix(".json").map(AccountFile::Group),
+                        ["roles", f] => f.strip_suffix(".json").map(AccountFile::Role),
+                        ["resources", f] if f.ends_with(".json") => Some(AccountFile::Resource),
+                        _ => None,
+                    };
+                    match kind {
+                        Some(k) => account_files.entry(acct).or_default().push((file.as_str(), k, text.as_str())),
+                        None => self.reader(file).error("unexpected-file", "$", Pos::default(), "expected `account.json` or `policies/`, `users/`, `groups/`, `roles/`, `resources/` with `NAME.json` files"),
+                    }
+                }
+                _ => self.reader(file).error(
+                    "unexpected-file",
+                    "$",
+                    Pos::default(),
+                    "not part of the bundle layout (see the README)",
+                ),
+            }
+        }
+
+        // Customer managed policies of every account first.
+        for (acct, list) in &account_files {
+            for (file, kind, text) in list {
+                if let AccountFile::Policy(name) = kind {
+                    if !valid_name(name, 128) {
+                        self.reader(file).error(
+                            "invalid-name",
+                            "$",
+                            Pos::default(),
+                            format!(
+                                "`{name}`: a policy name has 1 to 128 letters, digits or `+=,.@_-`"
+                            ),
+                        );
+                        continue;
+                    }
+                    let arn = format!("arn:{PARTITION}:iam::{acct}:policy/{name}");
+                    let Some(node) = parse_file(&mut self.findings, file, text) else {
+                        continue;
+                    };
+                    if let Some(p) = self.policy(
+                        file,
+                        "$",
+                        &node,
+                        PolicyKind::Identity,
+                        &arn,
+                        Some(quotas.managed_policy_chars),
+                        &catalog,
+                    ) {
+                        managed.insert(arn, Arc::new(p));
+                    }
+                }
+            }
+        }
+        for (acct, list) in &account_files {
+            let mut account = Account {
+                id: (*acct).to_owned(),
+                ..Account::default()
+            };
+            for (file, kind, text) in list {
+                let node = match kind {
+                    AccountFile::Policy(_) => continue,
+                    _ => match parse_file(&mut self.findings, file, text) {
+                        Some(n) => n,
+                        None => continue,
+                    },
+                };
+                let cx = Cx {
+                    acct,
+                    quotas: &quotas,
+                    catalog: &catalog,
+                    managed: &managed,
+                };
+                match kind {
+                    AccountFile::Account => {
+                        let mut r = self.reader(file);
+                        if r.object(&node, "$", &["name"]).is_some() {
+                            account.name = r
+                                .string(&node, "$", "name")
+                                .map(|s| s.0)
+                                .unwrap_or_default();
+                        }
+                    }
+                    AccountFile::User(name) => {
+                        if let Some(u) = self.user(file, name, &node, &cx) {
+                            account.users.push(u);
+                        }
+                    }
+                    AccountFile::Group(name) => {
+                        if let Some(g) = self.group(file, name, &node, &cx) {
+                            account.groups.push(g);
+                        }
+                    }
+                    AccountFile::Role(name) => {
+                        if let Some(r) = self.role(file, name, &node, &cx) {
+                            account.roles.push(r);
+                        }
+                    }
+                    AccountFile::Resource => {
+                        if let Some(r) = self.resource(file, &node, &cx) {
+                            account.resources.push(r);
+                        }
+                    }
+                    AccountFile::Policy(_) => {}
+                }
+            }
+            self.check_account(&account, list, &quotas);
+            accounts.insert((*acct).to_owned(), account);
+        }
+        if let Some(org) = &organization {
+            self.check_organization(org, &accounts, &scps, &rcps, &quotas);
+        }
+
+        let (errors, warnings): (Vec<_>, Vec<_>) = self
+            .findings
+            .into_iter()
+            .partition(|f| f.finding.severity == Severity::Error);
+        if !errors.is_empty() {
+            let mut findings = errors;
+            findings.extend(warnings);
+            return Err(BundleError { findings });
+        }
+        Ok(Bundle {
+            organization,
+            catalog,
+            quotas,
+            accounts,
+            managed,
+            scps,
+            rcps,
+            warnings,
+        })
+    }
+
+    fn quotas(&mut self, file: &str, text: &str) -> Quotas {
+        let mut q = Quotas::default();
+        let Some(node) = parse_file(&mut self.findings, file, text) else {
+            return q;
+        };
+        let mut r = self.reader(file);
+        let fields: [(&str, &mut u64, u64); 11] = [
+            (
+                "managed_policies_per_user",
+                &mut q.managed_policies_per_user,
+                20,
+            ),
+            (
+                "managed_policies_per_role",
+                &mut q.managed_policies_per_role,
+                25,
+            ),
+            (
+                "managed_policies_per_group",
+                &mut q.managed_policies_per_group,
+                10,
+            ),
+            ("groups_per_user", &mut q.groups_per_user, 10),
+            ("inline_chars_per_user", &mut q.inline_chars_per_user, 2_048),
+            (
+                "inline_chars_per_group",
+                &mut q.inline_chars_per_group,
+                5_120,
+            ),
+            (
+                "inline_chars_per_role",
+                &mut q.inline_chars_per_role,
+                10_240,
+            ),
+            ("managed_policy_chars", &mut q.managed_policy_chars, 6_144),
+            ("trust_policy_chars", &mut q.trust_policy_chars, 8_192),
+            ("org_policy_chars", &mut q.org_policy_chars, 5_120),
+            ("org_policies_per_node", &mut q.org_policies_per_node, 5),
+        ];
+        let names: Vec<&str> = fields.iter().map(|f| f.0).collect();
+        if r.object(&node, "$", &names).is_none() {
+            return Quotas::default();
+        }
+        for (name, slot, max) in fields {
+            // AWS's own maxima bound the adjustable quotas.
+            if let Some(v) = r.number(&node, "$", name, 1..=max) {
+                *slot = v;
+            }
+        }
+        q
+    }
+
+    /// Validates and compiles a policy found at `path` in `file`; also checks it against
+    /// the catalog.
+    #[allow(clippy::too_many_arguments)]
+    fn policy(
+        &mut self,
+        file: &str,
+        path: &str,
+        node: &Node,
+        kind: PolicyKind,
+        id: &str,
+        max: Option<u64>,
+        catalog: &Catalog,
+    ) -> Option<Policy> {
+        let parsed = policy::parse_node_with(node, kind, id, max.map(|m| m as usize));
+        let mut r = FileReader {
+            file,
+            findings: &mut self.findings,
+        };
+        r.policy_findings(path, parsed.findings);
+        let p = parsed.policy?;
+        catalog.check_policy(&mut r, node, path);
+        Some(p)
+    }
+
+    fn organization(&mut self, file: &str, node: &Node) -> Option<Organization> {
+        let mut r = self.reader(file);
+        r.object(node, "$", &["id", "management_account", "root"])?;
+        let id = match r.string(node, "$", "id") {
+            Some((id, pos)) => {
+                if !(id.starts_with("o-")
+                    && id.len() >= 12
+                    && id.len() <= 34
+                    && id[2..]
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+                {
+                    r.error("invalid-org-id", "$.id", pos, format!("`{id}` is not an organization id (`o-` and 10 to 32 lowercase letters or digits)"));
+                }
+                id
+            }
+            None => {
+                r.error(
+                    "missing-key",
+                    "$",
+                    node.pos,
+                    "the organization needs an `id`",
+                );
+                return None;
+            }
+        };
+        let Some((management_account, _)) = r.string(node, "$", "management_account") else {
+            r.error(
+                "missing-key",
+                "$",
+                node.pos,
+                "the organization needs a `management_account`",
+            );
+            return None;
+        };
+        let Some(root) = node.get("root") else {
+            r.error(
+                "missing-key",
+                "$",
+                node.pos,
+                "the organization needs a `root`",
+            );
+            return None;
+        };
+        let root = org_unit(&mut r, root, "$.root", 0)?;
+        Some(Organization {
+            id,
+            management_account,
+            root,
+        })
+    }
+
+    fn check_organization(
+        &mut self,
+        org: &Organization,
+        accounts: &BTreeMap<String, Account>,
+        scps: &BTreeMap<String, Arc<Policy>>,
+        rcps: &BTreeMap<String, Arc<Policy>>,
+        q: &Quotas,
+    ) {
+        let file = "organization.json";
+        let mut seen_accounts: Vec<&str> = Vec::new();
+        let mut seen_units: Vec<&str> = Vec::new();
+        let mut stack = vec![(&org.root, "$.root".to_owned())];
+        let mut r = FileReader {
+            file,
+            findings: &mut self.findings,
+        };
+        let pos = Pos::default();
+        let check_attach = |r: &mut FileReader<'_>,
+                            path: &str,
+                            names: &[String],
+                            map: &BTreeMap<String, Arc<Policy>>,
+                            what: &str| {
+            if names.len() as u64 > q.org_policies_per_node {
+                r.error(
+                    "too-many-policies",
+                    path,
+                    pos,
+                    format!(
+                        "{} {what}s attached; at most {} per node",
+                        names.len(),
+                        q.org_policies_per_node
+                    ),
+                );
+            }
+            for n in names {
+                if !map.contains_key(n) {
+                    r.error(
+                        "unknown-policy",
+                        path,
+                        pos,
+                        format!(
+                            "{what} `{n}` is not in `{what}s/` (nor built in)",
+                            what = what.to_ascii_lowercase()
+                        ),
+                    );
+                }
+            }
+        };
+        while let Some((unit, path)) = stack.pop() {
+            if seen_units.contains(&unit.id.as_str()) {
+                r.error(
+                    "duplicate-unit",
+                    &path,
+                    pos,
+                    format!("unit `{}` appears twice", unit.id),
+                );
+            }
+            seen_units.push(&unit.id);
+            check_attach(&mut r, &format!("{path}.scps"), &unit.scps, scps, "SCP");
+            check_attach(&mut r, &format!("{path}.rcps"), &unit.rcps, rcps, "RCP");
+            for (i, a) in unit.accounts.iter().enumerate() {
+                let apath = format!("{path}.accounts[{i}]");
+                if seen_accounts.contains(&a.id.as_str()) {
+                    r.error(
+                        "duplicate-account",
+                        &apath,
+                        pos,
+                        format!("account `{}` appears twice in the organization", a.id),
+                    );
+                }
+                seen_accounts.push(&a.id);
+                check_attach(&mut r, &format!("{apath}.scps"), &a.scps, scps, "SCP");
+                check_attach(&mut r, &format!("{apath}.rcps"), &a.rcps, rcps, "RCP");
+            }
+            for (i, u) in unit.units.iter().enumerate() {
+                stack.push((u, format!("{path}.units[{i}]")));
+            }
+        }
+        if !seen_accounts.contains(&org.management_account.as_str()) {
+            r.error(
+                "unknown-account",
+                "$.management_account",
+                pos,
+                format!(
+                    "the management account `{}` is not in the tree",
+                    org.management_account
+                ),
+            );
+        }
+        for acct in accounts.keys() {
+            if !seen_accounts.contains(&acct.as_str()) {
+                r.warn("account-outside-org", "$", pos, format!("account `{acct}` has identities but is not in the organization: no SCP or RCP governs it"));
+            }
+        }
+    }
+
+    /// Reads `policies` (attached managed ARNs or names), `inline_policies` and the
+    /// permissions boundary common to users, groups and roles.
+    fn attachments(
+        &mut self,
+        file: &str,
+        node: &Node,
+        cx: &Cx<'_>,
+        inline_budget: u64,
+        kind_label: &str,
+    ) -> (Vec<Arc<Policy>>, Vec<PolicyArn>) {
+        let mut managed = Vec::new();
+        let refs = self.reader(file).strings(node, "$", "managed_policies");
+        for (name, pos, path) in refs {
+            match cx.resolve(&name) {
+                Some(arn) => {
+                    if managed.contains(&arn) {
+                        self.reader(file).error("duplicate-attachment", &path, pos, format!("`{name}` is attached twice"));
+                    }
+                    managed.push(arn);
+                }
+                None => self.reader(file).error("unknown-policy", &path, pos, format!("no managed policy `{name}` (customer policies live in `accounts/{}/policies/`)", cx.acct)),
+            }
+        }
+        let mut inline = Vec::new();
+        let mut total = 0u64;
+        if let Some(n) = node.get("inline_policies") {
+            let members = self
+                .reader(file)
+                .object(n, "$.inline_policies", &[])
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            for m in members {
+                let path = format!("$.inline_policies.{}", m.key);
+                if !valid_name(&m.key, 128) {
+                    self.reader(file).error(
+                        "invalid-name",
+                        &path,
+                        m.key_pos,
+                        format!(
+                            "`{}`: a policy name has 1 to 128 letters, digits or `+=,.@_-`",
+                            m.key
+                        ),
+                    );
+                }
+                total += policy::compact_size(&m.value) as u64;
+                let id = format!("{}/inline/{}", file.trim_end_matches(".json"), m.key);
+                if let Some(p) = self.policy(
+                    file,
+                    &path,
+                    &m.value,
+                    PolicyKind::Identity,
+                    &id,
+                    None,
+                    cx.catalog,
+                ) {
+                    inline.push(Arc::new(p));
+                }
+            }
+            if total > inline_budget {
+                self.reader(file).error("inline-too-large", "$.inline_policies", n.pos, format!("inline policies total {total} characters without white space; a {kind_label} may have at most {inline_budget}"));
+            }
+        }
+        (inline, managed)
+    }
+
+    fn boundary(&mut self, file: &str, node: &Node, cx: &Cx<'_>) -> Option<PolicyArn> {
+        let (name, pos) = self
+            .reader(file)
+            .string(node, "$", "permissions_boundary")?;
+        let arn = cx.resolve(&name);
+        if arn.is_none() {
+            self.reader(file).error(
+                "unknown-policy",
+                "$.permissions_boundary",
+                pos,
+                format!("no managed policy `{name}` to use as a permissions boundary"),
+            );
+        }
+        arn
+    }
+
+    fn name_and_path(
+        &mut self,
+        file: &str,
+        name: &str,
+        node: &Node,
+        max: usize,
+        what: &str,
+    ) -> Option<String> {
+        let mut r = self.reader(file);
+        if !valid_name(name, max) {
+            r.error(
+                "invalid-name",
+                "$",
+                Pos::default(),
+                format!("`{name}`: a {what} name has 1 to {max} letters, digits or `+=,.@_-`"),
+            );
+            return None;
+        }
+        match r.string(node, "$", "path") {
+            None => Some("/".to_owned()),
+            Some((p, pos)) if valid_path(&p) => {
+                let _ = pos;
+                Some(p)
+            }
+            Some((p, pos)) => {
+                r.error(
+                    "invalid-path",
+                    "$.path",
+                    pos,
+                    format!("`{p}`: a path starts and ends with `/`, such as `/engineering/`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn user(&mut self, file: &str, name: &str, node: &Node, cx: &Cx<'_>) -> Option<User> {
+        self.reader(file).object(
+            node,
+            "$",
+            &[
+                "path",
+                "tags",
+                "groups",
+                "managed_policies",
+                "inline_policies",
+                "permissions_boundary",
+            ],
+        )?;
+        let path = self.name_and_path(file, name, node, 64, "user")?;
+        let tags = self.reader(file).tags(node, "$");
+        let groups: Vec<(String, Pos, String)> = self.reader(file).strings(node, "$", "groups");
+        if groups.len() as u64 > cx.quotas.groups_per_user {
+            self.reader(file).error(
+                "too-many-groups",
+                "$.groups",
+                node.pos,
+                format!(
+                    "in {} groups; a user may be in at most {}",
+                    groups.len(),
+                    cx.quotas.groups_per_user
+                ),
+            );
+        }
+        let (inline, managed) =
+            self.attachments(file, node, cx, cx.quotas.inline_chars_per_user, "user");
+        if managed.len() as u64 > cx.quotas.managed_policies_per_user {
+            self.reader(file).error(
+                "too-many-attachments",
+                "$.managed_policies",
+                node.pos,
+                format!(
+                    "{} managed policies attached; a user may have at most {}",
+                    managed.len(),
+                    cx.quotas.managed_policies_per_user
+                ),
+            );
+        }
+        let boundary = self.boundary(file, node, cx);
+        Some(User {
+            arn: format!("arn:{PARTITION}:iam::{}:user{path}{name}", cx.acct),
+            name: name.to_owned(),
+            path,
+            tags,
+            groups: groups.into_iter().map(|g| g.0).collect(),
+            inline,
+            managed,
+            boundary,
+        })
+    }
+
+    fn group(&mut self, file: &str, name: &str, node: &Node, cx: &Cx<'_>) -> Option<Group> {
+        self.reader(file)
+            .object(node, "$", &["path", "managed_policies", "inline_policies"])?;
+        let path = self.name_and_path(file, name, node, 128, "group")?;
+        let (inline, managed) =
+            self.attachments(file, node, cx, cx.quotas.inline_chars_per_group, "group");
+        if managed.len() as u64 > cx.quotas.managed_policies_per_group {
+            self.reader(file).error(
+                "too-many-attachments",
+                "$.managed_policies",
+                node.pos,
+                format!(
+                    "{} managed policies attached; a group may have at most {}",
+                    managed.len(),
+                    cx.quotas.managed_policies_per_group
+                ),
+            );
+        }
+        Some(Group {
+            arn: format!("arn:{PARTITION}:iam::{}:group{path}{name}", cx.acct),
+            name: name.to_owned(),
+            path,
+            inline,
+            managed,
+        })
+    }
+
+    fn role(&mut self, file: &str, name: &str, node: &Node, cx: &Cx<'_>) -> Option<Role> {
+        self.reader(file).object(
+            node,
+            "$",
+            &[
+                "path",
+                "tags",
+                "trust_policy",
+                "managed_policies",
+                "inline_policies",
+                "permissions_boundary",
+                "max_session_duration",
+            ],
+        )?;
+        let path = self.name_and_path(file, name, node, 64, "role")?;
+        let tags = self.reader(file).tags(node, "$");
+        let arn = format!("arn:{PARTITION}:iam::{}:role{path}{name}", cx.acct);
+        let trust = match node.get("trust_policy") {
+            Some(t) => self.policy(
+                file,
+                "$.trust_policy",
+                t,
+                PolicyKind::Trust,
+                &format!("{arn}/trust"),
+                Some(cx.quotas.trust_policy_chars),
+                cx.catalog,
+            ),
+            None => {
+                self.reader(file).error(
+                    "missing-trust-policy",
+                    "$",
+                    node.pos,
+                    "a role needs a `trust_policy` saying who may assume it",
+                );
+                None
+            }
+        };
+        let (inline, managed) =
+            self.attachments(file, node, cx, cx.quotas.inline_chars_per_role, "role");
+        if managed.len() as u64 > cx.quotas.managed_policies_per_role {
+            self.reader(file).error(
+                "too-many-attachments",
+                "$.managed_policies",
+                node.pos,
+                format!(
+                    "{} managed policies attached; a role may have at most {}",
+                    managed.len(),
+                    cx.quotas.managed_policies_per_role
+                ),
+            );
+        }
+        let boundary = self.boundary(file, node, cx);
+        let max_session_duration = self
+            .reader(file)
+            .number(node, "$", "max_session_duration", 3_600..=43_200)
+            .unwrap_or(3_600);
+        Some(Role {
+            name: name.to_owned(),
+            path,
+            arn,
+            tags,
+            trust: Arc::new(trust?),
+            inline,
+            managed,
+            boundary,
+            max_session_duration,
+        })
+    }
+
+    fn resource(&mut self, file: &str, node: &Node, cx: &Cx<'_>) -> Option<ResourcePolicy> {
+        self.reader(file)
+            .object(node, "$", &["arn", "tags", "policy"])?;
+        let Some((arn, pos)) = self.reader(file).string(node, "$", "arn") else {
+            self.reader(file).error(
+                "missing-key",
+                "$",
+                node.pos,
+                "a resource policy file needs the `arn` (or ARN pattern) it is bound to",
+            );
+            return None;
+        };
+        match crate::arn::Arn::parse(&arn) {
+            None => {
+                self.reader(file).error(
+                    "invalid-arn",
+                    "$.arn",
+                    pos,
+                    format!("`{arn}` is not an ARN"),
+                );
+                return None;
+            }
+            Some(a) if !a.account.is_empty() && a.account != cx.acct => {
+                self.reader(file).error(
+                    "wrong-account",
+                    "$.arn",
+                    pos,
+                    format!(
+                        "`{arn}` belongs to account `{}`, not `{}`",
+                        a.account, cx.acct
+                    ),
+                );
+                return None;
+            }
+            Some(_) => {}
+        }
+        let tags = self.reader(file).tags(node, "$");
+        let Some(doc) = node.get("policy") else {
+            self.reader(file).error(
+                "missing-key",
+                "$",
+                node.pos,
+                "a resource policy file needs a `policy`",
+            );
+            return None;
+        };
+        let policy = self.policy(
+            file,
+            "$.policy",
+            doc,
+            PolicyKind::Resource,
+            &arn,
+            None,
+            cx.catalog,
+        )?;
+        Some(ResourcePolicy {
+            arn,
+            tags,
+            policy: Arc::new(policy),
+        })
+    }
+
+    /// Cross-file checks of one account: duplicate names, group references.
+    fn check_account(
+        &mut self,
+        account: &Account,
+        files: &[(&str, AccountFile<'_>, &str)],
+        _q: &Quotas,
+    ) {
+        let file_of = |kind: &str, name: &str| -> String {
+            format!("accounts/{}/{kind}/{name}.json", account.id)
+        };
+        let mut names: Vec<(String, String)> = Vec::new();
+        for (kind, list) in [
+            (
+                "users",
+                account
+                    .users
+                    .iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "groups",
+                account.groups.iter().map(|g| g.name.as_str()).collect(),
+            ),
+            (
+                "roles",
+                account.roles.iter().map(|r| r.name.as_str()).collect(),
+            ),
+        ] {
+            for n in list {
+                let lower = n.to_ascii_lowercase();
+                if let Some((_, other)) = names.iter().find(|(k, l)| *k == kind && *l == lower) {
+                    self.reader(&file_of(kind, n)).error("duplicate-name", "$", Pos::default(), format!("`{n}` and `{other}` differ only in case; IAM names are unique regardless of case"));
+                }
+                names.push((kind.to_owned(), lower));
+            }
+        }
+        for u in &account.users {
+            let file = file_of("users", &u.name);
+            for (i, g) in u.groups.iter().enumerate() {
+                if !account.groups.iter().any(|x| x.name == *g) {
+                    let pos = files
+                        .iter()
+                        .find(|(f, _, _)| *f == file)
+                        .and_then(|(_, _, text)| json::parse(text).ok())
+                        .and_then(|n| {
+                            n.get("groups").map(|g| match &g.value {
+                                json::Value::Array(items) => items.get(i).map_or(g.pos, |x| x.pos),
+                                _ => g.pos,
+                            })
+                        })
+                        .unwrap_or_default();
+                    self.reader(&file).error(
+                        "unknown-group",
+                        &format!("$.groups[{i}]"),
+                        pos,
+                        format!("no group `{g}` in account `{}`", account.id),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn org_unit(r: &mut FileReader<'_>, node: &Node, path: &str, depth: usize) -> Option<OrgUnit> {
+    r.object(
+        node,
+        path,
+        &["id", "name", "scps", "rcps", "units", "accounts"],
+    )?;
+    if depth > 5 {
+        r.error(
+            "too-deep",
+            path,
+            node.pos,
+            "an organization nests at most five levels of units",
+        );
+        return None;
+    }
+    let Some((id, _)) = r.string(node, path, "id") else {
+        r.error(
+            "missing-key",
+            path,
+            node.pos,
+            "a unit needs an `id` (`r-...` for the root, `ou-...` for a unit)",
+        );
+        return None;
+    };
+    let name = r
+        .string(node, path, "name")
+        .map(|s| s.0)
+        .unwrap_or_else(|| id.clone());
+    let names = |r: &mut FileReader<'_>, key: &str| {
+        r.strings(node, path, key)
+            .into_iter()
+            .map(|s| s.0)
+            .collect::<Vec<_>>()
+    };
+    // A node without `scps` has the full-access SCP, as AWS attaches it by default.
+    let scps = if node.get("scps").is_none() {
+        vec!["FullAWSAccess".to_owned()]
+    } else {
+        names(r, "scps")
+    };
+    if scps.is_empty() {
+        r.error("no-scp", &format!("{path}.scps"), node.pos, "every node needs at least one SCP (attach `FullAWSAccess` to allow what other SCPs do not deny)");
+    }
+    let rcps = names(r, "rcps");
+    let mut units = Vec::new();
+    if let Some(json::Node {
+        value: json::Value::Array(items),
+        ..
+    }) = node.get("units")
+    {
+        for (i, u) in items.iter().enumerate() {
+            if let Some(u) = org_unit(r, u, &format!("{path}.units[{i}]"), depth + 1) {
+                units.push(u);
+            }
+        }
+    }
+    let mut accounts = Vec::new();
+    if let Some(json::Node {
+        value: json::Value::Array(items),
+        ..
+    }) = node.get("accounts")
+    {
+        for (i, a) in items.iter().enumerate() {
+            let apath = format!("{path}.accounts[{i}]");
+            if r.object(a, &apath, &["id", "scps", "rcps"]).is_none() {
+                continue;
+            }
+            let Some((aid, pos)) = r.string(a, &apath, "id") else {
+                r.error("missing-key", &apath, a.pos, "an account needs an `id`");
+                continue;
+            };
+            if aid.len() != 12 || !aid.bytes().all(|b| b.is_ascii_digit()) {
+                r.error(
+                    "invalid-account",
+                    &format!("{apath}.id"),
+                    pos,
+                    format!("`{aid}` is not a 12-digit account id"),
+                );
+                continue;
+            }
+            let a_scps: Vec<String> = if a.get("scps").is_none() {
+                vec!["FullAWSAccess".to_owned()]
+            } else {
+                r.strings(a, &apath, "scps")
+                    .into_iter()
+                    .map(|s| s.0)
+                    .collect()
+            };
+            if a_scps.is_empty() {
+                r.error("no-scp", &format!("{apath}.scps"), a.pos, "every account needs at least one SCP (attach `FullAWSAccess` to allow what other SCPs do not deny)");
+            }
+            let a_rcps = r
+                .strings(a, &apath, "rcps")
+                .into_iter()
+                .map(|s| s.0)
+                .collect();
+            accounts.push(OrgAccount {
+                id: aid,
+                scps: a_scps,
+                rcps: a_rcps,
+            });
+        }
+    }
+    Some(OrgUnit {
+        id,
+        name,
+        scps,
+        rcps,
+        units,
+        accounts,
+    })
+}
+
+/// What resolving names in one account needs.
+struct Cx<'a> {
+    acct: &'a str,
+    quotas: &'a Quotas,
+    catalog: &'a Catalog,
+    managed: &'a BTreeMap<PolicyArn, Arc<Policy>>,
+}
+
+impl Cx<'_> {
+    /// A managed policy by ARN, or by bare name: the account's customer policy of that
+    /// name, else the built-in one.
+    fn resolve(&self, name: &str) -> Option<PolicyArn> {
+        if name.starts_with("arn:") {
+            return self.managed.contains_key(name).then(|| name.to_owned());
+        }
+        let customer = format!("arn:{PARTITION}:iam::{}:policy/{name}", self.acct);
+        if self.managed.contains_key(&customer) {
+            return Some(customer);
+        }
+        builtin::arn_of(name).filter(|arn| self.managed.contains_key(arn))
+    }
+}
+
+#[cfg(test)]
+mod tests;

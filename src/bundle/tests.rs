@@ -1,0 +1,1 @@
+//! Tests of bundle loading and validation findings.

@@ -1,0 +1,123 @@
+//! `warden authorize`: answers one request offline against a bundle, with its reasons.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, bail};
+use warden::context::{Context, ContextValue};
+use warden::eval::Decision;
+use warden::snapshot::{Query, Snapshot};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The bundle directory.
+    #[arg(long, default_value = "examples/org")]
+    bundle: PathBuf,
+    /// The principal's ARN: an IAM user or a role session.
+    #[arg(long)]
+    principal: String,
+    #[arg(long)]
+    action: String,
+    #[arg(long)]
+    resource: String,
+    /// A context entry `key=value`; repeat a key for a list (`aws:TagKeys=a --context aws:TagKeys=b`).
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
+    /// Show every layer and statement, matched or not.
+    #[arg(long)]
+    explain: bool,
+}
+
+/// Reads `key=value` pairs; a repeated key makes a list.
+pub fn parse_context(pairs: &[String]) -> anyhow::Result<Context> {
+    let mut ctx = Context::new();
+    let mut order: Vec<(String, Vec<String>)> = Vec::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("context entry `{pair}` is not `key=value`");
+        };
+        if k.is_empty() {
+            bail!("context entry `{pair}` has an empty key");
+        }
+        match order
+            .iter_mut()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+        {
+            Some((_, vs)) => vs.push(v.to_owned()),
+            None => order.push((k.to_owned(), vec![v.to_owned()])),
+        }
+    }
+    for (k, mut vs) in order {
+        let value = if vs.len() == 1 {
+            ContextValue::Single(vs.remove(0))
+        } else {
+            ContextValue::Multi(vs)
+        };
+        ctx.insert(&k, value);
+    }
+    Ok(ctx)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let snapshot = Snapshot::load_dir(&args.bundle, 1)
+        .with_context(|| format!("cannot load the bundle `{}`", args.bundle.display()))?;
+    let context = parse_context(&args.context)?;
+    let query = Query {
+        principal: &args.principal,
+        action: &args.action,
+        resource: &args.resource,
+        context: &context,
+        now: SystemTime::now(),
+    };
+    let (auth, explanation) = if args.explain {
+        snapshot.explain(&query)
+    } else {
+        (snapshot.authorize(&query), None)
+    };
+    // Written to a buffer and then out at once, so a closed pipe (`| head`) is an error
+    // like any other rather than a panic.
+    let mut out = String::new();
+    macro_rules! outln {
+        ($dst:expr, $($arg:tt)*) => {{
+            use std::fmt::Write as _;
+            let _ = writeln!($dst, $($arg)*);
+        }};
+    }
+    let o = &auth.outcome;
+    outln!(out, "{} ({})", o.decision, o.reason);
+    if let Some(layer) = o.denied_by {
+        outln!(out, "  decided by: {layer}");
+    }
+    for m in &o.statements {
+        outln!(out, "  {:?}: {m}", m.effect);
+    }
+    if let Some(e) = explanation {
+        for layer in &e.layers {
+            let level = layer
+                .level
+                .map(|l| format!(" level {l}"))
+                .unwrap_or_default();
+            outln!(out, "{}{level}: {}", layer.kind, layer.result.as_str());
+            for s in &layer.statements {
+                let place = s.sid.as_deref().map_or_else(
+                    || format!("Statement[{}]", s.index),
+                    |sid| format!("Sid {sid}"),
+                );
+                let verdict = match &s.mismatch {
+                    None => "matched".to_owned(),
+                    Some(warden::eval::Mismatch::Condition { key }) => {
+                        format!("condition on `{key}` does not hold")
+                    }
+                    Some(m) => format!("{} does not match", m.as_str()),
+                };
+                outln!(out, "  {:?} {} {place}: {verdict}", s.effect, s.policy);
+            }
+        }
+    }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+    Ok(match o.decision {
+        Decision::Allow => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}

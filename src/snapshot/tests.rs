@@ -1,0 +1,1 @@
+//! Tests of the snapshot: principal resolution, server-owned context, the example organization.
