@@ -822,10 +822,10 @@ impl Checker {
             };
             for (i, key_member) in keys.iter().enumerate() {
                 let kpath = child(&opath, &key_member.key);
-                if keys
-                    .iter()
-                    .take(i)
-                    .any(|k| k.key != key_member.key && k.key.eq_ignore_ascii_case(&key_member.key))
+                // An exact repeat is already reported by `object`; report a key only once.
+                let earlier = || keys.iter().take(i);
+                if !earlier().any(|k| k.key == key_member.key)
+                    && earlier().any(|k| k.key.eq_ignore_ascii_case(&key_member.key))
                 {
                     self.error(
                         "duplicate-key",
