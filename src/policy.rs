@@ -319,44 +319,7 @@ impl Checker {
         path: &str,
         known: Option<&[&str]>,
     ) -> Option<&'n [Member]> {
-        let Some(members) = node.as_object() else {
-            self.error(
-                "wrong-type",
-                path,
-                node.pos,
-                format!("expected an object, found {}", node.kind()),
-            );
-            return None;
-        };
-        for (i, m) in members.iter().enumerate() {
-            let mpath = child(path, &m.key);
-            if members.iter().take(i).any(|o| o.key == m.key) {
-                self.error(
-                    "duplicate-key",
-                    &mpath,
-                    m.key_pos,
-                    format!("duplicate key `{}`", m.key),
-                );
-            }
-            if let Some(known) = known
-                && !known.contains(&m.key.as_str())
-            {
-                {
-                    let hint = known
-                        .iter()
-                        .find(|k| k.eq_ignore_ascii_case(&m.key))
-                        .map(|k| format!(" (did you mean `{k}`? keys are case-sensitive)"))
-                        .unwrap_or_default();
-                    self.error(
-                        "unknown-key",
-                        &mpath,
-                        m.key_pos,
-                        format!("unknown key `{}`{hint}", m.key),
-                    );
-                }
-            }
-        }
-        Some(members)
+        check_object(node, path, known, &mut self.findings)
     }
 
     fn document(&mut self, node: &Node) -> Vec<Statement> {
@@ -911,6 +874,61 @@ impl Checker {
     }
 }
 
+/// Checks that `node` is an object without duplicate keys and, when `known` is given,
+/// without keys outside it; pushes a finding for each problem. Shared by the policy reader
+/// and the bundle's own files.
+pub fn check_object<'n>(
+    node: &'n Node,
+    path: &str,
+    known: Option<&[&str]>,
+    findings: &mut Vec<Finding>,
+) -> Option<&'n [Member]> {
+    let mut error = |code: &'static str, path: String, pos: Pos, message: String| {
+        findings.push(Finding {
+            severity: Severity::Error,
+            code,
+            path,
+            pos,
+            message,
+        });
+    };
+    let Some(members) = node.as_object() else {
+        error(
+            "wrong-type",
+            path.to_owned(),
+            node.pos,
+            format!("expected an object, found {}", node.kind()),
+        );
+        return None;
+    };
+    for (i, m) in members.iter().enumerate() {
+        let mpath = child(path, &m.key);
+        if members.iter().take(i).any(|o| o.key == m.key) {
+            error(
+                "duplicate-key",
+                mpath,
+                m.key_pos,
+                format!("duplicate key `{}`", m.key),
+            );
+            continue;
+        }
+        let Some(known) = known.filter(|k| !k.contains(&m.key.as_str())) else {
+            continue;
+        };
+        let hint = match known.iter().find(|k| k.eq_ignore_ascii_case(&m.key)) {
+            Some(k) => format!(" (did you mean `{k}`? keys are case-sensitive)"),
+            None => format!("; expected one of {}", known.join(", ")),
+        };
+        error(
+            "unknown-key",
+            mpath,
+            m.key_pos,
+            format!("unknown key `{}`{hint}", m.key),
+        );
+    }
+    Some(members)
+}
+
 /// Parses an action pattern: `*`, or `service:action` with `*`/`?` wildcards.
 pub fn parse_action(text: &str) -> Result<ActionPattern, String> {
     if text == "*" {
@@ -968,7 +986,7 @@ fn trust_action(text: &str) -> bool {
 }
 
 /// `path.key`, or `path["key"]` when the key is not a plain word.
-fn child(path: &str, key: &str) -> String {
+pub fn child(path: &str, key: &str) -> String {
     if key
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '/' | '-'))
