@@ -335,8 +335,8 @@ impl Checker {
                 "$",
                 node.pos,
                 format!(
-                    "policy has {size} characters without white space; a {} policy may have at most {max}",
-                    self.kind
+                    "policy has {size} characters without white space; {} policy may have at most {max}",
+                    a_kind(self.kind)
                 ),
             );
         }
@@ -443,24 +443,26 @@ impl Checker {
         let kind = self.kind;
         let sid = match node.get("Sid") {
             None => None,
-            Some(n) => match n.as_str() {
-                Some(s) => {
-                    let strict = !matches!(kind, PolicyKind::Resource | PolicyKind::Trust);
-                    if strict && !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-                        self.error("invalid-sid", &child(path, "Sid"), n.pos, format!("`Sid` `{s}` may hold only ASCII letters and digits in a {kind} policy"));
+            Some(n) => {
+                match n.as_str() {
+                    Some(s) => {
+                        let strict = !matches!(kind, PolicyKind::Resource | PolicyKind::Trust);
+                        if strict && !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                            self.error("invalid-sid", &child(path, "Sid"), n.pos, format!("`Sid` `{s}` may hold only ASCII letters and digits in {} policy", a_kind(kind)));
+                        }
+                        Some(Arc::from(s))
                     }
-                    Some(Arc::from(s))
+                    None => {
+                        self.error(
+                            "wrong-type",
+                            &child(path, "Sid"),
+                            n.pos,
+                            format!("`Sid` must be a string, found {}", n.kind()),
+                        );
+                        None
+                    }
                 }
-                None => {
-                    self.error(
-                        "wrong-type",
-                        &child(path, "Sid"),
-                        n.pos,
-                        format!("`Sid` must be a string, found {}", n.kind()),
-                    );
-                    None
-                }
-            },
+            }
         };
         let effect = match node.get("Effect") {
             None => {
@@ -588,7 +590,10 @@ impl Checker {
                         code,
                         path,
                         node.pos,
-                        format!("a {} policy statement needs `{a}` or `{b}`", self.kind),
+                        format!(
+                            "{} policy statement needs `{a}` or `{b}`",
+                            a_kind(self.kind)
+                        ),
                     );
                 }
                 None
@@ -678,7 +683,7 @@ impl Checker {
             PrincipalRule::Forbidden => {
                 for (name, n) in [("Principal", p), ("NotPrincipal", np)] {
                     if let Some(n) = n {
-                        self.error("principal-not-allowed", &child(path, name), n.pos, format!("a {kind} policy cannot name a `{name}`: it applies to the principal it is attached to"));
+                        self.error("principal-not-allowed", &child(path, name), n.pos, format!("{} policy cannot name a `{name}`: it applies to the principal it is attached to", a_kind(kind)));
                     }
                 }
                 None
@@ -718,7 +723,7 @@ impl Checker {
                         "principal-not-allowed",
                         &epath,
                         el.pos,
-                        format!("a {kind} policy cannot use `NotPrincipal`"),
+                        format!("{} policy cannot use `NotPrincipal`", a_kind(kind)),
                     );
                     return None;
                 }
@@ -759,7 +764,7 @@ impl Checker {
                     "missing-principal",
                     path,
                     node.pos,
-                    format!("a {} policy statement needs a `Principal`", self.kind),
+                    format!("{} policy statement needs a `Principal`", a_kind(self.kind)),
                 );
                 None
             }
@@ -996,6 +1001,15 @@ pub fn child(path: &str, key: &str) -> String {
     } else {
         format!("{path}[{}]", serde_json::Value::String(key.to_owned()))
     }
+}
+
+/// The kind's name with its article, for messages: `an identity`, `a resource`, `an scp`.
+fn a_kind(kind: PolicyKind) -> String {
+    let article = match kind {
+        PolicyKind::Identity | PolicyKind::Scp | PolicyKind::Rcp => "an",
+        _ => "a",
+    };
+    format!("{article} {kind}")
 }
 
 /// A value as it appears in a message.

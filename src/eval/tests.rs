@@ -1191,6 +1191,36 @@ fn cross_account_direct_grant_still_needs_the_identity_allow() {
 }
 
 #[test]
+fn cross_account_grant_to_a_role_or_session_reaches_the_session() {
+    let session_b = "arn:aws:sts::222222222222:assumed-role/ops/s9";
+    for principal in [
+        r#"{"AWS":"arn:aws:iam::222222222222:role/ops"}"#,
+        r#"{"AWS":"arn:aws:sts::222222222222:assumed-role/ops/s9"}"#,
+    ] {
+        let s = setup()
+            .identity(ALLOW_ORDERS)
+            .resource(&rbp_allow(principal));
+        check(
+            &s.eval(session_b, "orders:GetOrder", ORDER),
+            "Allow cross_account_allow -",
+            &[
+                "identity identity[0] Sid Orders",
+                "resource resource Sid Grant",
+            ],
+        );
+        check(
+            &s.eval(
+                "arn:aws:sts::222222222222:assumed-role/dev/s9",
+                "orders:GetOrder",
+                ORDER,
+            ),
+            "ImplicitDeny cross_account_no_resource_allow resource",
+            &[],
+        );
+    }
+}
+
+#[test]
 fn cross_account_principal_side_is_capped_by_boundary_and_scps() {
     let base = setup()
         .identity(ALLOW_ORDERS)
