@@ -1,0 +1,210 @@
+//! `warden load`: drives Authorize on a running server with a set concurrency, number of
+//! connections, count or duration and optional rate, and prints a ghz-style summary.
+//! `--baseline` then runs the same load against a constant-answer server it starts
+//! itself, so the cost of deciding shows as a ratio measured in the same run.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::Deserialize;
+use warden::grpc::baseline::Baseline;
+use warden::grpc::client::{self, AuthorizeCaller};
+use warden::load::{Plan, Report};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The server: `HOST:PORT`, `http://HOST:PORT` or `unix:/PATH`.
+    #[arg(long, env = "WARDEN_ADDR", default_value = "127.0.0.1:50051")]
+    addr: String,
+    /// Requests in flight at once.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    concurrency: usize,
+    /// HTTP/2 connections the requests share.
+    #[arg(long, default_value_t = 2)]
+    connections: usize,
+    /// Requests to send in all.
+    #[arg(short = 'n', long)]
+    total: Option<u64>,
+    /// Or send for this long (`10s`); default 10s when neither is given.
+    #[arg(short = 'z', long)]
+    duration: Option<String>,
+    /// Requests per second over all workers; unlimited when absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// JSON Lines of requests to cycle through: {"principal", "action", "resource",
+    /// "context": {"key": "value" | ["v1", "v2"]}}.
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// The principal, when there is no data file.
+    #[arg(
+        long,
+        default_value = "arn:aws:iam::333333333333:user/engineering/alice"
+    )]
+    principal: String,
+    #[arg(long, default_value = "orders:GetOrder")]
+    action: String,
+    #[arg(long, default_value = "arn:aws:orders:us-east-1:333333333333:order/42")]
+    resource: String,
+    /// A context entry `key=value`; repeat a key for a list.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
+    /// Also load a constant-answer server started in this process, and compare.
+    #[arg(long)]
+    baseline: bool,
+    /// Worker threads of the baseline server (match the server under test).
+    #[arg(long, default_value_t = 2)]
+    baseline_workers: usize,
+    /// Output format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    format: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    principal: String,
+    action: String,
+    resource: String,
+    #[serde(default)]
+    context: std::collections::BTreeMap<String, OneOrMany>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn requests(args: &Args) -> anyhow::Result<Vec<warden::grpc::pb::AuthorizeRequest>> {
+    use warden::context::{Context, ContextValue};
+    let Some(path) = &args.data else {
+        let context = warden::grpc::parse_context_pairs(&args.context).map_err(|e| anyhow!(e))?;
+        return Ok(vec![client::authorize_request(
+            &args.principal,
+            &args.action,
+            &args.resource,
+            &context,
+            false,
+        )]);
+    };
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read `{}`", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a request", path.display(), n + 1))?;
+        let mut context = Context::new();
+        for (k, v) in l.context {
+            let v = match v {
+                OneOrMany::One(s) => ContextValue::Single(s),
+                OneOrMany::Many(v) => ContextValue::Multi(v),
+            };
+            context.insert(&k, v);
+        }
+        out.push(client::authorize_request(
+            &l.principal,
+            &l.action,
+            &l.resource,
+            &context,
+            false,
+        ));
+    }
+    if out.is_empty() {
+        bail!("`{}` holds no request", path.display());
+    }
+    Ok(out)
+}
+
+async fn drive(
+    addr: &str,
+    args: &Args,
+    plan: Plan,
+    requests: Arc<[warden::grpc::pb::AuthorizeRequest]>,
+) -> anyhow::Result<Report> {
+    let timeout = std::time::Duration::from_secs(5);
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        channels.push(client::connect(addr, timeout).await?);
+    }
+    let first = channels
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("no connection to `{addr}`"))?;
+    let report = warden::load::run(plan, |w| {
+        let channel = channels
+            .get(w % channels.len())
+            .cloned()
+            .unwrap_or_else(|| first.clone());
+        AuthorizeCaller::new(channel, requests.clone())
+    })
+    .await;
+    Ok(report)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let duration = match (&args.duration, args.total) {
+        (Some(d), _) => Some(super::serve::parse_duration("duration", d)?),
+        (None, None) => Some(std::time::Duration::from_secs(10)),
+        (None, Some(_)) => None,
+    };
+    let plan = Plan {
+        concurrency: args.concurrency.max(1),
+        total: args.total,
+        duration,
+        rate: args.rate,
+    };
+    let requests: Arc<[_]> = requests(&args)?.into();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let target = runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))?;
+    let baseline = if args.baseline {
+        let server =
+            Baseline::start(args.baseline_workers).context("cannot start the baseline server")?;
+        let addr = server.addr().to_string();
+        Some(runtime.block_on(drive(&addr, &args, plan, requests))?)
+    } else {
+        None
+    };
+    let ratio = baseline
+        .as_ref()
+        .filter(|b| b.rps > 0.0)
+        .map(|b| target.rps / b.rps);
+    if args.format == "json" {
+        let out = serde_json::json!({
+            "target": target,
+            "baseline": baseline,
+            "throughput_vs_baseline": ratio,
+        });
+        println!("{out}");
+    } else {
+        print!(
+            "{}",
+            target.summary(&format!("warden.v1.Authorizer/Authorize on {}", args.addr))
+        );
+        if let Some(b) = &baseline {
+            println!();
+            print!(
+                "{}",
+                b.summary("baseline: constant-answer server, same requests")
+            );
+        }
+        if let Some(r) = ratio {
+            println!("\nThroughput vs baseline: {:.1} %", r * 100.0);
+        }
+    }
+    Ok(if target.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,112 @@
+//! A constant-answer `warden.v1.Authorizer`: the no-op server `warden load --baseline`
+//! measures against. It decodes the same requests and encodes an answer of the same shape
+//! as the real service, and decides nothing, so the difference is the cost of deciding.
+
+use std::net::SocketAddr;
+
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
+
+use super::pb;
+
+struct Constant {
+    answer: pb::AuthorizeResponse,
+}
+
+#[tonic::async_trait]
+impl pb::authorizer_server::Authorizer for Constant {
+    async fn authorize(
+        &self,
+        request: Request<pb::AuthorizeRequest>,
+    ) -> Result<Response<pb::AuthorizeResponse>, Status> {
+        drop(request.into_inner());
+        Ok(Response::new(self.answer.clone()))
+    }
+
+    async fn batch_authorize(
+        &self,
+        request: Request<pb::BatchAuthorizeRequest>,
+    ) -> Result<Response<pb::BatchAuthorizeResponse>, Status> {
+        let n = request.into_inner().items.len();
+        Ok(Response::new(pb::BatchAuthorizeResponse {
+            results: vec![self.answer.clone(); n],
+            revision: self.answer.revision,
+        }))
+    }
+}
+
+/// A running baseline server; dropping it stops the server.
+pub struct Baseline {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Baseline {
+    /// Starts the server on `127.0.0.1:0` on a runtime of its own with `workers` threads,
+    /// so it does not share the load generator's.
+    pub fn start(workers: usize) -> std::io::Result<Baseline> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers.max(1))
+            .thread_name("warden-baseline")
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let answer = pb::AuthorizeResponse {
+            decision: pb::Decision::Allow as i32,
+            reason: "identity_allow".to_owned(),
+            denied_by: String::new(),
+            statements: vec![pb::Statement {
+                kind: "identity".to_owned(),
+                policy: "arn:aws:iam::333333333333:policy/ReportsReader".to_owned(),
+                index: 0,
+                sid: "ReadOrders".to_owned(),
+                effect: pb::Effect::Allow as i32,
+            }],
+            revision: 1,
+            decision_id: format!("{:032x}", 1),
+            explanation: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("warden-baseline".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+                        .with_nodelay(Some(true));
+                    let served = tonic::transport::Server::builder()
+                        .add_service(pb::authorizer_server::AuthorizerServer::new(Constant {
+                            answer,
+                        }))
+                        .serve_with_incoming_shutdown(incoming, async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!("the baseline server failed: {e}");
+                    }
+                });
+            })?;
+        Ok(Baseline {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
