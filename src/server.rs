@@ -14,7 +14,7 @@ use tonic_health::ServingStatus;
 
 use crate::grpc::{self, Authorizer};
 use crate::service::{Service, ServiceConfig};
-use crate::source::{DirectorySource, Published};
+use crate::source::{DirectorySource, Published, Triggers};
 use crate::telemetry::{DecisionLog, LogSink, Telemetry};
 
 /// Where the gRPC server listens.
@@ -111,6 +111,7 @@ pub struct Server {
     telemetry: Arc<Telemetry>,
     service: Arc<Service>,
     source: DirectorySource,
+    triggers: Triggers,
 }
 
 impl Server {
@@ -164,6 +165,7 @@ impl Server {
             telemetry.clone(),
             config.debounce,
         );
+        let triggers = source.triggers(config.watch)?;
         let _ = source.reload().await;
         Ok(Server {
             config,
@@ -174,6 +176,7 @@ impl Server {
             telemetry,
             service,
             source,
+            triggers,
         })
     }
 
@@ -203,6 +206,7 @@ impl Server {
             telemetry,
             service,
             source,
+            triggers,
         } = self;
         let stop = CancellationToken::new();
 
@@ -284,20 +288,9 @@ impl Server {
             })
         });
 
-        let watch_task = {
-            let stop = stop.clone();
-            let watch = config.watch;
-            tokio::spawn(async move {
-                if watch {
-                    source.watch(stop).await
-                } else {
-                    reload_on_hangup(&source, stop).await
-                }
-            })
-        };
+        let source_task = tokio::spawn(source.run(triggers, stop.clone()));
 
         let mut grpc_task = grpc_task;
-        let mut watch_task = Some(watch_task);
         let mut result = Ok(());
         let drain = tokio::select! {
             () = shutdown => {
@@ -309,14 +302,6 @@ impl Server {
                     result = Err(ServeError::Grpc(e));
                 }
                 false
-            }
-            r = async { match watch_task.as_mut() { Some(t) => t.await, None => std::future::pending().await } } => {
-                watch_task = None;
-                if let Ok(Err(e)) = r {
-                    tracing::error!("{e}");
-                    result = Err(ServeError::Source(e));
-                }
-                true
             }
         };
         if drain {
@@ -343,9 +328,7 @@ impl Server {
         {
             result = Err(ServeError::Admin(e));
         }
-        if let Some(t) = watch_task {
-            let _ = t.await;
-        }
+        let _ = source_task.await;
         let _ = upkeep.await;
         let _ = health_task.await;
         tracing::info!("stopped");
@@ -356,22 +339,4 @@ impl Server {
 async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
     health.set_service_status(grpc::SERVICE_NAME, status).await;
-}
-
-/// Without a directory watch, SIGHUP still reloads.
-async fn reload_on_hangup(
-    source: &DirectorySource,
-    stop: CancellationToken,
-) -> Result<(), crate::source::SourceError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = signal(SignalKind::hangup()).map_err(crate::source::SourceError::Signal)?;
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading the bundle");
-                let _ = source.reload().await;
-            }
-        }
-    }
 }

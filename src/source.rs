@@ -205,13 +205,22 @@ impl DirectorySource {
         }
     }
 
-    /// Reloads on every change under the directory (after `debounce` of quiet) and on
-    /// SIGHUP, until `stop` is cancelled.
-    pub async fn watch(self, stop: CancellationToken) -> Result<(), SourceError> {
+    /// Starts listening for what triggers a reload: changes under the directory (when
+    /// `watch`) and SIGHUP. Call it before the first load, so no change is missed and a
+    /// SIGHUP never finds the default action (exit) in place.
+    pub fn triggers(&self, watch: bool) -> Result<Triggers, SourceError> {
         use notify::{EventKind, RecursiveMode, Watcher};
         use tokio::signal::unix::{SignalKind, signal};
 
-        let (tx, mut changed) = mpsc::channel::<()>(1);
+        let hangup = signal(SignalKind::hangup()).map_err(SourceError::Signal)?;
+        let (tx, changed) = mpsc::channel::<()>(1);
+        if !watch {
+            return Ok(Triggers {
+                _watcher: None,
+                changed,
+                hangup,
+            });
+        }
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let relevant = match event {
@@ -241,17 +250,26 @@ impl DirectorySource {
                 dir: self.dir.display().to_string(),
                 source,
             })?;
-        let mut hangup = signal(SignalKind::hangup()).map_err(SourceError::Signal)?;
+        Ok(Triggers {
+            _watcher: Some(watcher),
+            changed,
+            hangup,
+        })
+    }
+
+    /// Reloads on every trigger (a change, after `debounce` of quiet; a SIGHUP at once),
+    /// until `stop` is cancelled.
+    pub async fn run(self, mut triggers: Triggers, stop: CancellationToken) {
         loop {
             tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                _ = hangup.recv() => {
+                () = stop.cancelled() => return,
+                _ = triggers.hangup.recv() => {
                     tracing::info!("SIGHUP: reloading the bundle");
                 }
-                Some(()) = changed.recv() => {
+                Some(()) = triggers.changed.recv() => {
                     // An editor or a deploy writes several files: wait for quiet.
                     while let Ok(Some(())) =
-                        tokio::time::timeout(self.debounce, changed.recv()).await
+                        tokio::time::timeout(self.debounce, triggers.changed.recv()).await
                     {}
                     tracing::info!(bundle = %self.dir.display(), "bundle changed: reloading");
                 }
@@ -259,4 +277,12 @@ impl DirectorySource {
             let _ = self.reload().await;
         }
     }
+}
+
+/// What makes the source reload; see [`DirectorySource::triggers`].
+pub struct Triggers {
+    /// Kept alive for as long as changes are wanted.
+    _watcher: Option<notify::RecommendedWatcher>,
+    changed: mpsc::Receiver<()>,
+    hangup: tokio::signal::unix::Signal,
 }
