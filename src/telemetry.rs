@@ -414,6 +414,14 @@ impl DecisionLog {
                     .open(path)?,
             ),
         };
+        DecisionLog::start_with(out, capacity, metrics)
+    }
+
+    fn start_with(
+        out: Box<dyn Write + Send>,
+        capacity: usize,
+        metrics: &Metrics,
+    ) -> std::io::Result<DecisionLog> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         // The sink is blocking I/O: it gets a thread of its own rather than a runtime worker.
         std::thread::Builder::new()
@@ -463,6 +471,50 @@ mod tests {
             assert!(!seen[i], "{r} shares a counter");
             seen[i] = true;
         }
+    }
+
+    /// A sink that takes nothing until it is let go.
+    struct Stuck(std::sync::mpsc::Receiver<()>);
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_decision_log_drops_and_counts_instead_of_blocking() {
+        let t = Telemetry::new();
+        let (release, stuck) = std::sync::mpsc::channel();
+        let log = DecisionLog::start_with(Box::new(Stuck(stuck)), 2, &t.metrics).unwrap();
+        let outcome = Outcome::unknown_principal();
+        for i in 0..50 {
+            log.record(DecisionRecord::new(
+                &format!("{i}"),
+                1,
+                ("p", "a", "r"),
+                &outcome,
+                false,
+            ));
+        }
+        let text = t.render();
+        let count = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap()
+        };
+        let (written, dropped) = (
+            count("warden_decision_log_written_total"),
+            count("warden_decision_log_dropped_total"),
+        );
+        assert_eq!(written + dropped, 50);
+        // The writer holds at most one record and the queue two.
+        assert!(written <= 3, "{written} written");
+        drop(release);
     }
 
     #[test]

@@ -1044,3 +1044,62 @@ fn serve_reads_a_config_file_and_environment() {
             .contains("unknown field `grpc_addr`")
     );
 }
+
+#[test]
+fn ghz_configurations_name_real_methods_and_fields() {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
+    let file = set
+        .file
+        .iter()
+        .find(|f| f.package() == "warden.v1")
+        .unwrap();
+    let message = |name: &str| {
+        file.message_type
+            .iter()
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("no message {name}"))
+    };
+    let fields = |name: &str| -> Vec<String> {
+        message(name)
+            .field
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect()
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ghz");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let call = config["call"].as_str().unwrap();
+        let method_name = call.strip_prefix("warden.v1.Authorizer.").unwrap();
+        let method = file.service[0]
+            .method
+            .iter()
+            .find(|m| m.name() == method_name)
+            .unwrap_or_else(|| panic!("{}: no method {call}", path.display()));
+        let input = method.input_type().rsplit('.').next().unwrap();
+        let known = fields(input);
+        for (key, value) in config["data"].as_object().unwrap() {
+            assert!(
+                known.contains(key),
+                "{}: {input} has no field `{key}`",
+                path.display()
+            );
+            if key == "items" {
+                let item = fields("BatchItem");
+                for k in value[0].as_object().unwrap().keys() {
+                    assert!(
+                        item.contains(k),
+                        "{}: BatchItem has no `{k}`",
+                        path.display()
+                    );
+                }
+            }
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+}
