@@ -168,8 +168,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the runtime")?;
     let target = runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))?;
     let baseline = if args.baseline {
-        let server =
-            Baseline::start(args.baseline_workers).context("cannot start the baseline server")?;
+        // The baseline sends back what the server answered, so both runs move the same bytes.
+        let answer = runtime.block_on(async {
+            let channel = client::connect(&args.addr, std::time::Duration::from_secs(5)).await?;
+            let first = requests.first().cloned().unwrap_or_default();
+            client::authorize(channel, first, std::time::Duration::from_secs(5))
+                .await
+                .map_err(|s| anyhow!("the server refused: {:?}: {}", s.code(), s.message()))
+        })?;
+        let server = Baseline::start(args.baseline_workers, answer)
+            .context("cannot start the baseline server")?;
         let addr = server.addr().to_string();
         Some(runtime.block_on(drive(&addr, &args, plan, requests))?)
     } else {

@@ -1,6 +1,7 @@
 //! A constant-answer `warden.v1.Authorizer`: the no-op server `warden load --baseline`
-//! measures against. It decodes the same requests and encodes an answer of the same shape
-//! as the real service, and decides nothing, so the difference is the cost of deciding.
+//! measures against. It decodes the same requests and encodes the very answer the real
+//! service gave to the first of them, and decides nothing, so the difference is the cost
+//! of deciding.
 
 use std::net::SocketAddr;
 
@@ -44,8 +45,8 @@ pub struct Baseline {
 
 impl Baseline {
     /// Starts the server on `127.0.0.1:0` on a runtime of its own with `workers` threads,
-    /// so it does not share the load generator's.
-    pub fn start(workers: usize) -> std::io::Result<Baseline> {
+    /// so it does not share the load generator's; it answers every Authorize with `answer`.
+    pub fn start(workers: usize, answer: pb::AuthorizeResponse) -> std::io::Result<Baseline> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers.max(1))
             .thread_name("warden-baseline")
@@ -54,21 +55,6 @@ impl Baseline {
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let answer = pb::AuthorizeResponse {
-            decision: pb::Decision::Allow as i32,
-            reason: "identity_allow".to_owned(),
-            denied_by: String::new(),
-            statements: vec![pb::Statement {
-                kind: "identity".to_owned(),
-                policy: "arn:aws:iam::333333333333:policy/ReportsReader".to_owned(),
-                index: 0,
-                sid: "ReadOrders".to_owned(),
-                effect: pb::Effect::Allow as i32,
-            }],
-            revision: 1,
-            decision_id: format!("{:032x}", 1),
-            explanation: None,
-        };
         let thread = std::thread::Builder::new()
             .name("warden-baseline".to_owned())
             .spawn(move || {
