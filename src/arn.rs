@@ -266,6 +266,112 @@ mod tests {
     }
 
     #[test]
+    fn wildcards_in_partition_service_region_and_account_match_within_the_part() {
+        let arn = "arn:aws:codebuild:us-east-1:111122223333:project/p";
+        check(
+            "arn:*:codebuild:us-east-1:111122223333:project/p",
+            arn,
+            true,
+        );
+        // A wildcard in the service part is accepted and matched (reference §2.2).
+        check("arn:aws:*code*:us-east-1:111122223333:*", arn, true);
+        check("arn:aws:code?uild:us-east-?:111122223333:*", arn, true);
+        check("arn:aws:*:*:*:project/p", arn, true);
+        check("arn:aws:*:*:*:project/q", arn, false);
+        // `*` matches an empty part; an empty part matches only an empty part.
+        check("arn:aws:s3:*:*:bucket/k", "arn:aws:s3:::bucket/k", true);
+        check(
+            "arn:aws:s3:::bucket/k",
+            "arn:aws:s3:us-east-1::bucket/k",
+            false,
+        );
+        // A star cannot spill over a colon into the next part.
+        check(
+            "arn:aws:s3*:111122223333:x",
+            "arn:aws:s3:us-east-1:111122223333:x",
+            false,
+        );
+    }
+
+    #[test]
+    fn head_parts_are_case_sensitive_as_written() {
+        check(
+            "arn:aws:Orders:us-east-1:1:order/1",
+            "arn:aws:orders:us-east-1:1:order/1",
+            false,
+        );
+    }
+
+    fn check_in(pattern: &str, resource: &str, ctx: &Context, expected: Option<bool>) {
+        let p = ArnPattern::new(pattern, true, ShortArn::Pad).unwrap();
+        assert_eq!(
+            p.matches(Arn::parse(resource).as_ref(), ctx),
+            expected,
+            "`{pattern}` against `{resource}`"
+        );
+    }
+
+    #[test]
+    fn variables_in_the_resource_part_resolve_from_the_context() {
+        use crate::context::ContextValue;
+        let mut ctx = Context::new();
+        ctx.insert("aws:username", ContextValue::Single("alice".into()));
+        ctx.insert("aws:PrincipalTag/team", ContextValue::Single("*".into()));
+        let home = "arn:aws:s3:::corp/home/${aws:username}/*";
+        check_in(home, "arn:aws:s3:::corp/home/alice/a", &ctx, Some(true));
+        check_in(home, "arn:aws:s3:::corp/home/bob/a", &ctx, Some(false));
+        // Names are case-insensitive; a default fills a missing key.
+        check_in(
+            "arn:aws:s3:::corp/home/${AWS:UserName}/*",
+            "arn:aws:s3:::corp/home/alice/a",
+            &ctx,
+            Some(true),
+        );
+        check_in(
+            "arn:aws:s3:::corp/${aws:PrincipalTag/dept, 'shared'}/*",
+            "arn:aws:s3:::corp/shared/a",
+            &ctx,
+            Some(true),
+        );
+        // A substituted value is literal: a tag value `*` matches only `*`.
+        check_in(
+            "arn:aws:s3:::corp/${aws:PrincipalTag/team}/a",
+            "arn:aws:s3:::corp/x/a",
+            &ctx,
+            Some(false),
+        );
+        check_in(
+            "arn:aws:s3:::corp/${aws:PrincipalTag/team}/a",
+            "arn:aws:s3:::corp/*/a",
+            &ctx,
+            Some(true),
+        );
+        // `${*}` is a literal asterisk.
+        check_in(
+            "arn:aws:s3:::corp/${*}",
+            "arn:aws:s3:::corp/x",
+            &ctx,
+            Some(false),
+        );
+        check_in(
+            "arn:aws:s3:::corp/${*}",
+            "arn:aws:s3:::corp/*",
+            &ctx,
+            Some(true),
+        );
+    }
+
+    #[test]
+    fn unresolvable_variable_matches_no_resource() {
+        check_in(
+            "arn:aws:s3:::corp/home/${aws:username}/*",
+            "arn:aws:s3:::corp/home//a",
+            &Context::new(),
+            None,
+        );
+    }
+
+    #[test]
     fn arn_like_differs_from_string_like_on_colons() {
         let toks: Vec<Token> = glob_tokens("arn:aws:svc:*:111122223333:finance/*").collect();
         assert!(!arn_like(

@@ -475,7 +475,10 @@ impl Loader {
             }
         }
 
-        // Customer managed policies of every account first.
+        // Customer managed policies of every account first. A policy with errors is
+        // reported in its own file; `broken` keeps references to it from being reported
+        // a second time as missing.
+        let mut broken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for (acct, list) in &account_files {
             for (file, kind, text) in list {
                 if let AccountFile::Policy(name) = kind {
@@ -491,19 +494,24 @@ impl Loader {
                         continue;
                     }
                     let arn = format!("arn:{PARTITION}:iam::{acct}:policy/{name}");
-                    let Some(node) = parse_file(&mut self.findings, file, text) else {
-                        continue;
-                    };
-                    if let Some(p) = self.policy(
-                        file,
-                        "$",
-                        &node,
-                        PolicyKind::Identity,
-                        &arn,
-                        Some(quotas.managed_policy_chars),
-                        &catalog,
-                    ) {
-                        managed.insert(arn, Arc::new(p));
+                    let compiled = parse_file(&mut self.findings, file, text).and_then(|node| {
+                        self.policy(
+                            file,
+                            "$",
+                            &node,
+                            PolicyKind::Identity,
+                            &arn,
+                            Some(quotas.managed_policy_chars),
+                            &catalog,
+                        )
+                    });
+                    match compiled {
+                        Some(p) => {
+                            managed.insert(arn, Arc::new(p));
+                        }
+                        None => {
+                            broken.insert(arn);
+                        }
                     }
                 }
             }
@@ -526,6 +534,7 @@ impl Loader {
                     quotas: &quotas,
                     catalog: &catalog,
                     managed: &managed,
+                    broken: &broken,
                 };
                 match kind {
                     AccountFile::Account => {
@@ -1325,17 +1334,20 @@ struct Cx<'a> {
     quotas: &'a Quotas,
     catalog: &'a Catalog,
     managed: &'a BTreeMap<PolicyArn, Arc<Policy>>,
+    /// Customer policies whose files have errors: they exist, but did not compile.
+    broken: &'a std::collections::BTreeSet<String>,
 }
 
 impl Cx<'_> {
     /// A managed policy by ARN, or by bare name: the account's customer policy of that
     /// name, else the built-in one.
     fn resolve(&self, name: &str) -> Option<PolicyArn> {
+        let known = |arn: &str| self.managed.contains_key(arn) || self.broken.contains(arn);
         if name.starts_with("arn:") {
-            return self.managed.contains_key(name).then(|| name.to_owned());
+            return known(name).then(|| name.to_owned());
         }
         let customer = format!("arn:{PARTITION}:iam::{}:policy/{name}", self.acct);
-        if self.managed.contains_key(&customer) {
+        if known(&customer) {
             return Some(customer);
         }
         builtin::arn_of(name).filter(|arn| self.managed.contains_key(arn))

@@ -34,6 +34,8 @@ pub struct Case {
 #[error("{message}")]
 pub struct CaseError {
     pub id: Option<String>,
+    /// Whether the case carried an `expect`: a refused case then disagrees with it.
+    pub expected: bool,
     pub message: String,
 }
 
@@ -54,11 +56,14 @@ impl Case {
     pub fn parse(line: &str) -> Result<Case, CaseError> {
         let node = json::parse(line).map_err(|e| CaseError {
             id: None,
+            expected: false,
             message: format!("{}: invalid JSON: {}", e.pos, e.message),
         })?;
         let id = node.get("id").and_then(Node::as_str).map(str::to_owned);
+        let expected = node.get("expect").is_some();
         let fail = |message: String| CaseError {
             id: id.clone(),
+            expected,
             message,
         };
         let members = node.as_object().ok_or_else(|| {

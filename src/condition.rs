@@ -191,19 +191,18 @@ impl Condition {
         variables: bool,
     ) -> Result<Condition, ValueError> {
         let vars = variables && op.allows_variables();
-        let each = |f: &dyn Fn(&str) -> Result<(), String>| -> Result<(), ValueError> {
-            for (i, v) in values.iter().enumerate() {
-                if variables && !op.allows_variables() && v.contains("${") {
-                    return Err((
-                        i,
-                        format!("`{v}`: policy variables are not allowed with this operator"),
-                    ));
-                }
-                f(v).map_err(|m| (i, m))?;
-            }
-            Ok(())
-        };
-        each(&|_| Ok(()))?;
+        // Access Analyzer's "Invalid variable for operator": only String and ARN values
+        // take variables.
+        if variables
+            && !op.allows_variables()
+            && let Some(i) = values.iter().position(|v| v.contains("${"))
+        {
+            let v = values.get(i).map_or("", String::as_str);
+            return Err((
+                i,
+                format!("`{v}`: policy variables are not allowed with this operator"),
+            ));
+        }
         let template = |v: &str| -> Result<Option<Template>, String> {
             if vars { Template::parse(v) } else { Ok(None) }
         };

@@ -306,9 +306,11 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         pb.as_ref().and_then(|s| s.allow),
         sp.as_ref().and_then(|s| s.allow),
     ];
-    // Why the principal's side fails, in AWS's documented order.
-    let side_failure = || {
-        if !id_ok {
+    // Why the principal's side fails, in AWS's documented order. A same-account grant to
+    // the caller's role (or parent user) needs no identity allow, so only its caps can fail.
+    let role_grant = matches!(rbp_match, PrincipalMatch::Role | PrincipalMatch::ParentUser);
+    let side_failure = |identity_needed: bool| {
+        if identity_needed && !id_ok {
             (Reason::NoIdentityAllow, PolicyKind::Identity)
         } else if !pb_ok {
             (Reason::BoundaryNoAllow, PolicyKind::Boundary)
@@ -327,8 +329,7 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         }
         // (ii) Grants to the role behind a session (or the user behind a federated
         // session) need no identity allow, but the boundary and session policy still cap.
-        if matches!(rbp_match, PrincipalMatch::Role | PrincipalMatch::ParentUser) && pb_ok && sp_ok
-        {
+        if role_grant && pb_ok && sp_ok {
             return Outcome::allow(
                 Reason::ResourcePolicyRole,
                 with(granted, &[rbp_hit, caps[0], caps[1]]),
@@ -351,7 +352,7 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
                 with(granted, &[id.allow, caps[0], caps[1]]),
             );
         }
-        let (reason, layer) = side_failure();
+        let (reason, layer) = side_failure(!role_grant);
         return Outcome::implicit(reason, layer);
     }
 
@@ -360,7 +361,7 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         return Outcome::implicit(Reason::CrossAccountNoResourceAllow, PolicyKind::Resource);
     }
     if !(id_ok && pb_ok && sp_ok) {
-        let (reason, layer) = side_failure();
+        let (reason, layer) = side_failure(true);
         let reason = if reason == Reason::NoIdentityAllow {
             Reason::CrossAccountNoIdentityAllow
         } else {

@@ -118,7 +118,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         src: text.as_bytes(),
         at: 0,
         line: 1,
-        line_start: 0,
+        column: 1,
         depth: 0,
     };
     p.skip_ws();
@@ -134,21 +134,17 @@ struct Parser<'a> {
     src: &'a [u8],
     at: usize,
     line: u32,
-    line_start: usize,
+    /// Column of the next character, counted in characters (not bytes) so a message
+    /// points where an editor does; kept as we go, so a position costs nothing.
+    column: u32,
     depth: usize,
 }
 
 impl Parser<'_> {
     fn pos(&self) -> Pos {
-        // Columns count characters, not bytes, so a message points where an editor does.
-        let col = self
-            .src
-            .get(self.line_start..self.at)
-            .map(|b| b.iter().filter(|&&c| (c & 0xC0) != 0x80).count())
-            .unwrap_or(0);
         Pos {
             line: self.line,
-            column: u32::try_from(col + 1).unwrap_or(u32::MAX),
+            column: self.column,
         }
     }
 
@@ -168,7 +164,9 @@ impl Parser<'_> {
         self.at += 1;
         if c == b'\n' {
             self.line += 1;
-            self.line_start = self.at;
+            self.column = 1;
+        } else if (c & 0xC0) != 0x80 {
+            self.column = self.column.saturating_add(1);
         }
         Some(c)
     }

@@ -307,6 +307,38 @@ mod tests {
     }
 
     #[test]
+    fn matching_is_case_sensitive_on_the_text_given() {
+        // Actions are lowercased on both sides before matching (reference §2.1); resources
+        // and condition values are matched as written (§1.6).
+        check("getobject", "GetObject", false);
+        check("Get*", "getObject", false);
+        check("Get*", "GetObject", true);
+    }
+
+    #[test]
+    fn there_are_no_escapes() {
+        check(r"a\*", r"a\bc", true);
+        check(r"a\?", r"a\x", true);
+        check(r"a\*", "a*", false);
+    }
+
+    #[test]
+    fn slashes_and_colons_are_ordinary_characters() {
+        check("a/*", "a/b/c:d", true);
+        check("*:*", "s3:GetObject", true);
+        check("*:*", "s3GetObject", false);
+        check("?/?", "a//", true);
+    }
+
+    #[test]
+    fn question_marks_count_characters_not_bytes() {
+        check("??", "éé", true);
+        check("?", "é", true);
+        check("*é?", "aébé", false);
+        check("*é?", "aéb", true);
+    }
+
+    #[test]
     fn literal_tokens_do_not_act_as_wildcards() {
         let p = Pattern::from_tokens([Token::Lit('a'), Token::Lit('*')]);
         assert!(p.matches("a*"));

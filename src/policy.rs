@@ -319,44 +319,7 @@ impl Checker {
         path: &str,
         known: Option<&[&str]>,
     ) -> Option<&'n [Member]> {
-        let Some(members) = node.as_object() else {
-            self.error(
-                "wrong-type",
-                path,
-                node.pos,
-                format!("expected an object, found {}", node.kind()),
-            );
-            return None;
-        };
-        for (i, m) in members.iter().enumerate() {
-            let mpath = child(path, &m.key);
-            if members.iter().take(i).any(|o| o.key == m.key) {
-                self.error(
-                    "duplicate-key",
-                    &mpath,
-                    m.key_pos,
-                    format!("duplicate key `{}`", m.key),
-                );
-            }
-            if let Some(known) = known
-                && !known.contains(&m.key.as_str())
-            {
-                {
-                    let hint = known
-                        .iter()
-                        .find(|k| k.eq_ignore_ascii_case(&m.key))
-                        .map(|k| format!(" (did you mean `{k}`? keys are case-sensitive)"))
-                        .unwrap_or_default();
-                    self.error(
-                        "unknown-key",
-                        &mpath,
-                        m.key_pos,
-                        format!("unknown key `{}`{hint}", m.key),
-                    );
-                }
-            }
-        }
-        Some(members)
+        check_object(node, path, known, &mut self.findings)
     }
 
     fn document(&mut self, node: &Node) -> Vec<Statement> {
@@ -372,8 +335,8 @@ impl Checker {
                 "$",
                 node.pos,
                 format!(
-                    "policy has {size} characters without white space; a {} policy may have at most {max}",
-                    self.kind
+                    "policy has {size} characters without white space; {} policy may have at most {max}",
+                    a_kind(self.kind)
                 ),
             );
         }
@@ -480,24 +443,26 @@ impl Checker {
         let kind = self.kind;
         let sid = match node.get("Sid") {
             None => None,
-            Some(n) => match n.as_str() {
-                Some(s) => {
-                    let strict = !matches!(kind, PolicyKind::Resource | PolicyKind::Trust);
-                    if strict && !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-                        self.error("invalid-sid", &child(path, "Sid"), n.pos, format!("`Sid` `{s}` may hold only ASCII letters and digits in a {kind} policy"));
+            Some(n) => {
+                match n.as_str() {
+                    Some(s) => {
+                        let strict = !matches!(kind, PolicyKind::Resource | PolicyKind::Trust);
+                        if strict && !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                            self.error("invalid-sid", &child(path, "Sid"), n.pos, format!("`Sid` `{s}` may hold only ASCII letters and digits in {} policy", a_kind(kind)));
+                        }
+                        Some(Arc::from(s))
                     }
-                    Some(Arc::from(s))
+                    None => {
+                        self.error(
+                            "wrong-type",
+                            &child(path, "Sid"),
+                            n.pos,
+                            format!("`Sid` must be a string, found {}", n.kind()),
+                        );
+                        None
+                    }
                 }
-                None => {
-                    self.error(
-                        "wrong-type",
-                        &child(path, "Sid"),
-                        n.pos,
-                        format!("`Sid` must be a string, found {}", n.kind()),
-                    );
-                    None
-                }
-            },
+            }
         };
         let effect = match node.get("Effect") {
             None => {
@@ -625,7 +590,10 @@ impl Checker {
                         code,
                         path,
                         node.pos,
-                        format!("a {} policy statement needs `{a}` or `{b}`", self.kind),
+                        format!(
+                            "{} policy statement needs `{a}` or `{b}`",
+                            a_kind(self.kind)
+                        ),
                     );
                 }
                 None
@@ -715,7 +683,7 @@ impl Checker {
             PrincipalRule::Forbidden => {
                 for (name, n) in [("Principal", p), ("NotPrincipal", np)] {
                     if let Some(n) = n {
-                        self.error("principal-not-allowed", &child(path, name), n.pos, format!("a {kind} policy cannot name a `{name}`: it applies to the principal it is attached to"));
+                        self.error("principal-not-allowed", &child(path, name), n.pos, format!("{} policy cannot name a `{name}`: it applies to the principal it is attached to", a_kind(kind)));
                     }
                 }
                 None
@@ -755,7 +723,7 @@ impl Checker {
                         "principal-not-allowed",
                         &epath,
                         el.pos,
-                        format!("a {kind} policy cannot use `NotPrincipal`"),
+                        format!("{} policy cannot use `NotPrincipal`", a_kind(kind)),
                     );
                     return None;
                 }
@@ -796,7 +764,7 @@ impl Checker {
                     "missing-principal",
                     path,
                     node.pos,
-                    format!("a {} policy statement needs a `Principal`", self.kind),
+                    format!("{} policy statement needs a `Principal`", a_kind(self.kind)),
                 );
                 None
             }
@@ -822,10 +790,10 @@ impl Checker {
             };
             for (i, key_member) in keys.iter().enumerate() {
                 let kpath = child(&opath, &key_member.key);
-                if keys
-                    .iter()
-                    .take(i)
-                    .any(|k| k.key != key_member.key && k.key.eq_ignore_ascii_case(&key_member.key))
+                // An exact repeat is already reported by `object`; report a key only once.
+                let earlier = || keys.iter().take(i);
+                if !earlier().any(|k| k.key == key_member.key)
+                    && earlier().any(|k| k.key.eq_ignore_ascii_case(&key_member.key))
                 {
                     self.error(
                         "duplicate-key",
@@ -911,6 +879,61 @@ impl Checker {
     }
 }
 
+/// Checks that `node` is an object without duplicate keys and, when `known` is given,
+/// without keys outside it; pushes a finding for each problem. Shared by the policy reader
+/// and the bundle's own files.
+pub fn check_object<'n>(
+    node: &'n Node,
+    path: &str,
+    known: Option<&[&str]>,
+    findings: &mut Vec<Finding>,
+) -> Option<&'n [Member]> {
+    let mut error = |code: &'static str, path: String, pos: Pos, message: String| {
+        findings.push(Finding {
+            severity: Severity::Error,
+            code,
+            path,
+            pos,
+            message,
+        });
+    };
+    let Some(members) = node.as_object() else {
+        error(
+            "wrong-type",
+            path.to_owned(),
+            node.pos,
+            format!("expected an object, found {}", node.kind()),
+        );
+        return None;
+    };
+    for (i, m) in members.iter().enumerate() {
+        let mpath = child(path, &m.key);
+        if members.iter().take(i).any(|o| o.key == m.key) {
+            error(
+                "duplicate-key",
+                mpath,
+                m.key_pos,
+                format!("duplicate key `{}`", m.key),
+            );
+            continue;
+        }
+        let Some(known) = known.filter(|k| !k.contains(&m.key.as_str())) else {
+            continue;
+        };
+        let hint = match known.iter().find(|k| k.eq_ignore_ascii_case(&m.key)) {
+            Some(k) => format!(" (did you mean `{k}`? keys are case-sensitive)"),
+            None => format!("; expected one of {}", known.join(", ")),
+        };
+        error(
+            "unknown-key",
+            mpath,
+            m.key_pos,
+            format!("unknown key `{}`{hint}", m.key),
+        );
+    }
+    Some(members)
+}
+
 /// Parses an action pattern: `*`, or `service:action` with `*`/`?` wildcards.
 pub fn parse_action(text: &str) -> Result<ActionPattern, String> {
     if text == "*" {
@@ -968,7 +991,7 @@ fn trust_action(text: &str) -> bool {
 }
 
 /// `path.key`, or `path["key"]` when the key is not a plain word.
-fn child(path: &str, key: &str) -> String {
+pub fn child(path: &str, key: &str) -> String {
     if key
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '/' | '-'))
@@ -978,6 +1001,15 @@ fn child(path: &str, key: &str) -> String {
     } else {
         format!("{path}[{}]", serde_json::Value::String(key.to_owned()))
     }
+}
+
+/// The kind's name with its article, for messages: `an identity`, `a resource`, `an scp`.
+fn a_kind(kind: PolicyKind) -> String {
+    let article = match kind {
+        PolicyKind::Identity | PolicyKind::Scp | PolicyKind::Rcp => "an",
+        _ => "a",
+    };
+    format!("{article} {kind}")
 }
 
 /// A value as it appears in a message.

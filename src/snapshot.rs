@@ -153,6 +153,25 @@ impl Snapshot {
         let mut resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>> = FxHashMap::default();
         let mut resources_pattern = Vec::new();
         for account in b.accounts.values() {
+            let mut identity = |arn: &str,
+                                id_prefix: &str,
+                                tags: &[(String, String)],
+                                policies: Vec<Arc<Policy>>,
+                                boundary: &Option<String>,
+                                trust: Option<&Arc<Policy>>| {
+                Arc::new(Identity {
+                    arn: arn.to_owned(),
+                    account: account.id.clone(),
+                    unique_id: unique_id(id_prefix, arn),
+                    tags: tags.to_vec(),
+                    identity: sets.get(policies),
+                    boundary: boundary
+                        .as_ref()
+                        .and_then(managed)
+                        .map(|p| sets.get(vec![p])),
+                    trust: trust.map(|t| sets.get(vec![t.clone()])),
+                })
+            };
             for u in &account.users {
                 let mut policies: Vec<Arc<Policy>> = u.inline.clone();
                 policies.extend(u.managed.iter().filter_map(managed));
@@ -160,38 +179,21 @@ impl Snapshot {
                     policies.extend(g.inline.iter().cloned());
                     policies.extend(g.managed.iter().filter_map(managed));
                 }
-                let identity = Identity {
-                    arn: u.arn.clone(),
-                    account: account.id.clone(),
-                    unique_id: unique_id("AIDA", &u.arn),
-                    tags: u.tags.clone(),
-                    identity: sets.get(policies),
-                    boundary: u
-                        .boundary
-                        .as_ref()
-                        .and_then(managed)
-                        .map(|p| sets.get(vec![p])),
-                    trust: None,
-                };
-                users.insert(u.arn.clone(), Arc::new(identity));
+                let id = identity(&u.arn, "AIDA", &u.tags, policies, &u.boundary, None);
+                users.insert(u.arn.clone(), id);
             }
             for r in &account.roles {
                 let mut policies: Vec<Arc<Policy>> = r.inline.clone();
                 policies.extend(r.managed.iter().filter_map(managed));
-                let identity = Identity {
-                    arn: r.arn.clone(),
-                    account: account.id.clone(),
-                    unique_id: unique_id("AROA", &r.arn),
-                    tags: r.tags.clone(),
-                    identity: sets.get(policies),
-                    boundary: r
-                        .boundary
-                        .as_ref()
-                        .and_then(managed)
-                        .map(|p| sets.get(vec![p])),
-                    trust: Some(sets.get(vec![r.trust.clone()])),
-                };
-                roles.insert(format!("{}/{}", account.id, r.name), Arc::new(identity));
+                let id = identity(
+                    &r.arn,
+                    "AROA",
+                    &r.tags,
+                    policies,
+                    &r.boundary,
+                    Some(&r.trust),
+                );
+                roles.insert(format!("{}/{}", account.id, r.name), id);
             }
             for res in &account.resources {
                 let entry = Arc::new(ResourceEntry {

@@ -66,45 +66,19 @@ impl FileReader<'_> {
         }
     }
 
-    /// An object's members, with duplicate and unknown keys reported.
+    /// An object's members, with duplicate and unknown keys reported (`known` empty:
+    /// any key).
     pub fn object<'n>(
         &mut self,
         node: &'n Node,
         path: &str,
         known: &[&str],
     ) -> Option<&'n [Member]> {
-        let Some(members) = node.as_object() else {
-            self.error(
-                "wrong-type",
-                path,
-                node.pos,
-                format!("expected an object, found {}", node.kind()),
-            );
-            return None;
-        };
-        for (i, m) in members.iter().enumerate() {
-            let mpath = format!("{path}.{}", m.key);
-            if members.iter().take(i).any(|o| o.key == m.key) {
-                self.error(
-                    "duplicate-key",
-                    &mpath,
-                    m.key_pos,
-                    format!("duplicate key `{}`", m.key),
-                );
-            } else if !known.is_empty() && !known.contains(&m.key.as_str()) {
-                self.error(
-                    "unknown-key",
-                    &mpath,
-                    m.key_pos,
-                    format!(
-                        "unknown key `{}`; expected one of {}",
-                        m.key,
-                        known.join(", ")
-                    ),
-                );
-            }
-        }
-        Some(members)
+        let mut findings = Vec::new();
+        let known = (!known.is_empty()).then_some(known);
+        let members = crate::policy::check_object(node, path, known, &mut findings);
+        self.policy_findings("$", findings);
+        members
     }
 
     /// An optional string member.

@@ -69,6 +69,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Validates bundle directories: every finding, with the file inside the bundle.
 fn bundles(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    if let Some(file) = dirs.iter().find(|d| !d.is_dir()) {
+        anyhow::bail!(
+            "`{}` is not a bundle directory; for a policy file, name its kind with `--kind`",
+            file.display()
+        );
+    }
     let mut errors = 0usize;
     let mut warnings = 0usize;
     for dir in dirs {

@@ -322,3 +322,293 @@ fn federated_entry(text: &str) -> Result<PrincipalEntry, String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Principal matching, from the reference (§1.4 forms, §2.3 classification).
+
+    use super::*;
+    use crate::request::Principal;
+
+    const USER: &str = "arn:aws:iam::111111111111:user/alice";
+    const PATH_USER: &str = "arn:aws:iam::111111111111:user/eng/alice";
+    const SESSION: &str = "arn:aws:sts::111111111111:assumed-role/app/s1";
+    const FED: &str = "arn:aws:sts::111111111111:federated-user/alice";
+    const ROOT: &str = "arn:aws:iam::111111111111:root";
+
+    fn caller(arn: &str) -> Principal {
+        Principal::from_arn(arn).unwrap()
+    }
+
+    fn other(kind: PrincipalKind) -> Principal {
+        Principal {
+            arn: String::new(),
+            partition: "aws".into(),
+            account: String::new(),
+            kind,
+            unique_id: None,
+        }
+    }
+
+    /// Reads one entry of the element `key` (`AWS`, `Service`, `Federated`) and classifies
+    /// the caller against it.
+    fn check(key: &str, entry: &str, who: &Principal, expected: PrincipalMatch) {
+        let parsed = match key {
+            "AWS" => aws_entry(entry),
+            "Service" => service_entry(entry),
+            "Federated" => federated_entry(entry),
+            _ => Ok(PrincipalEntry::Canonical(entry.into())),
+        };
+        let entry_value = parsed.unwrap_or_else(|e| panic!("{key} `{entry}`: {e}"));
+        assert_eq!(
+            entry_value.classify(who),
+            expected,
+            "{key} `{entry}` against {who:?}"
+        );
+    }
+
+    #[test]
+    fn wildcard_matches_everyone_including_anonymous_callers() {
+        for who in [
+            caller(USER),
+            caller(SESSION),
+            caller(ROOT),
+            other(PrincipalKind::Anonymous),
+            other(PrincipalKind::Service {
+                name: "ec2.amazonaws.com".into(),
+            }),
+        ] {
+            check("AWS", "*", &who, PrincipalMatch::Direct);
+        }
+    }
+
+    #[test]
+    fn account_id_and_root_arn_delegate_to_every_principal_of_the_account() {
+        for entry in ["111111111111", ROOT] {
+            for who in [USER, SESSION, FED, ROOT] {
+                check("AWS", entry, &caller(who), PrincipalMatch::Account);
+            }
+            check(
+                "AWS",
+                entry,
+                &caller("arn:aws:iam::222222222222:user/alice"),
+                PrincipalMatch::NoMatch,
+            );
+            check(
+                "AWS",
+                entry,
+                &other(PrincipalKind::Anonymous),
+                PrincipalMatch::NoMatch,
+            );
+            check(
+                "AWS",
+                entry,
+                &other(PrincipalKind::Service {
+                    name: "ec2.amazonaws.com".into(),
+                }),
+                PrincipalMatch::NoMatch,
+            );
+        }
+    }
+
+    #[test]
+    fn user_arn_matches_that_user_exactly_and_case_sensitively() {
+        check("AWS", USER, &caller(USER), PrincipalMatch::Direct);
+        check("AWS", PATH_USER, &caller(PATH_USER), PrincipalMatch::Direct);
+        check(
+            "AWS",
+            "arn:aws:iam::111111111111:user/Alice",
+            &caller(USER),
+            PrincipalMatch::NoMatch,
+        );
+        check(
+            "AWS",
+            "arn:aws:iam::111111111111:user/bob",
+            &caller(USER),
+            PrincipalMatch::NoMatch,
+        );
+        check("AWS", USER, &caller(SESSION), PrincipalMatch::NoMatch);
+    }
+
+    #[test]
+    fn user_arn_matches_its_federated_sessions_as_parent_user() {
+        check("AWS", USER, &caller(FED), PrincipalMatch::ParentUser);
+        check(
+            "AWS",
+            USER,
+            &caller("arn:aws:sts::111111111111:federated-user/bob"),
+            PrincipalMatch::NoMatch,
+        );
+        check(
+            "AWS",
+            "arn:aws:iam::222222222222:user/alice",
+            &caller(FED),
+            PrincipalMatch::NoMatch,
+        );
+    }
+
+    #[test]
+    fn role_arn_matches_every_session_of_the_role() {
+        for role in [
+            "arn:aws:iam::111111111111:role/app",
+            // The session ARN omits the role's path: the name decides.
+            "arn:aws:iam::111111111111:role/team/app",
+            // iam-simulate compares role names case-insensitively.
+            "arn:aws:iam::111111111111:role/APP",
+        ] {
+            check("AWS", role, &caller(SESSION), PrincipalMatch::Role);
+            check(
+                "AWS",
+                role,
+                &caller("arn:aws:sts::111111111111:assumed-role/app/other"),
+                PrincipalMatch::Role,
+            );
+        }
+        for (role, who) in [
+            ("arn:aws:iam::111111111111:role/app2", SESSION),
+            ("arn:aws:iam::222222222222:role/app", SESSION),
+            ("arn:aws-cn:iam::111111111111:role/app", SESSION),
+            ("arn:aws:iam::111111111111:role/alice", USER),
+        ] {
+            check("AWS", role, &caller(who), PrincipalMatch::NoMatch);
+        }
+    }
+
+    #[test]
+    fn session_arns_match_only_that_session() {
+        check("AWS", SESSION, &caller(SESSION), PrincipalMatch::Direct);
+        check(
+            "AWS",
+            SESSION,
+            &caller("arn:aws:sts::111111111111:assumed-role/app/s2"),
+            PrincipalMatch::NoMatch,
+        );
+        check("AWS", FED, &caller(FED), PrincipalMatch::Direct);
+        check("AWS", FED, &caller(USER), PrincipalMatch::NoMatch);
+    }
+
+    #[test]
+    fn unique_ids_match_the_entity_they_name() {
+        let mut user = caller(USER);
+        user.unique_id = Some("AIDAJQABLZS4A3QDU576Q".into());
+        check(
+            "AWS",
+            "AIDAJQABLZS4A3QDU576Q",
+            &user,
+            PrincipalMatch::Direct,
+        );
+        let mut session = caller(SESSION);
+        session.unique_id = Some("AROADBQP57FF2AEXAMPLE:s1".into());
+        check(
+            "AWS",
+            "AROADBQP57FF2AEXAMPLE",
+            &session,
+            PrincipalMatch::Role,
+        );
+        check(
+            "AWS",
+            "AIDAJQABLZS4A3QDU576Q",
+            &session,
+            PrincipalMatch::NoMatch,
+        );
+        // Without a known unique id nothing matches.
+        check(
+            "AWS",
+            "AIDAJQABLZS4A3QDU576Q",
+            &caller(USER),
+            PrincipalMatch::NoMatch,
+        );
+    }
+
+    #[test]
+    fn service_and_federated_entries_match_those_callers_only() {
+        let ec2 = other(PrincipalKind::Service {
+            name: "ec2.amazonaws.com".into(),
+        });
+        check("Service", "ec2.amazonaws.com", &ec2, PrincipalMatch::Direct);
+        check(
+            "Service",
+            "lambda.amazonaws.com",
+            &ec2,
+            PrincipalMatch::NoMatch,
+        );
+        check(
+            "Service",
+            "ec2.amazonaws.com",
+            &caller(USER),
+            PrincipalMatch::NoMatch,
+        );
+        let google = other(PrincipalKind::WebIdentity {
+            provider: "accounts.google.com".into(),
+        });
+        check(
+            "Federated",
+            "accounts.google.com",
+            &google,
+            PrincipalMatch::Direct,
+        );
+        check(
+            "Federated",
+            "graph.facebook.com",
+            &google,
+            PrincipalMatch::NoMatch,
+        );
+        check(
+            "CanonicalUser",
+            "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be",
+            &caller(USER),
+            PrincipalMatch::NoMatch,
+        );
+    }
+
+    #[test]
+    fn a_set_takes_the_most_direct_match_and_not_principal_inverts_it() {
+        let set = |negated: bool| PrincipalSet {
+            negated,
+            entries: vec![
+                aws_entry("111111111111").unwrap(),
+                aws_entry("arn:aws:iam::111111111111:role/app").unwrap(),
+                aws_entry(USER).unwrap(),
+            ],
+        };
+        assert_eq!(set(false).classify(&caller(USER)), PrincipalMatch::Direct);
+        assert_eq!(set(false).classify(&caller(SESSION)), PrincipalMatch::Role);
+        assert_eq!(set(false).classify(&caller(ROOT)), PrincipalMatch::Account);
+        let outsider = caller("arn:aws:iam::222222222222:user/x");
+        assert_eq!(set(false).classify(&outsider), PrincipalMatch::NoMatch);
+        // NotPrincipal: any listed match (even through the account) excludes the caller.
+        assert_eq!(set(true).classify(&caller(USER)), PrincipalMatch::NoMatch);
+        assert_eq!(set(true).classify(&caller(ROOT)), PrincipalMatch::NoMatch);
+        assert_eq!(set(true).classify(&outsider), PrincipalMatch::Direct);
+        let empty = PrincipalSet {
+            negated: false,
+            entries: Vec::new(),
+        };
+        assert_eq!(empty.classify(&caller(USER)), PrincipalMatch::NoMatch);
+    }
+
+    #[test]
+    fn malformed_aws_principals_are_refused() {
+        for bad in [
+            "arn:aws:iam::111111111111:user/*",
+            "arn:aws:iam::*:root",
+            "arn:aws:sts::111111111111:assumed-role/app/*",
+            "1111111111",
+            "arn:aws:iam::111111111111:group/admins",
+            "arn:aws:iam::111111111111:user/",
+            "arn:aws:iam:us-east-1:111111111111:user/alice",
+            "arn:aws:sts::111111111111:assumed-role/app",
+            "arn:aws:sts::111111111111:federated-user/a/b",
+            "arn:aws:s3:::bucket",
+            "alice",
+        ] {
+            assert!(aws_entry(bad).is_err(), "`{bad}` should be refused");
+        }
+        for bad in ["ec2", "*.amazonaws.com", "ec2 .amazonaws.com"] {
+            assert!(service_entry(bad).is_err(), "`{bad}` should be refused");
+        }
+        for bad in ["google", "arn:aws:iam::111111111111:role/x", "*"] {
+            assert!(federated_entry(bad).is_err(), "`{bad}` should be refused");
+        }
+    }
+}
