@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench cache`.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,28 +13,29 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
-use quick_cache::Equivalent;
+use quick_cache::{DefaultHashBuilder, Equivalent};
 use warden::cache::{CacheCounters, DecisionCache, Key, Lookup};
 use warden::context::{Context, ContextValue};
 use warden::eval::{Decision, Outcome, Reason};
 use warden::snapshot::{Query, Snapshot};
 
-/// The alternative: dashmap keyed by the request's hash, the full key kept to check a hit,
-/// bounded by evicting an arbitrary entry when full.
+/// The alternative: dashmap keyed by the request's hash (with the hasher quick_cache
+/// uses, so both pay the same for hashing), the full key kept to check a hit, bounded by
+/// evicting an arbitrary entry when full.
 struct DashCache {
-    map: DashMap<u64, (Key, Arc<Outcome>)>,
+    map: DashMap<u64, (Key, Arc<Outcome>), DefaultHashBuilder>,
     len: AtomicUsize,
     capacity: usize,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
 }
 
 impl DashCache {
     fn new(capacity: usize) -> DashCache {
         DashCache {
-            map: DashMap::with_capacity(capacity),
+            map: DashMap::with_capacity_and_hasher(capacity, DefaultHashBuilder::default()),
             len: AtomicUsize::new(0),
             capacity,
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 

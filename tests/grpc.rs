@@ -967,10 +967,11 @@ async fn warden_load_reports_a_summary_against_the_server_and_the_baseline() {
     assert_eq!(report["target"]["ok"], 400);
     assert_eq!(report["baseline"]["ok"], 400);
     assert!(report["throughput_vs_baseline"].as_f64().unwrap() > 0.0);
+    // 400 requests, and the one whose answer the baseline repeats.
     let m = server.metrics().await;
     assert_eq!(
         m.get(r#"warden_decisions_total{decision="Allow",reason="identity_allow"}"#),
-        400.0
+        401.0
     );
 }
 
