@@ -54,6 +54,9 @@ pub struct Args {
     /// Also load a constant-answer server started in this process, and compare.
     #[arg(long)]
     baseline: bool,
+    /// Run target and baseline this many times, alternating, and report the median.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Worker threads of the baseline server (match the server under test).
     #[arg(long, default_value_t = 2)]
     baseline_workers: usize,
@@ -166,7 +169,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let target = runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))?;
     let baseline = if args.baseline {
         // The baseline sends back what the server answered, so both runs move the same bytes.
         let answer = runtime.block_on(async {
@@ -176,22 +178,59 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|s| anyhow!("the server refused: {:?}: {}", s.code(), s.message()))
         })?;
-        let server = Baseline::start(args.baseline_workers, answer)
-            .context("cannot start the baseline server")?;
-        let addr = server.addr().to_string();
-        Some(runtime.block_on(drive(&addr, &args, plan, requests))?)
+        Some(
+            Baseline::start(args.baseline_workers, answer)
+                .context("cannot start the baseline server")?,
+        )
     } else {
         None
     };
-    let ratio = baseline
-        .as_ref()
-        .filter(|b| b.rps > 0.0)
-        .map(|b| target.rps / b.rps);
+    // Rounds alternate target and baseline, so a machine whose load drifts (other
+    // processes) weighs on both alike; the median round is reported.
+    let mut rounds: Vec<(Report, Option<Report>)> = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        let target = runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))?;
+        let base = match &baseline {
+            Some(server) => {
+                let addr = server.addr().to_string();
+                Some(runtime.block_on(drive(&addr, &args, plan, requests.clone()))?)
+            }
+            None => None,
+        };
+        rounds.push((target, base));
+    }
+    let ratio_of = |(t, b): &(Report, Option<Report>)| {
+        b.as_ref().filter(|b| b.rps > 0.0).map(|b| t.rps / b.rps)
+    };
+    let mut ratios: Vec<f64> = rounds.iter().filter_map(ratio_of).collect();
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios.get(ratios.len() / 2).copied();
+    // The round whose target throughput is the median.
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by(|a, b| {
+        let rps = |i: &usize| rounds.get(*i).map_or(0.0, |r| r.0.rps);
+        rps(a).total_cmp(&rps(b))
+    });
+    let median = order.get(order.len() / 2).copied().unwrap_or(0);
+    let Some((target, base)) = rounds.get(median) else {
+        bail!("no round ran");
+    };
     if args.format == "json" {
+        let per_round: Vec<_> = rounds
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "target_rps": r.0.rps,
+                    "baseline_rps": r.1.as_ref().map(|b| b.rps),
+                    "throughput_vs_baseline": ratio_of(r),
+                })
+            })
+            .collect();
         let out = serde_json::json!({
             "target": target,
-            "baseline": baseline,
+            "baseline": base,
             "throughput_vs_baseline": ratio,
+            "rounds": per_round,
         });
         println!("{out}");
     } else {
@@ -199,15 +238,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{}",
             target.summary(&format!("warden.v1.Authorizer/Authorize on {}", args.addr))
         );
-        if let Some(b) = &baseline {
+        if let Some(b) = base {
             println!();
             print!(
                 "{}",
                 b.summary("baseline: constant-answer server, same requests")
             );
         }
+        if rounds.len() > 1 {
+            println!("\nRounds (target rps / baseline rps):");
+            for r in &rounds {
+                let b =
+                    r.1.as_ref()
+                        .map_or_else(|| "-".to_owned(), |b| format!("{:.0}", b.rps));
+                println!("  {:.0} / {b}", r.0.rps);
+            }
+        }
         if let Some(r) = ratio {
-            println!("\nThroughput vs baseline: {:.1} %", r * 100.0);
+            println!(
+                "\nThroughput vs baseline: {:.1} % (median of {} rounds)",
+                r * 100.0,
+                ratios.len()
+            );
         }
     }
     Ok(if target.errors.is_empty() {
