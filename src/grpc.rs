@@ -39,6 +39,7 @@ pub fn status(e: &RequestError) -> Status {
         RequestError::NoSnapshot => Status::unavailable(e.to_string()),
         RequestError::RevisionBehind { .. } => Status::failed_precondition(e.to_string()),
         RequestError::Overloaded { .. } => Status::resource_exhausted(e.to_string()),
+        RequestError::DeadlineExceeded { .. } => Status::deadline_exceeded(e.to_string()),
     }
 }
 

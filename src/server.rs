@@ -66,8 +66,6 @@ pub struct Config {
     pub service: ServiceConfig,
     /// Largest request message accepted.
     pub max_message_bytes: usize,
-    /// Deadline of one request (a shorter `grpc-timeout` from the caller wins).
-    pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
     pub decision_log: Option<LogSink>,
@@ -251,7 +249,6 @@ impl Server {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
         let router = tonic::transport::Server::builder()
-            .timeout(config.request_timeout)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

@@ -39,6 +39,10 @@ pub struct Limits {
     pub max_concurrency: usize,
     /// How long a request may wait for `min_revision`.
     pub revision_wait: Duration,
+    /// The deadline of one request. A decision is synchronous and takes microseconds, so
+    /// the only wait it bounds is the one for `min_revision`; enforcing it there keeps a
+    /// timer off every other request (a caller's own `grpc-timeout` still applies).
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -48,6 +52,7 @@ impl Default for Limits {
             max_context_values: 64,
             max_concurrency: 1024,
             revision_wait: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -66,6 +71,8 @@ pub enum RequestError {
     RevisionBehind { wanted: u64, serving: u64 },
     #[error("overloaded: {limit} requests are already being decided")]
     Overloaded { limit: usize },
+    #[error("the request deadline of {deadline:?} passed waiting for revision {wanted}")]
+    DeadlineExceeded { deadline: Duration, wanted: u64 },
 }
 
 impl RequestError {
@@ -83,6 +90,7 @@ impl RequestError {
             RequestError::NoSnapshot => "no_snapshot",
             RequestError::RevisionBehind { .. } => "revision_behind",
             RequestError::Overloaded { .. } => "overloaded",
+            RequestError::DeadlineExceeded { .. } => "deadline_exceeded",
         }
     }
 }
@@ -204,12 +212,21 @@ impl Service {
         if current.revision() >= min_revision {
             return Ok(current);
         }
+        let Limits {
+            revision_wait,
+            request_timeout,
+            ..
+        } = self.limits;
         match self
             .published
-            .at_least(min_revision, self.limits.revision_wait)
+            .at_least(min_revision, revision_wait.min(request_timeout))
             .await
         {
             Some(s) => Ok(s),
+            None if request_timeout < revision_wait => Err(RequestError::DeadlineExceeded {
+                deadline: request_timeout,
+                wanted: min_revision,
+            }),
             None => Err(RequestError::RevisionBehind {
                 wanted: min_revision,
                 serving: self.published.revision(),

@@ -53,14 +53,23 @@ impl Server {
 
     fn start_in(bundle: tempfile::TempDir, extra: &[&str]) -> Server {
         let stderr = bundle.path().with_extension("stderr");
-        let grpc: &[&str] = if extra.contains(&"--grpc-addr") {
-            &[]
-        } else {
-            &["--grpc-addr", "127.0.0.1:0"]
-        };
+        // Defaults for a test, each unless the test sets it: loopback port 0, and waits
+        // for a revision long enough for a loaded machine (a test never waits them out
+        // unless it means to).
+        let defaults = [
+            ("--grpc-addr", "127.0.0.1:0"),
+            ("--revision-wait", "20s"),
+            ("--request-timeout", "20s"),
+        ];
+        let mut args: Vec<&str> = Vec::new();
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .args(["serve", "--admin-addr", "127.0.0.1:0"])
-            .args(grpc)
+            .args(&args)
             .args(["--debounce", "50ms", "--bundle"])
             .arg(bundle.path())
             .args(extra)
@@ -791,7 +800,11 @@ async fn overload_is_shed_and_a_deadline_ends_a_wait() {
     );
     // ...until the request deadline ends the wait.
     let e = held.await.unwrap().unwrap_err();
-    assert_eq!(e.code(), Code::Cancelled, "{e:?}");
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert_eq!(
+        e.message(),
+        "the request deadline of 2s passed waiting for revision 99"
+    );
     assert!(server.metrics().await.get("warden_shed_total") >= 1.0);
 }
 

@@ -53,7 +53,7 @@ pub struct Args {
     /// Requests decided at once; more are refused with RESOURCE_EXHAUSTED [default: 1024].
     #[arg(long, env = "WARDEN_MAX_CONCURRENCY", value_name = "N")]
     max_concurrency: Option<usize>,
-    /// Deadline of one request [default: 1s].
+    /// Deadline of one request; a caller's shorter `grpc-timeout` wins [default: 1s].
     #[arg(long, env = "WARDEN_REQUEST_TIMEOUT", value_name = "DURATION")]
     request_timeout: Option<String>,
     /// How long a request waits for its `min_revision` [default: 2s].
@@ -192,14 +192,14 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
                     &args.revision_wait,
                     defaults.revision_wait,
                 )?,
+                request_timeout: duration(
+                    "request-timeout",
+                    &args.request_timeout,
+                    defaults.request_timeout,
+                )?,
             },
         },
         max_message_bytes: args.max_message_bytes.unwrap_or(1 << 20),
-        request_timeout: duration(
-            "request-timeout",
-            &args.request_timeout,
-            Duration::from_secs(1),
-        )?,
         drain_timeout: duration(
             "drain-timeout",
             &args.drain_timeout,
