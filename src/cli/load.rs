@@ -1,7 +1,8 @@
 //! `warden load`: drives Authorize on a running server with a set concurrency, number of
 //! connections, count or duration and optional rate, and prints a ghz-style summary.
 //! `--baseline` then runs the same load against a constant-answer server it starts
-//! itself, so the cost of deciding shows as a ratio measured in the same run.
+//! itself in a process of its own (as the server under test runs in its own), so the
+//! cost of deciding shows as a ratio measured in the same run.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
-use warden::grpc::baseline::Baseline;
+use warden::grpc::baseline::{self, Baseline};
 use warden::grpc::client::{self, AuthorizeCaller};
 use warden::load::{Plan, Report};
 
@@ -57,6 +58,9 @@ pub struct Args {
     /// Run target and baseline this many times, alternating, and report the median.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Internal: serve as the baseline, answering with this (base64 protobuf) response.
+    #[arg(long, hide = true, value_name = "ANSWER")]
+    serve_baseline: Option<String>,
     /// Worker threads of the baseline server (match the server under test).
     #[arg(long, default_value_t = 2)]
     baseline_workers: usize,
@@ -152,7 +156,70 @@ async fn drive(
     Ok(report)
 }
 
+/// The baseline server in a child process; dropping it ends the child.
+struct BaselineProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl BaselineProcess {
+    fn spawn(answer: &warden::grpc::pb::AuthorizeResponse, workers: usize) -> anyhow::Result<Self> {
+        use base64::Engine as _;
+        use std::process::{Command, Stdio};
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(baseline::encode_answer(answer));
+        let exe = std::env::current_exe().context("cannot find the warden binary")?;
+        let mut child = Command::new(exe)
+            .args(["load", "--baseline-workers", &workers.to_string()])
+            .args(["--serve-baseline", &encoded])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start the baseline server")?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            std::io::BufReader::new(out).read_line(&mut line)?;
+        }
+        let Some(addr) = line.trim().strip_prefix("listening ") else {
+            let _ = child.kill();
+            bail!("the baseline server did not start: {line:?}");
+        };
+        Ok(BaselineProcess {
+            addr: addr.to_owned(),
+            child,
+        })
+    }
+}
+
+impl Drop for BaselineProcess {
+    fn drop(&mut self) {
+        // Closing its standard input tells the child to stop; a kill makes sure.
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child side of `--baseline`: serve until standard input closes.
+fn serve_baseline(encoded: &str, workers: usize) -> anyhow::Result<ExitCode> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .context("the baseline answer is not base64")?;
+    let answer = baseline::decode_answer(&bytes).context("the baseline answer does not decode")?;
+    let server = Baseline::start(workers, answer).context("cannot start the baseline server")?;
+    println!("listening {}", server.addr());
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(encoded) = &args.serve_baseline {
+        return serve_baseline(encoded, args.baseline_workers);
+    }
     let duration = match (&args.duration, args.total) {
         (Some(d), _) => Some(super::serve::parse_duration("duration", d)?),
         (None, None) => Some(std::time::Duration::from_secs(10)),
@@ -178,10 +245,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|s| anyhow!("the server refused: {:?}: {}", s.code(), s.message()))
         })?;
-        Some(
-            Baseline::start(args.baseline_workers, answer)
-                .context("cannot start the baseline server")?,
-        )
+        Some(BaselineProcess::spawn(&answer, args.baseline_workers)?)
     } else {
         None
     };
@@ -192,8 +256,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let target = runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))?;
         let base = match &baseline {
             Some(server) => {
-                let addr = server.addr().to_string();
-                Some(runtime.block_on(drive(&addr, &args, plan, requests.clone()))?)
+                Some(runtime.block_on(drive(&server.addr, &args, plan, requests.clone()))?)
             }
             None => None,
         };

@@ -96,3 +96,13 @@ impl Drop for Baseline {
         }
     }
 }
+
+/// An answer as bytes, to hand to a baseline server in another process.
+pub fn encode_answer(answer: &pb::AuthorizeResponse) -> Vec<u8> {
+    prost::Message::encode_to_vec(answer)
+}
+
+/// Reads an answer written by [`encode_answer`].
+pub fn decode_answer(bytes: &[u8]) -> Result<pb::AuthorizeResponse, prost::DecodeError> {
+    prost::Message::decode(bytes)
+}
