@@ -2,7 +2,10 @@
 //! in `main` only; the library returns typed errors.
 
 mod authorize;
+mod check;
 mod eval;
+mod load;
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -28,6 +31,12 @@ enum Command {
     Validate(validate::Args),
     /// Answer one request offline against a bundle, with its reasons.
     Authorize(authorize::Args),
+    /// Run the decision service: gRPC Authorizer, health, reflection, admin HTTP.
+    Serve(serve::Args),
+    /// Ask a running server one question and print the decision.
+    Check(check::Args),
+    /// Drive a running server with Authorize requests and print a latency summary.
+    Load(load::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -36,6 +45,9 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Authorize(args) => authorize::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Load(args) => load::run(args),
     };
     match result {
         Ok(code) => code,

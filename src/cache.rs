@@ -1,0 +1,274 @@
+//! The decision cache: a bounded concurrent map from a request, at one snapshot revision,
+//! to its outcome.
+//!
+//! **The revision is part of the key**, so an entry can never answer for another snapshot;
+//! a decision that tests the time is never stored, so none outlives its conditions.
+//! quick_cache was measured against a size-bounded dashmap (`benches/cache.rs`) and kept.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use metrics::Counter;
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Equivalent, Lifecycle, UnitWeighter};
+
+use crate::context::{Context, ContextValue};
+use crate::eval::Outcome;
+
+/// A request as the cache keys it, borrowed from the request being decided.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup<'a> {
+    pub revision: u64,
+    pub principal: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub context: &'a Context,
+}
+
+/// The owned key of a cache entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    revision: u64,
+    principal: Box<str>,
+    action: Box<str>,
+    resource: Box<str>,
+    context: Box<[(Box<str>, ContextValue)]>,
+}
+
+// The owned and borrowed keys must hash alike: both feed the same fields in one order.
+fn hash_parts<'c, H: Hasher>(
+    state: &mut H,
+    revision: u64,
+    strings: [&str; 3],
+    len: usize,
+    context: impl Iterator<Item = (&'c str, &'c ContextValue)>,
+) {
+    revision.hash(state);
+    for s in strings {
+        s.hash(state);
+    }
+    state.write_usize(len);
+    for (k, v) in context {
+        k.hash(state);
+        match v {
+            ContextValue::Single(s) => {
+                state.write_u8(0);
+                s.hash(state);
+            }
+            ContextValue::Multi(list) => {
+                state.write_u8(1);
+                list.hash(state);
+            }
+        }
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_parts(
+            state,
+            self.revision,
+            [&self.principal, &self.action, &self.resource],
+            self.context.len(),
+            self.context.iter().map(|(k, v)| (&**k, v)),
+        );
+    }
+}
+
+impl Hash for Lookup<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_parts(
+            state,
+            self.revision,
+            [self.principal, self.action, self.resource],
+            self.context.len(),
+            self.context.iter(),
+        );
+    }
+}
+
+impl Equivalent<Key> for Lookup<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.revision == key.revision
+            && self.principal == &*key.principal
+            && self.action == &*key.action
+            && self.resource == &*key.resource
+            && self.context.len() == key.context.len()
+            && self
+                .context
+                .iter()
+                .zip(key.context.iter())
+                .all(|((k1, v1), (k2, v2))| k1 == &**k2 && v1 == v2)
+    }
+}
+
+impl Lookup<'_> {
+    /// The owned key of this lookup.
+    pub fn to_key(self) -> Key {
+        Key {
+            revision: self.revision,
+            principal: self.principal.into(),
+            action: self.action.into(),
+            resource: self.resource.into(),
+            context: self
+                .context
+                .iter()
+                .map(|(k, v)| (Box::from(k), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Counts evictions of a full cache.
+#[derive(Clone)]
+struct CountEvictions(Counter);
+
+impl Lifecycle<Key, Arc<Outcome>> for CountEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _: &mut (), _: Key, _: Arc<Outcome>) {
+        self.0.increment(1);
+    }
+}
+
+/// Counters the cache reports to.
+#[derive(Clone)]
+pub struct CacheCounters {
+    pub hits: Counter,
+    pub misses: Counter,
+    pub evictions: Counter,
+}
+
+impl Default for CacheCounters {
+    /// Counters that count nowhere.
+    fn default() -> CacheCounters {
+        CacheCounters {
+            hits: Counter::noop(),
+            misses: Counter::noop(),
+            evictions: Counter::noop(),
+        }
+    }
+}
+
+/// A bounded cache of decisions.
+pub struct DecisionCache {
+    entries: Cache<Key, Arc<Outcome>, UnitWeighter, DefaultHashBuilder, CountEvictions>,
+    hits: Counter,
+    misses: Counter,
+}
+
+impl DecisionCache {
+    /// A cache of at most `capacity` decisions (at least one).
+    pub fn new(capacity: usize, counters: CacheCounters) -> DecisionCache {
+        let capacity = capacity.max(1);
+        DecisionCache {
+            entries: Cache::with(
+                capacity,
+                capacity as u64,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                CountEvictions(counters.evictions),
+            ),
+            hits: counters.hits,
+            misses: counters.misses,
+        }
+    }
+
+    /// The cached outcome of a request, counting the hit or miss.
+    pub fn get(&self, lookup: &Lookup<'_>) -> Option<Arc<Outcome>> {
+        let found = self.entries.get(lookup);
+        match found {
+            Some(_) => self.hits.increment(1),
+            None => self.misses.increment(1),
+        }
+        found
+    }
+
+    /// Stores an outcome. The caller must not store a time-dependent decision.
+    pub fn insert(&self, lookup: &Lookup<'_>, outcome: Arc<Outcome>) {
+        self.entries.insert(lookup.to_key(), outcome);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{Decision, Reason};
+
+    fn outcome(decision: Decision) -> Arc<Outcome> {
+        Arc::new(Outcome {
+            decision,
+            reason: Reason::IdentityAllow,
+            denied_by: None,
+            statements: Vec::new(),
+        })
+    }
+
+    fn lookup<'a>(revision: u64, ctx: &'a Context) -> Lookup<'a> {
+        Lookup {
+            revision,
+            principal: "arn:aws:iam::111122223333:user/alice",
+            action: "s3:getobject",
+            resource: "arn:aws:s3:::bucket/key",
+            context: ctx,
+        }
+    }
+
+    #[test]
+    fn an_entry_answers_only_its_own_revision_and_context() {
+        let cache = DecisionCache::new(16, CacheCounters::default());
+        let mut ctx = Context::new();
+        ctx.insert("aws:SourceVpc", ContextValue::Single("vpc-1".into()));
+        cache.insert(&lookup(1, &ctx), outcome(Decision::Allow));
+        assert!(cache.get(&lookup(1, &ctx)).is_some());
+        assert!(cache.get(&lookup(2, &ctx)).is_none(), "another revision");
+        let mut other = ctx.clone();
+        other.insert("aws:SourceVpc", ContextValue::Single("vpc-2".into()));
+        assert!(cache.get(&lookup(1, &other)).is_none(), "another value");
+        let mut list = Context::new();
+        list.insert("aws:SourceVpc", ContextValue::Multi(vec!["vpc-1".into()]));
+        assert!(
+            cache.get(&lookup(1, &list)).is_none(),
+            "a list is not a string"
+        );
+        assert!(
+            cache.get(&lookup(1, &Context::new())).is_none(),
+            "no context"
+        );
+        let mut more = ctx.clone();
+        more.insert("aws:SourceIp", ContextValue::Single("10.0.0.1".into()));
+        assert!(cache.get(&lookup(1, &more)).is_none(), "an extra key");
+    }
+
+    #[test]
+    fn owned_and_borrowed_keys_hash_alike() {
+        use std::hash::BuildHasher;
+        let b = DefaultHashBuilder::default();
+        let mut ctx = Context::new();
+        ctx.insert(
+            "aws:TagKeys",
+            ContextValue::Multi(vec!["a".into(), "b".into()]),
+        );
+        ctx.insert("s3:prefix", ContextValue::Single("home/".into()));
+        let l = lookup(7, &ctx);
+        assert_eq!(b.hash_one(l), b.hash_one(l.to_key()));
+        assert!(l.equivalent(&l.to_key()));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound() {
+        let cache = DecisionCache::new(8, CacheCounters::default());
+        let ctx = Context::new();
+        for revision in 0..100 {
+            cache.insert(&lookup(revision, &ctx), outcome(Decision::ImplicitDeny));
+        }
+        assert!(cache.len() <= 8, "{} entries", cache.len());
+    }
+}

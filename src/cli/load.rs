@@ -1,0 +1,333 @@
+//! `warden load`: drives Authorize on a running server with a set concurrency, number of
+//! connections, count or duration and optional rate, and prints a ghz-style summary.
+//! `--baseline` then runs the same load against a constant-answer server it starts
+//! itself in a process of its own (as the server under test runs in its own), so the
+//! cost of deciding shows as a ratio measured in the same run.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::Deserialize;
+use warden::grpc::baseline::{self, Baseline};
+use warden::grpc::client::{self, AuthorizeCaller};
+use warden::load::{Plan, Report};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The server: `HOST:PORT`, `http://HOST:PORT` or `unix:/PATH`.
+    #[arg(long, env = "WARDEN_ADDR", default_value = "127.0.0.1:50051")]
+    addr: String,
+    /// Requests in flight at once.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    concurrency: usize,
+    /// HTTP/2 connections the requests share.
+    #[arg(long, default_value_t = 2)]
+    connections: usize,
+    /// Requests to send in all.
+    #[arg(short = 'n', long)]
+    total: Option<u64>,
+    /// Or send for this long (`10s`); default 10s when neither is given.
+    #[arg(short = 'z', long)]
+    duration: Option<String>,
+    /// Requests per second over all workers; unlimited when absent.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// JSON Lines of requests to cycle through: {"principal", "action", "resource",
+    /// "context": {"key": "value" | ["v1", "v2"]}}.
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// The principal, when there is no data file.
+    #[arg(
+        long,
+        default_value = "arn:aws:iam::333333333333:user/engineering/alice"
+    )]
+    principal: String,
+    #[arg(long, default_value = "orders:GetOrder")]
+    action: String,
+    #[arg(long, default_value = "arn:aws:orders:us-east-1:333333333333:order/42")]
+    resource: String,
+    /// A context entry `key=value`; repeat a key for a list.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
+    /// Also load a constant-answer server started in this process, and compare.
+    #[arg(long)]
+    baseline: bool,
+    /// Run target and baseline this many times, alternating, and report the median.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Internal: serve as the baseline, answering with this (base64 protobuf) response.
+    #[arg(long, hide = true, value_name = "ANSWER")]
+    serve_baseline: Option<String>,
+    /// Worker threads of the baseline server (match the server under test).
+    #[arg(long, default_value_t = 2)]
+    baseline_workers: usize,
+    /// Output format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    format: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    principal: String,
+    action: String,
+    resource: String,
+    #[serde(default)]
+    context: std::collections::BTreeMap<String, OneOrMany>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn requests(args: &Args) -> anyhow::Result<Vec<warden::grpc::pb::AuthorizeRequest>> {
+    use warden::context::{Context, ContextValue};
+    let Some(path) = &args.data else {
+        let context = warden::grpc::parse_context_pairs(&args.context).map_err(|e| anyhow!(e))?;
+        return Ok(vec![client::authorize_request(
+            &args.principal,
+            &args.action,
+            &args.resource,
+            &context,
+            false,
+        )]);
+    };
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read `{}`", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a request", path.display(), n + 1))?;
+        let mut context = Context::new();
+        for (k, v) in l.context {
+            let v = match v {
+                OneOrMany::One(s) => ContextValue::Single(s),
+                OneOrMany::Many(v) => ContextValue::Multi(v),
+            };
+            context.insert(&k, v);
+        }
+        out.push(client::authorize_request(
+            &l.principal,
+            &l.action,
+            &l.resource,
+            &context,
+            false,
+        ));
+    }
+    if out.is_empty() {
+        bail!("`{}` holds no request", path.display());
+    }
+    Ok(out)
+}
+
+async fn drive(
+    addr: &str,
+    args: &Args,
+    plan: Plan,
+    requests: Arc<[warden::grpc::pb::AuthorizeRequest]>,
+) -> anyhow::Result<Report> {
+    let timeout = std::time::Duration::from_secs(5);
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        channels.push(client::connect(addr, timeout).await?);
+    }
+    let first = channels
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("no connection to `{addr}`"))?;
+    let report = warden::load::run(plan, |w| {
+        let channel = channels
+            .get(w % channels.len())
+            .cloned()
+            .unwrap_or_else(|| first.clone());
+        AuthorizeCaller::new(channel, requests.clone())
+    })
+    .await;
+    Ok(report)
+}
+
+/// The baseline server in a child process; dropping it ends the child.
+struct BaselineProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl BaselineProcess {
+    fn spawn(answer: &warden::grpc::pb::AuthorizeResponse, workers: usize) -> anyhow::Result<Self> {
+        use base64::Engine as _;
+        use std::process::{Command, Stdio};
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(baseline::encode_answer(answer));
+        let exe = std::env::current_exe().context("cannot find the warden binary")?;
+        let mut child = Command::new(exe)
+            .args(["load", "--baseline-workers", &workers.to_string()])
+            .args(["--serve-baseline", &encoded])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start the baseline server")?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            std::io::BufReader::new(out).read_line(&mut line)?;
+        }
+        let Some(addr) = line.trim().strip_prefix("listening ") else {
+            let _ = child.kill();
+            bail!("the baseline server did not start: {line:?}");
+        };
+        Ok(BaselineProcess {
+            addr: addr.to_owned(),
+            child,
+        })
+    }
+}
+
+impl Drop for BaselineProcess {
+    fn drop(&mut self) {
+        // Closing its standard input tells the child to stop; a kill makes sure.
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child side of `--baseline`: serve until standard input closes.
+fn serve_baseline(encoded: &str, workers: usize) -> anyhow::Result<ExitCode> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .context("the baseline answer is not base64")?;
+    let answer = baseline::decode_answer(&bytes).context("the baseline answer does not decode")?;
+    let server = Baseline::start(workers, answer).context("cannot start the baseline server")?;
+    println!("listening {}", server.addr());
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(encoded) = &args.serve_baseline {
+        return serve_baseline(encoded, args.baseline_workers);
+    }
+    let duration = match (&args.duration, args.total) {
+        (Some(d), _) => Some(super::serve::parse_duration("duration", d)?),
+        (None, None) => Some(std::time::Duration::from_secs(10)),
+        (None, Some(_)) => None,
+    };
+    let plan = Plan {
+        concurrency: args.concurrency.max(1),
+        total: args.total,
+        duration,
+        rate: args.rate,
+    };
+    let requests: Arc<[_]> = requests(&args)?.into();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let baseline = if args.baseline {
+        // The baseline sends back what the server answered, so both runs move the same bytes.
+        let answer = runtime.block_on(async {
+            let channel = client::connect(&args.addr, std::time::Duration::from_secs(5)).await?;
+            let first = requests.first().cloned().unwrap_or_default();
+            client::authorize(channel, first, std::time::Duration::from_secs(5))
+                .await
+                .map_err(|s| anyhow!("the server refused: {:?}: {}", s.code(), s.message()))
+        })?;
+        Some(BaselineProcess::spawn(&answer, args.baseline_workers)?)
+    } else {
+        None
+    };
+    // Rounds alternate target and baseline, so a machine whose load drifts (other
+    // processes) weighs on both alike; the median round is reported.
+    let mut rounds: Vec<(Report, Option<Report>)> = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        let target = runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))?;
+        let base = match &baseline {
+            Some(server) => {
+                Some(runtime.block_on(drive(&server.addr, &args, plan, requests.clone()))?)
+            }
+            None => None,
+        };
+        rounds.push((target, base));
+    }
+    let ratio_of = |(t, b): &(Report, Option<Report>)| {
+        b.as_ref().filter(|b| b.rps > 0.0).map(|b| t.rps / b.rps)
+    };
+    let mut ratios: Vec<f64> = rounds.iter().filter_map(ratio_of).collect();
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios.get(ratios.len() / 2).copied();
+    // The round whose target throughput is the median.
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by(|a, b| {
+        let rps = |i: &usize| rounds.get(*i).map_or(0.0, |r| r.0.rps);
+        rps(a).total_cmp(&rps(b))
+    });
+    let median = order.get(order.len() / 2).copied().unwrap_or(0);
+    let Some((target, base)) = rounds.get(median) else {
+        bail!("no round ran");
+    };
+    if args.format == "json" {
+        let per_round: Vec<_> = rounds
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "target_rps": r.0.rps,
+                    "baseline_rps": r.1.as_ref().map(|b| b.rps),
+                    "throughput_vs_baseline": ratio_of(r),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "target": target,
+            "baseline": base,
+            "throughput_vs_baseline": ratio,
+            "rounds": per_round,
+        });
+        println!("{out}");
+    } else {
+        print!(
+            "{}",
+            target.summary(&format!("warden.v1.Authorizer/Authorize on {}", args.addr))
+        );
+        if let Some(b) = base {
+            println!();
+            print!(
+                "{}",
+                b.summary("baseline: constant-answer server, same requests")
+            );
+        }
+        if rounds.len() > 1 {
+            println!("\nRounds (target rps / baseline rps):");
+            for r in &rounds {
+                let b =
+                    r.1.as_ref()
+                        .map_or_else(|| "-".to_owned(), |b| format!("{:.0}", b.rps));
+                println!("  {:.0} / {b}", r.0.rps);
+            }
+        }
+        if let Some(r) = ratio {
+            println!(
+                "\nThroughput vs baseline: {:.1} % (median of {} rounds)",
+                r * 100.0,
+                ratios.len()
+            );
+        }
+    }
+    Ok(if target.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,321 @@
+//! `warden serve`: the decision service. Settings come from flags, then environment
+//! variables (`WARDEN_...`), then a TOML configuration file (`--config`), then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::Deserialize;
+use warden::server::{Config, Listen, Server};
+use warden::service::{Limits, ServiceConfig};
+use warden::telemetry::{LogFormat, LogSink};
+
+/// The flags. Every one is optional here so that the file and the defaults can fill in.
+#[derive(Debug, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Args {
+    /// A TOML file with any of these settings, named as the long flags (`grpc-addr = ...`).
+    #[arg(long, env = "WARDEN_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// The bundle directory [default: examples/org].
+    #[arg(long, env = "WARDEN_BUNDLE", value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    /// gRPC listen address, `HOST:PORT` or `unix:/PATH` [default: 127.0.0.1:50051].
+    #[arg(long, env = "WARDEN_GRPC_ADDR", value_name = "ADDR")]
+    grpc_addr: Option<String>,
+    /// Admin HTTP address (/metrics, /healthz, /readyz), or `off` [default: 127.0.0.1:9464].
+    #[arg(long, env = "WARDEN_ADMIN_ADDR", value_name = "ADDR")]
+    admin_addr: Option<String>,
+    /// tokio worker threads [default: one per core].
+    #[arg(long, env = "WARDEN_WORKER_THREADS", value_name = "N")]
+    worker_threads: Option<usize>,
+    /// Watch the bundle directory and reload on change (SIGHUP always reloads) [default: true].
+    #[arg(long, env = "WARDEN_WATCH", value_name = "BOOL")]
+    watch: Option<bool>,
+    /// Quiet time after a change before reloading [default: 200ms].
+    #[arg(long, env = "WARDEN_DEBOUNCE", value_name = "DURATION")]
+    debounce: Option<String>,
+    /// Decisions kept in the cache, 0 for none [default: 100000].
+    #[arg(long, env = "WARDEN_CACHE_SIZE", value_name = "N")]
+    cache_size: Option<usize>,
+    /// Largest request message in bytes [default: 1048576].
+    #[arg(long, env = "WARDEN_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+    /// Context keys in one request, at most [default: 64].
+    #[arg(long, env = "WARDEN_MAX_CONTEXT_ENTRIES", value_name = "N")]
+    max_context_entries: Option<usize>,
+    /// Values in one context list, at most [default: 64].
+    #[arg(long, env = "WARDEN_MAX_CONTEXT_VALUES", value_name = "N")]
+    max_context_values: Option<usize>,
+    /// Requests decided at once; more are refused with RESOURCE_EXHAUSTED [default: 1024].
+    #[arg(long, env = "WARDEN_MAX_CONCURRENCY", value_name = "N")]
+    max_concurrency: Option<usize>,
+    /// Deadline of one request; a caller's shorter `grpc-timeout` wins [default: 1s].
+    #[arg(long, env = "WARDEN_REQUEST_TIMEOUT", value_name = "DURATION")]
+    request_timeout: Option<String>,
+    /// How long a request waits for its `min_revision` [default: 2s].
+    #[arg(long, env = "WARDEN_REVISION_WAIT", value_name = "DURATION")]
+    revision_wait: Option<String>,
+    /// How long shutdown waits for requests in flight [default: 30s].
+    #[arg(long, env = "WARDEN_DRAIN_TIMEOUT", value_name = "DURATION")]
+    drain_timeout: Option<String>,
+    /// Write every decision as a JSON line to this file, or `-` for standard output.
+    #[arg(long, env = "WARDEN_DECISION_LOG", value_name = "FILE")]
+    decision_log: Option<String>,
+    /// Decision records queued before they are dropped (and counted) [default: 65536].
+    #[arg(long, env = "WARDEN_DECISION_LOG_QUEUE", value_name = "N")]
+    decision_log_queue: Option<usize>,
+    /// Log format [default: text].
+    #[arg(long, env = "WARDEN_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `warden=debug` (RUST_LOG overrides) [default: info].
+    #[arg(long, env = "WARDEN_LOG", value_name = "FILTER")]
+    log: Option<String>,
+    /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
+    #[arg(long)]
+    #[serde(skip)]
+    check: bool,
+}
+
+impl Args {
+    /// Fills what the flags and environment left unset from `file`.
+    fn or(self, file: Args) -> Args {
+        Args {
+            config: self.config,
+            bundle: self.bundle.or(file.bundle),
+            grpc_addr: self.grpc_addr.or(file.grpc_addr),
+            admin_addr: self.admin_addr.or(file.admin_addr),
+            worker_threads: self.worker_threads.or(file.worker_threads),
+            watch: self.watch.or(file.watch),
+            debounce: self.debounce.or(file.debounce),
+            cache_size: self.cache_size.or(file.cache_size),
+            max_message_bytes: self.max_message_bytes.or(file.max_message_bytes),
+            max_context_entries: self.max_context_entries.or(file.max_context_entries),
+            max_context_values: self.max_context_values.or(file.max_context_values),
+            max_concurrency: self.max_concurrency.or(file.max_concurrency),
+            request_timeout: self.request_timeout.or(file.request_timeout),
+            revision_wait: self.revision_wait.or(file.revision_wait),
+            drain_timeout: self.drain_timeout.or(file.drain_timeout),
+            decision_log: self.decision_log.or(file.decision_log),
+            decision_log_queue: self.decision_log_queue.or(file.decision_log_queue),
+            log_format: self.log_format.or(file.log_format),
+            log: self.log.or(file.log),
+            check: self.check,
+        }
+    }
+}
+
+/// Reads `250ms`, `2s`, `1m` or a bare number of seconds.
+pub fn parse_duration(field: &str, text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| anyhow!("{field}: `{text}` is not a duration such as `250ms` or `2s`"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => bail!("{field}: `{text}` has unit `{unit}`; use `ms`, `s` or `m`"),
+    };
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| anyhow!("{field}: `{text}` is not a duration such as `250ms` or `2s`"))
+}
+
+fn read_file(path: &Path) -> anyhow::Result<Args> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration `{}`", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow!("configuration `{}`: {e}", path.display()))
+}
+
+struct Settings {
+    config: Config,
+    worker_threads: Option<usize>,
+    log_format: LogFormat,
+    log: String,
+    check: bool,
+}
+
+fn settings(args: Args) -> anyhow::Result<Settings> {
+    let args = match &args.config {
+        Some(path) => {
+            let file = read_file(path)?;
+            args.or(file)
+        }
+        None => args,
+    };
+    let duration = |field: &str, v: &Option<String>, default: Duration| match v {
+        Some(text) => parse_duration(field, text),
+        None => Ok(default),
+    };
+    let grpc: Listen = args
+        .grpc_addr
+        .as_deref()
+        .unwrap_or("127.0.0.1:50051")
+        .parse()
+        .map_err(|e| anyhow!("grpc-addr: {e}"))?;
+    let admin = match args.admin_addr.as_deref().unwrap_or("127.0.0.1:9464") {
+        "off" => None,
+        text => match text
+            .parse::<Listen>()
+            .map_err(|e| anyhow!("admin-addr: {e}"))?
+        {
+            Listen::Tcp(addr) => Some(addr),
+            Listen::Unix(_) => bail!("admin-addr: `{text}`: the admin server listens on TCP"),
+        },
+    };
+    let defaults = Limits::default();
+    let config = Config {
+        bundle: args.bundle.unwrap_or_else(|| PathBuf::from("examples/org")),
+        grpc,
+        admin,
+        watch: args.watch.unwrap_or(true),
+        debounce: duration("debounce", &args.debounce, Duration::from_millis(200))?,
+        service: ServiceConfig {
+            cache_size: args.cache_size.unwrap_or(100_000),
+            limits: Limits {
+                max_context_entries: args
+                    .max_context_entries
+                    .unwrap_or(defaults.max_context_entries),
+                max_context_values: args
+                    .max_context_values
+                    .unwrap_or(defaults.max_context_values),
+                max_concurrency: args.max_concurrency.unwrap_or(defaults.max_concurrency),
+                revision_wait: duration(
+                    "revision-wait",
+                    &args.revision_wait,
+                    defaults.revision_wait,
+                )?,
+                request_timeout: duration(
+                    "request-timeout",
+                    &args.request_timeout,
+                    defaults.request_timeout,
+                )?,
+            },
+        },
+        max_message_bytes: args.max_message_bytes.unwrap_or(1 << 20),
+        drain_timeout: duration(
+            "drain-timeout",
+            &args.drain_timeout,
+            Duration::from_secs(30),
+        )?,
+        decision_log: args
+            .decision_log
+            .map(|s| s.parse::<LogSink>().unwrap_or_else(|never| match never {})),
+        decision_log_queue: args.decision_log_queue.unwrap_or(65_536),
+    };
+    Ok(Settings {
+        config,
+        worker_threads: args.worker_threads,
+        log_format: args.log_format.unwrap_or_default(),
+        log: args.log.unwrap_or_else(|| "info".to_owned()),
+        check: args.check,
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let s = settings(args)?;
+    if s.check {
+        return match warden::snapshot::Snapshot::load_dir(&s.config.bundle, 1) {
+            Ok(snapshot) => {
+                println!(
+                    "bundle `{}` loads: {} statements",
+                    s.config.bundle.display(),
+                    snapshot.statement_count()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("bundle `{}`: {e}", s.config.bundle.display());
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = s.worker_threads {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime
+        .thread_name("warden")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(s))
+}
+
+async fn serve(s: Settings) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    warden::telemetry::init_tracing(s.log_format, &s.log);
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let server = Server::bind(s.config).await?;
+    let admin = server
+        .admin_addr()
+        .map_or_else(|| "off".to_owned(), |a: SocketAddr| a.to_string());
+    // One line on standard output that scripts and tests wait for: the bound addresses.
+    println!(
+        "listening grpc={} admin={admin} revision={}",
+        server.grpc_addr(),
+        server.published().revision()
+    );
+    tracing::info!(grpc = server.grpc_addr(), admin, "serving");
+    server
+        .run(async move {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM"),
+                _ = interrupt.recv() => tracing::info!("SIGINT"),
+            }
+        })
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_units() {
+        assert_eq!(
+            parse_duration("x", "250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(parse_duration("x", "2").unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            parse_duration("x", "1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(parse_duration("x", "1m").unwrap(), Duration::from_secs(60));
+        let e = parse_duration("debounce", "5h").unwrap_err().to_string();
+        assert_eq!(e, "debounce: `5h` has unit `h`; use `ms`, `s` or `m`");
+        assert!(parse_duration("x", "soon").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: Args =
+            toml::from_str("bundle = \"from-file\"\ncache-size = 7\ngrpc-addr = \"127.0.0.1:1\"\n")
+                .unwrap();
+        let flags = Args {
+            cache_size: Some(3),
+            ..Args::default()
+        };
+        let merged = flags.or(file);
+        assert_eq!(merged.cache_size, Some(3));
+        assert_eq!(merged.bundle, Some(PathBuf::from("from-file")));
+        let s = settings(merged).unwrap();
+        assert_eq!(s.config.grpc, Listen::Tcp("127.0.0.1:1".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_unknown_file_setting_is_refused() {
+        let e = toml::from_str::<Args>("cache_size = 3\n").unwrap_err();
+        assert!(e.to_string().contains("cache_size"), "{e}");
+    }
+}

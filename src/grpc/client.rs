@@ -1,0 +1,275 @@
+//! The client side of `warden.v1.Authorizer`, for `warden check` and `warden load`:
+//! connecting over TCP or a Unix socket, and calling with requests built from domain
+//! values.
+
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Endpoint};
+
+use super::pb;
+use super::pb::authorizer_client::AuthorizerClient;
+use crate::context::Context;
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("`{addr}` is not an address: {message}")]
+    BadAddress { addr: String, message: String },
+    #[error("cannot connect to `{addr}`: {source}")]
+    Connect {
+        addr: String,
+        source: tonic::transport::Error,
+    },
+}
+
+/// Connects to `addr`: `HOST:PORT`, `http://HOST:PORT`, or `unix:/PATH` for a Unix socket.
+pub async fn connect(addr: &str, timeout: Duration) -> Result<Channel, ConnectError> {
+    let bad = |message: String| ConnectError::BadAddress {
+        addr: addr.to_owned(),
+        message,
+    };
+    let failed = |source| ConnectError::Connect {
+        addr: addr.to_owned(),
+        source,
+    };
+    if let Some(path) = addr.strip_prefix("unix:") {
+        let path = path.to_owned();
+        // The URI is required by the API and unused: the connector decides where to go.
+        let endpoint = Endpoint::try_from("http://localhost")
+            .map_err(|e| bad(e.to_string()))?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true);
+        return endpoint
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    let stream = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(TokioIo::new(stream))
+                }
+            }))
+            .await
+            .map_err(failed);
+    }
+    let uri = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    Endpoint::try_from(uri)
+        .map_err(|e| bad(e.to_string()))?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(failed)
+}
+
+/// An Authorize request from domain values.
+pub fn authorize_request(
+    principal: &str,
+    action: &str,
+    resource: &str,
+    context: &Context,
+    explain: bool,
+) -> pb::AuthorizeRequest {
+    pb::AuthorizeRequest {
+        principal: principal.to_owned(),
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+        context: super::context_to_pb(context),
+        explain,
+        min_revision: 0,
+    }
+}
+
+/// A client that sends prepared Authorize requests, for the load generator.
+#[derive(Clone)]
+pub struct Authorizing {
+    client: AuthorizerClient<Channel>,
+}
+
+impl Authorizing {
+    pub fn new(channel: Channel) -> Authorizing {
+        Authorizing {
+            client: AuthorizerClient::new(channel),
+        }
+    }
+
+    /// Sends one request; an error is its gRPC status code name.
+    pub async fn call(&mut self, request: &pb::AuthorizeRequest) -> Result<(), String> {
+        match self.client.authorize(request.clone()).await {
+            Ok(_) => Ok(()),
+            Err(status) => Err(format!("{:?}", status.code())),
+        }
+    }
+}
+
+/// Calls Authorize once.
+pub async fn authorize(
+    channel: Channel,
+    request: pb::AuthorizeRequest,
+    timeout: Duration,
+) -> Result<pb::AuthorizeResponse, tonic::Status> {
+    let mut request = tonic::Request::new(request);
+    request.set_timeout(timeout);
+    let response = AuthorizerClient::new(channel).authorize(request).await?;
+    Ok(response.into_inner())
+}
+
+/// Whether a response allows.
+pub fn is_allow(response: &pb::AuthorizeResponse) -> bool {
+    response.decision() == pb::Decision::Allow
+}
+
+fn decision_name(d: pb::Decision) -> &'static str {
+    match d {
+        pb::Decision::Allow => "Allow",
+        pb::Decision::ExplicitDeny => "ExplicitDeny",
+        pb::Decision::ImplicitDeny => "ImplicitDeny",
+        pb::Decision::Unspecified => "Unspecified",
+    }
+}
+
+fn statement_line(s: &pb::Statement) -> String {
+    let place = if s.sid.is_empty() {
+        format!("Statement[{}]", s.index)
+    } else {
+        format!("Sid {}", s.sid)
+    };
+    format!("{} {} {place}", s.kind, s.policy)
+}
+
+/// A response for people: the decision, its reason, the deciding statements, and the
+/// explanation when there is one.
+pub fn describe(r: &pb::AuthorizeResponse) -> String {
+    use std::fmt::Write;
+    let mut out = format!("{} ({})", decision_name(r.decision()), r.reason);
+    let _ = write!(
+        out,
+        " at revision {}, decision {}",
+        r.revision, r.decision_id
+    );
+    out.push('\n');
+    if !r.denied_by.is_empty() {
+        let _ = writeln!(out, "  decided by: {}", r.denied_by);
+    }
+    for s in &r.statements {
+        let _ = writeln!(out, "  {}: {}", effect_name(s.effect()), statement_line(s));
+    }
+    if let Some(e) = &r.explanation {
+        for layer in &e.layers {
+            let level = layer
+                .level
+                .map(|l| format!(" level {l}"))
+                .unwrap_or_default();
+            let result = match layer.result() {
+                pb::LayerResult::LayerAllow => "Allow",
+                pb::LayerResult::LayerDeny => "Deny",
+                pb::LayerResult::LayerNoMatch => "NoMatch",
+                pb::LayerResult::Unspecified => "Unspecified",
+            };
+            let _ = writeln!(out, "{}{level}: {result}", layer.kind);
+            for s in &layer.statements {
+                let place = if s.sid.is_empty() {
+                    format!("Statement[{}]", s.index)
+                } else {
+                    format!("Sid {}", s.sid)
+                };
+                let why = match s.mismatch() {
+                    _ if s.matched => "matched".to_owned(),
+                    pb::Mismatch::Action => "action does not match".to_owned(),
+                    pb::Mismatch::Resource => "resource does not match".to_owned(),
+                    pb::Mismatch::Principal => "principal does not match".to_owned(),
+                    pb::Mismatch::Condition => {
+                        format!("condition on `{}` does not hold", s.condition_key)
+                    }
+                    pb::Mismatch::Unspecified => "did not match".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} {} {place}: {why}",
+                    effect_name(s.effect()),
+                    s.policy
+                );
+            }
+        }
+    }
+    out
+}
+
+fn effect_name(e: pb::Effect) -> &'static str {
+    match e {
+        pb::Effect::Allow => "Allow",
+        pb::Effect::Deny => "Deny",
+        pb::Effect::Unspecified => "Unspecified",
+    }
+}
+
+/// A response as JSON, with enum values by name.
+pub fn response_json(r: &pb::AuthorizeResponse) -> serde_json::Value {
+    use serde_json::json;
+    let statements: Vec<_> = r
+        .statements
+        .iter()
+        .map(|s| {
+            json!({"kind": s.kind, "policy": s.policy, "index": s.index, "sid": s.sid,
+                   "effect": effect_name(s.effect())})
+        })
+        .collect();
+    let explanation = r.explanation.as_ref().map(|e| {
+        e.layers
+            .iter()
+            .map(|l| {
+                let statements: Vec<_> = l
+                    .statements
+                    .iter()
+                    .map(|s| {
+                        json!({"policy": s.policy, "index": s.index, "sid": s.sid,
+                               "effect": effect_name(s.effect()), "matched": s.matched,
+                               "mismatch": s.mismatch().as_str_name(),
+                               "condition_key": s.condition_key})
+                    })
+                    .collect();
+                json!({"kind": l.kind, "level": l.level,
+                       "result": l.result().as_str_name(), "statements": statements})
+            })
+            .collect::<Vec<_>>()
+    });
+    json!({
+        "decision": decision_name(r.decision()),
+        "reason": r.reason,
+        "denied_by": r.denied_by,
+        "statements": statements,
+        "revision": r.revision,
+        "decision_id": r.decision_id,
+        "explanation": explanation,
+    })
+}
+
+/// A load-generator caller that cycles through prepared Authorize requests.
+pub struct AuthorizeCaller {
+    client: Authorizing,
+    requests: std::sync::Arc<[pb::AuthorizeRequest]>,
+}
+
+impl AuthorizeCaller {
+    /// `requests` must not be empty.
+    pub fn new(channel: Channel, requests: std::sync::Arc<[pb::AuthorizeRequest]>) -> Self {
+        AuthorizeCaller {
+            client: Authorizing::new(channel),
+            requests,
+        }
+    }
+}
+
+impl crate::load::Caller for AuthorizeCaller {
+    async fn call(&mut self, seq: u64) -> Result<(), String> {
+        let n = self.requests.len().max(1) as u64;
+        let i = usize::try_from(seq % n).unwrap_or(0);
+        match self.requests.get(i) {
+            Some(request) => self.client.call(request).await,
+            None => Err("NoRequest".to_owned()),
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! `warden serve` assembled: binds the listeners, loads the first snapshot, and runs the
+//! gRPC server (Authorizer, health, reflection), the admin HTTP server and the bundle
+//! watcher until shutdown, when in-flight requests drain before the process exits.
+
+use std::future::Future;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+
+use crate::grpc::{self, Authorizer};
+use crate::service::{Service, ServiceConfig};
+use crate::source::{DirectorySource, Published, Triggers};
+use crate::telemetry::{DecisionLog, LogSink, Telemetry};
+
+/// Where the gRPC server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(SocketAddr),
+    /// A Unix socket, for a sidecar that shares a volume rather than a network.
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    /// `HOST:PORT`, or `unix:/PATH`.
+    fn from_str(s: &str) -> Result<Listen, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(format!("`{s}` names no socket path"));
+            }
+            return Ok(Listen::Unix(PathBuf::from(path)));
+        }
+        s.to_socket_addrs()
+            .map_err(|e| format!("`{s}` is not HOST:PORT or unix:/PATH: {e}"))?
+            .next()
+            .map(Listen::Tcp)
+            .ok_or_else(|| format!("`{s}` resolves to no address"))
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "{a}"),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Everything `warden serve` is told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bundle: PathBuf,
+    pub grpc: Listen,
+    /// `None` turns the admin HTTP server off.
+    pub admin: Option<SocketAddr>,
+    /// Reload when the bundle's files change (SIGHUP always reloads).
+    pub watch: bool,
+    /// Quiet time after a change before reloading.
+    pub debounce: Duration,
+    pub service: ServiceConfig,
+    /// Largest request message accepted.
+    pub max_message_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+    pub decision_log: Option<LogSink>,
+    /// Records the decision log queues before it drops.
+    pub decision_log_queue: usize,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on `{addr}`: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the decision log: {0}")]
+    DecisionLog(std::io::Error),
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error("the gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("the admin server failed: {0}")]
+    Admin(std::io::Error),
+}
+
+enum GrpcListener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+/// A server with its listeners bound and its first snapshot loaded (or its failure
+/// recorded), ready to run.
+pub struct Server {
+    config: Config,
+    grpc: GrpcListener,
+    grpc_addr: String,
+    admin: Option<TcpListener>,
+    published: Arc<Published>,
+    telemetry: Arc<Telemetry>,
+    service: Arc<Service>,
+    source: DirectorySource,
+    triggers: Triggers,
+}
+
+impl Server {
+    /// Binds the listeners and loads the bundle once. A bundle that fails to load is no
+    /// error here: the server starts unready and serves once a load succeeds.
+    pub async fn bind(config: Config) -> Result<Server, ServeError> {
+        let bind_err = |addr: String| move |source| ServeError::Bind { addr, source };
+        let (grpc, grpc_addr) = match &config.grpc {
+            Listen::Tcp(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(bind_err(addr.to_string()))?;
+                let local = l.local_addr().map_err(bind_err(addr.to_string()))?;
+                (GrpcListener::Tcp(l), local.to_string())
+            }
+            Listen::Unix(path) => {
+                // A socket file left by a previous run would make bind fail.
+                if path.exists() {
+                    let _ = std::fs::remove_file(path);
+                }
+                let l = UnixListener::bind(path).map_err(bind_err(config.grpc.to_string()))?;
+                (GrpcListener::Unix(l, path.clone()), config.grpc.to_string())
+            }
+        };
+        let admin = match config.admin {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(bind_err(addr.to_string()))?,
+            ),
+            None => None,
+        };
+        let telemetry = Arc::new(Telemetry::new());
+        let published = Arc::new(Published::new());
+        let log = match &config.decision_log {
+            Some(sink) => Some(
+                DecisionLog::start(sink, config.decision_log_queue, &telemetry.metrics)
+                    .map_err(ServeError::DecisionLog)?,
+            ),
+            None => None,
+        };
+        let service = Arc::new(Service::new(
+            published.clone(),
+            telemetry.clone(),
+            log,
+            config.service,
+        ));
+        let source = DirectorySource::new(
+            config.bundle.clone(),
+            published.clone(),
+            telemetry.clone(),
+            config.debounce,
+        );
+        let triggers = source.triggers(config.watch)?;
+        let _ = source.reload().await;
+        Ok(Server {
+            config,
+            grpc,
+            grpc_addr,
+            admin,
+            published,
+            telemetry,
+            service,
+            source,
+            triggers,
+        })
+    }
+
+    /// The gRPC address actually bound (`127.0.0.1:PORT` or `unix:/PATH`).
+    pub fn grpc_addr(&self) -> &str {
+        &self.grpc_addr
+    }
+
+    /// The admin address actually bound.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn published(&self) -> &Arc<Published> {
+        &self.published
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, drains the ones in
+    /// flight (up to the drain timeout) and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let Server {
+            config,
+            grpc,
+            grpc_addr: _,
+            admin,
+            published,
+            telemetry,
+            service,
+            source,
+            triggers,
+        } = self;
+        let stop = CancellationToken::new();
+
+        let upkeep = {
+            let telemetry = telemetry.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = every.tick() => telemetry.run_upkeep(),
+                    }
+                }
+            })
+        };
+
+        // Health follows the snapshot: NOT_SERVING until one is loaded.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        set_health(&health, ServingStatus::NotServing).await;
+        let health_task = {
+            let health = health.clone();
+            let mut revision = published.subscribe();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let ready = tokio::select! {
+                    () = stop.cancelled() => false,
+                    r = revision.wait_for(|r| *r > 0) => r.is_ok(),
+                };
+                if ready {
+                    set_health(&health, ServingStatus::Serving).await;
+                }
+            })
+        };
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let router = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(Authorizer::new(service).into_server(config.max_message_bytes));
+
+        let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+        let grpc_signal = async {
+            let _ = grpc_stopped.await;
+        };
+        let grpc_task = match grpc {
+            GrpcListener::Tcp(l) => {
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
+                tokio::spawn(router.serve_with_incoming_shutdown(incoming, grpc_signal))
+            }
+            GrpcListener::Unix(l, path) => {
+                let incoming = tokio_stream::wrappers::UnixListenerStream::new(l);
+                let served = router.serve_with_incoming_shutdown(incoming, grpc_signal);
+                tokio::spawn(async move {
+                    let r = served.await;
+                    let _ = std::fs::remove_file(path);
+                    r
+                })
+            }
+        };
+
+        let admin_task = admin.map(|listener| {
+            let app = crate::http::router(published.clone(), telemetry.clone());
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            })
+        });
+
+        let source_task = tokio::spawn(source.run(triggers, stop.clone()));
+
+        let mut grpc_task = grpc_task;
+        let mut result = Ok(());
+        let drain = tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down: draining the requests in flight");
+                true
+            }
+            r = &mut grpc_task => {
+                if let Ok(Err(e)) = r {
+                    result = Err(ServeError::Grpc(e));
+                }
+                false
+            }
+        };
+        if drain {
+            set_health(&health, ServingStatus::NotServing).await;
+            let _ = grpc_stop.send(());
+            match tokio::time::timeout(config.drain_timeout, &mut grpc_task).await {
+                Ok(Ok(Err(e))) if result.is_ok() => result = Err(ServeError::Grpc(e)),
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        "requests still in flight after {:?}: stopping anyway",
+                        config.drain_timeout
+                    );
+                    grpc_task.abort();
+                }
+            }
+        }
+        // The source keeps reloading while requests drain (one may wait for a revision);
+        // only now does everything else stop.
+        stop.cancel();
+        if let Some(t) = admin_task
+            && let Ok(Err(e)) = t.await
+            && result.is_ok()
+        {
+            result = Err(ServeError::Admin(e));
+        }
+        let _ = source_task.await;
+        let _ = upkeep.await;
+        let _ = health_task.await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health.set_service_status(grpc::SERVICE_NAME, status).await;
+}

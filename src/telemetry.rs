@@ -1,0 +1,544 @@
+//! Telemetry of the decision service: metric names and handles (Prometheus), tracing
+//! set-up (text or JSON logs), and the decision log (JSON Lines through a bounded queue
+//! that drops and counts rather than block a decision).
+//!
+//! Metrics live in a recorder owned by [`Telemetry`], not a process-global one, so several
+//! servers in one process (tests) keep separate counts.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::eval::{Decision, Outcome, Reason};
+
+/// Latency buckets in seconds: a decision takes microseconds, a slow one milliseconds.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+    0.01, 0.025, 0.1, 1.0,
+];
+
+/// The RPCs measured per decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rpc {
+    Authorize,
+    BatchAuthorize,
+}
+
+impl Rpc {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rpc::Authorize => "Authorize",
+            Rpc::BatchAuthorize => "BatchAuthorize",
+        }
+    }
+}
+
+/// What a measured RPC ended with: a decision (for a batch, the strongest deny among its
+/// items, or `Allow` when every item was allowed), or an error status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcResult {
+    Decided(Decision),
+    Error,
+}
+
+/// Owns the metrics recorder and every metric handle, created once.
+pub struct Telemetry {
+    prometheus: PrometheusHandle,
+    pub metrics: Metrics,
+}
+
+impl Telemetry {
+    pub fn new() -> Telemetry {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_duration_seconds".to_owned()),
+                &LATENCY_BUCKETS,
+            )
+            .map(PrometheusBuilder::build_recorder)
+            // The buckets are a non-empty constant, so the builder cannot refuse them.
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let prometheus = recorder.handle();
+        let metrics = metrics::with_local_recorder(&recorder, Metrics::register);
+        Telemetry {
+            prometheus,
+            metrics,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.prometheus.render()
+    }
+
+    /// Drains histogram samples into their buckets; run it every few seconds.
+    pub fn run_upkeep(&self) {
+        self.prometheus.run_upkeep();
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Telemetry {
+        Telemetry::new()
+    }
+}
+
+// === impl Metrics ===
+
+/// Every metric of the service. Handles are created once; labels are `&'static str`.
+pub struct Metrics {
+    /// `warden_rpc_duration_seconds{rpc, decision}`: one per RPC and result.
+    rpc: [[Histogram; 4]; 2],
+    /// `warden_decisions_total{decision, reason}`, indexed by [`reason_index`].
+    decisions: [Counter; REASONS],
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub cache_evictions: Counter,
+    /// Decisions the cache must not keep: they test the time.
+    pub cache_uncacheable: Counter,
+    pub reloads_ok: Counter,
+    pub reloads_failed: Counter,
+    pub snapshot_revision: Gauge,
+    /// Unix time when the serving snapshot was published.
+    pub snapshot_loaded: Gauge,
+    /// Seconds since the serving snapshot was published, set at each scrape.
+    pub snapshot_age: Gauge,
+    /// Requests refused because the concurrency limit was reached.
+    pub shed: Counter,
+    /// Requests refused as malformed.
+    pub invalid: Counter,
+    pub in_flight: Gauge,
+    pub log_written: Counter,
+    pub log_dropped: Counter,
+}
+
+const REASONS: usize = 17;
+
+/// A dense index for each reason, so its counter is found without hashing. The match is
+/// exhaustive: a new reason breaks the build here until it gets its counter.
+fn reason_index(r: Reason) -> usize {
+    match r {
+        Reason::ExplicitDeny => 0,
+        Reason::CallerIdentity => 1,
+        Reason::IdentityAllow => 2,
+        Reason::ResourcePolicyDirect => 3,
+        Reason::ResourcePolicyRole => 4,
+        Reason::RootUser => 5,
+        Reason::CrossAccountAllow => 6,
+        Reason::ScpNoAllow => 7,
+        Reason::NoIdentityAllow => 8,
+        Reason::BoundaryNoAllow => 9,
+        Reason::SessionPolicyNoAllow => 10,
+        Reason::FederatedSessionNoPolicy => 11,
+        Reason::CrossAccountNoResourceAllow => 12,
+        Reason::CrossAccountNoIdentityAllow => 13,
+        Reason::ResourcePolicyRequired => 14,
+        Reason::NoResourceAllow => 15,
+        Reason::UnknownPrincipal => 16,
+    }
+}
+
+const ALL_REASONS: [Reason; REASONS] = [
+    Reason::ExplicitDeny,
+    Reason::CallerIdentity,
+    Reason::IdentityAllow,
+    Reason::ResourcePolicyDirect,
+    Reason::ResourcePolicyRole,
+    Reason::RootUser,
+    Reason::CrossAccountAllow,
+    Reason::ScpNoAllow,
+    Reason::NoIdentityAllow,
+    Reason::BoundaryNoAllow,
+    Reason::SessionPolicyNoAllow,
+    Reason::FederatedSessionNoPolicy,
+    Reason::CrossAccountNoResourceAllow,
+    Reason::CrossAccountNoIdentityAllow,
+    Reason::ResourcePolicyRequired,
+    Reason::NoResourceAllow,
+    Reason::UnknownPrincipal,
+];
+
+/// The decision a reason belongs to.
+fn reason_decision(r: Reason) -> &'static str {
+    match r {
+        Reason::ExplicitDeny => "ExplicitDeny",
+        Reason::CallerIdentity
+        | Reason::IdentityAllow
+        | Reason::ResourcePolicyDirect
+        | Reason::ResourcePolicyRole
+        | Reason::RootUser
+        | Reason::CrossAccountAllow => "Allow",
+        _ => "ImplicitDeny",
+    }
+}
+
+fn result_index(r: RpcResult) -> usize {
+    match r {
+        RpcResult::Decided(Decision::Allow) => 0,
+        RpcResult::Decided(Decision::ExplicitDeny) => 1,
+        RpcResult::Decided(Decision::ImplicitDeny) => 2,
+        RpcResult::Error => 3,
+    }
+}
+
+impl Metrics {
+    /// Registers every metric with the recorder in scope.
+    fn register() -> Metrics {
+        use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+        describe_histogram!(
+            "warden_rpc_duration_seconds",
+            Unit::Seconds,
+            "Time to answer an RPC, by RPC and decision (`error` for an error status)"
+        );
+        describe_counter!(
+            "warden_decisions_total",
+            "Decisions made, by decision and stable reason code"
+        );
+        describe_counter!("warden_cache_hits_total", "Decision cache hits");
+        describe_counter!("warden_cache_misses_total", "Decision cache misses");
+        describe_counter!(
+            "warden_cache_evictions_total",
+            "Decisions evicted from the full cache"
+        );
+        describe_counter!(
+            "warden_cache_uncacheable_total",
+            "Decisions not cached because a condition tests the time"
+        );
+        describe_counter!(
+            "warden_reloads_total",
+            "Bundle loads, by result (`ok`, `error`); a failed load keeps the serving snapshot"
+        );
+        describe_gauge!(
+            "warden_snapshot_revision",
+            "Revision of the serving snapshot"
+        );
+        describe_gauge!(
+            "warden_snapshot_loaded_timestamp_seconds",
+            Unit::Seconds,
+            "Unix time the serving snapshot was published"
+        );
+        describe_gauge!(
+            "warden_snapshot_age_seconds",
+            Unit::Seconds,
+            "Age of the serving snapshot"
+        );
+        describe_counter!(
+            "warden_shed_total",
+            "Requests refused because the concurrency limit was reached"
+        );
+        describe_counter!(
+            "warden_invalid_requests_total",
+            "Requests refused as malformed"
+        );
+        describe_gauge!("warden_requests_in_flight", "Requests being decided");
+        describe_counter!(
+            "warden_decision_log_written_total",
+            "Decision log records queued"
+        );
+        describe_counter!(
+            "warden_decision_log_dropped_total",
+            "Decision log records dropped because the sink was slow"
+        );
+
+        let rpc = [Rpc::Authorize, Rpc::BatchAuthorize].map(|rpc| {
+            ["Allow", "ExplicitDeny", "ImplicitDeny", "error"].map(|decision| {
+                metrics::histogram!(
+                    "warden_rpc_duration_seconds",
+                    "rpc" => rpc.as_str(),
+                    "decision" => decision
+                )
+            })
+        });
+        let decisions = ALL_REASONS.map(|r| {
+            metrics::counter!(
+                "warden_decisions_total",
+                "decision" => reason_decision(r),
+                "reason" => r.as_str()
+            )
+        });
+        Metrics {
+            rpc,
+            decisions,
+            cache_hits: metrics::counter!("warden_cache_hits_total"),
+            cache_misses: metrics::counter!("warden_cache_misses_total"),
+            cache_evictions: metrics::counter!("warden_cache_evictions_total"),
+            cache_uncacheable: metrics::counter!("warden_cache_uncacheable_total"),
+            reloads_ok: metrics::counter!("warden_reloads_total", "result" => "ok"),
+            reloads_failed: metrics::counter!("warden_reloads_total", "result" => "error"),
+            snapshot_revision: metrics::gauge!("warden_snapshot_revision"),
+            snapshot_loaded: metrics::gauge!("warden_snapshot_loaded_timestamp_seconds"),
+            snapshot_age: metrics::gauge!("warden_snapshot_age_seconds"),
+            shed: metrics::counter!("warden_shed_total"),
+            invalid: metrics::counter!("warden_invalid_requests_total"),
+            in_flight: metrics::gauge!("warden_requests_in_flight"),
+            log_written: metrics::counter!("warden_decision_log_written_total"),
+            log_dropped: metrics::counter!("warden_decision_log_dropped_total"),
+        }
+    }
+
+    /// Records how long an RPC took and how it ended.
+    pub fn rpc(&self, rpc: Rpc, result: RpcResult, elapsed: Duration) {
+        let row = match rpc {
+            Rpc::Authorize => &self.rpc[0],
+            Rpc::BatchAuthorize => &self.rpc[1],
+        };
+        if let Some(h) = row.get(result_index(result)) {
+            h.record(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Counts one decision by its reason.
+    pub fn decision(&self, reason: Reason) {
+        if let Some(c) = self.decisions.get(reason_index(reason)) {
+            c.increment(1);
+        }
+    }
+}
+
+// === tracing ===
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Installs the process-wide tracing subscriber writing to standard error. `filter` is
+/// an `EnvFilter` directive such as `info` or `warden=debug`; `RUST_LOG` overrides it.
+pub fn init_tracing(format: LogFormat, filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests running several servers) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
+}
+
+// === impl DecisionLog ===
+
+/// Where decision records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSink {
+    Stdout,
+    File(PathBuf),
+}
+
+impl std::str::FromStr for LogSink {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<LogSink, Self::Err> {
+        Ok(match s {
+            "-" | "stdout" => LogSink::Stdout,
+            path => LogSink::File(PathBuf::from(path)),
+        })
+    }
+}
+
+/// One line of the decision log.
+#[derive(Debug, Serialize)]
+pub struct DecisionRecord {
+    /// Unix time in milliseconds.
+    pub ts_ms: u64,
+    pub decision_id: String,
+    pub revision: u64,
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub decision: &'static str,
+    pub reason: &'static str,
+    pub statements: Vec<String>,
+    pub cached: bool,
+}
+
+impl DecisionRecord {
+    pub fn new(
+        decision_id: &str,
+        revision: u64,
+        (principal, action, resource): (&str, &str, &str),
+        outcome: &Outcome,
+        cached: bool,
+    ) -> DecisionRecord {
+        let ts_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        DecisionRecord {
+            ts_ms,
+            decision_id: decision_id.to_owned(),
+            revision,
+            principal: principal.to_owned(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            decision: outcome.decision.as_str(),
+            reason: outcome.reason.as_str(),
+            statements: outcome.statements.iter().map(ToString::to_string).collect(),
+            cached,
+        }
+    }
+}
+
+/// The sending half of the decision log: `record` never waits.
+#[derive(Clone)]
+pub struct DecisionLog {
+    tx: mpsc::Sender<DecisionRecord>,
+    written: Counter,
+    dropped: Counter,
+}
+
+impl DecisionLog {
+    /// Opens the sink and starts the writer task; `capacity` bounds the queue.
+    pub fn start(
+        sink: &LogSink,
+        capacity: usize,
+        metrics: &Metrics,
+    ) -> std::io::Result<DecisionLog> {
+        let out: Box<dyn Write + Send> = match sink {
+            LogSink::Stdout => Box::new(std::io::stdout()),
+            LogSink::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+        };
+        DecisionLog::start_with(out, capacity, metrics)
+    }
+
+    fn start_with(
+        out: Box<dyn Write + Send>,
+        capacity: usize,
+        metrics: &Metrics,
+    ) -> std::io::Result<DecisionLog> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        // The sink is blocking I/O: it gets a thread of its own rather than a runtime worker.
+        std::thread::Builder::new()
+            .name("warden-decision-log".to_owned())
+            .spawn(move || write_records(rx, out))?;
+        Ok(DecisionLog {
+            tx,
+            written: metrics.log_written.clone(),
+            dropped: metrics.log_dropped.clone(),
+        })
+    }
+
+    /// Queues a record, or drops and counts it when the queue is full.
+    pub fn record(&self, record: DecisionRecord) {
+        match self.tx.try_send(record) {
+            Ok(()) => self.written.increment(1),
+            Err(_) => self.dropped.increment(1),
+        }
+    }
+}
+
+fn write_records(mut rx: mpsc::Receiver<DecisionRecord>, out: Box<dyn Write + Send>) {
+    let mut out = std::io::BufWriter::new(out);
+    while let Some(record) = rx.blocking_recv() {
+        let ok = serde_json::to_writer(&mut out, &record).is_ok() && out.write_all(b"\n").is_ok();
+        // Flush when the queue is momentarily empty, so records appear promptly but a burst
+        // is written in one go.
+        if !ok || (rx.is_empty() && out.flush().is_err()) {
+            tracing::warn!("the decision log sink failed; records are being lost");
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Shared handle to the telemetry of one server.
+pub type SharedTelemetry = Arc<Telemetry>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_counter() {
+        let mut seen = [false; REASONS];
+        for r in ALL_REASONS {
+            let i = reason_index(r);
+            assert!(!seen[i], "{r} shares a counter");
+            seen[i] = true;
+        }
+    }
+
+    /// A sink that takes nothing until it is let go.
+    struct Stuck(std::sync::mpsc::Receiver<()>);
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_decision_log_drops_and_counts_instead_of_blocking() {
+        let t = Telemetry::new();
+        let (release, stuck) = std::sync::mpsc::channel();
+        let log = DecisionLog::start_with(Box::new(Stuck(stuck)), 2, &t.metrics).unwrap();
+        let outcome = Outcome::unknown_principal();
+        for i in 0..50 {
+            log.record(DecisionRecord::new(
+                &format!("{i}"),
+                1,
+                ("p", "a", "r"),
+                &outcome,
+                false,
+            ));
+        }
+        let text = t.render();
+        let count = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap()
+        };
+        let (written, dropped) = (
+            count("warden_decision_log_written_total"),
+            count("warden_decision_log_dropped_total"),
+        );
+        assert_eq!(written + dropped, 50);
+        // The writer holds at most one record and the queue two.
+        assert!(written <= 3, "{written} written");
+        drop(release);
+    }
+
+    #[test]
+    fn metrics_render_with_labels() {
+        let t = Telemetry::new();
+        t.metrics.decision(Reason::ScpNoAllow);
+        t.metrics.rpc(
+            Rpc::Authorize,
+            RpcResult::Decided(Decision::Allow),
+            Duration::from_micros(30),
+        );
+        t.run_upkeep();
+        let text = t.render();
+        assert!(
+            text.contains(
+                r#"warden_decisions_total{decision="ImplicitDeny",reason="scp_no_allow"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"warden_rpc_duration_seconds_bucket{rpc="Authorize",decision="Allow",le="0.00005"} 1"#
+            ),
+            "{text}"
+        );
+    }
+}
