@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use crate::arn::{ArnPattern, ShortArn, arn_like};
 use crate::context::{Context, ContextValue};
-use crate::matcher::Pattern;
+use crate::matcher::{Pattern, matches_tokens};
 use variables::Template;
 
 /// `ForAllValues:` / `ForAnyValue:`.
@@ -333,7 +333,7 @@ impl Condition {
                 Like::Pat(p) => p.matches(r),
                 Like::Tpl(t) => t
                     .resolve_tokens(ctx, true)
-                    .is_some_and(|toks| Pattern::from_tokens(toks).matches(r)),
+                    .is_some_and(|toks| matches_tokens(&toks, r)),
             }),
             Values::Arn(vs) => vs.iter().any(|pv| match pv {
                 ArnValue::Pat(p) => crate::arn::Arn::parse(r)

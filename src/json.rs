@@ -118,7 +118,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
         src: text.as_bytes(),
         at: 0,
         line: 1,
-        column: 1,
+        column: 0,
         depth: 0,
     };
     p.skip_ws();
@@ -134,8 +134,9 @@ struct Parser<'a> {
     src: &'a [u8],
     at: usize,
     line: u32,
-    /// Column of the next character, counted in characters (not bytes) so a message
-    /// points where an editor does; kept as we go, so a position costs nothing.
+    /// Characters (not bytes) read on the current line, kept as the reader advances so a
+    /// position costs nothing: recounting from the line start made one-line JSONL cases
+    /// quadratic (`cargo bench --bench engine`, compile/corpus, see BENCHMARKS.md).
     column: u32,
     depth: usize,
 }
@@ -144,7 +145,7 @@ impl Parser<'_> {
     fn pos(&self) -> Pos {
         Pos {
             line: self.line,
-            column: self.column,
+            column: self.column.saturating_add(1),
         }
     }
 
@@ -164,8 +165,10 @@ impl Parser<'_> {
         self.at += 1;
         if c == b'\n' {
             self.line += 1;
-            self.column = 1;
+            self.column = 0;
         } else if (c & 0xC0) != 0x80 {
+            // Columns count characters, not bytes, so a message points where an editor
+            // does: UTF-8 continuation bytes do not start a character.
             self.column = self.column.saturating_add(1);
         }
         Some(c)
@@ -373,8 +376,20 @@ impl Parser<'_> {
                 }
                 0x00..=0x1F => return Err(self.error("control character inside a string")),
                 _ => {
-                    self.bump();
-                    out.push(c);
+                    // Copy a whole run of plain bytes at once. The run holds no `\n` (a
+                    // control character), so only the column moves: by its characters.
+                    let rest = self.src.get(self.at..).unwrap_or_default();
+                    let len = rest
+                        .iter()
+                        .position(|&b| matches!(b, b'"' | b'\\' | 0x00..=0x1F))
+                        .unwrap_or(rest.len());
+                    let run = rest.get(..len).unwrap_or_default();
+                    let chars = run.iter().filter(|&&b| (b & 0xC0) != 0x80).count();
+                    self.column = self
+                        .column
+                        .saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
+                    self.at += len;
+                    out.extend_from_slice(run);
                 }
             }
         }
@@ -422,6 +437,14 @@ mod tests {
         assert_eq!(members[0].key_pos, Pos { line: 2, column: 3 });
         assert_eq!(members[0].value.pos, Pos { line: 2, column: 8 });
         assert_eq!(members[1].value.pos, Pos { line: 3, column: 8 });
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let e = parse("{\"é😀\": tru}").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 1, column: 8 });
+        let e = parse("[\"é\",\n \"😀\", x]").unwrap_err();
+        assert_eq!(e.pos, Pos { line: 2, column: 7 });
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl<'a> Request<'a> {
         let action = action.to_ascii_lowercase();
         Request {
             principal,
-            colon: action.find(':'),
+            colon: action.bytes().position(|b| b == b':'),
             action,
             resource,
             resource_arn: Arn::parse(resource),

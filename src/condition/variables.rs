@@ -11,6 +11,8 @@ use crate::matcher::{Token, glob_tokens};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     parts: Vec<Part>,
+    /// Bytes of policy text, to size the resolved form.
+    text_len: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +52,21 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Text(rest.into()));
         }
-        Ok(Some(Template { parts }))
+        let text_len = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.len(),
+                _ => 1,
+            })
+            .sum();
+        Ok(Some(Template { parts, text_len }))
     }
 
     /// Resolves the variables and returns tokens where policy text keeps its wildcards and
     /// substituted values are literal; `None` when a variable cannot be resolved.
     pub fn resolve_tokens(&self, ctx: &Context, wildcards: bool) -> Option<Vec<Token>> {
-        let mut out = Vec::new();
+        // Sized for the usual case (ASCII, short values) so the vector rarely grows.
+        let mut out = Vec::with_capacity(self.text_len + 32);
         for part in &self.parts {
             match part {
                 Part::Text(t) if wildcards => out.extend(glob_tokens(t)),
