@@ -17,7 +17,10 @@ use quick_cache::{DefaultHashBuilder, Equivalent};
 use warden::cache::{CacheCounters, DecisionCache, Key, Lookup};
 use warden::context::{Context, ContextValue};
 use warden::eval::{Decision, Outcome, Reason};
+use warden::service::{Ask, Limits, Service, ServiceConfig};
 use warden::snapshot::{Query, Snapshot};
+use warden::source::Published;
+use warden::telemetry::Telemetry;
 
 /// The alternative: dashmap keyed by the request's hash (with the hasher quick_cache
 /// uses, so both pay the same for hashing), the full key kept to check a hit, bounded by
@@ -221,6 +224,30 @@ fn evaluation(c: &mut Criterion) {
     };
     c.bench_function("evaluate/example_org/allow", |b| {
         b.iter(|| black_box(snapshot.authorize(black_box(&q))))
+    });
+
+    // The service path around it: validation, and a decision answered from the cache.
+    let service = Service::new(
+        Arc::new(Published::new()),
+        Arc::new(Telemetry::new()),
+        None,
+        ServiceConfig {
+            cache_size: 1000,
+            limits: Limits::default(),
+        },
+    );
+    let ask = Ask {
+        principal: q.principal,
+        action: q.action,
+        resource,
+        context: &ctx,
+        explain: false,
+    };
+    c.bench_function("service/validate", |b| {
+        b.iter(|| black_box(service.validate("", black_box(&ask))))
+    });
+    c.bench_function("service/decide_cache_hit", |b| {
+        b.iter(|| black_box(service.decide("", &snapshot, black_box(&ask))))
     });
 }
 

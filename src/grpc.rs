@@ -102,9 +102,12 @@ impl Authorizer {
             context: &context,
             explain,
         };
-        self.service.validate("", &ask)?;
+        if min_revision > 0 {
+            // Refuse a malformed request before it waits for a revision.
+            self.service.validate("", &ask)?;
+        }
         let snapshot = self.service.snapshot(min_revision).await?;
-        let decided = self.service.decide(&snapshot, &ask);
+        let decided = self.service.decide("", &snapshot, &ask)?;
         let decision = decided.outcome.decision;
         Ok((response(decided, snapshot.revision()), decision))
     }
@@ -166,7 +169,7 @@ impl Authorizer {
         let revision = snapshot.revision();
         let mut overall = Decision::Allow;
         let mut results = Vec::with_capacity(asks.len());
-        for (action, resource, context) in &asks {
+        for (i, (action, resource, context)) in asks.iter().enumerate() {
             let ask = Ask {
                 principal: &principal,
                 action,
@@ -174,7 +177,9 @@ impl Authorizer {
                 context,
                 explain,
             };
-            let decided = self.service.decide(&snapshot, &ask);
+            let decided = self
+                .service
+                .decide(&format!("items[{i}]."), &snapshot, &ask)?;
             overall = strongest(overall, decided.outcome.decision);
             results.push(response(decided, revision));
         }

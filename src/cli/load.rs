@@ -58,6 +58,10 @@ pub struct Args {
     /// Run target and baseline this many times, alternating, and report the median.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// The server's process id: report the CPU time it spent per request (Linux), a
+    /// figure that other processes on the machine disturb less than throughput.
+    #[arg(long, value_name = "PID")]
+    target_pid: Option<u32>,
     /// Internal: serve as the baseline, answering with this (base64 protobuf) response.
     #[arg(long, hide = true, value_name = "ANSWER")]
     serve_baseline: Option<String>,
@@ -156,6 +160,35 @@ async fn drive(
     Ok(report)
 }
 
+/// CPU time (user + system) a process has used, from `/proc/PID/stat`; `None` off Linux.
+fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    // USER_HZ is 100 on every Linux ABI Rust targets.
+    Some(std::time::Duration::from_millis((user + system) * 10))
+}
+
+/// Runs `f` and returns the CPU microseconds `pid` spent per request in it.
+fn with_cpu(
+    pid: Option<u32>,
+    f: impl FnOnce() -> anyhow::Result<Report>,
+) -> anyhow::Result<(Report, Option<f64>)> {
+    let before = pid.and_then(cpu_time);
+    let report = f()?;
+    let after = pid.and_then(cpu_time);
+    let per_request = match (before, after) {
+        (Some(b), Some(a)) if report.count > 0 => {
+            Some(a.saturating_sub(b).as_secs_f64() * 1e6 / report.count as f64)
+        }
+        _ => None,
+    };
+    Ok((report, per_request))
+}
+
 /// The baseline server in a child process; dropping it ends the child.
 struct BaselineProcess {
     child: std::process::Child,
@@ -252,16 +285,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Rounds alternate target and baseline, so a machine whose load drifts (other
     // processes) weighs on both alike; the median round is reported.
     let mut rounds: Vec<(Report, Option<Report>)> = Vec::new();
+    let (mut target_cpu, mut base_cpu) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds.max(1) {
-        let target = runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))?;
+        let (target, cpu) = with_cpu(args.target_pid, || {
+            runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))
+        })?;
+        target_cpu.extend(cpu);
         let base = match &baseline {
             Some(server) => {
-                Some(runtime.block_on(drive(&server.addr, &args, plan, requests.clone()))?)
+                let (report, cpu) = with_cpu(Some(server.child.id()), || {
+                    runtime.block_on(drive(&server.addr, &args, plan, requests.clone()))
+                })?;
+                base_cpu.extend(cpu);
+                Some(report)
             }
             None => None,
         };
         rounds.push((target, base));
     }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let (target_cpu, base_cpu) = (median(target_cpu), median(base_cpu));
     let ratio_of = |(t, b): &(Report, Option<Report>)| {
         b.as_ref().filter(|b| b.rps > 0.0).map(|b| t.rps / b.rps)
     };
@@ -294,6 +340,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "baseline": base,
             "throughput_vs_baseline": ratio,
             "rounds": per_round,
+            "target_cpu_us_per_request": target_cpu,
+            "baseline_cpu_us_per_request": base_cpu,
         });
         println!("{out}");
     } else {
@@ -316,6 +364,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         .map_or_else(|| "-".to_owned(), |b| format!("{:.0}", b.rps));
                 println!("  {:.0} / {b}", r.0.rps);
             }
+        }
+        if let Some(t) = target_cpu {
+            println!("\nServer CPU per request: {t:.1} µs (median round)");
+        }
+        if let Some(b) = base_cpu {
+            println!("Baseline CPU per request: {b:.1} µs (median round)");
         }
         if let Some(r) = ratio {
             println!(
