@@ -3,6 +3,7 @@
 
 mod authorize;
 mod eval;
+mod synth;
 mod validate;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Validate(validate::Args),
     /// Answer one request offline against a bundle, with its reasons.
     Authorize(authorize::Args),
+    /// Write a synthetic organization (and requests) for benchmarks.
+    Synth(synth::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -36,6 +39,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Authorize(args) => authorize::run(args),
+        Command::Synth(args) => synth::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,8 @@
 //! - [`eval`] decides: pure, synchronous, cannot fail;
 //! - [`bundle`] loads an organization, its identities and catalog from files, and
 //!   [`snapshot`] compiles it into the immutable state that answers requests;
-//! - [`case`] reads the self-contained evaluation cases of `warden eval`.
+//! - [`case`] reads the self-contained evaluation cases of `warden eval`;
+//! - [`synth`] generates synthetic organizations and requests for the benchmarks.
 
 pub mod arn;
 pub mod bundle;
@@ -23,3 +24,4 @@ pub mod matcher;
 pub mod policy;
 pub mod request;
 pub mod snapshot;
+pub mod synth;
