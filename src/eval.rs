@@ -604,8 +604,13 @@ fn first_mismatch(s: &Statement, req: &Request<'_>, has_boundary: bool) -> Optio
 /// Whether an action needs the target's resource policy to trust the caller even within
 /// one account: assuming a role (its trust policy) and KMS keys (their key policy).
 pub fn resource_policy_required(action: &str) -> bool {
-    let lower = action.to_ascii_lowercase();
-    lower.starts_with("sts:assumerole") || lower.starts_with("kms:")
+    // Compared in place: this runs on every request, and lowercasing would allocate.
+    let starts = |prefix: &str| {
+        action
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    starts("sts:assumerole") || starts("kms:")
 }
 
 #[cfg(test)]
