@@ -95,6 +95,11 @@ impl Context {
         self.entries.iter().map(|(k, v)| (&**k, v))
     }
 
+    /// Drops spare capacity: for a context kept for the life of a snapshot.
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -75,6 +75,8 @@ struct AccountInfo {
     org_path: Option<String>,
     /// `aws:ResourceAccount` and the organization keys of a resource in this account.
     resource_keys: Context,
+    /// `aws:PrincipalAccount` and the organization keys of a principal of this account.
+    principal_keys: Context,
 }
 
 #[derive(Debug)]
@@ -90,7 +92,6 @@ struct ResourceEntry {
 pub struct Snapshot {
     revision: u64,
     built_at: SystemTime,
-    org_id: Option<String>,
     /// Users by ARN.
     users: FxHashMap<String, Arc<Identity>>,
     /// Roles by account, then name; a session ARN omits the role's path.
@@ -164,6 +165,8 @@ impl Snapshot {
         }
         for (id, info) in &mut accounts {
             info.resource_keys = resource_keys(id, org_id.as_deref(), info.org_path.as_deref());
+            info.principal_keys =
+                principal_account_keys(id, org_id.as_deref(), info.org_path.as_deref());
         }
 
         let mut users = FxHashMap::default();
@@ -183,9 +186,9 @@ impl Snapshot {
                     p.unique_id = Some(unique_id.clone());
                     p
                 });
-                let keys = principal.as_ref().map_or_else(Context::new, |p| {
-                    principal_keys(p, &u.tags, org_id.as_deref(), &accounts)
-                });
+                let keys = principal
+                    .as_ref()
+                    .map_or_else(Context::new, |p| principal_keys(p, &u.tags));
                 let identity = Identity {
                     arn: u.arn.clone(),
                     account: account.id.clone(),
@@ -228,7 +231,7 @@ impl Snapshot {
                         .and_then(managed)
                         .map(|p| sets.get(vec![p])),
                     trust: Some(sets.get(vec![r.trust.clone()])),
-                    keys: principal_keys(&session, &r.tags, org_id.as_deref(), &accounts),
+                    keys: principal_keys(&session, &r.tags),
                     principal: None,
                 };
                 roles
@@ -256,7 +259,6 @@ impl Snapshot {
         Snapshot {
             revision,
             built_at: SystemTime::now(),
-            org_id,
             users,
             roles,
             accounts,
@@ -374,8 +376,7 @@ impl Snapshot {
                             || self.has_account_identities(&principal.account) =>
                     {
                         principal.unique_id = Some(principal.account.clone());
-                        request_keys =
-                            principal_keys(&principal, &[], self.org_id.as_deref(), &self.accounts);
+                        request_keys = principal_keys(&principal, &[]);
                         (Cow::Owned(principal), None)
                     }
                     // A user ARN the snapshot does not know, or a caller that is not an
@@ -440,19 +441,22 @@ impl Snapshot {
             Some(id) => Cow::Borrowed(&id.keys),
             None => Cow::Owned(Context::new()),
         };
+        let principal_account_info = self.accounts.get(principal_account);
+        let principal_account_keys = match principal_account_info {
+            Some(a) => Cow::Borrowed(&a.principal_keys),
+            None => Cow::Owned(principal_account_keys(principal_account, None, None)),
+        };
         let no_chain: &[Arc<PolicySet>] = &[];
         Some(Prepared {
             principal,
             identity,
             resource_set,
             resource_account,
-            scps: self
-                .accounts
-                .get(principal_account)
-                .map_or(no_chain, |a| &a.scps),
+            scps: principal_account_info.map_or(no_chain, |a| &a.scps),
             rcps: account_rcps,
             request_keys,
             principal_keys,
+            principal_account_keys,
             account_keys,
             time_keys: time_keys(q.now),
             resource_tags_owned,
@@ -492,14 +496,9 @@ impl Snapshot {
     }
 }
 
-/// The keys the server owns that follow from a principal: its ARN (the role's for a
-/// session), account, type, name, id, tags and organization.
-fn principal_keys(
-    principal: &Principal,
-    tags: &[(String, String)],
-    org_id: Option<&str>,
-    accounts: &FxHashMap<String, AccountInfo>,
-) -> Context {
+/// The keys the server owns that follow from a principal itself: its ARN (the role's for a
+/// session), type, name, id and tags. Its account's keys are a layer of their own, shared.
+fn principal_keys(principal: &Principal, tags: &[(String, String)]) -> Context {
     let single = |s: &str| ContextValue::Single(s.to_owned());
     let mut ctx = Context::new();
     if let PrincipalKind::User { name } = &principal.kind {
@@ -508,7 +507,6 @@ fn principal_keys(
     if let Some(arn) = principal.principal_arn() {
         ctx.insert("aws:PrincipalArn", single(arn));
     }
-    ctx.insert("aws:PrincipalAccount", single(&principal.account));
     ctx.insert("aws:PrincipalType", single(principal.kind.type_name()));
     if let Some(uid) = &principal.unique_id {
         ctx.insert("aws:userid", single(uid));
@@ -516,11 +514,19 @@ fn principal_keys(
     for (k, v) in tags {
         ctx.insert(&format!("aws:PrincipalTag/{k}"), single(v));
     }
-    let path = accounts
-        .get(&principal.account)
-        .and_then(|a| a.org_path.as_deref());
-    if let (Some(org), Some(path)) = (org_id, path) {
-        ctx.insert("aws:PrincipalOrgID", single(org));
+    ctx.shrink_to_fit();
+    ctx
+}
+
+/// The keys the server owns that follow from the principal's account.
+fn principal_account_keys(account: &str, org_id: Option<&str>, org_path: Option<&str>) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert(
+        "aws:PrincipalAccount",
+        ContextValue::Single(account.to_owned()),
+    );
+    if let (Some(org), Some(path)) = (org_id, org_path) {
+        ctx.insert("aws:PrincipalOrgID", ContextValue::Single(org.to_owned()));
         ctx.insert(
             "aws:PrincipalOrgPaths",
             ContextValue::Multi(vec![path.to_owned()]),
@@ -597,6 +603,7 @@ struct Prepared<'a> {
     /// every principal key of an account's root user.
     request_keys: Context,
     principal_keys: Cow<'a, Context>,
+    principal_account_keys: Cow<'a, Context>,
     account_keys: Cow<'a, Context>,
     time_keys: Rc<Context>,
     /// Whether the resource's own tags replace the caller's `aws:ResourceTag/*`.
@@ -610,6 +617,7 @@ impl<'a> Prepared<'a> {
             layers: [
                 &self.request_keys,
                 &self.principal_keys,
+                &self.principal_account_keys,
                 &self.account_keys,
                 &self.time_keys,
             ],
@@ -643,7 +651,7 @@ impl<'a> Prepared<'a> {
 /// keys less those the server owns, so that a caller cannot forge them.
 #[derive(Debug)]
 struct Keys<'k> {
-    layers: [&'k Context; 4],
+    layers: [&'k Context; 5],
     caller: &'k Context,
     resource_tags_owned: bool,
 }
@@ -729,6 +737,7 @@ fn walk_org(
                 rcps: if exempt { Vec::new() } else { rcps },
                 org_path: Some(chain.path.clone()),
                 resource_keys: Context::new(),
+                principal_keys: Context::new(),
             },
         );
     }
