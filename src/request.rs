@@ -162,13 +162,34 @@ impl<'a> Request<'a> {
         resource_account: &'a str,
         context: &'a dyn Lookup,
     ) -> Request<'a> {
+        Request::with_resource_arn(
+            principal,
+            action,
+            resource,
+            Arn::parse(resource),
+            resource_account,
+            context,
+        )
+    }
+
+    /// Like [`Request::new`] with the resource already split (`Arn::parse(resource)`), for a
+    /// caller that parsed it to find the resource's account.
+    pub fn with_resource_arn(
+        principal: &'a Principal,
+        action: &str,
+        resource: &'a str,
+        resource_arn: Option<Arn<'a>>,
+        resource_account: &'a str,
+        context: &'a dyn Lookup,
+    ) -> Request<'a> {
         let action = action.to_ascii_lowercase();
         Request {
             principal,
-            colon: action.find(':'),
+            // A byte scan: `find` sets up a searcher, which costs more than this short string.
+            colon: action.bytes().position(|b| b == b':'),
             action,
             resource,
-            resource_arn: Arn::parse(resource),
+            resource_arn,
             resource_account,
             context,
         }

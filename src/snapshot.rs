@@ -298,10 +298,11 @@ impl Snapshot {
             };
         };
         let keys = prepared.keys(q.context);
-        let request = Request::new(
+        let request = Request::with_resource_arn(
             &prepared.principal,
             q.action,
             q.resource,
+            prepared.resource_arn,
             prepared.resource_account,
             &keys,
         );
@@ -324,10 +325,11 @@ impl Snapshot {
             );
         };
         let keys = prepared.keys(q.context);
-        let request = Request::new(
+        let request = Request::with_resource_arn(
             &prepared.principal,
             q.action,
             q.resource,
+            prepared.resource_arn,
             prepared.resource_account,
             &keys,
         );
@@ -366,7 +368,11 @@ impl Snapshot {
                             .get(&principal.account)?
                             .get(role_name.as_str())?;
                         *role_arn = id.arn.clone();
-                        let uid = format!("{}:{session_name}", id.unique_id);
+                        let mut uid =
+                            String::with_capacity(id.unique_id.len() + 1 + session_name.len());
+                        uid.push_str(&id.unique_id);
+                        uid.push(':');
+                        uid.push_str(session_name);
                         request_keys.insert("aws:userid", single(&uid));
                         principal.unique_id = Some(uid);
                         (Cow::Owned(principal), Some(&**id))
@@ -425,7 +431,8 @@ impl Snapshot {
                 });
             }
         }
-        let resource_account: &'a str = Arn::parse(q.resource)
+        let resource_arn = Arn::parse(q.resource);
+        let resource_account: &'a str = resource_arn
             .map(|a| a.account)
             .filter(|a| !a.is_empty())
             .or(entry_account)
@@ -450,6 +457,7 @@ impl Snapshot {
         Some(Prepared {
             principal,
             identity,
+            resource_arn,
             resource_set,
             resource_account,
             scps: principal_account_info.map_or(no_chain, |a| &a.scps),
@@ -596,6 +604,8 @@ struct Prepared<'a> {
     identity: Option<&'a Identity>,
     resource_set: Option<Cow<'a, PolicySet>>,
     resource_account: &'a str,
+    /// The query's resource, split once.
+    resource_arn: Option<Arn<'a>>,
     /// SCP levels over the principal's account, RCP levels over the resource's.
     scps: &'a [Arc<PolicySet>],
     rcps: &'a [Arc<PolicySet>],
@@ -683,10 +693,20 @@ struct SetCache {
 
 impl SetCache {
     fn get(&mut self, mut policies: Vec<Arc<Policy>>) -> Arc<PolicySet> {
-        // The same managed policy reached twice (directly and through a group) counts once.
-        policies.sort_by_key(|p| Arc::as_ptr(p) as usize);
-        policies.dedup_by_key(|p| Arc::as_ptr(p) as usize);
-        let key: Vec<usize> = policies.iter().map(|p| Arc::as_ptr(p) as usize).collect();
+        // The same managed policy reached twice (directly and through a group) counts once,
+        // where it is first reached: a set keeps the bundle's order (inline, attached, then
+        // the groups'), so which statement a decision names does not depend on where the
+        // allocator put a policy.
+        let mut seen: Vec<usize> = Vec::with_capacity(policies.len());
+        policies.retain(|p| {
+            let ptr = Arc::as_ptr(p) as usize;
+            let first = !seen.contains(&ptr);
+            seen.push(ptr);
+            first
+        });
+        // Principals with the same policies share one set, whatever their order.
+        let mut key: Vec<usize> = policies.iter().map(|p| Arc::as_ptr(p) as usize).collect();
+        key.sort_unstable();
         if let Some(s) = self.sets.get(&key) {
             return s.clone();
         }
