@@ -6,6 +6,7 @@ mod check;
 mod eval;
 mod load;
 mod serve;
+mod synth;
 mod validate;
 
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ enum Command {
     Check(check::Args),
     /// Drive a running server with Authorize requests and print a latency summary.
     Load(load::Args),
+    /// Write a synthetic organization (and requests) for benchmarks.
+    Synth(synth::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -48,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Load(args) => load::run(args),
+        Command::Synth(args) => synth::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use ipnet::IpNet;
 
 use crate::arn::{ArnPattern, ShortArn, arn_like};
-use crate::context::{Context, ContextValue};
+use crate::context::{ContextValue, Lookup};
 use crate::matcher::{Pattern, matches_tokens};
 use variables::Template;
 
@@ -278,7 +278,7 @@ impl Condition {
 
     /// Whether the condition holds for the request. Never fails: a value that cannot be
     /// read as the operator's type simply does not match.
-    pub fn holds(&self, ctx: &Context) -> bool {
+    pub fn holds(&self, ctx: &dyn Lookup) -> bool {
         let v = ctx.get(&self.key);
         if let Values::Null { absent, present } = self.values {
             return match v {
@@ -309,11 +309,11 @@ impl Condition {
 
     /// The base operator applied to one request value and every policy value: OR for a
     /// positive operator, NOR for a negated one.
-    fn one(&self, r: &str, ctx: &Context) -> bool {
+    fn one(&self, r: &str, ctx: &dyn Lookup) -> bool {
         self.any_value(r, ctx) != self.op.negated
     }
 
-    fn any_value(&self, r: &str, ctx: &Context) -> bool {
+    fn any_value(&self, r: &str, ctx: &dyn Lookup) -> bool {
         match &self.values {
             Values::Text(vs) => {
                 let fold = self.op.base == Base::StringEqualsIgnoreCase;

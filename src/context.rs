@@ -31,6 +31,19 @@ impl ContextValue {
     }
 }
 
+/// Where evaluation reads condition keys: a [`Context`], or the layers a served request is
+/// made of (the server's keys over the caller's, see `snapshot`), read without copying them.
+pub trait Lookup: std::fmt::Debug {
+    /// The value of a key; `lower_key` must already be lowercase.
+    fn get(&self, lower_key: &str) -> Option<&ContextValue>;
+}
+
+impl Lookup for Context {
+    fn get(&self, lower_key: &str) -> Option<&ContextValue> {
+        Context::get(self, lower_key)
+    }
+}
+
 /// Condition keys of one request. Small (a dozen keys), so a vector beats a hash map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
@@ -80,6 +93,11 @@ impl Context {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
         self.entries.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// Drops spare capacity: for a context kept for the life of a snapshot.
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
     }
 
     pub fn len(&self) -> usize {

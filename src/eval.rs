@@ -230,26 +230,36 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     let rbp = policies
         .resource
         .map(|s| scan(req, s, PolicyKind::Resource, has_boundary));
-    let scps: Vec<Scan<'_>> = policies
-        .scps
-        .iter()
-        .map(|s| scan(req, s, PolicyKind::Scp, has_boundary))
-        .collect();
-    let rcps: Vec<Scan<'_>> = policies
-        .rcps
-        .iter()
-        .map(|s| scan(req, s, PolicyKind::Rcp, has_boundary))
-        .collect();
 
-    // Step 1: an explicit deny anywhere wins.
-    let denies: Vec<Matched> = std::iter::once(&id)
+    // Step 1: an explicit deny anywhere wins. The organization levels are scanned in turn
+    // without keeping each level's scan (no allocation per request): their denies follow
+    // the other layers' in the same order, and each SCP level's allow goes straight to the
+    // statements an Allow names.
+    let mut denies: Vec<Matched> = std::iter::once(&id)
         .chain(pb.iter())
         .chain(sp.iter())
         .chain(rbp.iter())
-        .chain(scps.iter())
-        .chain(rcps.iter())
         .flat_map(|s| s.denies.iter().map(Hit::matched))
         .collect();
+    let mut granted: Vec<Matched> = Vec::with_capacity(if policies.scps.is_empty() {
+        0
+    } else {
+        policies.scps.len() + 4
+    });
+    let mut scp_without_allow = false;
+    for set in policies.scps {
+        let level = scan(req, set, PolicyKind::Scp, has_boundary);
+        denies.extend(level.denies.iter().map(Hit::matched));
+        match &level.allow {
+            Some(hit) if !scp_without_allow => granted.push(hit.matched()),
+            Some(_) => {}
+            None => scp_without_allow = true,
+        }
+    }
+    for set in policies.rcps {
+        let level = scan(req, set, PolicyKind::Rcp, has_boundary);
+        denies.extend(level.denies.iter().map(Hit::matched));
+    }
     if let Some(first) = denies.first() {
         return Outcome {
             decision: Decision::ExplicitDeny,
@@ -260,12 +270,8 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     }
 
     // Steps 2 and 3: organization gates. RCP levels always allow (full-access RCP).
-    let mut granted: Vec<Matched> = Vec::new();
-    for level in &scps {
-        match &level.allow {
-            Some(hit) => granted.push(hit.matched()),
-            None => return Outcome::implicit(Reason::ScpNoAllow, PolicyKind::Scp),
-        }
+    if scp_without_allow {
+        return Outcome::implicit(Reason::ScpNoAllow, PolicyKind::Scp);
     }
 
     let rbp_match = rbp

@@ -13,7 +13,8 @@
 //! - [`service`] is the one request path every face shares, with the decision [`cache`];
 //! - [`grpc`] (the only module that knows protobuf) and [`http`] (admin) serve it, wired
 //!   by [`server`], observed through [`telemetry`], and driven by [`load`];
-//! - [`case`] reads the self-contained evaluation cases of `warden eval`.
+//! - [`case`] reads the self-contained evaluation cases of `warden eval`;
+//! - [`synth`] generates synthetic organizations and requests for the benchmarks.
 
 pub mod arn;
 pub mod bundle;
@@ -34,4 +35,5 @@ pub mod server;
 pub mod service;
 pub mod snapshot;
 pub mod source;
+pub mod synth;
 pub mod telemetry;

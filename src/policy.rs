@@ -549,7 +549,11 @@ impl Checker {
         let principals = self.principals(node, path, effect);
         let conditions = match node.get("Condition") {
             None => Vec::new(),
-            Some(c) => self.conditions(c, &child(path, "Condition")),
+            Some(c) => {
+                let mut list = self.conditions(c, &child(path, "Condition"));
+                list.shrink_to_fit();
+                list
+            }
         };
         Some(Statement {
             index,
@@ -682,6 +686,8 @@ impl Checker {
                 Err(m) => self.error("invalid-action", &vpath, pos, m),
             }
         }
+        // A compiled policy lives as long as its snapshot: keep no spare capacity.
+        patterns.shrink_to_fit();
         Some(ActionSet { negated, patterns })
     }
 
@@ -715,6 +721,7 @@ impl Checker {
                 Err(m) => self.error("invalid-resource", &vpath, pos, m),
             }
         }
+        patterns.shrink_to_fit();
         Some(ResourceSet { negated, patterns })
     }
 

@@ -2,7 +2,7 @@
 //! context. Built once per request, before evaluation, so evaluation allocates nothing.
 
 use crate::arn::Arn;
-use crate::context::{Context, ContextValue};
+use crate::context::{Context, ContextValue, Lookup};
 
 /// The caller, as resolved from an ARN (or, in a bundle, from the identity store).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +151,7 @@ pub struct Request<'a> {
     resource_arn: Option<Arn<'a>>,
     /// The account that owns the resource.
     pub resource_account: &'a str,
-    pub context: &'a Context,
+    pub context: &'a dyn Lookup,
 }
 
 impl<'a> Request<'a> {
@@ -160,15 +160,36 @@ impl<'a> Request<'a> {
         action: &str,
         resource: &'a str,
         resource_account: &'a str,
-        context: &'a Context,
+        context: &'a dyn Lookup,
+    ) -> Request<'a> {
+        Request::with_resource_arn(
+            principal,
+            action,
+            resource,
+            Arn::parse(resource),
+            resource_account,
+            context,
+        )
+    }
+
+    /// Like [`Request::new`] with the resource already split (`Arn::parse(resource)`), for a
+    /// caller that parsed it to find the resource's account.
+    pub fn with_resource_arn(
+        principal: &'a Principal,
+        action: &str,
+        resource: &'a str,
+        resource_arn: Option<Arn<'a>>,
+        resource_account: &'a str,
+        context: &'a dyn Lookup,
     ) -> Request<'a> {
         let action = action.to_ascii_lowercase();
         Request {
             principal,
+            // A byte scan: `find` sets up a searcher, which costs more than this short string.
             colon: action.bytes().position(|b| b == b':'),
             action,
             resource,
-            resource_arn: Arn::parse(resource),
+            resource_arn,
             resource_account,
             context,
         }

@@ -5,8 +5,11 @@
 //! INVARIANT (snapshot immutable): nothing here changes after `Snapshot::compile`; a new
 //! bundle makes a new snapshot, published whole by the source.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,7 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::arn::{Arn, ArnPattern, ShortArn};
 use crate::bundle::{self, Bundle, BundleError, OrgUnit, catalog::Catalog};
 use crate::compile::PolicySet;
-use crate::context::{Context, ContextValue};
+use crate::context::{Context, ContextValue, Lookup};
 use crate::eval::{self, Outcome, Policies};
 use crate::policy::Policy;
 use crate::request::{Principal, PrincipalKind, Request};
@@ -48,11 +51,16 @@ struct Identity {
     account: String,
     /// `AIDA...` or `AROA...`.
     unique_id: String,
-    tags: Vec<(String, String)>,
     identity: Arc<PolicySet>,
     boundary: Option<Arc<PolicySet>>,
     /// A role's trust policy: the resource policy of `sts:AssumeRole` on the role.
     trust: Option<Arc<PolicySet>>,
+    /// The server-owned keys that follow from the principal alone (ARN, account, type,
+    /// name, tags, organization; a user's id), built once here rather than per request.
+    keys: Context,
+    /// A user as a request names it, resolved once; `None` for a role, whose sessions
+    /// differ by name.
+    principal: Option<Principal>,
 }
 
 /// What the snapshot knows of an account.
@@ -65,6 +73,10 @@ struct AccountInfo {
     rcps: Vec<Arc<PolicySet>>,
     /// `o-.../r-.../ou-.../` when the account is in the organization.
     org_path: Option<String>,
+    /// `aws:ResourceAccount` and the organization keys of a resource in this account.
+    resource_keys: Context,
+    /// `aws:PrincipalAccount` and the organization keys of a principal of this account.
+    principal_keys: Context,
 }
 
 #[derive(Debug)]
@@ -80,11 +92,10 @@ struct ResourceEntry {
 pub struct Snapshot {
     revision: u64,
     built_at: SystemTime,
-    org_id: Option<String>,
     /// Users by ARN.
     users: FxHashMap<String, Arc<Identity>>,
-    /// Roles by `ACCOUNT/name`; a session ARN omits the role's path.
-    roles: FxHashMap<String, Arc<Identity>>,
+    /// Roles by account, then name; a session ARN omits the role's path.
+    roles: FxHashMap<String, FxHashMap<String, Arc<Identity>>>,
     accounts: FxHashMap<String, AccountInfo>,
     /// Resource policies bound to one exact ARN.
     resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>>,
@@ -148,30 +159,21 @@ impl Snapshot {
             );
         }
 
+        // Accounts with identities but outside the organization still get their resource keys.
+        for id in b.accounts.keys() {
+            accounts.entry(id.clone()).or_default();
+        }
+        for (id, info) in &mut accounts {
+            info.resource_keys = resource_keys(id, org_id.as_deref(), info.org_path.as_deref());
+            info.principal_keys =
+                principal_account_keys(id, org_id.as_deref(), info.org_path.as_deref());
+        }
+
         let mut users = FxHashMap::default();
-        let mut roles = FxHashMap::default();
+        let mut roles: FxHashMap<String, FxHashMap<String, Arc<Identity>>> = FxHashMap::default();
         let mut resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>> = FxHashMap::default();
         let mut resources_pattern = Vec::new();
         for account in b.accounts.values() {
-            let mut identity = |arn: &str,
-                                id_prefix: &str,
-                                tags: &[(String, String)],
-                                policies: Vec<Arc<Policy>>,
-                                boundary: &Option<String>,
-                                trust: Option<&Arc<Policy>>| {
-                Arc::new(Identity {
-                    arn: arn.to_owned(),
-                    account: account.id.clone(),
-                    unique_id: unique_id(id_prefix, arn),
-                    tags: tags.to_vec(),
-                    identity: sets.get(policies),
-                    boundary: boundary
-                        .as_ref()
-                        .and_then(managed)
-                        .map(|p| sets.get(vec![p])),
-                    trust: trust.map(|t| sets.get(vec![t.clone()])),
-                })
-            };
             for u in &account.users {
                 let mut policies: Vec<Arc<Policy>> = u.inline.clone();
                 policies.extend(u.managed.iter().filter_map(managed));
@@ -179,21 +181,63 @@ impl Snapshot {
                     policies.extend(g.inline.iter().cloned());
                     policies.extend(g.managed.iter().filter_map(managed));
                 }
-                let id = identity(&u.arn, "AIDA", &u.tags, policies, &u.boundary, None);
-                users.insert(u.arn.clone(), id);
+                let unique_id = unique_id("AIDA", &u.arn);
+                let principal = Principal::from_arn(&u.arn).ok().map(|mut p| {
+                    p.unique_id = Some(unique_id.clone());
+                    p
+                });
+                let keys = principal
+                    .as_ref()
+                    .map_or_else(Context::new, |p| principal_keys(p, &u.tags));
+                let identity = Identity {
+                    arn: u.arn.clone(),
+                    account: account.id.clone(),
+                    unique_id,
+                    identity: sets.get(policies),
+                    boundary: u
+                        .boundary
+                        .as_ref()
+                        .and_then(managed)
+                        .map(|p| sets.get(vec![p])),
+                    trust: None,
+                    keys,
+                    principal,
+                };
+                users.insert(u.arn.clone(), Arc::new(identity));
             }
             for r in &account.roles {
                 let mut policies: Vec<Arc<Policy>> = r.inline.clone();
                 policies.extend(r.managed.iter().filter_map(managed));
-                let id = identity(
-                    &r.arn,
-                    "AROA",
-                    &r.tags,
-                    policies,
-                    &r.boundary,
-                    Some(&r.trust),
-                );
-                roles.insert(format!("{}/{}", account.id, r.name), id);
+                // The keys of any session of the role; each session adds its own id.
+                let session = Principal {
+                    arn: r.arn.clone(),
+                    partition: bundle::PARTITION.to_owned(),
+                    account: account.id.clone(),
+                    kind: PrincipalKind::AssumedRole {
+                        role_name: r.name.clone(),
+                        session_name: String::new(),
+                        role_arn: r.arn.clone(),
+                    },
+                    unique_id: None,
+                };
+                let identity = Identity {
+                    arn: r.arn.clone(),
+                    account: account.id.clone(),
+                    unique_id: unique_id("AROA", &r.arn),
+                    identity: sets.get(policies),
+                    boundary: r
+                        .boundary
+                        .as_ref()
+                        .and_then(managed)
+                        .map(|p| sets.get(vec![p])),
+                    trust: Some(sets.get(vec![r.trust.clone()])),
+                    keys: principal_keys(&session, &r.tags),
+                    principal: None,
+                };
+                roles
+                    .entry(account.id.clone())
+                    .or_default()
+                    .insert(r.name.clone(), Arc::new(identity));
             }
             for res in &account.resources {
                 let entry = Arc::new(ResourceEntry {
@@ -215,7 +259,6 @@ impl Snapshot {
         Snapshot {
             revision,
             built_at: SystemTime::now(),
-            org_id,
             users,
             roles,
             accounts,
@@ -254,12 +297,14 @@ impl Snapshot {
                 time_dependent: false,
             };
         };
-        let request = Request::new(
+        let keys = prepared.keys(q.context);
+        let request = Request::with_resource_arn(
             &prepared.principal,
             q.action,
             q.resource,
-            &prepared.resource_account,
-            &prepared.context,
+            prepared.resource_arn,
+            prepared.resource_account,
+            &keys,
         );
         let outcome = eval::evaluate(&request, &prepared.policies(self));
         Authorization {
@@ -279,12 +324,14 @@ impl Snapshot {
                 None,
             );
         };
-        let request = Request::new(
+        let keys = prepared.keys(q.context);
+        let request = Request::with_resource_arn(
             &prepared.principal,
             q.action,
             q.resource,
-            &prepared.resource_account,
-            &prepared.context,
+            prepared.resource_arn,
+            prepared.resource_account,
+            &keys,
         );
         let policies = prepared.policies(self);
         let outcome = eval::evaluate(&request, &policies);
@@ -299,146 +346,142 @@ impl Snapshot {
     }
 
     /// Everything a request needs, resolved: `None` for an unknown principal.
-    fn prepare(&self, q: &Query<'_>) -> Option<Prepared> {
-        let mut principal = Principal::from_arn(q.principal).ok()?;
-        let identity = match &principal.kind {
-            PrincipalKind::User { .. } => Some(self.users.get(q.principal)?.clone()),
-            PrincipalKind::AssumedRole { role_name, .. } => Some(
-                self.roles
-                    .get(&format!("{}/{role_name}", principal.account))?
-                    .clone(),
-            ),
-            PrincipalKind::Root
-                if self.accounts.contains_key(&principal.account)
-                    || self.has_account_identities(&principal.account) =>
-            {
-                None
-            }
-            _ => return None,
-        };
-        let mut ctx = q.context.clone();
-        ctx.retain(|k| !OWNED_KEYS.contains(&k) && !k.starts_with("aws:principaltag/"));
+    ///
+    /// The server-owned keys are not copied into the caller's context: they sit in layers
+    /// read before it (see [`Keys`]), most of them built once at compile time, so that a
+    /// request allocates little beyond its outcome.
+    fn prepare<'a>(&'a self, q: &Query<'a>) -> Option<Prepared<'a>> {
+        let mut request_keys = Context::new();
         let single = |s: &str| ContextValue::Single(s.to_owned());
-        match (&mut principal.kind, &identity) {
-            (PrincipalKind::User { name }, Some(id)) => {
-                principal.unique_id = Some(id.unique_id.clone());
-                ctx.insert("aws:username", single(name));
+        let (principal, identity) = match self.users.get(q.principal) {
+            Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(&**id)),
+            None => {
+                let mut principal = Principal::from_arn(q.principal).ok()?;
+                match &mut principal.kind {
+                    PrincipalKind::AssumedRole {
+                        role_name,
+                        session_name,
+                        role_arn,
+                    } => {
+                        let id = self
+                            .roles
+                            .get(&principal.account)?
+                            .get(role_name.as_str())?;
+                        *role_arn = id.arn.clone();
+                        let mut uid =
+                            String::with_capacity(id.unique_id.len() + 1 + session_name.len());
+                        uid.push_str(&id.unique_id);
+                        uid.push(':');
+                        uid.push_str(session_name);
+                        request_keys.insert("aws:userid", single(&uid));
+                        principal.unique_id = Some(uid);
+                        (Cow::Owned(principal), Some(&**id))
+                    }
+                    PrincipalKind::Root
+                        if self.accounts.contains_key(&principal.account)
+                            || self.has_account_identities(&principal.account) =>
+                    {
+                        principal.unique_id = Some(principal.account.clone());
+                        request_keys = principal_keys(&principal, &[]);
+                        (Cow::Owned(principal), None)
+                    }
+                    // A user ARN the snapshot does not know, or a caller that is not an
+                    // IAM principal of the store.
+                    _ => return None,
+                }
             }
-            (
-                PrincipalKind::AssumedRole {
-                    role_arn,
-                    session_name,
-                    ..
-                },
-                Some(id),
-            ) => {
-                *role_arn = id.arn.clone();
-                principal.unique_id = Some(format!("{}:{session_name}", id.unique_id));
-            }
-            _ => principal.unique_id = Some(principal.account.clone()),
-        }
-        if let Some(arn) = principal.principal_arn() {
-            ctx.insert("aws:PrincipalArn", single(arn));
-        }
-        ctx.insert("aws:PrincipalAccount", single(&principal.account));
-        ctx.insert("aws:PrincipalType", single(principal.kind.type_name()));
-        if let Some(uid) = &principal.unique_id {
-            ctx.insert("aws:userid", single(uid));
-        }
-        if let Some(id) = &identity {
-            for (k, v) in &id.tags {
-                ctx.insert(&format!("aws:PrincipalTag/{k}"), single(v));
-            }
-        }
-        let principal_org = self
-            .accounts
-            .get(&principal.account)
-            .and_then(|a| a.org_path.as_deref());
-        if let (Some(org), Some(path)) = (&self.org_id, principal_org) {
-            ctx.insert("aws:PrincipalOrgID", single(org));
-            ctx.insert(
-                "aws:PrincipalOrgPaths",
-                ContextValue::Multi(vec![path.to_owned()]),
-            );
-        }
+        };
+        let principal_account: &'a str = match identity {
+            Some(id) => &id.account,
+            None => Arn::parse(q.principal).map_or("", |a| a.account),
+        };
 
         // The resource: its policies, its account, its tags.
-        let assume_role = eval::resource_policy_required(q.action)
-            && q.action.to_ascii_lowercase().starts_with("sts:");
-        let mut resource_set: Option<Arc<PolicySet>> = None;
-        let mut resource_account: Option<String> = None;
+        let resource_policy_required = eval::resource_policy_required(q.action);
+        let assume_role = resource_policy_required
+            && q.action
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("sts:"));
+        let mut resource_set: Option<Cow<'a, PolicySet>> = None;
+        let mut entry_account: Option<&'a str> = None;
+        let mut resource_tags_owned = false;
         if assume_role {
             if let Some(role) = self.role_by_arn(q.resource) {
-                resource_set = role.trust.clone();
-                resource_account = Some(role.account.clone());
+                resource_set = role.trust.as_deref().map(Cow::Borrowed);
+                entry_account = Some(&role.account);
             }
         } else {
             let entries = self.resource_entries(q.resource);
             if let Some(first) = entries.first() {
-                resource_account = Some(first.account.clone());
+                entry_account = Some(&first.account);
                 if entries.iter().any(|e| !e.tags.is_empty()) {
-                    ctx.retain(|k| !k.starts_with("aws:resourcetag/"));
+                    resource_tags_owned = true;
                     for e in &entries {
                         for (k, v) in &e.tags {
-                            ctx.insert(&format!("aws:ResourceTag/{k}"), single(v));
+                            request_keys.insert(&format!("aws:ResourceTag/{k}"), single(v));
                         }
                     }
                 }
                 resource_set = Some(if entries.len() == 1 {
-                    first.set.clone()
+                    Cow::Borrowed(&*first.set)
                 } else {
-                    Arc::new(PolicySet::new(
+                    Cow::Owned(PolicySet::new(
                         entries.iter().map(|e| e.policy.clone()).collect(),
                     ))
                 });
             }
         }
-        let resource_account = Arn::parse(q.resource)
+        let resource_arn = Arn::parse(q.resource);
+        let resource_account: &'a str = resource_arn
             .map(|a| a.account)
             .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .or(resource_account)
-            .unwrap_or_else(|| principal.account.clone());
-        ctx.insert("aws:ResourceAccount", single(&resource_account));
-        let resource_org = self
-            .accounts
-            .get(&resource_account)
-            .and_then(|a| a.org_path.as_deref());
-        if let (Some(org), Some(path)) = (&self.org_id, resource_org) {
-            ctx.insert("aws:ResourceOrgID", single(org));
-            ctx.insert(
-                "aws:ResourceOrgPaths",
-                ContextValue::Multi(vec![path.to_owned()]),
-            );
-        }
-        let secs = q.now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let now: chrono::DateTime<chrono::Utc> = q.now.into();
-        ctx.insert(
-            "aws:CurrentTime",
-            single(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-        );
-        ctx.insert("aws:EpochTime", single(&secs.to_string()));
-
+            .or(entry_account)
+            .unwrap_or(principal_account);
+        let (account_keys, account_rcps) = match self.accounts.get(resource_account) {
+            Some(a) => (Cow::Borrowed(&a.resource_keys), a.rcps.as_slice()),
+            None => (
+                Cow::Owned(resource_keys(resource_account, None, None)),
+                &[][..],
+            ),
+        };
+        let principal_keys = match identity {
+            Some(id) => Cow::Borrowed(&id.keys),
+            None => Cow::Owned(Context::new()),
+        };
+        let principal_account_info = self.accounts.get(principal_account);
+        let principal_account_keys = match principal_account_info {
+            Some(a) => Cow::Borrowed(&a.principal_keys),
+            None => Cow::Owned(principal_account_keys(principal_account, None, None)),
+        };
+        let no_chain: &[Arc<PolicySet>] = &[];
         Some(Prepared {
             principal,
             identity,
+            resource_arn,
             resource_set,
             resource_account,
-            context: ctx,
-            resource_policy_required: eval::resource_policy_required(q.action),
+            scps: principal_account_info.map_or(no_chain, |a| &a.scps),
+            rcps: account_rcps,
+            request_keys,
+            principal_keys,
+            principal_account_keys,
+            account_keys,
+            time_keys: time_keys(q.now),
+            resource_tags_owned,
+            resource_policy_required,
         })
     }
 
     fn has_account_identities(&self, account: &str) -> bool {
-        self.users.values().any(|u| u.account == account)
-            || self.roles.values().any(|r| r.account == account)
+        self.users.values().any(|u| u.account == account) || self.roles.contains_key(account)
     }
 
     fn role_by_arn(&self, arn: &str) -> Option<&Arc<Identity>> {
         let a = Arn::parse(arn)?;
         let name = a.resource.strip_prefix("role/")?.rsplit('/').next()?;
         self.roles
-            .get(&format!("{}/{name}", a.account))
+            .get(a.account)?
+            .get(name)
             .filter(|r| r.arn == arn)
     }
 
@@ -461,42 +504,183 @@ impl Snapshot {
     }
 }
 
+/// The keys the server owns that follow from a principal itself: its ARN (the role's for a
+/// session), type, name, id and tags. Its account's keys are a layer of their own, shared.
+fn principal_keys(principal: &Principal, tags: &[(String, String)]) -> Context {
+    let single = |s: &str| ContextValue::Single(s.to_owned());
+    let mut ctx = Context::new();
+    if let PrincipalKind::User { name } = &principal.kind {
+        ctx.insert("aws:username", single(name));
+    }
+    if let Some(arn) = principal.principal_arn() {
+        ctx.insert("aws:PrincipalArn", single(arn));
+    }
+    ctx.insert("aws:PrincipalType", single(principal.kind.type_name()));
+    if let Some(uid) = &principal.unique_id {
+        ctx.insert("aws:userid", single(uid));
+    }
+    for (k, v) in tags {
+        ctx.insert(&format!("aws:PrincipalTag/{k}"), single(v));
+    }
+    ctx.shrink_to_fit();
+    ctx
+}
+
+/// The keys the server owns that follow from the principal's account.
+fn principal_account_keys(account: &str, org_id: Option<&str>, org_path: Option<&str>) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert(
+        "aws:PrincipalAccount",
+        ContextValue::Single(account.to_owned()),
+    );
+    if let (Some(org), Some(path)) = (org_id, org_path) {
+        ctx.insert("aws:PrincipalOrgID", ContextValue::Single(org.to_owned()));
+        ctx.insert(
+            "aws:PrincipalOrgPaths",
+            ContextValue::Multi(vec![path.to_owned()]),
+        );
+    }
+    ctx
+}
+
+/// The keys the server owns that follow from the resource's account.
+fn resource_keys(account: &str, org_id: Option<&str>, org_path: Option<&str>) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert(
+        "aws:ResourceAccount",
+        ContextValue::Single(account.to_owned()),
+    );
+    if let (Some(org), Some(path)) = (org_id, org_path) {
+        ctx.insert("aws:ResourceOrgID", ContextValue::Single(org.to_owned()));
+        ctx.insert(
+            "aws:ResourceOrgPaths",
+            ContextValue::Multi(vec![path.to_owned()]),
+        );
+    }
+    ctx
+}
+
+thread_local! {
+    /// `aws:CurrentTime` and `aws:EpochTime` of the last second asked for on this thread:
+    /// formatting a time costs more than a whole evaluation, and the values change once a
+    /// second.
+    static CLOCK: RefCell<Option<(i64, Rc<Context>)>> = const { RefCell::new(None) };
+}
+
+/// The time keys of `now`, formatted once per second per thread.
+fn time_keys(now: SystemTime) -> Rc<Context> {
+    // Keyed by whole seconds since the epoch; a time before the epoch is not cached.
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok());
+    if let Some(second) = second {
+        let hit = CLOCK.with(|cell| match &*cell.borrow() {
+            Some((s, keys)) if *s == second => Some(keys.clone()),
+            _ => None,
+        });
+        if let Some(keys) = hit {
+            return keys;
+        }
+    }
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now_utc: chrono::DateTime<chrono::Utc> = now.into();
+    let mut ctx = Context::new();
+    ctx.insert(
+        "aws:CurrentTime",
+        ContextValue::Single(now_utc.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    );
+    ctx.insert("aws:EpochTime", ContextValue::Single(secs.to_string()));
+    let keys = Rc::new(ctx);
+    if let Some(second) = second {
+        CLOCK.with(|cell| *cell.borrow_mut() = Some((second, keys.clone())));
+    }
+    keys
+}
+
 /// A request resolved against the snapshot.
-struct Prepared {
-    principal: Principal,
-    identity: Option<Arc<Identity>>,
-    resource_set: Option<Arc<PolicySet>>,
-    resource_account: String,
-    context: Context,
+struct Prepared<'a> {
+    principal: Cow<'a, Principal>,
+    identity: Option<&'a Identity>,
+    resource_set: Option<Cow<'a, PolicySet>>,
+    resource_account: &'a str,
+    /// The query's resource, split once.
+    resource_arn: Option<Arn<'a>>,
+    /// SCP levels over the principal's account, RCP levels over the resource's.
+    scps: &'a [Arc<PolicySet>],
+    rcps: &'a [Arc<PolicySet>],
+    /// Server-owned keys of this request alone: a session's id, a resource's tags, or
+    /// every principal key of an account's root user.
+    request_keys: Context,
+    principal_keys: Cow<'a, Context>,
+    principal_account_keys: Cow<'a, Context>,
+    account_keys: Cow<'a, Context>,
+    time_keys: Rc<Context>,
+    /// Whether the resource's own tags replace the caller's `aws:ResourceTag/*`.
+    resource_tags_owned: bool,
     resource_policy_required: bool,
 }
 
-impl Prepared {
-    fn policies<'s>(&'s self, snap: &'s Snapshot) -> Policies<'s> {
-        let no_chain: &[Arc<PolicySet>] = &[];
+impl<'a> Prepared<'a> {
+    fn keys<'k>(&'k self, caller: &'k Context) -> Keys<'k> {
+        Keys {
+            layers: [
+                &self.request_keys,
+                &self.principal_keys,
+                &self.principal_account_keys,
+                &self.account_keys,
+                &self.time_keys,
+            ],
+            caller,
+            resource_tags_owned: self.resource_tags_owned,
+        }
+    }
+
+    fn policies(&self, snap: &'a Snapshot) -> Policies<'_> {
         Policies {
-            identity: self.identity.as_ref().map_or(&snap.empty, |i| &i.identity),
+            identity: self.identity.map_or(&snap.empty, |i| &i.identity),
             resource: self.resource_set.as_deref(),
-            boundary: self.identity.as_ref().and_then(|i| i.boundary.as_deref()),
+            boundary: self.identity.and_then(|i| i.boundary.as_deref()),
             session: None,
-            scps: snap
-                .accounts
-                .get(&self.principal.account)
-                .map_or(no_chain, |a| &a.scps),
-            rcps: snap
-                .accounts
-                .get(&self.resource_account)
-                .map_or(no_chain, |a| &a.rcps),
+            scps: self.scps,
+            rcps: self.rcps,
             resource_policy_required: self.resource_policy_required,
         }
     }
 
-    fn time_dependent(&self, snap: &Snapshot) -> bool {
+    fn time_dependent(&self, snap: &'a Snapshot) -> bool {
         let p = self.policies(snap);
         p.identity.time_dependent()
             || p.resource.is_some_and(PolicySet::time_dependent)
             || p.boundary.is_some_and(PolicySet::time_dependent)
             || p.scps.iter().chain(p.rcps).any(|s| s.time_dependent())
+    }
+}
+
+/// The context a served request is evaluated with: the server's layers, then the caller's
+/// keys less those the server owns, so that a caller cannot forge them.
+#[derive(Debug)]
+struct Keys<'k> {
+    layers: [&'k Context; 5],
+    caller: &'k Context,
+    resource_tags_owned: bool,
+}
+
+impl Lookup for Keys<'_> {
+    fn get(&self, lower_key: &str) -> Option<&ContextValue> {
+        for layer in self.layers {
+            if let Some(v) = layer.get(lower_key) {
+                return Some(v);
+            }
+        }
+        let owned = OWNED_KEYS.contains(&lower_key)
+            || lower_key.starts_with("aws:principaltag/")
+            || (self.resource_tags_owned && lower_key.starts_with("aws:resourcetag/"));
+        if owned {
+            None
+        } else {
+            self.caller.get(lower_key)
+        }
     }
 }
 
@@ -509,10 +693,20 @@ struct SetCache {
 
 impl SetCache {
     fn get(&mut self, mut policies: Vec<Arc<Policy>>) -> Arc<PolicySet> {
-        // The same managed policy reached twice (directly and through a group) counts once.
-        policies.sort_by_key(|p| Arc::as_ptr(p) as usize);
-        policies.dedup_by_key(|p| Arc::as_ptr(p) as usize);
-        let key: Vec<usize> = policies.iter().map(|p| Arc::as_ptr(p) as usize).collect();
+        // The same managed policy reached twice (directly and through a group) counts once,
+        // where it is first reached: a set keeps the bundle's order (inline, attached, then
+        // the groups'), so which statement a decision names does not depend on where the
+        // allocator put a policy.
+        let mut seen: Vec<usize> = Vec::with_capacity(policies.len());
+        policies.retain(|p| {
+            let ptr = Arc::as_ptr(p) as usize;
+            let first = !seen.contains(&ptr);
+            seen.push(ptr);
+            first
+        });
+        // Principals with the same policies share one set, whatever their order.
+        let mut key: Vec<usize> = policies.iter().map(|p| Arc::as_ptr(p) as usize).collect();
+        key.sort_unstable();
         if let Some(s) = self.sets.get(&key) {
             return s.clone();
         }
@@ -562,6 +756,8 @@ fn walk_org(
                 scps: if exempt { Vec::new() } else { scps },
                 rcps: if exempt { Vec::new() } else { rcps },
                 org_path: Some(chain.path.clone()),
+                resource_keys: Context::new(),
+                principal_keys: Context::new(),
             },
         );
     }

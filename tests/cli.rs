@@ -119,8 +119,8 @@ fn eval_answers_carry_the_reason_layer_and_deciding_statements() {
     assert_eq!(
         stdout(&out),
         concat!(
-            r#"{"decision":"Allow","denied_by":null,"id":"rp-user-same","reason":"resource_policy_direct","#,
-            r#""statements":[{"effect":"Allow","index":0,"kind":"resource","policy":"resource_policy","sid":null}]}"#,
+            r#"{"id":"rp-user-same","decision":"Allow","reason":"resource_policy_direct","denied_by":null,"#,
+            r#""statements":[{"kind":"resource","policy":"resource_policy","index":0,"sid":null,"effect":"Allow"}]}"#,
             "\n"
         )
     );

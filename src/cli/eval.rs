@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use serde_json::json;
 use warden::case::Case;
 use warden::eval::Outcome;
 
@@ -35,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        let answer = match Case::parse(&line) {
+        match Case::parse(&line) {
             Ok(case) => {
                 let outcome = case.evaluate();
                 if let Some(expect) = case.expect
@@ -52,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         );
                     }
                 }
-                decision_json(case.id.as_deref(), &outcome)
+                serde_json::to_writer(&mut out, &answer(case.id.as_deref(), &outcome))?;
             }
             Err(e) => {
                 // A line that carried `expect` but could not be decided disagrees too.
@@ -60,10 +59,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     disagreements += 1;
                 }
                 eprintln!("{name}:{}: {}", n + 1, e.message);
-                json!({"id": e.id, "error": e.message})
+                let refusal = Refusal {
+                    id: e.id.as_deref(),
+                    error: &e.message,
+                };
+                serde_json::to_writer(&mut out, &refusal)?;
             }
-        };
-        serde_json::to_writer(&mut out, &answer)?;
+        }
         out.write_all(b"\n")?;
     }
     out.flush()?;
@@ -74,25 +76,52 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn decision_json(id: Option<&str>, o: &Outcome) -> serde_json::Value {
-    let statements: Vec<serde_json::Value> = o
-        .statements
-        .iter()
-        .map(|m| {
-            json!({
-                "kind": m.kind.as_str(),
-                "policy": &*m.policy,
-                "index": m.index,
-                "sid": m.sid.as_deref(),
-                "effect": format!("{:?}", m.effect),
+/// One answer line. A struct, not a `json!` map, so the field order is fixed whatever
+/// features `serde_json` is built with.
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    id: Option<&'a str>,
+    decision: &'static str,
+    reason: &'static str,
+    denied_by: Option<&'static str>,
+    statements: Vec<StatementAnswer<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct StatementAnswer<'a> {
+    kind: &'static str,
+    policy: &'a str,
+    index: usize,
+    sid: Option<&'a str>,
+    effect: &'static str,
+}
+
+/// The line for a case that could not be read.
+#[derive(serde::Serialize)]
+struct Refusal<'a> {
+    id: Option<&'a str>,
+    error: &'a str,
+}
+
+fn answer<'a>(id: Option<&'a str>, o: &'a Outcome) -> Answer<'a> {
+    Answer {
+        id,
+        decision: o.decision.as_str(),
+        reason: o.reason.as_str(),
+        denied_by: o.denied_by.map(|k| k.as_str()),
+        statements: o
+            .statements
+            .iter()
+            .map(|m| StatementAnswer {
+                kind: m.kind.as_str(),
+                policy: &m.policy,
+                index: m.index,
+                sid: m.sid.as_deref(),
+                effect: match m.effect {
+                    warden::policy::Effect::Allow => "Allow",
+                    warden::policy::Effect::Deny => "Deny",
+                },
             })
-        })
-        .collect();
-    json!({
-        "id": id,
-        "decision": o.decision.as_str(),
-        "reason": o.reason.as_str(),
-        "denied_by": o.denied_by.map(|k| k.as_str()),
-        "statements": statements,
-    })
+            .collect(),
+    }
 }

@@ -3,6 +3,7 @@
 //! request's value for the key and whether the condition holds.
 
 use super::*;
+use crate::context::Context;
 
 /// The condition key the tables test, unless a row names another.
 const KEY: &str = "test:Key";

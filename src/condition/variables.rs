@@ -4,7 +4,7 @@
 //! A template is split once at compile time; at evaluation each variable is looked up in
 //! the request context and its value is inserted as literal text, never as wildcards.
 
-use crate::context::Context;
+use crate::context::Lookup;
 use crate::matcher::{Token, glob_tokens};
 
 /// Text with policy variables, split into parts at compile time.
@@ -64,7 +64,7 @@ impl Template {
 
     /// Resolves the variables and returns tokens where policy text keeps its wildcards and
     /// substituted values are literal; `None` when a variable cannot be resolved.
-    pub fn resolve_tokens(&self, ctx: &Context, wildcards: bool) -> Option<Vec<Token>> {
+    pub fn resolve_tokens(&self, ctx: &dyn Lookup, wildcards: bool) -> Option<Vec<Token>> {
         // Sized for the usual case (ASCII, short values) so the vector rarely grows.
         let mut out = Vec::with_capacity(self.text_len + 32);
         for part in &self.parts {
@@ -82,7 +82,7 @@ impl Template {
     }
 
     /// Resolves the variables into plain text (for operators without wildcards).
-    pub fn resolve_text(&self, ctx: &Context) -> Option<String> {
+    pub fn resolve_text(&self, ctx: &dyn Lookup) -> Option<String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -95,7 +95,7 @@ impl Template {
     }
 }
 
-fn lookup<'c>(ctx: &'c Context, key: &str, default: Option<&'c str>) -> Option<&'c str> {
+fn lookup<'c>(ctx: &'c dyn Lookup, key: &str, default: Option<&'c str>) -> Option<&'c str> {
     match ctx.get(key) {
         // Only single-valued keys can be variables; a list makes the variable unresolvable.
         Some(v) => v.single(),
@@ -144,7 +144,7 @@ fn parse_var(body: &str, whole: &str) -> Result<Part, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::ContextValue;
+    use crate::context::{Context, ContextValue};
 
     fn ctx() -> Context {
         let mut c = Context::new();

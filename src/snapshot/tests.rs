@@ -341,7 +341,8 @@ fn server_fills_the_keys_it_owns() {
         now: UNIX_EPOCH + Duration::from_secs(1_780_000_000),
     };
     let p = s.prepare(&q).unwrap();
-    let get = |k: &str| p.context.get(k).map(|v| v.values().to_vec());
+    let keys = p.keys(&ctx);
+    let get = |k: &str| keys.get(k).map(|v| v.values().to_vec());
     let one = |v: &str| Some(vec![v.to_owned()]);
     assert_eq!(
         get("aws:principalarn"),
@@ -385,9 +386,9 @@ fn a_role_session_resolves_to_its_role() {
         now: UNIX_EPOCH,
     };
     let p = s.prepare(&q).unwrap();
+    let keys = p.keys(&ctx);
     let get = |k: &str| {
-        p.context
-            .get(k)
+        keys.get(k)
             .and_then(ContextValue::single)
             .map(str::to_owned)
     };
