@@ -75,6 +75,27 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order (metric label sets are built from it).
+    pub const ALL: [Reason; 17] = [
+        Reason::ExplicitDeny,
+        Reason::CallerIdentity,
+        Reason::IdentityAllow,
+        Reason::ResourcePolicyDirect,
+        Reason::ResourcePolicyRole,
+        Reason::RootUser,
+        Reason::CrossAccountAllow,
+        Reason::ScpNoAllow,
+        Reason::NoIdentityAllow,
+        Reason::BoundaryNoAllow,
+        Reason::SessionPolicyNoAllow,
+        Reason::FederatedSessionNoPolicy,
+        Reason::CrossAccountNoResourceAllow,
+        Reason::CrossAccountNoIdentityAllow,
+        Reason::ResourcePolicyRequired,
+        Reason::NoResourceAllow,
+        Reason::UnknownPrincipal,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::ExplicitDeny => "explicit_deny",

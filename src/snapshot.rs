@@ -526,38 +526,39 @@ fn principal_keys(principal: &Principal, tags: &[(String, String)]) -> Context {
     ctx
 }
 
-/// The keys the server owns that follow from the principal's account.
-fn principal_account_keys(account: &str, org_id: Option<&str>, org_path: Option<&str>) -> Context {
+/// The keys the server owns that follow from the principal's account (`side` =
+/// `Principal`) or from the resource's (`side` = `Resource`): `aws:{side}Account`, and
+/// `aws:{side}OrgID` / `aws:{side}OrgPaths` when the account is in the organization.
+fn account_keys(
+    side: &str,
+    account: &str,
+    org_id: Option<&str>,
+    org_path: Option<&str>,
+) -> Context {
     let mut ctx = Context::new();
     ctx.insert(
-        "aws:PrincipalAccount",
+        &format!("aws:{side}Account"),
         ContextValue::Single(account.to_owned()),
     );
     if let (Some(org), Some(path)) = (org_id, org_path) {
-        ctx.insert("aws:PrincipalOrgID", ContextValue::Single(org.to_owned()));
         ctx.insert(
-            "aws:PrincipalOrgPaths",
+            &format!("aws:{side}OrgID"),
+            ContextValue::Single(org.to_owned()),
+        );
+        ctx.insert(
+            &format!("aws:{side}OrgPaths"),
             ContextValue::Multi(vec![path.to_owned()]),
         );
     }
     ctx
 }
 
-/// The keys the server owns that follow from the resource's account.
+fn principal_account_keys(account: &str, org_id: Option<&str>, org_path: Option<&str>) -> Context {
+    account_keys("Principal", account, org_id, org_path)
+}
+
 fn resource_keys(account: &str, org_id: Option<&str>, org_path: Option<&str>) -> Context {
-    let mut ctx = Context::new();
-    ctx.insert(
-        "aws:ResourceAccount",
-        ContextValue::Single(account.to_owned()),
-    );
-    if let (Some(org), Some(path)) = (org_id, org_path) {
-        ctx.insert("aws:ResourceOrgID", ContextValue::Single(org.to_owned()));
-        ctx.insert(
-            "aws:ResourceOrgPaths",
-            ContextValue::Multi(vec![path.to_owned()]),
-        );
-    }
-    ctx
+    account_keys("Resource", account, org_id, org_path)
 }
 
 thread_local! {

@@ -117,7 +117,7 @@ pub struct Metrics {
     pub log_dropped: Counter,
 }
 
-const REASONS: usize = 17;
+const REASONS: usize = Reason::ALL.len();
 
 /// A dense index for each reason, so its counter is found without hashing. The match is
 /// exhaustive: a new reason breaks the build here until it gets its counter.
@@ -143,25 +143,7 @@ fn reason_index(r: Reason) -> usize {
     }
 }
 
-const ALL_REASONS: [Reason; REASONS] = [
-    Reason::ExplicitDeny,
-    Reason::CallerIdentity,
-    Reason::IdentityAllow,
-    Reason::ResourcePolicyDirect,
-    Reason::ResourcePolicyRole,
-    Reason::RootUser,
-    Reason::CrossAccountAllow,
-    Reason::ScpNoAllow,
-    Reason::NoIdentityAllow,
-    Reason::BoundaryNoAllow,
-    Reason::SessionPolicyNoAllow,
-    Reason::FederatedSessionNoPolicy,
-    Reason::CrossAccountNoResourceAllow,
-    Reason::CrossAccountNoIdentityAllow,
-    Reason::ResourcePolicyRequired,
-    Reason::NoResourceAllow,
-    Reason::UnknownPrincipal,
-];
+const ALL_REASONS: [Reason; REASONS] = Reason::ALL;
 
 /// The decision a reason belongs to.
 fn reason_decision(r: Reason) -> &'static str {

@@ -1666,25 +1666,7 @@ fn principal_context_keys_are_derived_from_the_caller() {
 
 #[test]
 fn reason_codes_are_stable_snake_case_labels() {
-    let all = [
-        Reason::ExplicitDeny,
-        Reason::CallerIdentity,
-        Reason::IdentityAllow,
-        Reason::ResourcePolicyDirect,
-        Reason::ResourcePolicyRole,
-        Reason::RootUser,
-        Reason::CrossAccountAllow,
-        Reason::ScpNoAllow,
-        Reason::NoIdentityAllow,
-        Reason::BoundaryNoAllow,
-        Reason::SessionPolicyNoAllow,
-        Reason::FederatedSessionNoPolicy,
-        Reason::CrossAccountNoResourceAllow,
-        Reason::CrossAccountNoIdentityAllow,
-        Reason::ResourcePolicyRequired,
-        Reason::NoResourceAllow,
-        Reason::UnknownPrincipal,
-    ];
+    let all = Reason::ALL;
     let mut seen = std::collections::HashSet::new();
     for r in all {
         let s = r.as_str();
