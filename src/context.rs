@@ -55,6 +55,35 @@ impl Context {
         Context::default()
     }
 
+    /// Reads `key=value` pairs (the CLI's `--context`); a repeated key makes a list.
+    pub fn from_pairs(pairs: &[String]) -> Result<Context, String> {
+        let mut order: Vec<(String, Vec<String>)> = Vec::new();
+        for pair in pairs {
+            let Some((k, v)) = pair.split_once('=') else {
+                return Err(format!("context entry `{pair}` is not `key=value`"));
+            };
+            if k.is_empty() {
+                return Err(format!("context entry `{pair}` has an empty key"));
+            }
+            match order
+                .iter_mut()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            {
+                Some((_, vs)) => vs.push(v.to_owned()),
+                None => order.push((k.to_owned(), vec![v.to_owned()])),
+            }
+        }
+        let mut ctx = Context::new();
+        for (k, vs) in order {
+            let value = match <[String; 1]>::try_from(vs) {
+                Ok([one]) => ContextValue::Single(one),
+                Err(many) => ContextValue::Multi(many),
+            };
+            ctx.insert(&k, value);
+        }
+        Ok(ctx)
+    }
+
     /// Looks a key up; `key` must already be lowercase (compiled policies store it so).
     pub fn get(&self, lower_key: &str) -> Option<&ContextValue> {
         self.entries

@@ -383,35 +383,6 @@ fn statement_explanation_to_pb(s: StatementExplanation) -> pb::StatementExplanat
 /// The health service name of the Authorizer, for tonic-health.
 pub const SERVICE_NAME: &str = "warden.v1.Authorizer";
 
-/// Reads `key=value` pairs into a context; a repeated key makes a list.
-pub fn parse_context_pairs(pairs: &[String]) -> Result<Context, String> {
-    let mut order: Vec<(String, Vec<String>)> = Vec::new();
-    for pair in pairs {
-        let Some((k, v)) = pair.split_once('=') else {
-            return Err(format!("context entry `{pair}` is not `key=value`"));
-        };
-        if k.is_empty() {
-            return Err(format!("context entry `{pair}` has an empty key"));
-        }
-        match order
-            .iter_mut()
-            .find(|(key, _)| key.eq_ignore_ascii_case(k))
-        {
-            Some((_, vs)) => vs.push(v.to_owned()),
-            None => order.push((k.to_owned(), vec![v.to_owned()])),
-        }
-    }
-    let mut ctx = Context::new();
-    for (k, vs) in order {
-        let value = match <[String; 1]>::try_from(vs) {
-            Ok([one]) => ContextValue::Single(one),
-            Err(many) => ContextValue::Multi(many),
-        };
-        ctx.insert(&k, value);
-    }
-    Ok(ctx)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,7 +416,7 @@ mod tests {
 
     #[test]
     fn contexts_round_trip() {
-        let ctx = parse_context_pairs(&[
+        let ctx = crate::context::Context::from_pairs(&[
             "aws:TagKeys=a".into(),
             "aws:tagkeys=b".into(),
             "s3:prefix=home/".into(),

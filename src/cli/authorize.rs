@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use anyhow::{Context as _, bail};
-use warden::context::{Context, ContextValue};
+use anyhow::Context as _;
+use warden::context::Context;
 use warden::eval::Decision;
 use warden::snapshot::{Query, Snapshot};
 
@@ -29,40 +29,10 @@ pub struct Args {
     explain: bool,
 }
 
-/// Reads `key=value` pairs; a repeated key makes a list.
-pub fn parse_context(pairs: &[String]) -> anyhow::Result<Context> {
-    let mut ctx = Context::new();
-    let mut order: Vec<(String, Vec<String>)> = Vec::new();
-    for pair in pairs {
-        let Some((k, v)) = pair.split_once('=') else {
-            bail!("context entry `{pair}` is not `key=value`");
-        };
-        if k.is_empty() {
-            bail!("context entry `{pair}` has an empty key");
-        }
-        match order
-            .iter_mut()
-            .find(|(key, _)| key.eq_ignore_ascii_case(k))
-        {
-            Some((_, vs)) => vs.push(v.to_owned()),
-            None => order.push((k.to_owned(), vec![v.to_owned()])),
-        }
-    }
-    for (k, mut vs) in order {
-        let value = if vs.len() == 1 {
-            ContextValue::Single(vs.remove(0))
-        } else {
-            ContextValue::Multi(vs)
-        };
-        ctx.insert(&k, value);
-    }
-    Ok(ctx)
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let snapshot = Snapshot::load_dir(&args.bundle, 1)
         .with_context(|| format!("cannot load the bundle `{}`", args.bundle.display()))?;
-    let context = parse_context(&args.context)?;
+    let context = Context::from_pairs(&args.context).map_err(anyhow::Error::msg)?;
     let query = Query {
         principal: &args.principal,
         action: &args.action,

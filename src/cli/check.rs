@@ -37,7 +37,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let timeout = super::serve::parse_duration("timeout", &args.timeout)?;
-    let context = warden::grpc::parse_context_pairs(&args.context).map_err(|e| anyhow!(e))?;
+    let context = warden::context::Context::from_pairs(&args.context).map_err(|e| anyhow!(e))?;
     let mut request = client::authorize_request(
         &args.principal,
         &args.action,

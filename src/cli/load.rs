@@ -93,7 +93,8 @@ enum OneOrMany {
 fn requests(args: &Args) -> anyhow::Result<Vec<warden::grpc::pb::AuthorizeRequest>> {
     use warden::context::{Context, ContextValue};
     let Some(path) = &args.data else {
-        let context = warden::grpc::parse_context_pairs(&args.context).map_err(|e| anyhow!(e))?;
+        let context =
+            warden::context::Context::from_pairs(&args.context).map_err(|e| anyhow!(e))?;
         return Ok(vec![client::authorize_request(
             &args.principal,
             &args.action,
