@@ -291,38 +291,22 @@ impl Snapshot {
     /// Resolves the principal, fills the context keys the server owns (a caller's value
     /// for any of them is dropped), gathers every applicable policy and evaluates.
     pub fn authorize(&self, q: &Query<'_>) -> Authorization {
-        let Some(prepared) = self.prepare(q) else {
-            return Authorization {
-                outcome: Outcome::unknown_principal(),
-                time_dependent: false,
-            };
-        };
-        let keys = prepared.keys(q.context);
-        let request = Request::with_resource_arn(
-            &prepared.principal,
-            q.action,
-            q.resource,
-            prepared.resource_arn,
-            prepared.resource_account,
-            &keys,
-        );
-        let outcome = eval::evaluate(&request, &prepared.policies(self));
-        Authorization {
-            time_dependent: prepared.time_dependent(self),
-            outcome,
-        }
+        self.decide(q, false).0
     }
 
     /// Like [`Snapshot::authorize`], and reports every layer and statement.
     pub fn explain(&self, q: &Query<'_>) -> (Authorization, Option<eval::Explanation>) {
+        self.decide(q, true)
+    }
+
+    /// The one path of `authorize` and `explain`: prepare, evaluate, and explain on request.
+    fn decide(&self, q: &Query<'_>, explain: bool) -> (Authorization, Option<eval::Explanation>) {
         let Some(prepared) = self.prepare(q) else {
-            return (
-                Authorization {
-                    outcome: Outcome::unknown_principal(),
-                    time_dependent: false,
-                },
-                None,
-            );
+            let unknown = Authorization {
+                outcome: Outcome::unknown_principal(),
+                time_dependent: false,
+            };
+            return (unknown, None);
         };
         let keys = prepared.keys(q.context);
         let request = Request::with_resource_arn(
@@ -334,14 +318,13 @@ impl Snapshot {
             &keys,
         );
         let policies = prepared.policies(self);
-        let outcome = eval::evaluate(&request, &policies);
-        let explanation = eval::explain(&request, &policies);
+        let authorization = Authorization {
+            outcome: eval::evaluate(&request, &policies),
+            time_dependent: prepared.time_dependent(self),
+        };
         (
-            Authorization {
-                time_dependent: prepared.time_dependent(self),
-                outcome,
-            },
-            Some(explanation),
+            authorization,
+            explain.then(|| eval::explain(&request, &policies)),
         )
     }
 
