@@ -15,7 +15,7 @@ use crate::request::{Principal, Request};
 #[derive(Debug)]
 pub struct Case {
     pub id: Option<String>,
-    pub principal: Principal,
+    pub principal: Principal<'static>,
     pub action: String,
     pub resource: String,
     pub resource_account: String,
@@ -93,7 +93,8 @@ impl Case {
             })
         };
         let principal = Principal::from_arn(field("principal")?)
-            .map_err(|e| fail(format!("`request.principal`: {e}")))?;
+            .map_err(|e| fail(format!("`request.principal`: {e}")))?
+            .into_owned();
         let action = field("action")?.to_owned();
         if !action.contains(':') {
             return Err(fail(format!(

@@ -18,11 +18,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 
+use crate::arn::ArnPattern;
 use crate::matcher::Pattern;
-use crate::policy::{ActionPattern, Policy, PolicyKind, Statement};
+use crate::policy::{ActionPattern, Effect, Policy, PolicyKind, Statement};
 
 /// Below this many statements a linear scan beats hashing the action.
-const INDEX_THRESHOLD: usize = 12;
+const INDEX_THRESHOLD: usize = 4;
 
 /// A statement's place: policy index, statement index.
 type StmtId = (u32, u32);
@@ -35,6 +36,12 @@ pub struct PolicySet {
     /// Whether a condition tests the time (`aws:CurrentTime`, `aws:EpochTime`): a decision
     /// that used this set may change with no change of policy, so it is never cached.
     time_dependent: bool,
+    /// Whether any statement is a `Deny`.
+    has_deny: bool,
+    /// When the set's one `Allow` statement grants every action on every resource without
+    /// a condition and no statement denies (an organization level with only
+    /// `FullAWSAccess`), that statement: evaluating the set is then known in advance.
+    allows_everything: Option<StmtId>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -102,11 +109,39 @@ impl PolicySet {
                         | "aws:multifactorauthage"
                 )
             });
+        let statements = || {
+            policies.iter().enumerate().flat_map(|(pi, p)| {
+                p.statements
+                    .iter()
+                    .enumerate()
+                    .map(move |(si, s)| ((pi as u32, si as u32), s))
+            })
+        };
+        let has_deny = statements().any(|(_, s)| s.effect == Effect::Deny);
+        let mut allows = statements().filter(|(_, s)| s.effect == Effect::Allow);
+        let allows_everything = match (allows.next(), allows.next()) {
+            (Some((id, s)), None) if !has_deny && grants_everything(s) => Some(id),
+            _ => None,
+        };
         PolicySet {
             policies,
             index,
             time_dependent,
+            has_deny,
+            allows_everything,
         }
+    }
+
+    pub fn has_deny(&self) -> bool {
+        self.has_deny
+    }
+
+    /// The set's only statement that matters, when it allows every request and nothing
+    /// denies (see the field). Principals are not looked at: such a statement has none.
+    pub fn allows_everything(&self) -> Option<(&Policy, &Statement)> {
+        let (pi, si) = self.allows_everything?;
+        let p = self.policies.get(pi as usize)?;
+        Some((p, p.statements.get(si as usize)?))
     }
 
     pub fn time_dependent(&self) -> bool {
@@ -233,6 +268,18 @@ impl Index {
     }
 }
 
+/// `"Effect": "Allow", "Action": "*", "Resource": "*"` with no principal and no condition.
+fn grants_everything(s: &Statement) -> bool {
+    s.effect == Effect::Allow
+        && !s.actions.negated
+        && s.actions.patterns.contains(&ActionPattern::Any)
+        && s.resources
+            .as_ref()
+            .is_some_and(|r| !r.negated && r.patterns.contains(&ArnPattern::Any))
+        && s.principals.is_none()
+        && s.conditions.is_empty()
+}
+
 fn bucket(s: &Statement) -> Bucket {
     if s.actions.negated {
         return Bucket::Always;
@@ -308,6 +355,29 @@ mod tests {
         assert_eq!(candidates(&s, "a:x"), vec![0, 1, 2, 3, 4]);
         assert_eq!(candidates(&s, "b:q"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&s, "q:q"), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_lone_allow_of_everything_is_known_in_advance() {
+        let all = r#"{"Sid":"All","Effect":"Allow","Action":"*","Resource":"*"}"#;
+        let s = set(&[all]);
+        let (_, st) = s.allows_everything().unwrap();
+        assert_eq!(st.sid.as_deref(), Some("All"));
+        assert!(!s.has_deny());
+        // Anything else in the set, or any narrowing of the statement, turns it off.
+        for other in [
+            vec![all, r#"{"Effect":"Deny","Action":"a:x","Resource":"*"}"#],
+            vec![all, r#"{"Effect":"Allow","Action":"a:x","Resource":"*"}"#],
+            vec![r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b"}"#],
+            vec![r#"{"Effect":"Allow","NotAction":"a:*","Resource":"*"}"#],
+            vec![r#"{"Effect":"Allow","Action":"*","NotResource":"*"}"#],
+            vec![
+                r#"{"Effect":"Allow","Action":["*"],"Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}"#,
+            ],
+        ] {
+            assert!(set(&other).allows_everything().is_none(), "{other:?}");
+        }
+        assert!(set(&[r#"{"Effect":"Deny","Action":"a:x","Resource":"*"}"#]).has_deny());
     }
 
     #[test]

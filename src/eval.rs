@@ -7,6 +7,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::compile::PolicySet;
 use crate::policy::principal::PrincipalMatch;
 use crate::policy::{Effect, Policy, PolicyKind, Statement};
@@ -256,23 +258,22 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     // without keeping each level's scan (no allocation per request): their denies follow
     // the other layers' in the same order, and each SCP level's allow goes straight to the
     // statements an Allow names.
-    let mut denies: Vec<Matched> = std::iter::once(&id)
-        .chain(pb.iter())
-        .chain(sp.iter())
-        .chain(rbp.iter())
-        .flat_map(|s| s.denies.iter().map(Hit::matched))
-        .collect();
-    let mut granted: Vec<Matched> = Vec::with_capacity(if policies.scps.is_empty() {
-        0
-    } else {
-        policies.scps.len() + 4
-    });
+    let mut denies: Vec<Matched> = Vec::new();
+    for layer in [Some(&id), pb.as_ref(), sp.as_ref(), rbp.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        denies.extend(layer.denies.iter().map(Hit::matched));
+    }
+    // Each SCP level's allowing statement, kept as a reference until an Allow needs it:
+    // a deny allocates nothing for it.
+    let mut scp_allows: SmallVec<[Hit<'_>; 8]> = SmallVec::new();
     let mut scp_without_allow = false;
     for set in policies.scps {
         let level = scan(req, set, PolicyKind::Scp, has_boundary);
         denies.extend(level.denies.iter().map(Hit::matched));
         match &level.allow {
-            Some(hit) if !scp_without_allow => granted.push(hit.matched()),
+            Some(hit) if !scp_without_allow => scp_allows.push(*hit),
             Some(_) => {}
             None => scp_without_allow = true,
         }
@@ -300,9 +301,16 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         .and_then(|s| s.allow_match)
         .unwrap_or(PrincipalMatch::NoMatch);
     let rbp_hit = rbp.as_ref().and_then(|s| s.allow);
-    let with = |mut granted: Vec<Matched>, hits: &[Option<Hit<'_>>]| {
-        granted.extend(hits.iter().flatten().map(Hit::matched));
-        granted
+    // The statements an Allow names: every SCP level's, then the deciding layers'.
+    let granted = |hits: &[Option<Hit<'_>>]| -> Vec<Matched> {
+        let mut out = Vec::with_capacity(scp_allows.len() + hits.len());
+        out.extend(
+            scp_allows
+                .iter()
+                .chain(hits.iter().flatten())
+                .map(Hit::matched),
+        );
+        out
     };
 
     // Step 4: callers that are not IAM principals.
@@ -311,13 +319,13 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         | PrincipalKind::Service { .. }
         | PrincipalKind::WebIdentity { .. } => {
             return if rbp_match == PrincipalMatch::Direct {
-                Outcome::allow(Reason::ResourcePolicyDirect, with(granted, &[rbp_hit]))
+                Outcome::allow(Reason::ResourcePolicyDirect, granted(&[rbp_hit]))
             } else {
                 Outcome::implicit(Reason::NoResourceAllow, PolicyKind::Resource)
             };
         }
         PrincipalKind::Root if req.same_account() && !policies.resource_policy_required => {
-            return Outcome::allow(Reason::RootUser, granted);
+            return Outcome::allow(Reason::RootUser, granted(&[]));
         }
         _ => {}
     }
@@ -352,14 +360,14 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         // (i) Grants to the calling user or session itself are not capped by an implicit
         // deny in identity, boundary or session policies.
         if rbp_match == PrincipalMatch::Direct {
-            return Outcome::allow(Reason::ResourcePolicyDirect, with(granted, &[rbp_hit]));
+            return Outcome::allow(Reason::ResourcePolicyDirect, granted(&[rbp_hit]));
         }
         // (ii) Grants to the role behind a session (or the user behind a federated
         // session) need no identity allow, but the boundary and session policy still cap.
         if role_grant && pb_ok && sp_ok {
             return Outcome::allow(
                 Reason::ResourcePolicyRole,
-                with(granted, &[rbp_hit, caps[0], caps[1]]),
+                granted(&[rbp_hit, caps[0], caps[1]]),
             );
         }
         // (iii) The identity path.
@@ -368,7 +376,7 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
                 return if rbp_match == PrincipalMatch::Account {
                     Outcome::allow(
                         Reason::IdentityAllow,
-                        with(granted, &[id.allow, rbp_hit, caps[0], caps[1]]),
+                        granted(&[id.allow, rbp_hit, caps[0], caps[1]]),
                     )
                 } else {
                     Outcome::implicit(Reason::ResourcePolicyRequired, PolicyKind::Resource)
@@ -376,7 +384,7 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
             }
             return Outcome::allow(
                 Reason::IdentityAllow,
-                with(granted, &[id.allow, caps[0], caps[1]]),
+                granted(&[id.allow, caps[0], caps[1]]),
             );
         }
         let (reason, layer) = side_failure(!role_grant);
@@ -398,7 +406,7 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     }
     Outcome::allow(
         Reason::CrossAccountAllow,
-        with(granted, &[id.allow, rbp_hit, caps[0], caps[1]]),
+        granted(&[id.allow, rbp_hit, caps[0], caps[1]]),
     )
 }
 
@@ -411,6 +419,24 @@ fn scan<'p>(
     has_boundary: bool,
 ) -> Scan<'p> {
     let mut out = Scan::default();
+    // Known in advance: a set that allows everything and denies nothing (`FullAWSAccess`
+    // alone), and an RCP level without a deny (its allows decide nothing).
+    if kind != PolicyKind::Resource {
+        if let Some((policy, statement)) = set.allows_everything() {
+            if kind != PolicyKind::Rcp {
+                out.allow = Some(Hit {
+                    kind,
+                    policy,
+                    statement,
+                });
+                out.allow_match = Some(PrincipalMatch::Direct);
+            }
+            return out;
+        }
+        if kind == PolicyKind::Rcp && !set.has_deny() {
+            return out;
+        }
+    }
     let (service, _) = req.action_parts();
     set.for_candidates(req.action(), service, |policy, statement| {
         let allow = statement.effect == Effect::Allow;
@@ -418,6 +444,10 @@ fn scan<'p>(
             return true;
         }
         if allow && kind != PolicyKind::Resource && out.allow.is_some() {
+            return true;
+        }
+        // The full-access RCP is implied at every level: an RCP's allow decides nothing.
+        if allow && kind == PolicyKind::Rcp {
             return true;
         }
         let principal_match = match &statement.principals {

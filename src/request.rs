@@ -1,50 +1,57 @@
 //! What a request is about: the calling principal, the action, the resource and the
 //! context. Built once per request, before evaluation, so evaluation allocates nothing.
 
+use std::borrow::Cow;
+
+use arrayvec::ArrayString;
+
 use crate::arn::Arn;
 use crate::context::{Context, ContextValue, Lookup};
 
 /// The caller, as resolved from an ARN (or, in a bundle, from the identity store).
+///
+/// Its strings borrow where they can (from the ARN a request names, from the snapshot's
+/// identity), so that resolving a role session per request allocates only its unique id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub struct Principal<'a> {
     /// The ARN the caller presents: a user ARN, or a session ARN for a role session.
-    pub arn: String,
-    pub partition: String,
-    pub account: String,
-    pub kind: PrincipalKind,
+    pub arn: Cow<'a, str>,
+    pub partition: Cow<'a, str>,
+    pub account: Cow<'a, str>,
+    pub kind: PrincipalKind<'a>,
     /// `AIDA...` for a user, `AROA...:SESSION` for a role session, where known.
-    pub unique_id: Option<String>,
+    pub unique_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PrincipalKind {
+pub enum PrincipalKind<'a> {
     User {
-        name: String,
+        name: Cow<'a, str>,
     },
     AssumedRole {
-        role_name: String,
-        session_name: String,
+        role_name: Cow<'a, str>,
+        session_name: Cow<'a, str>,
         /// The role's ARN with its path (`aws:PrincipalArn`); a session ARN omits the
         /// path, so without an identity store this is `role/NAME`.
-        role_arn: String,
+        role_arn: Cow<'a, str>,
     },
     FederatedUser {
-        name: String,
+        name: Cow<'a, str>,
     },
     /// The account's root user.
     Root,
     /// An AWS service acting with its own identity (`ec2.amazonaws.com`).
     Service {
-        name: String,
+        name: Cow<'a, str>,
     },
     /// A web-identity or SAML caller presenting a token from this provider.
     WebIdentity {
-        provider: String,
+        provider: Cow<'a, str>,
     },
     Anonymous,
 }
 
-impl PrincipalKind {
+impl PrincipalKind<'_> {
     /// The value of `aws:PrincipalType`.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -56,6 +63,31 @@ impl PrincipalKind {
             PrincipalKind::Anonymous => "Anonymous",
         }
     }
+
+    fn into_owned(self) -> PrincipalKind<'static> {
+        let own = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
+        match self {
+            PrincipalKind::User { name } => PrincipalKind::User { name: own(name) },
+            PrincipalKind::AssumedRole {
+                role_name,
+                session_name,
+                role_arn,
+            } => PrincipalKind::AssumedRole {
+                role_name: own(role_name),
+                session_name: own(session_name),
+                role_arn: own(role_arn),
+            },
+            PrincipalKind::FederatedUser { name } => {
+                PrincipalKind::FederatedUser { name: own(name) }
+            }
+            PrincipalKind::Root => PrincipalKind::Root,
+            PrincipalKind::Service { name } => PrincipalKind::Service { name: own(name) },
+            PrincipalKind::WebIdentity { provider } => PrincipalKind::WebIdentity {
+                provider: own(provider),
+            },
+            PrincipalKind::Anonymous => PrincipalKind::Anonymous,
+        }
+    }
 }
 
 /// Why a principal ARN was refused.
@@ -65,9 +97,22 @@ impl PrincipalKind {
 )]
 pub struct BadPrincipal(pub String);
 
-impl Principal {
-    /// Reads a caller from its ARN.
-    pub fn from_arn(text: &str) -> Result<Principal, BadPrincipal> {
+impl<'a> Principal<'a> {
+    /// Reads a caller from its ARN, borrowing from it. A role session's role ARN is
+    /// `arn:PARTITION:iam::ACCOUNT:role/ROLE` (no path: a session ARN does not carry it).
+    pub fn from_arn(text: &'a str) -> Result<Principal<'a>, BadPrincipal> {
+        Principal::from_arn_with(text, |partition, account, role| {
+            Cow::Owned(format!("arn:{partition}:iam::{account}:role/{role}"))
+        })
+    }
+
+    /// Like [`Principal::from_arn`], with the role ARN of a role session given by
+    /// `role_arn(partition, account, role name)`: an identity store knows the role's path,
+    /// and lends its ARN instead of formatting one per request.
+    pub fn from_arn_with(
+        text: &'a str,
+        role_arn: impl FnOnce(&'a str, &'a str, &'a str) -> Cow<'a, str>,
+    ) -> Result<Principal<'a>, BadPrincipal> {
         let bad = || BadPrincipal(text.to_owned());
         let arn = Arn::parse(text).ok_or_else(bad)?;
         if arn.account.len() != 12 || !arn.account.bytes().all(|b| b.is_ascii_digit()) {
@@ -76,7 +121,7 @@ impl Principal {
         let kind = match (arn.service, arn.resource.split_once('/')) {
             ("iam", None) if arn.resource == "root" => PrincipalKind::Root,
             ("iam", Some(("user", rest))) if !rest.is_empty() => PrincipalKind::User {
-                name: rest.rsplit('/').next().unwrap_or(rest).to_owned(),
+                name: Cow::Borrowed(rest.rsplit('/').next().unwrap_or(rest)),
             },
             ("sts", Some(("assumed-role", rest))) => {
                 let (role, session) = rest.split_once('/').ok_or_else(bad)?;
@@ -84,25 +129,36 @@ impl Principal {
                     return Err(bad());
                 }
                 PrincipalKind::AssumedRole {
-                    role_name: role.to_owned(),
-                    session_name: session.to_owned(),
-                    role_arn: format!("arn:{}:iam::{}:role/{role}", arn.partition, arn.account),
+                    role_name: Cow::Borrowed(role),
+                    session_name: Cow::Borrowed(session),
+                    role_arn: role_arn(arn.partition, arn.account, role),
                 }
             }
             ("sts", Some(("federated-user", name))) if !name.is_empty() => {
                 PrincipalKind::FederatedUser {
-                    name: name.to_owned(),
+                    name: Cow::Borrowed(name),
                 }
             }
             _ => return Err(bad()),
         };
         Ok(Principal {
-            arn: text.to_owned(),
-            partition: arn.partition.to_owned(),
-            account: arn.account.to_owned(),
+            arn: Cow::Borrowed(text),
+            partition: Cow::Borrowed(arn.partition),
+            account: Cow::Borrowed(arn.account),
             kind,
             unique_id: None,
         })
+    }
+
+    /// The same principal, owning its strings.
+    pub fn into_owned(self) -> Principal<'static> {
+        Principal {
+            arn: Cow::Owned(self.arn.into_owned()),
+            partition: Cow::Owned(self.partition.into_owned()),
+            account: Cow::Owned(self.account.into_owned()),
+            kind: self.kind.into_owned(),
+            unique_id: self.unique_id.map(|u| Cow::Owned(u.into_owned())),
+        }
     }
 
     pub fn is_authenticated(&self) -> bool {
@@ -143,9 +199,9 @@ impl Principal {
 /// One authorization request, prepared for evaluation.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
-    pub principal: &'a Principal,
+    pub principal: &'a Principal<'a>,
     /// Lowercased once here so that matching does not allocate.
-    action: String,
+    action: LowerAction,
     colon: Option<usize>,
     pub resource: &'a str,
     resource_arn: Option<Arn<'a>>,
@@ -156,7 +212,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn new(
-        principal: &'a Principal,
+        principal: &'a Principal<'a>,
         action: &str,
         resource: &'a str,
         resource_account: &'a str,
@@ -175,18 +231,18 @@ impl<'a> Request<'a> {
     /// Like [`Request::new`] with the resource already split (`Arn::parse(resource)`), for a
     /// caller that parsed it to find the resource's account.
     pub fn with_resource_arn(
-        principal: &'a Principal,
+        principal: &'a Principal<'a>,
         action: &str,
         resource: &'a str,
         resource_arn: Option<Arn<'a>>,
         resource_account: &'a str,
         context: &'a dyn Lookup,
     ) -> Request<'a> {
-        let action = action.to_ascii_lowercase();
+        let action = LowerAction::new(action);
         Request {
             principal,
             // A byte scan: `find` sets up a searcher, which costs more than this short string.
-            colon: action.bytes().position(|b| b == b':'),
+            colon: action.as_str().bytes().position(|b| b == b':'),
             action,
             resource,
             resource_arn,
@@ -197,17 +253,17 @@ impl<'a> Request<'a> {
 
     /// The lowercase action.
     pub fn action(&self) -> &str {
-        &self.action
+        self.action.as_str()
     }
 
     /// The lowercase action split at its colon (`("", action)` when it has none).
     pub fn action_parts(&self) -> (&str, &str) {
         match self.colon {
             Some(i) => (
-                self.action.get(..i).unwrap_or_default(),
-                self.action.get(i + 1..).unwrap_or_default(),
+                self.action().get(..i).unwrap_or_default(),
+                self.action().get(i + 1..).unwrap_or_default(),
             ),
-            None => ("", &self.action),
+            None => ("", self.action()),
         }
     }
 
@@ -217,6 +273,37 @@ impl<'a> Request<'a> {
 
     pub fn same_account(&self) -> bool {
         self.principal.is_authenticated() && self.principal.account == self.resource_account
+    }
+}
+
+/// Actions up to this long are lowercased on the stack; AWS's longest are about 60.
+const INLINE_ACTION: usize = 64;
+
+/// A lowercase copy of the action, inline when it is short (nearly always), so that
+/// building a request does not allocate. `arrayvec` rather than a hand-made buffer: its
+/// `ArrayString` hands out `&str` without checking the UTF-8 again on every read.
+#[derive(Debug, Clone)]
+enum LowerAction {
+    Inline(ArrayString<INLINE_ACTION>),
+    Heap(String),
+}
+
+impl LowerAction {
+    fn new(action: &str) -> LowerAction {
+        match ArrayString::from(action) {
+            Ok(mut inline) => {
+                inline.make_ascii_lowercase();
+                LowerAction::Inline(inline)
+            }
+            Err(_) => LowerAction::Heap(action.to_ascii_lowercase()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            LowerAction::Inline(s) => s,
+            LowerAction::Heap(s) => s,
+        }
     }
 }
 
@@ -244,6 +331,22 @@ mod tests {
         ] {
             assert!(Principal::from_arn(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn actions_are_lowercased_inline_or_on_the_heap() {
+        let p = Principal::from_arn("arn:aws:iam::111111111111:user/alice").unwrap();
+        let ctx = Context::new();
+        let short = Request::new(&p, "Orders:GetOrder", "*", "111111111111", &ctx);
+        assert_eq!(short.action(), "orders:getorder");
+        assert_eq!(short.action_parts(), ("orders", "getorder"));
+        let long_name = format!("Svc:{}", "Ab".repeat(INLINE_ACTION));
+        let long = Request::new(&p, &long_name, "*", "111111111111", &ctx);
+        assert!(matches!(long.action, LowerAction::Heap(_)));
+        assert_eq!(long.action(), long_name.to_ascii_lowercase());
+        assert_eq!(long.action_parts().0, "svc");
+        let none = Request::new(&p, "NoColon", "*", "111111111111", &ctx);
+        assert_eq!(none.action_parts(), ("", "nocolon"));
     }
 
     #[test]

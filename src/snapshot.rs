@@ -60,7 +60,7 @@ struct Identity {
     keys: Context,
     /// A user as a request names it, resolved once; `None` for a role, whose sessions
     /// differ by name.
-    principal: Option<Principal>,
+    principal: Option<Principal<'static>>,
 }
 
 /// What the snapshot knows of an account.
@@ -182,8 +182,9 @@ impl Snapshot {
                     policies.extend(g.managed.iter().filter_map(managed));
                 }
                 let unique_id = unique_id("AIDA", &u.arn);
-                let principal = Principal::from_arn(&u.arn).ok().map(|mut p| {
-                    p.unique_id = Some(unique_id.clone());
+                let principal = Principal::from_arn(&u.arn).ok().map(|p| {
+                    let mut p = p.into_owned();
+                    p.unique_id = Some(Cow::Owned(unique_id.clone()));
                     p
                 });
                 let keys = principal
@@ -210,13 +211,13 @@ impl Snapshot {
                 policies.extend(r.managed.iter().filter_map(managed));
                 // The keys of any session of the role; each session adds its own id.
                 let session = Principal {
-                    arn: r.arn.clone(),
-                    partition: bundle::PARTITION.to_owned(),
-                    account: account.id.clone(),
+                    arn: Cow::Borrowed(&r.arn),
+                    partition: Cow::Borrowed(bundle::PARTITION),
+                    account: Cow::Borrowed(&account.id),
                     kind: PrincipalKind::AssumedRole {
-                        role_name: r.name.clone(),
-                        session_name: String::new(),
-                        role_arn: r.arn.clone(),
+                        role_name: Cow::Borrowed(&r.name),
+                        session_name: Cow::Borrowed(""),
+                        role_arn: Cow::Borrowed(&r.arn),
                     },
                     unique_id: None,
                 };
@@ -335,33 +336,42 @@ impl Snapshot {
     /// request allocates little beyond its outcome.
     fn prepare<'a>(&'a self, q: &Query<'a>) -> Option<Prepared<'a>> {
         let mut request_keys = Context::new();
+        let mut session_uid: Option<ContextValue> = None;
         let single = |s: &str| ContextValue::Single(s.to_owned());
         let (principal, identity) = match self.users.get(q.principal) {
             Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(&**id)),
             None => {
-                let mut principal = Principal::from_arn(q.principal).ok()?;
-                match &mut principal.kind {
-                    PrincipalKind::AssumedRole {
-                        role_name,
-                        session_name,
-                        role_arn,
-                    } => {
-                        let id = self
+                // A role session borrows its role's ARN (with the path) from the store.
+                let mut role: Option<&'a Identity> = None;
+                let mut principal =
+                    Principal::from_arn_with(q.principal, |partition, account, name| {
+                        role = self
                             .roles
-                            .get(&principal.account)?
-                            .get(role_name.as_str())?;
-                        *role_arn = id.arn.clone();
+                            .get(account)
+                            .and_then(|r| r.get(name))
+                            .map(|r| &**r);
+                        match role {
+                            Some(id) => Cow::Borrowed(id.arn.as_str()),
+                            None => {
+                                Cow::Owned(format!("arn:{partition}:iam::{account}:role/{name}"))
+                            }
+                        }
+                    })
+                    .ok()?;
+                match &principal.kind {
+                    PrincipalKind::AssumedRole { session_name, .. } => {
+                        let id = role?;
                         let mut uid =
                             String::with_capacity(id.unique_id.len() + 1 + session_name.len());
                         uid.push_str(&id.unique_id);
                         uid.push(':');
                         uid.push_str(session_name);
-                        request_keys.insert("aws:userid", single(&uid));
-                        principal.unique_id = Some(uid);
-                        (Cow::Owned(principal), Some(&**id))
+                        session_uid = Some(ContextValue::Single(uid.clone()));
+                        principal.unique_id = Some(Cow::Owned(uid));
+                        (Cow::Owned(principal), Some(id))
                     }
                     PrincipalKind::Root
-                        if self.accounts.contains_key(&principal.account)
+                        if self.accounts.contains_key(&*principal.account)
                             || self.has_account_identities(&principal.account) =>
                     {
                         principal.unique_id = Some(principal.account.clone());
@@ -446,6 +456,7 @@ impl Snapshot {
             scps: principal_account_info.map_or(no_chain, |a| &a.scps),
             rcps: account_rcps,
             request_keys,
+            session_uid,
             principal_keys,
             principal_account_keys,
             account_keys,
@@ -584,7 +595,7 @@ fn time_keys(now: SystemTime) -> Rc<Context> {
 
 /// A request resolved against the snapshot.
 struct Prepared<'a> {
-    principal: Cow<'a, Principal>,
+    principal: Cow<'a, Principal<'a>>,
     identity: Option<&'a Identity>,
     resource_set: Option<Cow<'a, PolicySet>>,
     resource_account: &'a str,
@@ -596,6 +607,8 @@ struct Prepared<'a> {
     /// Server-owned keys of this request alone: a session's id, a resource's tags, or
     /// every principal key of an account's root user.
     request_keys: Context,
+    /// A role session's `aws:userid` (`AROA...:SESSION`), the one key a session adds.
+    session_uid: Option<ContextValue>,
     principal_keys: Cow<'a, Context>,
     principal_account_keys: Cow<'a, Context>,
     account_keys: Cow<'a, Context>,
@@ -608,6 +621,7 @@ struct Prepared<'a> {
 impl<'a> Prepared<'a> {
     fn keys<'k>(&'k self, caller: &'k Context) -> Keys<'k> {
         Keys {
+            session_uid: self.session_uid.as_ref(),
             layers: [
                 &self.request_keys,
                 &self.principal_keys,
@@ -645,6 +659,7 @@ impl<'a> Prepared<'a> {
 /// keys less those the server owns, so that a caller cannot forge them.
 #[derive(Debug)]
 struct Keys<'k> {
+    session_uid: Option<&'k ContextValue>,
     layers: [&'k Context; 5],
     caller: &'k Context,
     resource_tags_owned: bool,
@@ -652,6 +667,11 @@ struct Keys<'k> {
 
 impl Lookup for Keys<'_> {
     fn get(&self, lower_key: &str) -> Option<&ContextValue> {
+        if let Some(uid) = self.session_uid
+            && lower_key == "aws:userid"
+        {
+            return Some(uid);
+        }
         for layer in self.layers {
             if let Some(v) = layer.get(lower_key) {
                 return Some(v);

@@ -87,7 +87,7 @@ impl Setup {
         let account = crate::arn::Arn::parse(resource)
             .map(|a| a.account.to_owned())
             .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| principal.account.clone());
+            .unwrap_or_else(|| principal.account.to_string());
         self.eval_as(&principal, action, resource, &account)
     }
 
@@ -176,7 +176,7 @@ fn check(outcome: &Outcome, summary: &str, statements: &[&str]) {
 }
 
 /// A caller that is not an IAM principal (§3.3 step 4).
-fn caller(kind: PrincipalKind, arn: &str, account: &str) -> Principal {
+fn caller<'a>(kind: PrincipalKind<'a>, arn: &'a str, account: &'a str) -> Principal<'a> {
     Principal {
         arn: arn.into(),
         partition: "aws".into(),
@@ -186,11 +186,11 @@ fn caller(kind: PrincipalKind, arn: &str, account: &str) -> Principal {
     }
 }
 
-fn anonymous() -> Principal {
+fn anonymous() -> Principal<'static> {
     caller(PrincipalKind::Anonymous, "", "")
 }
 
-fn service(name: &str) -> Principal {
+fn service(name: &str) -> Principal<'_> {
     caller(PrincipalKind::Service { name: name.into() }, name, "")
 }
 

@@ -94,8 +94,8 @@ impl PrincipalEntry {
             (PrincipalEntry::User(arn), PrincipalKind::FederatedUser { name }) => {
                 // AWS tracks a federated session's parent user; like iam-simulate, we take
                 // the user of the same name in the same account.
-                let parent = arn.rsplit('/').next() == Some(name.as_str())
-                    && arn.split(':').nth(4) == Some(p.account.as_str());
+                let parent = arn.rsplit('/').next() == Some(&**name)
+                    && arn.split(':').nth(4) == Some(&*p.account);
                 named(parent, M::ParentUser)
             }
             (
@@ -336,15 +336,15 @@ mod tests {
     const FED: &str = "arn:aws:sts::111111111111:federated-user/alice";
     const ROOT: &str = "arn:aws:iam::111111111111:root";
 
-    fn caller(arn: &str) -> Principal {
+    fn caller(arn: &str) -> Principal<'_> {
         Principal::from_arn(arn).unwrap()
     }
 
-    fn other(kind: PrincipalKind) -> Principal {
+    fn other(kind: PrincipalKind<'static>) -> Principal<'static> {
         Principal {
-            arn: String::new(),
+            arn: "".into(),
             partition: "aws".into(),
-            account: String::new(),
+            account: "".into(),
             kind,
             unique_id: None,
         }
