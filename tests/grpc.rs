@@ -965,6 +965,8 @@ async fn warden_load_reports_a_summary_against_the_server_and_the_baseline() {
             "400",
             "-c",
             "4",
+            "--threads",
+            "1",
             "--baseline",
         ])
         .args(["--format", "json"])

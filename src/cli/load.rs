@@ -65,6 +65,11 @@ pub struct Args {
     /// Internal: serve as the baseline, answering with this (base64 protobuf) response.
     #[arg(long, hide = true, value_name = "ANSWER")]
     serve_baseline: Option<String>,
+    /// Worker threads of the generator's runtime (default: one per CPU). On a machine it
+    /// shares with the server, fewer threads than CPUs between the two keeps either from
+    /// waiting for the other's time slice.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Worker threads of the baseline server (match the server under test).
     #[arg(long, default_value_t = 2)]
     baseline_workers: usize,
@@ -266,7 +271,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         rate: args.rate,
     };
     let requests: Arc<[_]> = requests(&args)?.into();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
