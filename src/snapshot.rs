@@ -341,23 +341,19 @@ impl Snapshot {
         let (principal, identity) = match self.users.get(q.principal) {
             Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(&**id)),
             None => {
-                // A role session borrows its role's ARN (with the path) from the store.
+                // A role session borrows its role's ARN (with the path) from the store; a
+                // session of a role the store does not know is refused just below, so its
+                // role ARN is left empty rather than formatted.
                 let mut role: Option<&'a Identity> = None;
-                let mut principal =
-                    Principal::from_arn_with(q.principal, |partition, account, name| {
-                        role = self
-                            .roles
-                            .get(account)
-                            .and_then(|r| r.get(name))
-                            .map(|r| &**r);
-                        match role {
-                            Some(id) => Cow::Borrowed(id.arn.as_str()),
-                            None => {
-                                Cow::Owned(format!("arn:{partition}:iam::{account}:role/{name}"))
-                            }
-                        }
-                    })
-                    .ok()?;
+                let mut principal = Principal::from_arn_with(q.principal, |_, account, name| {
+                    role = self
+                        .roles
+                        .get(account)
+                        .and_then(|r| r.get(name))
+                        .map(|r| &**r);
+                    Cow::Borrowed(role.map_or("", |id| id.arn.as_str()))
+                })
+                .ok()?;
                 match &principal.kind {
                     PrincipalKind::AssumedRole { session_name, .. } => {
                         let id = role?;
