@@ -1,6 +1,6 @@
 //! How many heap allocations one `Snapshot::authorize` makes: the request path is meant to
-//! allocate little beyond its outcome (reference the `BENCHMARKS.md` section on the
-//! identity store). Allocation counts are deterministic, unlike time, so a change that
+//! allocate little beyond its outcome (see the identity-store section of `BENCHMARKS.md`).
+//! Allocation counts are deterministic, unlike time, so a change that
 //! adds work to every request fails here.
 //!
 //! The counting allocator (`stats_alloc`) is this test binary's global allocator. It counts
