@@ -69,20 +69,99 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
+/// How often the pacer releases the requests that have come due. tokio's timer has a
+/// resolution of one millisecond, so pacing with it would start a millisecond's worth of
+/// requests at once (14 at 14,000 rps), and the last of each burst would wait for the
+/// others: a latency the generator makes, not the server.
+const PACER_TICK: Duration = Duration::from_micros(100);
+
+/// Releases request permits at the plan's rate, from a thread of its own that sleeps with
+/// the operating system's fine-grained timer: request `seq` is released at
+/// `started + seq / rate`, for the first `cap` requests.
+struct Pacer {
+    permits: Arc<tokio::sync::Semaphore>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Pacer {
+    fn start(started: std::time::Instant, rate: f64, cap: u64) -> std::io::Result<Self> {
+        let permits = Arc::new(tokio::sync::Semaphore::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("warden-load-pacer".into())
+            .spawn({
+                let permits = permits.clone();
+                let stop = stop.clone();
+                move || {
+                    let mut released = 0u64;
+                    while released < cap && !stop.load(Ordering::Relaxed) {
+                        let elapsed = started.elapsed().as_secs_f64();
+                        // Requests 0..=floor(elapsed * rate) are due.
+                        let due = ((elapsed * rate).floor() as u64).saturating_add(1).min(cap);
+                        if due > released {
+                            let n = usize::try_from(due - released).unwrap_or(usize::MAX);
+                            permits.add_permits(n.min(tokio::sync::Semaphore::MAX_PERMITS));
+                            released = due;
+                        }
+                        std::thread::sleep(PACER_TICK);
+                    }
+                }
+            })?;
+        Ok(Self {
+            permits,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Runs the plan: `callers` supplies one caller per worker (worker index in).
-pub async fn run<C: Caller>(plan: Plan, mut callers: impl FnMut(usize) -> C) -> Report {
+///
+/// With a rate, request `seq` is sent at `seq / rate` after the start (by the pacer), and
+/// a duration bounds how many are sent: those due before it ends.
+///
+/// Fails only when the pacer's thread cannot be started.
+pub async fn run<C: Caller>(
+    plan: Plan,
+    mut callers: impl FnMut(usize) -> C,
+) -> std::io::Result<Report> {
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = plan.duration.map(|d| started + d);
-    let total = plan.total;
-    let interval = plan
-        .rate
-        .filter(|r| *r > 0.0)
-        .map(|r| Duration::from_secs_f64(1.0 / r));
+    let rate = plan.rate.filter(|r| r.is_finite() && *r > 0.0);
+    // With a rate, the number of requests is known in advance: those due before the
+    // deadline, and at most the total.
+    let total = match (rate, plan.duration) {
+        (Some(r), Some(d)) => {
+            let due = (d.as_secs_f64() * r).ceil() as u64;
+            Some(plan.total.map_or(due, |t| t.min(due)))
+        }
+        _ => plan.total,
+    };
+    let pacer = match rate {
+        Some(r) => Some(Pacer::start(
+            started.into_std(),
+            r,
+            total.unwrap_or(u64::MAX),
+        )?),
+        None => None,
+    };
+    let permits = pacer.as_ref().map(|p| p.permits.clone());
     let mut workers = Vec::with_capacity(plan.concurrency.max(1));
     for w in 0..plan.concurrency.max(1) {
         let mut caller = callers(w);
         let next = next.clone();
+        let permits = permits.clone();
         workers.push(tokio::spawn(async move {
             let mut tally = Tally {
                 latency: new_histogram(),
@@ -93,12 +172,12 @@ pub async fn run<C: Caller>(plan: Plan, mut callers: impl FnMut(usize) -> C) -> 
                 if total.is_some_and(|t| seq >= t) {
                     break;
                 }
-                if let Some(iv) = interval {
-                    let due = started + iv.mul_f64(seq as f64);
-                    if deadline.is_some_and(|d| due >= d) {
-                        break;
+                if let Some(permits) = &permits {
+                    // The pacer releases exactly `total` permits, one per request.
+                    match permits.acquire().await {
+                        Ok(p) => p.forget(),
+                        Err(_) => break,
                     }
-                    tokio::time::sleep_until(due).await;
                 } else if deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
@@ -127,7 +206,8 @@ pub async fn run<C: Caller>(plan: Plan, mut callers: impl FnMut(usize) -> C) -> 
     let count = latency.len();
     let failed: u64 = errors.values().sum();
     let us = |ns: f64| ns / 1000.0;
-    Report {
+    drop(pacer);
+    Ok(Report {
         count,
         ok: count.saturating_sub(failed),
         errors,
@@ -144,7 +224,7 @@ pub async fn run<C: Caller>(plan: Plan, mut callers: impl FnMut(usize) -> C) -> 
             .iter()
             .map(|p| (*p, us(latency.value_at_percentile(*p) as f64)))
             .collect(),
-    }
+    })
 }
 
 impl Report {
@@ -200,7 +280,7 @@ mod tests {
             duration: None,
             rate: None,
         };
-        let report = run(plan, |_| EveryTenth).await;
+        let report = run(plan, |_| EveryTenth).await.unwrap();
         assert_eq!(report.count, 1000);
         assert_eq!(report.errors.get("Unavailable"), Some(&100));
         assert_eq!(report.ok, 900);
@@ -209,17 +289,56 @@ mod tests {
         assert!(text.contains("[Unavailable]   100 responses"), "{text}");
     }
 
-    #[tokio::test(start_paused = true)]
+    /// Records when each request was sent, relative to a start.
+    struct Stamps(
+        Arc<std::sync::Mutex<Vec<(u64, Duration)>>>,
+        std::time::Instant,
+    );
+
+    impl Caller for Stamps {
+        async fn call(&mut self, seq: u64) -> Result<(), String> {
+            let at = self.1.elapsed();
+            self.0.lock().unwrap().push((seq, at));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
     async fn a_rate_paces_requests() {
-        // With paused time, sleeping advances the clock exactly: 50 requests at 100/s
-        // within a second, and no more.
+        // 500 ms at 200/s: exactly the 100 requests due before the end, none of them
+        // before its time (request n at n × 5 ms).
         let plan = Plan {
             concurrency: 4,
             total: None,
             duration: Some(Duration::from_millis(500)),
-            rate: Some(100.0),
+            rate: Some(200.0),
         };
-        let report = run(plan, |_| EveryTenth).await;
-        assert_eq!(report.count, 50);
+        let stamps = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let start = std::time::Instant::now();
+        let report = run(plan, |_| Stamps(stamps.clone(), start)).await.unwrap();
+        assert_eq!(report.count, 100);
+        let mut stamps = stamps.lock().unwrap().clone();
+        stamps.sort();
+        assert_eq!(stamps.len(), 100);
+        for (i, (seq, at)) in stamps.iter().enumerate() {
+            assert_eq!(*seq, i as u64);
+            assert!(
+                *at >= Duration::from_millis(5 * i as u64),
+                "request {seq} sent at {at:?}, before its time"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rate_with_a_total_sends_the_total() {
+        let plan = Plan {
+            concurrency: 3,
+            total: Some(30),
+            duration: Some(Duration::from_secs(60)),
+            rate: Some(1000.0),
+        };
+        let report = run(plan, |_| EveryTenth).await.unwrap();
+        assert_eq!(report.count, 30);
+        assert_eq!(report.errors.get("Unavailable"), Some(&3));
     }
 }

@@ -162,7 +162,8 @@ async fn drive(
             .unwrap_or_else(|| first.clone());
         AuthorizeCaller::new(channel, requests.clone())
     })
-    .await;
+    .await
+    .context("cannot start the load generator")?;
     Ok(report)
 }
 
