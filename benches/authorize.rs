@@ -369,7 +369,7 @@ impl CedarOrg {
                 Holder::Group(arn) => format!("principal in Group::{}", lit(arn)),
                 Holder::Role(arn) => format!("principal == Role::{}", lit(arn)),
             };
-            for s in &p.statements {
+            for s in p.statements.iter() {
                 if let Some(policy) = statement(&principal, s, &actions) {
                     text.push_str(&policy);
                 }

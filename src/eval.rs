@@ -438,8 +438,9 @@ fn scan<'p>(
         }
     }
     let (service, _) = req.action_parts();
-    set.for_candidates(req.action(), service, |policy, statement| {
-        let allow = statement.effect == Effect::Allow;
+    set.for_candidates(req.action(), service, |candidate| {
+        // Decided from the index entry alone, without loading the statement.
+        let allow = candidate.effect == Effect::Allow;
         if allow && out.allow_match == Some(PrincipalMatch::Direct) {
             return true;
         }
@@ -450,6 +451,9 @@ fn scan<'p>(
         if allow && kind == PolicyKind::Rcp {
             return true;
         }
+        let Some(statement) = candidate.statement() else {
+            return true;
+        };
         let principal_match = match &statement.principals {
             None => PrincipalMatch::Direct,
             // AWS quirk (reference §2.3): a resource-policy `Deny` with `NotPrincipal`
@@ -457,9 +461,15 @@ fn scan<'p>(
             Some(p) if p.negated && !allow && has_boundary => PrincipalMatch::Direct,
             Some(p) => p.classify(req.principal),
         };
-        if principal_match == PrincipalMatch::NoMatch || !applies(statement, req) {
+        if principal_match == PrincipalMatch::NoMatch
+            || !(candidate.action_matched || action_matches(statement, req))
+            || !applies_to_resource_and_context(statement, req)
+        {
             return true;
         }
+        let Some(policy) = candidate.policy() else {
+            return true;
+        };
         let hit = Hit {
             kind,
             policy,
@@ -481,14 +491,16 @@ fn scan<'p>(
 /// Whether a statement's action, resource and conditions match (the principal part is
 /// classified separately).
 pub fn applies(s: &Statement, req: &Request<'_>) -> bool {
+    action_matches(s, req) && applies_to_resource_and_context(s, req)
+}
+
+fn action_matches(s: &Statement, req: &Request<'_>) -> bool {
     let (service, name) = req.action_parts();
-    if !s.actions.matches(service, name) {
-        return false;
-    }
-    if !resource_matches(s, req) {
-        return false;
-    }
-    s.conditions.iter().all(|c| c.holds(req.context))
+    s.actions.matches(service, name)
+}
+
+fn applies_to_resource_and_context(s: &Statement, req: &Request<'_>) -> bool {
+    resource_matches(s, req) && s.conditions.iter().all(|c| c.holds(req.context))
 }
 
 /// Whether a statement's `Resource`/`NotResource` covers the request's resource (absent:
@@ -591,7 +603,7 @@ pub fn explain(req: &Request<'_>, policies: &Policies<'_>) -> Explanation {
     let mut add = |kind: PolicyKind, level: Option<usize>, set: &PolicySet| {
         let mut statements = Vec::new();
         for p in set.policies() {
-            for s in &p.statements {
+            for s in p.statements.iter() {
                 let mismatch = first_mismatch(s, req, has_boundary);
                 statements.push(StatementExplanation {
                     policy: p.id.clone(),

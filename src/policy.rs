@@ -148,7 +148,9 @@ pub struct Policy {
     /// Names the policy in decisions: a policy ARN, `user/alice/inline/name`, `identity[0]`.
     pub id: Arc<str>,
     pub kind: PolicyKind,
-    pub statements: Vec<Statement>,
+    /// Shared with the sets that hold the policy, whose indexes reach a statement without
+    /// going through the policy (one cache miss fewer in a large snapshot).
+    pub statements: Arc<[Statement]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -261,7 +263,7 @@ pub fn parse_node_with(node: &Node, kind: PolicyKind, id: &str, max_size: Option
         policy: (!has_error).then(|| Policy {
             id: id.into(),
             kind,
-            statements,
+            statements: statements.into(),
         }),
         findings: cx.findings,
     }

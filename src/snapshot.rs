@@ -688,6 +688,7 @@ impl Lookup for Keys<'_> {
 #[derive(Default)]
 struct SetCache {
     sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
+    texts: crate::compile::Texts,
     statements: usize,
 }
 
@@ -710,7 +711,7 @@ impl SetCache {
         if let Some(s) = self.sets.get(&key) {
             return s.clone();
         }
-        let set = Arc::new(PolicySet::new(policies));
+        let set = Arc::new(PolicySet::with_texts(policies, &mut self.texts));
         self.statements += set.statement_count();
         self.sets.insert(key, set.clone());
         set

@@ -137,7 +137,7 @@ fn compile(id: &str, kind: PolicyKind, statements: Value) -> Policy {
     parsed.unwrap_or_else(|| Policy {
         id: id.into(),
         kind,
-        statements: Vec::new(),
+        statements: Vec::new().into(),
     })
 }
 
