@@ -59,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(layer) = o.denied_by {
         outln!(out, "  decided by: {layer}");
     }
-    for m in o.statements.iter() {
+    for m in &o.statements {
         outln!(out, "  {:?}: {m}", m.effect);
     }
     if let Some(e) = explanation {
@@ -69,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map(|l| format!(" level {l}"))
                 .unwrap_or_default();
             outln!(out, "{}{level}: {}", layer.kind, layer.result.as_str());
-            for s in layer.statements.iter() {
+            for s in &layer.statements {
                 let place = s.sid.as_deref().map_or_else(
                     || format!("Statement[{}]", s.index),
                     |sid| format!("Sid {sid}"),

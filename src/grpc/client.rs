@@ -154,7 +154,7 @@ pub fn describe(r: &pb::AuthorizeResponse) -> String {
     if !r.denied_by.is_empty() {
         let _ = writeln!(out, "  decided by: {}", r.denied_by);
     }
-    for s in r.statements.iter() {
+    for s in &r.statements {
         let _ = writeln!(out, "  {}: {}", effect_name(s.effect()), statement_line(s));
     }
     if let Some(e) = &r.explanation {
@@ -170,7 +170,7 @@ pub fn describe(r: &pb::AuthorizeResponse) -> String {
                 pb::LayerResult::Unspecified => "Unspecified",
             };
             let _ = writeln!(out, "{}{level}: {result}", layer.kind);
-            for s in layer.statements.iter() {
+            for s in &layer.statements {
                 let place = if s.sid.is_empty() {
                     format!("Statement[{}]", s.index)
                 } else {
