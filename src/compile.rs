@@ -356,7 +356,8 @@ impl Index {
             // order, and a statement listed twice under one action or service once.
             placed.sort_unstable();
             placed.dedup();
-            let mut buckets = Buckets::default();
+            let mut keys: Vec<u64> = Vec::new();
+            let mut spans: Vec<(Arc<str>, Span)> = Vec::new();
             for (k, text, id) in placed {
                 let Some(s) = policies
                     .get(id.0 as usize)
@@ -364,11 +365,11 @@ impl Index {
                 else {
                     continue;
                 };
-                match (buckets.keys.last(), buckets.spans.last_mut()) {
+                match (keys.last(), spans.last_mut()) {
                     (Some(&lk), Some((lt, span))) if lk == k && **lt == *text => span.len += 1,
                     _ => {
-                        buckets.keys.push(k);
-                        buckets.spans.push((
+                        keys.push(k);
+                        spans.push((
                             texts.intern(&text),
                             Span {
                                 start: ids.len() as u32,
@@ -379,10 +380,13 @@ impl Index {
                 }
                 ids.push(Entry::new(id, s.effect, matched));
             }
-            buckets
+            Bucketed {
+                keys: keys.into_boxed_slice(),
+                spans: spans.into_boxed_slice(),
+            }
         };
-        let exact = flatten(exact, true).done();
-        let by_service = flatten(by_service, false).done();
+        let exact = flatten(exact, true);
+        let by_service = flatten(by_service, false);
         let always_span = Span {
             start: ids.len() as u32,
             len: always.len() as u32,
@@ -393,22 +397,6 @@ impl Index {
             exact,
             by_service,
             always: always_span,
-        }
-    }
-}
-
-/// Buckets while an index is built.
-#[derive(Default)]
-struct Buckets {
-    keys: Vec<u64>,
-    spans: Vec<(Arc<str>, Span)>,
-}
-
-impl Buckets {
-    fn done(self) -> Bucketed {
-        Bucketed {
-            keys: self.keys.into_boxed_slice(),
-            spans: self.spans.into_boxed_slice(),
         }
     }
 }
