@@ -4,6 +4,8 @@
 //! without allocating. A key holds one value or a list (`aws:TagKeys`); a one-element list
 //! behaves as a single value wherever AWS says so.
 
+use smol_str::SmolStr;
+
 /// A context value: one string or a list of strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextValue {
@@ -47,7 +49,9 @@ impl Lookup for Context {
 /// Condition keys of one request. Small (a dozen keys), so a vector beats a hash map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
-    entries: Vec<(Box<str>, ContextValue)>,
+    /// Keys lowercase; a key of up to 23 bytes (`aws:principaltag/team`) sits in the entry
+    /// itself, so a lookup compares keys without a load per key.
+    entries: Vec<(SmolStr, ContextValue)>,
 }
 
 impl Context {
