@@ -2,10 +2,10 @@
 //! policies, a boundary, a session policy, a resource policy, one organization level),
 //! with their statements indexed by action so a request touches only candidates.
 //!
-//! Index: a statement whose every `Action` is exact goes under each exact action; one
-//! whose patterns all name a literal service goes under each service; the rest
-//! (`NotAction`, `*`, a wildcard service) are always candidates. A statement lands in one
-//! kind of bucket only, so a request never sees it twice.
+//! Index: a statement goes, for each service its `Action` names, under that service's
+//! exact actions when it names only exact ones there, and under the service otherwise;
+//! the rest (`NotAction`, `*`, a wildcard service) are always candidates. For any one
+//! action a statement is in one bucket at most, so a request never sees it twice.
 //!
 //! Layout: a snapshot holds one set per distinct combination of policies (tens of thousands
 //! in a large organization), so an index is flat: every bucket's entries back to back in
@@ -46,8 +46,9 @@ struct Entry {
 
 /// The statement's effect is `Allow`.
 const ALLOW: u32 = 1 << 31;
-/// Every action pattern of the statement is exact and one of them is the bucket's action:
-/// a request that reaches the entry through that bucket matches its `Action`.
+/// The statement names the bucket's action, or every action of the bucket's service
+/// (`service:*`): a request that reaches the entry through that bucket matches its
+/// `Action`.
 const ACTION_MATCHED: u32 = 1 << 30;
 /// A set holds fewer policies than this (each takes a pointer: that would be 8 GiB).
 const POLICY_MASK: u32 = ACTION_MATCHED - 1;
@@ -178,7 +179,7 @@ impl Index {
     }
 
     fn find_keyed(buckets: &Bucketed, k: u64, text: &str) -> Option<Span> {
-        let first = buckets.keys.partition_point(|&b| b < k);
+        let first = lower_bound(&buckets.keys, k);
         let same = buckets
             .keys
             .get(first..)?
@@ -191,6 +192,38 @@ impl Index {
             .iter()
             .find(|(t, _)| &**t == text)
             .map(|(_, span)| *span)
+    }
+}
+
+/// How far [`lower_bound`] steps from its guess before it falls back to a binary search.
+const NEAR: usize = 8;
+
+/// The first position in the sorted `keys` whose key is `k` or more.
+///
+/// The keys are hashes, spread evenly over `u64`, so `k`'s place is about `k / 2^64` of the
+/// way along: a lookup starts there and steps to it, touching a cache line or two where a
+/// binary search over a few hundred keys touches five or six, each a miss in a large
+/// snapshot. Keys bunched together (a crafted policy) cost a binary search more, no worse.
+fn lower_bound(keys: &[u64], k: u64) -> usize {
+    let n = keys.len();
+    // Below n, since k < 2^64.
+    let guess = ((u128::from(k) * n as u128) >> 64) as usize;
+    let (before, after) = keys.split_at(guess.min(n));
+    if after.first().is_some_and(|&b| b < k) {
+        // The answer is past the guess.
+        let rest = after.get(1..).unwrap_or_default();
+        let (near, far) = rest.split_at(rest.len().min(NEAR));
+        match near.iter().position(|&b| b >= k) {
+            Some(i) => guess + 1 + i,
+            None => guess + 1 + near.len() + far.partition_point(|&b| b < k),
+        }
+    } else {
+        // The answer is at the guess or before it.
+        let (far, near) = before.split_at(before.len().saturating_sub(NEAR));
+        match near.iter().rposition(|&b| b < k) {
+            Some(i) => far.len() + i + 1,
+            None => far.partition_point(|&b| b < k),
+        }
     }
 }
 
@@ -324,41 +357,51 @@ impl PolicySet {
     }
 }
 
-enum Bucket {
-    Exact(Vec<Box<str>>),
-    Service(Vec<Box<str>>),
-    Always,
+/// Where one statement goes in an index.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Placement {
+    /// `service:name` buckets; a request reaching the statement through one matches its
+    /// `Action`.
+    exact: Vec<Box<str>>,
+    /// Service buckets, each with whether the statement names every action of the service
+    /// (`service:*`), which a request reaching it through that bucket then matches.
+    services: Vec<(Box<str>, bool)>,
+    /// A candidate for every action.
+    always: bool,
 }
 
 impl Index {
     fn build(policies: &[Arc<Policy>], texts: &mut Texts) -> Index {
-        // (key, text, place) for every bucket a statement goes under.
-        let mut exact: Vec<(u64, Box<str>, StmtId)> = Vec::new();
-        let mut by_service: Vec<(u64, Box<str>, StmtId)> = Vec::new();
+        // (key, text, place, action matched) for every bucket a statement goes under.
+        let mut exact: Vec<(u64, Box<str>, StmtId, bool)> = Vec::new();
+        let mut by_service: Vec<(u64, Box<str>, StmtId, bool)> = Vec::new();
         let mut always: Vec<Entry> = Vec::new();
         for (pi, p) in policies.iter().enumerate() {
             for (si, s) in p.statements.iter().enumerate() {
                 let id = (pi as u32, si as u32);
-                match bucket(s) {
-                    Bucket::Exact(actions) => {
-                        exact.extend(actions.into_iter().map(|a| (key(&a), a, id)));
-                    }
-                    Bucket::Service(services) => {
-                        by_service.extend(services.into_iter().map(|svc| (key(&svc), svc, id)));
-                    }
-                    Bucket::Always => always.push(Entry::new(id, s.effect, false)),
+                let place = placement(s);
+                if place.always {
+                    always.push(Entry::new(id, s.effect, false));
+                    continue;
                 }
+                exact.extend(place.exact.into_iter().map(|a| (key(&a), a, id, true)));
+                by_service.extend(
+                    place
+                        .services
+                        .into_iter()
+                        .map(|(svc, any)| (key(&svc), svc, id, any)),
+                );
             }
         }
         let mut ids: Vec<Entry> = Vec::with_capacity(exact.len() + by_service.len() + always.len());
-        let mut flatten = |mut placed: Vec<(u64, Box<str>, StmtId)>, matched: bool| {
+        let mut flatten = |mut placed: Vec<(u64, Box<str>, StmtId, bool)>| {
             // Sorted by key and text, then by statement: each bucket keeps the documents'
             // order, and a statement listed twice under one action or service once.
             placed.sort_unstable();
             placed.dedup();
             let mut keys: Vec<u64> = Vec::new();
             let mut spans: Vec<(Arc<str>, Span)> = Vec::new();
-            for (k, text, id) in placed {
+            for (k, text, id, matched) in placed {
                 let Some(s) = policies
                     .get(id.0 as usize)
                     .and_then(|p| p.statements.get(id.1 as usize))
@@ -385,8 +428,8 @@ impl Index {
                 spans: spans.into_boxed_slice(),
             }
         };
-        let exact = flatten(exact, true);
-        let by_service = flatten(by_service, false);
+        let exact = flatten(exact);
+        let by_service = flatten(by_service);
         let always_span = Span {
             start: ids.len() as u32,
             len: always.len() as u32,
@@ -413,40 +456,61 @@ fn grants_everything(s: &Statement) -> bool {
         && s.conditions.is_empty()
 }
 
-fn bucket(s: &Statement) -> Bucket {
+/// Sorts a statement's `Action` by service. For each service it names: under its exact
+/// actions when it names only exact ones there, else under the service (matched already
+/// when one of them is `service:*`). So for any one action a statement sits in one bucket
+/// at most. A `NotAction`, a `*`, or a wildcard in a service makes it always a candidate.
+fn placement(s: &Statement) -> Placement {
+    let always = Placement {
+        always: true,
+        ..Placement::default()
+    };
     if s.actions.negated {
-        return Bucket::Always;
+        return always;
     }
-    let mut exact = Vec::new();
-    let mut services = Vec::new();
-    let mut all_exact = true;
+    // Per service: its exact names, and whether a wildcard name (and `*` itself) occurs.
+    let mut by_service: Vec<(&str, Vec<&str>, bool, bool)> = Vec::new();
     for p in &s.actions.patterns {
-        match p {
-            ActionPattern::Parts {
-                service: Pattern::Exact(svc),
-                name,
-            } => {
-                if !services.contains(svc) {
-                    services.push(svc.clone());
-                }
-                match name {
-                    Pattern::Exact(n) => {
-                        let a: Box<str> = format!("{svc}:{n}").into();
-                        if !exact.contains(&a) {
-                            exact.push(a);
-                        }
-                    }
-                    _ => all_exact = false,
-                }
+        let ActionPattern::Parts {
+            service: Pattern::Exact(svc),
+            name,
+        } = p
+        else {
+            return always;
+        };
+        let i = match by_service.iter().position(|(s, ..)| *s == &**svc) {
+            Some(i) => i,
+            None => {
+                by_service.push((svc, Vec::new(), false, false));
+                by_service.len() - 1
             }
-            _ => return Bucket::Always,
+        };
+        let Some((_, names, wild, any)) = by_service.get_mut(i) else {
+            continue;
+        };
+        match name {
+            Pattern::Exact(n) => names.push(n),
+            Pattern::Any => {
+                *wild = true;
+                *any = true;
+            }
+            _ => *wild = true,
         }
     }
-    if all_exact {
-        Bucket::Exact(exact)
-    } else {
-        Bucket::Service(services)
+    let mut out = Placement::default();
+    for (svc, names, wild, any) in by_service {
+        if wild {
+            out.services.push((svc.into(), any));
+        } else {
+            for n in names {
+                let a: Box<str> = format!("{svc}:{n}").into();
+                if !out.exact.contains(&a) {
+                    out.exact.push(a);
+                }
+            }
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -486,7 +550,10 @@ mod tests {
         let s = set(&stmts);
         assert!(s.index.is_some());
         assert_eq!(candidates(&s, "a:x"), vec![0, 1, 2, 3, 4]);
-        assert_eq!(candidates(&s, "b:q"), vec![1, 2, 3, 4]);
+        // Statement 1 is under service `a` (a wildcard there) but under the exact `b:y`.
+        assert_eq!(candidates(&s, "a:q"), vec![1, 2, 3, 4]);
+        assert_eq!(candidates(&s, "b:y"), vec![1, 2, 3, 4]);
+        assert_eq!(candidates(&s, "b:q"), vec![2, 3, 4]);
         assert_eq!(candidates(&s, "q:q"), vec![2, 3, 4]);
     }
 
@@ -518,6 +585,7 @@ mod tests {
         let mut stmts = vec![
             r#"{"Effect":"Deny","Action":["a:x","b:y"],"Resource":"*"}"#,
             r#"{"Effect":"Allow","Action":["a:x","a:Get*"],"Resource":"*"}"#,
+            r#"{"Effect":"Allow","Action":["a:Get*","a:*","b:y"],"Resource":"*"}"#,
         ];
         let filler = r#"{"Effect":"Allow","Action":"z:z","Resource":"*"}"#;
         stmts.extend(std::iter::repeat_n(filler, INDEX_THRESHOLD));
@@ -529,8 +597,10 @@ mod tests {
             seen.push((st.index, c.action_matched));
             true
         });
-        // The deny is reached through its exact bucket, the allow through its service's.
-        assert_eq!(seen, vec![(0, true), (1, false)]);
+        // The deny is reached through its exact bucket, the allows through their service's:
+        // the first must still be matched (`a:Get*` does not name `a:x`), the second names
+        // every action of `a`.
+        assert_eq!(seen, vec![(0, true), (1, false), (2, true)]);
     }
 
     #[test]
@@ -555,6 +625,33 @@ mod tests {
             None,
             "b:y's real hash is not 9"
         );
+    }
+
+    #[test]
+    fn lower_bound_agrees_with_a_binary_search() {
+        // Even keys, bunched keys, and every key around them.
+        let mut rng = oorandom::Rand64::new(7);
+        for n in [0usize, 1, 2, 9, 17, 100, 1000] {
+            let spread: Vec<u64> = {
+                let mut v: Vec<u64> = (0..n).map(|_| rng.rand_u64()).collect();
+                v.sort_unstable();
+                v
+            };
+            let bunched: Vec<u64> = (0..n as u64).map(|i| u64::MAX / 2 + i / 3).collect();
+            for keys in [spread, bunched] {
+                let probes = keys
+                    .iter()
+                    .flat_map(|&k| [k.wrapping_sub(1), k, k.wrapping_add(1)])
+                    .chain([0, 1, u64::MAX / 2, u64::MAX - 1, u64::MAX]);
+                for k in probes {
+                    assert_eq!(
+                        lower_bound(&keys, k),
+                        keys.partition_point(|&b| b < k),
+                        "{n} keys, probe {k}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
