@@ -93,9 +93,9 @@ pub struct Snapshot {
     revision: u64,
     built_at: SystemTime,
     /// Users by ARN.
-    users: FxHashMap<String, Identity>,
+    users: FxHashMap<String, Arc<Identity>>,
     /// Roles by account, then name; a session ARN omits the role's path.
-    roles: FxHashMap<String, FxHashMap<String, Identity>>,
+    roles: FxHashMap<String, FxHashMap<String, Arc<Identity>>>,
     accounts: FxHashMap<String, AccountInfo>,
     /// Resource policies bound to one exact ARN.
     resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>>,
@@ -170,7 +170,7 @@ impl Snapshot {
         }
 
         let mut users = FxHashMap::default();
-        let mut roles: FxHashMap<String, FxHashMap<String, Identity>> = FxHashMap::default();
+        let mut roles: FxHashMap<String, FxHashMap<String, Arc<Identity>>> = FxHashMap::default();
         let mut resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>> = FxHashMap::default();
         let mut resources_pattern = Vec::new();
         for account in b.accounts.values() {
@@ -204,7 +204,7 @@ impl Snapshot {
                     keys,
                     principal,
                 };
-                users.insert(u.arn.clone(), identity);
+                users.insert(u.arn.clone(), Arc::new(identity));
             }
             for r in &account.roles {
                 let mut policies: Vec<Arc<Policy>> = r.inline.clone();
@@ -238,7 +238,7 @@ impl Snapshot {
                 roles
                     .entry(account.id.clone())
                     .or_default()
-                    .insert(r.name.clone(), identity);
+                    .insert(r.name.clone(), Arc::new(identity));
             }
             for res in &account.resources {
                 let entry = Arc::new(ResourceEntry {
@@ -339,14 +339,18 @@ impl Snapshot {
         let mut session_uid: Option<ContextValue> = None;
         let single = |s: &str| ContextValue::Single(s.to_owned());
         let (principal, identity) = match self.users.get(q.principal) {
-            Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(id)),
+            Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(&**id)),
             None => {
                 // A role session borrows its role's ARN (with the path) from the store; a
                 // session of a role the store does not know is refused just below, so its
                 // role ARN is left empty rather than formatted.
                 let mut role: Option<&'a Identity> = None;
                 let mut principal = Principal::from_arn_with(q.principal, |_, account, name| {
-                    role = self.roles.get(account).and_then(|r| r.get(name));
+                    role = self
+                        .roles
+                        .get(account)
+                        .and_then(|r| r.get(name))
+                        .map(|r| &**r);
                     Cow::Borrowed(role.map_or("", |id| id.arn.as_str()))
                 })
                 .ok()?;
@@ -462,7 +466,7 @@ impl Snapshot {
         self.users.values().any(|u| u.account == account) || self.roles.contains_key(account)
     }
 
-    fn role_by_arn(&self, arn: &str) -> Option<&Identity> {
+    fn role_by_arn(&self, arn: &str) -> Option<&Arc<Identity>> {
         let a = Arn::parse(arn)?;
         let name = a.resource.strip_prefix("role/")?.rsplit('/').next()?;
         self.roles
