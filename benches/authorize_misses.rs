@@ -1,0 +1,92 @@
+//! A driver for valgrind's cache simulation: authorizes the 10,000 synthetic requests of
+//! `benches/authorize.rs` once each, every request copied into fresh memory first as that
+//! bench times it, with `ask` as the one function to count. Wall-clock time on a shared VM
+//! moves by half between runs of the same code; simulated cache misses and instructions do
+//! not, so they show what a change to the snapshot's layout is worth (BENCHMARKS.md):
+//!
+//! ```text
+//! cargo bench --bench authorize_misses --no-run
+//! valgrind --tool=callgrind --cache-sim=yes --LL=524288,8,64 \
+//!     --toggle-collect='authorize_misses::ask' target/release/deps/authorize_misses-HASH 100000
+//! ```
+//!
+//! With no size it runs 10, 1,000 and 100,000 statements in turn.
+//!
+//! `--LL=524288,8,64` makes the simulated last level this machine's per-core L2 (512 KiB),
+//! so `DLmr` counts the loads that leave the core. Divide the totals by 10,000.
+#![allow(
+    clippy::expect_used,
+    reason = "a measurement driver stops loudly on anything unexpected"
+)]
+
+use std::hint::black_box;
+use std::time::SystemTime;
+
+use warden::bundle;
+use warden::context::{Context, ContextValue};
+use warden::eval::Decision;
+use warden::snapshot::{Authorization, Query, Snapshot};
+use warden::synth::{self, Spec};
+
+fn main() {
+    // `cargo bench` passes `--bench` and any filter: only numbers are sizes.
+    let mut sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.replace('_', "").parse().ok())
+        .collect();
+    if sizes.is_empty() {
+        sizes = vec![10, 1_000, 100_000];
+    }
+    for statements in sizes {
+        run(statements);
+    }
+}
+
+fn run(statements: usize) {
+    let org = synth::generate(Spec {
+        statements,
+        requests: 10_000,
+        seed: 1,
+    })
+    .expect("generate");
+    let snapshot = Snapshot::compile(
+        &bundle::load_files(&org.files).expect("the bundle loads"),
+        1,
+    );
+    let contexts: Vec<Context> = org
+        .requests
+        .iter()
+        .map(|r| {
+            let mut ctx = Context::new();
+            for (k, v) in &r.context {
+                ctx.insert(k, ContextValue::Single(v.clone()));
+            }
+            ctx
+        })
+        .collect();
+    let now = SystemTime::now();
+    let mut allows = 0usize;
+    for (r, context) in org.requests.iter().zip(&contexts) {
+        let (r, context) = (black_box(r.clone()), black_box(context.clone()));
+        let q = Query {
+            principal: &r.principal,
+            action: &r.action,
+            resource: &r.resource,
+            context: &context,
+            now,
+        };
+        if ask(&snapshot, &q).outcome.decision == Decision::Allow {
+            allows += 1;
+        }
+    }
+    println!(
+        "{statements} statements: {allows} of {} requests allowed",
+        org.requests.len()
+    );
+}
+
+/// The function valgrind counts.
+#[inline(never)]
+fn ask(snapshot: &Snapshot, q: &Query<'_>) -> Authorization {
+    snapshot.authorize(q)
+}
