@@ -27,7 +27,7 @@ use cedar_policy::{
 use criterion::Criterion;
 use serde_json::json;
 use warden::bundle;
-use warden::context::{Context, ContextValue};
+use warden::context::Context;
 use warden::eval::Decision;
 use warden::snapshot::{Query, Snapshot};
 use warden::synth::{
@@ -134,13 +134,7 @@ fn size(c: &mut Criterion, n: usize) -> serde_json::Value {
     let contexts: Vec<Context> = org
         .requests
         .iter()
-        .map(|r| {
-            let mut ctx = Context::new();
-            for (k, v) in &r.context {
-                ctx.insert(k, ContextValue::Single(v.clone()));
-            }
-            ctx
-        })
+        .map(SynthRequest::context_keys)
         .collect();
     let now = SystemTime::now();
     let warden_ask = |r: &SynthRequest, context: &Context| {

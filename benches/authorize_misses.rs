@@ -23,10 +23,10 @@ use std::hint::black_box;
 use std::time::SystemTime;
 
 use warden::bundle;
-use warden::context::{Context, ContextValue};
+use warden::context::Context;
 use warden::eval::Decision;
 use warden::snapshot::{Authorization, Query, Snapshot};
-use warden::synth::{self, Spec};
+use warden::synth::{self, Spec, SynthRequest};
 
 fn main() {
     // `cargo bench` passes `--bench` and any filter: only numbers are sizes.
@@ -56,13 +56,7 @@ fn run(statements: usize) {
     let contexts: Vec<Context> = org
         .requests
         .iter()
-        .map(|r| {
-            let mut ctx = Context::new();
-            for (k, v) in &r.context {
-                ctx.insert(k, ContextValue::Single(v.clone()));
-            }
-            ctx
-        })
+        .map(SynthRequest::context_keys)
         .collect();
     let now = SystemTime::now();
     let mut allows = 0usize;

@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
+use crate::context::{Context, ContextValue};
+
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spec {
@@ -1054,6 +1056,17 @@ fn statement_json(s: &SynthStatement) -> Value {
         );
     }
     Value::Object(out)
+}
+
+impl SynthRequest {
+    /// The caller-supplied keys as warden receives them.
+    pub fn context_keys(&self) -> Context {
+        let mut ctx = Context::new();
+        for (k, v) in &self.context {
+            ctx.insert(k, ContextValue::Single(v.clone()));
+        }
+        ctx
+    }
 }
 
 impl fmt::Display for SynthRequest {

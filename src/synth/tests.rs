@@ -4,7 +4,6 @@ use std::time::SystemTime;
 
 use super::*;
 use crate::bundle;
-use crate::context::{Context, ContextValue};
 use crate::eval::Decision;
 use crate::snapshot::{Query, Snapshot};
 
@@ -117,10 +116,7 @@ fn requests_get_a_realistic_mix_of_decisions() {
     let snap = Snapshot::load_files(&o.files, 1).unwrap();
     let mut counts = std::collections::HashMap::new();
     for r in &o.requests {
-        let mut ctx = Context::new();
-        for (k, v) in &r.context {
-            ctx.insert(k, ContextValue::Single(v.clone()));
-        }
+        let ctx = r.context_keys();
         let a = snap.authorize(&Query {
             principal: &r.principal,
             action: &r.action,
