@@ -357,8 +357,8 @@ impl PolicySet {
     }
 }
 
-/// Where one statement goes in an index.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// Where one statement goes in an index, unless it is a candidate for every action.
+#[derive(Default)]
 struct Placement {
     /// `service:name` buckets; a request reaching the statement through one matches its
     /// `Action`.
@@ -366,8 +366,6 @@ struct Placement {
     /// Service buckets, each with whether the statement names every action of the service
     /// (`service:*`), which a request reaching it through that bucket then matches.
     services: Vec<(Box<str>, bool)>,
-    /// A candidate for every action.
-    always: bool,
 }
 
 impl Index {
@@ -379,11 +377,10 @@ impl Index {
         for (pi, p) in policies.iter().enumerate() {
             for (si, s) in p.statements.iter().enumerate() {
                 let id = (pi as u32, si as u32);
-                let place = placement(s);
-                if place.always {
+                let Some(place) = placement(s) else {
                     always.push(Entry::new(id, s.effect, false));
                     continue;
-                }
+                };
                 exact.extend(place.exact.into_iter().map(|a| (key(&a), a, id, true)));
                 by_service.extend(
                     place
@@ -459,14 +456,11 @@ fn grants_everything(s: &Statement) -> bool {
 /// Sorts a statement's `Action` by service. For each service it names: under its exact
 /// actions when it names only exact ones there, else under the service (matched already
 /// when one of them is `service:*`). So for any one action a statement sits in one bucket
-/// at most. A `NotAction`, a `*`, or a wildcard in a service makes it always a candidate.
-fn placement(s: &Statement) -> Placement {
-    let always = Placement {
-        always: true,
-        ..Placement::default()
-    };
+/// at most. A `NotAction`, a `*`, or a wildcard in a service makes it always a candidate
+/// (`None`).
+fn placement(s: &Statement) -> Option<Placement> {
     if s.actions.negated {
-        return always;
+        return None;
     }
     // Per service: its exact names, and whether a wildcard name (and `*` itself) occurs.
     let mut by_service: Vec<(&str, Vec<&str>, bool, bool)> = Vec::new();
@@ -476,7 +470,7 @@ fn placement(s: &Statement) -> Placement {
             name,
         } = p
         else {
-            return always;
+            return None;
         };
         let i = match by_service.iter().position(|(s, ..)| *s == &**svc) {
             Some(i) => i,
@@ -510,7 +504,7 @@ fn placement(s: &Statement) -> Placement {
             }
         }
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
