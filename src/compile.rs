@@ -9,18 +9,22 @@
 //!
 //! Layout: a snapshot holds one set per distinct combination of policies (tens of thousands
 //! in a large organization), so an index is flat: every bucket's entries back to back in
-//! one vector, and the keys (hashes of the lowercase action or service) in a sorted vector
-//! beside it. An entry carries what a scan needs before it looks at the statement itself
-//! (its effect; whether the bucket already matched the action), since in a large snapshot
-//! every statement a request reaches is a cache miss or several. A bucket keeps its text
-//! too: a request's action is compared with it once, so an action crafted to collide with
-//! another's hash reaches no statement it would not match. `benches/authorize.rs` measures
-//! the bytes per statement this costs.
+//! one vector, and the buckets sorted by key (the hash of the lowercase action or service)
+//! in a vector beside it. A bucket holds its key, its range of entries and its text
+//! together, so that finding one is a cache line or two: in a large snapshot each separate
+//! load is a miss. An entry carries what a scan needs before it looks at the statement
+//! itself (its effect; whether the bucket already matched the action), since every
+//! statement a request reaches is a miss or several. The text (inline up to 23 bytes, as
+//! most actions are) is compared with the request's action once, so an action crafted to
+//! collide with another's hash reaches no statement it would not match.
+//! `benches/authorize.rs` measures the bytes per statement this costs; `benches/
+//! authorize_misses.rs` counts the misses.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
+use smol_str::SmolStr;
 
 use crate::arn::ArnPattern;
 use crate::matcher::Pattern;
@@ -135,27 +139,35 @@ struct Span {
     len: u32,
 }
 
-/// Buckets: the hashes of their lowercase actions or services, sorted, in an array of
-/// their own (a binary search touches few cache lines); beside them each bucket's text and
-/// entries.
+/// Buckets sorted by (key, text), so texts whose hashes collide sit side by side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Bucketed {
-    keys: Box<[u64]>,
-    spans: Box<[(Arc<str>, Span)]>,
+struct Bucketed(Box<[Bucket]>);
+
+/// One action's or service's statements: 40 bytes, so a lookup that lands on its key has
+/// the range and the text in the same cache line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bucket {
+    /// The hash of `text`.
+    key: u64,
+    span: Span,
+    /// The lowercase action or service.
+    text: SmolStr,
 }
 
 /// The texts of index buckets (actions, services), shared by every set compiled with the
-/// same `Texts`: a snapshot's sets keep one copy of each.
+/// same `Texts`: a snapshot's sets keep one copy of each text too long to sit inline.
 #[derive(Debug, Default)]
-pub struct Texts(rustc_hash::FxHashSet<Arc<str>>);
+pub struct Texts(rustc_hash::FxHashSet<SmolStr>);
 
 impl Texts {
-    fn intern(&mut self, text: &str) -> Arc<str> {
+    fn intern(&mut self, text: &str) -> SmolStr {
         if let Some(t) = self.0.get(text) {
             return t.clone();
         }
-        let t: Arc<str> = text.into();
-        self.0.insert(t.clone());
+        let t = SmolStr::new(text);
+        if t.is_heap_allocated() {
+            self.0.insert(t.clone());
+        }
         t
     }
 }
@@ -172,57 +184,52 @@ impl Index {
             .unwrap_or_default()
     }
 
-    /// The bucket of `text`. Buckets are sorted by (key, text), so texts whose hashes
-    /// collide sit side by side.
+    /// The bucket of `text`.
     fn find(buckets: &Bucketed, text: &str) -> Option<Span> {
         Index::find_keyed(buckets, key(text), text)
     }
 
     fn find_keyed(buckets: &Bucketed, k: u64, text: &str) -> Option<Span> {
-        let first = lower_bound(&buckets.keys, k);
-        let same = buckets
-            .keys
+        let first = lower_bound(&buckets.0, k, |b| b.key);
+        buckets
+            .0
             .get(first..)?
             .iter()
-            .take_while(|&&b| b == k)
-            .count();
-        buckets
-            .spans
-            .get(first..first + same)?
-            .iter()
-            .find(|(t, _)| &**t == text)
-            .map(|(_, span)| *span)
+            .take_while(|b| b.key == k)
+            .find(|b| b.text == text)
+            .map(|b| b.span)
     }
 }
 
 /// How far [`lower_bound`] steps from its guess before it falls back to a binary search.
 const NEAR: usize = 8;
 
-/// The first position in the sorted `keys` whose key is `k` or more.
+/// The first position in `items`, sorted by `key`, whose key is `k` or more.
 ///
 /// The keys are hashes, spread evenly over `u64`, so `k`'s place is about `k / 2^64` of the
 /// way along: a lookup starts there and steps to it, touching a cache line or two where a
 /// binary search over a few hundred keys touches five or six, each a miss in a large
 /// snapshot. Keys bunched together (a crafted policy) cost a binary search more, no worse.
-fn lower_bound(keys: &[u64], k: u64) -> usize {
-    let n = keys.len();
+fn lower_bound<T>(items: &[T], k: u64, key: impl Fn(&T) -> u64) -> usize {
+    let n = items.len();
     // Below n, since k < 2^64.
     let guess = ((u128::from(k) * n as u128) >> 64) as usize;
-    let (before, after) = keys.split_at(guess.min(n));
-    if after.first().is_some_and(|&b| b < k) {
+    let (before, after) = items.split_at(guess.min(n));
+    let below = |b: &T| key(b) < k;
+    if after.first().is_some_and(below) {
         // The answer is past the guess.
         let rest = after.get(1..).unwrap_or_default();
         let (near, far) = rest.split_at(rest.len().min(NEAR));
-        match near.iter().position(|&b| b >= k) {
+        match near.iter().position(|b| !below(b)) {
             Some(i) => guess + 1 + i,
-            None => guess + 1 + near.len() + far.partition_point(|&b| b < k),
+            None => guess + 1 + near.len() + far.partition_point(below),
         }
     } else {
         // The answer is at the guess or before it.
         let (far, near) = before.split_at(before.len().saturating_sub(NEAR));
-        match near.iter().rposition(|&b| b < k) {
+        match near.iter().rposition(below) {
             Some(i) => far.len() + i + 1,
-            None => far.partition_point(|&b| b < k),
+            None => far.partition_point(below),
         }
     }
 }
@@ -396,8 +403,7 @@ impl Index {
             // order, and a statement listed twice under one action or service once.
             placed.sort_unstable();
             placed.dedup();
-            let mut keys: Vec<u64> = Vec::new();
-            let mut spans: Vec<(Arc<str>, Span)> = Vec::new();
+            let mut buckets: Vec<Bucket> = Vec::new();
             for (k, text, id, matched) in placed {
                 let Some(s) = policies
                     .get(id.0 as usize)
@@ -405,25 +411,20 @@ impl Index {
                 else {
                     continue;
                 };
-                match (keys.last(), spans.last_mut()) {
-                    (Some(&lk), Some((lt, span))) if lk == k && **lt == *text => span.len += 1,
-                    _ => {
-                        keys.push(k);
-                        spans.push((
-                            texts.intern(&text),
-                            Span {
-                                start: ids.len() as u32,
-                                len: 1,
-                            },
-                        ));
-                    }
+                match buckets.last_mut() {
+                    Some(b) if b.key == k && b.text == *text => b.span.len += 1,
+                    _ => buckets.push(Bucket {
+                        key: k,
+                        span: Span {
+                            start: ids.len() as u32,
+                            len: 1,
+                        },
+                        text: texts.intern(&text),
+                    }),
                 }
                 ids.push(Entry::new(id, s.effect, matched));
             }
-            Bucketed {
-                keys: keys.into_boxed_slice(),
-                spans: spans.into_boxed_slice(),
-            }
+            Bucketed(buckets.into_boxed_slice())
         };
         let exact = flatten(exact);
         let by_service = flatten(by_service);
@@ -599,16 +600,19 @@ mod tests {
 
     #[test]
     fn a_colliding_hash_finds_only_its_own_text() {
-        let span = |start| Span { start, len: 1 };
-        let buckets = Bucketed {
-            keys: vec![7, 7, 9].into(),
-            spans: vec![
-                ("a:x".into(), span(0)),
-                ("iam:createuser".into(), span(1)),
-                ("b:y".into(), span(2)),
+        let bucket = |key, text: &str, start| Bucket {
+            key,
+            span: Span { start, len: 1 },
+            text: text.into(),
+        };
+        let buckets = Bucketed(
+            vec![
+                bucket(7, "a:x", 0),
+                bucket(7, "iam:createuser", 1),
+                bucket(9, "b:y", 2),
             ]
             .into(),
-        };
+        );
         // Two texts under one key, as if their hashes collided.
         let find = |k: u64, text: &str| Index::find_keyed(&buckets, k, text).map(|s| s.start);
         assert_eq!(find(7, "iam:createuser"), Some(1));
@@ -639,7 +643,7 @@ mod tests {
                     .chain([0, 1, u64::MAX / 2, u64::MAX - 1, u64::MAX]);
                 for k in probes {
                     assert_eq!(
-                        lower_bound(&keys, k),
+                        lower_bound(&keys, k, |&b| b),
                         keys.partition_point(|&b| b < k),
                         "{n} keys, probe {k}"
                     );
