@@ -46,17 +46,44 @@ impl Lookup for Context {
     }
 }
 
-/// Condition keys of one request. Small (a dozen keys), so a vector beats a hash map.
+/// Condition keys of one request. Small (a dozen keys), so vectors beat a hash map.
+///
+/// A snapshot keeps thousands of these (each identity's and account's server-owned keys),
+/// and a request reads several that are not in cache, mostly for a key that is not there.
+/// So the keys sit apart from their values, and a one-word filter of the keys held answers
+/// most such lookups without loading either.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
-    /// Keys lowercase; a key of up to 23 bytes (`aws:principaltag/team`) sits in the entry
+    /// One bit per key held (see [`filter_bit`]); a clear bit means the key is absent.
+    filter: u64,
+    /// Lowercase; a key of up to 23 bytes (`aws:principaltag/team`) sits in the vector
     /// itself, so a lookup compares keys without a load per key.
-    entries: Vec<(SmolStr, ContextValue)>,
+    keys: Vec<SmolStr>,
+    /// `values[i]` is the value of `keys[i]`.
+    values: Vec<ContextValue>,
+}
+
+/// A key's bit in [`Context::filter`], from its length and two of its bytes: cheap, and
+/// different for the keys a context usually holds together.
+fn filter_bit(lower_key: &str) -> u64 {
+    let b = lower_key.as_bytes();
+    let len = b.len();
+    let last = b.last().copied().unwrap_or(0);
+    let mid = b.get(len / 2).copied().unwrap_or(0);
+    let h = (len as u32)
+        .wrapping_mul(31)
+        .wrapping_add(u32::from(last).wrapping_mul(7))
+        .wrapping_add(u32::from(mid));
+    1 << (h & 63)
 }
 
 impl Context {
-    pub fn new() -> Context {
-        Context::default()
+    pub const fn new() -> Context {
+        Context {
+            filter: 0,
+            keys: Vec::new(),
+            values: Vec::new(),
+        }
     }
 
     /// Reads `key=value` pairs (the CLI's `--context`); a repeated key makes a list.
@@ -90,19 +117,27 @@ impl Context {
 
     /// Looks a key up; `key` must already be lowercase (compiled policies store it so).
     pub fn get(&self, lower_key: &str) -> Option<&ContextValue> {
-        self.entries
-            .iter()
-            .find(|(k, _)| **k == *lower_key)
-            .map(|(_, v)| v)
+        if self.filter & filter_bit(lower_key) == 0 {
+            return None;
+        }
+        let i = self.keys.iter().position(|k| *k == *lower_key)?;
+        self.values.get(i)
     }
 
     /// Sets a key (any case), replacing a value it had.
     pub fn insert(&mut self, key: &str, value: ContextValue) {
         let lower = key.to_ascii_lowercase();
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| **k == *lower) {
-            slot.1 = value;
-        } else {
-            self.entries.push((lower.into(), value));
+        match self.keys.iter().position(|k| *k == *lower) {
+            Some(i) => {
+                if let Some(slot) = self.values.get_mut(i) {
+                    *slot = value;
+                }
+            }
+            None => {
+                self.filter |= filter_bit(&lower);
+                self.keys.push(lower.into());
+                self.values.push(value);
+            }
         }
     }
 
@@ -116,29 +151,41 @@ impl Context {
     /// Removes a key (any case).
     pub fn remove(&mut self, key: &str) {
         let lower = key.to_ascii_lowercase();
-        self.entries.retain(|(k, _)| **k != *lower);
+        self.retain(|k| k != lower);
     }
 
     /// Keeps only the keys (lowercase) for which `keep` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.entries.retain(|(k, _)| keep(k));
+        let entries = std::mem::take(&mut self.keys)
+            .into_iter()
+            .zip(std::mem::take(&mut self.values));
+        let mut kept = Context::new();
+        for (k, v) in entries {
+            if keep(&k) {
+                kept.filter |= filter_bit(&k);
+                kept.keys.push(k);
+                kept.values.push(v);
+            }
+        }
+        *self = kept;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
-        self.entries.iter().map(|(k, v)| (&**k, v))
+        self.keys.iter().map(|k| &**k).zip(&self.values)
     }
 
     /// Drops spare capacity: for a context kept for the life of a snapshot.
     pub fn shrink_to_fit(&mut self) {
-        self.entries.shrink_to_fit();
+        self.keys.shrink_to_fit();
+        self.values.shrink_to_fit();
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.keys.is_empty()
     }
 }
 
@@ -158,6 +205,31 @@ mod tests {
                 .and_then(ContextValue::single),
             Some("b")
         );
+    }
+
+    #[test]
+    fn every_key_held_is_found_and_no_other() {
+        // Keys that share a filter bit with a held key still miss by comparison.
+        let mut c = Context::new();
+        let held: Vec<String> = (0..40).map(|i| format!("svc:key{i}")).collect();
+        for k in &held {
+            c.insert(k, ContextValue::Single(k.clone()));
+        }
+        for k in &held {
+            assert_eq!(c.get(k).and_then(ContextValue::single), Some(k.as_str()));
+        }
+        for i in 40..200 {
+            assert_eq!(c.get(&format!("svc:key{i}")), None);
+        }
+        c.remove("SVC:KEY3");
+        c.retain(|k| k != "svc:key4");
+        assert_eq!(c.len(), 38);
+        assert_eq!(c.get("svc:key3"), None);
+        assert_eq!(c.get("svc:key4"), None);
+        assert!(c.get("svc:key5").is_some());
+        let empty = Context::new();
+        assert_eq!(empty.get(""), None);
+        assert_eq!(empty.get("svc:key5"), None);
     }
 
     #[test]
