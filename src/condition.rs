@@ -142,8 +142,10 @@ impl Operator {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub op: Operator,
-    /// Lowercase, as the context stores keys.
-    pub key: Box<str>,
+    /// Lowercase, as the context stores keys; inline up to 23 bytes
+    /// (`aws:principaltag/team`), so reading a condition does not load its key from
+    /// elsewhere.
+    pub key: smol_str::SmolStr,
     values: Values,
 }
 

@@ -668,7 +668,9 @@ fn first_mismatch(s: &Statement, req: &Request<'_>, has_boundary: bool) -> Optio
     s.conditions
         .iter()
         .find(|c| !c.holds(req.context))
-        .map(|c| Mismatch::Condition { key: c.key.clone() })
+        .map(|c| Mismatch::Condition {
+            key: c.key.as_str().into(),
+        })
 }
 
 /// Whether an action needs the target's resource policy to trust the caller even within

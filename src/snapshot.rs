@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
+use smol_str::SmolStr;
 
 use crate::arn::{Arn, ArnPattern, ShortArn};
 use crate::bundle::{self, Bundle, BundleError, OrgUnit, catalog::Catalog};
@@ -48,7 +49,9 @@ pub struct Authorization {
 struct Identity {
     /// The user ARN, or the role ARN (with its path).
     arn: String,
-    account: String,
+    /// Inline (twelve digits): a request hashes it to find its account, and should not
+    /// load it from elsewhere to do so.
+    account: SmolStr,
     /// `AIDA...` or `AROA...`.
     unique_id: String,
     identity: Arc<PolicySet>,
@@ -192,7 +195,7 @@ impl Snapshot {
                     .map_or_else(Context::new, |p| principal_keys(p, &u.tags));
                 let identity = Identity {
                     arn: u.arn.clone(),
-                    account: account.id.clone(),
+                    account: account.id.as_str().into(),
                     unique_id,
                     identity: sets.get(policies),
                     boundary: u
@@ -223,7 +226,7 @@ impl Snapshot {
                 };
                 let identity = Identity {
                     arn: r.arn.clone(),
-                    account: account.id.clone(),
+                    account: account.id.as_str().into(),
                     unique_id: unique_id("AROA", &r.arn),
                     identity: sets.get(policies),
                     boundary: r
@@ -391,12 +394,12 @@ impl Snapshot {
             && q.action
                 .get(..4)
                 .is_some_and(|p| p.eq_ignore_ascii_case("sts:"));
-        let mut resource_set: Option<Cow<'a, PolicySet>> = None;
+        let mut resource_set: Option<ResourcePolicies<'a>> = None;
         let mut entry_account: Option<&'a str> = None;
         let mut resource_tags_owned = false;
         if assume_role {
             if let Some(role) = self.role_by_arn(q.resource) {
-                resource_set = role.trust.as_deref().map(Cow::Borrowed);
+                resource_set = role.trust.as_deref().map(ResourcePolicies::One);
                 entry_account = Some(&role.account);
             }
         } else {
@@ -412,11 +415,11 @@ impl Snapshot {
                     }
                 }
                 resource_set = Some(if entries.len() == 1 {
-                    Cow::Borrowed(&*first.set)
+                    ResourcePolicies::One(&first.set)
                 } else {
-                    Cow::Owned(PolicySet::new(
+                    ResourcePolicies::Merged(Box::new(PolicySet::new(
                         entries.iter().map(|e| e.policy.clone()).collect(),
-                    ))
+                    )))
                 });
             }
         }
@@ -433,10 +436,7 @@ impl Snapshot {
                 &[][..],
             ),
         };
-        let principal_keys = match identity {
-            Some(id) => Cow::Borrowed(&id.keys),
-            None => Cow::Owned(Context::new()),
-        };
+        let principal_keys = identity.map_or(&NO_KEYS, |id| &id.keys);
         let principal_account_info = self.accounts.get(principal_account);
         let principal_account_keys = match principal_account_info {
             Some(a) => Cow::Borrowed(&a.principal_keys),
@@ -589,11 +589,32 @@ fn time_keys(now: SystemTime) -> Rc<Context> {
     keys
 }
 
+/// The policies of a request's resource: its one entry's set, or, when several entries
+/// match it (an exact ARN and patterns), their policies in one set built for the request.
+/// Boxed, so that [`Prepared`], which is moved about, stays small.
+#[derive(Debug)]
+enum ResourcePolicies<'a> {
+    One(&'a PolicySet),
+    Merged(Box<PolicySet>),
+}
+
+impl ResourcePolicies<'_> {
+    fn set(&self) -> &PolicySet {
+        match self {
+            ResourcePolicies::One(s) => s,
+            ResourcePolicies::Merged(s) => s,
+        }
+    }
+}
+
+/// The server-owned keys of a principal the snapshot does not hold (an account's root).
+static NO_KEYS: Context = Context::new();
+
 /// A request resolved against the snapshot.
 struct Prepared<'a> {
     principal: Cow<'a, Principal<'a>>,
     identity: Option<&'a Identity>,
-    resource_set: Option<Cow<'a, PolicySet>>,
+    resource_set: Option<ResourcePolicies<'a>>,
     resource_account: &'a str,
     /// The query's resource, split once.
     resource_arn: Option<Arn<'a>>,
@@ -605,7 +626,7 @@ struct Prepared<'a> {
     request_keys: Context,
     /// A role session's `aws:userid` (`AROA...:SESSION`), the one key a session adds.
     session_uid: Option<ContextValue>,
-    principal_keys: Cow<'a, Context>,
+    principal_keys: &'a Context,
     principal_account_keys: Cow<'a, Context>,
     account_keys: Cow<'a, Context>,
     time_keys: Rc<Context>,
@@ -620,7 +641,7 @@ impl<'a> Prepared<'a> {
             session_uid: self.session_uid.as_ref(),
             layers: [
                 &self.request_keys,
-                &self.principal_keys,
+                self.principal_keys,
                 &self.principal_account_keys,
                 &self.account_keys,
                 &self.time_keys,
@@ -633,7 +654,7 @@ impl<'a> Prepared<'a> {
     fn policies(&self, snap: &'a Snapshot) -> Policies<'_> {
         Policies {
             identity: self.identity.map_or(&snap.empty, |i| &i.identity),
-            resource: self.resource_set.as_deref(),
+            resource: self.resource_set.as_ref().map(ResourcePolicies::set),
             boundary: self.identity.and_then(|i| i.boundary.as_deref()),
             session: None,
             scps: self.scps,
