@@ -123,8 +123,26 @@ fn size(c: &mut Criterion, n: usize) -> serde_json::Value {
         drop(s);
     }
     let bytes_per_statement = snapshot_bytes as f64 / n as f64;
+    // The part that does not grow with the statements: the snapshot of the same bundle
+    // without its accounts' identities and policies (catalog, built-in policies,
+    // organization, SCPs and RCPs).
+    let fixed: BTreeMap<String, String> = org
+        .files
+        .iter()
+        .filter(|(path, _)| !path.starts_with("accounts/"))
+        .map(|(path, text)| (path.clone(), text.clone()))
+        .collect();
+    let before = ALLOC.allocated();
+    let fixed_snapshot = Snapshot::compile(
+        &bundle::load_files(&fixed).expect("the bundle without accounts loads"),
+        1,
+    );
+    let fixed_bytes = ALLOC.allocated().saturating_sub(before);
+    drop(fixed_snapshot);
+    let beyond_fixed = snapshot_bytes.saturating_sub(fixed_bytes) as f64 / n as f64;
     println!(
-        "load {:.1} ms, compile {:.1} ms, snapshot {} bytes = {bytes_per_statement:.0} bytes per statement",
+        "load {:.1} ms, compile {:.1} ms, snapshot {} bytes = {bytes_per_statement:.0} bytes per statement \
+         ({fixed_bytes} bytes fixed, {beyond_fixed:.0} bytes per statement beyond them)",
         ms(load_best),
         ms(compile),
         snapshot_bytes,
@@ -294,6 +312,8 @@ fn size(c: &mut Criterion, n: usize) -> serde_json::Value {
         "compile_ms": ms(compile),
         "snapshot_bytes": snapshot_bytes,
         "bytes_per_statement": bytes_per_statement.round(),
+        "fixed_bytes": fixed_bytes,
+        "bytes_per_statement_beyond_fixed": beyond_fixed.round(),
         "cedar_build_ms": ms(cedar_build),
     })
 }

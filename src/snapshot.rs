@@ -394,16 +394,19 @@ impl Snapshot {
             && q.action
                 .get(..4)
                 .is_some_and(|p| p.eq_ignore_ascii_case("sts:"));
+        // Split once: the role or resource-policy lookup, the resource's account and every
+        // statement's `Resource` read it.
+        let resource_arn = Arn::parse(q.resource);
         let mut resource_set: Option<ResourcePolicies<'a>> = None;
         let mut entry_account: Option<&'a str> = None;
         let mut resource_tags_owned = false;
         if assume_role {
-            if let Some(role) = self.role_by_arn(q.resource) {
+            if let Some(role) = self.role_by_arn(q.resource, resource_arn.as_ref()) {
                 resource_set = role.trust.as_deref().map(ResourcePolicies::One);
                 entry_account = Some(&role.account);
             }
         } else {
-            let entries = self.resource_entries(q.resource);
+            let entries = self.resource_entries(q.resource, resource_arn.as_ref());
             if let Some(first) = entries.first() {
                 entry_account = Some(&first.account);
                 if entries.iter().any(|e| !e.tags.is_empty()) {
@@ -423,7 +426,6 @@ impl Snapshot {
                 });
             }
         }
-        let resource_arn = Arn::parse(q.resource);
         let resource_account: &'a str = resource_arn
             .map(|a| a.account)
             .filter(|a| !a.is_empty())
@@ -466,8 +468,9 @@ impl Snapshot {
         self.users.values().any(|u| u.account == account) || self.roles.contains_key(account)
     }
 
-    fn role_by_arn(&self, arn: &str) -> Option<&Arc<Identity>> {
-        let a = Arn::parse(arn)?;
+    /// The role whose ARN is `arn` (split beforehand as `parsed`).
+    fn role_by_arn(&self, arn: &str, parsed: Option<&Arn<'_>>) -> Option<&Arc<Identity>> {
+        let a = parsed?;
         let name = a.resource.strip_prefix("role/")?.rsplit('/').next()?;
         self.roles
             .get(a.account)?
@@ -475,17 +478,18 @@ impl Snapshot {
             .filter(|r| r.arn == arn)
     }
 
-    fn resource_entries(&self, resource: &str) -> Vec<&Arc<ResourceEntry>> {
+    /// The resource-policy entries of `resource` (split beforehand as `arn`): the exact
+    /// ARN's, then every pattern's that matches it.
+    fn resource_entries(&self, resource: &str, arn: Option<&Arn<'_>>) -> Vec<&Arc<ResourceEntry>> {
         let mut out: Vec<&Arc<ResourceEntry>> = self
             .resources_exact
             .get(resource)
             .map(|v| v.iter().collect())
             .unwrap_or_default();
         if !self.resources_pattern.is_empty() {
-            let arn = Arn::parse(resource);
             let ctx = Context::new();
             for (p, e) in &self.resources_pattern {
-                if p.matches(arn.as_ref(), &ctx) == Some(true) {
+                if p.matches(arn, &ctx) == Some(true) {
                     out.push(e);
                 }
             }
