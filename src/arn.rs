@@ -193,6 +193,18 @@ impl ArnPattern {
         })
     }
 
+    /// The first five parts, joined as [`Arn::head`] reads them, when none of them holds a
+    /// wildcard: a request's resource can match only if its head is this text.
+    pub fn exact_head(&self) -> Option<&str> {
+        match self {
+            ArnPattern::Parts {
+                head: Head::Exact(text),
+                ..
+            } => Some(text),
+            _ => None,
+        }
+    }
+
     /// Whether the pattern has no wildcard and no variable.
     pub fn is_exact(&self) -> bool {
         match self {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::arn::{Arn, ArnPattern, ShortArn};
@@ -103,7 +104,7 @@ pub struct Snapshot {
     /// Resource policies bound to one exact ARN.
     resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>>,
     /// Resource policies bound to an ARN pattern.
-    resources_pattern: Vec<(ArnPattern, Arc<ResourceEntry>)>,
+    resources_pattern: ResourcePatterns,
     catalog: Catalog,
     empty: PolicySet,
     statements: usize,
@@ -175,7 +176,7 @@ impl Snapshot {
         let mut users = FxHashMap::default();
         let mut roles: FxHashMap<String, FxHashMap<String, Arc<Identity>>> = FxHashMap::default();
         let mut resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>> = FxHashMap::default();
-        let mut resources_pattern = Vec::new();
+        let mut resources_pattern = ResourcePatterns::default();
         for account in b.accounts.values() {
             for u in &account.users {
                 let mut policies: Vec<Arc<Policy>> = u.inline.clone();
@@ -251,7 +252,7 @@ impl Snapshot {
                     policy: res.policy.clone(),
                 });
                 match ArnPattern::new(&res.arn, false, ShortArn::Never) {
-                    Ok(p) if !p.is_exact() => resources_pattern.push((p, entry)),
+                    Ok(p) if !p.is_exact() => resources_pattern.push(p, entry),
                     _ => resources_exact
                         .entry(res.arn.clone())
                         .or_default()
@@ -486,15 +487,63 @@ impl Snapshot {
             .get(resource)
             .map(|v| v.iter().collect())
             .unwrap_or_default();
-        if !self.resources_pattern.is_empty() {
-            let ctx = Context::new();
-            for (p, e) in &self.resources_pattern {
-                if p.matches(arn, &ctx) == Some(true) {
-                    out.push(e);
-                }
-            }
-        }
+        self.resources_pattern.matching(arn, &mut out);
         out
+    }
+}
+
+/// Resource policies bound to an ARN pattern, found without trying every pattern: a
+/// pattern whose first five parts hold no wildcard (`arn:aws:s3:::111122223333`, the usual
+/// case) is filed under them, so a request tries only the patterns of its resource's
+/// service, region and account, and those with a wildcard there.
+#[derive(Debug, Default)]
+struct ResourcePatterns {
+    by_head: FxHashMap<Box<str>, Vec<PatternEntry>>,
+    any_head: Vec<PatternEntry>,
+    count: usize,
+}
+
+#[derive(Debug)]
+struct PatternEntry {
+    /// The place in the bundle, so that a resource several patterns match sees their
+    /// policies in the bundle's order whichever list each sits in.
+    order: usize,
+    pattern: ArnPattern,
+    entry: Arc<ResourceEntry>,
+}
+
+impl ResourcePatterns {
+    fn push(&mut self, pattern: ArnPattern, entry: Arc<ResourceEntry>) {
+        let head = pattern.exact_head().map(Box::<str>::from);
+        let e = PatternEntry {
+            order: self.count,
+            pattern,
+            entry,
+        };
+        self.count += 1;
+        match head {
+            Some(h) => self.by_head.entry(h).or_default().push(e),
+            None => self.any_head.push(e),
+        }
+    }
+
+    /// Appends the entries whose pattern matches `arn` (the request's resource split, `None`
+    /// when it is not an ARN), in bundle order.
+    fn matching<'s>(&'s self, arn: Option<&Arn<'_>>, out: &mut Vec<&'s Arc<ResourceEntry>>) {
+        if self.count == 0 {
+            return;
+        }
+        let ctx = Context::new();
+        let same_head = arn
+            .and_then(|a| self.by_head.get(a.head))
+            .map_or(&[][..], Vec::as_slice);
+        let mut found: SmallVec<[&PatternEntry; 4]> = same_head
+            .iter()
+            .chain(&self.any_head)
+            .filter(|e| e.pattern.matches(arn, &ctx) == Some(true))
+            .collect();
+        found.sort_unstable_by_key(|e| e.order);
+        out.extend(found.into_iter().map(|e| &e.entry));
     }
 }
 

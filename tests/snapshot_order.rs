@@ -1,5 +1,6 @@
-//! A principal's policies keep the bundle's order (inline, attached, then the groups'), so
-//! which statement a decision names does not depend on where a policy sits in memory.
+//! A principal's policies keep the bundle's order (inline, attached, then the groups'), and
+//! so do the resource policies a resource matches, so which statement a decision names
+//! does not depend on where a policy sits in memory or in the snapshot's indexes.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is a failed test")]
 
 use std::collections::BTreeMap;
@@ -60,4 +61,80 @@ fn a_set_lists_policies_in_bundle_order_and_the_first_allow_decides() {
         .map(|m| m.policy.to_string())
         .collect();
     assert_eq!(named, ["accounts/111111111111/users/u/inline/own"]);
+}
+
+/// A resource policy whose one statement, `sid`, allows `iam:GetUser` to user `u`.
+fn resource_policy(arn: &str, sid: &str) -> String {
+    format!(
+        r#"{{"arn":"{arn}","policy":{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111111111111:user/u"}},"Action":"iam:GetUser","Resource":"*"}}]}}}}"#
+    )
+}
+
+#[test]
+fn resource_patterns_are_found_by_their_head_and_kept_in_bundle_order() {
+    let acct = "111111111111";
+    let mut files = BTreeMap::new();
+    for (name, arn) in [
+        // A wildcard in the service: tried for every resource.
+        ("AAnyService", "arn:aws:*::111111111111:user/team/*"),
+        // The request's own head.
+        ("BSameHead", "arn:aws:iam::111111111111:user/*"),
+        // Another region's head: never tried for this resource.
+        ("COtherHead", "arn:aws:iam:us-east-1:111111111111:user/*"),
+        // The request's head, another path.
+        ("DOtherPath", "arn:aws:iam::111111111111:user/ops/*"),
+        // The resource itself.
+        ("EExact", "arn:aws:iam::111111111111:user/team/bob"),
+        // A wildcard in the region, after the exact entry in the bundle.
+        ("FAnyRegion", "arn:aws:iam:*:111111111111:user/team/b*"),
+    ] {
+        files.insert(
+            format!("accounts/{acct}/resources/{name}.json"),
+            resource_policy(arn, name),
+        );
+    }
+    files.insert(format!("accounts/{acct}/users/u.json"), "{}".to_owned());
+    let s = Snapshot::load_files(&files, 1).unwrap();
+    let resource_layer = |resource: &str| -> Vec<String> {
+        let q = Query {
+            principal: "arn:aws:iam::111111111111:user/u",
+            action: "iam:GetUser",
+            resource,
+            context: &Context::new(),
+            now: SystemTime::UNIX_EPOCH,
+        };
+        let (auth, explanation) = s.explain(&q);
+        let layer = explanation
+            .unwrap()
+            .layers
+            .into_iter()
+            .find(|l| l.kind == PolicyKind::Resource);
+        let names: Vec<String> = layer
+            .map(|l| l.statements)
+            .unwrap_or_default()
+            .iter()
+            .map(|st| st.sid.as_deref().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            auth.outcome.decision == warden::eval::Decision::Allow,
+            !names.is_empty(),
+            "{resource}: {names:?}"
+        );
+        names
+    };
+    // The exact ARN's entry first, then the patterns in bundle order.
+    assert_eq!(
+        resource_layer("arn:aws:iam::111111111111:user/team/bob"),
+        ["EExact", "AAnyService", "BSameHead", "FAnyRegion"]
+    );
+    assert_eq!(
+        resource_layer("arn:aws:iam::111111111111:user/ops/eve"),
+        ["BSameHead", "DOtherPath"]
+    );
+    assert_eq!(
+        resource_layer("arn:aws:iam:us-east-1:111111111111:user/team/bea"),
+        ["COtherHead", "FAnyRegion"]
+    );
+    assert!(resource_layer("arn:aws:iam::111111111111:group/team").is_empty());
+    assert!(resource_layer("not-an-arn").is_empty());
 }
