@@ -21,7 +21,7 @@ pub struct Case {
     pub resource_account: String,
     pub context: Context,
     pub identity: PolicySet,
-    pub resource_policy: Option<PolicySet>,
+    pub resource_policy: Option<Arc<PolicySet>>,
     pub boundary: Option<PolicySet>,
     pub session: Option<PolicySet>,
     pub scps: Vec<Arc<PolicySet>>,
@@ -182,7 +182,7 @@ impl Case {
         };
         Ok(Case {
             identity: list("identity_policies", PolicyKind::Identity)?,
-            resource_policy: one("resource_policy", PolicyKind::Resource)?,
+            resource_policy: one("resource_policy", PolicyKind::Resource)?.map(Arc::new),
             boundary: one("permission_boundary", PolicyKind::Boundary)?,
             session: one("session_policy", PolicyKind::Session)?,
             scps: levels("scps", PolicyKind::Scp)?,
@@ -211,7 +211,7 @@ impl Case {
     pub fn policies(&self) -> Policies<'_> {
         Policies {
             identity: &self.identity,
-            resource: self.resource_policy.as_ref(),
+            resource: self.resource_policy.as_slice(),
             boundary: self.boundary.as_ref(),
             session: self.session.as_ref(),
             scps: &self.scps,

@@ -193,8 +193,10 @@ impl Outcome {
 pub struct Policies<'a> {
     /// The principal's identity policies (for a session: its role's).
     pub identity: &'a PolicySet,
-    /// The target's resource-based policy.
-    pub resource: Option<&'a PolicySet>,
+    /// The target's resource-based policies, empty when it has none: usually one; several
+    /// when its exact ARN and ARN patterns each have one. They form one layer, read in
+    /// this order.
+    pub resource: &'a [Arc<PolicySet>],
     pub boundary: Option<&'a PolicySet>,
     pub session: Option<&'a PolicySet>,
     /// SCP levels from the root down to the principal's account; empty when the account
@@ -250,9 +252,13 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     let sp = policies
         .session
         .map(|s| scan(req, s, PolicyKind::Session, has_boundary));
-    let rbp = policies
-        .resource
-        .map(|s| scan(req, s, PolicyKind::Resource, has_boundary));
+    let rbp = (!policies.resource.is_empty()).then(|| {
+        let mut out = Scan::default();
+        for set in policies.resource {
+            scan_into(req, set, PolicyKind::Resource, has_boundary, &mut out);
+        }
+        out
+    });
 
     // Step 1: an explicit deny anywhere wins. The organization levels are scanned in turn
     // without keeping each level's scan (no allocation per request): their denies follow
@@ -419,6 +425,20 @@ fn scan<'p>(
     has_boundary: bool,
 ) -> Scan<'p> {
     let mut out = Scan::default();
+    scan_into(req, set, kind, has_boundary, &mut out);
+    out
+}
+
+/// [`scan`] adding to `out`, so that the sets of one layer (a resource's several resource
+/// policies) are scanned in turn as one: every deny, in set order, and the first of the
+/// strongest allows.
+fn scan_into<'p>(
+    req: &Request<'_>,
+    set: &'p PolicySet,
+    kind: PolicyKind,
+    has_boundary: bool,
+    out: &mut Scan<'p>,
+) {
     // Known in advance: a set that allows everything and denies nothing (`FullAWSAccess`
     // alone), and an RCP level without a deny (its allows decide nothing).
     if kind != PolicyKind::Resource {
@@ -431,10 +451,10 @@ fn scan<'p>(
                 });
                 out.allow_match = Some(PrincipalMatch::Direct);
             }
-            return out;
+            return;
         }
         if kind == PolicyKind::Rcp && !set.has_deny() {
-            return out;
+            return;
         }
     }
     let (service, _) = req.action_parts();
@@ -485,7 +505,6 @@ fn scan<'p>(
         }
         true
     });
-    out
 }
 
 /// Whether a statement's action, resource and conditions match (the principal part is
@@ -600,9 +619,10 @@ pub struct Explanation {
 pub fn explain(req: &Request<'_>, policies: &Policies<'_>) -> Explanation {
     let has_boundary = policies.boundary.is_some();
     let mut layers = Vec::new();
-    let mut add = |kind: PolicyKind, level: Option<usize>, set: &PolicySet| {
+    // One layer of one or more sets (a resource's several resource policies).
+    let mut add = |kind: PolicyKind, level: Option<usize>, sets: &[&PolicySet]| {
         let mut statements = Vec::new();
-        for p in set.policies() {
+        for p in sets.iter().flat_map(|set| set.policies()) {
             for s in p.statements.iter() {
                 let mismatch = first_mismatch(s, req, has_boundary);
                 statements.push(StatementExplanation {
@@ -633,20 +653,21 @@ pub fn explain(req: &Request<'_>, policies: &Policies<'_>) -> Explanation {
         });
     };
     for (i, s) in policies.rcps.iter().enumerate() {
-        add(PolicyKind::Rcp, Some(i), s);
+        add(PolicyKind::Rcp, Some(i), &[s]);
     }
     for (i, s) in policies.scps.iter().enumerate() {
-        add(PolicyKind::Scp, Some(i), s);
+        add(PolicyKind::Scp, Some(i), &[s]);
     }
-    if let Some(s) = policies.resource {
-        add(PolicyKind::Resource, None, s);
+    if !policies.resource.is_empty() {
+        let sets: Vec<&PolicySet> = policies.resource.iter().map(|s| &**s).collect();
+        add(PolicyKind::Resource, None, &sets);
     }
-    add(PolicyKind::Identity, None, policies.identity);
+    add(PolicyKind::Identity, None, &[policies.identity]);
     if let Some(s) = policies.boundary {
-        add(PolicyKind::Boundary, None, s);
+        add(PolicyKind::Boundary, None, &[s]);
     }
     if let Some(s) = policies.session {
-        add(PolicyKind::Session, None, s);
+        add(PolicyKind::Session, None, &[s]);
     }
     Explanation { layers }
 }

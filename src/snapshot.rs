@@ -88,7 +88,6 @@ struct ResourceEntry {
     account: String,
     tags: Vec<(String, String)>,
     set: Arc<PolicySet>,
-    policy: Arc<Policy>,
 }
 
 /// The compiled, indexed, immutable authorization state.
@@ -249,7 +248,6 @@ impl Snapshot {
                     account: account.id.clone(),
                     tags: res.tags.clone(),
                     set: sets.get(vec![res.policy.clone()]),
-                    policy: res.policy.clone(),
                 });
                 match ArnPattern::new(&res.arn, false, ShortArn::Never) {
                     Ok(p) if !p.is_exact() => resources_pattern.push(p, entry),
@@ -403,7 +401,7 @@ impl Snapshot {
         let mut resource_tags_owned = false;
         if assume_role {
             if let Some(role) = self.role_by_arn(q.resource, resource_arn.as_ref()) {
-                resource_set = role.trust.as_deref().map(ResourcePolicies::One);
+                resource_set = role.trust.as_ref().map(ResourcePolicies::One);
                 entry_account = Some(&role.account);
             }
         } else {
@@ -421,9 +419,7 @@ impl Snapshot {
                 resource_set = Some(if entries.len() == 1 {
                     ResourcePolicies::One(&first.set)
                 } else {
-                    ResourcePolicies::Merged(Box::new(PolicySet::new(
-                        entries.iter().map(|e| e.policy.clone()).collect(),
-                    )))
+                    ResourcePolicies::Several(entries.iter().map(|e| e.set.clone()).collect())
                 });
             }
         }
@@ -643,19 +639,19 @@ fn time_keys(now: SystemTime) -> Rc<Context> {
 }
 
 /// The policies of a request's resource: its one entry's set, or, when several entries
-/// match it (an exact ARN and patterns), their policies in one set built for the request.
-/// Boxed, so that [`Prepared`], which is moved about, stays small.
+/// match it (an exact ARN and patterns), each entry's compiled set, read in turn as one
+/// layer; nothing is compiled for the request.
 #[derive(Debug)]
 enum ResourcePolicies<'a> {
-    One(&'a PolicySet),
-    Merged(Box<PolicySet>),
+    One(&'a Arc<PolicySet>),
+    Several(Vec<Arc<PolicySet>>),
 }
 
 impl ResourcePolicies<'_> {
-    fn set(&self) -> &PolicySet {
+    fn sets(&self) -> &[Arc<PolicySet>] {
         match self {
-            ResourcePolicies::One(s) => s,
-            ResourcePolicies::Merged(s) => s,
+            ResourcePolicies::One(s) => std::slice::from_ref(*s),
+            ResourcePolicies::Several(s) => s,
         }
     }
 }
@@ -707,7 +703,10 @@ impl<'a> Prepared<'a> {
     fn policies(&self, snap: &'a Snapshot) -> Policies<'_> {
         Policies {
             identity: self.identity.map_or(&snap.empty, |i| &i.identity),
-            resource: self.resource_set.as_ref().map(ResourcePolicies::set),
+            resource: self
+                .resource_set
+                .as_ref()
+                .map_or(&[][..], ResourcePolicies::sets),
             boundary: self.identity.and_then(|i| i.boundary.as_deref()),
             session: None,
             scps: self.scps,
@@ -719,7 +718,7 @@ impl<'a> Prepared<'a> {
     fn time_dependent(&self, snap: &'a Snapshot) -> bool {
         let p = self.policies(snap);
         p.identity.time_dependent()
-            || p.resource.is_some_and(PolicySet::time_dependent)
+            || p.resource.iter().any(|s| s.time_dependent())
             || p.boundary.is_some_and(PolicySet::time_dependent)
             || p.scps.iter().chain(p.rcps).any(|s| s.time_dependent())
     }

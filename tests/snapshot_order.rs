@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use warden::context::Context;
+use warden::eval::Decision;
 use warden::policy::PolicyKind;
 use warden::snapshot::{Query, Snapshot};
 
@@ -65,8 +66,13 @@ fn a_set_lists_policies_in_bundle_order_and_the_first_allow_decides() {
 
 /// A resource policy whose one statement, `sid`, allows `iam:GetUser` to user `u`.
 fn resource_policy(arn: &str, sid: &str) -> String {
+    resource_statement(arn, sid, "Allow")
+}
+
+/// A resource policy whose one statement, `sid`, has `effect` on `iam:GetUser` for user `u`.
+fn resource_statement(arn: &str, sid: &str, effect: &str) -> String {
     format!(
-        r#"{{"arn":"{arn}","policy":{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111111111111:user/u"}},"Action":"iam:GetUser","Resource":"*"}}]}}}}"#
+        r#"{{"arn":"{arn}","policy":{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"{effect}","Principal":{{"AWS":"arn:aws:iam::111111111111:user/u"}},"Action":"iam:GetUser","Resource":"*"}}]}}}}"#
     )
 }
 
@@ -116,7 +122,7 @@ fn resource_patterns_are_found_by_their_head_and_kept_in_bundle_order() {
             .map(|st| st.sid.as_deref().unwrap().to_owned())
             .collect();
         assert_eq!(
-            auth.outcome.decision == warden::eval::Decision::Allow,
+            auth.outcome.decision == Decision::Allow,
             !names.is_empty(),
             "{resource}: {names:?}"
         );
@@ -137,4 +143,64 @@ fn resource_patterns_are_found_by_their_head_and_kept_in_bundle_order() {
     );
     assert!(resource_layer("arn:aws:iam::111111111111:group/team").is_empty());
     assert!(resource_layer("not-an-arn").is_empty());
+}
+
+#[test]
+fn a_resource_matched_by_several_policies_is_decided_by_all_of_them() {
+    let acct = "111111111111";
+    let mut files = BTreeMap::new();
+    for (name, arn, effect) in [
+        (
+            "AllowTeam",
+            "arn:aws:iam::111111111111:user/team/*",
+            "Allow",
+        ),
+        ("DenyBob", "arn:aws:iam::111111111111:user/team/bob", "Deny"),
+        ("DenyB", "arn:aws:iam::111111111111:user/team/b*", "Deny"),
+    ] {
+        files.insert(
+            format!("accounts/{acct}/resources/{name}.json"),
+            resource_statement(arn, name, effect),
+        );
+    }
+    files.insert(format!("accounts/{acct}/users/u.json"), "{}".to_owned());
+    let s = Snapshot::load_files(&files, 1).unwrap();
+    let decide = |resource: &str| {
+        let outcome = s
+            .authorize(&Query {
+                principal: "arn:aws:iam::111111111111:user/u",
+                action: "iam:GetUser",
+                resource,
+                context: &Context::new(),
+                now: SystemTime::UNIX_EPOCH,
+            })
+            .outcome;
+        let sids: Vec<String> = outcome
+            .statements
+            .iter()
+            .map(|m| m.sid.as_deref().unwrap().to_owned())
+            .collect();
+        (outcome.decision, sids)
+    };
+    // The exact ARN's deny, then the patterns' in bundle order; the allow decides nothing.
+    assert_eq!(
+        decide("arn:aws:iam::111111111111:user/team/bob"),
+        (
+            Decision::ExplicitDeny,
+            vec!["DenyBob".into(), "DenyB".into()]
+        )
+    );
+    assert_eq!(
+        decide("arn:aws:iam::111111111111:user/team/bea"),
+        (Decision::ExplicitDeny, vec!["DenyB".into()])
+    );
+    // Only the allowing pattern: the resource policy grants within the account.
+    assert_eq!(
+        decide("arn:aws:iam::111111111111:user/team/ann"),
+        (Decision::Allow, vec!["AllowTeam".into()])
+    );
+    assert_eq!(
+        decide("arn:aws:iam::111111111111:user/ops/ann"),
+        (Decision::ImplicitDeny, vec![])
+    );
 }

@@ -128,14 +128,14 @@ impl Setup {
                 })
                 .collect()
         };
-        let resource_policy = set(PolicyKind::Resource, "resource", &self.resource);
+        let resource_policy = set(PolicyKind::Resource, "resource", &self.resource).map(Arc::new);
         let boundary = set(PolicyKind::Boundary, "boundary", &self.boundary);
         let session = set(PolicyKind::Session, "session", &self.session);
         let scps = levels(PolicyKind::Scp, &self.scps);
         let rcps = levels(PolicyKind::Rcp, &self.rcps);
         let policies = Policies {
             identity: &identity,
-            resource: resource_policy.as_ref(),
+            resource: resource_policy.as_slice(),
             boundary: boundary.as_ref(),
             session: session.as_ref(),
             scps: &scps,
