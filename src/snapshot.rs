@@ -430,7 +430,14 @@ impl Snapshot {
             .filter(|a| !a.is_empty())
             .or(entry_account)
             .unwrap_or(principal_account);
-        let (account_keys, account_rcps) = match self.accounts.get(resource_account) {
+        // Looked up once when the resource is in the principal's own account (most requests).
+        let principal_account_info = self.accounts.get(principal_account);
+        let resource_account_info = if resource_account == principal_account {
+            principal_account_info
+        } else {
+            self.accounts.get(resource_account)
+        };
+        let (account_keys, account_rcps) = match resource_account_info {
             Some(a) => (Cow::Borrowed(&a.resource_keys), a.rcps.as_slice()),
             None => (
                 Cow::Owned(resource_keys(resource_account, None, None)),
@@ -438,7 +445,6 @@ impl Snapshot {
             ),
         };
         let principal_keys = identity.map_or(&NO_KEYS, |id| &id.keys);
-        let principal_account_info = self.accounts.get(principal_account);
         let principal_account_keys = match principal_account_info {
             Some(a) => Cow::Borrowed(&a.principal_keys),
             None => Cow::Owned(principal_account_keys(principal_account, None, None)),
