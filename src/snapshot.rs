@@ -497,9 +497,9 @@ impl Snapshot {
 }
 
 /// Resource policies bound to an ARN pattern, found without trying every pattern: a
-/// pattern whose first five parts hold no wildcard (`arn:aws:s3:::111122223333`, the usual
-/// case) is filed under them, so a request tries only the patterns of its resource's
-/// service, region and account, and those with a wildcard there.
+/// pattern whose first five parts hold no wildcard (`arn:aws:orders:us-east-1:111122223333`,
+/// the usual case) is filed under them, so a request tries only the patterns of its
+/// resource's service, region and account, and those with a wildcard there.
 #[derive(Debug, Default)]
 struct ResourcePatterns {
     by_head: FxHashMap<Box<str>, Vec<PatternEntry>>,
