@@ -11,6 +11,18 @@ use warden::eval::Decision;
 use warden::policy::PolicyKind;
 use warden::snapshot::{Query, Snapshot};
 
+/// User `u` of account 111111111111 asks for `iam:GetUser` on `resource`, with no context.
+fn get_user(resource: &str) -> Query<'_> {
+    static NO_CONTEXT: Context = Context::new();
+    Query {
+        principal: "arn:aws:iam::111111111111:user/u",
+        action: "iam:GetUser",
+        resource,
+        context: &NO_CONTEXT,
+        now: SystemTime::UNIX_EPOCH,
+    }
+}
+
 fn allow_all() -> String {
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#.to_owned()
 }
@@ -35,14 +47,7 @@ fn a_set_lists_policies_in_bundle_order_and_the_first_allow_decides() {
         ),
     );
     let s = Snapshot::load_files(&files, 1).unwrap();
-    let q = Query {
-        principal: "arn:aws:iam::111111111111:user/u",
-        action: "iam:GetUser",
-        resource: "*",
-        context: &Context::new(),
-        now: SystemTime::UNIX_EPOCH,
-    };
-    let (auth, explanation) = s.explain(&q);
+    let (auth, explanation) = s.explain(&get_user("*"));
     let identity = explanation
         .unwrap()
         .layers
@@ -102,14 +107,7 @@ fn resource_patterns_are_found_by_their_head_and_kept_in_bundle_order() {
     files.insert(format!("accounts/{acct}/users/u.json"), "{}".to_owned());
     let s = Snapshot::load_files(&files, 1).unwrap();
     let resource_layer = |resource: &str| -> Vec<String> {
-        let q = Query {
-            principal: "arn:aws:iam::111111111111:user/u",
-            action: "iam:GetUser",
-            resource,
-            context: &Context::new(),
-            now: SystemTime::UNIX_EPOCH,
-        };
-        let (auth, explanation) = s.explain(&q);
+        let (auth, explanation) = s.explain(&get_user(resource));
         let layer = explanation
             .unwrap()
             .layers
@@ -166,15 +164,7 @@ fn a_resource_matched_by_several_policies_is_decided_by_all_of_them() {
     files.insert(format!("accounts/{acct}/users/u.json"), "{}".to_owned());
     let s = Snapshot::load_files(&files, 1).unwrap();
     let decide = |resource: &str| {
-        let outcome = s
-            .authorize(&Query {
-                principal: "arn:aws:iam::111111111111:user/u",
-                action: "iam:GetUser",
-                resource,
-                context: &Context::new(),
-                now: SystemTime::UNIX_EPOCH,
-            })
-            .outcome;
+        let outcome = s.authorize(&get_user(resource)).outcome;
         let sids: Vec<String> = outcome
             .statements
             .iter()
