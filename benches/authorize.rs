@@ -26,14 +26,14 @@ use cedar_policy::{
 };
 use criterion::Criterion;
 use serde_json::json;
+use warden::bench::synth::{
+    self, Holder, IdentityKind, Org, Spec, SynthCondition, SynthEffect, SynthOperator,
+    SynthRequest, SynthStatement,
+};
 use warden::bundle;
 use warden::context::Context;
 use warden::eval::Decision;
 use warden::snapshot::{Query, Snapshot};
-use warden::synth::{
-    self, Holder, IdentityKind, Org, Spec, SynthCondition, SynthEffect, SynthOperator,
-    SynthRequest, SynthStatement,
-};
 
 // Counts live heap bytes, so that the snapshot's footprint can be read before and after.
 // (Without `cap`'s `stats` feature: each allocation then costs one atomic add, not three,

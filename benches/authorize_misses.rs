@@ -22,11 +22,11 @@
 use std::hint::black_box;
 use std::time::SystemTime;
 
+use warden::bench::synth::{self, Spec, SynthRequest};
 use warden::bundle;
 use warden::context::Context;
 use warden::eval::Decision;
 use warden::snapshot::{Authorization, Query, Snapshot};
-use warden::synth::{self, Spec, SynthRequest};
 
 fn main() {
     // `cargo bench` passes `--bench` and any filter: only numbers are sizes.

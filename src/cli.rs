@@ -4,7 +4,7 @@
 mod authorize;
 mod check;
 mod eval;
-mod load;
+mod loadgen;
 mod serve;
 mod synth;
 mod validate;
@@ -37,7 +37,8 @@ enum Command {
     /// Ask a running server one question and print the decision.
     Check(check::Args),
     /// Drive a running server with Authorize requests and print a latency summary.
-    Load(load::Args),
+    #[command(alias = "load")]
+    Loadgen(loadgen::Args),
     /// Write a synthetic organization (and requests) for benchmarks.
     Synth(synth::Args),
 }
@@ -50,7 +51,7 @@ pub fn main() -> ExitCode {
         Command::Authorize(args) => authorize::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
-        Command::Load(args) => load::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
         Command::Synth(args) => synth::run(args),
     };
     match result {

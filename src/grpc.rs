@@ -3,7 +3,6 @@
 //! back. Conversions destructure every protobuf field, so a new field breaks the build
 //! until it is handled. One function maps request errors to `tonic::Status`.
 
-pub mod baseline;
 pub mod client;
 
 use std::sync::Arc;

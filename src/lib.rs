@@ -11,12 +11,15 @@
 //!   [`snapshot`] compiles it into the immutable state that answers requests;
 //! - [`source`] loads bundles off the request path and publishes snapshots;
 //! - [`service`] is the one request path every face shares, with the decision [`cache`];
-//! - [`grpc`] (the only module that knows protobuf) and [`http`] (admin) serve it, wired
-//!   by [`server`], observed through [`telemetry`], and driven by [`load`];
+//! - [`grpc`] (the only module that knows protobuf) and [`admin`] (the admin port) serve
+//!   it, wired by [`server`] and observed through [`telemetry`];
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
-//! - [`synth`] generates synthetic organizations and requests for the benchmarks.
+//! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
+//!   no-op server), outside the API.
 
+pub mod admin;
 pub mod arn;
+pub mod bench;
 pub mod bundle;
 pub mod cache;
 pub mod case;
@@ -25,9 +28,7 @@ pub mod condition;
 pub mod context;
 pub mod eval;
 pub mod grpc;
-pub mod http;
 pub mod json;
-pub mod load;
 pub mod matcher;
 pub mod policy;
 pub mod request;
@@ -35,5 +36,4 @@ pub mod server;
 pub mod service;
 pub mod snapshot;
 pub mod source;
-pub mod synth;
 pub mod telemetry;

@@ -276,7 +276,7 @@ impl Server {
         };
 
         let admin_task = admin.map(|listener| {
-            let app = crate::http::router(published.clone(), telemetry.clone());
+            let app = crate::admin::router(published.clone(), telemetry.clone());
             let stop = stop.clone();
             tokio::spawn(async move {
                 axum::serve(listener, app)

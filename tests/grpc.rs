@@ -958,7 +958,7 @@ async fn warden_load_reports_a_summary_against_the_server_and_the_baseline() {
     let server = Server::start(&[]);
     let out = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args([
-            "load",
+            "loadgen",
             "--addr",
             &server.grpc,
             "-n",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use warden::synth::{self, Spec};
+use warden::bench::synth::{self, Spec};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,4 +1,4 @@
-//! The client side of `warden.v1.Authorizer`, for `warden check` and `warden load`:
+//! The client side of `warden.v1.Authorizer`, for `warden check` and `warden loadgen`:
 //! connecting over TCP or a Unix socket, and calling with requests built from domain
 //! values.
 
@@ -247,23 +247,23 @@ pub fn response_json(r: &pb::AuthorizeResponse) -> serde_json::Value {
     })
 }
 
-/// A load-generator caller that cycles through prepared Authorize requests.
-pub struct AuthorizeCaller {
+/// A load-generator target that cycles through prepared Authorize requests.
+pub struct AuthorizeTarget {
     client: Authorizing,
     requests: std::sync::Arc<[pb::AuthorizeRequest]>,
 }
 
-impl AuthorizeCaller {
+impl AuthorizeTarget {
     /// `requests` must not be empty.
     pub fn new(channel: Channel, requests: std::sync::Arc<[pb::AuthorizeRequest]>) -> Self {
-        AuthorizeCaller {
+        AuthorizeTarget {
             client: Authorizing::new(channel),
             requests,
         }
     }
 }
 
-impl crate::load::Caller for AuthorizeCaller {
+impl crate::bench::loadgen::Target for AuthorizeTarget {
     async fn call(&mut self, seq: u64) -> Result<(), String> {
         let n = self.requests.len().max(1) as u64;
         let i = usize::try_from(seq % n).unwrap_or(0);

@@ -1,4 +1,4 @@
-//! The admin HTTP server: `/metrics` (Prometheus text), `/healthz` (the process answers)
+//! The admin port (HTTP): `/metrics` (Prometheus text), `/healthz` (the process answers)
 //! and `/readyz` (a snapshot is serving; the body shows its revision and the last load
 //! error). It never decides anything.
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
-use super::pb;
+use crate::grpc::pb;
 
 struct Constant {
     answer: pb::AuthorizeResponse,

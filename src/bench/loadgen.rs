@@ -1,8 +1,8 @@
-//! The load generator behind `warden load`: drives a [`Caller`] with a set concurrency,
+//! The load generator behind `warden loadgen`: drives a [`Target`] with a set concurrency,
 //! for a total count or a duration, optionally at a fixed rate, and reports a ghz-style
 //! summary (count, rate, average, fastest, slowest, percentiles, error distribution).
 //!
-//! It knows no protocol: `grpc::client` provides the callers.
+//! It knows no protocol: `grpc::client` provides the targets.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// Sends one request; an error is a short stable name (a gRPC code).
-pub trait Caller: Send + 'static {
+pub trait Target: Send + 'static {
     /// Sends request number `seq` (callers cycle through their requests by it).
     fn call(&mut self, seq: u64) -> impl Future<Output = Result<(), String>> + Send;
 }
@@ -131,7 +131,7 @@ impl Drop for Pacer {
 /// a duration bounds how many are sent: those due before it ends.
 ///
 /// Fails only when the pacer's thread cannot be started.
-pub async fn run<C: Caller>(
+pub async fn run<C: Target>(
     plan: Plan,
     mut callers: impl FnMut(usize) -> C,
 ) -> std::io::Result<Report> {
@@ -261,7 +261,7 @@ mod tests {
     /// Fails every tenth request, answers the rest at once.
     struct EveryTenth;
 
-    impl Caller for EveryTenth {
+    impl Target for EveryTenth {
         async fn call(&mut self, seq: u64) -> Result<(), String> {
             tokio::task::yield_now().await;
             if seq % 10 == 9 {
@@ -295,7 +295,7 @@ mod tests {
         std::time::Instant,
     );
 
-    impl Caller for Stamps {
+    impl Target for Stamps {
         async fn call(&mut self, seq: u64) -> Result<(), String> {
             let at = self.1.elapsed();
             self.0.lock().unwrap().push((seq, at));

@@ -1,4 +1,4 @@
-//! `warden load`: drives Authorize on a running server with a set concurrency, number of
+//! `warden loadgen`: drives Authorize on a running server with a set concurrency, number of
 //! connections, count or duration and optional rate, and prints a ghz-style summary.
 //! `--baseline` then runs the same load against a constant-answer server it starts
 //! itself in a process of its own (as the server under test runs in its own), so the
@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
-use warden::grpc::baseline::{self, Baseline};
-use warden::grpc::client::{self, AuthorizeCaller};
-use warden::load::{Plan, Report};
+use warden::bench::baseline::{self, Baseline};
+use warden::bench::loadgen::{Plan, Report};
+use warden::grpc::client::{self, AuthorizeTarget};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -155,12 +155,12 @@ async fn drive(
         .first()
         .cloned()
         .ok_or_else(|| anyhow!("no connection to `{addr}`"))?;
-    let report = warden::load::run(plan, |w| {
+    let report = warden::bench::loadgen::run(plan, |w| {
         let channel = channels
             .get(w % channels.len())
             .cloned()
             .unwrap_or_else(|| first.clone());
-        AuthorizeCaller::new(channel, requests.clone())
+        AuthorizeTarget::new(channel, requests.clone())
     })
     .await
     .context("cannot start the load generator")?;
