@@ -205,6 +205,18 @@ impl ArnPattern {
         }
     }
 
+    /// The (lowercase) keys its policy variables read.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        let template = match self {
+            ArnPattern::Parts {
+                tail: Tail::Template(t),
+                ..
+            } => Some(t),
+            _ => None,
+        };
+        template.into_iter().flat_map(Template::keys)
+    }
+
     /// Whether the pattern has no wildcard and no variable.
     pub fn is_exact(&self) -> bool {
         match self {

@@ -109,8 +109,10 @@ pub struct PolicySet {
     /// Each policy's statements, reached without loading the policy.
     statements: Box<[Arc<[Statement]>]>,
     index: Option<Index>,
-    /// Whether a condition tests the time (`aws:CurrentTime`, `aws:EpochTime`): a decision
-    /// that used this set may change with no change of policy, so it is never cached.
+    /// Whether a statement reads a key whose value changes with time (`aws:CurrentTime`,
+    /// `aws:EpochTime`, `aws:MultiFactorAuthAge`; see `keys`), as a condition key or a
+    /// policy variable: a decision that used this set may change with no change of policy,
+    /// so it is never cached.
     time_dependent: bool,
     /// Whether any statement is a `Deny`.
     has_deny: bool,
@@ -243,19 +245,13 @@ impl PolicySet {
     pub fn with_texts(policies: Vec<Arc<Policy>>, texts: &mut Texts) -> PolicySet {
         let total: usize = policies.iter().map(|p| p.statements.len()).sum();
         let index = (total > INDEX_THRESHOLD).then(|| Index::build(&policies, texts));
+        // The registry says which keys the clock changes; a key read as a condition key or
+        // as a policy variable (in a condition value or a `Resource`) counts alike.
         let time_dependent = policies
             .iter()
             .flat_map(|p| p.statements.iter())
-            .flat_map(|s| &s.conditions)
-            .any(|c| {
-                matches!(
-                    &*c.key,
-                    "aws:currenttime"
-                        | "aws:epochtime"
-                        | "aws:tokenissuetime"
-                        | "aws:multifactorauthage"
-                )
-            });
+            .flat_map(Statement::keys_read)
+            .any(crate::keys::varies_with_time);
         let statements = || {
             policies.iter().enumerate().flat_map(|(pi, p)| {
                 p.statements
@@ -573,6 +569,50 @@ mod tests {
             assert!(set(&other).allows_everything().is_none(), "{other:?}");
         }
         assert!(set(&[r#"{"Effect":"Deny","Action":"a:x","Resource":"*"}"#]).has_deny());
+    }
+
+    #[test]
+    fn reading_the_clock_anywhere_makes_a_set_time_dependent() {
+        for (statement, dependent) in [
+            // As a condition key.
+            (
+                r#"{"Effect":"Allow","Action":"a:x","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}}"#,
+                true,
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"a:x","Resource":"*","Condition":{"NumericLessThan":{"AWS:MultiFactorAuthAge":"300"}}}"#,
+                true,
+            ),
+            // As a policy variable in a condition value.
+            (
+                r#"{"Effect":"Allow","Action":"a:x","Resource":"*","Condition":{"StringLike":{"a:until":"${aws:EpochTime}*"}}}"#,
+                true,
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"a:x","Resource":"*","Condition":{"StringEquals":{"a:day":"${aws:CurrentTime}"}}}"#,
+                true,
+            ),
+            (
+                r#"{"Effect":"Allow","Action":"a:x","Resource":"*","Condition":{"ArnLike":{"a:src":"arn:aws:a:::${aws:epochtime}"}}}"#,
+                true,
+            ),
+            // As a policy variable in `Resource` and `NotResource`.
+            (
+                r#"{"Effect":"Allow","Action":"a:x","Resource":"arn:aws:a:::t/${aws:EpochTime}"}"#,
+                true,
+            ),
+            (
+                r#"{"Effect":"Deny","Action":"a:x","NotResource":"arn:aws:a:::t/${aws:CurrentTime}"}"#,
+                true,
+            ),
+            // Keys the clock does not change.
+            (
+                r#"{"Effect":"Allow","Action":"a:x","Resource":"arn:aws:a:::u/${aws:username}","Condition":{"DateGreaterThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z"}}}"#,
+                false,
+            ),
+        ] {
+            assert_eq!(set(&[statement]).time_dependent(), dependent, "{statement}");
+        }
     }
 
     #[test]

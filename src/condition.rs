@@ -185,6 +185,41 @@ enum ArnValue {
 pub type ValueError = (usize, String);
 
 impl Condition {
+    /// The (lowercase) keys the condition reads: its own, and those of the policy
+    /// variables in its values.
+    pub fn keys_read(&self) -> impl Iterator<Item = &str> {
+        let templates: Vec<&Template> = match &self.values {
+            Values::Text(vs) => vs
+                .iter()
+                .filter_map(|v| match v {
+                    Text::Tpl(t) => Some(t),
+                    Text::Lit(_) => None,
+                })
+                .collect(),
+            Values::Like(vs) => vs
+                .iter()
+                .filter_map(|v| match v {
+                    Like::Tpl(t) => Some(t),
+                    Like::Pat(_) => None,
+                })
+                .collect(),
+            Values::Arn(vs) => vs
+                .iter()
+                .filter_map(|v| match v {
+                    ArnValue::Tpl(t) => Some(t),
+                    ArnValue::Pat(_) => None,
+                })
+                .collect(),
+            Values::Number(_)
+            | Values::Date(_)
+            | Values::Bool(_)
+            | Values::Binary(_)
+            | Values::Ip(_)
+            | Values::Null { .. } => Vec::new(),
+        };
+        std::iter::once(self.key.as_str()).chain(templates.into_iter().flat_map(Template::keys))
+    }
+
     /// Compiles one key's values. `variables` is true for `2012-10-17` policies.
     pub fn new(
         op: Operator,

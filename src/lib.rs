@@ -29,6 +29,7 @@ pub mod context;
 pub mod eval;
 pub mod grpc;
 pub mod json;
+pub mod keys;
 pub mod matcher;
 pub mod policy;
 pub mod request;

@@ -205,6 +205,18 @@ impl ActionPattern {
     }
 }
 
+impl Statement {
+    /// The (lowercase) condition keys the statement reads: its conditions' keys and the
+    /// policy variables in their values and in its `Resource`.
+    pub fn keys_read(&self) -> impl Iterator<Item = &str> {
+        let resources = self.resources.iter().flat_map(|r| &r.patterns);
+        self.conditions
+            .iter()
+            .flat_map(Condition::keys_read)
+            .chain(resources.flat_map(ArnPattern::variables))
+    }
+}
+
 impl ActionSet {
     pub fn matches(&self, service: &str, name: &str) -> bool {
         self.patterns.iter().any(|p| p.matches(service, name)) != self.negated

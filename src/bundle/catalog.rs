@@ -65,48 +65,6 @@ pub struct Catalog {
     pub services: BTreeMap<String, Service>,
 }
 
-/// Global condition keys (reference §6); tag keys are prefixes.
-const GLOBAL_KEYS: &[&str] = &[
-    "aws:calledvia",
-    "aws:calledviafirst",
-    "aws:calledvialast",
-    "aws:currenttime",
-    "aws:epochtime",
-    "aws:federatedprovider",
-    "aws:multifactorauthage",
-    "aws:multifactorauthpresent",
-    "aws:principalaccount",
-    "aws:principalarn",
-    "aws:principalisawsservice",
-    "aws:principalorgid",
-    "aws:principalorgpaths",
-    "aws:principalservicename",
-    "aws:principalservicenameslist",
-    "aws:principaltype",
-    "aws:referer",
-    "aws:requestedregion",
-    "aws:resourceaccount",
-    "aws:resourceorgid",
-    "aws:resourceorgpaths",
-    "aws:securetransport",
-    "aws:sourceaccount",
-    "aws:sourcearn",
-    "aws:sourceidentity",
-    "aws:sourceip",
-    "aws:sourceorgid",
-    "aws:sourceorgpaths",
-    "aws:sourcevpc",
-    "aws:sourcevpce",
-    "aws:tagkeys",
-    "aws:tokenissuetime",
-    "aws:useragent",
-    "aws:userid",
-    "aws:username",
-    "aws:viaawsservice",
-    "aws:vpcsourceip",
-];
-const GLOBAL_TAG_PREFIXES: &[&str] = &["aws:requesttag/", "aws:resourcetag/", "aws:principaltag/"];
-
 impl Catalog {
     /// The services warden itself relies on: `sts` (assuming roles), `iam` and
     /// `organizations` (named by the built-in policies).
@@ -305,9 +263,7 @@ impl Catalog {
     /// declares.
     pub fn knows_key(&self, key: &str) -> bool {
         let lower = key.to_ascii_lowercase();
-        if GLOBAL_KEYS.contains(&lower.as_str())
-            || GLOBAL_TAG_PREFIXES.iter().any(|p| lower.starts_with(p))
-        {
+        if crate::keys::find(&lower).is_some() {
             return true;
         }
         let Some((svc, _)) = lower.split_once(':') else {

@@ -29,6 +29,14 @@ enum Part {
 }
 
 impl Template {
+    /// The (lowercase) keys its variables read.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var { key, .. } => Some(&**key),
+            _ => None,
+        })
+    }
+
     /// Splits `text` into parts. Returns `Ok(None)` when it has no `${`, so callers keep the
     /// cheaper static form.
     pub fn parse(text: &str) -> Result<Option<Template>, String> {
