@@ -360,6 +360,17 @@ impl PolicySet {
     }
 }
 
+#[cfg(test)]
+impl PolicySet {
+    /// The same set with its statements gone from under its index: what an inconsistent
+    /// snapshot would look like, for the tests that show it is denied.
+    pub(crate) fn with_statements_lost(&self) -> PolicySet {
+        let mut s = self.clone();
+        s.statements = s.statements.iter().map(|_| Arc::from([])).collect();
+        s
+    }
+}
+
 /// Where one statement goes in an index, unless it is a candidate for every action.
 #[derive(Default)]
 struct Placement {

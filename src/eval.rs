@@ -14,7 +14,10 @@ use crate::policy::principal::PrincipalMatch;
 use crate::policy::{Effect, Policy, PolicyKind, Statement};
 use crate::request::{PrincipalKind, Request};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a request is answered with.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr,
+)]
 pub enum Decision {
     Allow,
     ExplicitDeny,
@@ -23,11 +26,7 @@ pub enum Decision {
 
 impl Decision {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "Allow",
-            Decision::ExplicitDeny => "ExplicitDeny",
-            Decision::ImplicitDeny => "ImplicitDeny",
-        }
+        self.into()
     }
 }
 
@@ -37,8 +36,13 @@ impl fmt::Display for Decision {
     }
 }
 
-/// Why the decision came out as it did: a stable code, usable as a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why the decision came out as it did: a stable code (`snake_case` of the variant), usable
+/// as a metric label. The list, the codes and each reason's decision derive from this enum,
+/// so a new reason cannot be left out of the metrics.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Reason {
     /// A `Deny` statement applied somewhere.
     ExplicitDeny,
@@ -74,49 +78,42 @@ pub enum Reason {
     NoResourceAllow,
     /// The principal is not known to the snapshot.
     UnknownPrincipal,
+    /// The snapshot is inconsistent (an index entry names no statement): the request is
+    /// denied rather than decided without the statement, and the server logs it.
+    InternalError,
 }
 
 impl Reason {
     /// Every reason, in declaration order (metric label sets are built from it).
-    pub const ALL: [Reason; 17] = [
-        Reason::ExplicitDeny,
-        Reason::CallerIdentity,
-        Reason::IdentityAllow,
-        Reason::ResourcePolicyDirect,
-        Reason::ResourcePolicyRole,
-        Reason::RootUser,
-        Reason::CrossAccountAllow,
-        Reason::ScpNoAllow,
-        Reason::NoIdentityAllow,
-        Reason::BoundaryNoAllow,
-        Reason::SessionPolicyNoAllow,
-        Reason::FederatedSessionNoPolicy,
-        Reason::CrossAccountNoResourceAllow,
-        Reason::CrossAccountNoIdentityAllow,
-        Reason::ResourcePolicyRequired,
-        Reason::NoResourceAllow,
-        Reason::UnknownPrincipal,
-    ];
+    pub fn all() -> impl Iterator<Item = Reason> {
+        <Reason as strum::IntoEnumIterator>::iter()
+    }
 
     pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The decision a reason belongs to.
+    pub fn decision(self) -> Decision {
         match self {
-            Reason::ExplicitDeny => "explicit_deny",
-            Reason::CallerIdentity => "caller_identity",
-            Reason::IdentityAllow => "identity_allow",
-            Reason::ResourcePolicyDirect => "resource_policy_direct",
-            Reason::ResourcePolicyRole => "resource_policy_role",
-            Reason::RootUser => "root_user",
-            Reason::CrossAccountAllow => "cross_account_allow",
-            Reason::ScpNoAllow => "scp_no_allow",
-            Reason::NoIdentityAllow => "no_identity_allow",
-            Reason::BoundaryNoAllow => "boundary_no_allow",
-            Reason::SessionPolicyNoAllow => "session_policy_no_allow",
-            Reason::FederatedSessionNoPolicy => "federated_session_no_policy",
-            Reason::CrossAccountNoResourceAllow => "cross_account_no_resource_allow",
-            Reason::CrossAccountNoIdentityAllow => "cross_account_no_identity_allow",
-            Reason::ResourcePolicyRequired => "resource_policy_required",
-            Reason::NoResourceAllow => "no_resource_allow",
-            Reason::UnknownPrincipal => "unknown_principal",
+            Reason::ExplicitDeny => Decision::ExplicitDeny,
+            Reason::CallerIdentity
+            | Reason::IdentityAllow
+            | Reason::ResourcePolicyDirect
+            | Reason::ResourcePolicyRole
+            | Reason::RootUser
+            | Reason::CrossAccountAllow => Decision::Allow,
+            Reason::ScpNoAllow
+            | Reason::NoIdentityAllow
+            | Reason::BoundaryNoAllow
+            | Reason::SessionPolicyNoAllow
+            | Reason::FederatedSessionNoPolicy
+            | Reason::CrossAccountNoResourceAllow
+            | Reason::CrossAccountNoIdentityAllow
+            | Reason::ResourcePolicyRequired
+            | Reason::NoResourceAllow
+            | Reason::UnknownPrincipal
+            | Reason::InternalError => Decision::ImplicitDeny,
         }
     }
 }
@@ -177,6 +174,11 @@ impl Outcome {
         }
     }
 
+    /// The outcome when a layer could not be read (see [`Reason::InternalError`]).
+    fn internal_error(layer: PolicyKind) -> Outcome {
+        Outcome::implicit(Reason::InternalError, layer)
+    }
+
     /// The outcome for a principal the snapshot does not know.
     pub fn unknown_principal() -> Outcome {
         Outcome {
@@ -217,6 +219,9 @@ struct Scan<'p> {
     /// The strongest principal match of an allowing resource-policy statement.
     allow_match: Option<PrincipalMatch>,
     denies: Vec<Hit<'p>>,
+    /// An index entry named no statement: the layer cannot be decided, and the request is
+    /// denied (fail closed) rather than decided without it.
+    broken: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -260,6 +265,20 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         out
     });
 
+    // INVARIANT (fail closed): a layer whose index names a statement that is not there is
+    // not decided without it; the whole request is denied.
+    let layers = [
+        (PolicyKind::Identity, Some(&id)),
+        (PolicyKind::Boundary, pb.as_ref()),
+        (PolicyKind::Session, sp.as_ref()),
+        (PolicyKind::Resource, rbp.as_ref()),
+    ];
+    for (kind, scan) in layers {
+        if scan.is_some_and(|s| s.broken) {
+            return Outcome::internal_error(kind);
+        }
+    }
+
     // Step 1: an explicit deny anywhere wins. The organization levels are scanned in turn
     // without keeping each level's scan (no allocation per request): their denies follow
     // the other layers' in the same order, and each SCP level's allow goes straight to the
@@ -277,6 +296,9 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     let mut scp_without_allow = false;
     for set in policies.scps {
         let level = scan(req, set, PolicyKind::Scp, has_boundary);
+        if level.broken {
+            return Outcome::internal_error(PolicyKind::Scp);
+        }
         denies.extend(level.denies.iter().map(Hit::matched));
         match &level.allow {
             Some(hit) if !scp_without_allow => scp_allows.push(*hit),
@@ -286,6 +308,9 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     }
     for set in policies.rcps {
         let level = scan(req, set, PolicyKind::Rcp, has_boundary);
+        if level.broken {
+            return Outcome::internal_error(PolicyKind::Rcp);
+        }
         denies.extend(level.denies.iter().map(Hit::matched));
     }
     if let Some(first) = denies.first() {
@@ -472,7 +497,8 @@ fn scan_into<'p>(
             return true;
         }
         let Some(statement) = candidate.statement() else {
-            return true;
+            out.broken = true;
+            return false;
         };
         let principal_match = match &statement.principals {
             None => PrincipalMatch::Direct,
@@ -488,7 +514,8 @@ fn scan_into<'p>(
             return true;
         }
         let Some(policy) = candidate.policy() else {
-            return true;
+            out.broken = true;
+            return false;
         };
         let hit = Hit {
             kind,

@@ -94,8 +94,8 @@ impl Default for Telemetry {
 pub struct Metrics {
     /// `warden_rpc_duration_seconds{rpc, decision}`: one per RPC and result.
     rpc: [[Histogram; 4]; 2],
-    /// `warden_decisions_total{decision, reason}`, indexed by [`reason_index`].
-    decisions: [Counter; REASONS],
+    /// `warden_decisions_total{decision, reason}`, indexed by the reason's discriminant.
+    decisions: Box<[Counter]>,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub cache_evictions: Counter,
@@ -115,48 +115,6 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub log_written: Counter,
     pub log_dropped: Counter,
-}
-
-const REASONS: usize = Reason::ALL.len();
-
-/// A dense index for each reason, so its counter is found without hashing. The match is
-/// exhaustive: a new reason breaks the build here until it gets its counter.
-fn reason_index(r: Reason) -> usize {
-    match r {
-        Reason::ExplicitDeny => 0,
-        Reason::CallerIdentity => 1,
-        Reason::IdentityAllow => 2,
-        Reason::ResourcePolicyDirect => 3,
-        Reason::ResourcePolicyRole => 4,
-        Reason::RootUser => 5,
-        Reason::CrossAccountAllow => 6,
-        Reason::ScpNoAllow => 7,
-        Reason::NoIdentityAllow => 8,
-        Reason::BoundaryNoAllow => 9,
-        Reason::SessionPolicyNoAllow => 10,
-        Reason::FederatedSessionNoPolicy => 11,
-        Reason::CrossAccountNoResourceAllow => 12,
-        Reason::CrossAccountNoIdentityAllow => 13,
-        Reason::ResourcePolicyRequired => 14,
-        Reason::NoResourceAllow => 15,
-        Reason::UnknownPrincipal => 16,
-    }
-}
-
-const ALL_REASONS: [Reason; REASONS] = Reason::ALL;
-
-/// The decision a reason belongs to.
-fn reason_decision(r: Reason) -> &'static str {
-    match r {
-        Reason::ExplicitDeny => "ExplicitDeny",
-        Reason::CallerIdentity
-        | Reason::IdentityAllow
-        | Reason::ResourcePolicyDirect
-        | Reason::ResourcePolicyRole
-        | Reason::RootUser
-        | Reason::CrossAccountAllow => "Allow",
-        _ => "ImplicitDeny",
-    }
 }
 
 fn result_index(r: RpcResult) -> usize {
@@ -236,16 +194,19 @@ impl Metrics {
                 )
             })
         });
-        let decisions = ALL_REASONS.map(|r| {
-            metrics::counter!(
-                "warden_decisions_total",
-                "decision" => reason_decision(r),
-                "reason" => r.as_str()
-            )
-        });
+        // Indexed by the reason's discriminant: `Reason::all()` yields them in order.
+        let decisions: Vec<Counter> = Reason::all()
+            .map(|r| {
+                metrics::counter!(
+                    "warden_decisions_total",
+                    "decision" => r.decision().as_str(),
+                    "reason" => r.as_str()
+                )
+            })
+            .collect();
         Metrics {
             rpc,
-            decisions,
+            decisions: decisions.into_boxed_slice(),
             cache_hits: metrics::counter!("warden_cache_hits_total"),
             cache_misses: metrics::counter!("warden_cache_misses_total"),
             cache_evictions: metrics::counter!("warden_cache_evictions_total"),
@@ -276,7 +237,7 @@ impl Metrics {
 
     /// Counts one decision by its reason.
     pub fn decision(&self, reason: Reason) {
-        if let Some(c) = self.decisions.get(reason_index(reason)) {
+        if let Some(c) = self.decisions.get(reason as usize) {
             c.increment(1);
         }
     }
@@ -446,13 +407,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_reason_has_its_own_counter() {
-        let mut seen = [false; REASONS];
-        for r in ALL_REASONS {
-            let i = reason_index(r);
-            assert!(!seen[i], "{r} shares a counter");
-            seen[i] = true;
+    fn every_reason_is_counted_under_its_own_labels() {
+        let t = Telemetry::new();
+        for r in Reason::all() {
+            t.metrics.decision(r);
         }
+        let text = t.render();
+        for r in Reason::all() {
+            let line = format!(
+                r#"warden_decisions_total{{decision="{}",reason="{}"}} 1"#,
+                r.decision(),
+                r
+            );
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
+        assert_eq!(
+            t.metrics.decisions.len(),
+            <Reason as strum::EnumCount>::COUNT
+        );
     }
 
     /// A sink that takes nothing until it is let go.

@@ -1662,13 +1662,77 @@ fn principal_context_keys_are_derived_from_the_caller() {
     );
 }
 
+// === Fail closed ===
+
+#[test]
+fn a_statement_the_index_cannot_find_denies_the_request() {
+    // An RCP level only denies (the full-access RCP is implied): skipping its lost deny
+    // would allow.
+    let rcp_deny =
+        r#"{"Effect":"Deny","Principal":"*","Action":"orders:DeleteOrder","Resource":"*"}"#;
+    let identity_allow = r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#;
+    let principal = Principal::from_arn(ALICE).unwrap();
+    let ctx = Context::new();
+    let req = Request::new(&principal, "orders:DeleteOrder", ORDER, A, &ctx);
+    let allow = PolicySet::new(vec![compile(PolicyKind::Identity, "id", identity_allow)]);
+    // Small (scanned) and large (indexed) sets alike.
+    for statements in [1, 8] {
+        let padded = |first: &str| {
+            std::iter::once(first)
+                .chain(std::iter::repeat_n(
+                    r#"{"Effect":"Deny","Principal":"*","Action":"x:y","Resource":"*"}"#,
+                    statements - 1,
+                ))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let rcp = PolicySet::new(vec![compile(PolicyKind::Rcp, "rcp", &padded(rcp_deny))]);
+        let intact = [Arc::new(rcp.clone())];
+        let lost = [Arc::new(rcp.with_statements_lost())];
+        let policies = Policies {
+            identity: &allow,
+            resource: &[],
+            boundary: None,
+            session: None,
+            scps: &[],
+            rcps: &intact,
+            resource_policy_required: false,
+        };
+        check(
+            &evaluate(&req, &policies),
+            "ExplicitDeny explicit_deny rcp",
+            &["rcp rcp Statement[0]"],
+        );
+        let policies = Policies {
+            rcps: &lost,
+            ..policies
+        };
+        check(
+            &evaluate(&req, &policies),
+            "ImplicitDeny internal_error rcp",
+            &[],
+        );
+        let narrower = r#"{"Effect":"Allow","Action":"orders:*","Resource":"*"}"#;
+        let identity = PolicySet::new(vec![compile(PolicyKind::Identity, "id", narrower)]);
+        let policies = Policies {
+            identity: &identity.with_statements_lost(),
+            rcps: &[],
+            ..policies
+        };
+        check(
+            &evaluate(&req, &policies),
+            "ImplicitDeny internal_error identity",
+            &[],
+        );
+    }
+}
+
 // === Reason codes ===
 
 #[test]
 fn reason_codes_are_stable_snake_case_labels() {
-    let all = Reason::ALL;
     let mut seen = std::collections::HashSet::new();
-    for r in all {
+    for r in Reason::all() {
         let s = r.as_str();
         assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         assert!(seen.insert(s), "{s} used twice");
@@ -1678,4 +1742,16 @@ fn reason_codes_are_stable_snake_case_labels() {
         Outcome::unknown_principal().denied_by,
         Some(PolicyKind::Identity)
     );
+    // The codes that are part of the API, pinned.
+    for (r, code) in [
+        (Reason::ScpNoAllow, "scp_no_allow"),
+        (
+            Reason::CrossAccountNoResourceAllow,
+            "cross_account_no_resource_allow",
+        ),
+        (Reason::UnknownPrincipal, "unknown_principal"),
+        (Reason::InternalError, "internal_error"),
+    ] {
+        assert_eq!(r.as_str(), code);
+    }
 }
