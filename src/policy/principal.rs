@@ -98,19 +98,9 @@ impl PrincipalEntry {
                     && arn.split(':').nth(4) == Some(&*p.account);
                 named(parent, M::ParentUser)
             }
-            (
-                PrincipalEntry::Role {
-                    partition,
-                    account,
-                    name,
-                },
-                PrincipalKind::AssumedRole { role_name, .. },
-            ) => named(
-                **partition == *p.partition
-                    && **account == *p.account
-                    && name.eq_ignore_ascii_case(role_name),
-                M::Role,
-            ),
+            (PrincipalEntry::Role { .. }, PrincipalKind::AssumedRole { role_name, .. }) => {
+                named(self.is_role(p, role_name), M::Role)
+            }
             (
                 PrincipalEntry::Session(arn),
                 PrincipalKind::AssumedRole { .. } | PrincipalKind::FederatedUser { .. },
@@ -127,6 +117,24 @@ impl PrincipalEntry {
                 named(**f == **provider, M::Direct)
             }
             _ => M::NoMatch,
+        }
+    }
+
+    /// Whether this is a role entry for the role of the caller's session, named
+    /// `role_name` in its session ARN. The session ARN omits the role's path, so the name
+    /// decides; like iam-simulate, case-insensitively.
+    fn is_role(&self, p: &Principal, role_name: &str) -> bool {
+        match self {
+            PrincipalEntry::Role {
+                partition,
+                account,
+                name,
+            } => {
+                **partition == *p.partition
+                    && **account == *p.account
+                    && name.eq_ignore_ascii_case(role_name)
+            }
+            _ => false,
         }
     }
 }
