@@ -1289,8 +1289,9 @@ fn cross_account_deny_on_either_side_wins() {
 
 #[test]
 fn not_principal_deny_applies_to_every_caller_not_listed() {
+    // §1.4: Alice is exempt when she and her account are listed.
     let s = setup().identity(ALLOW_ORDERS).resource(&format!(
-        r#"{{"Sid":"OnlyAlice","Effect":"Deny","NotPrincipal":{{"AWS":"{ALICE}"}},"Action":"orders:*","Resource":"*"}}"#
+        r#"{{"Sid":"OnlyAlice","Effect":"Deny","NotPrincipal":{{"AWS":["{ALICE}","{A}"]}},"Action":"orders:*","Resource":"*"}}"#
     ));
     check(
         &s.eval(ALICE, "orders:GetOrder", ORDER),
@@ -1310,28 +1311,39 @@ fn not_principal_deny_applies_to_every_caller_not_listed() {
 
 #[test]
 fn not_principal_listing_only_a_session_denies_it_through_its_role_and_account() {
-    // §1.4: excluding a session needs the session, role and account ARNs; listing the
-    // account alone excludes every principal of the account.
-    let only_session = setup().identity(ALLOW_ORDERS).resource(&format!(
-        r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":["{SESSION}"]}},"Action":"orders:*","Resource":"*"}}"#
-    ));
+    // §1.4: exempting a session needs the session, role and account ARNs; the role alone
+    // exempts none of its sessions, the account alone none of its principals.
+    let deny = |listed: &[&str]| {
+        let listed: Vec<String> = listed.iter().map(|e| format!(r#""{e}""#)).collect();
+        setup().identity(ALLOW_ORDERS).resource(&format!(
+            r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":[{}]}},"Action":"orders:*","Resource":"*"}}"#,
+            listed.join(",")
+        ))
+    };
+    for listed in [
+        &[SESSION][..],
+        &[ROLE],
+        &[A],
+        &[SESSION, ROLE],
+        &[SESSION, A],
+        &[ROLE, A],
+    ] {
+        check(
+            &deny(listed).eval(SESSION, "orders:GetOrder", ORDER),
+            "ExplicitDeny explicit_deny resource",
+            &["resource resource Statement[0]"],
+        );
+    }
+    let all = deny(&[SESSION, ROLE, A]);
     check(
-        &only_session.eval(SESSION, "orders:GetOrder", ORDER),
+        &all.eval(SESSION, "orders:GetOrder", ORDER),
         "Allow identity_allow -",
         &["identity identity[0] Sid Orders"],
     );
     check(
-        &only_session.eval(OTHER_SESSION, "orders:GetOrder", ORDER),
+        &all.eval(OTHER_SESSION, "orders:GetOrder", ORDER),
         "ExplicitDeny explicit_deny resource",
         &["resource resource Statement[0]"],
-    );
-    let role = setup().identity(ALLOW_ORDERS).resource(&format!(
-        r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":["{ROLE}"]}},"Action":"orders:*","Resource":"*"}}"#
-    ));
-    check(
-        &role.eval(OTHER_SESSION, "orders:GetOrder", ORDER),
-        "Allow identity_allow -",
-        &["identity identity[0] Sid Orders"],
     );
 }
 

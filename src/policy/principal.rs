@@ -1,6 +1,7 @@
-//! The `Principal` / `NotPrincipal` element: reading every form AWS accepts and
+//! The `Principal` / `NotPrincipal` element: reading every form AWS accepts,
 //! classifying how a caller matches an entry (reference §2.3), which decides how far a
-//! resource-policy grant reaches.
+//! resource-policy grant reaches, and deciding which callers a `NotPrincipal` exempts
+//! (§1.4: by exact identity, not by delegation).
 
 use crate::json::{Node, Value};
 use crate::request::{Principal, PrincipalKind};
@@ -18,11 +19,13 @@ pub struct PrincipalSet {
 pub enum PrincipalEntry {
     /// `"*"` or `{"AWS": "*"}`: everyone, anonymous callers included.
     Wildcard,
-    /// An account id or `arn:PARTITION:iam::ACCT:root`: delegates to the account.
+    /// An account id or `arn:PARTITION:iam::ACCT:root`: in `Principal` it delegates to the
+    /// account; in `NotPrincipal` it names the account principal (its root) only.
     Account(Box<str>),
     /// `arn:PARTITION:iam::ACCT:user/path/name`.
     User(Box<str>),
-    /// `arn:PARTITION:iam::ACCT:role/path/name`: every session of the role.
+    /// `arn:PARTITION:iam::ACCT:role/path/name`: in `Principal` every session of the role;
+    /// in `NotPrincipal` the role only.
     Role {
         partition: Box<str>,
         account: Box<str>,
@@ -62,21 +65,68 @@ impl PrincipalSet {
         }
     }
 
-    /// The strongest way the caller matches the element. For `NotPrincipal` the element
-    /// matches (as `Direct`) when the caller matches none of the entries.
+    /// How the caller matches the element. For `Principal`, the strongest way it matches
+    /// one of the entries. For `NotPrincipal`, `Direct` when the statement applies to the
+    /// caller and `NoMatch` when the element exempts it (see [`PrincipalSet::exempts`]).
     pub fn classify(&self, p: &Principal) -> PrincipalMatch {
-        let best = self
-            .entries
+        if self.negated {
+            return if self.exempts(p) {
+                PrincipalMatch::NoMatch
+            } else {
+                PrincipalMatch::Direct
+            };
+        }
+        self.entries
             .iter()
             .map(|e| e.classify(p))
             .max()
-            .unwrap_or(PrincipalMatch::NoMatch);
-        match (self.negated, best) {
-            (false, m) => m,
-            (true, PrincipalMatch::NoMatch) => PrincipalMatch::Direct,
-            (true, _) => PrincipalMatch::NoMatch,
+            .unwrap_or(PrincipalMatch::NoMatch)
+    }
+
+    /// Whether the entries, read as a `NotPrincipal`, exempt the caller (reference §1.4).
+    ///
+    /// Matching is by exact identity, not by delegation: an account entry names the
+    /// account principal (the root), not the account's users and roles; a role entry names
+    /// the role, not its sessions. AWS checks a caller's account, then its role (for a role
+    /// session), then the caller itself, so a caller is exempt only when each of these is
+    /// listed: the root its account; a user its user ARN (or `AIDA...` id) and account; a
+    /// federated user its session ARN and account; a role session its session ARN, its role
+    /// (ARN or `AROA...` id) and account. `*` exempts every caller and is the only entry
+    /// that exempts an anonymous one; a service (or identity-provider) caller is exempt
+    /// through its own `Service` (or `Federated`) entry.
+    pub fn exempts(&self, p: &Principal) -> bool {
+        let (mut caller, mut role, mut account) = (false, false, false);
+        for e in &self.entries {
+            match e.names(p) {
+                Some(Named::Everyone) => return true,
+                Some(Named::Caller) => caller = true,
+                Some(Named::Role) => role = true,
+                Some(Named::Account) => account = true,
+                None => {}
+            }
+        }
+        match &p.kind {
+            PrincipalKind::Anonymous => false,
+            PrincipalKind::Root => account,
+            PrincipalKind::User { .. } | PrincipalKind::FederatedUser { .. } => caller && account,
+            PrincipalKind::AssumedRole { .. } => caller && role && account,
+            PrincipalKind::Service { .. } | PrincipalKind::WebIdentity { .. } => caller,
         }
     }
+}
+
+/// Which of a caller's identities a `NotPrincipal` entry names exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// `*`: every caller, anonymous ones included.
+    Everyone,
+    /// The caller itself: its user or session ARN, its user's unique id, its service or
+    /// identity provider.
+    Caller,
+    /// The role behind a role session.
+    Role,
+    /// The caller's account, whose own principal is the root.
+    Account,
 }
 
 impl PrincipalEntry {
@@ -98,19 +148,9 @@ impl PrincipalEntry {
                     && arn.split(':').nth(4) == Some(&*p.account);
                 named(parent, M::ParentUser)
             }
-            (
-                PrincipalEntry::Role {
-                    partition,
-                    account,
-                    name,
-                },
-                PrincipalKind::AssumedRole { role_name, .. },
-            ) => named(
-                **partition == *p.partition
-                    && **account == *p.account
-                    && name.eq_ignore_ascii_case(role_name),
-                M::Role,
-            ),
+            (PrincipalEntry::Role { .. }, PrincipalKind::AssumedRole { role_name, .. }) => {
+                named(self.is_role(p, role_name), M::Role)
+            }
             (
                 PrincipalEntry::Session(arn),
                 PrincipalKind::AssumedRole { .. } | PrincipalKind::FederatedUser { .. },
@@ -127,6 +167,67 @@ impl PrincipalEntry {
                 named(**f == **provider, M::Direct)
             }
             _ => M::NoMatch,
+        }
+    }
+
+    /// Which of the caller's identities this entry names exactly, if any (reference §1.4,
+    /// for `NotPrincipal`). Unlike [`PrincipalEntry::classify`] nothing reaches by
+    /// delegation: an account entry names the caller's account, never the caller (the
+    /// root aside, whose identity is the account); a role entry the role, never the
+    /// session; a user entry never its federated sessions.
+    fn names(&self, p: &Principal) -> Option<Named> {
+        let named = |yes: bool, n: Named| yes.then_some(n);
+        match (self, &p.kind) {
+            (PrincipalEntry::Wildcard, _) => Some(Named::Everyone),
+            (
+                PrincipalEntry::Account(a),
+                PrincipalKind::Root
+                | PrincipalKind::User { .. }
+                | PrincipalKind::AssumedRole { .. }
+                | PrincipalKind::FederatedUser { .. },
+            ) => named(**a == *p.account, Named::Account),
+            (PrincipalEntry::User(arn), PrincipalKind::User { .. })
+            | (
+                PrincipalEntry::Session(arn),
+                PrincipalKind::AssumedRole { .. } | PrincipalKind::FederatedUser { .. },
+            ) => named(**arn == *p.arn, Named::Caller),
+            (PrincipalEntry::Role { .. }, PrincipalKind::AssumedRole { role_name, .. }) => {
+                named(self.is_role(p, role_name), Named::Role)
+            }
+            (PrincipalEntry::UniqueId(id), PrincipalKind::User { .. }) => {
+                named(p.unique_id.as_deref() == Some(&**id), Named::Caller)
+            }
+            // A session's unique id is `AROA...:SESSION`; the part before the colon is
+            // its role's.
+            (PrincipalEntry::UniqueId(id), PrincipalKind::AssumedRole { .. }) => named(
+                p.unique_id.as_deref().and_then(|uid| uid.split(':').next()) == Some(&**id),
+                Named::Role,
+            ),
+            (PrincipalEntry::Service(s), PrincipalKind::Service { name }) => {
+                named(**s == **name, Named::Caller)
+            }
+            (PrincipalEntry::Federated(f), PrincipalKind::WebIdentity { provider }) => {
+                named(**f == **provider, Named::Caller)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this is a role entry for the role of the caller's session, named
+    /// `role_name` in its session ARN. The session ARN omits the role's path, so the name
+    /// decides; like iam-simulate, case-insensitively.
+    fn is_role(&self, p: &Principal, role_name: &str) -> bool {
+        match self {
+            PrincipalEntry::Role {
+                partition,
+                account,
+                name,
+            } => {
+                **partition == *p.partition
+                    && **account == *p.account
+                    && name.eq_ignore_ascii_case(role_name)
+            }
+            _ => false,
         }
     }
 }
@@ -576,9 +677,11 @@ mod tests {
         assert_eq!(set(false).classify(&caller(ROOT)), PrincipalMatch::Account);
         let outsider = caller("arn:aws:iam::222222222222:user/x");
         assert_eq!(set(false).classify(&outsider), PrincipalMatch::NoMatch);
-        // NotPrincipal: any listed match (even through the account) excludes the caller.
+        // NotPrincipal: only an exactly named caller is exempt (§1.4), so the account and
+        // the role do not exempt the role's session.
         assert_eq!(set(true).classify(&caller(USER)), PrincipalMatch::NoMatch);
         assert_eq!(set(true).classify(&caller(ROOT)), PrincipalMatch::NoMatch);
+        assert_eq!(set(true).classify(&caller(SESSION)), PrincipalMatch::Direct);
         assert_eq!(set(true).classify(&outsider), PrincipalMatch::Direct);
         let empty = PrincipalSet {
             negated: false,
@@ -609,6 +712,185 @@ mod tests {
         }
         for bad in ["google", "arn:aws:iam::111111111111:role/x", "*"] {
             assert!(federated_entry(bad).is_err(), "`{bad}` should be refused");
+        }
+    }
+
+    /// `NotPrincipal` (reference §1.4): an entry exempts only the identity it names, and a
+    /// caller is exempt only when its own ARN, its account and (for a role session) its role
+    /// are each listed.
+    mod not_principal {
+        use super::*;
+
+        // AWS's example: user Bob of 444455556666.
+        const BOB: &str = "arn:aws:iam::444455556666:user/Bob";
+        const ACCOUNT: &str = "444455556666";
+        const ROOT: &str = "arn:aws:iam::444455556666:root";
+        const ALICE: &str = "arn:aws:iam::444455556666:user/alice";
+        const ROLE: &str = "arn:aws:iam::444455556666:role/app";
+        const SESSION: &str = "arn:aws:sts::444455556666:assumed-role/app/s1";
+        const OTHER_SESSION: &str = "arn:aws:sts::444455556666:assumed-role/app/s2";
+        const FED: &str = "arn:aws:sts::444455556666:federated-user/Bob";
+        const BOB_UID: &str = "AIDAJQABLZS4A3QDU576Q";
+        const ROLE_UID: &str = "AROADBQP57FF2AEXAMPLE";
+
+        /// Asserts whether `"NotPrincipal"` listing `listed` exempts `who`: the statement
+        /// does not apply to an exempt caller (`NoMatch`) and applies to any other
+        /// (`Direct`). An entry is an `AWS` value, or else a `Service` name.
+        #[track_caller]
+        fn check(listed: &[&str], who: &Principal, exempt: bool) {
+            let set = PrincipalSet {
+                negated: true,
+                entries: listed
+                    .iter()
+                    .map(|e| {
+                        aws_entry(e)
+                            .or_else(|_| service_entry(e))
+                            .unwrap_or_else(|m| panic!("{m}"))
+                    })
+                    .collect(),
+            };
+            let expected = if exempt {
+                PrincipalMatch::NoMatch
+            } else {
+                PrincipalMatch::Direct
+            };
+            assert_eq!(
+                set.classify(who),
+                expected,
+                "NotPrincipal {listed:?} against {who:?}"
+            );
+        }
+
+        fn with_uid(arn: &'static str, uid: &'static str) -> Principal<'static> {
+            let mut p = caller(arn);
+            p.unique_id = Some(uid.into());
+            p
+        }
+
+        #[test]
+        fn a_user_and_its_account_exempt_that_user_only() {
+            let cases: &[(&[&str], Principal, bool)] = &[
+                // AWS's documented example: everyone but Bob is denied.
+                (&[BOB, ROOT], caller(BOB), true),
+                (&[BOB, ACCOUNT], caller(BOB), true),
+                (&[BOB, ROOT], caller(ALICE), false),
+                (&[BOB, ROOT], caller(SESSION), false),
+                (&[BOB, ROOT], caller(FED), false),
+                (
+                    &[BOB, ROOT],
+                    caller("arn:aws:iam::111111111111:user/Bob"),
+                    false,
+                ),
+                (&[BOB, ROOT], other(PrincipalKind::Anonymous), false),
+                // Bob's ARN without the account does not exempt Bob (the safe reading).
+                (&[BOB], caller(BOB), false),
+                (&[BOB], caller(ALICE), false),
+                // Matching stays case-sensitive on the user name.
+                (
+                    &["arn:aws:iam::444455556666:user/bob", ROOT],
+                    caller(BOB),
+                    false,
+                ),
+                // A unique id names the same user as its ARN.
+                (&[BOB_UID, ACCOUNT], with_uid(BOB, BOB_UID), true),
+                (&[BOB_UID], with_uid(BOB, BOB_UID), false),
+                (&[BOB_UID, ACCOUNT], caller(BOB), false),
+            ];
+            for (listed, who, exempt) in cases {
+                check(listed, who, *exempt);
+            }
+        }
+
+        #[test]
+        fn an_account_exempts_its_root_not_its_users_or_sessions() {
+            for account in [ACCOUNT, ROOT] {
+                let cases: &[(Principal, bool)] = &[
+                    (caller(ROOT), true),
+                    (caller(BOB), false),
+                    (caller(SESSION), false),
+                    (caller(FED), false),
+                    (caller("arn:aws:iam::111111111111:root"), false),
+                ];
+                for (who, exempt) in cases {
+                    check(&[account], who, *exempt);
+                }
+            }
+        }
+
+        #[test]
+        fn a_role_session_needs_its_session_role_and_account_listed() {
+            let session = || with_uid(SESSION, "AROADBQP57FF2AEXAMPLE:s1");
+            let cases: &[(&[&str], Principal, bool)] = &[
+                (&[SESSION, ROLE, ACCOUNT], session(), true),
+                (&[SESSION, ROLE, ROOT], session(), true),
+                // Each one missing: not exempt.
+                (&[ROLE, ACCOUNT], session(), false),
+                (&[SESSION, ACCOUNT], session(), false),
+                (&[SESSION, ROLE], session(), false),
+                (&[SESSION], session(), false),
+                (&[ROLE], session(), false),
+                // A role exempts the role, not its other sessions.
+                (&[SESSION, ROLE, ACCOUNT], caller(OTHER_SESSION), false),
+                // The role is named as `Principal` names it: the session ARN omits the path.
+                (
+                    &[SESSION, "arn:aws:iam::444455556666:role/team/app", ACCOUNT],
+                    session(),
+                    true,
+                ),
+                (
+                    &[SESSION, "arn:aws:iam::444455556666:role/app2", ACCOUNT],
+                    session(),
+                    false,
+                ),
+                // An `AROA` id names the role.
+                (&[SESSION, ROLE_UID, ACCOUNT], session(), true),
+                (
+                    &[SESSION, "AROAOTHERROLEEXAMPLE", ACCOUNT],
+                    session(),
+                    false,
+                ),
+            ];
+            for (listed, who, exempt) in cases {
+                check(listed, who, *exempt);
+            }
+        }
+
+        #[test]
+        fn a_federated_user_needs_its_session_and_account_listed() {
+            let cases: &[(&[&str], Principal, bool)] = &[
+                (&[FED, ACCOUNT], caller(FED), true),
+                (&[FED], caller(FED), false),
+                // Its parent user is another identity.
+                (&[BOB, ACCOUNT], caller(FED), false),
+                (&[FED, ACCOUNT], caller(BOB), false),
+            ];
+            for (listed, who, exempt) in cases {
+                check(listed, who, *exempt);
+            }
+        }
+
+        #[test]
+        fn a_wildcard_exempts_everyone_and_anonymous_callers_only_through_it() {
+            let ec2 = || {
+                other(PrincipalKind::Service {
+                    name: "ec2.amazonaws.com".into(),
+                })
+            };
+            let cases: &[(&[&str], Principal, bool)] = &[
+                (&["*"], caller(BOB), true),
+                (&["*"], caller(SESSION), true),
+                (&["*"], caller(ROOT), true),
+                (&["*"], ec2(), true),
+                (&["*"], other(PrincipalKind::Anonymous), true),
+                (&[BOB, ROOT], other(PrincipalKind::Anonymous), false),
+                // A service is exempt through its own entry, never through an account.
+                (&["ec2.amazonaws.com"], ec2(), true),
+                (&["lambda.amazonaws.com"], ec2(), false),
+                (&[ACCOUNT], ec2(), false),
+            ];
+            for (listed, who, exempt) in cases {
+                check(listed, who, *exempt);
+            }
         }
     }
 }

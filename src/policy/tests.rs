@@ -438,13 +438,32 @@ fn not_principal_is_allowed_only_with_deny() {
    "Effect": "Allow",
    "NotPrincipal": {"AWS": "111122223333"},
    "Action": "s3:GetObject"}]}"#;
-    check(
+    let parsed = check(
         PolicyKind::Resource,
         text,
         &["error[allow-not-principal] $.Statement[0].NotPrincipal 4:20"],
     );
+    assert_eq!(
+        message(&parsed, "allow-not-principal"),
+        "`NotPrincipal` is allowed only with `\"Effect\": \"Deny\"`"
+    );
     let deny = text.replace("\"Allow\"", "\"Deny\"");
     check(PolicyKind::Resource, &deny, &[]);
+    // Whatever it lists, `*` included, and in any statement of the policy.
+    let second = r#"{"Version": "2012-10-17",
+ "Statement": [{
+   "Effect": "Deny",
+   "NotPrincipal": {"AWS": "111122223333"},
+   "Action": "s3:GetObject"},
+  {
+   "Effect": "Allow",
+   "NotPrincipal": "*",
+   "Action": "s3:GetObject"}]}"#;
+    check(
+        PolicyKind::Resource,
+        second,
+        &["error[allow-not-principal] $.Statement[1].NotPrincipal 8:20"],
+    );
 }
 
 #[test]
