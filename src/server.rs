@@ -1,6 +1,9 @@
 //! `warden serve` assembled: binds the listeners, loads the first snapshot, and runs the
 //! gRPC server (Authorizer, health, reflection), the admin HTTP server and the bundle
 //! watcher until shutdown, when in-flight requests drain before the process exits.
+//! How connections are bounded (limits, idle timeout, keepalive) is in [`conn`].
+
+pub mod conn;
 
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
