@@ -183,7 +183,8 @@ fn connections(args: &Args) -> anyhow::Result<warden::server::conn::Config> {
         Duration::from_secs(10),
     )?;
     if keepalive_timeout.is_zero() {
-        bail!("keepalive-timeout: `0` leaves no time for an answer; use a positive duration");
+        let text = args.keepalive_timeout.as_deref().unwrap_or_default();
+        bail!("keepalive-timeout: `{text}` leaves no time for an answer; use more than 0");
     }
     Ok(warden::server::conn::Config {
         max_grpc: at_least_one("max-connections", args.max_connections, 512)?,

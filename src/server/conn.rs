@@ -111,6 +111,7 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// A gate letting at most `max` connections of `port` (`grpc`, `admin`) in at once.
     pub fn new(port: &'static str, max: usize, metrics: &PortMetrics) -> Arc<Gate> {
         Arc::new(Gate {
             port,
@@ -137,6 +138,7 @@ impl Gate {
         }
     }
 
+    /// The port's connection metrics.
     pub fn metrics(&self) -> &PortMetrics {
         &self.metrics
     }
@@ -157,6 +159,7 @@ impl Drop for Slot {
 /// A listening socket the [`Acceptor`] takes connections from.
 pub trait Listener: Send + Unpin + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The next accepted socket, its options set.
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>>;
 }
 
@@ -167,6 +170,7 @@ pub struct Tcp {
 }
 
 impl Tcp {
+    /// Keepalive as `config` says.
     pub fn new(listener: TcpListener, config: &Config) -> Tcp {
         // The kernel's keepalive finds a dead peer even where no PING is sent: the admin
         // port, and a gRPC client whose host vanished.
@@ -233,6 +237,7 @@ impl<L: Listener> Acceptor<L> {
         }
     }
 
+    /// The gate this acceptor admits through.
     pub fn gate(&self) -> &Arc<Gate> {
         &self.gate
     }
@@ -242,6 +247,7 @@ impl<L: Listener> Acceptor<L> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
 
+    /// The next connection admitted; never an error (see [`Acceptor`]).
     pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Conn<L::Io>> {
         loop {
             if let Some(backoff) = &mut self.backoff {
@@ -595,6 +601,7 @@ impl<S> tower::Layer<S> for TrackLayer {
     }
 }
 
+/// The service [`TrackLayer`] wraps around the router.
 #[derive(Debug, Clone)]
 pub struct Track<S> {
     inner: S,
