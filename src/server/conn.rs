@@ -79,7 +79,9 @@ pub fn open_files_warning(limit: Option<u64>, config: &Config, admin: bool) -> O
     let advice = if fits > 0 {
         format!("lower `--max-connections` to {fits} or raise the limit (`ulimit -n`)")
     } else {
-        "raise the limit (`ulimit -n`)".to_owned()
+        "raise the limit (`ulimit -n`), or lower `--admin-max-connections` and \
+         `--max-connections`"
+            .to_owned()
     };
     Some(format!(
         "the open-files limit of {limit} is below the {needed} descriptors the connection \
@@ -262,9 +264,9 @@ impl<L: Listener> Acceptor<L> {
                         if let Some(also) = self.refusals.ready() {
                             tracing::warn!(
                                 port = self.gate.port,
-                                "{} connections are open, the limit: closing new ones \
-                                 ({also} more refused since the last warning)",
-                                self.gate.max
+                                "{} connections are open, the limit: closing new ones{}",
+                                self.gate.max,
+                                since_last(also)
                             );
                         }
                     }
@@ -276,8 +278,8 @@ impl<L: Listener> Acceptor<L> {
                     if let Some(also) = self.errors.ready() {
                         tracing::warn!(
                             port = self.gate.port,
-                            "cannot accept a connection: {e}; retrying in {ACCEPT_BACKOFF:?} \
-                             ({also} more failures since the last warning)"
+                            "cannot accept a connection: {e}; retrying in {ACCEPT_BACKOFF:?}{}",
+                            since_last(also)
                         );
                     }
                     self.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));
@@ -294,6 +296,15 @@ impl<L: Listener> tokio_stream::Stream for Acceptor<L> {
         Pin::into_inner(self)
             .poll_accept(cx)
             .map(|conn| Some(Ok(conn)))
+    }
+}
+
+/// The count of events a warning stands for beyond its own, when there are any.
+fn since_last(also: u64) -> String {
+    if also == 0 {
+        String::new()
+    } else {
+        format!(" ({also} more since the last warning)")
     }
 }
 

@@ -138,7 +138,7 @@ fn the_open_files_warning_names_the_flag_and_what_fits() {
         Some(
             "the open-files limit of 100 is below the 640 descriptors the connection limits \
              may take (512 gRPC + 64 admin + 64 for the rest of the process): raise the \
-             limit (`ulimit -n`)",
+             limit (`ulimit -n`), or lower `--admin-max-connections` and `--max-connections`",
         ),
     );
 }
