@@ -1,17 +1,23 @@
-//! The admin port (HTTP): `/metrics` (Prometheus text), `/healthz` (the process answers)
-//! and `/readyz` (a snapshot is serving; the body shows its revision and the last load
-//! error). It never decides anything.
+//! The admin port (HTTP/1.1): `/metrics` (Prometheus text), `/healthz` (the process
+//! answers) and `/readyz` (a snapshot is serving; the body shows its revision and the last
+//! load error). It never decides anything. Each connection is served by hyper with a
+//! header-read timeout, under the port's own connection limit.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
+use crate::server::conn::{Acceptor, Tcp};
 use crate::source::{LoadStatus, Published};
 use crate::telemetry::Telemetry;
 
@@ -31,6 +37,56 @@ pub fn router(published: Arc<Published>, telemetry: Arc<Telemetry>) -> Router {
             published,
             telemetry,
         })
+}
+
+/// Serves `app` on the connections `acceptor` admits until `stop`, then stops accepting
+/// and waits up to `drain` for the requests in flight.
+///
+/// `axum::serve` sets no header-read timeout, so this serves each connection with hyper
+/// itself. hyper's `header_read_timeout` runs whenever it waits for a request head: from
+/// the connection's start, and again from the end of each response on a kept-alive
+/// connection. It therefore closes a connection that sends nothing, a slowloris, and a
+/// keep-alive connection idle between requests alike; the admin port needs no other idle
+/// timeout (`tests/connections.rs` pins all three).
+pub async fn serve(
+    mut acceptor: Acceptor<Tcp>,
+    app: Router,
+    header_read_timeout: Option<Duration>,
+    stop: CancellationToken,
+    drain: Duration,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper enforces the timeout only with a timer.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let idle_closed = acceptor.gate().metrics().idle_closed.clone();
+    loop {
+        let conn = tokio::select! {
+            () = stop.cancelled() => break,
+            conn = acceptor.accept() => conn,
+        };
+        let served = graceful.watch(
+            http.serve_connection(TokioIo::new(conn), TowerToHyperService::new(app.clone())),
+        );
+        let idle_closed = idle_closed.clone();
+        tokio::spawn(async move {
+            if let Err(e) = served.await {
+                if e.is_timeout() {
+                    idle_closed.increment(1);
+                }
+                tracing::debug!("admin connection ended: {e}");
+            }
+        });
+    }
+    // Closes the listening socket, so new connections are refused rather than queued.
+    drop(acceptor);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("admin requests still in flight after {drain:?}: stopping anyway");
+    }
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {

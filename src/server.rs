@@ -1,6 +1,9 @@
 //! `warden serve` assembled: binds the listeners, loads the first snapshot, and runs the
 //! gRPC server (Authorizer, health, reflection), the admin HTTP server and the bundle
 //! watcher until shutdown, when in-flight requests drain before the process exits.
+//! How connections are bounded (limits, idle timeout, keepalive) is in [`conn`].
+
+pub mod conn;
 
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -13,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
 use crate::grpc::{self, Authorizer};
+use crate::server::conn::{Acceptor, Gate, TrackLayer};
 use crate::service::{Service, ServiceConfig};
 use crate::source::{DirectorySource, Published, Triggers};
 use crate::telemetry::{DecisionLog, LogSink, Telemetry};
@@ -71,6 +75,8 @@ pub struct Config {
     pub decision_log: Option<LogSink>,
     /// Records the decision log queues before it drops.
     pub decision_log_queue: usize,
+    /// Connection limits and timeouts of both ports.
+    pub connections: conn::Config,
 }
 
 /// Why the server could not start or stopped.
@@ -89,8 +95,6 @@ pub enum ServeError {
     Source(#[from] crate::source::SourceError),
     #[error("the gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
-    #[error("the admin server failed: {0}")]
-    Admin(std::io::Error),
 }
 
 enum GrpcListener {
@@ -142,6 +146,7 @@ impl Server {
             ),
             None => None,
         };
+        conn::check_open_files(&config.connections, admin.is_some());
         let telemetry = Arc::new(Telemetry::new());
         let published = Arc::new(Published::new());
         let log = match &config.decision_log {
@@ -248,7 +253,11 @@ impl Server {
             .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
+        let limits = &config.connections;
         let router = tonic::transport::Server::builder()
+            .http2_keepalive_interval(limits.keepalive_interval)
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            .layer(TrackLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -258,14 +267,15 @@ impl Server {
         let grpc_signal = async {
             let _ = grpc_stopped.await;
         };
+        let grpc_gate = Gate::new("grpc", limits.max_grpc, &telemetry.connections.grpc);
         let grpc_task = match grpc {
             GrpcListener::Tcp(l) => {
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
+                let listener = conn::Tcp::new(l, limits);
+                let incoming = Acceptor::new(listener, grpc_gate, limits.idle_timeout);
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, grpc_signal))
             }
             GrpcListener::Unix(l, path) => {
-                let incoming = tokio_stream::wrappers::UnixListenerStream::new(l);
+                let incoming = Acceptor::new(l, grpc_gate, limits.idle_timeout);
                 let served = router.serve_with_incoming_shutdown(incoming, grpc_signal);
                 tokio::spawn(async move {
                     let r = served.await;
@@ -277,12 +287,17 @@ impl Server {
 
         let admin_task = admin.map(|listener| {
             let app = crate::admin::router(published.clone(), telemetry.clone());
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await
-            })
+            let gate = Gate::new("admin", limits.max_admin, &telemetry.connections.admin);
+            // No idle timeout of its own: hyper's header-read timeout covers the wait
+            // between requests (see `admin::serve`).
+            let acceptor = Acceptor::new(conn::Tcp::new(listener, limits), gate, None);
+            tokio::spawn(crate::admin::serve(
+                acceptor,
+                app,
+                limits.header_read_timeout,
+                stop.clone(),
+                config.drain_timeout,
+            ))
         });
 
         let source_task = tokio::spawn(source.run(triggers, stop.clone()));
@@ -319,11 +334,8 @@ impl Server {
         // The source keeps reloading while requests drain (one may wait for a revision);
         // only now does everything else stop.
         stop.cancel();
-        if let Some(t) = admin_task
-            && let Ok(Err(e)) = t.await
-            && result.is_ok()
-        {
-            result = Err(ServeError::Admin(e));
+        if let Some(t) = admin_task {
+            let _ = t.await;
         }
         let _ = source_task.await;
         let _ = upkeep.await;

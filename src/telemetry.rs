@@ -51,6 +51,7 @@ pub enum RpcResult {
 pub struct Telemetry {
     prometheus: PrometheusHandle,
     pub metrics: Metrics,
+    pub connections: Connections,
 }
 
 impl Telemetry {
@@ -65,9 +66,11 @@ impl Telemetry {
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let prometheus = recorder.handle();
         let metrics = metrics::with_local_recorder(&recorder, Metrics::register);
+        let connections = metrics::with_local_recorder(&recorder, Connections::register);
         Telemetry {
             prometheus,
             metrics,
+            connections,
         }
     }
 
@@ -239,6 +242,81 @@ impl Metrics {
     pub fn decision(&self, reason: Reason) {
         if let Some(c) = self.decisions.get(reason as usize) {
             c.increment(1);
+        }
+    }
+}
+
+// === impl Connections ===
+
+/// The connection metrics of both listening ports (kept by `server::conn`).
+pub struct Connections {
+    pub grpc: PortMetrics,
+    pub admin: PortMetrics,
+}
+
+/// The connection metrics of one port; every series carries `port="grpc"` or `"admin"`.
+#[derive(Clone)]
+pub struct PortMetrics {
+    /// `warden_connections_open`: connections being served.
+    pub open: Gauge,
+    /// `warden_connections_refused_total`: connections closed at once, the port being at
+    /// its connection limit.
+    pub refused: Counter,
+    /// `warden_connections_idle_closed_total`: connections closed for idling.
+    pub idle_closed: Counter,
+    /// `warden_connections_accept_errors_total`: failed accepts, such as descriptors
+    /// running out.
+    pub accept_errors: Counter,
+}
+
+impl Connections {
+    /// Registers the connection metrics with the recorder in scope.
+    fn register() -> Connections {
+        use metrics::{describe_counter, describe_gauge};
+        describe_gauge!(
+            "warden_connections_open",
+            "Connections being served, by port (`grpc`, `admin`)"
+        );
+        describe_counter!(
+            "warden_connections_refused_total",
+            "Connections closed as soon as accepted because the port was at its connection limit"
+        );
+        describe_counter!(
+            "warden_connections_idle_closed_total",
+            "Connections closed for idling: on `grpc`, no request for the idle timeout; on \
+             `admin`, no whole request head within the header-read timeout"
+        );
+        describe_counter!(
+            "warden_connections_accept_errors_total",
+            "Failed accepts (such as the process running out of descriptors), by port"
+        );
+        Connections {
+            grpc: PortMetrics::register("grpc"),
+            admin: PortMetrics::register("admin"),
+        }
+    }
+}
+
+impl PortMetrics {
+    fn register(port: &'static str) -> PortMetrics {
+        PortMetrics {
+            open: metrics::gauge!("warden_connections_open", "port" => port),
+            refused: metrics::counter!("warden_connections_refused_total", "port" => port),
+            idle_closed: metrics::counter!("warden_connections_idle_closed_total", "port" => port),
+            accept_errors: metrics::counter!(
+                "warden_connections_accept_errors_total",
+                "port" => port
+            ),
+        }
+    }
+
+    /// Handles that record nothing, for tests of the connection machinery.
+    pub fn noop() -> PortMetrics {
+        PortMetrics {
+            open: Gauge::noop(),
+            refused: Counter::noop(),
+            idle_closed: Counter::noop(),
+            accept_errors: Counter::noop(),
         }
     }
 }

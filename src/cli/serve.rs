@@ -62,6 +62,26 @@ pub struct Args {
     /// How long shutdown waits for requests in flight [default: 30s].
     #[arg(long, env = "WARDEN_DRAIN_TIMEOUT", value_name = "DURATION")]
     drain_timeout: Option<String>,
+    /// gRPC connections served at once; more are closed as soon as accepted [default: 512].
+    #[arg(long, env = "WARDEN_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Admin connections served at once; more are closed as soon as accepted [default: 64].
+    #[arg(long, env = "WARDEN_ADMIN_MAX_CONNECTIONS", value_name = "N")]
+    admin_max_connections: Option<usize>,
+    /// Close a gRPC connection with no request in flight for this long, 0 never [default: 5m].
+    #[arg(long, env = "WARDEN_IDLE_TIMEOUT", value_name = "DURATION")]
+    idle_timeout: Option<String>,
+    /// HTTP/2 PING interval on the gRPC port and TCP keepalive idle time on both, 0 for
+    /// neither [default: 30s].
+    #[arg(long, env = "WARDEN_KEEPALIVE_INTERVAL", value_name = "DURATION")]
+    keepalive_interval: Option<String>,
+    /// Close a gRPC connection whose PING goes unanswered this long [default: 10s].
+    #[arg(long, env = "WARDEN_KEEPALIVE_TIMEOUT", value_name = "DURATION")]
+    keepalive_timeout: Option<String>,
+    /// Close an admin connection that has not sent a whole request head this long after it
+    /// opened or after its previous response, 0 never [default: 5s].
+    #[arg(long, env = "WARDEN_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    header_read_timeout: Option<String>,
     /// Write every decision as a JSON line to this file, or `-` for standard output.
     #[arg(long, env = "WARDEN_DECISION_LOG", value_name = "FILE")]
     decision_log: Option<String>,
@@ -99,6 +119,12 @@ impl Args {
             request_timeout: self.request_timeout.or(file.request_timeout),
             revision_wait: self.revision_wait.or(file.revision_wait),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
+            max_connections: self.max_connections.or(file.max_connections),
+            admin_max_connections: self.admin_max_connections.or(file.admin_max_connections),
+            idle_timeout: self.idle_timeout.or(file.idle_timeout),
+            keepalive_interval: self.keepalive_interval.or(file.keepalive_interval),
+            keepalive_timeout: self.keepalive_timeout.or(file.keepalive_timeout),
+            header_read_timeout: self.header_read_timeout.or(file.header_read_timeout),
             decision_log: self.decision_log.or(file.decision_log),
             decision_log_queue: self.decision_log_queue.or(file.decision_log_queue),
             log_format: self.log_format.or(file.log_format),
@@ -126,6 +152,60 @@ pub fn parse_duration(field: &str, text: &str) -> anyhow::Result<Duration> {
     };
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| anyhow!("{field}: `{text}` is not a duration such as `250ms` or `2s`"))
+}
+
+/// The connection limits and timeouts. The defaults, and why:
+/// - 512 gRPC connections: a sidecar's callers are a few local processes, each holding one
+///   or a few multiplexed HTTP/2 connections, so 512 is far above honest use; and 512 + 64
+///   admin + the reserve fits under 1024, the open-files soft limit many shells and
+///   systemd services start with, so the default never trips the start-up warning.
+/// - 64 admin connections: a scraper or two and the orchestrator's probes.
+/// - 5m idle: a caller that calls at all keeps its connection (a reconnect costs a
+///   handshake), while an abandoned one gives its descriptor back within minutes.
+/// - 30s PING interval, 10s PING timeout: a half-open peer is found within 40s, at the
+///   cost of one 17-byte frame per connection per 30s.
+/// - 5s header read: a scraper or probe sends its request head as soon as it connects; a
+///   slowloris or a silent connection holds an admin slot for 5s at most.
+fn connections(args: &Args) -> anyhow::Result<warden::server::conn::Config> {
+    let duration = |field: &str, v: &Option<String>, default: Duration| match v {
+        Some(text) => parse_duration(field, text),
+        None => Ok(default),
+    };
+    let off_if_zero = |d: Duration| (!d.is_zero()).then_some(d);
+    let at_least_one = |field: &str, v: Option<usize>, default: usize| match v {
+        Some(0) => bail!("{field}: `0` would refuse every connection; use at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let keepalive_timeout = duration(
+        "keepalive-timeout",
+        &args.keepalive_timeout,
+        Duration::from_secs(10),
+    )?;
+    if keepalive_timeout.is_zero() {
+        let text = args.keepalive_timeout.as_deref().unwrap_or_default();
+        bail!("keepalive-timeout: `{text}` leaves no time for an answer; use more than 0");
+    }
+    Ok(warden::server::conn::Config {
+        max_grpc: at_least_one("max-connections", args.max_connections, 512)?,
+        max_admin: at_least_one("admin-max-connections", args.admin_max_connections, 64)?,
+        idle_timeout: off_if_zero(duration(
+            "idle-timeout",
+            &args.idle_timeout,
+            Duration::from_secs(300),
+        )?),
+        keepalive_interval: off_if_zero(duration(
+            "keepalive-interval",
+            &args.keepalive_interval,
+            Duration::from_secs(30),
+        )?),
+        keepalive_timeout,
+        header_read_timeout: off_if_zero(duration(
+            "header-read-timeout",
+            &args.header_read_timeout,
+            Duration::from_secs(5),
+        )?),
+    })
 }
 
 fn read_file(path: &Path) -> anyhow::Result<Args> {
@@ -171,6 +251,7 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
         },
     };
     let defaults = Limits::default();
+    let connections = connections(&args)?;
     let config = Config {
         bundle: args.bundle.unwrap_or_else(|| PathBuf::from("examples/org")),
         grpc,
@@ -209,6 +290,7 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
             .decision_log
             .map(|s| s.parse::<LogSink>().unwrap_or_else(|never| match never {})),
         decision_log_queue: args.decision_log_queue.unwrap_or(65_536),
+        connections,
     };
     Ok(Settings {
         config,
@@ -311,6 +393,36 @@ mod tests {
         assert_eq!(merged.bundle, Some(PathBuf::from("from-file")));
         let s = settings(merged).unwrap();
         assert_eq!(s.config.grpc, Listen::Tcp("127.0.0.1:1".parse().unwrap()));
+    }
+
+    #[test]
+    fn connection_settings_read_from_the_file_with_zero_for_off() {
+        let file: Args = toml::from_str(
+            "max-connections = 7\nadmin-max-connections = 3\nidle-timeout = \"0\"\n\
+             keepalive-interval = \"1m\"\nheader-read-timeout = \"250ms\"\n",
+        )
+        .unwrap();
+        let c = settings(Args::default().or(file))
+            .unwrap()
+            .config
+            .connections;
+        assert_eq!((c.max_grpc, c.max_admin), (7, 3));
+        assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.keepalive_interval, Some(Duration::from_secs(60)));
+        assert_eq!(c.keepalive_timeout, Duration::from_secs(10));
+        assert_eq!(c.header_read_timeout, Some(Duration::from_millis(250)));
+
+        let defaults = settings(Args::default()).unwrap().config.connections;
+        assert_eq!(defaults.idle_timeout, Some(Duration::from_secs(300)));
+        let none = Args {
+            max_connections: Some(0),
+            ..Args::default()
+        };
+        let e = settings(none).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "max-connections: `0` would refuse every connection; use at least 1"
+        );
     }
 
     #[test]
