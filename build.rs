@@ -1,6 +1,11 @@
 //! Generates the gRPC code of `proto/` at build time with a pure-Rust protobuf compiler
 //! (protox), so no system `protoc` is needed; also writes the encoded descriptor set that
 //! the reflection service serves.
+//!
+//! Two passes over one descriptor set: the messages and the client (`api/`), then the
+//! server (`server/`) with the request messages mapped to `grpc::wire` types that keep
+//! the request's bytes, so that the service decodes them itself within its limits
+//! (prost's decoding has no limit on the entries of a map or a repeated field).
 
 use std::path::PathBuf;
 
@@ -17,10 +22,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("warden_descriptor.bin"),
         compiler.encode_file_descriptor_set(),
     )?;
+    let api = out.join("api");
+    let server = out.join("server");
+    std::fs::create_dir_all(&api)?;
+    std::fs::create_dir_all(&server)?;
     tonic_prost_build::configure()
-        // Ordered maps make a request's context iterate in one order, so equal contexts
-        // build equal decision-cache keys.
+        // Ordered maps make a context iterate in one order wherever one is built.
         .btree_map(".")
+        .build_server(false)
+        .out_dir(&api)
+        .emit_rerun_if_changed(false)
+        .compile_fds(compiler.file_descriptor_set())?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .out_dir(&server)
+        .extern_path(".warden.v1", "crate::grpc::pb")
+        .extern_path(
+            ".warden.v1.AuthorizeRequest",
+            "crate::grpc::wire::AuthorizeBytes",
+        )
+        .extern_path(
+            ".warden.v1.BatchAuthorizeRequest",
+            "crate::grpc::wire::BatchAuthorizeBytes",
+        )
         .emit_rerun_if_changed(false)
         .compile_fds(compiler.file_descriptor_set())?;
     Ok(())

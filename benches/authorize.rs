@@ -31,9 +31,9 @@ use warden::bench::synth::{
     SynthRequest, SynthStatement,
 };
 use warden::bundle;
-use warden::context::Context;
+use warden::context::CallerContext;
 use warden::eval::Decision;
-use warden::snapshot::{Query, Snapshot};
+use warden::snapshot::Snapshot;
 
 // Counts live heap bytes, so that the snapshot's footprint can be read before and after.
 // (Without `cap`'s `stats` feature: each allocation then costs one atomic add, not three,
@@ -149,21 +149,16 @@ fn size(c: &mut Criterion, n: usize) -> serde_json::Value {
     );
 
     // The requests as warden receives them.
-    let contexts: Vec<Context> = org
+    let contexts: Vec<CallerContext> = org
         .requests
         .iter()
-        .map(SynthRequest::context_keys)
+        .map(|r| CallerContext::screen(r.context_keys(), |_| {}))
         .collect();
     let now = SystemTime::now();
-    let warden_ask = |r: &SynthRequest, context: &Context| {
+    let warden_ask = |r: &SynthRequest, context: &CallerContext| {
         snapshot
-            .authorize(&Query {
-                principal: &r.principal,
-                action: &r.action,
-                resource: &r.resource,
-                context,
-                now,
-            })
+            .ask(&r.principal, &r.action, &r.resource, context, now)
+            .expect("a synthetic request is well formed")
             .outcome
             .decision
     };

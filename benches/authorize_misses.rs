@@ -24,9 +24,9 @@ use std::time::SystemTime;
 
 use warden::bench::synth::{self, Spec, SynthRequest};
 use warden::bundle;
-use warden::context::Context;
+use warden::context::CallerContext;
 use warden::eval::Decision;
-use warden::snapshot::{Authorization, Query, Snapshot};
+use warden::snapshot::{Authorization, Snapshot};
 
 fn main() {
     // `cargo bench` passes `--bench` and any filter: only numbers are sizes.
@@ -53,23 +53,17 @@ fn run(statements: usize) {
         &bundle::load_files(&org.files).expect("the bundle loads"),
         1,
     );
-    let contexts: Vec<Context> = org
+    // Screened as the service screens a caller's context before it asks the snapshot.
+    let contexts: Vec<CallerContext> = org
         .requests
         .iter()
-        .map(SynthRequest::context_keys)
+        .map(|r| CallerContext::screen(r.context_keys(), |_| {}))
         .collect();
     let now = SystemTime::now();
     let mut allows = 0usize;
     for (r, context) in org.requests.iter().zip(&contexts) {
         let (r, context) = (black_box(r.clone()), black_box(context.clone()));
-        let q = Query {
-            principal: &r.principal,
-            action: &r.action,
-            resource: &r.resource,
-            context: &context,
-            now,
-        };
-        if ask(&snapshot, &q).outcome.decision == Decision::Allow {
+        if ask(&snapshot, &r, context, now).outcome.decision == Decision::Allow {
             allows += 1;
         }
     }
@@ -79,8 +73,16 @@ fn run(statements: usize) {
     );
 }
 
-/// The function valgrind counts.
+/// The function valgrind counts: what the snapshot does for a request (its principal,
+/// action and resource parsed, the principal resolved, the question decided).
 #[inline(never)]
-fn ask(snapshot: &Snapshot, q: &Query<'_>) -> Authorization {
-    snapshot.authorize(q)
+fn ask(
+    snapshot: &Snapshot,
+    r: &SynthRequest,
+    context: CallerContext,
+    now: SystemTime,
+) -> Authorization {
+    snapshot
+        .ask(&r.principal, &r.action, &r.resource, &context, now)
+        .expect("a synthetic request is well formed")
 }

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant, SystemTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use dashmap::DashMap;
 use quick_cache::{DefaultHashBuilder, Equivalent};
-use warden::cache::{CacheCounters, DecisionCache, Key, Lookup};
-use warden::context::{Context, ContextValue};
+use warden::cache::{CacheCounters, DecisionCache, Identity, Key, Lookup};
+use warden::caller::Caller;
+use warden::context::{CallerContext, CallerView, Context, ContextValue};
 use warden::eval::{Decision, Outcome, Reason};
-use warden::service::{Ask, Limits, Service, ServiceConfig};
-use warden::snapshot::{Query, Snapshot};
+use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
+use warden::snapshot::Snapshot;
 use warden::source::Published;
 use warden::telemetry::Telemetry;
 
@@ -97,7 +98,7 @@ fn resources(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn context() -> Context {
+fn raw_context() -> Context {
     let mut c = Context::new();
     c.insert("aws:SourceVpc", ContextValue::Single("vpc-0a1b2c".into()));
     c.insert(
@@ -107,13 +108,19 @@ fn context() -> Context {
     c
 }
 
-fn lookup<'a>(resource: &'a str, context: &'a Context) -> Lookup<'a> {
+fn context() -> CallerContext {
+    CallerContext::screen(raw_context(), |_| {})
+}
+
+const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
+
+fn lookup<'a>(resource: &'a str, context: &'a CallerContext) -> Lookup<'a> {
     Lookup {
         revision: 1,
-        principal: "arn:aws:iam::333333333333:user/engineering/alice",
-        action: "orders:GetOrder",
+        identity: Identity::Principal(ALICE),
+        action: "orders:getorder",
         resource,
-        context,
+        context: CallerView::of(context),
     }
 }
 
@@ -215,40 +222,54 @@ fn evaluation(c: &mut Criterion) {
     };
     let ctx = context();
     let resource = "arn:aws:orders:us-east-1:333333333333:order/42";
-    let q = Query {
-        principal: "arn:aws:iam::333333333333:user/engineering/alice",
-        action: "orders:GetOrder",
-        resource,
-        context: &ctx,
-        now: SystemTime::now(),
-    };
+    let now = SystemTime::now();
     c.bench_function("evaluate/example_org/allow", |b| {
-        b.iter(|| black_box(snapshot.authorize(black_box(&q))))
+        b.iter(|| black_box(snapshot.ask(ALICE, "orders:GetOrder", black_box(resource), &ctx, now)))
     });
 
-    // The service path around it: validation, and a decision answered from the cache.
-    let service = Service::new(
-        Arc::new(Published::new()),
-        Arc::new(Telemetry::new()),
-        None,
-        ServiceConfig {
-            cache_size: 1000,
-            limits: Limits::default(),
-        },
-    );
-    let ask = Ask {
-        principal: q.principal,
-        action: q.action,
-        resource,
-        context: &ctx,
+    // The whole request path around it, as a face hands a request over: answered from
+    // the cache, and evaluated each time (no cache).
+    let request = Request {
+        caller: Caller::Asserted(ALICE.into()),
+        context: raw_context(),
+        items: vec![Item {
+            action: "orders:GetOrder".into(),
+            resource: resource.into(),
+            context: Context::new(),
+        }],
+        min_revision: 0,
         explain: false,
+        shape: Shape::One,
     };
-    c.bench_function("service/validate", |b| {
-        b.iter(|| black_box(service.validate("", black_box(&ask))))
-    });
-    c.bench_function("service/decide_cache_hit", |b| {
-        b.iter(|| black_box(service.decide("", &snapshot, black_box(&ask))))
-    });
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+        eprintln!("no runtime; skipping the service benches");
+        return;
+    };
+    for (name, cache_size) in [
+        ("service/handle_cache_hit", 1000),
+        ("service/handle_no_cache", 0),
+    ] {
+        let published = Arc::new(Published::new());
+        let telemetry = Arc::new(Telemetry::new());
+        if let Ok(s) = Snapshot::load_dir(&dir, 1) {
+            published.publish(s, &telemetry.metrics);
+        }
+        let service = Service::new(
+            published,
+            telemetry,
+            None,
+            ServiceConfig {
+                cache_size,
+                limits: Limits::default(),
+            },
+        );
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let r = black_box(request.clone());
+                black_box(runtime.block_on(service.handle(|_| Ok(r))))
+            })
+        });
+    }
 }
 
 criterion_group! {

@@ -1,8 +1,10 @@
-//! The decision cache: a bounded concurrent map from a request, at one snapshot revision,
+//! The decision cache: a bounded concurrent map from a question (whose: the resolved
+//! identity; which action, which resource, with which context), at one snapshot revision,
 //! to its outcome.
 //!
-//! **The revision is part of the key**, so an entry can never answer for another snapshot;
-//! a decision that tests the time is never stored, so none outlives its conditions.
+//! **The revision and the identity are part of the key**, so an entry can never answer for
+//! another snapshot or another session; a decision that reads the time is never stored, so
+//! none outlives its conditions.
 //! quick_cache was measured against a size-bounded dashmap (`benches/cache.rs`) and kept.
 
 use std::hash::{Hash, Hasher};
@@ -12,26 +14,61 @@ use metrics::Counter;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Equivalent, Lifecycle, UnitWeighter};
 
-use crate::context::{Context, ContextValue};
+use crate::context::{CallerView, ContextValue};
 use crate::eval::Outcome;
 
-/// A request as the cache keys it, borrowed from the request being decided.
+/// Whose decision it is: the resolved identity, not the text a caller sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Identity<'a> {
+    /// A principal that carries nothing beyond what the snapshot knows of it (an asserted
+    /// ARN): its ARN names it.
+    Principal(&'a str),
+    /// A verified session, by its id: it carries its own policies, tags and MFA.
+    Session(&'a str),
+}
+
+/// The owned form of [`Identity`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OwnedIdentity {
+    Principal(Box<str>),
+    Session(Box<str>),
+}
+
+impl Identity<'_> {
+    fn to_owned(self) -> OwnedIdentity {
+        match self {
+            Identity::Principal(a) => OwnedIdentity::Principal(a.into()),
+            Identity::Session(id) => OwnedIdentity::Session(id.into()),
+        }
+    }
+
+    fn borrowed(owned: &OwnedIdentity) -> Identity<'_> {
+        match owned {
+            OwnedIdentity::Principal(a) => Identity::Principal(a),
+            OwnedIdentity::Session(id) => Identity::Session(id),
+        }
+    }
+}
+
+/// A question as the cache keys it, borrowed from the request being decided.
 #[derive(Debug, Clone, Copy)]
 pub struct Lookup<'a> {
     pub revision: u64,
-    pub principal: &'a str,
+    pub identity: Identity<'a>,
+    /// Lowercase.
     pub action: &'a str,
     pub resource: &'a str,
-    pub context: &'a Context,
+    pub context: CallerView<'a>,
 }
 
 /// The owned key of a cache entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     revision: u64,
-    principal: Box<str>,
+    identity: OwnedIdentity,
     action: Box<str>,
     resource: Box<str>,
+    /// Sorted by key, as [`CallerView::iter`] yields them.
     context: Box<[(Box<str>, ContextValue)]>,
 }
 
@@ -39,11 +76,13 @@ pub struct Key {
 fn hash_parts<'c, H: Hasher>(
     state: &mut H,
     revision: u64,
-    strings: [&str; 3],
+    identity: Identity<'_>,
+    strings: [&str; 2],
     len: usize,
     context: impl Iterator<Item = (&'c str, &'c ContextValue)>,
 ) {
     revision.hash(state);
+    identity.hash(state);
     for s in strings {
         s.hash(state);
     }
@@ -68,7 +107,8 @@ impl Hash for Key {
         hash_parts(
             state,
             self.revision,
-            [&self.principal, &self.action, &self.resource],
+            Identity::borrowed(&self.identity),
+            [&self.action, &self.resource],
             self.context.len(),
             self.context.iter().map(|(k, v)| (&**k, v)),
         );
@@ -80,7 +120,8 @@ impl Hash for Lookup<'_> {
         hash_parts(
             state,
             self.revision,
-            [self.principal, self.action, self.resource],
+            self.identity,
+            [self.action, self.resource],
             self.context.len(),
             self.context.iter(),
         );
@@ -90,7 +131,7 @@ impl Hash for Lookup<'_> {
 impl Equivalent<Key> for Lookup<'_> {
     fn equivalent(&self, key: &Key) -> bool {
         self.revision == key.revision
-            && self.principal == &*key.principal
+            && self.identity == Identity::borrowed(&key.identity)
             && self.action == &*key.action
             && self.resource == &*key.resource
             && self.context.len() == key.context.len()
@@ -107,7 +148,7 @@ impl Lookup<'_> {
     pub fn to_key(self) -> Key {
         Key {
             revision: self.revision,
-            principal: self.principal.into(),
+            identity: self.identity.to_owned(),
             action: self.action.into(),
             resource: self.resource.into(),
             context: self
@@ -200,6 +241,7 @@ impl DecisionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::{CallerContext, Context};
     use crate::eval::{Decision, Reason};
 
     fn outcome(decision: Decision) -> Arc<Outcome> {
@@ -211,52 +253,108 @@ mod tests {
         })
     }
 
-    fn lookup<'a>(revision: u64, ctx: &'a Context) -> Lookup<'a> {
+    const ALICE: Identity<'static> = Identity::Principal("arn:aws:iam::111122223333:user/alice");
+
+    fn lookup<'a>(revision: u64, ctx: &'a CallerContext) -> Lookup<'a> {
         Lookup {
             revision,
-            principal: "arn:aws:iam::111122223333:user/alice",
+            identity: ALICE,
             action: "s3:getobject",
             resource: "arn:aws:s3:::bucket/key",
-            context: ctx,
+            context: CallerView::of(ctx),
         }
     }
 
+    fn context(pairs: &[(&str, ContextValue)]) -> CallerContext {
+        let mut c = Context::new();
+        for (k, v) in pairs {
+            c.insert(k, v.clone());
+        }
+        CallerContext::screen(c, |_| {})
+    }
+
+    fn one(s: &str) -> ContextValue {
+        ContextValue::Single(s.into())
+    }
+
     #[test]
-    fn an_entry_answers_only_its_own_revision_and_context() {
+    fn an_entry_answers_only_its_own_revision_identity_and_context() {
         let cache = DecisionCache::new(16, CacheCounters::default());
-        let mut ctx = Context::new();
-        ctx.insert("aws:SourceVpc", ContextValue::Single("vpc-1".into()));
+        let ctx = context(&[("aws:SourceVpc", one("vpc-1"))]);
         cache.insert(&lookup(1, &ctx), outcome(Decision::Allow));
         assert!(cache.get(&lookup(1, &ctx)).is_some());
         assert!(cache.get(&lookup(2, &ctx)).is_none(), "another revision");
-        let mut other = ctx.clone();
-        other.insert("aws:SourceVpc", ContextValue::Single("vpc-2".into()));
+        let other = context(&[("aws:SourceVpc", one("vpc-2"))]);
         assert!(cache.get(&lookup(1, &other)).is_none(), "another value");
-        let mut list = Context::new();
-        list.insert("aws:SourceVpc", ContextValue::Multi(vec!["vpc-1".into()]));
+        let list = context(&[("aws:SourceVpc", ContextValue::Multi(vec!["vpc-1".into()]))]);
         assert!(
             cache.get(&lookup(1, &list)).is_none(),
             "a list is not a string"
         );
         assert!(
-            cache.get(&lookup(1, &Context::new())).is_none(),
+            cache.get(&lookup(1, &CallerContext::empty())).is_none(),
             "no context"
         );
-        let mut more = ctx.clone();
-        more.insert("aws:SourceIp", ContextValue::Single("10.0.0.1".into()));
+        let more = context(&[
+            ("aws:SourceVpc", one("vpc-1")),
+            ("aws:SourceIp", one("10.0.0.1")),
+        ]);
         assert!(cache.get(&lookup(1, &more)).is_none(), "an extra key");
+        // Two sessions with one ARN are two identities, and neither is the ARN.
+        for identity in [Identity::Session("ASIA1"), Identity::Session("ASIA2")] {
+            let l = Lookup {
+                identity,
+                ..lookup(1, &ctx)
+            };
+            assert!(cache.get(&l).is_none(), "{identity:?}");
+        }
+        cache.insert(
+            &Lookup {
+                identity: Identity::Session("ASIA1"),
+                ..lookup(1, &ctx)
+            },
+            outcome(Decision::ImplicitDeny),
+        );
+        let session_2 = Lookup {
+            identity: Identity::Session("ASIA2"),
+            ..lookup(1, &ctx)
+        };
+        assert!(cache.get(&session_2).is_none());
+    }
+
+    #[test]
+    fn a_batch_items_view_keys_like_the_same_context_given_whole() {
+        let cache = DecisionCache::new(16, CacheCounters::default());
+        let whole = context(&[("a:x", one("1")), ("b:x", one("own"))]);
+        cache.insert(&lookup(1, &whole), outcome(Decision::Allow));
+        let shared = context(&[("a:x", one("1")), ("b:x", one("shared"))]);
+        let own = context(&[("b:x", one("own"))]);
+        let item = Lookup {
+            context: CallerView {
+                own: &own,
+                shared: &shared,
+            },
+            ..lookup(1, &whole)
+        };
+        assert!(cache.get(&item).is_some());
+        let shared_only = Lookup {
+            context: CallerView::of(&shared),
+            ..lookup(1, &whole)
+        };
+        assert!(cache.get(&shared_only).is_none());
     }
 
     #[test]
     fn owned_and_borrowed_keys_hash_alike() {
         use std::hash::BuildHasher;
         let b = DefaultHashBuilder::default();
-        let mut ctx = Context::new();
-        ctx.insert(
-            "aws:TagKeys",
-            ContextValue::Multi(vec!["a".into(), "b".into()]),
-        );
-        ctx.insert("s3:prefix", ContextValue::Single("home/".into()));
+        let ctx = context(&[
+            (
+                "aws:TagKeys",
+                ContextValue::Multi(vec!["a".into(), "b".into()]),
+            ),
+            ("s3:prefix", one("home/")),
+        ]);
         let l = lookup(7, &ctx);
         assert_eq!(b.hash_one(l), b.hash_one(l.to_key()));
         assert!(l.equivalent(&l.to_key()));
@@ -265,7 +363,7 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_bound() {
         let cache = DecisionCache::new(8, CacheCounters::default());
-        let ctx = Context::new();
+        let ctx = CallerContext::empty();
         for revision in 0..100 {
             cache.insert(&lookup(revision, &ctx), outcome(Decision::ImplicitDeny));
         }

@@ -9,14 +9,14 @@ use crate::context::{Context, ContextValue};
 use crate::eval::{self, Decision, Outcome, Policies};
 use crate::json::{self, Node, Value};
 use crate::policy::{self, PolicyKind, Severity};
-use crate::request::{Principal, Request};
+use crate::request::{Action, Principal, Request};
 
 /// A case, read and compiled.
 #[derive(Debug)]
 pub struct Case {
     pub id: Option<String>,
     pub principal: Principal<'static>,
-    pub action: String,
+    pub action: Action,
     pub resource: String,
     pub resource_account: String,
     pub context: Context,
@@ -95,12 +95,8 @@ impl Case {
         let principal = Principal::from_arn(field("principal")?)
             .map_err(|e| fail(format!("`request.principal`: {e}")))?
             .into_owned();
-        let action = field("action")?.to_owned();
-        if !action.contains(':') {
-            return Err(fail(format!(
-                "`request.action`: `{action}` is not `service:Action`"
-            )));
-        }
+        let action =
+            Action::parse(field("action")?).map_err(|e| fail(format!("`request.action`: {e}")))?;
         let resource = field("resource")?.to_owned();
         let resource_account = match req.get("resource_account") {
             Some(_) => field("resource_account")?.to_owned(),
@@ -216,7 +212,7 @@ impl Case {
             session: self.session.as_ref(),
             scps: &self.scps,
             rcps: &self.rcps,
-            resource_policy_required: eval::resource_policy_required(&self.action),
+            resource_policy_required: eval::resource_policy_required(self.action.as_str()),
         }
     }
 

@@ -5,6 +5,7 @@ mod authorize;
 mod check;
 mod eval;
 mod loadgen;
+mod request;
 mod serve;
 mod synth;
 mod validate;
@@ -56,9 +57,41 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // A reader that stops early (`warden eval ... | head -1`) closes standard output:
+        // that ends the output, and is no error of the command's.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("warden: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// The bundle when none is named: `examples/org` in the working directory, else in the
+/// source tree the binary was built from (`cargo run` and `cargo install --path .` from a
+/// checkout), else the relative path, which then fails to load with its name.
+pub fn default_bundle() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from("examples/org");
+    if here.is_dir() {
+        return here;
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org");
+    if built.is_dir() { built } else { here }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes to standard output at once; a closed pipe is an error the caller returns (and
+/// `main` ends quietly on), not a panic as `print!` would make it.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
 }

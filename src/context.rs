@@ -115,6 +115,30 @@ impl Context {
         Ok(ctx)
     }
 
+    /// A context of `entries` (keys in any case), sorted by key; `Err` with a key given
+    /// twice (case-insensitively). A sort rather than a lookup per key: a caller's context
+    /// is checked in `n log n` whatever it holds.
+    pub fn from_entries(entries: Vec<(String, ContextValue)>) -> Result<Context, String> {
+        let mut lowered: Vec<(SmolStr, String, ContextValue)> = entries
+            .into_iter()
+            .map(|(k, v)| (SmolStr::new(k.to_ascii_lowercase()), k, v))
+            .collect();
+        lowered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = lowered
+            .windows(2)
+            .find(|w| w.first().map(|a| &a.0) == w.get(1).map(|b| &b.0))
+        {
+            return Err(w.get(1).map(|b| b.1.clone()).unwrap_or_default());
+        }
+        let mut ctx = Context::new();
+        for (lower, _, value) in lowered {
+            ctx.filter |= filter_bit(&lower);
+            ctx.keys.push(lower);
+            ctx.values.push(value);
+        }
+        Ok(ctx)
+    }
+
     /// Looks a key up; `key` must already be lowercase (compiled policies store it so).
     pub fn get(&self, lower_key: &str) -> Option<&ContextValue> {
         if self.filter & filter_bit(lower_key) == 0 {
@@ -189,9 +213,185 @@ impl Context {
     }
 }
 
+// === impl CallerContext ===
+
+/// A caller's context once the keys it may not supply are gone (see [`crate::keys`]):
+/// only request attributes and services' own keys remain, sorted by key so that equal
+/// contexts iterate alike (the decision cache compares them in order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerContext(Context);
+
+impl CallerContext {
+    pub const fn empty() -> CallerContext {
+        CallerContext(Context::new())
+    }
+
+    /// Keeps the keys a caller may supply and calls `dropped` with each other key
+    /// (lowercase).
+    pub fn screen(mut context: Context, mut dropped: impl FnMut(&str)) -> CallerContext {
+        context.retain(|k| {
+            let keep = crate::keys::caller_supplies(k);
+            if !keep {
+                dropped(k);
+            }
+            keep
+        });
+        let Context {
+            filter,
+            keys,
+            values,
+        } = context;
+        let mut entries: Vec<(SmolStr, ContextValue)> = keys.into_iter().zip(values).collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let (keys, values) = entries.into_iter().unzip();
+        CallerContext(Context {
+            filter,
+            keys,
+            values,
+        })
+    }
+
+    pub fn get(&self, lower_key: &str) -> Option<&ContextValue> {
+        self.0.get(lower_key)
+    }
+
+    /// The entries, sorted by (lowercase) key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The context itself, for evaluation.
+    pub fn as_context(&self) -> &Context {
+        &self.0
+    }
+}
+
+/// What one item of a request was asked with: its own keys over the request's shared ones
+/// (a batch shares one context among its items without copying it into each).
+#[derive(Debug, Clone, Copy)]
+pub struct CallerView<'a> {
+    pub own: &'a CallerContext,
+    pub shared: &'a CallerContext,
+}
+
+static EMPTY: CallerContext = CallerContext::empty();
+
+impl<'a> CallerView<'a> {
+    /// A view of one context.
+    pub fn of(context: &'a CallerContext) -> CallerView<'a> {
+        CallerView {
+            own: context,
+            shared: &EMPTY,
+        }
+    }
+
+    pub fn get(&self, lower_key: &str) -> Option<&'a ContextValue> {
+        self.own
+            .get(lower_key)
+            .or_else(|| self.shared.get(lower_key))
+    }
+
+    /// Every key the item sees, once, sorted by key (an own key hides the shared one).
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a ContextValue)> {
+        let mut own = self.own.iter().peekable();
+        let mut shared = self.shared.iter().peekable();
+        std::iter::from_fn(move || match (own.peek(), shared.peek()) {
+            (Some(o), Some(s)) if s.0 < o.0 => shared.next(),
+            (Some(o), Some(s)) if s.0 == o.0 => {
+                shared.next();
+                own.next()
+            }
+            (Some(_), _) => own.next(),
+            (None, _) => shared.next(),
+        })
+    }
+
+    /// How many keys [`CallerView::iter`] yields.
+    pub fn len(&self) -> usize {
+        let overridden = self
+            .own
+            .iter()
+            .filter(|(k, _)| self.shared.get(k).is_some())
+            .count();
+        self.own.len() + self.shared.len() - overridden
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.own.is_empty() && self.shared.is_empty()
+    }
+}
+
+impl Lookup for CallerView<'_> {
+    fn get(&self, lower_key: &str) -> Option<&ContextValue> {
+        CallerView::get(self, lower_key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caller_context_holds_only_what_a_caller_may_supply() {
+        let mut c = Context::new();
+        for (k, v) in [
+            ("aws:SourceIp", "10.0.0.1"),
+            ("AWS:PrincipalIsAwsService", "true"),
+            ("aws:principaltag/Team", "admins"),
+            ("aws:MultiFactorAuthPresent", "true"),
+            ("aws:NotYetAKey", "x"),
+            ("orders:Amount", "3"),
+        ] {
+            c.insert(k, ContextValue::Single(v.into()));
+        }
+        let mut dropped = Vec::new();
+        let screened = CallerContext::screen(c, |k| dropped.push(k.to_owned()));
+        let kept: Vec<&str> = screened.iter().map(|(k, _)| k).collect();
+        assert_eq!(kept, ["aws:sourceip", "orders:amount"]);
+        assert_eq!(
+            dropped,
+            [
+                "aws:principalisawsservice",
+                "aws:principaltag/team",
+                "aws:multifactorauthpresent",
+                "aws:notyetakey"
+            ]
+        );
+        assert!(screened.get("aws:principalisawsservice").is_none());
+    }
+
+    #[test]
+    fn a_view_merges_own_keys_over_shared_ones_in_order() {
+        let screened = |pairs: &[(&str, &str)]| {
+            let mut c = Context::new();
+            for (k, v) in pairs {
+                c.insert(k, ContextValue::Single((*v).into()));
+            }
+            CallerContext::screen(c, |_| {})
+        };
+        let shared = screened(&[("b:x", "shared"), ("a:x", "1"), ("d:x", "4")]);
+        let own = screened(&[("c:x", "3"), ("b:x", "own")]);
+        let view = CallerView {
+            own: &own,
+            shared: &shared,
+        };
+        let all: Vec<(&str, &str)> = view.iter().map(|(k, v)| (k, v.single().unwrap())).collect();
+        assert_eq!(
+            all,
+            [("a:x", "1"), ("b:x", "own"), ("c:x", "3"), ("d:x", "4")]
+        );
+        assert_eq!(view.len(), 4);
+        assert_eq!(view.get("b:x").and_then(ContextValue::single), Some("own"));
+        assert_eq!(CallerView::of(&shared).len(), 3);
+    }
 
     #[test]
     fn keys_are_case_insensitive() {

@@ -128,6 +128,8 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {
     pub kind: PolicyKind,
+    /// The organization level of an SCP or RCP (0 = root); `None` for other layers.
+    pub level: Option<usize>,
     pub policy: Arc<str>,
     /// The statement's position in its policy.
     pub index: usize,
@@ -137,7 +139,11 @@ pub struct Matched {
 
 impl fmt::Display for Matched {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind, self.policy)?;
+        write!(f, "{}", self.kind)?;
+        if let Some(level) = self.level {
+            write!(f, " level {level}")?;
+        }
+        write!(f, " {}", self.policy)?;
         match &self.sid {
             Some(sid) => write!(f, " Sid {sid}"),
             None => write!(f, " Statement[{}]", self.index),
@@ -224,9 +230,22 @@ struct Scan<'p> {
     broken: bool,
 }
 
+/// Where a statement sits: its layer, and for an organization policy its level.
+#[derive(Clone, Copy)]
+struct Layer {
+    kind: PolicyKind,
+    level: Option<usize>,
+}
+
+impl Layer {
+    fn of(kind: PolicyKind) -> Layer {
+        Layer { kind, level: None }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Hit<'p> {
-    kind: PolicyKind,
+    layer: Layer,
     policy: &'p Policy,
     statement: &'p Statement,
 }
@@ -234,7 +253,8 @@ struct Hit<'p> {
 impl Hit<'_> {
     fn matched(&self) -> Matched {
         Matched {
-            kind: self.kind,
+            kind: self.layer.kind,
+            level: self.layer.level,
             policy: self.policy.id.clone(),
             index: self.statement.index,
             sid: self.statement.sid.clone(),
@@ -250,17 +270,28 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         return Outcome::allow(Reason::CallerIdentity, Vec::new());
     }
     let has_boundary = policies.boundary.is_some();
-    let id = scan(req, policies.identity, PolicyKind::Identity, has_boundary);
+    let id = scan(
+        req,
+        policies.identity,
+        Layer::of(PolicyKind::Identity),
+        has_boundary,
+    );
     let pb = policies
         .boundary
-        .map(|s| scan(req, s, PolicyKind::Boundary, has_boundary));
+        .map(|s| scan(req, s, Layer::of(PolicyKind::Boundary), has_boundary));
     let sp = policies
         .session
-        .map(|s| scan(req, s, PolicyKind::Session, has_boundary));
+        .map(|s| scan(req, s, Layer::of(PolicyKind::Session), has_boundary));
     let rbp = (!policies.resource.is_empty()).then(|| {
         let mut out = Scan::default();
         for set in policies.resource {
-            scan_into(req, set, PolicyKind::Resource, has_boundary, &mut out);
+            scan_into(
+                req,
+                set,
+                Layer::of(PolicyKind::Resource),
+                has_boundary,
+                &mut out,
+            );
         }
         out
     });
@@ -294,8 +325,12 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     // a deny allocates nothing for it.
     let mut scp_allows: SmallVec<[Hit<'_>; 8]> = SmallVec::new();
     let mut scp_without_allow = false;
-    for set in policies.scps {
-        let level = scan(req, set, PolicyKind::Scp, has_boundary);
+    for (i, set) in policies.scps.iter().enumerate() {
+        let layer = Layer {
+            kind: PolicyKind::Scp,
+            level: Some(i),
+        };
+        let level = scan(req, set, layer, has_boundary);
         if level.broken {
             return Outcome::internal_error(PolicyKind::Scp);
         }
@@ -306,8 +341,12 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
             None => scp_without_allow = true,
         }
     }
-    for set in policies.rcps {
-        let level = scan(req, set, PolicyKind::Rcp, has_boundary);
+    for (i, set) in policies.rcps.iter().enumerate() {
+        let layer = Layer {
+            kind: PolicyKind::Rcp,
+            level: Some(i),
+        };
+        let level = scan(req, set, layer, has_boundary);
         if level.broken {
             return Outcome::internal_error(PolicyKind::Rcp);
         }
@@ -443,14 +482,9 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
 
 /// Evaluates a layer's candidate statements: every deny (any may decide), and allows only
 /// until one is found (for a resource policy, until a direct grant is found).
-fn scan<'p>(
-    req: &Request<'_>,
-    set: &'p PolicySet,
-    kind: PolicyKind,
-    has_boundary: bool,
-) -> Scan<'p> {
+fn scan<'p>(req: &Request<'_>, set: &'p PolicySet, layer: Layer, has_boundary: bool) -> Scan<'p> {
     let mut out = Scan::default();
-    scan_into(req, set, kind, has_boundary, &mut out);
+    scan_into(req, set, layer, has_boundary, &mut out);
     out
 }
 
@@ -460,17 +494,18 @@ fn scan<'p>(
 fn scan_into<'p>(
     req: &Request<'_>,
     set: &'p PolicySet,
-    kind: PolicyKind,
+    layer: Layer,
     has_boundary: bool,
     out: &mut Scan<'p>,
 ) {
+    let kind = layer.kind;
     // Known in advance: a set that allows everything and denies nothing (`FullAWSAccess`
     // alone), and an RCP level without a deny (its allows decide nothing).
     if kind != PolicyKind::Resource {
         if let Some((policy, statement)) = set.allows_everything() {
             if kind != PolicyKind::Rcp {
                 out.allow = Some(Hit {
-                    kind,
+                    layer,
                     policy,
                     statement,
                 });
@@ -518,7 +553,7 @@ fn scan_into<'p>(
             return false;
         };
         let hit = Hit {
-            kind,
+            layer,
             policy,
             statement,
         };

@@ -1,9 +1,10 @@
 //! The gRPC faces: `warden.v1.Authorizer` over tonic. The only place that knows protobuf:
-//! requests are converted to [`service::Ask`] here, decided by [`Service`], and converted
-//! back. Conversions destructure every protobuf field, so a new field breaks the build
-//! until it is handled. One function maps request errors to `tonic::Status`.
+//! requests are decoded within the service's limits (`wire`), decided by [`Service`], and
+//! converted back. Response conversions destructure every field, so a new field breaks the
+//! build until it is handled. One function maps request errors to `tonic::Status`.
 
 pub mod client;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,20 +17,28 @@ use crate::eval::{
     StatementExplanation,
 };
 use crate::policy::Effect;
-use crate::service::{Ask, BATCH_MAX, Decided, RequestError, Service};
+use crate::service::{Answer, Decided, RequestError, Service};
 use crate::telemetry::{Rpc, RpcResult};
 
-/// Code generated from `proto/warden/v1/authorizer.proto` at build time.
+/// The messages and the client, generated from `proto/warden/v1/authorizer.proto` at build
+/// time.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod pb {
-    tonic::include_proto!("warden.v1");
+    include!(concat!(env!("OUT_DIR"), "/api/warden.v1.rs"));
 
     /// The encoded descriptors of the warden API, for the reflection service.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/warden_descriptor.bin"));
 }
 
-pub use pb::authorizer_server::AuthorizerServer;
+/// The server side of the API, generated over the requests' bytes (see [`wire`]).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod server {
+    include!(concat!(env!("OUT_DIR"), "/server/warden.v1.rs"));
+}
+
+pub use server::authorizer_server::AuthorizerServer;
+use wire::{AuthorizeBytes, BatchAuthorizeBytes};
 
 /// Maps a request error to its status: the one place this happens.
 pub fn status(e: &RequestError) -> Status {
@@ -38,7 +47,7 @@ pub fn status(e: &RequestError) -> Status {
         RequestError::NoSnapshot => Status::unavailable(e.to_string()),
         RequestError::RevisionBehind { .. } => Status::failed_precondition(e.to_string()),
         RequestError::Overloaded { .. } => Status::resource_exhausted(e.to_string()),
-        RequestError::DeadlineExceeded { .. } => Status::deadline_exceeded(e.to_string()),
+        RequestError::SessionExpired { .. } => Status::unauthenticated(e.to_string()),
     }
 }
 
@@ -72,117 +81,9 @@ impl Authorizer {
             }
             Err(e) => {
                 metrics.rpc(rpc, RpcResult::Error, started.elapsed());
-                if matches!(e, RequestError::Invalid { .. }) {
-                    metrics.invalid.increment(1);
-                }
                 Err(status(&e))
             }
         }
-    }
-
-    async fn authorize_inner(
-        &self,
-        req: pb::AuthorizeRequest,
-    ) -> Result<(pb::AuthorizeResponse, Decision), RequestError> {
-        let _admitted = self.service.admit()?;
-        let pb::AuthorizeRequest {
-            principal,
-            action,
-            resource,
-            context,
-            explain,
-            min_revision,
-        } = req;
-        let context = context_from_pb("context", context)?;
-        let ask = Ask {
-            principal: &principal,
-            action: &action,
-            resource: &resource,
-            context: &context,
-            explain,
-        };
-        if min_revision > 0 {
-            // Refuse a malformed request before it waits for a revision.
-            self.service.validate("", &ask)?;
-        }
-        let snapshot = self.service.snapshot(min_revision).await?;
-        let decided = self.service.decide("", &snapshot, &ask)?;
-        let decision = decided.outcome.decision;
-        Ok((response(decided, snapshot.revision()), decision))
-    }
-
-    async fn batch_inner(
-        &self,
-        req: pb::BatchAuthorizeRequest,
-    ) -> Result<(pb::BatchAuthorizeResponse, Decision), RequestError> {
-        let _admitted = self.service.admit()?;
-        let pb::BatchAuthorizeRequest {
-            principal,
-            context,
-            items,
-            explain,
-            min_revision,
-        } = req;
-        if items.is_empty() {
-            return Err(RequestError::invalid(
-                "items",
-                "at least one item is required",
-            ));
-        }
-        if items.len() > BATCH_MAX {
-            return Err(RequestError::invalid(
-                "items",
-                format!(
-                    "{} items, more than the maximum of {BATCH_MAX}",
-                    items.len()
-                ),
-            ));
-        }
-        let shared = context_from_pb("context", context)?;
-        let mut asks = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let pb::BatchItem {
-                action,
-                resource,
-                context,
-            } = item;
-            let own = context_from_pb(&format!("items[{i}].context"), context)?;
-            let mut merged = shared.clone();
-            for (k, v) in own.iter() {
-                merged.insert(k, v.clone());
-            }
-            asks.push((action, resource, merged));
-        }
-        for (i, (action, resource, context)) in asks.iter().enumerate() {
-            let ask = Ask {
-                principal: &principal,
-                action,
-                resource,
-                context,
-                explain,
-            };
-            self.service.validate(&format!("items[{i}]."), &ask)?;
-        }
-        // INVARIANT (one snapshot per batch): every item is decided at the same revision.
-        let snapshot = self.service.snapshot(min_revision).await?;
-        let revision = snapshot.revision();
-        let mut overall = Decision::Allow;
-        let mut results = Vec::with_capacity(asks.len());
-        for (i, (action, resource, context)) in asks.iter().enumerate() {
-            let ask = Ask {
-                principal: &principal,
-                action,
-                resource,
-                context,
-                explain,
-            };
-            let decided = self
-                .service
-                .decide(&format!("items[{i}]."), &snapshot, &ask)?;
-            overall = strongest(overall, decided.outcome.decision);
-            results.push(response(decided, revision));
-        }
-        Ok((pb::BatchAuthorizeResponse { results, revision }, overall))
     }
 }
 
@@ -196,58 +97,66 @@ fn strongest(a: Decision, b: Decision) -> Decision {
 }
 
 #[tonic::async_trait]
-impl pb::authorizer_server::Authorizer for Authorizer {
+impl server::authorizer_server::Authorizer for Authorizer {
     async fn authorize(
         &self,
-        request: Request<pb::AuthorizeRequest>,
+        request: Request<AuthorizeBytes>,
     ) -> Result<Response<pb::AuthorizeResponse>, Status> {
         let started = Instant::now();
-        let result = self.authorize_inner(request.into_inner()).await;
+        let bytes = request.into_inner().0;
+        let answered = self
+            .service
+            .handle(|limits| wire::authorize(&bytes, limits))
+            .await;
+        let result = answered.map(
+            |Answer {
+                 revision,
+                 decisions,
+             }| {
+                let decision = decisions
+                    .first()
+                    .map_or(Decision::ImplicitDeny, |d| d.outcome.decision);
+                let response = decisions
+                    .into_iter()
+                    .next()
+                    .map(|d| response(d, revision))
+                    .unwrap_or_default();
+                (response, decision)
+            },
+        );
         self.finish(Rpc::Authorize, started, result)
     }
 
     async fn batch_authorize(
         &self,
-        request: Request<pb::BatchAuthorizeRequest>,
+        request: Request<BatchAuthorizeBytes>,
     ) -> Result<Response<pb::BatchAuthorizeResponse>, Status> {
         let started = Instant::now();
-        let result = self.batch_inner(request.into_inner()).await;
+        let bytes = request.into_inner().0;
+        let answered = self
+            .service
+            .handle(|limits| wire::batch(&bytes, limits))
+            .await;
+        let result = answered.map(
+            |Answer {
+                 revision,
+                 decisions,
+             }| {
+                let overall = decisions
+                    .iter()
+                    .fold(Decision::Allow, |acc, d| strongest(acc, d.outcome.decision));
+                let results = decisions
+                    .into_iter()
+                    .map(|d| response(d, revision))
+                    .collect();
+                (pb::BatchAuthorizeResponse { results, revision }, overall)
+            },
+        );
         self.finish(Rpc::BatchAuthorize, started, result)
     }
 }
 
 // === conversions ===
-
-/// Reads a protobuf context map. Keys are case-insensitive, so two spellings of one key
-/// are refused rather than one silently winning.
-pub fn context_from_pb(
-    field: &str,
-    map: std::collections::BTreeMap<String, pb::ContextValue>,
-) -> Result<Context, RequestError> {
-    use pb::context_value::Kind;
-    let mut context = Context::new();
-    for (key, value) in map {
-        let pb::ContextValue { kind } = value;
-        let value = match kind {
-            Some(Kind::String(s)) => ContextValue::Single(s),
-            Some(Kind::List(pb::StringList { values })) => ContextValue::Multi(values),
-            None => {
-                return Err(RequestError::invalid(
-                    field,
-                    format!("key `{key}` has no value (set `string` or `list`)"),
-                ));
-            }
-        };
-        if context.get(&key.to_ascii_lowercase()).is_some() {
-            return Err(RequestError::invalid(
-                field,
-                format!("key `{key}` is given twice (keys are case-insensitive)"),
-            ));
-        }
-        context.insert(&key, value);
-    }
-    Ok(context)
-}
 
 /// Writes a context as a protobuf map (the client's direction).
 pub fn context_to_pb(context: &Context) -> std::collections::BTreeMap<String, pb::ContextValue> {
@@ -266,7 +175,8 @@ pub fn context_to_pb(context: &Context) -> std::collections::BTreeMap<String, pb
         .collect()
 }
 
-fn response(decided: Decided, revision: u64) -> pb::AuthorizeResponse {
+/// One item's answer as a response.
+pub fn response(decided: Decided, revision: u64) -> pb::AuthorizeResponse {
     let Decided {
         outcome,
         decision_id,
@@ -308,6 +218,7 @@ fn effect_to_pb(e: Effect) -> pb::Effect {
 fn statement_to_pb(m: &Matched) -> pb::Statement {
     let Matched {
         kind,
+        level,
         policy,
         index,
         sid,
@@ -315,6 +226,7 @@ fn statement_to_pb(m: &Matched) -> pb::Statement {
     } = m;
     pb::Statement {
         kind: kind.as_str().to_owned(),
+        level: level.map(|l| u32::try_from(l).unwrap_or(u32::MAX)),
         policy: policy.to_string(),
         index: u32::try_from(*index).unwrap_or(u32::MAX),
         sid: sid.as_deref().unwrap_or_default().to_owned(),
@@ -385,44 +297,6 @@ pub const SERVICE_NAME: &str = "warden.v1.Authorizer";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pb::context_value::Kind;
-
-    fn value(s: &str) -> pb::ContextValue {
-        pb::ContextValue {
-            kind: Some(Kind::String(s.into())),
-        }
-    }
-
-    #[test]
-    fn a_context_key_given_twice_is_refused() {
-        let mut map = std::collections::BTreeMap::new();
-        map.insert("aws:SourceVpc".to_owned(), value("a"));
-        map.insert("AWS:sourcevpc".to_owned(), value("b"));
-        let e = context_from_pb("context", map).unwrap_err();
-        assert!(e.to_string().contains("given twice"), "{e}");
-    }
-
-    #[test]
-    fn a_context_value_without_kind_is_refused() {
-        let mut map = std::collections::BTreeMap::new();
-        map.insert("k".to_owned(), pb::ContextValue { kind: None });
-        let e = context_from_pb("context", map).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "context: key `k` has no value (set `string` or `list`)"
-        );
-    }
-
-    #[test]
-    fn contexts_round_trip() {
-        let ctx = crate::context::Context::from_pairs(&[
-            "aws:TagKeys=a".into(),
-            "aws:tagkeys=b".into(),
-            "s3:prefix=home/".into(),
-        ])
-        .unwrap();
-        assert_eq!(context_from_pb("c", context_to_pb(&ctx)).unwrap(), ctx);
-    }
 
     #[test]
     fn the_batch_decision_is_the_strongest() {

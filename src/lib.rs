@@ -22,6 +22,7 @@ pub mod arn;
 pub mod bench;
 pub mod bundle;
 pub mod cache;
+pub mod caller;
 pub mod case;
 pub mod compile;
 pub mod condition;

@@ -97,57 +97,143 @@ impl PrincipalKind<'_> {
 )]
 pub struct BadPrincipal(pub String);
 
-impl<'a> Principal<'a> {
-    /// Reads a caller from its ARN, borrowing from it. A role session's role ARN is
-    /// `arn:PARTITION:iam::ACCOUNT:role/ROLE` (no path: a session ARN does not carry it).
-    pub fn from_arn(text: &'a str) -> Result<Principal<'a>, BadPrincipal> {
-        Principal::from_arn_with(text, |partition, account, role| {
-            Cow::Owned(format!("arn:{partition}:iam::{account}:role/{role}"))
-        })
-    }
+/// A principal's ARN, split once: what kind of principal, in which partition and account.
+/// Resolving it against a snapshot reads these parts; nothing parses the text again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrincipalArn<'a> {
+    pub text: &'a str,
+    pub partition: &'a str,
+    /// Twelve digits.
+    pub account: &'a str,
+    pub kind: ArnKind<'a>,
+}
 
-    /// Like [`Principal::from_arn`], with the role ARN of a role session given by
-    /// `role_arn(partition, account, role name)`: an identity store knows the role's path,
-    /// and lends its ARN instead of formatting one per request.
-    pub fn from_arn_with(
-        text: &'a str,
-        role_arn: impl FnOnce(&'a str, &'a str, &'a str) -> Cow<'a, str>,
-    ) -> Result<Principal<'a>, BadPrincipal> {
+/// The kinds of principal an ARN names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArnKind<'a> {
+    /// `arn:P:iam::ACCT:user/PATH/NAME`: the name is the last part.
+    User { name: &'a str },
+    /// `arn:P:sts::ACCT:assumed-role/ROLE/SESSION`.
+    AssumedRole { role: &'a str, session: &'a str },
+    /// `arn:P:sts::ACCT:federated-user/NAME`.
+    FederatedUser { name: &'a str },
+    /// `arn:P:iam::ACCT:root`.
+    Root,
+}
+
+impl<'a> PrincipalArn<'a> {
+    /// Reads a principal ARN: an IAM user, a role session, a federated user or an
+    /// account's root.
+    pub fn parse(text: &'a str) -> Result<PrincipalArn<'a>, BadPrincipal> {
         let bad = || BadPrincipal(text.to_owned());
         let arn = Arn::parse(text).ok_or_else(bad)?;
-        if arn.account.len() != 12 || !arn.account.bytes().all(|b| b.is_ascii_digit()) {
+        if arn.partition.is_empty()
+            || arn.account.len() != 12
+            || !arn.account.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let kind = match (arn.service, arn.resource.split_once('/')) {
-            ("iam", None) if arn.resource == "root" => PrincipalKind::Root,
-            ("iam", Some(("user", rest))) if !rest.is_empty() => PrincipalKind::User {
-                name: Cow::Borrowed(rest.rsplit('/').next().unwrap_or(rest)),
+            ("iam", None) if arn.resource == "root" => ArnKind::Root,
+            ("iam", Some(("user", rest))) if !rest.is_empty() => ArnKind::User {
+                name: rest.rsplit('/').next().unwrap_or(rest),
             },
             ("sts", Some(("assumed-role", rest))) => {
                 let (role, session) = rest.split_once('/').ok_or_else(bad)?;
                 if role.is_empty() || session.is_empty() || session.contains('/') {
                     return Err(bad());
                 }
-                PrincipalKind::AssumedRole {
-                    role_name: Cow::Borrowed(role),
-                    session_name: Cow::Borrowed(session),
-                    role_arn: role_arn(arn.partition, arn.account, role),
-                }
+                ArnKind::AssumedRole { role, session }
             }
             ("sts", Some(("federated-user", name))) if !name.is_empty() => {
-                PrincipalKind::FederatedUser {
-                    name: Cow::Borrowed(name),
-                }
+                ArnKind::FederatedUser { name }
             }
             _ => return Err(bad()),
         };
-        Ok(Principal {
-            arn: Cow::Borrowed(text),
+        Ok(PrincipalArn {
+            text,
+            partition: arn.partition,
+            account: arn.account,
+            kind,
+        })
+    }
+}
+
+/// Reads a request's principal ARN, which must be in the bundle's partition.
+pub fn parse_principal(text: &str) -> Result<PrincipalArn<'_>, String> {
+    let arn = PrincipalArn::parse(text).map_err(|e| e.to_string())?;
+    if arn.partition != crate::bundle::PARTITION {
+        return Err(format!(
+            "`{text}` is in partition `{}`; the bundle's is `{}`",
+            arn.partition,
+            crate::bundle::PARTITION
+        ));
+    }
+    Ok(arn)
+}
+
+/// Reads a request's resource: `*` (`None`: an action without resource-level
+/// permissions), or an ARN in the bundle's partition.
+pub fn parse_resource(text: &str) -> Result<Option<Arn<'_>>, String> {
+    if text == "*" {
+        return Ok(None);
+    }
+    let arn = Arn::parse(text).ok_or_else(|| {
+        format!(
+            "`{text}` is neither an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`) nor `*`"
+        )
+    })?;
+    if arn.partition != crate::bundle::PARTITION {
+        return Err(format!(
+            "`{text}` is in partition `{}`; the bundle's is `{}`",
+            arn.partition,
+            crate::bundle::PARTITION
+        ));
+    }
+    Ok(Some(arn))
+}
+
+impl<'a> Principal<'a> {
+    /// Reads a caller from its ARN, borrowing from it. A role session's role ARN is
+    /// `arn:PARTITION:iam::ACCOUNT:role/ROLE` (no path: a session ARN does not carry it).
+    pub fn from_arn(text: &'a str) -> Result<Principal<'a>, BadPrincipal> {
+        let parsed = PrincipalArn::parse(text)?;
+        Ok(Principal::from_parsed(
+            &parsed,
+            |partition, account, role| {
+                Cow::Owned(format!("arn:{partition}:iam::{account}:role/{role}"))
+            },
+        ))
+    }
+
+    /// The principal an ARN split beforehand names, with the role ARN of a role session
+    /// given by `role_arn(partition, account, role name)`: an identity store knows the
+    /// role's path, and lends its ARN instead of formatting one per request.
+    pub fn from_parsed(
+        arn: &PrincipalArn<'a>,
+        role_arn: impl FnOnce(&'a str, &'a str, &'a str) -> Cow<'a, str>,
+    ) -> Principal<'a> {
+        let kind = match arn.kind {
+            ArnKind::Root => PrincipalKind::Root,
+            ArnKind::User { name } => PrincipalKind::User {
+                name: Cow::Borrowed(name),
+            },
+            ArnKind::AssumedRole { role, session } => PrincipalKind::AssumedRole {
+                role_name: Cow::Borrowed(role),
+                session_name: Cow::Borrowed(session),
+                role_arn: role_arn(arn.partition, arn.account, role),
+            },
+            ArnKind::FederatedUser { name } => PrincipalKind::FederatedUser {
+                name: Cow::Borrowed(name),
+            },
+        };
+        Principal {
+            arn: Cow::Borrowed(arn.text),
             partition: Cow::Borrowed(arn.partition),
             account: Cow::Borrowed(arn.account),
             kind,
             unique_id: None,
-        })
+        }
     }
 
     /// The same principal, owning its strings.
@@ -200,9 +286,7 @@ impl<'a> Principal<'a> {
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     pub principal: &'a Principal<'a>,
-    /// Lowercased once here so that matching does not allocate.
-    action: LowerAction,
-    colon: Option<usize>,
+    pub action: &'a Action,
     pub resource: &'a str,
     resource_arn: Option<Arn<'a>>,
     /// The account that owns the resource.
@@ -213,7 +297,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     pub fn new(
         principal: &'a Principal<'a>,
-        action: &str,
+        action: &'a Action,
         resource: &'a str,
         resource_account: &'a str,
         context: &'a dyn Lookup,
@@ -229,20 +313,17 @@ impl<'a> Request<'a> {
     }
 
     /// Like [`Request::new`] with the resource already split (`Arn::parse(resource)`), for a
-    /// caller that parsed it to find the resource's account.
+    /// caller that parsed it when it validated the request.
     pub fn with_resource_arn(
         principal: &'a Principal<'a>,
-        action: &str,
+        action: &'a Action,
         resource: &'a str,
         resource_arn: Option<Arn<'a>>,
         resource_account: &'a str,
         context: &'a dyn Lookup,
     ) -> Request<'a> {
-        let action = LowerAction::new(action);
         Request {
             principal,
-            // A byte scan: `find` sets up a searcher, which costs more than this short string.
-            colon: action.as_str().bytes().position(|b| b == b':'),
             action,
             resource,
             resource_arn,
@@ -256,15 +337,9 @@ impl<'a> Request<'a> {
         self.action.as_str()
     }
 
-    /// The lowercase action split at its colon (`("", action)` when it has none).
+    /// The lowercase action split at its colon.
     pub fn action_parts(&self) -> (&str, &str) {
-        match self.colon {
-            Some(i) => (
-                self.action().get(..i).unwrap_or_default(),
-                self.action().get(i + 1..).unwrap_or_default(),
-            ),
-            None => ("", self.action()),
-        }
+        (self.action.service(), self.action.name())
     }
 
     pub fn resource_arn(&self) -> Option<&Arn<'a>> {
@@ -273,6 +348,69 @@ impl<'a> Request<'a> {
 
     pub fn same_account(&self) -> bool {
         self.principal.is_authenticated() && self.principal.account == self.resource_account
+    }
+}
+
+// === impl Action ===
+
+/// A request's action, checked and lowercased once: `service:Action`, naming one action.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// Lowercased here so that matching does not allocate.
+    lower: LowerAction,
+    colon: usize,
+}
+
+impl Action {
+    /// Reads `service:Action`: a service prefix of letters, digits and hyphens, and an
+    /// action name of letters and digits. A wildcard is refused: a request names one
+    /// action, and `orders:Delete*` would match the statements of every action it covers
+    /// (a deny of `orders:DeleteOrder` among them) only by accident.
+    pub fn parse(text: &str) -> Result<Action, String> {
+        if text.contains(['*', '?']) {
+            return Err(format!(
+                "`{text}` holds a wildcard: a request names one action, such as `s3:GetObject`"
+            ));
+        }
+        let (service, name) = text
+            .split_once(':')
+            .ok_or_else(|| format!("`{text}` is not `service:Action`"))?;
+        let service_ok = !service.is_empty()
+            && service
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !(service_ok && name_ok) {
+            return Err(format!(
+                "`{text}` is not `service:Action` (a service prefix of letters, digits and `-`, \
+                 an action name of letters and digits)"
+            ));
+        }
+        Ok(Action {
+            lower: LowerAction::new(text),
+            colon: service.len(),
+        })
+    }
+
+    /// The lowercase action.
+    pub fn as_str(&self) -> &str {
+        self.lower.as_str()
+    }
+
+    /// The lowercase service prefix.
+    pub fn service(&self) -> &str {
+        self.as_str().get(..self.colon).unwrap_or_default()
+    }
+
+    /// The lowercase action name.
+    pub fn name(&self) -> &str {
+        self.as_str().get(self.colon + 1..).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -335,18 +473,43 @@ mod tests {
 
     #[test]
     fn actions_are_lowercased_inline_or_on_the_heap() {
-        let p = Principal::from_arn("arn:aws:iam::111111111111:user/alice").unwrap();
-        let ctx = Context::new();
-        let short = Request::new(&p, "Orders:GetOrder", "*", "111111111111", &ctx);
-        assert_eq!(short.action(), "orders:getorder");
-        assert_eq!(short.action_parts(), ("orders", "getorder"));
+        let short = Action::parse("Orders:GetOrder").unwrap();
+        assert_eq!(short.as_str(), "orders:getorder");
+        assert_eq!((short.service(), short.name()), ("orders", "getorder"));
         let long_name = format!("Svc:{}", "Ab".repeat(INLINE_ACTION));
-        let long = Request::new(&p, &long_name, "*", "111111111111", &ctx);
-        assert!(matches!(long.action, LowerAction::Heap(_)));
-        assert_eq!(long.action(), long_name.to_ascii_lowercase());
-        assert_eq!(long.action_parts().0, "svc");
-        let none = Request::new(&p, "NoColon", "*", "111111111111", &ctx);
-        assert_eq!(none.action_parts(), ("", "nocolon"));
+        let long = Action::parse(&long_name).unwrap();
+        assert!(matches!(long.lower, LowerAction::Heap(_)));
+        assert_eq!(long.as_str(), long_name.to_ascii_lowercase());
+        assert_eq!(long.service(), "svc");
+    }
+
+    #[test]
+    fn an_action_is_one_action_of_one_service() {
+        for good in [
+            "s3:GetObject",
+            "ec2-instance-connect:SendSSHPublicKey",
+            "a:b1",
+        ] {
+            assert!(Action::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "orders:Delete*",
+            "orders:Delete?rder",
+            "orders:*",
+            "*:*",
+            "*",
+            "GetOrder",
+            "orders:",
+            ":GetOrder",
+            "orders:Get:Order",
+            "orders:Get Order",
+            "orders:GetOrder ",
+            "ord ers:GetOrder",
+            "orders:GetÖrder",
+            "",
+        ] {
+            assert!(Action::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

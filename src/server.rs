@@ -68,6 +68,10 @@ pub struct Config {
     /// Quiet time after a change before reloading.
     pub debounce: Duration,
     pub service: ServiceConfig,
+    /// The deadline of one request (a caller's shorter `grpc-timeout` wins); longer than the
+    /// revision wait, so that a request waiting for `min_revision` is answered
+    /// FAILED_PRECONDITION, as the API promises, before its deadline passes.
+    pub request_timeout: Duration,
     /// Largest request message accepted.
     pub max_message_bytes: usize,
     /// How long shutdown waits for in-flight requests.
@@ -255,6 +259,7 @@ impl Server {
             .build_v1alpha()?;
         let limits = &config.connections;
         let router = tonic::transport::Server::builder()
+            .timeout(config.request_timeout)
             .http2_keepalive_interval(limits.keepalive_interval)
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .layer(TrackLayer)

@@ -1,7 +1,21 @@
-//! The one request path every face shares (Authorize, BatchAuthorize, and later Envoy
-//! Check): admission, validation, the serving snapshot (at a minimum revision), the
-//! decision cache, evaluation, the decision log and metrics. Faces convert their wire
-//! format to [`Ask`] and back; they decide nothing themselves.
+//! The one request path every face shares. A face (gRPC `Authorize` and `BatchAuthorize`,
+//! the offline `warden authorize`, later Envoy `Check`) converts its wire format into a
+//! [`Request`] — a caller, one or more action/resource items, context, `min_revision`,
+//! `explain` — and converts the [`Answer`] or the one [`RequestError`] back. Everything
+//! between is here, in this order:
+//!
+//! 1. admission (the concurrency limit), before the face's request is decoded;
+//! 2. bounds: counts and sizes, before anything that grows with them (a face's decoder
+//!    checks them while decoding, with the same limits);
+//! 3. the caller's context screened: keys the server owns are dropped and counted;
+//! 4. validation, once, keeping the parsed values: the principal ARN (in the bundle's
+//!    partition), each action (`service:Action`, no wildcard), each resource (an ARN or
+//!    `*`);
+//! 5. the serving snapshot at `min_revision`, waiting briefly for a newer one;
+//! 6. the actions against the snapshot's catalog;
+//! 7. principal resolution, once per request;
+//! 8. per item: the decision cache (keyed by the resolved identity), evaluation, the
+//!    decision log and metrics.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -12,10 +26,11 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::arn::Arn;
 use crate::cache::{CacheCounters, DecisionCache, Lookup};
-use crate::context::Context;
-use crate::eval::{Explanation, Outcome};
-use crate::request::Principal;
-use crate::snapshot::{Query, Snapshot};
+use crate::caller::Caller;
+use crate::context::{CallerContext, CallerView, Context};
+use crate::eval::{Explanation, Outcome, Reason};
+use crate::request::{Action, PrincipalArn, parse_principal, parse_resource};
+use crate::snapshot::{Authorization, Question, Resolved, Snapshot};
 use crate::source::Published;
 use crate::telemetry::{DecisionLog, DecisionRecord, Telemetry};
 
@@ -31,18 +46,17 @@ pub const MAX_VALUE_BYTES: usize = 4096;
 /// Bounds on what one request may carry and on the work in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Context keys in one request (a batch item counts the shared keys and its own).
+    /// Context keys one item sees, at most: a batch item counts the shared keys and its
+    /// own (a key in both once).
     pub max_context_entries: usize,
     /// Values in one context list.
     pub max_context_values: usize,
     /// Requests decided at once; more are refused at once (load shedding).
     pub max_concurrency: usize,
-    /// How long a request may wait for `min_revision`.
+    /// How long a request may wait for its `min_revision` before it is answered
+    /// FAILED_PRECONDITION. Shorter than the request deadline (the server's, see
+    /// `server::Config`), so that the promised status is the one a caller sees.
     pub revision_wait: Duration,
-    /// The deadline of one request. A decision is synchronous and takes microseconds, so
-    /// the only wait it bounds is the one for `min_revision`; enforcing it there keeps a
-    /// timer off every other request (a caller's own `grpc-timeout` still applies).
-    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -51,8 +65,7 @@ impl Default for Limits {
             max_context_entries: 64,
             max_context_values: 64,
             max_concurrency: 1024,
-            revision_wait: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(1),
+            revision_wait: Duration::from_secs(1),
         }
     }
 }
@@ -71,8 +84,9 @@ pub enum RequestError {
     RevisionBehind { wanted: u64, serving: u64 },
     #[error("overloaded: {limit} requests are already being decided")]
     Overloaded { limit: usize },
-    #[error("the request deadline of {deadline:?} passed waiting for revision {wanted}")]
-    DeadlineExceeded { deadline: Duration, wanted: u64 },
+    /// The caller's session has expired.
+    #[error("the session `{id}` has expired")]
+    SessionExpired { id: String },
 }
 
 impl RequestError {
@@ -90,28 +104,75 @@ impl RequestError {
             RequestError::NoSnapshot => "no_snapshot",
             RequestError::RevisionBehind { .. } => "revision_behind",
             RequestError::Overloaded { .. } => "overloaded",
-            RequestError::DeadlineExceeded { .. } => "deadline_exceeded",
+            RequestError::SessionExpired { .. } => "session_expired",
         }
     }
 }
 
-/// One question, borrowed from the face's request.
-#[derive(Debug, Clone, Copy)]
-pub struct Ask<'a> {
-    pub principal: &'a str,
-    pub action: &'a str,
-    pub resource: &'a str,
-    pub context: &'a Context,
+/// A whole request, as a face hands it over.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub caller: Caller,
+    /// Context every item shares.
+    pub context: Context,
+    /// At least one, at most [`BATCH_MAX`].
+    pub items: Vec<Item>,
+    /// Decide at this snapshot revision or a later one; 0 for any.
+    pub min_revision: u64,
+    /// Also explain every layer and statement (bypasses the cache).
     pub explain: bool,
+    /// How error messages name the fields.
+    pub shape: Shape,
 }
 
-/// An answer: the outcome (shared with the cache), its id, and an explanation when asked.
+/// How a face names a request's fields in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One item, whose fields sit beside the principal (`action`, `resource`).
+    One,
+    /// A list of items (`items[3].action`).
+    Batch,
+}
+
+/// One action on one resource.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub action: String,
+    pub resource: String,
+    /// Context for this item only; a key here hides the shared key of the same name.
+    pub context: Context,
+}
+
+/// The decisions of a request, one per item, in order, all at one revision.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub revision: u64,
+    pub decisions: Vec<Decided>,
+}
+
+/// One item's answer: the outcome (shared with the cache), its id, and an explanation
+/// when asked.
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub outcome: Arc<Outcome>,
     pub decision_id: String,
     pub explanation: Option<Explanation>,
     pub cached: bool,
+}
+
+/// Where the service reads the time: the system clock, or a test's own.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// How the service is set up.
@@ -135,10 +196,11 @@ pub struct Service {
     /// Admission: one permit per request being decided, so overload is refused at once
     /// instead of queueing without bound.
     admission: Semaphore,
+    clock: Arc<dyn Clock>,
 }
 
 /// A request admitted for decision; dropping it frees the slot.
-pub struct Admitted<'a> {
+struct Admitted<'a> {
     _permit: SemaphorePermit<'a>,
     service: &'a Service,
 }
@@ -147,6 +209,20 @@ impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         self.service.telemetry.metrics.in_flight.decrement(1.0);
     }
+}
+
+/// A request within its bounds, its contexts screened, its values parsed.
+struct Valid<'r> {
+    arn: PrincipalArn<'r>,
+    shared: CallerContext,
+    items: Vec<ValidItem<'r>>,
+}
+
+struct ValidItem<'r> {
+    action: Action,
+    resource: &'r str,
+    resource_arn: Option<Arn<'r>>,
+    context: CallerContext,
 }
 
 impl Service {
@@ -175,7 +251,14 @@ impl Service {
             limits: config.limits,
             admission: Semaphore::new(config.limits.max_concurrency.max(1)),
             telemetry,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same service reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Service {
+        self.clock = clock;
+        self
     }
 
     pub fn telemetry(&self) -> &Telemetry {
@@ -187,7 +270,7 @@ impl Service {
     }
 
     /// Admits a request, or refuses it when the concurrency limit is reached.
-    pub fn admit(&self) -> Result<Admitted<'_>, RequestError> {
+    fn admit(&self) -> Result<Admitted<'_>, RequestError> {
         match self.admission.try_acquire() {
             Ok(permit) => {
                 self.telemetry.metrics.in_flight.increment(1.0);
@@ -205,176 +288,171 @@ impl Service {
         }
     }
 
-    /// The serving snapshot, at `min_revision` or later (0: any), waiting briefly for a
-    /// newer one when needed.
-    pub async fn snapshot(&self, min_revision: u64) -> Result<Arc<Snapshot>, RequestError> {
-        let current = self.published.current().ok_or(RequestError::NoSnapshot)?;
-        if current.revision() >= min_revision {
-            return Ok(current);
+    /// Decides a whole request (see the module's steps). `decode` turns the face's wire
+    /// format into the request, within the limits it is given; it runs only once the
+    /// request is admitted, so refused work costs nothing.
+    pub async fn handle(
+        &self,
+        decode: impl FnOnce(&Limits) -> Result<Request, RequestError>,
+    ) -> Result<Answer, RequestError> {
+        let result = match self.admit() {
+            Ok(_admitted) => match decode(&self.limits) {
+                Ok(request) => self.handle_inner(request).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(RequestError::Invalid { .. }) = &result {
+            self.telemetry.metrics.invalid.increment(1);
         }
-        let Limits {
-            revision_wait,
-            request_timeout,
-            ..
-        } = self.limits;
-        match self
-            .published
-            .at_least(min_revision, revision_wait.min(request_timeout))
-            .await
+        result
+    }
+
+    async fn handle_inner(&self, request: Request) -> Result<Answer, RequestError> {
+        let Request {
+            caller,
+            context,
+            items,
+            min_revision,
+            explain,
+            shape,
+        } = request;
+        self.check_bounds(&caller, &context, &items, shape)?;
+        let valid = self.validate(&caller, context, &items, shape)?;
+        if let Caller::Session(s) = &caller
+            && s.expires_at <= self.clock.now()
         {
-            Some(s) => Ok(s),
-            None if request_timeout < revision_wait => Err(RequestError::DeadlineExceeded {
-                deadline: request_timeout,
-                wanted: min_revision,
-            }),
-            None => Err(RequestError::RevisionBehind {
-                wanted: min_revision,
-                serving: self.published.revision(),
-            }),
+            return Err(RequestError::SessionExpired { id: s.id.clone() });
         }
-    }
-
-    /// Checks what the faces cannot: the shapes of principal, action and resource, and
-    /// the size of the context. `at` prefixes field names (`items[3].`).
-    pub fn validate(&self, at: &str, ask: &Ask<'_>) -> Result<(), RequestError> {
-        let field = |name: &str| format!("{at}{name}");
-        check_name(&field("principal"), ask.principal)?;
-        if let Err(e) = Principal::from_arn(ask.principal) {
-            return Err(RequestError::invalid(field("principal"), e.to_string()));
-        }
-        check_name(&field("action"), ask.action)?;
-        match ask.action.split_once(':') {
-            Some((service, name))
-                if !service.is_empty()
-                    && !name.is_empty()
-                    && !name.contains(':')
-                    && ask.action.bytes().all(|b| b.is_ascii_graphic()) => {}
-            _ => {
+        // INVARIANT (one snapshot per request): every item is decided at one revision.
+        let snapshot = self.snapshot(min_revision).await?;
+        for (i, item) in valid.items.iter().enumerate() {
+            if !snapshot.knows_action(&item.action) {
                 return Err(RequestError::invalid(
-                    field("action"),
-                    format!("`{}` is not `service:Action`", ask.action),
-                ));
-            }
-        }
-        check_name(&field("resource"), ask.resource)?;
-        if ask.resource != "*" && Arn::parse(ask.resource).is_none() {
-            return Err(RequestError::invalid(
-                field("resource"),
-                format!(
-                    "`{}` is neither an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`) nor `*`",
-                    ask.resource
-                ),
-            ));
-        }
-        self.check_context(&field("context"), ask.context)
-    }
-
-    fn check_context(&self, field: &str, context: &Context) -> Result<(), RequestError> {
-        if context.len() > self.limits.max_context_entries {
-            return Err(RequestError::invalid(
-                field,
-                format!(
-                    "{} keys, more than the limit of {}",
-                    context.len(),
-                    self.limits.max_context_entries
-                ),
-            ));
-        }
-        for (key, value) in context.iter() {
-            if key.is_empty() {
-                return Err(RequestError::invalid(field, "a key is empty"));
-            }
-            if key.len() > MAX_KEY_BYTES {
-                return Err(RequestError::invalid(
-                    field,
-                    format!("key `{key}` is longer than {MAX_KEY_BYTES} bytes"),
-                ));
-            }
-            let values = value.values();
-            if values.len() > self.limits.max_context_values {
-                return Err(RequestError::invalid(
-                    field,
+                    field(shape, i, "action"),
                     format!(
-                        "key `{key}` has {} values, more than the limit of {}",
-                        values.len(),
-                        self.limits.max_context_values
+                        "`{}` is not an action of the catalog{}",
+                        items.get(i).map_or("", |it| it.action.as_str()),
+                        match snapshot.catalog().service(item.action.service()) {
+                            Some(_) => "",
+                            None => " (no such service)",
+                        }
                     ),
                 ));
             }
-            if values.iter().any(|v| v.len() > MAX_VALUE_BYTES) {
-                return Err(RequestError::invalid(
-                    field,
-                    format!("a value of key `{key}` is longer than {MAX_VALUE_BYTES} bytes"),
-                ));
-            }
         }
-        Ok(())
+        let now = self.clock.now();
+        let session = match &caller {
+            Caller::Asserted(_) => None,
+            Caller::Session(s) => Some(&**s),
+        };
+        let who = snapshot.resolve(&valid.arn, session, now);
+        let revision = snapshot.revision();
+        let mut decisions = Vec::with_capacity(valid.items.len());
+        for item in &valid.items {
+            let question = Question {
+                action: &item.action,
+                resource: item.resource,
+                resource_arn: item.resource_arn,
+                context: CallerView {
+                    own: &item.context,
+                    shared: &valid.shared,
+                },
+            };
+            let (outcome, explanation, cached) = match &who {
+                None => (Arc::new(Outcome::unknown_principal()), None, false),
+                Some(who) => {
+                    let lookup = Lookup {
+                        revision,
+                        identity: who.cache_identity(),
+                        action: item.action.as_str(),
+                        resource: item.resource,
+                        context: question.context,
+                    };
+                    self.decide(&snapshot, who, &question, &lookup, now, explain)
+                }
+            };
+            let decision_id = self.ids.next();
+            self.record(&decision_id, &caller, &question, revision, &outcome, cached);
+            decisions.push(Decided {
+                outcome,
+                decision_id,
+                explanation,
+                cached,
+            });
+        }
+        Ok(Answer {
+            revision,
+            decisions,
+        })
     }
 
-    /// Decides one request against `snapshot`, validating it (see [`Service::validate`])
-    /// unless the cache answers. Synchronous: nothing here waits.
-    pub fn decide(
+    /// One item: from the cache, or evaluated (and cached unless it reads the time or is
+    /// explained).
+    fn decide<'a>(
         &self,
-        at: &str,
-        snapshot: &Snapshot,
-        ask: &Ask<'_>,
-    ) -> Result<Decided, RequestError> {
-        let revision = snapshot.revision();
-        let query = Query {
-            principal: ask.principal,
-            action: ask.action,
-            resource: ask.resource,
-            context: ask.context,
-            now: SystemTime::now(),
-        };
-        let lookup = Lookup {
-            revision,
-            principal: ask.principal,
-            action: ask.action,
-            resource: ask.resource,
-            context: ask.context,
-        };
-        // INVARIANT (a hit was validated): entries are keyed by the exact request, and only
-        // a validated request is ever stored, so a hit needs no validation; it costs three
-        // times the lookup (benches/cache.rs).
-        let hit = if ask.explain {
-            None
-        } else {
-            self.cache.as_ref().and_then(|c| c.get(&lookup))
-        };
-        if hit.is_none() {
-            self.validate(at, ask)?;
-        }
-        let decision_id = self.ids.next();
-        // At debug level, so that a server logging at info pays nothing for it.
-        let span = tracing::debug_span!("decide", decision_id = %decision_id);
-        let _entered = span.enter();
-        let (outcome, explanation, cached) = if let Some(hit) = hit {
-            (hit, None, true)
-        } else if ask.explain {
+        snapshot: &'a Snapshot,
+        who: &Resolved<'a>,
+        question: &Question<'a>,
+        lookup: &Lookup<'_>,
+        now: SystemTime,
+        explain: bool,
+    ) -> (Arc<Outcome>, Option<Explanation>, bool) {
+        if explain {
             // An explanation evaluates every statement; it bypasses the cache both ways.
-            let (auth, explanation) = snapshot.explain(&query);
-            (Arc::new(auth.outcome), explanation, false)
-        } else {
-            let auth = snapshot.authorize(&query);
-            let outcome = Arc::new(auth.outcome);
-            if let Some(cache) = &self.cache {
-                // INVARIANT (cache never outlives a condition): a decision that tests the
-                // time is never stored; every other entry is keyed by its revision.
-                if auth.time_dependent {
-                    self.telemetry.metrics.cache_uncacheable.increment(1);
-                } else {
-                    cache.insert(&lookup, outcome.clone());
-                }
+            let (auth, explanation) = snapshot.decide(who, question, now, true);
+            return (Arc::new(auth.outcome), explanation, false);
+        }
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(lookup)) {
+            return (hit, None, true);
+        }
+        let (
+            Authorization {
+                outcome,
+                time_dependent,
+            },
+            _,
+        ) = snapshot.decide(who, question, now, false);
+        let outcome = Arc::new(outcome);
+        if let Some(cache) = &self.cache {
+            // INVARIANT (cache never outlives a condition): a decision that reads the time
+            // is never stored; every other entry is keyed by its revision and identity.
+            if time_dependent {
+                self.telemetry.metrics.cache_uncacheable.increment(1);
+            } else if outcome.reason != Reason::InternalError {
+                cache.insert(lookup, outcome.clone());
             }
-            (outcome, None, false)
-        };
+        }
+        (outcome, None, false)
+    }
+
+    /// Metrics, logs and the decision log for one decided item.
+    fn record(
+        &self,
+        decision_id: &str,
+        caller: &Caller,
+        q: &Question<'_>,
+        revision: u64,
+        outcome: &Outcome,
+        cached: bool,
+    ) {
         self.telemetry.metrics.decision(outcome.reason);
+        if outcome.reason == Reason::InternalError {
+            tracing::error!(
+                revision,
+                principal = caller.arn(),
+                action = q.action.as_str(),
+                resource = q.resource,
+                layer = outcome.denied_by.map_or("", |k| k.as_str()),
+                "the snapshot is inconsistent: an index entry names no statement; denied"
+            );
+        }
         tracing::debug!(
             revision,
-            principal = ask.principal,
-            action = ask.action,
-            resource = ask.resource,
+            decision_id,
+            principal = caller.arn(),
+            action = q.action.as_str(),
+            resource = q.resource,
             decision = outcome.decision.as_str(),
             reason = outcome.reason.as_str(),
             cached,
@@ -382,20 +460,176 @@ impl Service {
         );
         if let Some(log) = &self.log {
             log.record(DecisionRecord::new(
-                &decision_id,
+                decision_id,
                 revision,
-                (ask.principal, ask.action, ask.resource),
-                &outcome,
+                caller,
+                (q.action.as_str(), q.resource),
+                outcome,
                 cached,
             ));
         }
-        Ok(Decided {
-            outcome,
-            decision_id,
-            explanation,
-            cached,
+    }
+
+    /// The serving snapshot, at `min_revision` or later (0: any), waiting up to the
+    /// revision wait for a newer one.
+    pub async fn snapshot(&self, min_revision: u64) -> Result<Arc<Snapshot>, RequestError> {
+        let current = self.published.current().ok_or(RequestError::NoSnapshot)?;
+        if current.revision() >= min_revision {
+            return Ok(current);
+        }
+        match self
+            .published
+            .at_least(min_revision, self.limits.revision_wait)
+            .await
+        {
+            Some(s) => Ok(s),
+            None => Err(RequestError::RevisionBehind {
+                wanted: min_revision,
+                serving: self.published.revision(),
+            }),
+        }
+    }
+
+    /// Counts and sizes, checked before any work that grows with them.
+    fn check_bounds(
+        &self,
+        caller: &Caller,
+        shared: &Context,
+        items: &[Item],
+        shape: Shape,
+    ) -> Result<(), RequestError> {
+        if items.is_empty() {
+            return Err(RequestError::invalid(
+                "items",
+                "at least one item is required",
+            ));
+        }
+        if items.len() > BATCH_MAX {
+            return Err(RequestError::invalid(
+                "items",
+                format!(
+                    "{} items, more than the maximum of {BATCH_MAX}",
+                    items.len()
+                ),
+            ));
+        }
+        check_name("principal", caller.arn())?;
+        self.check_context("context", shared)?;
+        for (i, item) in items.iter().enumerate() {
+            check_name(&field(shape, i, "action"), &item.action)?;
+            check_name(&field(shape, i, "resource"), &item.resource)?;
+            self.check_context(&field(shape, i, "context"), &item.context)?;
+        }
+        Ok(())
+    }
+
+    fn check_context(&self, field: &str, context: &Context) -> Result<(), RequestError> {
+        check_context(&self.limits, field, context)
+    }
+
+    /// Screens the contexts and parses every value once. Bounds were checked.
+    fn validate<'r>(
+        &self,
+        caller: &'r Caller,
+        shared: Context,
+        items: &'r [Item],
+        shape: Shape,
+    ) -> Result<Valid<'r>, RequestError> {
+        let arn =
+            parse_principal(caller.arn()).map_err(|m| RequestError::invalid("principal", m))?;
+        let shared = self.screen(shared);
+        let mut valid = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let action = Action::parse(&item.action)
+                .map_err(|m| RequestError::invalid(field(shape, i, "action"), m))?;
+            let resource_arn = parse_resource(&item.resource)
+                .map_err(|m| RequestError::invalid(field(shape, i, "resource"), m))?;
+            let context = self.screen(item.context.clone());
+            let seen = CallerView {
+                own: &context,
+                shared: &shared,
+            }
+            .len();
+            if seen > self.limits.max_context_entries {
+                return Err(RequestError::invalid(
+                    field(shape, i, "context"),
+                    format!(
+                        "{seen} keys with the shared context, more than the limit of {}",
+                        self.limits.max_context_entries
+                    ),
+                ));
+            }
+            valid.push(ValidItem {
+                action,
+                resource: &item.resource,
+                resource_arn,
+                context,
+            });
+        }
+        Ok(Valid {
+            arn,
+            shared,
+            items: valid,
         })
     }
+
+    /// Drops (and counts) the keys a caller may not supply.
+    fn screen(&self, context: Context) -> CallerContext {
+        let metrics = &self.telemetry.metrics;
+        CallerContext::screen(context, |key| metrics.context_key_dropped(key))
+    }
+}
+
+/// A field's name in error messages: `action`, or `items[3].action` in a batch.
+fn field(shape: Shape, i: usize, name: &str) -> String {
+    match shape {
+        Shape::One => name.to_owned(),
+        Shape::Batch => format!("items[{i}].{name}"),
+    }
+}
+
+/// The bounds of one context: its number of keys, each key's and value's size, each
+/// list's length. Shared with the faces' decoders, which check the same while decoding.
+pub fn check_context(limits: &Limits, field: &str, context: &Context) -> Result<(), RequestError> {
+    if context.len() > limits.max_context_entries {
+        return Err(RequestError::invalid(
+            field,
+            format!(
+                "{} keys, more than the limit of {}",
+                context.len(),
+                limits.max_context_entries
+            ),
+        ));
+    }
+    for (key, value) in context.iter() {
+        if key.is_empty() {
+            return Err(RequestError::invalid(field, "a key is empty"));
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(RequestError::invalid(
+                field,
+                format!("key `{key}` is longer than {MAX_KEY_BYTES} bytes"),
+            ));
+        }
+        let values = value.values();
+        if values.len() > limits.max_context_values {
+            return Err(RequestError::invalid(
+                field,
+                format!(
+                    "key `{key}` has {} values, more than the limit of {}",
+                    values.len(),
+                    limits.max_context_values
+                ),
+            ));
+        }
+        if values.iter().any(|v| v.len() > MAX_VALUE_BYTES) {
+            return Err(RequestError::invalid(
+                field,
+                format!("a value of key `{key}` is longer than {MAX_VALUE_BYTES} bytes"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_name(field: &str, value: &str) -> Result<(), RequestError> {
@@ -444,95 +678,4 @@ impl DecisionIds {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::context::ContextValue;
-
-    fn service(cache_size: usize) -> Service {
-        Service::new(
-            Arc::new(Published::new()),
-            Arc::new(Telemetry::new()),
-            None,
-            ServiceConfig {
-                cache_size,
-                limits: Limits {
-                    max_concurrency: 2,
-                    ..Limits::default()
-                },
-            },
-        )
-    }
-
-    fn check(principal: &str, action: &str, resource: &str, field: Option<&str>) {
-        let s = service(0);
-        let ctx = Context::new();
-        let ask = Ask {
-            principal,
-            action,
-            resource,
-            context: &ctx,
-            explain: false,
-        };
-        match (s.validate("", &ask), field) {
-            (Ok(()), None) => {}
-            (Err(RequestError::Invalid { field: got, .. }), Some(want)) => assert_eq!(got, want),
-            (got, want) => panic!("{principal} {action} {resource}: {got:?}, wanted {want:?}"),
-        }
-    }
-
-    #[test]
-    fn requests_are_validated_field_by_field() {
-        let alice = "arn:aws:iam::111122223333:user/alice";
-        check(alice, "s3:GetObject", "arn:aws:s3:::b/k", None);
-        check(alice, "s3:GetObject", "*", None);
-        check("", "s3:GetObject", "*", Some("principal"));
-        check("alice", "s3:GetObject", "*", Some("principal"));
-        check(alice, "", "*", Some("action"));
-        check(alice, "GetObject", "*", Some("action"));
-        check(alice, "s3:", "*", Some("action"));
-        check(alice, "s3:Get Object", "*", Some("action"));
-        check(alice, "s3:GetObject", "", Some("resource"));
-        check(alice, "s3:GetObject", "bucket/key", Some("resource"));
-        check(alice, "s3:GetObject", &"a".repeat(3000), Some("resource"));
-    }
-
-    #[test]
-    fn oversized_contexts_are_refused() {
-        let s = service(0);
-        let mut ctx = Context::new();
-        for i in 0..65 {
-            ctx.insert(&format!("k{i}"), ContextValue::Single("v".into()));
-        }
-        assert!(s.check_context("context", &ctx).is_err());
-        let mut ctx = Context::new();
-        ctx.insert("k", ContextValue::Multi(vec!["v".into(); 65]));
-        assert!(s.check_context("context", &ctx).is_err());
-        let mut ctx = Context::new();
-        ctx.insert("k", ContextValue::Single("v".repeat(MAX_VALUE_BYTES + 1)));
-        assert!(s.check_context("context", &ctx).is_err());
-    }
-
-    #[test]
-    fn admission_sheds_beyond_the_limit() {
-        let s = service(0);
-        let a = s.admit().unwrap();
-        let _b = s.admit().unwrap();
-        assert_eq!(s.admit().err(), Some(RequestError::Overloaded { limit: 2 }));
-        drop(a);
-        assert!(s.admit().is_ok());
-    }
-
-    #[tokio::test]
-    async fn no_snapshot_is_an_error_not_a_decision() {
-        let s = service(0);
-        assert_eq!(s.snapshot(0).await.err(), Some(RequestError::NoSnapshot));
-    }
-
-    #[test]
-    fn decision_ids_are_unique() {
-        let ids = DecisionIds::new();
-        let a = ids.next();
-        assert_ne!(a, ids.next());
-        assert_eq!(a, format!("{:016x}{:016x}", ids.prefix, 1));
-    }
-}
+mod tests;

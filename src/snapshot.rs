@@ -1,6 +1,7 @@
 //! The snapshot: a bundle compiled into immutable, indexed state with a revision, and the
-//! request path that resolves a principal, fills the context keys the server owns, and
-//! evaluates.
+//! two steps of the request path that read it: principal resolution (a caller becomes its
+//! principal, policies and the keys the server owns about it) and the decision of one
+//! action on one resource (the resource's policies and keys, then evaluation).
 //!
 //! INVARIANT (snapshot immutable): nothing here changes after `Snapshot::compile`; a new
 //! bundle makes a new snapshot, published whole by the source.
@@ -13,36 +14,52 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::arn::{Arn, ArnPattern, ShortArn};
 use crate::bundle::{self, Bundle, BundleError, OrgUnit, catalog::Catalog};
+use crate::cache::Identity as CacheIdentity;
+use crate::caller::Session;
 use crate::compile::PolicySet;
-use crate::context::{Context, ContextValue, Lookup};
+use crate::context::{CallerContext, CallerView, Context, ContextValue, Lookup};
 use crate::eval::{self, Outcome, Policies};
 use crate::policy::Policy;
-use crate::request::{Principal, PrincipalKind, Request};
+use crate::request::{
+    Action, ArnKind, Principal, PrincipalArn, PrincipalKind, Request, parse_principal,
+    parse_resource,
+};
 
-/// One authorization question, as a face of the service receives it.
+/// One question about one action on one resource, as the service checked it.
 #[derive(Debug, Clone, Copy)]
-pub struct Query<'a> {
-    /// The ARN of an IAM user, a role session or an account root.
-    pub principal: &'a str,
-    pub action: &'a str,
+pub struct Question<'a> {
+    pub action: &'a Action,
+    /// An ARN, or `*` (an action without resource-level permissions).
     pub resource: &'a str,
-    /// Caller-supplied keys; a value for a key the server owns is ignored.
-    pub context: &'a Context,
-    pub now: SystemTime,
+    /// `resource` split; `None` for `*`.
+    pub resource_arn: Option<Arn<'a>>,
+    /// What the caller supplied: only request attributes (see [`crate::keys`]).
+    pub context: CallerView<'a>,
 }
 
 /// A decision and what the cache needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
     pub outcome: Outcome,
-    /// True when a policy that took part tests the time: never cache such a decision.
+    /// True when a policy that took part reads a key that changes with time: never cache
+    /// such a decision.
     pub time_dependent: bool,
+}
+
+impl Authorization {
+    /// The answer for a caller whose principal the snapshot does not know.
+    pub fn unknown_principal() -> Authorization {
+        Authorization {
+            outcome: Outcome::unknown_principal(),
+            time_dependent: false,
+        }
+    }
 }
 
 /// A principal the snapshot knows: a user or a role.
@@ -105,25 +122,14 @@ pub struct Snapshot {
     /// Resource policies bound to an ARN pattern.
     resources_pattern: ResourcePatterns,
     catalog: Catalog,
+    /// Every action the catalog knows, lowercase (`orders:getorder`): a request for any
+    /// other is refused, so one hash lookup answers it.
+    actions: FxHashSet<Box<str>>,
+    /// The organization's id, when the bundle has one.
+    org_id: Option<String>,
     empty: PolicySet,
     statements: usize,
 }
-
-/// Context keys whose values come from the server, never from the caller.
-const OWNED_KEYS: &[&str] = &[
-    "aws:principalarn",
-    "aws:principalaccount",
-    "aws:username",
-    "aws:userid",
-    "aws:principaltype",
-    "aws:principalorgid",
-    "aws:principalorgpaths",
-    "aws:resourceaccount",
-    "aws:resourceorgid",
-    "aws:resourceorgpaths",
-    "aws:currenttime",
-    "aws:epochtime",
-];
 
 impl Snapshot {
     /// Loads and compiles a bundle directory.
@@ -259,9 +265,21 @@ impl Snapshot {
             }
         }
         let statements = sets.statements;
+        let actions = b
+            .catalog
+            .services
+            .values()
+            .flat_map(|s| {
+                s.actions
+                    .keys()
+                    .map(move |a| format!("{}:{a}", s.prefix).into())
+            })
+            .collect();
         Snapshot {
             revision,
             built_at: SystemTime::now(),
+            actions,
+            org_id,
             users,
             roles,
             accounts,
@@ -291,39 +309,220 @@ impl Snapshot {
         self.statements
     }
 
-    /// Resolves the principal, fills the context keys the server owns (a caller's value
-    /// for any of them is dropped), gathers every applicable policy and evaluates.
-    pub fn authorize(&self, q: &Query<'_>) -> Authorization {
-        self.decide(q, false).0
+    /// Whether the catalog knows a lowercase action (`orders:getorder`).
+    pub fn knows_action(&self, action: &Action) -> bool {
+        self.actions.contains(action.as_str())
     }
 
-    /// Like [`Snapshot::authorize`], and reports every layer and statement.
-    pub fn explain(&self, q: &Query<'_>) -> (Authorization, Option<eval::Explanation>) {
-        self.decide(q, true)
+    /// One request given as text, parsed as the service parses it, resolved and decided:
+    /// for tools, tests and benchmarks that hold a snapshot without a service (which also
+    /// checks sizes, the catalog and `min_revision`). `Err` names what is malformed.
+    pub fn ask(
+        &self,
+        principal: &str,
+        action: &str,
+        resource: &str,
+        context: &CallerContext,
+        now: SystemTime,
+    ) -> Result<Authorization, String> {
+        Ok(self
+            .ask_text(principal, action, resource, context, now, false)?
+            .0)
     }
 
-    /// The one path of `authorize` and `explain`: prepare, evaluate, and explain on request.
-    fn decide(&self, q: &Query<'_>, explain: bool) -> (Authorization, Option<eval::Explanation>) {
-        let Some(prepared) = self.prepare(q) else {
-            let unknown = Authorization {
-                outcome: Outcome::unknown_principal(),
-                time_dependent: false,
-            };
-            return (unknown, None);
+    /// Like [`Snapshot::ask`], with every layer and statement explained (`None` for an
+    /// unknown principal).
+    pub fn explain(
+        &self,
+        principal: &str,
+        action: &str,
+        resource: &str,
+        context: &CallerContext,
+        now: SystemTime,
+    ) -> Result<(Authorization, Option<eval::Explanation>), String> {
+        self.ask_text(principal, action, resource, context, now, true)
+    }
+
+    fn ask_text(
+        &self,
+        principal: &str,
+        action: &str,
+        resource: &str,
+        context: &CallerContext,
+        now: SystemTime,
+        explain: bool,
+    ) -> Result<(Authorization, Option<eval::Explanation>), String> {
+        let arn = parse_principal(principal)?;
+        let action = Action::parse(action)?;
+        let question = Question {
+            action: &action,
+            resource,
+            resource_arn: parse_resource(resource)?,
+            context: CallerView::of(context),
         };
-        let keys = prepared.keys(q.context);
+        Ok(match self.resolve(&arn, None, now) {
+            Some(who) => self.decide(&who, &question, now, explain),
+            None => (Authorization::unknown_principal(), None),
+        })
+    }
+
+    /// Resolves the caller, then decides the question: [`Snapshot::resolve`] and
+    /// [`Snapshot::decide`] in one, an unknown principal being an implicit deny.
+    pub fn authorize(
+        &self,
+        arn: &PrincipalArn<'_>,
+        session: Option<&Session>,
+        q: &Question<'_>,
+        now: SystemTime,
+    ) -> Authorization {
+        match self.resolve(arn, session, now) {
+            Some(who) => self.decide(&who, q, now, false).0,
+            None => Authorization::unknown_principal(),
+        }
+    }
+
+    /// Principal resolution: the caller's principal (its ARN split beforehand as `arn`;
+    /// with the `session` the caller's credentials verified, if any), its policies, and the
+    /// keys the server owns about it; `None` when the snapshot does not know the principal
+    /// (or the role of a session), or it is in another partition.
+    ///
+    /// A user's keys are built once at compile time; a role session adds its id
+    /// (`AROA...:SESSION`), and a verified session its own facts (session tags over the
+    /// role's, MFA, issue time, source identity).
+    pub fn resolve<'a>(
+        &'a self,
+        arn: &PrincipalArn<'a>,
+        session: Option<&'a Session>,
+        now: SystemTime,
+    ) -> Option<Resolved<'a>> {
+        if arn.partition != bundle::PARTITION {
+            return None;
+        }
+        let mut own_keys = Context::new();
+        let mut session_uid: Option<ContextValue> = None;
+        let user = match arn.kind {
+            ArnKind::User { .. } if session.is_none() => self.users.get(arn.text),
+            _ => None,
+        };
+        let (principal, identity) = match user {
+            Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(&**id)),
+            None => match arn.kind {
+                ArnKind::AssumedRole {
+                    role,
+                    session: name,
+                } => {
+                    // A role session borrows its role's ARN (with the path) from the store.
+                    let id = self.roles.get(arn.account)?.get(role)?;
+                    let mut principal =
+                        Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(id.arn.as_str()));
+                    let mut uid = String::with_capacity(id.unique_id.len() + 1 + name.len());
+                    uid.push_str(&id.unique_id);
+                    uid.push(':');
+                    uid.push_str(name);
+                    session_uid = Some(ContextValue::Single(uid.clone()));
+                    principal.unique_id = Some(Cow::Owned(uid));
+                    (Cow::Owned(principal), Some(&**id))
+                }
+                ArnKind::Root
+                    if session.is_none()
+                        && (self.accounts.contains_key(arn.account)
+                            || self.has_account_identities(arn.account)) =>
+                {
+                    let mut principal = Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(""));
+                    principal.unique_id = Some(Cow::Borrowed(arn.account));
+                    own_keys = principal_keys(&principal, &[]);
+                    (Cow::Owned(principal), None)
+                }
+                // A user ARN the snapshot does not know, a verified session that is not a
+                // role session, or a caller that is not an IAM principal of the store.
+                _ => return None,
+            },
+        };
+        if let Some(s) = session {
+            session_keys(s, now, &mut own_keys);
+        }
+        let account: &'a str = match identity {
+            Some(id) => &id.account,
+            None => arn.account,
+        };
+        let account_info = self.accounts.get(account);
+        let account_keys = match account_info {
+            Some(a) => Cow::Borrowed(&a.principal_keys),
+            None => Cow::Owned(principal_account_keys(account, None, None)),
+        };
+        Some(Resolved {
+            principal,
+            identity,
+            session,
+            account,
+            account_info,
+            own_keys,
+            session_uid,
+            identity_keys: identity.map_or(&NO_KEYS, |id| &id.keys),
+            account_keys,
+            cache: match session {
+                Some(s) => CacheIdentity::Session(&s.id),
+                None => CacheIdentity::Principal(arn.text),
+            },
+        })
+    }
+
+    /// Decides one question for a resolved principal: gathers the resource's policies and
+    /// keys, evaluates, and explains every layer and statement when `explain` is set.
+    pub fn decide<'a>(
+        &'a self,
+        who: &Resolved<'a>,
+        q: &Question<'a>,
+        now: SystemTime,
+        explain: bool,
+    ) -> (Authorization, Option<eval::Explanation>) {
+        let target = self.target(who, q);
+        let time = time_keys(now);
+        let keys = Keys {
+            session_uid: who.session_uid.as_ref(),
+            layers: [
+                &who.own_keys,
+                who.identity_keys,
+                &who.account_keys,
+                &target.item_keys,
+                &target.account_keys,
+                &time,
+            ],
+            caller: q.context,
+            resource_tags_owned: target.resource_tags_owned,
+        };
         let request = Request::with_resource_arn(
-            &prepared.principal,
+            &who.principal,
             q.action,
             q.resource,
-            prepared.resource_arn,
-            prepared.resource_account,
+            q.resource_arn,
+            target.resource_account,
             &keys,
         );
-        let policies = prepared.policies(self);
+        let policies = Policies {
+            identity: who.identity.map_or(&self.empty, |i| &i.identity),
+            resource: target
+                .resource_set
+                .as_ref()
+                .map_or(&[][..], ResourcePolicies::sets),
+            boundary: who.identity.and_then(|i| i.boundary.as_deref()),
+            session: who.session.and_then(|s| s.policies.as_deref()),
+            scps: who.account_info.map_or(&[][..], |a| &a.scps),
+            rcps: target.rcps,
+            resource_policy_required: target.resource_policy_required,
+        };
+        let time_dependent = policies.identity.time_dependent()
+            || policies.resource.iter().any(|s| s.time_dependent())
+            || policies.boundary.is_some_and(PolicySet::time_dependent)
+            || policies.session.is_some_and(PolicySet::time_dependent)
+            || policies
+                .scps
+                .iter()
+                .chain(policies.rcps)
+                .any(|s| s.time_dependent());
         let authorization = Authorization {
             outcome: eval::evaluate(&request, &policies),
-            time_dependent: prepared.time_dependent(self),
+            time_dependent,
         };
         (
             authorization,
@@ -331,88 +530,36 @@ impl Snapshot {
         )
     }
 
-    /// Everything a request needs, resolved: `None` for an unknown principal.
+    /// The resource side of a question: its policies, its account, and the keys that
+    /// follow from them.
     ///
-    /// The server-owned keys are not copied into the caller's context: they sit in layers
-    /// read before it (see [`Keys`]), most of them built once at compile time, so that a
-    /// request allocates little beyond its outcome.
-    fn prepare<'a>(&'a self, q: &Query<'a>) -> Option<Prepared<'a>> {
-        let mut request_keys = Context::new();
-        let mut session_uid: Option<ContextValue> = None;
+    /// The resource's account is its ARN's; for an ARN without one (`arn:aws:s3:::bucket`)
+    /// the account of the bundle's resource entry for it; with neither, no account, so the
+    /// request is decided as cross-account (the safe reading: only a resource policy can
+    /// then grant). `*` (an action without resource-level permissions) is the principal's
+    /// own account.
+    fn target<'a>(&'a self, who: &Resolved<'a>, q: &Question<'a>) -> Target<'a> {
         let single = |s: &str| ContextValue::Single(s.to_owned());
-        let (principal, identity) = match self.users.get(q.principal) {
-            Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(&**id)),
-            None => {
-                // A role session borrows its role's ARN (with the path) from the store; a
-                // session of a role the store does not know is refused just below, so its
-                // role ARN is left empty rather than formatted.
-                let mut role: Option<&'a Identity> = None;
-                let mut principal = Principal::from_arn_with(q.principal, |_, account, name| {
-                    role = self
-                        .roles
-                        .get(account)
-                        .and_then(|r| r.get(name))
-                        .map(|r| &**r);
-                    Cow::Borrowed(role.map_or("", |id| id.arn.as_str()))
-                })
-                .ok()?;
-                match &principal.kind {
-                    PrincipalKind::AssumedRole { session_name, .. } => {
-                        let id = role?;
-                        let mut uid =
-                            String::with_capacity(id.unique_id.len() + 1 + session_name.len());
-                        uid.push_str(&id.unique_id);
-                        uid.push(':');
-                        uid.push_str(session_name);
-                        session_uid = Some(ContextValue::Single(uid.clone()));
-                        principal.unique_id = Some(Cow::Owned(uid));
-                        (Cow::Owned(principal), Some(id))
-                    }
-                    PrincipalKind::Root
-                        if self.accounts.contains_key(&*principal.account)
-                            || self.has_account_identities(&principal.account) =>
-                    {
-                        principal.unique_id = Some(principal.account.clone());
-                        request_keys = principal_keys(&principal, &[]);
-                        (Cow::Owned(principal), None)
-                    }
-                    // A user ARN the snapshot does not know, or a caller that is not an
-                    // IAM principal of the store.
-                    _ => return None,
-                }
-            }
-        };
-        let principal_account: &'a str = match identity {
-            Some(id) => &id.account,
-            None => Arn::parse(q.principal).map_or("", |a| a.account),
-        };
-
-        // The resource: its policies, its account, its tags.
-        let resource_policy_required = eval::resource_policy_required(q.action);
-        let assume_role = resource_policy_required
-            && q.action
-                .get(..4)
-                .is_some_and(|p| p.eq_ignore_ascii_case("sts:"));
-        // Split once: the role or resource-policy lookup, the resource's account and every
-        // statement's `Resource` read it.
-        let resource_arn = Arn::parse(q.resource);
+        let mut item_keys = Context::new();
+        let resource_policy_required = eval::resource_policy_required(q.action.as_str());
+        let assume_role = resource_policy_required && q.action.service() == "sts";
         let mut resource_set: Option<ResourcePolicies<'a>> = None;
         let mut entry_account: Option<&'a str> = None;
         let mut resource_tags_owned = false;
         if assume_role {
-            if let Some(role) = self.role_by_arn(q.resource, resource_arn.as_ref()) {
+            if let Some(role) = self.role_by_arn(q.resource, q.resource_arn.as_ref()) {
                 resource_set = role.trust.as_ref().map(ResourcePolicies::One);
                 entry_account = Some(&role.account);
             }
         } else {
-            let entries = self.resource_entries(q.resource, resource_arn.as_ref());
+            let entries = self.resource_entries(q.resource, q.resource_arn.as_ref());
             if let Some(first) = entries.first() {
                 entry_account = Some(&first.account);
                 if entries.iter().any(|e| !e.tags.is_empty()) {
                     resource_tags_owned = true;
                     for e in &entries {
                         for (k, v) in &e.tags {
-                            request_keys.insert(&format!("aws:ResourceTag/{k}"), single(v));
+                            item_keys.insert(&format!("aws:ResourceTag/{k}"), single(v));
                         }
                     }
                 }
@@ -425,48 +572,49 @@ impl Snapshot {
                 });
             }
         }
-        let resource_account: &'a str = resource_arn
-            .map(|a| a.account)
-            .filter(|a| !a.is_empty())
-            .or(entry_account)
-            .unwrap_or(principal_account);
-        // Looked up once when the resource is in the principal's own account (most requests).
-        let principal_account_info = self.accounts.get(principal_account);
-        let resource_account_info = if resource_account == principal_account {
-            principal_account_info
+        let resource_account: &'a str = match &q.resource_arn {
+            None => who.account,
+            Some(a) if !a.account.is_empty() => a.account,
+            Some(_) => entry_account.unwrap_or(""),
+        };
+        // The organization of accounts a caller names (a VPC endpoint's owner, the source
+        // of a service's request) is the server's to say.
+        for (given, org_id, org_paths) in [
+            ("aws:vpceaccount", "aws:VpceOrgID", "aws:VpceOrgPaths"),
+            ("aws:sourceaccount", "aws:SourceOrgID", "aws:SourceOrgPaths"),
+        ] {
+            let named = q.context.get(given).and_then(ContextValue::single);
+            if let (Some(org), Some(path)) = (
+                self.org_id.as_deref(),
+                named.and_then(|a| self.accounts.get(a)?.org_path.as_deref()),
+            ) {
+                item_keys.insert(org_id, single(org));
+                item_keys.insert(org_paths, ContextValue::Multi(vec![path.to_owned()]));
+            }
+        }
+        // Looked up again only when the resource is not in the principal's own account.
+        let resource_account_info = if resource_account == who.account {
+            who.account_info
         } else {
             self.accounts.get(resource_account)
         };
-        let (account_keys, account_rcps) = match resource_account_info {
+        let (account_keys, rcps) = match resource_account_info {
             Some(a) => (Cow::Borrowed(&a.resource_keys), a.rcps.as_slice()),
+            None if resource_account.is_empty() => (Cow::Borrowed(&NO_KEYS), &[][..]),
             None => (
                 Cow::Owned(resource_keys(resource_account, None, None)),
                 &[][..],
             ),
         };
-        let principal_keys = identity.map_or(&NO_KEYS, |id| &id.keys);
-        let principal_account_keys = match principal_account_info {
-            Some(a) => Cow::Borrowed(&a.principal_keys),
-            None => Cow::Owned(principal_account_keys(principal_account, None, None)),
-        };
-        let no_chain: &[Arc<PolicySet>] = &[];
-        Some(Prepared {
-            principal,
-            identity,
-            resource_arn,
+        Target {
             resource_set,
             resource_account,
-            scps: principal_account_info.map_or(no_chain, |a| &a.scps),
-            rcps: account_rcps,
-            request_keys,
-            session_uid,
-            principal_keys,
-            principal_account_keys,
+            rcps,
+            item_keys,
             account_keys,
-            time_keys: time_keys(q.now),
             resource_tags_owned,
             resource_policy_required,
-        })
+        }
     }
 
     fn has_account_identities(&self, account: &str) -> bool {
@@ -569,8 +717,40 @@ fn principal_keys(principal: &Principal, tags: &[(String, String)]) -> Context {
     for (k, v) in tags {
         ctx.insert(&format!("aws:PrincipalTag/{k}"), single(v));
     }
+    // Present for every signed request of an IAM principal (reference §6): it is not a
+    // service principal, and no service forwards its request (warden has no forward
+    // access sessions).
+    ctx.insert("aws:PrincipalIsAWSService", single("false"));
+    ctx.insert("aws:ViaAWSService", single("false"));
     ctx.shrink_to_fit();
     ctx
+}
+
+/// The keys a verified session adds to its role's: its tags (over the role's), MFA, issue
+/// time and source identity.
+fn session_keys(s: &Session, now: SystemTime, out: &mut Context) {
+    let single = |v: String| ContextValue::Single(v);
+    for (k, v) in &s.tags {
+        out.insert(&format!("aws:PrincipalTag/{k}"), single(v.clone()));
+    }
+    out.insert("aws:TokenIssueTime", single(format_time(s.issued_at)));
+    out.insert(
+        "aws:MultiFactorAuthPresent",
+        single(s.mfa_at.is_some().to_string()),
+    );
+    if let Some(at) = s.mfa_at {
+        let age = now.duration_since(at).map_or(0, |d| d.as_secs());
+        out.insert("aws:MultiFactorAuthAge", single(age.to_string()));
+    }
+    if let Some(id) = &s.source_identity {
+        out.insert("aws:SourceIdentity", single(id.clone()));
+    }
+}
+
+/// A time as AWS writes dates in condition context: `2026-12-01T22:18:15Z`.
+fn format_time(t: SystemTime) -> String {
+    let utc: chrono::DateTime<chrono::Utc> = t.into();
+    utc.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The keys the server owns that follow from the principal's account (`side` =
@@ -632,12 +812,8 @@ fn time_keys(now: SystemTime) -> Rc<Context> {
         }
     }
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let now_utc: chrono::DateTime<chrono::Utc> = now.into();
     let mut ctx = Context::new();
-    ctx.insert(
-        "aws:CurrentTime",
-        ContextValue::Single(now_utc.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-    );
+    ctx.insert("aws:CurrentTime", ContextValue::Single(format_time(now)));
     ctx.insert("aws:EpochTime", ContextValue::Single(secs.to_string()));
     let keys = Rc::new(ctx);
     if let Some(second) = second {
@@ -671,81 +847,68 @@ impl ResourcePolicies<'_> {
     }
 }
 
-/// The server-owned keys of a principal the snapshot does not hold (an account's root).
+/// The server-owned keys of a principal the snapshot does not hold (an account's root),
+/// and of a resource in no account.
 static NO_KEYS: Context = Context::new();
 
-/// A request resolved against the snapshot.
-struct Prepared<'a> {
+/// A caller resolved against the snapshot (see [`Snapshot::resolve`]).
+#[derive(Debug)]
+pub struct Resolved<'a> {
     principal: Cow<'a, Principal<'a>>,
     identity: Option<&'a Identity>,
-    resource_set: Option<ResourcePolicies<'a>>,
-    resource_account: &'a str,
-    /// The query's resource, split once.
-    resource_arn: Option<Arn<'a>>,
-    /// SCP levels over the principal's account, RCP levels over the resource's.
-    scps: &'a [Arc<PolicySet>],
-    rcps: &'a [Arc<PolicySet>],
-    /// Server-owned keys of this request alone: a session's id, a resource's tags, or
-    /// every principal key of an account's root user.
-    request_keys: Context,
+    session: Option<&'a Session>,
+    /// The principal's account, and what the snapshot knows of it.
+    account: &'a str,
+    account_info: Option<&'a AccountInfo>,
+    /// Server-owned keys of this principal alone, built for the request: an account
+    /// root's, or a verified session's (read before the role's, so a session tag wins).
+    own_keys: Context,
     /// A role session's `aws:userid` (`AROA...:SESSION`), the one key a session adds.
     session_uid: Option<ContextValue>,
-    principal_keys: &'a Context,
-    principal_account_keys: Cow<'a, Context>,
+    /// The keys that follow from the identity alone, built at compile time.
+    identity_keys: &'a Context,
+    /// `aws:PrincipalAccount` and the organization keys of the principal's account.
     account_keys: Cow<'a, Context>,
-    time_keys: Rc<Context>,
+    cache: CacheIdentity<'a>,
+}
+
+impl<'a> Resolved<'a> {
+    pub fn principal(&self) -> &Principal<'a> {
+        &self.principal
+    }
+
+    /// What the decision cache keys this principal's decisions by: the principal's ARN,
+    /// or a verified session's id (two sessions of one role differ in what they carry).
+    pub fn cache_identity(&self) -> CacheIdentity<'a> {
+        self.cache
+    }
+}
+
+/// The resource side of one question (see [`Snapshot::target`]).
+struct Target<'a> {
+    resource_set: Option<ResourcePolicies<'a>>,
+    /// Empty when the resource belongs to no account (see [`Snapshot::target`]).
+    resource_account: &'a str,
+    /// RCP levels over the resource's account.
+    rcps: &'a [Arc<PolicySet>],
+    /// Server-owned keys of this question alone: the resource's tags, the organization of
+    /// accounts the caller names.
+    item_keys: Context,
+    /// `aws:ResourceAccount` and the organization keys of the resource's account.
+    account_keys: Cow<'a, Context>,
     /// Whether the resource's own tags replace the caller's `aws:ResourceTag/*`.
     resource_tags_owned: bool,
     resource_policy_required: bool,
 }
 
-impl<'a> Prepared<'a> {
-    fn keys<'k>(&'k self, caller: &'k Context) -> Keys<'k> {
-        Keys {
-            session_uid: self.session_uid.as_ref(),
-            layers: [
-                &self.request_keys,
-                self.principal_keys,
-                &self.principal_account_keys,
-                &self.account_keys,
-                &self.time_keys,
-            ],
-            caller,
-            resource_tags_owned: self.resource_tags_owned,
-        }
-    }
-
-    fn policies(&self, snap: &'a Snapshot) -> Policies<'_> {
-        Policies {
-            identity: self.identity.map_or(&snap.empty, |i| &i.identity),
-            resource: self
-                .resource_set
-                .as_ref()
-                .map_or(&[][..], ResourcePolicies::sets),
-            boundary: self.identity.and_then(|i| i.boundary.as_deref()),
-            session: None,
-            scps: self.scps,
-            rcps: self.rcps,
-            resource_policy_required: self.resource_policy_required,
-        }
-    }
-
-    fn time_dependent(&self, snap: &'a Snapshot) -> bool {
-        let p = self.policies(snap);
-        p.identity.time_dependent()
-            || p.resource.iter().any(|s| s.time_dependent())
-            || p.boundary.is_some_and(PolicySet::time_dependent)
-            || p.scps.iter().chain(p.rcps).any(|s| s.time_dependent())
-    }
-}
-
-/// The context a served request is evaluated with: the server's layers, then the caller's
-/// keys less those the server owns, so that a caller cannot forge them.
+/// The context a request is evaluated with: the server's layers, then the caller's keys.
+/// The caller's context holds only keys a caller may supply (see [`crate::keys`]), except
+/// `aws:ResourceTag/*`, which the bundle's own tags of the resource replace.
 #[derive(Debug)]
 struct Keys<'k> {
     session_uid: Option<&'k ContextValue>,
-    layers: [&'k Context; 5],
-    caller: &'k Context,
+    layers: [&'k Context; 6],
+    caller: CallerView<'k>,
     resource_tags_owned: bool,
 }
 
@@ -761,14 +924,10 @@ impl Lookup for Keys<'_> {
                 return Some(v);
             }
         }
-        let owned = OWNED_KEYS.contains(&lower_key)
-            || lower_key.starts_with("aws:principaltag/")
-            || (self.resource_tags_owned && lower_key.starts_with("aws:resourcetag/"));
-        if owned {
-            None
-        } else {
-            self.caller.get(lower_key)
+        if self.resource_tags_owned && lower_key.starts_with("aws:resourcetag/") {
+            return None;
         }
+        self.caller.get(lower_key)
     }
 }
 

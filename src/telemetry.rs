@@ -115,6 +115,9 @@ pub struct Metrics {
     pub shed: Counter,
     /// Requests refused as malformed.
     pub invalid: Counter,
+    /// `warden_context_keys_dropped_total{key}`: caller values dropped for keys the server
+    /// owns, by the registry's name of the key (`unregistered` for an unknown `aws:` key).
+    context_keys_dropped: Box<[(&'static str, Counter)]>,
     pub in_flight: Gauge,
     pub log_written: Counter,
     pub log_dropped: Counter,
@@ -180,6 +183,10 @@ impl Metrics {
         );
         describe_gauge!("warden_requests_in_flight", "Requests being decided");
         describe_counter!(
+            "warden_context_keys_dropped_total",
+            "Context keys a caller sent for keys the server owns, dropped, by key"
+        );
+        describe_counter!(
             "warden_decision_log_written_total",
             "Decision log records queued"
         );
@@ -221,6 +228,15 @@ impl Metrics {
             snapshot_age: metrics::gauge!("warden_snapshot_age_seconds"),
             shed: metrics::counter!("warden_shed_total"),
             invalid: metrics::counter!("warden_invalid_requests_total"),
+            context_keys_dropped: crate::keys::GLOBAL_KEYS
+                .iter()
+                .map(|k| k.name)
+                .chain(["unregistered"])
+                .map(|key| {
+                    let c = metrics::counter!("warden_context_keys_dropped_total", "key" => key);
+                    (key, c)
+                })
+                .collect(),
             in_flight: metrics::gauge!("warden_requests_in_flight"),
             log_written: metrics::counter!("warden_decision_log_written_total"),
             log_dropped: metrics::counter!("warden_decision_log_dropped_total"),
@@ -235,6 +251,14 @@ impl Metrics {
         };
         if let Some(h) = row.get(result_index(result)) {
             h.record(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Counts a caller's value for a key the server owns (lowercase), dropped.
+    pub fn context_key_dropped(&self, lower_key: &str) {
+        let label = crate::keys::label(lower_key);
+        if let Some((_, c)) = self.context_keys_dropped.iter().find(|(k, _)| *k == label) {
+            c.increment(1);
         }
     }
 
@@ -377,6 +401,8 @@ pub struct DecisionRecord {
     pub decision_id: String,
     pub revision: u64,
     pub principal: String,
+    /// How the principal was established (`asserted`, `session`).
+    pub caller: &'static str,
     pub action: String,
     pub resource: String,
     pub decision: &'static str,
@@ -389,7 +415,8 @@ impl DecisionRecord {
     pub fn new(
         decision_id: &str,
         revision: u64,
-        (principal, action, resource): (&str, &str, &str),
+        caller: &crate::caller::Caller,
+        (action, resource): (&str, &str),
         outcome: &Outcome,
         cached: bool,
     ) -> DecisionRecord {
@@ -400,7 +427,8 @@ impl DecisionRecord {
             ts_ms,
             decision_id: decision_id.to_owned(),
             revision,
-            principal: principal.to_owned(),
+            principal: caller.arn().to_owned(),
+            caller: caller.how(),
             action: action.to_owned(),
             resource: resource.to_owned(),
             decision: outcome.decision.as_str(),
@@ -528,7 +556,8 @@ mod tests {
             log.record(DecisionRecord::new(
                 &format!("{i}"),
                 1,
-                ("p", "a", "r"),
+                &crate::caller::Caller::Asserted("p".into()),
+                ("a", "r"),
                 &outcome,
                 false,
             ));

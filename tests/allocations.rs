@@ -1,4 +1,4 @@
-//! How many heap allocations one `Snapshot::authorize` makes: the request path is meant to
+//! How many heap allocations one `Snapshot::ask` makes: the request path is meant to
 //! allocate little beyond its outcome (see the identity-store section of `BENCHMARKS.md`).
 //! Allocation counts are deterministic, unlike time, so a change that
 //! adds work to every request fails here.
@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use warden::context::{Context, ContextValue};
+use warden::context::{CallerContext, Context, ContextValue};
 use warden::eval::Decision;
-use warden::snapshot::{Query, Snapshot};
+use warden::snapshot::Snapshot;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -22,21 +22,20 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 const DEV: &str = "333333333333";
 const PROD: &str = "555555555555";
 
-/// Allocations of one `authorize`, after a first call has warmed the per-thread clock.
+/// Allocations of one `ask`, after a first call has warmed the per-thread clock.
 fn count(snapshot: &Snapshot, principal: &str, action: &str, resource: &str) -> (Decision, u64) {
     let mut context = Context::new();
     context.insert("aws:SourceIp", ContextValue::Single("10.0.0.1".into()));
+    let context = CallerContext::screen(context, |_| {});
     let now = SystemTime::now();
-    let query = Query {
-        principal,
-        action,
-        resource,
-        context: &context,
-        now,
+    let ask = || {
+        snapshot
+            .ask(principal, action, resource, &context, now)
+            .unwrap()
     };
-    drop(snapshot.authorize(&query));
+    drop(ask());
     let region = Region::new(GLOBAL);
-    let authorization = snapshot.authorize(&query);
+    let authorization = ask();
     let change = region.change();
     let made = (change.allocations + change.reallocations) as u64;
     (authorization.outcome.decision, made)
@@ -78,7 +77,7 @@ fn a_request_allocates_only_its_outcome_and_a_session_id() {
         assert_eq!(got, decision, "{principal} {action} {resource}");
         assert_eq!(
             made, expected,
-            "{principal} {action} {resource}: allocations of one authorize"
+            "{principal} {action} {resource}: allocations of one ask"
         );
     }
 }

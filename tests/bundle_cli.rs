@@ -96,9 +96,12 @@ fn authorize_answers_with_reasons_and_exit_status() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
-    assert!(out.starts_with("ExplicitDeny (explicit_deny)\n"), "{out}");
     assert!(
-        out.contains("Deny: scp ProtectProductionData Sid DenyDestructiveActions"),
+        out.starts_with("ExplicitDeny (explicit_deny) at revision 1, decision "),
+        "{out}"
+    );
+    assert!(
+        out.contains("Deny: scp level 2 ProtectProductionData Sid DenyDestructiveActions"),
         "{out}"
     );
 
@@ -114,7 +117,16 @@ fn authorize_answers_with_reasons_and_exit_status() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("Allow (cross_account_allow)\n"), "{out}");
+    assert!(out.starts_with("Allow (cross_account_allow)"), "{out}");
+    // Each organization level's allow says which level it is.
+    for level in 0..4 {
+        assert!(
+            out.contains(&format!(
+                "Allow: scp level {level} FullAWSAccess Sid FullAWSAccess\n"
+            )),
+            "{out}"
+        );
+    }
     assert!(out.contains("resource: Allow"), "{out}");
     assert!(out.contains("Allow arn:aws:orders:us-east-1:555555555555:order/shared/* Sid ReportingReadsShared: matched"), "{out}");
 }
@@ -132,10 +144,17 @@ fn authorize_takes_context_entries_and_refuses_bad_ones() {
     ];
     let without = warden(&base);
     assert_eq!(without.status.code(), Some(1));
+    // MFA is the server's to say: a caller's claim of it is dropped, offline as served.
     let mut with_mfa = base.to_vec();
     with_mfa.extend(["--context", "aws:MultiFactorAuthPresent=true"]);
     let o = warden(&with_mfa);
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    // A request attribute reaches the conditions.
+    let mut json = base.to_vec();
+    json.extend(["--context", "aws:SourceIp=10.0.0.1", "--json"]);
+    let o = warden(&json);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["reason"], "cross_account_no_resource_allow", "{v}");
     let mut bad = base.to_vec();
     bad.extend(["--context", "no-equals-sign"]);
     let o = warden(&bad);
@@ -144,6 +163,48 @@ fn authorize_takes_context_entries_and_refuses_bad_ones() {
         String::from_utf8_lossy(&o.stderr)
             .contains("context entry `no-equals-sign` is not `key=value`")
     );
+}
+
+#[test]
+fn authorize_refuses_what_the_server_refuses() {
+    let ask = |action: &str, resource: &str| {
+        warden(&[
+            "authorize",
+            "--principal",
+            "arn:aws:iam::333333333333:user/engineering/alice",
+            "--action",
+            action,
+            "--resource",
+            resource,
+        ])
+    };
+    for (action, resource, message) in [
+        (
+            "GetOrder",
+            "arn:aws:orders:us-east-1:333333333333:order/42",
+            "action: `GetOrder` is not `service:Action`",
+        ),
+        (
+            "orders:Get*",
+            "arn:aws:orders:us-east-1:333333333333:order/42",
+            "action: `orders:Get*` holds a wildcard",
+        ),
+        (
+            "orders:GetOrdr",
+            "arn:aws:orders:us-east-1:333333333333:order/42",
+            "action: `orders:GetOrdr` is not an action of the catalog",
+        ),
+        (
+            "orders:GetOrder",
+            "order/42",
+            "resource: `order/42` is neither an ARN",
+        ),
+    ] {
+        let o = ask(action, resource);
+        assert_eq!(o.status.code(), Some(2), "{action} {resource}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(message), "{err}");
+    }
 }
 
 #[test]

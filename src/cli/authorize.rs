@@ -1,93 +1,79 @@
-//! `warden authorize`: answers one request offline against a bundle, with its reasons.
+//! `warden authorize`: answers one request offline against a bundle, through the same
+//! request pipeline as the server (the same validation, the same decision), and prints it
+//! as `warden check` prints a server's answer.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use warden::caller::Caller;
 use warden::context::Context;
-use warden::eval::Decision;
-use warden::snapshot::{Query, Snapshot};
+use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
+use warden::snapshot::Snapshot;
+use warden::source::Published;
+use warden::telemetry::Telemetry;
+
+use super::request::{self, RequestArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The bundle directory.
-    #[arg(long, default_value = "examples/org")]
-    bundle: PathBuf,
-    /// The principal's ARN: an IAM user or a role session.
-    #[arg(long)]
-    principal: String,
-    #[arg(long)]
-    action: String,
-    #[arg(long)]
-    resource: String,
-    /// A context entry `key=value`; repeat a key for a list (`aws:TagKeys=a --context aws:TagKeys=b`).
-    #[arg(long = "context", value_name = "KEY=VALUE")]
-    context: Vec<String>,
-    /// Show every layer and statement, matched or not.
-    #[arg(long)]
-    explain: bool,
+    /// The bundle directory [default: examples/org, from the working directory or the
+    /// source tree the binary was built from].
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    #[command(flatten)]
+    request: RequestArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let snapshot = Snapshot::load_dir(&args.bundle, 1)
-        .with_context(|| format!("cannot load the bundle `{}`", args.bundle.display()))?;
-    let context = Context::from_pairs(&args.context).map_err(anyhow::Error::msg)?;
-    let query = Query {
-        principal: &args.principal,
-        action: &args.action,
-        resource: &args.resource,
-        context: &context,
-        now: SystemTime::now(),
+    let bundle = args.bundle.unwrap_or_else(super::default_bundle);
+    let snapshot = Snapshot::load_dir(&bundle, 1)
+        .with_context(|| format!("cannot load the bundle `{}`", bundle.display()))?;
+    let published = Arc::new(Published::new());
+    let telemetry = Arc::new(Telemetry::new());
+    published.publish(snapshot, &telemetry.metrics);
+    let service = Service::new(
+        published,
+        telemetry,
+        None,
+        ServiceConfig {
+            cache_size: 0,
+            limits: Limits::default(),
+        },
+    );
+    let RequestArgs {
+        principal,
+        action,
+        resource,
+        explain,
+        json,
+        ..
+    } = &args.request;
+    let request = Request {
+        caller: Caller::Asserted(principal.clone()),
+        context: args.request.context()?,
+        items: vec![Item {
+            action: action.clone(),
+            resource: resource.clone(),
+            context: Context::new(),
+        }],
+        min_revision: 0,
+        explain: *explain,
+        shape: Shape::One,
     };
-    let (auth, explanation) = if args.explain {
-        snapshot.explain(&query)
-    } else {
-        (snapshot.authorize(&query), None)
-    };
-    // Written to a buffer and then out at once, so a closed pipe (`| head`) is an error
-    // like any other rather than a panic.
-    let mut out = String::new();
-    macro_rules! outln {
-        ($dst:expr, $($arg:tt)*) => {{
-            use std::fmt::Write as _;
-            let _ = writeln!($dst, $($arg)*);
-        }};
-    }
-    let o = &auth.outcome;
-    outln!(out, "{} ({})", o.decision, o.reason);
-    if let Some(layer) = o.denied_by {
-        outln!(out, "  decided by: {layer}");
-    }
-    for m in &o.statements {
-        outln!(out, "  {:?}: {m}", m.effect);
-    }
-    if let Some(e) = explanation {
-        for layer in &e.layers {
-            let level = layer
-                .level
-                .map(|l| format!(" level {l}"))
-                .unwrap_or_default();
-            outln!(out, "{}{level}: {}", layer.kind, layer.result.as_str());
-            for s in &layer.statements {
-                let place = s.sid.as_deref().map_or_else(
-                    || format!("Statement[{}]", s.index),
-                    |sid| format!("Sid {sid}"),
-                );
-                let verdict = match &s.mismatch {
-                    None => "matched".to_owned(),
-                    Some(warden::eval::Mismatch::Condition { key }) => {
-                        format!("condition on `{key}` does not hold")
-                    }
-                    Some(m) => format!("{} does not match", m.as_str()),
-                };
-                outln!(out, "  {:?} {} {place}: {verdict}", s.effect, s.policy);
-            }
-        }
-    }
-    std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
-    Ok(match o.decision {
-        Decision::Allow => ExitCode::SUCCESS,
-        _ => ExitCode::from(1),
-    })
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let answer = runtime
+        .block_on(service.handle(|_| Ok(request)))
+        .map_err(|e| anyhow::anyhow!("the request is refused: {e}"))?;
+    let revision = answer.revision;
+    let decided = answer
+        .decisions
+        .into_iter()
+        .next()
+        .context("the service answered no decision")?;
+    request::print(&warden::grpc::response(decided, revision), *json)
 }

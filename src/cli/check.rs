@@ -6,30 +6,18 @@ use std::process::ExitCode;
 use anyhow::{Context as _, anyhow};
 use warden::grpc::client;
 
+use super::request::{self, RequestArgs};
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The server: `HOST:PORT`, `http://HOST:PORT` or `unix:/PATH`.
     #[arg(long, env = "WARDEN_ADDR", default_value = "127.0.0.1:50051")]
     addr: String,
-    /// The principal's ARN: an IAM user or a role session.
-    #[arg(long)]
-    principal: String,
-    #[arg(long)]
-    action: String,
-    #[arg(long)]
-    resource: String,
-    /// A context entry `key=value`; repeat a key for a list.
-    #[arg(long = "context", value_name = "KEY=VALUE")]
-    context: Vec<String>,
-    /// Ask for every layer and statement, matched or not.
-    #[arg(long)]
-    explain: bool,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Decide only at this snapshot revision or later.
     #[arg(long, default_value_t = 0)]
     min_revision: u64,
-    /// Print the response as JSON.
-    #[arg(long)]
-    json: bool,
     /// Give up after this long.
     #[arg(long, default_value = "5s")]
     timeout: String,
@@ -37,33 +25,24 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let timeout = super::serve::parse_duration("timeout", &args.timeout)?;
-    let context = warden::context::Context::from_pairs(&args.context).map_err(|e| anyhow!(e))?;
-    let mut request = client::authorize_request(
-        &args.principal,
-        &args.action,
-        &args.resource,
-        &context,
-        args.explain,
+    let r = &args.request;
+    let mut pb_request = client::authorize_request(
+        &r.principal,
+        &r.action,
+        &r.resource,
+        &r.context()?,
+        r.explain,
     );
-    request.min_revision = args.min_revision;
+    pb_request.min_revision = args.min_revision;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
     let response = runtime.block_on(async {
         let channel = client::connect(&args.addr, timeout).await?;
-        client::authorize(channel, request, timeout)
+        client::authorize(channel, pb_request, timeout)
             .await
             .map_err(|s| anyhow!("the server refused: {:?}: {}", s.code(), s.message()))
     })?;
-    if args.json {
-        println!("{}", client::response_json(&response));
-    } else {
-        print!("{}", client::describe(&response));
-    }
-    Ok(if client::is_allow(&response) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    request::print(&response, r.json)
 }

@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(long, env = "WARDEN_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     config: Option<PathBuf>,
-    /// The bundle directory [default: examples/org].
+    /// The bundle directory [default: examples/org, from the working directory or the
+    /// source tree the binary was built from].
     #[arg(long, env = "WARDEN_BUNDLE", value_name = "DIR")]
     bundle: Option<PathBuf>,
     /// gRPC listen address, `HOST:PORT` or `unix:/PATH` [default: 127.0.0.1:50051].
@@ -53,10 +54,12 @@ pub struct Args {
     /// Requests decided at once; more are refused with RESOURCE_EXHAUSTED [default: 1024].
     #[arg(long, env = "WARDEN_MAX_CONCURRENCY", value_name = "N")]
     max_concurrency: Option<usize>,
-    /// Deadline of one request; a caller's shorter `grpc-timeout` wins [default: 1s].
+    /// Deadline of one request; a caller's shorter `grpc-timeout` wins; longer than the
+    /// revision wait [default: 2s].
     #[arg(long, env = "WARDEN_REQUEST_TIMEOUT", value_name = "DURATION")]
     request_timeout: Option<String>,
-    /// How long a request waits for its `min_revision` [default: 2s].
+    /// How long a request waits for its `min_revision` before FAILED_PRECONDITION; shorter
+    /// than the request timeout [default: 1s].
     #[arg(long, env = "WARDEN_REVISION_WAIT", value_name = "DURATION")]
     revision_wait: Option<String>,
     /// How long shutdown waits for requests in flight [default: 30s].
@@ -252,8 +255,23 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
     };
     let defaults = Limits::default();
     let connections = connections(&args)?;
+    let revision_wait = duration("revision-wait", &args.revision_wait, defaults.revision_wait)?;
+    let request_timeout = duration(
+        "request-timeout",
+        &args.request_timeout,
+        Duration::from_secs(2),
+    )?;
+    // The API promises FAILED_PRECONDITION when `min_revision` does not come in time: the
+    // wait must end before the deadline does.
+    if revision_wait >= request_timeout {
+        bail!(
+            "revision-wait ({revision_wait:?}) must be shorter than request-timeout \
+             ({request_timeout:?}), so that a request waiting for a revision is answered \
+             FAILED_PRECONDITION before its deadline"
+        );
+    }
     let config = Config {
-        bundle: args.bundle.unwrap_or_else(|| PathBuf::from("examples/org")),
+        bundle: args.bundle.unwrap_or_else(super::default_bundle),
         grpc,
         admin,
         watch: args.watch.unwrap_or(true),
@@ -268,18 +286,10 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
                     .max_context_values
                     .unwrap_or(defaults.max_context_values),
                 max_concurrency: args.max_concurrency.unwrap_or(defaults.max_concurrency),
-                revision_wait: duration(
-                    "revision-wait",
-                    &args.revision_wait,
-                    defaults.revision_wait,
-                )?,
-                request_timeout: duration(
-                    "request-timeout",
-                    &args.request_timeout,
-                    defaults.request_timeout,
-                )?,
+                revision_wait,
             },
         },
+        request_timeout,
         max_message_bytes: args.max_message_bytes.unwrap_or(1 << 20),
         drain_timeout: duration(
             "drain-timeout",

@@ -142,7 +142,8 @@ impl Setup {
             rcps: &rcps,
             resource_policy_required: resource_policy_required(action),
         };
-        let req = Request::new(principal, action, resource, resource_account, &ctx);
+        let action = crate::request::Action::parse(action).unwrap();
+        let req = Request::new(principal, &action, resource, resource_account, &ctx);
         evaluate(&req, &policies)
     }
 }
@@ -221,7 +222,10 @@ fn explicit_deny_in_any_layer_wins_over_every_allow() {
     check(
         &all_allow.eval(ALICE, "orders:GetOrder", ORDER),
         "Allow resource_policy_direct -",
-        &["scp scp[0][0] Sid All", "resource resource Sid Grant"],
+        &[
+            "scp level 0 scp[0][0] Sid All",
+            "resource resource Sid Grant",
+        ],
     );
     let rcp_deny =
         r#"{"Sid":"NoOrders","Effect":"Deny","Principal":"*","Action":"orders:*","Resource":"*"}"#;
@@ -249,12 +253,12 @@ fn explicit_deny_in_any_layer_wins_over_every_allow() {
         ),
         (
             all_allow.clone().scp_level(&[ALLOW_ALL, DENY_ORDERS]),
-            "scp scp[1][1] Sid NoOrders",
+            "scp level 1 scp[1][1] Sid NoOrders",
             "scp",
         ),
         (
             all_allow.clone().rcp_level(&[rcp_deny]),
-            "rcp rcp[0][0] Sid NoOrders",
+            "rcp level 0 rcp[0][0] Sid NoOrders",
             "rcp",
         ),
     ];
@@ -288,7 +292,7 @@ fn explicit_deny_lists_every_applicable_deny_statement() {
         &[
             "identity identity[0] Sid NoOrders",
             "identity identity[0] Statement[2]",
-            "scp scp[0][0] Sid NoOrders",
+            "scp level 0 scp[0][0] Sid NoOrders",
         ],
     );
 }
@@ -608,9 +612,9 @@ fn scp_every_level_must_allow() {
         &ok.eval(ALICE, "ec2:RunInstances", "*"),
         "Allow identity_allow -",
         &[
-            "scp scp[0][0] Sid All",
-            "scp scp[1][0] Sid Ec2",
-            "scp scp[2][0] Sid All",
+            "scp level 0 scp[0][0] Sid All",
+            "scp level 1 scp[1][0] Sid Ec2",
+            "scp level 2 scp[2][0] Sid All",
             "identity identity[0] Sid Run",
         ],
     );
@@ -651,7 +655,7 @@ fn scp_deny_at_any_level_is_explicit() {
     check(
         &s.eval(ALICE, "orders:GetOrder", ORDER),
         "ExplicitDeny explicit_deny scp",
-        &["scp scp[1][1] Sid NoOrders"],
+        &["scp level 1 scp[1][1] Sid NoOrders"],
     );
 }
 
@@ -689,7 +693,7 @@ fn scp_with_conditions_gates_by_context() {
         ),
         "Allow identity_allow -",
         &[
-            "scp scp[0][0] Statement[0]",
+            "scp level 0 scp[0][0] Statement[0]",
             "identity identity[0] Sid Orders",
         ],
     );
@@ -718,7 +722,7 @@ fn rcp_deny_is_explicit_and_rcps_never_need_an_allow() {
     check(
         &s.eval(ALICE, "orders:PutOrder", ORDER),
         "ExplicitDeny explicit_deny rcp",
-        &["rcp rcp[0][0] Sid NoPut"],
+        &["rcp level 0 rcp[0][0] Sid NoPut"],
     );
 }
 
@@ -732,7 +736,7 @@ fn rcp_applies_to_callers_from_other_accounts() {
     check(
         &s.eval(BOB_B, "orders:GetOrder", ORDER),
         "ExplicitDeny explicit_deny rcp",
-        &["rcp rcp[0][0] Sid External"],
+        &["rcp level 0 rcp[0][0] Sid External"],
     );
     check(
         &s.eval(ALICE, "orders:GetOrder", ORDER),
@@ -1548,7 +1552,7 @@ fn anonymous_callers_are_bound_by_rcps_and_negated_conditions() {
             .rcp_level(&[r#"{"Sid":"OrgOnly","Effect":"Deny","Principal":"*","Action":"orders:*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-123"}}}"#])
             .eval_as(&anon, "orders:GetOrder", ORDER, A),
         "ExplicitDeny explicit_deny rcp",
-        &["rcp rcp[0][0] Sid OrgOnly"],
+        &["rcp level 0 rcp[0][0] Sid OrgOnly"],
     );
     // SCPs govern the caller's account; an anonymous caller has none (the caller's
     // gatherer passes no levels), so only the resource side decides.
@@ -1685,7 +1689,8 @@ fn a_statement_the_index_cannot_find_denies_the_request() {
     let identity_allow = r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#;
     let principal = Principal::from_arn(ALICE).unwrap();
     let ctx = Context::new();
-    let req = Request::new(&principal, "orders:DeleteOrder", ORDER, A, &ctx);
+    let delete = crate::request::Action::parse("orders:DeleteOrder").unwrap();
+    let req = Request::new(&principal, &delete, ORDER, A, &ctx);
     let allow = PolicySet::new(vec![compile(PolicyKind::Identity, "id", identity_allow)]);
     // Small (scanned) and large (indexed) sets alike.
     for statements in [1, 8] {
@@ -1713,7 +1718,7 @@ fn a_statement_the_index_cannot_find_denies_the_request() {
         check(
             &evaluate(&req, &policies),
             "ExplicitDeny explicit_deny rcp",
-            &["rcp rcp Statement[0]"],
+            &["rcp level 0 rcp Statement[0]"],
         );
         let policies = Policies {
             rcps: &lost,

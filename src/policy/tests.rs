@@ -1212,7 +1212,8 @@ fn statement_applies_only_when_action_resource_and_conditions_all_match() {
                 crate::context::ContextValue::Single(s.into()),
             );
         }
-        let req = Request::new(&alice, action, resource, "111122223333", &ctx);
+        let action = crate::request::Action::parse(action).unwrap();
+        let req = Request::new(&alice, &action, resource, "111122223333", &ctx);
         crate::eval::applies(stmt, &req)
     };
     let own = "arn:aws:s3:::corp/home/alice/a.txt";

@@ -21,14 +21,60 @@ fn example() -> &'static Snapshot {
     })
 }
 
+const NOW: u64 = 1_780_000_000;
+
+fn screened(ctx: &Context) -> CallerContext {
+    CallerContext::screen(ctx.clone(), |_| {})
+}
+
 fn ask_with(principal: &str, action: &str, resource: &str, ctx: &Context) -> Authorization {
-    example().authorize(&Query {
-        principal,
-        action,
+    example()
+        .ask(
+            principal,
+            action,
+            resource,
+            &screened(ctx),
+            UNIX_EPOCH + Duration::from_secs(NOW),
+        )
+        .unwrap()
+}
+
+/// Calls `f` with the context a request is evaluated with: the server's keys over the
+/// caller's.
+fn with_keys(
+    s: &Snapshot,
+    principal: &str,
+    resource: &str,
+    ctx: &Context,
+    now: SystemTime,
+    f: impl FnOnce(&dyn Lookup),
+) {
+    let arn = parse_principal(principal).unwrap();
+    let action = Action::parse("orders:GetOrder").unwrap();
+    let caller = screened(ctx);
+    let q = Question {
+        action: &action,
         resource,
-        context: ctx,
-        now: UNIX_EPOCH + Duration::from_secs(1_780_000_000),
-    })
+        resource_arn: parse_resource(resource).unwrap(),
+        context: CallerView::of(&caller),
+    };
+    let who = s.resolve(&arn, None, now).unwrap();
+    let target = s.target(&who, &q);
+    let time = time_keys(now);
+    let keys = Keys {
+        session_uid: who.session_uid.as_ref(),
+        layers: [
+            &who.own_keys,
+            who.identity_keys,
+            &who.account_keys,
+            &target.item_keys,
+            &target.account_keys,
+            &time,
+        ],
+        caller: q.context,
+        resource_tags_owned: target.resource_tags_owned,
+    };
+    f(&keys);
 }
 
 fn ask(principal: &str, action: &str, resource: &str) -> Outcome {
@@ -265,6 +311,13 @@ fn a_boundary_caps_a_role() {
 
 #[test]
 fn a_trust_policy_decides_who_may_assume_a_role() {
+    // Developer trusts the dev account: its users may assume it.
+    let alice = format!("arn:aws:iam::{DEV}:user/engineering/alice");
+    let developer_role = format!("arn:aws:iam::{PROD}:role/Developer");
+    let o = ask(&alice, "sts:AssumeRole", &developer_role);
+    assert_eq!(o.decision, Decision::Allow, "{o:?}");
+    // Auditor trusts the security account, with MFA: an asserted ARN carries none (the
+    // caller's own `aws:MultiFactorAuthPresent` is the server's key, and dropped).
     let erin = "arn:aws:iam::222222222222:user/audit/erin";
     let auditor_role = format!("arn:aws:iam::{PROD}:role/Auditor");
     let mut mfa = Context::new();
@@ -273,17 +326,9 @@ fn a_trust_policy_decides_who_may_assume_a_role() {
         ContextValue::Single("true".into()),
     );
     let o = ask_with(erin, "sts:AssumeRole", &auditor_role, &mfa).outcome;
-    assert_eq!(o.decision, Decision::Allow, "{o:?}");
-    let o = ask_with(erin, "sts:AssumeRole", &auditor_role, &Context::new()).outcome;
-    assert_eq!(o.decision, Decision::ImplicitDeny, "without MFA: {o:?}");
+    assert_eq!(o.reason, Reason::CrossAccountNoResourceAllow, "{o:?}");
     // The dev account is trusted by Developer, not by Auditor.
-    let o = ask_with(
-        &format!("arn:aws:iam::{DEV}:user/engineering/alice"),
-        "sts:AssumeRole",
-        &auditor_role,
-        &mfa,
-    )
-    .outcome;
+    let o = ask_with(&alice, "sts:AssumeRole", &auditor_role, &mfa).outcome;
     assert_eq!(o.decision, Decision::ImplicitDeny, "{o:?}");
 }
 
@@ -293,7 +338,7 @@ fn an_unknown_principal_is_an_implicit_deny_that_says_so() {
         format!("arn:aws:iam::{DEV}:user/engineering/mallory"),
         format!("arn:aws:iam::{DEV}:user/alice"), // the path is part of the ARN
         session(DEV, "NoSuchRole", "x"),
-        "not-an-arn".to_owned(),
+        format!("arn:aws:iam::{DEV}:root").replace(DEV, "999999999999"),
     ] {
         let o = ask(&p, "orders:GetOrder", &order(DEV, "1"));
         assert_eq!(
@@ -302,6 +347,15 @@ fn an_unknown_principal_is_an_implicit_deny_that_says_so() {
             "{p}"
         );
     }
+    // Not a principal ARN at all: malformed, which the service refuses before it asks.
+    let malformed = example().ask(
+        "not-an-arn",
+        "orders:GetOrder",
+        &order(DEV, "1"),
+        &CallerContext::empty(),
+        UNIX_EPOCH,
+    );
+    assert!(malformed.is_err());
 }
 
 #[test]
@@ -333,74 +387,70 @@ fn server_fills_the_keys_it_owns() {
         ContextValue::Single("forged".into()),
     );
     ctx.insert("aws:SourceIp", ContextValue::Single("10.0.0.1".into()));
-    let q = Query {
-        principal: &format!("arn:aws:iam::{DEV}:user/engineering/alice"),
-        action: "orders:GetOrder",
-        resource: &order(PROD, "shared/1"),
-        context: &ctx,
-        now: UNIX_EPOCH + Duration::from_secs(1_780_000_000),
-    };
-    let p = s.prepare(&q).unwrap();
-    let keys = p.keys(&ctx);
-    let get = |k: &str| keys.get(k).map(|v| v.values().to_vec());
-    let one = |v: &str| Some(vec![v.to_owned()]);
-    assert_eq!(
-        get("aws:principalarn"),
-        one(&format!("arn:aws:iam::{DEV}:user/engineering/alice"))
-    );
-    assert_eq!(get("aws:principalaccount"), one(DEV));
-    assert_eq!(get("aws:username"), one("alice"));
-    assert_eq!(get("aws:principaltype"), one("User"));
-    assert_eq!(get("aws:principaltag/team"), one("orders"));
-    assert_eq!(get("aws:principalorgid"), one("o-a1b2c3d4e5"));
-    assert_eq!(
-        get("aws:principalorgpaths"),
-        one("o-a1b2c3d4e5/r-a1b2/ou-a1b2-workloads/ou-a1b2-nonprod/")
-    );
-    assert_eq!(get("aws:resourceaccount"), one(PROD));
-    assert_eq!(
-        get("aws:resourceorgpaths"),
-        one("o-a1b2c3d4e5/r-a1b2/ou-a1b2-workloads/ou-a1b2-prod/")
-    );
-    assert_eq!(get("aws:resourcetag/owner"), one("team-orders"));
-    assert_eq!(get("aws:currenttime"), one("2026-05-28T20:26:40Z"));
-    assert_eq!(get("aws:epochtime"), one("1780000000"));
-    assert_eq!(
-        get("aws:sourceip"),
-        one("10.0.0.1"),
-        "keys the server does not own pass through"
-    );
-    let uid = get("aws:userid").unwrap().remove(0);
-    assert!(uid.starts_with("AIDA") && uid.len() == 21, "{uid}");
+    let alice = format!("arn:aws:iam::{DEV}:user/engineering/alice");
+    let now = UNIX_EPOCH + Duration::from_secs(NOW);
+    with_keys(s, &alice, &order(PROD, "shared/1"), &ctx, now, |keys| {
+        let get = |k: &str| keys.get(k).map(|v| v.values().to_vec());
+        let one = |v: &str| Some(vec![v.to_owned()]);
+        assert_eq!(
+            get("aws:principalarn"),
+            one(&format!("arn:aws:iam::{DEV}:user/engineering/alice"))
+        );
+        assert_eq!(get("aws:principalaccount"), one(DEV));
+        assert_eq!(get("aws:username"), one("alice"));
+        assert_eq!(get("aws:principaltype"), one("User"));
+        assert_eq!(get("aws:principaltag/team"), one("orders"));
+        assert_eq!(get("aws:principalorgid"), one("o-a1b2c3d4e5"));
+        assert_eq!(
+            get("aws:principalorgpaths"),
+            one("o-a1b2c3d4e5/r-a1b2/ou-a1b2-workloads/ou-a1b2-nonprod/")
+        );
+        assert_eq!(get("aws:resourceaccount"), one(PROD));
+        assert_eq!(
+            get("aws:resourceorgpaths"),
+            one("o-a1b2c3d4e5/r-a1b2/ou-a1b2-workloads/ou-a1b2-prod/")
+        );
+        assert_eq!(get("aws:resourcetag/owner"), one("team-orders"));
+        assert_eq!(get("aws:currenttime"), one("2026-05-28T20:26:40Z"));
+        assert_eq!(get("aws:epochtime"), one("1780000000"));
+        assert_eq!(
+            get("aws:sourceip"),
+            one("10.0.0.1"),
+            "keys the server does not own pass through"
+        );
+        let uid = get("aws:userid").unwrap().remove(0);
+        assert!(uid.starts_with("AIDA") && uid.len() == 21, "{uid}");
+        assert_eq!(get("aws:principalisawsservice"), one("false"));
+        assert_eq!(get("aws:viaawsservice"), one("false"));
+        assert_eq!(
+            get("aws:multifactorauthpresent"),
+            None,
+            "an asserted ARN has no MFA"
+        );
+    });
 }
 
 #[test]
 fn a_role_session_resolves_to_its_role() {
     let s = example();
     let ctx = Context::new();
-    let q = Query {
-        principal: &session(DEV, "app-runtime", "i-0abc"),
-        action: "orders:GetOrder",
-        resource: &order(DEV, "1"),
-        context: &ctx,
-        now: UNIX_EPOCH,
-    };
-    let p = s.prepare(&q).unwrap();
-    let keys = p.keys(&ctx);
-    let get = |k: &str| {
-        keys.get(k)
-            .and_then(ContextValue::single)
-            .map(str::to_owned)
-    };
-    assert_eq!(
-        get("aws:principalarn").as_deref(),
-        Some("arn:aws:iam::333333333333:role/service/app-runtime")
-    );
-    assert_eq!(get("aws:principaltype").as_deref(), Some("AssumedRole"));
-    assert_eq!(get("aws:username"), None);
-    assert_eq!(get("aws:principaltag/app").as_deref(), Some("orders-api"));
-    let uid = get("aws:userid").unwrap();
-    assert!(uid.starts_with("AROA") && uid.ends_with(":i-0abc"), "{uid}");
+    let principal = session(DEV, "app-runtime", "i-0abc");
+    with_keys(s, &principal, &order(DEV, "1"), &ctx, UNIX_EPOCH, |keys| {
+        let get = |k: &str| {
+            keys.get(k)
+                .and_then(ContextValue::single)
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            get("aws:principalarn").as_deref(),
+            Some("arn:aws:iam::333333333333:role/service/app-runtime")
+        );
+        assert_eq!(get("aws:principaltype").as_deref(), Some("AssumedRole"));
+        assert_eq!(get("aws:username"), None);
+        assert_eq!(get("aws:principaltag/app").as_deref(), Some("orders-api"));
+        let uid = get("aws:userid").unwrap();
+        assert!(uid.starts_with("AROA") && uid.ends_with(":i-0abc"), "{uid}");
+    });
 }
 
 #[test]
@@ -439,13 +489,14 @@ fn time_conditions_mark_a_decision_time_dependent() {
     let s = Snapshot::load_files(&files, 1).unwrap();
     let ctx = Context::new();
     let at = |secs: u64| {
-        s.authorize(&Query {
-            principal: "arn:aws:iam::333333333333:user/engineering/carol",
-            action: "orders:GetOrder",
-            resource: &order(DEV, "1"),
-            context: &ctx,
-            now: UNIX_EPOCH + Duration::from_secs(secs),
-        })
+        s.ask(
+            "arn:aws:iam::333333333333:user/engineering/carol",
+            "orders:GetOrder",
+            &order(DEV, "1"),
+            &screened(&ctx),
+            UNIX_EPOCH + Duration::from_secs(secs),
+        )
+        .unwrap()
     };
     let before = at(1_800_000_000);
     assert_eq!(before.outcome.decision, Decision::Allow);

@@ -4,8 +4,9 @@ use std::time::SystemTime;
 
 use super::*;
 use crate::bundle;
+use crate::context::CallerContext;
 use crate::eval::Decision;
-use crate::snapshot::{Query, Snapshot};
+use crate::snapshot::Snapshot;
 
 fn org(statements: usize, requests: usize) -> Org {
     generate(Spec {
@@ -116,14 +117,16 @@ fn requests_get_a_realistic_mix_of_decisions() {
     let snap = Snapshot::load_files(&o.files, 1).unwrap();
     let mut counts = std::collections::HashMap::new();
     for r in &o.requests {
-        let ctx = r.context_keys();
-        let a = snap.authorize(&Query {
-            principal: &r.principal,
-            action: &r.action,
-            resource: &r.resource,
-            context: &ctx,
-            now: SystemTime::UNIX_EPOCH,
-        });
+        let ctx = CallerContext::screen(r.context_keys(), |k| panic!("{r}: `{k}` is the server's"));
+        let a = snap
+            .ask(
+                &r.principal,
+                &r.action,
+                &r.resource,
+                &ctx,
+                SystemTime::UNIX_EPOCH,
+            )
+            .unwrap();
         assert_ne!(
             a.outcome.reason,
             crate::eval::Reason::UnknownPrincipal,

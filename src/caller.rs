@@ -1,0 +1,66 @@
+//! Who is asking: how a request's principal was established. A face turns what it was
+//! given (an ARN a trusted service asserts; later a session token, a signature, an OIDC
+//! token or a client certificate) into a [`Caller`]; the snapshot resolves the caller to
+//! its principal, policies and server-owned keys; nothing else in the pipeline depends on
+//! how the caller was established.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::compile::PolicySet;
+
+/// How the principal of a request was established.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A principal ARN (an IAM user, a role session or an account root) asserted by a
+    /// caller the server trusts to name it: a service asking on behalf of its own user.
+    /// A role session named this way carries no session facts (no session policy, no
+    /// session tags, no MFA): only the role's own.
+    Asserted(String),
+    /// A role session whose credentials the server verified, with what it carries.
+    Session(Arc<Session>),
+}
+
+impl Caller {
+    /// The principal's ARN as the caller presents it (a session ARN for a role session).
+    pub fn arn(&self) -> &str {
+        match self {
+            Caller::Asserted(arn) => arn,
+            Caller::Session(s) => &s.arn,
+        }
+    }
+
+    /// How it was established, for logs and the decision log.
+    pub fn how(&self) -> &'static str {
+        match self {
+            Caller::Asserted(_) => "asserted",
+            Caller::Session(_) => "session",
+        }
+    }
+}
+
+/// A verified role session: what its credentials say, fixed when they were issued.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Unique per issued session (AWS's `ASIA...` access key id). The decision cache keys a
+    /// session's decisions by it: two sessions of one role with different session policies
+    /// never share a decision, so an id must never name two sessions.
+    pub id: String,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+    pub arn: String,
+    /// The session policies (the inline policy and the managed ones named at issue),
+    /// compiled; `None` when none was passed, so the role's permissions are not capped.
+    pub policies: Option<Arc<PolicySet>>,
+    /// Session tags; each overrides the role's tag of the same key (case-insensitively) in
+    /// `aws:PrincipalTag/*`.
+    pub tags: Vec<(String, String)>,
+    /// `aws:SourceIdentity`, kept through role chaining.
+    pub source_identity: Option<String>,
+    /// `aws:TokenIssueTime`.
+    pub issued_at: SystemTime,
+    /// After this the session is refused, whatever its policies say.
+    pub expires_at: SystemTime,
+    /// When the MFA that the session was issued with was authenticated; `None` without MFA
+    /// (`aws:MultiFactorAuthPresent` is then `false`, and `aws:MultiFactorAuthAge` absent).
+    pub mfa_at: Option<SystemTime>,
+}

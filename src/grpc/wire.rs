@@ -1,0 +1,384 @@
+//! The Authorizer's requests, decoded within the service's limits.
+//!
+//! prost decodes a map or a repeated field whatever its length, building every entry
+//! before anything can count them: 60,000 context keys in an 829 KB message took seconds
+//! of work and megabytes before the 64-key limit could refuse them. So the generated server
+//! hands over the request's bytes ([`AuthorizeBytes`], [`BatchAuthorizeBytes`]) and this
+//! module reads them field by field with prost's wire primitives, checking each count and
+//! size as it comes, before the work or memory that grows with it. A request that breaks a
+//! limit is refused at the first entry past it; a malformed one is INVALID_ARGUMENT.
+//!
+//! Semantics are protobuf's (proto3): unknown fields are skipped, a repeated scalar field
+//! keeps its last value, a repeated `list` merges. One difference: a context key given
+//! twice (in any case) is refused, where protobuf would keep the last. `tests` decode
+//! random messages both ways and compare.
+
+use prost::bytes::{Buf, BufMut, Bytes};
+use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+
+use crate::caller::Caller;
+use crate::context::{Context, ContextValue};
+use crate::service::{
+    BATCH_MAX, Item, Limits, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_VALUE_BYTES, Request, RequestError,
+    Shape,
+};
+
+/// The bytes of a `warden.v1.AuthorizeRequest`, as the server received them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizeBytes(pub Bytes);
+
+/// The bytes of a `warden.v1.BatchAuthorizeRequest`, as the server received them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchAuthorizeBytes(pub Bytes);
+
+macro_rules! raw_message {
+    ($ty:ident) => {
+        impl prost::Message for $ty {
+            fn encode_raw(&self, buf: &mut impl BufMut) {
+                buf.put_slice(&self.0);
+            }
+
+            /// Never reached: [`Message::merge`] below takes the whole message at once.
+            fn merge_field(
+                &mut self,
+                tag: u32,
+                wire_type: WireType,
+                buf: &mut impl Buf,
+                ctx: DecodeContext,
+            ) -> Result<(), prost::DecodeError> {
+                skip_field(wire_type, tag, buf, ctx)
+            }
+
+            fn encoded_len(&self) -> usize {
+                self.0.len()
+            }
+
+            fn clear(&mut self) {
+                self.0 = Bytes::new();
+            }
+
+            /// Keeps the bytes, for [`authorize`] or [`batch`] to read.
+            fn merge(&mut self, mut buf: impl Buf) -> Result<(), prost::DecodeError> {
+                self.0 = buf.copy_to_bytes(buf.remaining());
+                Ok(())
+            }
+        }
+    };
+}
+
+raw_message!(AuthorizeBytes);
+raw_message!(BatchAuthorizeBytes);
+
+/// Reads an `AuthorizeRequest` into a one-item request.
+pub fn authorize(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
+    let mut r = Reader::new(bytes, "");
+    let (mut principal, mut action, mut resource) = (String::new(), String::new(), String::new());
+    let mut context = Entries::new("context", limits);
+    let (mut explain, mut min_revision) = (false, 0);
+    while let Some((tag, wire)) = r.key()? {
+        match tag {
+            1 => principal = r.string(wire, "principal", MAX_NAME_BYTES)?,
+            2 => action = r.string(wire, "action", MAX_NAME_BYTES)?,
+            3 => resource = r.string(wire, "resource", MAX_NAME_BYTES)?,
+            4 => context.entry(&mut r.message(wire, "context")?)?,
+            5 => explain = r.varint(wire, "explain")? != 0,
+            6 => min_revision = r.varint(wire, "min_revision")?,
+            _ => r.skip(tag, wire)?,
+        }
+    }
+    Ok(Request {
+        caller: Caller::Asserted(principal),
+        context: context.finish()?,
+        items: vec![Item {
+            action,
+            resource,
+            context: Context::new(),
+        }],
+        min_revision,
+        explain,
+        shape: Shape::One,
+    })
+}
+
+/// Reads a `BatchAuthorizeRequest`.
+pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
+    let mut r = Reader::new(bytes, "");
+    let mut principal = String::new();
+    let mut context = Entries::new("context", limits);
+    let mut items: Vec<Item> = Vec::new();
+    let (mut explain, mut min_revision) = (false, 0);
+    while let Some((tag, wire)) = r.key()? {
+        match tag {
+            1 => principal = r.string(wire, "principal", MAX_NAME_BYTES)?,
+            2 => context.entry(&mut r.message(wire, "context")?)?,
+            3 => {
+                if items.len() == BATCH_MAX {
+                    return Err(RequestError::invalid(
+                        "items",
+                        format!("more than the maximum of {BATCH_MAX} items"),
+                    ));
+                }
+                let at = format!("items[{}]", items.len());
+                let mut m = r.message(wire, &at)?;
+                items.push(item(&mut m, &at, limits)?);
+            }
+            4 => explain = r.varint(wire, "explain")? != 0,
+            5 => min_revision = r.varint(wire, "min_revision")?,
+            _ => r.skip(tag, wire)?,
+        }
+    }
+    Ok(Request {
+        caller: Caller::Asserted(principal),
+        context: context.finish()?,
+        items,
+        min_revision,
+        explain,
+        shape: Shape::Batch,
+    })
+}
+
+/// A `BatchItem`.
+fn item(r: &mut Reader<'_>, at: &str, limits: &Limits) -> Result<Item, RequestError> {
+    let (mut action, mut resource) = (String::new(), String::new());
+    let context_field = format!("{at}.context");
+    let mut context = Entries::new(&context_field, limits);
+    while let Some((tag, wire)) = r.key()? {
+        match tag {
+            1 => action = r.string(wire, &format!("{at}.action"), MAX_NAME_BYTES)?,
+            2 => resource = r.string(wire, &format!("{at}.resource"), MAX_NAME_BYTES)?,
+            3 => context.entry(&mut r.message(wire, &context_field)?)?,
+            _ => r.skip(tag, wire)?,
+        }
+    }
+    Ok(Item {
+        action,
+        resource,
+        context: context.finish()?,
+    })
+}
+
+// === the context map ===
+
+/// A context map being read: its entries, counted as they come.
+struct Entries<'l> {
+    field: String,
+    limits: &'l Limits,
+    entries: Vec<(String, ContextValue)>,
+}
+
+impl<'l> Entries<'l> {
+    fn new(field: &str, limits: &'l Limits) -> Entries<'l> {
+        Entries {
+            field: field.to_owned(),
+            limits,
+            entries: Vec::new(),
+        }
+    }
+
+    /// One map entry (`key = 1`, `value = 2`).
+    fn entry(&mut self, r: &mut Reader<'_>) -> Result<(), RequestError> {
+        if self.entries.len() == self.limits.max_context_entries {
+            return Err(RequestError::invalid(
+                &self.field,
+                format!(
+                    "more than the limit of {} keys",
+                    self.limits.max_context_entries
+                ),
+            ));
+        }
+        let (mut key, mut value) = (String::new(), None);
+        while let Some((tag, wire)) = r.key()? {
+            match tag {
+                1 => key = r.string(wire, &self.field, MAX_KEY_BYTES)?,
+                2 => {
+                    let mut m = r.message(wire, &self.field)?;
+                    self.value(&mut m, &key, &mut value)?;
+                }
+                _ => r.skip(tag, wire)?,
+            }
+        }
+        let value = value.ok_or_else(|| {
+            RequestError::invalid(
+                &self.field,
+                format!("key `{key}` has no value (set `string` or `list`)"),
+            )
+        })?;
+        self.entries.push((key, value));
+        Ok(())
+    }
+
+    /// A `ContextValue`: a oneof of `string = 1` and `list = 2` (a `StringList`, whose
+    /// `values = 1` are strings). The last member given wins; a list given twice merges.
+    fn value(
+        &self,
+        r: &mut Reader<'_>,
+        key: &str,
+        value: &mut Option<ContextValue>,
+    ) -> Result<(), RequestError> {
+        let too_long = || {
+            RequestError::invalid(
+                &self.field,
+                format!("a value of key `{key}` is longer than {MAX_VALUE_BYTES} bytes"),
+            )
+        };
+        while let Some((tag, wire)) = r.key()? {
+            match tag {
+                1 => {
+                    let s = r.string_or(wire, &self.field, MAX_VALUE_BYTES, too_long)?;
+                    *value = Some(ContextValue::Single(s));
+                }
+                2 => {
+                    let mut list = match value.take() {
+                        Some(ContextValue::Multi(values)) => values,
+                        _ => Vec::new(),
+                    };
+                    let mut m = r.message(wire, &self.field)?;
+                    while let Some((tag, wire)) = m.key()? {
+                        if tag != 1 {
+                            m.skip(tag, wire)?;
+                            continue;
+                        }
+                        if list.len() == self.limits.max_context_values {
+                            return Err(RequestError::invalid(
+                                &self.field,
+                                format!(
+                                    "key `{key}` has more than the limit of {} values",
+                                    self.limits.max_context_values
+                                ),
+                            ));
+                        }
+                        list.push(m.string_or(wire, &self.field, MAX_VALUE_BYTES, too_long)?);
+                    }
+                    *value = Some(ContextValue::Multi(list));
+                }
+                _ => r.skip(tag, wire)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The context, each key once (case-insensitively); at most the limit of keys, so the
+    /// check costs a sort of that many.
+    fn finish(self) -> Result<Context, RequestError> {
+        let field = self.field;
+        Context::from_entries(self.entries).map_err(|key| {
+            RequestError::invalid(
+                field,
+                format!("key `{key}` is given twice (keys are case-insensitive)"),
+            )
+        })
+    }
+}
+
+// === the wire format ===
+
+/// Reads protobuf fields from a byte slice, naming the message in errors.
+struct Reader<'b> {
+    buf: &'b [u8],
+    /// What is being read, for errors: empty for the request, `items[2]`, ...
+    at: String,
+}
+
+impl<'b> Reader<'b> {
+    fn new(buf: &'b [u8], at: &str) -> Reader<'b> {
+        Reader {
+            buf,
+            at: at.to_owned(),
+        }
+    }
+
+    fn malformed(&self, e: impl std::fmt::Display) -> RequestError {
+        let field = if self.at.is_empty() {
+            "request"
+        } else {
+            &self.at
+        };
+        RequestError::invalid(field, format!("malformed protobuf: {e}"))
+    }
+
+    /// The next field's tag and wire type; `None` at the end.
+    fn key(&mut self) -> Result<Option<(u32, WireType)>, RequestError> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        decode_key(&mut self.buf)
+            .map(Some)
+            .map_err(|e| self.malformed(e))
+    }
+
+    fn expect(&self, wire: WireType, want: WireType, field: &str) -> Result<(), RequestError> {
+        if wire == want {
+            Ok(())
+        } else {
+            Err(RequestError::invalid(
+                field,
+                format!("malformed protobuf: wire type {wire:?}, expected {want:?}"),
+            ))
+        }
+    }
+
+    fn varint(&mut self, wire: WireType, field: &str) -> Result<u64, RequestError> {
+        self.expect(wire, WireType::Varint, field)?;
+        decode_varint(&mut self.buf).map_err(|e| self.malformed(e))
+    }
+
+    /// A length-delimited field's bytes, without copying them.
+    fn delimited(&mut self, wire: WireType, field: &str) -> Result<&'b [u8], RequestError> {
+        self.expect(wire, WireType::LengthDelimited, field)?;
+        let len = decode_varint(&mut self.buf).map_err(|e| self.malformed(e))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|n| *n <= self.buf.len())
+            .ok_or_else(|| {
+                RequestError::invalid(
+                    field,
+                    format!(
+                        "malformed protobuf: a length of {len} bytes, with {} left",
+                        self.buf.len()
+                    ),
+                )
+            })?;
+        let (bytes, rest) = self.buf.split_at(len);
+        self.buf = rest;
+        Ok(bytes)
+    }
+
+    /// A string of at most `max` bytes: the length is checked before anything is copied.
+    fn string(&mut self, wire: WireType, field: &str, max: usize) -> Result<String, RequestError> {
+        self.string_or(wire, field, max, || {
+            RequestError::invalid(field, format!("is longer than {max} bytes"))
+        })
+    }
+
+    /// [`Reader::string`] with its own error for a string over `max` bytes.
+    fn string_or(
+        &mut self,
+        wire: WireType,
+        field: &str,
+        max: usize,
+        too_long: impl FnOnce() -> RequestError,
+    ) -> Result<String, RequestError> {
+        let bytes = self.delimited(wire, field)?;
+        if bytes.len() > max {
+            return Err(too_long());
+        }
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| RequestError::invalid(field, "is not UTF-8"))
+    }
+
+    /// An embedded message, read by a reader of its own.
+    fn message(&mut self, wire: WireType, at: &str) -> Result<Reader<'b>, RequestError> {
+        let bytes = self.delimited(wire, at)?;
+        Ok(Reader::new(bytes, at))
+    }
+
+    /// Skips a field this version does not know (protobuf's forward compatibility).
+    fn skip(&mut self, tag: u32, wire: WireType) -> Result<(), RequestError> {
+        skip_field(wire, tag, &mut self.buf, DecodeContext::default())
+            .map_err(|e| self.malformed(e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

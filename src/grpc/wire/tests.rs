@@ -1,0 +1,351 @@
+//! The bounded decoder against prost's: random messages decode alike, and every limit is
+//! met at the first entry past it, before the rest of the message is read.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+
+use super::*;
+use crate::grpc::pb;
+use pb::context_value::Kind;
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+/// What the decoder must make of a context map: a context of the same entries.
+fn expected_context(map: &BTreeMap<String, pb::ContextValue>) -> Context {
+    let entries = map
+        .iter()
+        .map(|(k, v)| {
+            let pb::ContextValue { kind } = v;
+            let value = match kind {
+                Some(Kind::String(s)) => ContextValue::Single(s.clone()),
+                Some(Kind::List(pb::StringList { values })) => ContextValue::Multi(values.clone()),
+                None => unreachable!("the generator always sets a value"),
+            };
+            (k.clone(), value)
+        })
+        .collect();
+    Context::from_entries(entries).unwrap()
+}
+
+/// A random context: distinct keys (case-insensitively), strings or lists.
+fn random_context(rng: &mut oorandom::Rand32, max: u32) -> BTreeMap<String, pb::ContextValue> {
+    let mut map = BTreeMap::new();
+    for i in 0..rng.rand_range(0..max + 1) {
+        let key = format!("svc:Key{i}-{}", rng.rand_range(0..1000));
+        let kind = if rng.rand_range(0..2) == 0 {
+            Kind::String(format!("v{}", rng.rand_u32()))
+        } else {
+            let values = (0..rng.rand_range(0..4)).map(|j| format!("l{j}")).collect();
+            Kind::List(pb::StringList { values })
+        };
+        map.insert(key, pb::ContextValue { kind: Some(kind) });
+    }
+    map
+}
+
+fn text(rng: &mut oorandom::Rand32, prefix: &str) -> String {
+    format!("{prefix}{}", rng.rand_u32())
+}
+
+#[test]
+fn random_authorize_requests_decode_as_prost_reads_them() {
+    let mut rng = oorandom::Rand32::new(7);
+    for _ in 0..300 {
+        // Every field, by name: a field added to the proto breaks this until it is read.
+        let message = pb::AuthorizeRequest {
+            principal: text(&mut rng, "arn:aws:iam::111122223333:user/u"),
+            action: text(&mut rng, "svc:Act"),
+            resource: text(&mut rng, "arn:aws:svc:::r"),
+            context: random_context(&mut rng, 8),
+            explain: rng.rand_range(0..2) == 1,
+            min_revision: u64::from(rng.rand_u32()),
+        };
+        let bytes = message.encode_to_vec();
+        let got = authorize(&bytes, &limits()).unwrap();
+        let pb::AuthorizeRequest {
+            principal,
+            action,
+            resource,
+            context,
+            explain,
+            min_revision,
+        } = message;
+        assert_eq!(got.caller.arn(), principal);
+        let [item] = got.items.as_slice() else {
+            panic!("one item")
+        };
+        assert_eq!((&item.action, &item.resource), (&action, &resource));
+        assert!(item.context.is_empty());
+        assert_eq!(got.context, expected_context(&context));
+        assert_eq!((got.explain, got.min_revision), (explain, min_revision));
+        assert_eq!(got.shape, Shape::One);
+    }
+}
+
+#[test]
+fn random_batch_requests_decode_as_prost_reads_them() {
+    let mut rng = oorandom::Rand32::new(11);
+    for _ in 0..100 {
+        let items: Vec<pb::BatchItem> = (0..rng.rand_range(0..6))
+            .map(|_| pb::BatchItem {
+                action: text(&mut rng, "svc:Act"),
+                resource: text(&mut rng, "arn:aws:svc:::r"),
+                context: random_context(&mut rng, 4),
+            })
+            .collect();
+        let message = pb::BatchAuthorizeRequest {
+            principal: text(&mut rng, "arn:aws:iam::111122223333:user/u"),
+            context: random_context(&mut rng, 8),
+            items,
+            explain: rng.rand_range(0..2) == 1,
+            min_revision: u64::from(rng.rand_u32()),
+        };
+        let bytes = message.encode_to_vec();
+        let got = batch(&bytes, &limits()).unwrap();
+        let pb::BatchAuthorizeRequest {
+            principal,
+            context,
+            items,
+            explain,
+            min_revision,
+        } = message;
+        assert_eq!(got.caller.arn(), principal);
+        assert_eq!(got.context, expected_context(&context));
+        assert_eq!(got.items.len(), items.len());
+        for (got, want) in got.items.iter().zip(items) {
+            let pb::BatchItem {
+                action,
+                resource,
+                context,
+            } = want;
+            assert_eq!((&got.action, &got.resource), (&action, &resource));
+            assert_eq!(got.context, expected_context(&context));
+        }
+        assert_eq!((got.explain, got.min_revision), (explain, min_revision));
+        assert_eq!(got.shape, Shape::Batch);
+    }
+}
+
+#[test]
+fn protobuf_semantics_hold_for_repeats_and_unknown_fields() {
+    // A scalar given twice keeps the last; an unknown field is skipped; a list given twice
+    // merges.
+    let mut bytes = pb::AuthorizeRequest {
+        principal: "first".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    bytes.extend(
+        pb::AuthorizeRequest {
+            principal: "second".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    // Field 99, varint 5; field 98, a length-delimited blob.
+    bytes.extend([0x98, 0x06, 0x05, 0x92, 0x06, 0x02, 0xff, 0xff]);
+    let got = authorize(&bytes, &limits()).unwrap();
+    assert_eq!(got.caller.arn(), "second");
+    let twice = pb::ContextValue {
+        kind: Some(Kind::List(pb::StringList {
+            values: vec!["a".into()],
+        })),
+    };
+    let mut value = twice.encode_to_vec();
+    value.extend(twice.encode_to_vec());
+    let entry = [&[0x0a, 0x01, b'k', 0x12, value.len() as u8][..], &value].concat();
+    let message = [&[0x22, entry.len() as u8][..], &entry].concat();
+    let got = authorize(&message, &limits()).unwrap();
+    assert_eq!(
+        got.context.get("k"),
+        Some(&ContextValue::Multi(vec!["a".into(), "a".into()]))
+    );
+}
+
+/// A message of `n` context entries followed by bytes that are not protobuf: a decoder that
+/// stops at the limit never reaches them.
+fn many_keys_then_garbage(n: usize) -> Vec<u8> {
+    let mut map = BTreeMap::new();
+    for i in 0..n {
+        map.insert(
+            format!("k{i:06}"),
+            pb::ContextValue {
+                kind: Some(Kind::String("v".into())),
+            },
+        );
+    }
+    let mut bytes = pb::AuthorizeRequest {
+        context: map,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    bytes.extend([0xff; 16]);
+    bytes
+}
+
+#[test]
+fn sixty_thousand_keys_are_refused_at_the_first_key_past_the_limit() {
+    let bytes = many_keys_then_garbage(60_000);
+    assert!(
+        bytes.len() > 700_000 && bytes.len() < 1 << 20,
+        "{}",
+        bytes.len()
+    );
+    let e = authorize(&bytes, &limits()).unwrap_err();
+    assert_eq!(
+        e,
+        RequestError::invalid("context", "more than the limit of 64 keys")
+    );
+    // At the limit the message is read to its end (and the garbage found).
+    let e = authorize(&many_keys_then_garbage(64), &limits()).unwrap_err();
+    assert!(e.to_string().contains("malformed protobuf"), "{e}");
+}
+
+#[test]
+fn a_batch_stops_at_its_item_and_context_limits() {
+    let item = pb::BatchItem {
+        action: "a:b".into(),
+        resource: "*".into(),
+        context: BTreeMap::new(),
+    };
+    let mut bytes = pb::BatchAuthorizeRequest {
+        items: vec![item; BATCH_MAX + 1],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    bytes.extend([0xff; 16]);
+    let e = batch(&bytes, &limits()).unwrap_err();
+    assert_eq!(
+        e,
+        RequestError::invalid("items", "more than the maximum of 128 items")
+    );
+    // 40,000 shared keys: refused while the shared context is read, before any item.
+    let mut shared = BTreeMap::new();
+    for i in 0..40_000 {
+        shared.insert(
+            format!("k{i}"),
+            pb::ContextValue {
+                kind: Some(Kind::String("v".into())),
+            },
+        );
+    }
+    let bytes = pb::BatchAuthorizeRequest {
+        context: shared,
+        items: vec![
+            pb::BatchItem {
+                action: "a:b".into(),
+                resource: "*".into(),
+                context: BTreeMap::new(),
+            };
+            128
+        ],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let e = batch(&bytes, &limits()).unwrap_err();
+    assert_eq!(
+        e,
+        RequestError::invalid("context", "more than the limit of 64 keys")
+    );
+}
+
+#[test]
+fn each_size_and_shape_is_refused_with_its_field() {
+    let check = |message: pb::AuthorizeRequest, field: &str, wanted: &str| match authorize(
+        &message.encode_to_vec(),
+        &limits(),
+    ) {
+        Err(RequestError::Invalid { field: f, message }) => {
+            assert_eq!(f, field);
+            assert!(message.contains(wanted), "{message}");
+        }
+        other => panic!("{other:?}"),
+    };
+    let string = |s: String| pb::ContextValue {
+        kind: Some(Kind::String(s)),
+    };
+    check(
+        pb::AuthorizeRequest {
+            principal: "p".repeat(MAX_NAME_BYTES + 1),
+            ..Default::default()
+        },
+        "principal",
+        "longer than 2048 bytes",
+    );
+    check(
+        pb::AuthorizeRequest {
+            context: [("k".repeat(MAX_KEY_BYTES + 1), string("v".into()))].into(),
+            ..Default::default()
+        },
+        "context",
+        "longer than 256 bytes",
+    );
+    check(
+        pb::AuthorizeRequest {
+            context: [("k".into(), string("v".repeat(MAX_VALUE_BYTES + 1)))].into(),
+            ..Default::default()
+        },
+        "context",
+        "a value of key `k` is longer than 4096 bytes",
+    );
+    let list = pb::ContextValue {
+        kind: Some(Kind::List(pb::StringList {
+            values: vec!["v".into(); 65],
+        })),
+    };
+    check(
+        pb::AuthorizeRequest {
+            context: [("k".into(), list)].into(),
+            ..Default::default()
+        },
+        "context",
+        "key `k` has more than the limit of 64 values",
+    );
+    check(
+        pb::AuthorizeRequest {
+            context: [
+                ("aws:SourceVpc".into(), string("a".into())),
+                ("AWS:sourcevpc".into(), string("b".into())),
+            ]
+            .into(),
+            ..Default::default()
+        },
+        "context",
+        "is given twice",
+    );
+    check(
+        pb::AuthorizeRequest {
+            context: [("k".into(), pb::ContextValue { kind: None })].into(),
+            ..Default::default()
+        },
+        "context",
+        "key `k` has no value (set `string` or `list`)",
+    );
+    // Not UTF-8, and not protobuf.
+    let e = authorize(&[0x0a, 0x02, 0xc3, 0x28], &limits()).unwrap_err();
+    assert_eq!(e, RequestError::invalid("principal", "is not UTF-8"));
+    for garbage in [
+        &[0x0a, 0x05, b'a'][..],
+        &[0xff][..],
+        &[0x28][..],
+        &[0x0b][..],
+    ] {
+        let e = authorize(garbage, &limits()).unwrap_err();
+        assert!(
+            e.to_string().contains("malformed protobuf"),
+            "{garbage:?}: {e}"
+        );
+    }
+    // A field of the wrong wire type.
+    let e = authorize(&[0x08, 0x01], &limits()).unwrap_err();
+    assert_eq!(
+        e,
+        RequestError::invalid(
+            "principal",
+            "malformed protobuf: wire type Varint, expected LengthDelimited"
+        )
+    );
+}
