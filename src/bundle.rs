@@ -182,6 +182,8 @@ pub struct Bundle {
     pub scps: BTreeMap<String, Arc<Policy>>,
     pub rcps: BTreeMap<String, Arc<Policy>>,
     pub warnings: Vec<BundleFinding>,
+    /// Each policy's JSON text, when loaded with [`load_files_with_sources`]; else empty.
+    pub sources: Sources,
 }
 
 /// The partition of every ARN warden builds.
@@ -294,9 +296,41 @@ pub fn load_files(files: &BTreeMap<String, String>) -> Result<Bundle, BundleErro
     Loader::default().load(files)
 }
 
+/// Like [`load_files`], keeping each policy's JSON text in [`Bundle::sources`]: for tools
+/// that write a decision's policies out (`warden authorize --case`), not for serving.
+pub fn load_files_with_sources(files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+    Loader {
+        sources: Some(Sources::default()),
+        ..Loader::default()
+    }
+    .load(files)
+}
+
+/// The JSON text of each policy of a bundle, by the policy's allocation: the bundle holds
+/// every policy for as long as it lives, so no two of its policies share an address.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    by_policy: rustc_hash::FxHashMap<usize, String>,
+}
+
+impl Sources {
+    /// The text `p` was compiled from, when kept.
+    pub fn of(&self, p: &Arc<Policy>) -> Option<&str> {
+        self.by_policy
+            .get(&(Arc::as_ptr(p) as usize))
+            .map(String::as_str)
+    }
+
+    fn add(&mut self, p: &Arc<Policy>, text: String) {
+        self.by_policy.insert(Arc::as_ptr(p) as usize, text);
+    }
+}
+
 #[derive(Default)]
 struct Loader {
     findings: Vec<BundleFinding>,
+    /// `Some` when the policies' texts are kept.
+    sources: Option<Sources>,
 }
 
 /// A file's text parsed as JSON, or a finding.
@@ -374,15 +408,25 @@ impl Loader {
             }
         }
 
+        let mut builtin_policy = |b: builtin::Builtin| {
+            let p = Arc::new(b.policy);
+            if let Some(sources) = &mut self.sources {
+                sources.add(&p, b.document);
+            }
+            p
+        };
         let mut managed: BTreeMap<PolicyArn, Arc<Policy>> = builtin::policies(&catalog)
             .into_iter()
-            .map(|p| (p.id.to_string(), Arc::new(p)))
+            .map(|b| {
+                let p = builtin_policy(b);
+                (p.id.to_string(), p)
+            })
             .collect();
         let mut scps = BTreeMap::new();
         let mut rcps = BTreeMap::new();
         scps.insert(
             "FullAWSAccess".to_owned(),
-            Arc::new(builtin::full_aws_access()),
+            builtin_policy(builtin::full_aws_access()),
         );
         let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
         let mut organization = None;
@@ -432,7 +476,7 @@ impl Loader {
                         } else {
                             &mut rcps
                         };
-                        if map.insert(name.clone(), Arc::new(p)).is_some() {
+                        if map.insert(name.clone(), p).is_some() {
                             self.reader(file).error(
                                 "duplicate-policy",
                                 "$",
@@ -507,7 +551,7 @@ impl Loader {
                     });
                     match compiled {
                         Some(p) => {
-                            managed.insert(arn, Arc::new(p));
+                            managed.insert(arn, p);
                         }
                         None => {
                             broken.insert(arn);
@@ -594,6 +638,7 @@ impl Loader {
             scps,
             rcps,
             warnings,
+            sources: self.sources.take().unwrap_or_default(),
         })
     }
 
@@ -661,15 +706,18 @@ impl Loader {
         id: &str,
         max: Option<u64>,
         catalog: &Catalog,
-    ) -> Option<Policy> {
+    ) -> Option<Arc<Policy>> {
         let parsed = policy::parse_node_with(node, kind, id, max.map(|m| m as usize));
         let mut r = FileReader {
             file,
             findings: &mut self.findings,
         };
         r.policy_findings(path, parsed.findings);
-        let p = parsed.policy?;
+        let p = Arc::new(parsed.policy?);
         catalog.check_policy(&mut r, node, path);
+        if let Some(sources) = &mut self.sources {
+            sources.add(&p, node.to_json());
+        }
         Some(p)
     }
 
@@ -876,7 +924,7 @@ impl Loader {
                     None,
                     cx.catalog,
                 ) {
-                    inline.push(Arc::new(p));
+                    inline.push(p);
                 }
             }
             if total > inline_budget {
@@ -1081,7 +1129,7 @@ impl Loader {
             path,
             arn,
             tags,
-            trust: Arc::new(trust?),
+            trust: trust?,
             inline,
             managed,
             boundary,
@@ -1144,11 +1192,7 @@ impl Loader {
             None,
             cx.catalog,
         )?;
-        Some(ResourcePolicy {
-            arn,
-            tags,
-            policy: Arc::new(policy),
-        })
+        Some(ResourcePolicy { arn, tags, policy })
     }
 
     /// Cross-file checks of one account: duplicate names, group references.

@@ -94,6 +94,48 @@ impl Node {
             .map(|m| &m.value)
     }
 
+    /// The value as compact JSON text, numbers exactly as written and members in document
+    /// order (duplicates too).
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+
+    fn write_json(&self, out: &mut String) {
+        let string = |out: &mut String, s: &str| {
+            out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
+        };
+        match &self.value {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => out.push_str(n),
+            Value::String(s) => string(out, s),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(']');
+            }
+            Value::Object(members) => {
+                out.push('{');
+                for (i, m) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(out, &m.key);
+                    out.push(':');
+                    m.value.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
     /// Converts to a `serde_json::Value` (the last of duplicate keys wins).
     pub fn to_serde(&self) -> serde_json::Value {
         match &self.value {

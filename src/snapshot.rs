@@ -478,19 +478,7 @@ impl Snapshot {
     ) -> (Authorization, Option<eval::Explanation>) {
         let target = self.target(who, q);
         let time = time_keys(now);
-        let keys = Keys {
-            session_uid: who.session_uid.as_ref(),
-            layers: [
-                &who.own_keys,
-                who.identity_keys,
-                &who.account_keys,
-                &target.item_keys,
-                &target.account_keys,
-                &time,
-            ],
-            caller: q.context,
-            resource_tags_owned: target.resource_tags_owned,
-        };
+        let keys = Keys::new(who, &target, &time, q.context);
         let request = Request::with_resource_arn(
             &who.principal,
             q.action,
@@ -528,6 +516,52 @@ impl Snapshot {
             authorization,
             explain.then(|| eval::explain(&request, &policies)),
         )
+    }
+
+    /// The policies and keys one decision reads, layer by layer: what a self-contained
+    /// evaluation case of it holds (`warden authorize --case`, `warden eval`).
+    pub fn gather<'a>(
+        &'a self,
+        who: &Resolved<'a>,
+        q: &Question<'a>,
+        now: SystemTime,
+    ) -> Gathered<'a> {
+        let target = self.target(who, q);
+        let time = time_keys(now);
+        let context = Keys::new(who, &target, &time, q.context).collect();
+        let policies = |set: &PolicySet| set.policies().to_vec();
+        Gathered {
+            resource_account: target.resource_account,
+            context,
+            identity: who
+                .identity
+                .map(|i| policies(&i.identity))
+                .unwrap_or_default(),
+            boundary: who
+                .identity
+                .and_then(|i| i.boundary.as_deref())
+                .map(policies),
+            session: who
+                .session
+                .and_then(|s| s.policies.as_deref())
+                .map(policies),
+            resource: target
+                .resource_set
+                .as_ref()
+                .map(|r| {
+                    r.sets()
+                        .iter()
+                        .flat_map(|s| s.policies())
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            scps: who
+                .account_info
+                .map(|a| a.scps.iter().map(|s| policies(s)).collect())
+                .unwrap_or_default(),
+            rcps: target.rcps.iter().map(|s| policies(s)).collect(),
+        }
     }
 
     /// The resource side of a question: its policies, its account, and the keys that
@@ -884,6 +918,23 @@ impl<'a> Resolved<'a> {
     }
 }
 
+/// What one decision reads (see [`Snapshot::gather`]).
+#[derive(Debug)]
+pub struct Gathered<'a> {
+    /// Empty when the resource belongs to no account.
+    pub resource_account: &'a str,
+    /// Every key the request is evaluated with: the server's, then the caller's.
+    pub context: Context,
+    pub identity: Vec<Arc<Policy>>,
+    pub boundary: Option<Vec<Arc<Policy>>>,
+    pub session: Option<Vec<Arc<Policy>>>,
+    /// The resource's policies (a role's trust policy for `sts:AssumeRole`), as one layer.
+    pub resource: Vec<Arc<Policy>>,
+    /// SCP levels over the principal's account, root first; RCP levels over the resource's.
+    pub scps: Vec<Vec<Arc<Policy>>>,
+    pub rcps: Vec<Vec<Arc<Policy>>>,
+}
+
 /// The resource side of one question (see [`Snapshot::target`]).
 struct Target<'a> {
     resource_set: Option<ResourcePolicies<'a>>,
@@ -910,6 +961,48 @@ struct Keys<'k> {
     layers: [&'k Context; 6],
     caller: CallerView<'k>,
     resource_tags_owned: bool,
+}
+
+impl<'k> Keys<'k> {
+    fn new(
+        who: &'k Resolved<'_>,
+        target: &'k Target<'_>,
+        time: &'k Context,
+        caller: CallerView<'k>,
+    ) -> Keys<'k> {
+        Keys {
+            session_uid: who.session_uid.as_ref(),
+            layers: [
+                &who.own_keys,
+                who.identity_keys,
+                &who.account_keys,
+                &target.item_keys,
+                &target.account_keys,
+                time,
+            ],
+            caller,
+            resource_tags_owned: target.resource_tags_owned,
+        }
+    }
+
+    /// Every key the request sees, each once, as [`Lookup::get`] would answer it.
+    fn collect(&self) -> Context {
+        let mut all = Context::new();
+        if let Some(uid) = self.session_uid {
+            all.insert("aws:userid", uid.clone());
+        }
+        for layer in self.layers {
+            for (k, v) in layer.iter() {
+                all.insert_default(k, v.clone());
+            }
+        }
+        for (k, v) in self.caller.iter() {
+            if !(self.resource_tags_owned && k.starts_with("aws:resourcetag/")) {
+                all.insert_default(k, v.clone());
+            }
+        }
+        all
+    }
 }
 
 impl Lookup for Keys<'_> {

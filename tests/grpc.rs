@@ -1288,3 +1288,268 @@ fn ghz_configurations_name_real_methods_and_fields() {
     }
     assert_eq!(seen, 3);
 }
+
+// === every face decides alike ===
+
+/// What a face answered: `Decision reason`, or the refusal's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Decided(String),
+    Refused(String),
+}
+
+/// A random request over the example organization: known and unknown principals, every
+/// catalog action and some that are not, resources of every account (and `*`, and roles
+/// to assume), request attributes and forged server keys.
+fn random_request(rng: &mut oorandom::Rand32) -> pb::AuthorizeRequest {
+    let pick = |rng: &mut oorandom::Rand32, from: &[&str]| -> String {
+        from[rng.rand_range(0..from.len() as u32) as usize].to_owned()
+    };
+    let principal = pick(
+        rng,
+        &[
+            ALICE,
+            BOB,
+            CAROL,
+            "arn:aws:iam::222222222222:user/audit/erin",
+            "arn:aws:iam::555555555555:user/admin",
+            "arn:aws:iam::555555555555:user/dana",
+            DEVELOPER,
+            "arn:aws:sts::555555555555:assumed-role/Auditor/a",
+            "arn:aws:sts::555555555555:assumed-role/BreakGlass/b",
+            "arn:aws:sts::333333333333:assumed-role/app-runtime/i-1",
+            "arn:aws:sts::444444444444:assumed-role/ci-deployer/build",
+            "arn:aws:iam::555555555555:root",
+            "arn:aws:iam::333333333333:user/engineering/mallory",
+            "arn:aws-cn:iam::333333333333:user/engineering/alice",
+        ],
+    );
+    let services: &[(&str, &[&str])] = &[
+        (
+            "orders",
+            &[
+                "ListOrders",
+                "GetOrder",
+                "DescribeOrderHistory",
+                "CreateOrder",
+                "UpdateOrder",
+                "DeleteOrder",
+                "RefundOrder",
+                "TagOrder",
+                "PutOrderPolicy",
+            ],
+        ),
+        (
+            "db",
+            &[
+                "ListDatabases",
+                "DescribeDatabase",
+                "Query",
+                "CreateDatabase",
+                "DeleteDatabase",
+                "TagDatabase",
+            ],
+        ),
+        (
+            "files",
+            &[
+                "ListBuckets",
+                "GetObject",
+                "PutObject",
+                "DeleteObject",
+                "PutBucketPolicy",
+            ],
+        ),
+        ("network", &["DescribeVpc", "DeleteVpc", "AuthorizeIngress"]),
+        ("deploy", &["GetDeployment", "CreateDeployment"]),
+        ("monitoring", &["GetMetricData", "PutAlarm"]),
+        ("sts", &["AssumeRole", "GetCallerIdentity"]),
+        ("iam", &["CreateUser", "ListRoles"]),
+    ];
+    let (service, actions) = services[rng.rand_range(0..services.len() as u32) as usize];
+    let action = match rng.rand_range(0..20) {
+        0 => "orders:Delete*".to_owned(),
+        1 => "nosvc:GetOrder".to_owned(),
+        _ => format!("{service}:{}", pick(rng, actions)),
+    };
+    let account = pick(
+        rng,
+        &[
+            "333333333333",
+            "444444444444",
+            "555555555555",
+            "999999999999",
+        ],
+    );
+    let resource = match (service, rng.rand_range(0..8)) {
+        (_, 0) => "*".to_owned(),
+        ("sts", _) => format!(
+            "arn:aws:iam::555555555555:role/{}",
+            pick(rng, &["Developer", "Auditor", "BreakGlass"])
+        ),
+        ("orders", 1) => "arn:aws:orders:us-east-1:555555555555:order/shared/7".to_owned(),
+        ("files", _) => format!("arn:aws:files:::reports/{}", rng.rand_range(0..3)),
+        ("db", _) => format!("arn:aws:db:us-east-1:{account}:database/main"),
+        ("network", _) => format!("arn:aws:network:us-east-1:{account}:vpc/vpc-1"),
+        ("deploy", _) => format!("arn:aws:deploy:us-east-1:{account}:application/web"),
+        ("monitoring", _) => format!("arn:aws:monitoring:us-east-1:{account}:alarm/a"),
+        ("iam", _) => format!("arn:aws:iam::{account}:user/x"),
+        _ => format!(
+            "arn:aws:orders:us-east-1:{account}:order/{}",
+            rng.rand_range(0..3)
+        ),
+    };
+    let mut request = ask(&principal, &action, &resource);
+    for (key, value) in [
+        ("aws:SourceIp", "10.0.0.1"),
+        ("aws:RequestedRegion", "us-east-1"),
+        ("orders:Amount", "150"),
+        ("aws:PrincipalOrgID", "o-a1b2c3d4e5"),
+        ("aws:PrincipalTag/team", "admins"),
+        ("aws:MultiFactorAuthPresent", "true"),
+        (
+            "aws:PrincipalArn",
+            "arn:aws:iam::555555555555:role/BreakGlass",
+        ),
+    ] {
+        if rng.rand_range(0..4) == 0 {
+            request.context.insert(key.into(), string(value));
+        }
+    }
+    request
+}
+
+fn decided(decision: pb::Decision, reason: &str) -> Answer {
+    let name = match decision {
+        pb::Decision::Allow => "Allow",
+        pb::Decision::ExplicitDeny => "ExplicitDeny",
+        pb::Decision::ImplicitDeny => "ImplicitDeny",
+        pb::Decision::Unspecified => "Unspecified",
+    };
+    Answer::Decided(format!("{name} {reason}"))
+}
+
+/// The flags of `warden authorize` for a request.
+fn authorize_flags(bundle: &Path, r: &pb::AuthorizeRequest) -> Vec<String> {
+    let mut flags = vec![
+        "authorize".to_owned(),
+        "--bundle".into(),
+        bundle.display().to_string(),
+        "--principal".into(),
+        r.principal.clone(),
+        "--action".into(),
+        r.action.clone(),
+        "--resource".into(),
+        r.resource.clone(),
+    ];
+    for (k, v) in &r.context {
+        if let Some(pb::context_value::Kind::String(s)) = &v.kind {
+            flags.extend(["--context".into(), format!("{k}={s}")]);
+        }
+    }
+    flags
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_requests_decide_alike_through_every_face() {
+    // Authorize, a one-item BatchAuthorize, the offline `warden authorize`, and `warden
+    // eval` on the request written out as a self-contained case (`warden authorize
+    // --case`): the same decision and reason, or the same refusal.
+    let server = Server::start(&[]);
+    let mut c = server.client().await;
+    let bin = env!("CARGO_BIN_EXE_warden");
+    let mut rng = oorandom::Rand32::new(2026);
+    let mut cases = String::new();
+    let mut expected_from_cases = Vec::new();
+    let (mut refusals, mut allows) = (0, 0);
+    for _ in 0..120 {
+        let r = random_request(&mut rng);
+        let one = match c.authorize(r.clone()).await {
+            Ok(a) => {
+                let a = a.into_inner();
+                decided(a.decision(), &a.reason)
+            }
+            Err(s) => Answer::Refused(s.message().to_owned()),
+        };
+        let batch = pb::BatchAuthorizeRequest {
+            principal: r.principal.clone(),
+            context: r.context.clone(),
+            items: vec![pb::BatchItem {
+                action: r.action.clone(),
+                resource: r.resource.clone(),
+                context: BTreeMap::new(),
+            }],
+            explain: false,
+            min_revision: 0,
+        };
+        let batched = match c.batch_authorize(batch).await {
+            Ok(b) => {
+                let b = b.into_inner();
+                assert_eq!(b.results.len(), 1);
+                decided(b.results[0].decision(), &b.results[0].reason)
+            }
+            // A batch names an item's fields `items[0].action`.
+            Err(s) => Answer::Refused(s.message().replace("items[0].", "")),
+        };
+        assert_eq!(batched, one, "{r:?}");
+        let mut flags = authorize_flags(server.bundle.path(), &r);
+        flags.push("--json".into());
+        let o = Command::new(bin).args(&flags).output().unwrap();
+        let offline = match o.status.code() {
+            Some(0 | 1) => {
+                let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                Answer::Decided(format!(
+                    "{} {}",
+                    v["decision"].as_str().unwrap(),
+                    v["reason"].as_str().unwrap()
+                ))
+            }
+            _ => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let message = err
+                    .trim()
+                    .strip_prefix("warden: the request is refused: ")
+                    .unwrap_or_else(|| panic!("{r:?}: {err}"));
+                Answer::Refused(message.to_owned())
+            }
+        };
+        assert_eq!(offline, one, "{r:?}");
+        match &one {
+            Answer::Refused(_) => refusals += 1,
+            Answer::Decided(d) if d.ends_with("unknown_principal") => {}
+            Answer::Decided(d) => {
+                allows += usize::from(d.starts_with("Allow"));
+                let mut flags = authorize_flags(server.bundle.path(), &r);
+                flags.push("--case".into());
+                let o = Command::new(bin).args(&flags).output().unwrap();
+                assert!(o.status.success(), "{r:?}: {o:?}");
+                cases.push_str(std::str::from_utf8(&o.stdout).unwrap());
+                expected_from_cases.push((r.clone(), one.clone()));
+            }
+        }
+    }
+    assert!(
+        refusals > 5 && allows > 5,
+        "{refusals} refused, {allows} allowed"
+    );
+    let mut eval = Command::new(bin)
+        .arg("eval")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut eval.stdin.take().unwrap(), cases.as_bytes()).unwrap();
+    let out = eval.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), expected_from_cases.len());
+    for (line, (r, want)) in lines.iter().zip(&expected_from_cases) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let got = Answer::Decided(format!(
+            "{} {}",
+            v["decision"].as_str().unwrap_or("?"),
+            v["reason"].as_str().unwrap_or("?")
+        ));
+        assert_eq!(&got, want, "{r:?}: {line}");
+    }
+}

@@ -30,8 +30,15 @@ pub fn arn_of(name: &str) -> Option<String> {
         .map(|(_, suffix)| format!("arn:aws:iam::aws:policy/{suffix}"))
 }
 
+/// A built-in policy and the document it was compiled from.
+#[derive(Debug, Clone)]
+pub struct Builtin {
+    pub policy: Policy,
+    pub document: String,
+}
+
 /// The AWS-managed SCP attached to every node when SCPs are enabled.
-pub fn full_aws_access() -> Policy {
+pub fn full_aws_access() -> Builtin {
     compile(
         "FullAWSAccess",
         PolicyKind::Scp,
@@ -43,7 +50,7 @@ pub fn full_aws_access() -> Policy {
 type ActionFilter<'a> = &'a dyn Fn(&str, &[String], AccessLevel, &str) -> bool;
 
 /// Every built-in managed policy, generated from the catalog.
-pub fn policies(catalog: &Catalog) -> Vec<Policy> {
+pub fn policies(catalog: &Catalog) -> Vec<Builtin> {
     let actions_where = |f: ActionFilter<'_>| -> Vec<String> {
         catalog
             .actions()
@@ -129,16 +136,17 @@ pub fn policies(catalog: &Catalog) -> Vec<Policy> {
 
 /// Compiles a generated document. Generated text is valid by construction; should it
 /// ever not be, the policy compiles to no statement (grants nothing: fail closed).
-fn compile(id: &str, kind: PolicyKind, statements: Value) -> Policy {
-    let doc = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
-    let parsed = json::parse(&doc)
+fn compile(id: &str, kind: PolicyKind, statements: Value) -> Builtin {
+    let document = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+    let parsed = json::parse(&document)
         .ok()
         .and_then(|node| policy::parse_node_with(&node, kind, id, None).policy);
-    parsed.unwrap_or_else(|| Policy {
+    let policy = parsed.unwrap_or_else(|| Policy {
         id: id.into(),
         kind,
         statements: Vec::new().into(),
-    })
+    });
+    Builtin { policy, document }
 }
 
 #[cfg(test)]
@@ -150,13 +158,18 @@ mod tests {
         let catalog = Catalog::builtin();
         let ps = policies(&catalog);
         assert_eq!(ps.len(), BUILTINS.len());
-        for p in &ps {
+        for Builtin {
+            policy: p,
+            document,
+        } in &ps
+        {
+            assert!(document.contains(r#""Version":"2012-10-17""#), "{document}");
             // The built-in catalog has no database or network service: those two are empty.
             let empty =
                 p.id.ends_with("DatabaseAdministrator") || p.id.ends_with("NetworkAdministrator");
             assert_eq!(p.statements.is_empty(), empty, "{}", p.id);
         }
-        assert!(!full_aws_access().statements.is_empty());
+        assert!(!full_aws_access().policy.statements.is_empty());
     }
 
     #[test]

@@ -90,6 +90,9 @@ struct Answer<'a> {
 #[derive(serde::Serialize)]
 struct StatementAnswer<'a> {
     kind: &'static str,
+    /// The organization level of an SCP or RCP statement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<usize>,
     policy: &'a str,
     index: usize,
     sid: Option<&'a str>,
@@ -114,6 +117,7 @@ fn answer<'a>(id: Option<&'a str>, o: &'a Outcome) -> Answer<'a> {
             .iter()
             .map(|m| StatementAnswer {
                 kind: m.kind.as_str(),
+                level: m.level,
                 policy: &m.policy,
                 index: m.index,
                 sid: m.sid.as_deref(),

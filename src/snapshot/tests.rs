@@ -61,20 +61,7 @@ fn with_keys(
     let who = s.resolve(&arn, None, now).unwrap();
     let target = s.target(&who, &q);
     let time = time_keys(now);
-    let keys = Keys {
-        session_uid: who.session_uid.as_ref(),
-        layers: [
-            &who.own_keys,
-            who.identity_keys,
-            &who.account_keys,
-            &target.item_keys,
-            &target.account_keys,
-            &time,
-        ],
-        caller: q.context,
-        resource_tags_owned: target.resource_tags_owned,
-    };
-    f(&keys);
+    f(&Keys::new(&who, &target, &time, q.context));
 }
 
 fn ask(principal: &str, action: &str, resource: &str) -> Outcome {
