@@ -413,3 +413,36 @@ fn validate_usage_problems_exit_with_two() {
     );
     check_exit(&warden(&["frobnicate"], None), 2);
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    // `warden eval ... | head -1`: standard output closes after one line.
+    for args in [
+        &["eval", "tests/conformance/generated.jsonl"][..],
+        &[
+            "validate",
+            "--kind",
+            "identity",
+            "tests/fixtures/policies/identity-bad.json",
+        ][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        assert!(!first.is_empty());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(2), "{args:?}: {err}");
+    }
+}

@@ -293,6 +293,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    // Say up front how long this takes: rounds of both servers add up (5 rounds of the
+    // default 10 s against the baseline is 100 s).
+    let runs = args.rounds.max(1) * if baseline.is_some() { 2 } else { 1 };
+    let against = if baseline.is_some() {
+        "warden and the no-op baseline, alternating"
+    } else {
+        "warden"
+    };
+    match duration {
+        Some(d) => eprintln!(
+            "loadgen: {runs} run(s) of {d:?} against {against}: about {:?}",
+            d * u32::try_from(runs).unwrap_or(u32::MAX)
+        ),
+        None => eprintln!(
+            "loadgen: {runs} run(s) of {} requests against {against}",
+            args.total.unwrap_or_default()
+        ),
+    }
     // Rounds alternate target and baseline, so a machine whose load drifts (other
     // processes) weighs on both alike; the median round is reported.
     let mut rounds: Vec<(Report, Option<Report>)> = Vec::new();

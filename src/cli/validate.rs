@@ -32,19 +32,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut errors = 0usize;
     let mut warnings = 0usize;
+    let mut out = String::new();
     for path in &args.files {
         let shown = path.display();
         let text = match std::fs::read(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(t) => t,
                 Err(_) => {
-                    println!("{shown}: error[invalid-encoding] $: the file is not UTF-8");
+                    out.push_str(&format!(
+                        "{shown}: error[invalid-encoding] $: the file is not UTF-8\n"
+                    ));
                     errors += 1;
                     continue;
                 }
             },
             Err(e) => {
-                println!("{shown}: error[unreadable] $: cannot read the file: {e}");
+                out.push_str(&format!(
+                    "{shown}: error[unreadable] $: cannot read the file: {e}\n"
+                ));
                 errors += 1;
                 continue;
             }
@@ -55,9 +60,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
             }
-            println!("{shown}:{f}");
+            out.push_str(&format!("{shown}:{f}\n"));
         }
     }
+    super::write_stdout(out.as_bytes())?;
     let files = args.files.len();
     eprintln!("{files} file(s) checked: {errors} error(s), {warnings} warning(s)");
     Ok(if errors > 0 {
@@ -77,6 +83,7 @@ fn bundles(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
     let mut errors = 0usize;
     let mut warnings = 0usize;
+    let mut out = String::new();
     for dir in dirs {
         let findings = match warden::bundle::load_dir(dir) {
             Ok(b) => b.warnings,
@@ -87,9 +94,13 @@ fn bundles(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
             }
-            println!("{}/{f}", dir.display().to_string().trim_end_matches('/'));
+            out.push_str(&format!(
+                "{}/{f}\n",
+                dir.display().to_string().trim_end_matches('/')
+            ));
         }
     }
+    super::write_stdout(out.as_bytes())?;
     eprintln!(
         "{} bundle(s) checked: {errors} error(s), {warnings} warning(s)",
         dirs.len()
