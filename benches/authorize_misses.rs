@@ -63,7 +63,7 @@ fn run(statements: usize) {
     let mut allows = 0usize;
     for (r, context) in org.requests.iter().zip(&contexts) {
         let (r, context) = (black_box(r.clone()), black_box(context.clone()));
-        if ask(&snapshot, &r, context, now).outcome.decision == Decision::Allow {
+        if ask(&snapshot, &r, &context, now).outcome.decision == Decision::Allow {
             allows += 1;
         }
     }
@@ -79,10 +79,10 @@ fn run(statements: usize) {
 fn ask(
     snapshot: &Snapshot,
     r: &SynthRequest,
-    context: CallerContext,
+    context: &CallerContext,
     now: SystemTime,
 ) -> Authorization {
     snapshot
-        .ask(&r.principal, &r.action, &r.resource, &context, now)
+        .ask(&r.principal, &r.action, &r.resource, context, now)
         .expect("a synthetic request is well formed")
 }

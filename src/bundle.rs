@@ -189,6 +189,12 @@ pub struct Bundle {
 /// The partition of every ARN warden builds.
 pub const PARTITION: &str = "aws";
 
+/// Whether `partition` is [`PARTITION`]: a slice pattern, compared in place (`==` calls
+/// `memcmp` for three bytes, on every request).
+pub fn is_partition(partition: &str) -> bool {
+    matches!(partition.as_bytes(), b"aws")
+}
+
 /// Reads every file of a bundle directory into `relative path -> text`.
 pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, BundleError> {
     let mut files = BTreeMap::new();

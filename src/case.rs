@@ -95,8 +95,8 @@ impl Case {
         let principal = Principal::from_arn(field("principal")?)
             .map_err(|e| fail(format!("`request.principal`: {e}")))?
             .into_owned();
-        let action =
-            Action::parse(field("action")?).map_err(|e| fail(format!("`request.action`: {e}")))?;
+        let action = Action::parse_checked(field("action")?)
+            .map_err(|e| fail(format!("`request.action`: {e}")))?;
         let resource = field("resource")?.to_owned();
         let resource_account = match req.get("resource_account") {
             Some(_) => field("resource_account")?.to_owned(),

@@ -29,6 +29,7 @@ use smol_str::SmolStr;
 use crate::arn::ArnPattern;
 use crate::matcher::Pattern;
 use crate::policy::{ActionPattern, Effect, Policy, PolicyKind, Statement};
+use crate::request::Action;
 
 /// Below this many statements a linear scan beats hashing the action.
 const INDEX_THRESHOLD: usize = 4;
@@ -174,8 +175,39 @@ impl Texts {
     }
 }
 
-fn key(text: &str) -> u64 {
+/// The hash an index files a lowercase action or service under; a request's action
+/// computes it once (`request::Action`) for every set it is looked up in.
+pub fn key(text: &str) -> u64 {
     FxBuildHasher.hash_one(text)
+}
+
+/// A set of texts found by their [`key`] with the indexes' interpolation search: the
+/// catalog's actions, which every request's action is checked against, with the key the
+/// action computed once.
+#[derive(Debug, Clone, Default)]
+pub struct TextSet(Box<[(u64, SmolStr)]>);
+
+impl TextSet {
+    pub fn new(texts: impl IntoIterator<Item = String>) -> TextSet {
+        let mut all: Vec<(u64, SmolStr)> = texts
+            .into_iter()
+            .map(|t| (key(&t), SmolStr::new(t)))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        TextSet(all.into_boxed_slice())
+    }
+
+    /// Whether `text`, whose [`key`] is `k`, is in the set.
+    pub fn contains(&self, k: u64, text: &str) -> bool {
+        let first = lower_bound(&self.0, k, |e| e.0);
+        self.0
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|e| e.0 == k)
+            .any(|e| e.1 == text)
+    }
 }
 
 impl Index {
@@ -187,6 +219,7 @@ impl Index {
     }
 
     /// The bucket of `text`.
+    #[cfg(test)]
     fn find(buckets: &Bucketed, text: &str) -> Option<Span> {
         Index::find_keyed(buckets, key(text), text)
     }
@@ -309,14 +342,8 @@ impl PolicySet {
         self.policies.first().map(|p| p.kind)
     }
 
-    /// Calls `f` with every statement that may match the lowercase action `action`
-    /// (`service:name`), until `f` returns `false`.
-    pub fn for_candidates<'s>(
-        &'s self,
-        action: &str,
-        service: &str,
-        mut f: impl FnMut(Candidate<'s>) -> bool,
-    ) {
+    /// Calls `f` with every statement that may match `action`, until `f` returns `false`.
+    pub fn for_candidates<'s>(&'s self, action: &Action, mut f: impl FnMut(Candidate<'s>) -> bool) {
         let Some(index) = &self.index else {
             for (pi, p) in self.policies.iter().enumerate() {
                 for (si, s) in p.statements.iter().enumerate() {
@@ -345,9 +372,10 @@ impl PolicySet {
             },
             action_matched: e.policy & ACTION_MATCHED != 0,
         };
+        let (action_key, service_key) = action.keys();
         let spans = [
-            Index::find(&index.exact, action),
-            Index::find(&index.by_service, service),
+            Index::find_keyed(&index.exact, action_key, action.as_str()),
+            Index::find_keyed(&index.by_service, service_key, action.service()),
             Some(index.always),
         ];
         for span in spans.into_iter().flatten() {
@@ -528,9 +556,9 @@ mod tests {
     }
 
     fn candidates(s: &PolicySet, action: &str) -> Vec<usize> {
-        let service = action.split(':').next().unwrap();
+        let action = Action::parse(action).unwrap();
         let mut out = Vec::new();
-        s.for_candidates(action, service, |c| {
+        s.for_candidates(&action, |c| {
             out.push(c.statement().unwrap().index);
             true
         });
@@ -557,6 +585,16 @@ mod tests {
         assert_eq!(candidates(&s, "b:y"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&s, "b:q"), vec![2, 3, 4]);
         assert_eq!(candidates(&s, "q:q"), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_text_set_finds_its_texts_by_key_and_compares_them() {
+        let set = TextSet::new(["orders:getorder".to_owned(), "s3:getobject".to_owned()]);
+        assert!(set.contains(key("orders:getorder"), "orders:getorder"));
+        assert!(set.contains(key("s3:getobject"), "s3:getobject"));
+        assert!(!set.contains(key("orders:getorders"), "orders:getorders"));
+        // A key that collides finds nothing without its text.
+        assert!(!set.contains(key("orders:getorder"), "forged:action"));
     }
 
     #[test]
@@ -637,7 +675,7 @@ mod tests {
         stmts.extend(std::iter::repeat_n(filler, INDEX_THRESHOLD));
         let s = set(&stmts);
         let mut seen = Vec::new();
-        s.for_candidates("a:x", "a", |c| {
+        s.for_candidates(&Action::parse("a:x").unwrap(), |c| {
             let st = c.statement().unwrap();
             assert_eq!(c.effect, st.effect);
             seen.push((st.index, c.action_matched));

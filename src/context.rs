@@ -219,11 +219,23 @@ impl Context {
 /// only request attributes and services' own keys remain, sorted by key so that equal
 /// contexts iterate alike (the decision cache compares them in order).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CallerContext(Context);
+pub struct CallerContext {
+    context: Context,
+    /// Whether it names an account whose organization the server adds
+    /// (`aws:VpceAccount`, `aws:SourceAccount`): known here, so that a request naming none
+    /// looks for neither.
+    names_accounts: bool,
+}
+
+/// The caller's keys that name an account whose organization keys the server fills.
+pub const ACCOUNT_KEYS: [&str; 2] = ["aws:vpceaccount", "aws:sourceaccount"];
 
 impl CallerContext {
     pub const fn empty() -> CallerContext {
-        CallerContext(Context::new())
+        CallerContext {
+            context: Context::new(),
+            names_accounts: false,
+        }
     }
 
     /// Keeps the keys a caller may supply and calls `dropped` with each other key
@@ -243,34 +255,33 @@ impl CallerContext {
         } = context;
         let mut entries: Vec<(SmolStr, ContextValue)> = keys.into_iter().zip(values).collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let (keys, values) = entries.into_iter().unzip();
-        CallerContext(Context {
-            filter,
-            keys,
-            values,
-        })
+        let (keys, values): (Vec<SmolStr>, Vec<ContextValue>) = entries.into_iter().unzip();
+        let names_accounts = keys.iter().any(|k| ACCOUNT_KEYS.contains(&k.as_str()));
+        CallerContext {
+            context: Context {
+                filter,
+                keys,
+                values,
+            },
+            names_accounts,
+        }
     }
 
     pub fn get(&self, lower_key: &str) -> Option<&ContextValue> {
-        self.0.get(lower_key)
+        self.context.get(lower_key)
     }
 
     /// The entries, sorted by (lowercase) key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
-        self.0.iter()
+        self.context.iter()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.context.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The context itself, for evaluation.
-    pub fn as_context(&self) -> &Context {
-        &self.0
+        self.context.is_empty()
     }
 }
 
@@ -326,6 +337,11 @@ impl<'a> CallerView<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.own.is_empty() && self.shared.is_empty()
+    }
+
+    /// Whether a key of [`ACCOUNT_KEYS`] is among them.
+    pub fn names_accounts(&self) -> bool {
+        self.own.names_accounts || self.shared.names_accounts
     }
 }
 

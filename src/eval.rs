@@ -230,31 +230,23 @@ struct Scan<'p> {
     broken: bool,
 }
 
-/// Where a statement sits: its layer, and for an organization policy its level.
-#[derive(Clone, Copy)]
-struct Layer {
-    kind: PolicyKind,
-    level: Option<usize>,
-}
-
-impl Layer {
-    fn of(kind: PolicyKind) -> Layer {
-        Layer { kind, level: None }
-    }
-}
-
 #[derive(Clone, Copy)]
 struct Hit<'p> {
-    layer: Layer,
+    kind: PolicyKind,
     policy: &'p Policy,
     statement: &'p Statement,
 }
 
 impl Hit<'_> {
     fn matched(&self) -> Matched {
+        self.matched_at(None)
+    }
+
+    /// The statement, at this organization level.
+    fn matched_at(&self, level: Option<usize>) -> Matched {
         Matched {
-            kind: self.layer.kind,
-            level: self.layer.level,
+            kind: self.kind,
+            level,
             policy: self.policy.id.clone(),
             index: self.statement.index,
             sid: self.statement.sid.clone(),
@@ -270,44 +262,34 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         return Outcome::allow(Reason::CallerIdentity, Vec::new());
     }
     let has_boundary = policies.boundary.is_some();
-    let id = scan(
-        req,
-        policies.identity,
-        Layer::of(PolicyKind::Identity),
-        has_boundary,
-    );
+    let id = scan(req, policies.identity, PolicyKind::Identity, has_boundary);
     let pb = policies
         .boundary
-        .map(|s| scan(req, s, Layer::of(PolicyKind::Boundary), has_boundary));
+        .map(|s| scan(req, s, PolicyKind::Boundary, has_boundary));
     let sp = policies
         .session
-        .map(|s| scan(req, s, Layer::of(PolicyKind::Session), has_boundary));
+        .map(|s| scan(req, s, PolicyKind::Session, has_boundary));
     let rbp = (!policies.resource.is_empty()).then(|| {
         let mut out = Scan::default();
         for set in policies.resource {
-            scan_into(
-                req,
-                set,
-                Layer::of(PolicyKind::Resource),
-                has_boundary,
-                &mut out,
-            );
+            scan_into(req, set, PolicyKind::Resource, has_boundary, &mut out);
         }
         out
     });
 
     // INVARIANT (fail closed): a layer whose index names a statement that is not there is
     // not decided without it; the whole request is denied.
-    let layers = [
-        (PolicyKind::Identity, Some(&id)),
-        (PolicyKind::Boundary, pb.as_ref()),
-        (PolicyKind::Session, sp.as_ref()),
-        (PolicyKind::Resource, rbp.as_ref()),
-    ];
-    for (kind, scan) in layers {
-        if scan.is_some_and(|s| s.broken) {
-            return Outcome::internal_error(kind);
-        }
+    let broken = |s: &Option<Scan<'_>>| s.as_ref().is_some_and(|s| s.broken);
+    if id.broken || broken(&pb) || broken(&sp) || broken(&rbp) {
+        let layer = [
+            (id.broken, PolicyKind::Identity),
+            (broken(&pb), PolicyKind::Boundary),
+            (broken(&sp), PolicyKind::Session),
+        ]
+        .into_iter()
+        .find_map(|(b, kind)| b.then_some(kind))
+        .unwrap_or(PolicyKind::Resource);
+        return Outcome::internal_error(layer);
     }
 
     // Step 1: an explicit deny anywhere wins. The organization levels are scanned in turn
@@ -326,15 +308,11 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
     let mut scp_allows: SmallVec<[Hit<'_>; 8]> = SmallVec::new();
     let mut scp_without_allow = false;
     for (i, set) in policies.scps.iter().enumerate() {
-        let layer = Layer {
-            kind: PolicyKind::Scp,
-            level: Some(i),
-        };
-        let level = scan(req, set, layer, has_boundary);
+        let level = scan(req, set, PolicyKind::Scp, has_boundary);
         if level.broken {
             return Outcome::internal_error(PolicyKind::Scp);
         }
-        denies.extend(level.denies.iter().map(Hit::matched));
+        denies.extend(level.denies.iter().map(|h| h.matched_at(Some(i))));
         match &level.allow {
             Some(hit) if !scp_without_allow => scp_allows.push(*hit),
             Some(_) => {}
@@ -342,15 +320,11 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         }
     }
     for (i, set) in policies.rcps.iter().enumerate() {
-        let layer = Layer {
-            kind: PolicyKind::Rcp,
-            level: Some(i),
-        };
-        let level = scan(req, set, layer, has_boundary);
+        let level = scan(req, set, PolicyKind::Rcp, has_boundary);
         if level.broken {
             return Outcome::internal_error(PolicyKind::Rcp);
         }
-        denies.extend(level.denies.iter().map(Hit::matched));
+        denies.extend(level.denies.iter().map(|h| h.matched_at(Some(i))));
     }
     if let Some(first) = denies.first() {
         return Outcome {
@@ -371,15 +345,17 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
         .and_then(|s| s.allow_match)
         .unwrap_or(PrincipalMatch::NoMatch);
     let rbp_hit = rbp.as_ref().and_then(|s| s.allow);
-    // The statements an Allow names: every SCP level's, then the deciding layers'.
+    // The statements an Allow names: every SCP level's (the allows were kept one per
+    // level, from the root down), then the deciding layers'.
     let granted = |hits: &[Option<Hit<'_>>]| -> Vec<Matched> {
         let mut out = Vec::with_capacity(scp_allows.len() + hits.len());
         out.extend(
             scp_allows
                 .iter()
-                .chain(hits.iter().flatten())
-                .map(Hit::matched),
+                .enumerate()
+                .map(|(level, h)| h.matched_at(Some(level))),
         );
+        out.extend(hits.iter().flatten().map(Hit::matched));
         out
     };
 
@@ -482,9 +458,14 @@ pub fn evaluate(req: &Request<'_>, policies: &Policies<'_>) -> Outcome {
 
 /// Evaluates a layer's candidate statements: every deny (any may decide), and allows only
 /// until one is found (for a resource policy, until a direct grant is found).
-fn scan<'p>(req: &Request<'_>, set: &'p PolicySet, layer: Layer, has_boundary: bool) -> Scan<'p> {
+fn scan<'p>(
+    req: &Request<'_>,
+    set: &'p PolicySet,
+    kind: PolicyKind,
+    has_boundary: bool,
+) -> Scan<'p> {
     let mut out = Scan::default();
-    scan_into(req, set, layer, has_boundary, &mut out);
+    scan_into(req, set, kind, has_boundary, &mut out);
     out
 }
 
@@ -494,18 +475,17 @@ fn scan<'p>(req: &Request<'_>, set: &'p PolicySet, layer: Layer, has_boundary: b
 fn scan_into<'p>(
     req: &Request<'_>,
     set: &'p PolicySet,
-    layer: Layer,
+    kind: PolicyKind,
     has_boundary: bool,
     out: &mut Scan<'p>,
 ) {
-    let kind = layer.kind;
     // Known in advance: a set that allows everything and denies nothing (`FullAWSAccess`
     // alone), and an RCP level without a deny (its allows decide nothing).
     if kind != PolicyKind::Resource {
         if let Some((policy, statement)) = set.allows_everything() {
             if kind != PolicyKind::Rcp {
                 out.allow = Some(Hit {
-                    layer,
+                    kind,
                     policy,
                     statement,
                 });
@@ -517,8 +497,7 @@ fn scan_into<'p>(
             return;
         }
     }
-    let (service, _) = req.action_parts();
-    set.for_candidates(req.action(), service, |candidate| {
+    set.for_candidates(req.action, |candidate| {
         // Decided from the index entry alone, without loading the statement.
         let allow = candidate.effect == Effect::Allow;
         if allow && out.allow_match == Some(PrincipalMatch::Direct) {
@@ -553,7 +532,7 @@ fn scan_into<'p>(
             return false;
         };
         let hit = Hit {
-            layer,
+            kind,
             policy,
             statement,
         };

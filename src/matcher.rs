@@ -293,13 +293,22 @@ impl Glob {
         };
         for piece in &self.middle {
             // Leftmost occurrence: taking it never prevents a later piece from matching.
-            let mut found = None;
-            for (i, _) in rest.char_indices() {
-                if let Some(after) = rest.get(i..).and_then(|r| piece.match_at(r)) {
-                    found = Some(after);
-                    break;
+            let found = match piece.parts.as_slice() {
+                // Plain text: a substring search (two-way), linear in the input, where
+                // trying every position costs input × piece for a hostile pair such as
+                // `*aaaa…ab*` against `aaaa…` (`benches/bounds.rs`).
+                [PiecePart::Text(t)] => rest.find(&**t).and_then(|i| rest.get(i + t.len()..)),
+                _ => {
+                    let mut found = None;
+                    for (i, _) in rest.char_indices() {
+                        if let Some(after) = rest.get(i..).and_then(|r| piece.match_at(r)) {
+                            found = Some(after);
+                            break;
+                        }
+                    }
+                    found
                 }
-            }
+            };
             match found {
                 Some(after) => rest = after,
                 None if piece.parts.is_empty() => {}

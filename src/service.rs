@@ -8,12 +8,12 @@
 //! 2. bounds: counts and sizes, before anything that grows with them (a face's decoder
 //!    checks them while decoding, with the same limits);
 //! 3. the caller's context screened: keys the server owns are dropped and counted;
-//! 4. validation, once, keeping the parsed values: the principal ARN (in the bundle's
-//!    partition), each action (`service:Action`, no wildcard), each resource (an ARN or
-//!    `*`);
+//! 4. validation, once, keeping the parsed values: each action (`service:Action`, no
+//!    wildcard), each resource (an ARN in the bundle's partition, or `*`);
 //! 5. the serving snapshot at `min_revision`, waiting briefly for a newer one;
 //! 6. the actions against the snapshot's catalog;
-//! 7. principal resolution, once per request;
+//! 7. principal resolution, once per request, which parses the principal's ARN (in the
+//!    bundle's partition) unless it is a user the snapshot holds;
 //! 8. per item: the decision cache (keyed by the resolved identity), evaluation, the
 //!    decision log and metrics.
 
@@ -29,7 +29,7 @@ use crate::cache::{CacheCounters, DecisionCache, Lookup};
 use crate::caller::Caller;
 use crate::context::{CallerContext, CallerView, Context};
 use crate::eval::{Explanation, Outcome, Reason};
-use crate::request::{Action, PrincipalArn, parse_principal, parse_resource};
+use crate::request::{Action, parse_resource};
 use crate::snapshot::{Authorization, Question, Resolved, Snapshot};
 use crate::source::Published;
 use crate::telemetry::{DecisionLog, DecisionRecord, Telemetry};
@@ -211,9 +211,9 @@ impl Drop for Admitted<'_> {
     }
 }
 
-/// A request within its bounds, its contexts screened, its values parsed.
+/// A request within its bounds, its contexts screened, its values parsed (the principal is
+/// parsed where it is resolved: a known user's ARN needs no parse).
 struct Valid<'r> {
-    arn: PrincipalArn<'r>,
     shared: CallerContext,
     items: Vec<ValidItem<'r>>,
 }
@@ -318,7 +318,7 @@ impl Service {
             shape,
         } = request;
         self.check_bounds(&caller, &context, &items, shape)?;
-        let valid = self.validate(&caller, context, &items, shape)?;
+        let valid = self.validate(context, &items, shape)?;
         if let Caller::Session(s) = &caller
             && s.expires_at <= self.clock.now()
         {
@@ -326,27 +326,19 @@ impl Service {
         }
         // INVARIANT (one snapshot per request): every item is decided at one revision.
         let snapshot = self.snapshot(min_revision).await?;
-        for (i, item) in valid.items.iter().enumerate() {
-            if !snapshot.knows_action(&item.action) {
-                return Err(RequestError::invalid(
-                    field(shape, i, "action"),
-                    format!(
-                        "`{}` is not an action of the catalog{}",
-                        items.get(i).map_or("", |it| it.action.as_str()),
-                        match snapshot.catalog().service(item.action.service()) {
-                            Some(_) => "",
-                            None => " (no such service)",
-                        }
-                    ),
-                ));
-            }
+        for (i, (item, given)) in valid.items.iter().zip(&items).enumerate() {
+            snapshot
+                .check_action(&item.action, &given.action)
+                .map_err(|m| RequestError::invalid(field(shape, i, "action"), m))?;
         }
         let now = self.clock.now();
         let session = match &caller {
             Caller::Asserted(_) => None,
             Caller::Session(s) => Some(&**s),
         };
-        let who = snapshot.resolve(&valid.arn, session, now);
+        let who = snapshot
+            .resolve(caller.arn(), session, now)
+            .map_err(|m| RequestError::invalid("principal", m))?;
         let revision = snapshot.revision();
         let mut decisions = Vec::with_capacity(valid.items.len());
         for item in &valid.items {
@@ -530,13 +522,10 @@ impl Service {
     /// Screens the contexts and parses every value once. Bounds were checked.
     fn validate<'r>(
         &self,
-        caller: &'r Caller,
         shared: Context,
         items: &'r [Item],
         shape: Shape,
     ) -> Result<Valid<'r>, RequestError> {
-        let arn =
-            parse_principal(caller.arn()).map_err(|m| RequestError::invalid("principal", m))?;
         let shared = self.screen(shared);
         let mut valid = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -567,7 +556,6 @@ impl Service {
             });
         }
         Ok(Valid {
-            arn,
             shared,
             items: valid,
         })

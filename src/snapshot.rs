@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use smol_str::SmolStr;
 
@@ -23,7 +23,7 @@ use crate::bundle::{self, Bundle, BundleError, OrgUnit, catalog::Catalog};
 use crate::cache::Identity as CacheIdentity;
 use crate::caller::Session;
 use crate::compile::PolicySet;
-use crate::context::{CallerContext, CallerView, Context, ContextValue, Lookup};
+use crate::context::{ACCOUNT_KEYS, CallerContext, CallerView, Context, ContextValue, Lookup};
 use crate::eval::{self, Outcome, Policies};
 use crate::policy::Policy;
 use crate::request::{
@@ -124,7 +124,7 @@ pub struct Snapshot {
     catalog: Catalog,
     /// Every action the catalog knows, lowercase (`orders:getorder`): a request for any
     /// other is refused, so one hash lookup answers it.
-    actions: FxHashSet<Box<str>>,
+    actions: crate::compile::TextSet,
     /// The organization's id, when the bundle has one.
     org_id: Option<String>,
     empty: PolicySet,
@@ -265,16 +265,12 @@ impl Snapshot {
             }
         }
         let statements = sets.statements;
-        let actions = b
-            .catalog
-            .services
-            .values()
-            .flat_map(|s| {
-                s.actions
-                    .keys()
-                    .map(move |a| format!("{}:{a}", s.prefix).into())
-            })
-            .collect();
+        let actions = crate::compile::TextSet::new(
+            b.catalog
+                .services
+                .values()
+                .flat_map(|s| s.actions.keys().map(move |a| format!("{}:{a}", s.prefix))),
+        );
         Snapshot {
             revision,
             built_at: SystemTime::now(),
@@ -309,9 +305,17 @@ impl Snapshot {
         self.statements
     }
 
-    /// Whether the catalog knows a lowercase action (`orders:getorder`).
-    pub fn knows_action(&self, action: &Action) -> bool {
-        self.actions.contains(action.as_str())
+    /// Checks a request's action (read from `text`) against the catalog: one hash lookup
+    /// for a known action; for any other, what is wrong with it.
+    pub fn check_action(&self, action: &Action, text: &str) -> Result<(), String> {
+        if self.actions.contains(action.keys().0, action.as_str()) {
+            return Ok(());
+        }
+        let mut problem = Action::problem(text);
+        if problem.ends_with("of the catalog") && self.catalog.service(action.service()).is_none() {
+            problem.push_str(" (no such service)");
+        }
+        Err(problem)
     }
 
     /// One request given as text, parsed as the service parses it, resolved and decided:
@@ -352,105 +356,128 @@ impl Snapshot {
         now: SystemTime,
         explain: bool,
     ) -> Result<(Authorization, Option<eval::Explanation>), String> {
-        let arn = parse_principal(principal)?;
-        let action = Action::parse(action)?;
+        let parsed = Action::parse(action)?;
+        self.check_action(&parsed, action)?;
         let question = Question {
-            action: &action,
+            action: &parsed,
             resource,
             resource_arn: parse_resource(resource)?,
             context: CallerView::of(context),
         };
-        Ok(match self.resolve(&arn, None, now) {
+        Ok(match self.resolve(principal, None, now)? {
             Some(who) => self.decide(&who, &question, now, explain),
             None => (Authorization::unknown_principal(), None),
         })
     }
 
-    /// Resolves the caller, then decides the question: [`Snapshot::resolve`] and
-    /// [`Snapshot::decide`] in one, an unknown principal being an implicit deny.
-    pub fn authorize(
-        &self,
-        arn: &PrincipalArn<'_>,
-        session: Option<&Session>,
-        q: &Question<'_>,
-        now: SystemTime,
-    ) -> Authorization {
-        match self.resolve(arn, session, now) {
-            Some(who) => self.decide(&who, q, now, false).0,
-            None => Authorization::unknown_principal(),
-        }
-    }
-
-    /// Principal resolution: the caller's principal (its ARN split beforehand as `arn`;
-    /// with the `session` the caller's credentials verified, if any), its policies, and the
-    /// keys the server owns about it; `None` when the snapshot does not know the principal
-    /// (or the role of a session), or it is in another partition.
+    /// Principal resolution: the caller's principal (an ARN; with the `session` the
+    /// caller's credentials verified, if any), its policies, and the keys the server owns
+    /// about it. `Ok(None)` when the snapshot does not know the principal (or the role of a
+    /// session); `Err` when the ARN is not a principal's, or not in the bundle's partition.
     ///
     /// A user's keys are built once at compile time; a role session adds its id
     /// (`AROA...:SESSION`), and a verified session its own facts (session tags over the
     /// role's, MFA, issue time, source identity).
     pub fn resolve<'a>(
         &'a self,
+        principal: &'a str,
+        session: Option<&'a Session>,
+        now: SystemTime,
+    ) -> Result<Option<Resolved<'a>>, String> {
+        // A user the snapshot holds is found by its ARN, which is well formed by
+        // construction: nothing is parsed (most requests, callgrind). Any other principal
+        // is parsed once, here.
+        let user = match session {
+            None => self.users.get(principal),
+            Some(_) => None,
+        };
+        if let Some(id) = user {
+            let Some(p) = id.principal.as_ref() else {
+                return Ok(None);
+            };
+            return Ok(Some(self.resolved(
+                Cow::Borrowed(p),
+                Some(id),
+                None,
+                Context::new(),
+                None,
+                (principal, &id.account),
+            )));
+        }
+        let arn = parse_principal(principal)?;
+        Ok(self.resolve_parsed(&arn, session, now))
+    }
+
+    /// [`Snapshot::resolve`] for a principal other than a known user, its ARN parsed.
+    fn resolve_parsed<'a>(
+        &'a self,
         arn: &PrincipalArn<'a>,
         session: Option<&'a Session>,
         now: SystemTime,
     ) -> Option<Resolved<'a>> {
-        if arn.partition != bundle::PARTITION {
-            return None;
-        }
         let mut own_keys = Context::new();
         let mut session_uid: Option<ContextValue> = None;
-        let user = match arn.kind {
-            ArnKind::User { .. } if session.is_none() => self.users.get(arn.text),
-            _ => None,
-        };
-        let (principal, identity) = match user {
-            Some(id) => (Cow::Borrowed(id.principal.as_ref()?), Some(&**id)),
-            None => match arn.kind {
-                ArnKind::AssumedRole {
-                    role,
-                    session: name,
-                } => {
-                    // A role session borrows its role's ARN (with the path) from the store.
-                    let id = self.roles.get(arn.account)?.get(role)?;
-                    let mut principal =
-                        Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(id.arn.as_str()));
-                    let mut uid = String::with_capacity(id.unique_id.len() + 1 + name.len());
-                    uid.push_str(&id.unique_id);
-                    uid.push(':');
-                    uid.push_str(name);
-                    session_uid = Some(ContextValue::Single(uid.clone()));
-                    principal.unique_id = Some(Cow::Owned(uid));
-                    (Cow::Owned(principal), Some(&**id))
-                }
-                ArnKind::Root
-                    if session.is_none()
-                        && (self.accounts.contains_key(arn.account)
-                            || self.has_account_identities(arn.account)) =>
-                {
-                    let mut principal = Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(""));
-                    principal.unique_id = Some(Cow::Borrowed(arn.account));
-                    own_keys = principal_keys(&principal, &[]);
-                    (Cow::Owned(principal), None)
-                }
-                // A user ARN the snapshot does not know, a verified session that is not a
-                // role session, or a caller that is not an IAM principal of the store.
-                _ => return None,
-            },
+        let (principal, identity) = match arn.kind {
+            ArnKind::AssumedRole {
+                role,
+                session: name,
+            } => {
+                // A role session borrows its role's ARN (with the path) from the store.
+                let id = self.roles.get(arn.account)?.get(role)?;
+                let mut principal =
+                    Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(id.arn.as_str()));
+                let mut uid = String::with_capacity(id.unique_id.len() + 1 + name.len());
+                uid.push_str(&id.unique_id);
+                uid.push(':');
+                uid.push_str(name);
+                session_uid = Some(ContextValue::Single(uid.clone()));
+                principal.unique_id = Some(Cow::Owned(uid));
+                (Cow::Owned(principal), Some(&**id))
+            }
+            ArnKind::Root
+                if session.is_none()
+                    && (self.accounts.contains_key(arn.account)
+                        || self.has_account_identities(arn.account)) =>
+            {
+                let mut principal = Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(""));
+                principal.unique_id = Some(Cow::Borrowed(arn.account));
+                own_keys = principal_keys(&principal, &[]);
+                (Cow::Owned(principal), None)
+            }
+            // A user ARN the snapshot does not know, a verified session that is not a
+            // role session, or a caller that is not an IAM principal of the store.
+            _ => return None,
         };
         if let Some(s) = session {
             session_keys(s, now, &mut own_keys);
         }
-        let account: &'a str = match identity {
-            Some(id) => &id.account,
-            None => arn.account,
-        };
+        let account = identity.map_or(arn.account, |id| &id.account);
+        Some(self.resolved(
+            principal,
+            identity,
+            session,
+            own_keys,
+            session_uid,
+            (arn.text, account),
+        ))
+    }
+
+    /// A resolved principal: the parts that follow from its identity and account.
+    fn resolved<'a>(
+        &'a self,
+        principal: Cow<'a, Principal<'a>>,
+        identity: Option<&'a Identity>,
+        session: Option<&'a Session>,
+        own_keys: Context,
+        session_uid: Option<ContextValue>,
+        (arn, account): (&'a str, &'a str),
+    ) -> Resolved<'a> {
         let account_info = self.accounts.get(account);
         let account_keys = match account_info {
             Some(a) => Cow::Borrowed(&a.principal_keys),
             None => Cow::Owned(principal_account_keys(account, None, None)),
         };
-        Some(Resolved {
+        Resolved {
             principal,
             identity,
             session,
@@ -462,9 +489,9 @@ impl Snapshot {
             account_keys,
             cache: match session {
                 Some(s) => CacheIdentity::Session(&s.id),
-                None => CacheIdentity::Principal(arn.text),
+                None => CacheIdentity::Principal(arn),
             },
-        })
+        }
     }
 
     /// Decides one question for a resolved principal: gathers the resource's policies and
@@ -613,10 +640,15 @@ impl Snapshot {
         };
         // The organization of accounts a caller names (a VPC endpoint's owner, the source
         // of a service's request) is the server's to say.
-        for (given, org_id, org_paths) in [
-            ("aws:vpceaccount", "aws:VpceOrgID", "aws:VpceOrgPaths"),
-            ("aws:sourceaccount", "aws:SourceOrgID", "aws:SourceOrgPaths"),
-        ] {
+        let named = [
+            ("aws:VpceOrgID", "aws:VpceOrgPaths"),
+            ("aws:SourceOrgID", "aws:SourceOrgPaths"),
+        ];
+        for (given, (org_id, org_paths)) in ACCOUNT_KEYS
+            .iter()
+            .zip(named)
+            .filter(|_| q.context.names_accounts())
+        {
             let named = q.context.get(given).and_then(ContextValue::single);
             if let (Some(org), Some(path)) = (
                 self.org_id.as_deref(),

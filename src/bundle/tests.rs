@@ -531,3 +531,11 @@ fn every_error_is_reported_at_once() {
         "{text}"
     );
 }
+
+#[test]
+fn the_partition_check_names_the_partition() {
+    assert!(super::is_partition(super::PARTITION));
+    for other in ["aws-cn", "aw", "AWS", ""] {
+        assert!(!super::is_partition(other), "{other}");
+    }
+}

@@ -15,7 +15,7 @@ use warden::bundle::{self, Sources};
 use warden::caller::Caller;
 use warden::context::{CallerContext, CallerView, Context, ContextValue};
 use warden::policy::Policy;
-use warden::request::{Action, parse_principal, parse_resource};
+use warden::request::{Action, parse_resource};
 use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
 use warden::snapshot::{Question, Snapshot};
 use warden::source::Published;
@@ -132,8 +132,8 @@ struct CaseRequest {
 /// The request as a self-contained case.
 fn case(snapshot: &Snapshot, sources: &Sources, r: &RequestArgs) -> anyhow::Result<String> {
     let refused = |e: String| anyhow!("the request is refused: {e}");
-    let arn = parse_principal(&r.principal).map_err(refused)?;
     let action = Action::parse(&r.action).map_err(refused)?;
+    snapshot.check_action(&action, &r.action).map_err(refused)?;
     let context = CallerContext::screen(r.context()?, |_| {});
     let question = Question {
         action: &action,
@@ -142,12 +142,15 @@ fn case(snapshot: &Snapshot, sources: &Sources, r: &RequestArgs) -> anyhow::Resu
         context: CallerView::of(&context),
     };
     let now = std::time::SystemTime::now();
-    let who = snapshot.resolve(&arn, None, now).ok_or_else(|| {
-        anyhow!(
-            "the principal `{}` is not in the bundle: a case needs its policies",
-            r.principal
-        )
-    })?;
+    let who = snapshot
+        .resolve(&r.principal, None, now)
+        .map_err(refused)?
+        .ok_or_else(|| {
+            anyhow!(
+                "the principal `{}` is not in the bundle: a case needs its policies",
+                r.principal
+            )
+        })?;
     let g = snapshot.gather(&who, &question, now);
     let text = |p: &Arc<Policy>| -> anyhow::Result<&str> {
         sources

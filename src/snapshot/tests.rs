@@ -49,7 +49,6 @@ fn with_keys(
     now: SystemTime,
     f: impl FnOnce(&dyn Lookup),
 ) {
-    let arn = parse_principal(principal).unwrap();
     let action = Action::parse("orders:GetOrder").unwrap();
     let caller = screened(ctx);
     let q = Question {
@@ -58,7 +57,7 @@ fn with_keys(
         resource_arn: parse_resource(resource).unwrap(),
         context: CallerView::of(&caller),
     };
-    let who = s.resolve(&arn, None, now).unwrap();
+    let who = s.resolve(principal, None, now).unwrap().unwrap();
     let target = s.target(&who, &q);
     let time = time_keys(now);
     f(&Keys::new(&who, &target, &time, q.context));
@@ -502,4 +501,31 @@ fn time_conditions_mark_a_decision_time_dependent() {
         )
         .time_dependent
     );
+}
+
+#[test]
+fn the_organization_of_an_account_a_caller_names_is_the_servers_to_say() {
+    let s = example();
+    let alice = format!("arn:aws:iam::{DEV}:user/engineering/alice");
+    let mut ctx = Context::new();
+    ctx.insert("aws:VpceAccount", ContextValue::Single(PROD.into()));
+    ctx.insert(
+        "aws:SourceAccount",
+        ContextValue::Single("999999999999".into()),
+    );
+    ctx.insert("aws:VpceOrgID", ContextValue::Single("o-forged".into()));
+    ctx.insert("aws:SourceOrgID", ContextValue::Single("o-forged".into()));
+    with_keys(s, &alice, &order(DEV, "1"), &ctx, UNIX_EPOCH, |keys| {
+        let get = |k: &str| keys.get(k).map(|v| v.values().to_vec());
+        assert_eq!(get("aws:vpceaccount"), Some(vec![PROD.to_owned()]));
+        assert_eq!(get("aws:vpceorgid"), Some(vec!["o-a1b2c3d4e5".to_owned()]));
+        assert_eq!(
+            get("aws:vpceorgpaths"),
+            Some(vec![
+                "o-a1b2c3d4e5/r-a1b2/ou-a1b2-workloads/ou-a1b2-prod/".to_owned()
+            ])
+        );
+        // An account outside the organization has none; the caller's claim is dropped.
+        assert_eq!(get("aws:sourceorgid"), None);
+    });
 }
