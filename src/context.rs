@@ -241,28 +241,40 @@ impl CallerContext {
     /// Keeps the keys a caller may supply and calls `dropped` with each other key
     /// (lowercase).
     pub fn screen(mut context: Context, mut dropped: impl FnMut(&str)) -> CallerContext {
-        context.retain(|k| {
-            let keep = crate::keys::caller_supplies(k);
-            if !keep {
-                dropped(k);
-            }
-            keep
-        });
-        let Context {
-            filter,
-            keys,
-            values,
-        } = context;
-        let mut entries: Vec<(SmolStr, ContextValue)> = keys.into_iter().zip(values).collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let (keys, values): (Vec<SmolStr>, Vec<ContextValue>) = entries.into_iter().unzip();
-        let names_accounts = keys.iter().any(|k| ACCOUNT_KEYS.contains(&k.as_str()));
-        CallerContext {
-            context: Context {
+        // Rebuilt only when something is dropped or out of order: a face's decoder hands
+        // over a sorted context (`Context::from_entries`), and callers rarely send a key
+        // the server owns, so most contexts are kept as they come.
+        let foreign = |k: &SmolStr| !crate::keys::caller_supplies(k);
+        if context.keys.iter().any(foreign) {
+            context.retain(|k| {
+                let keep = crate::keys::caller_supplies(k);
+                if !keep {
+                    dropped(k);
+                }
+                keep
+            });
+        }
+        if !context.keys.is_sorted() {
+            let Context {
                 filter,
                 keys,
                 values,
-            },
+            } = context;
+            let mut entries: Vec<(SmolStr, ContextValue)> = keys.into_iter().zip(values).collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let (keys, values) = entries.into_iter().unzip();
+            context = Context {
+                filter,
+                keys,
+                values,
+            };
+        }
+        let names_accounts = context
+            .keys
+            .iter()
+            .any(|k| ACCOUNT_KEYS.contains(&k.as_str()));
+        CallerContext {
+            context,
             names_accounts,
         }
     }

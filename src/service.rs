@@ -312,26 +312,32 @@ impl Service {
         let Request {
             caller,
             context,
-            items,
+            mut items,
             min_revision,
             explain,
             shape,
         } = request;
         self.check_bounds(&caller, &context, &items, shape)?;
-        let valid = self.validate(context, &items, shape)?;
+        // Each item's own context is taken from it (not copied), then the items are read.
+        let own: Vec<CallerContext> = items
+            .iter_mut()
+            .map(|item| self.screen(std::mem::take(&mut item.context)))
+            .collect();
+        let valid = self.validate(context, own, &items, shape)?;
+        // INVARIANT (one snapshot per request): every item is decided at one revision.
+        let snapshot = self.snapshot(min_revision).await?;
+        // One time for the whole request: its expiry check and every item's time keys.
+        let now = self.clock.now();
         if let Caller::Session(s) = &caller
-            && s.expires_at <= self.clock.now()
+            && s.expires_at <= now
         {
             return Err(RequestError::SessionExpired { id: s.id.clone() });
         }
-        // INVARIANT (one snapshot per request): every item is decided at one revision.
-        let snapshot = self.snapshot(min_revision).await?;
         for (i, (item, given)) in valid.items.iter().zip(&items).enumerate() {
             snapshot
                 .check_action(&item.action, &given.action)
                 .map_err(|m| RequestError::invalid(field(shape, i, "action"), m))?;
         }
-        let now = self.clock.now();
         let session = match &caller {
             Caller::Asserted(_) => None,
             Caller::Session(s) => Some(&**s),
@@ -505,35 +511,36 @@ impl Service {
                 ),
             ));
         }
-        check_name("principal", caller.arn())?;
-        self.check_context("context", shared)?;
+        // A field's name is formatted only for the error (`items[3].action`).
+        let at = |name: &'static str, i: usize| {
+            move |m: String| RequestError::invalid(field(shape, i, name), m)
+        };
+        check_name(caller.arn()).map_err(|m| RequestError::invalid("principal", m))?;
+        check_context(&self.limits, shared).map_err(|m| RequestError::invalid("context", m))?;
         for (i, item) in items.iter().enumerate() {
-            check_name(&field(shape, i, "action"), &item.action)?;
-            check_name(&field(shape, i, "resource"), &item.resource)?;
-            self.check_context(&field(shape, i, "context"), &item.context)?;
+            check_name(&item.action).map_err(at("action", i))?;
+            check_name(&item.resource).map_err(at("resource", i))?;
+            check_context(&self.limits, &item.context).map_err(at("context", i))?;
         }
         Ok(())
     }
 
-    fn check_context(&self, field: &str, context: &Context) -> Result<(), RequestError> {
-        check_context(&self.limits, field, context)
-    }
-
-    /// Screens the contexts and parses every value once. Bounds were checked.
+    /// Screens the shared context and parses every item once; `own` holds the items'
+    /// contexts, screened. Bounds were checked.
     fn validate<'r>(
         &self,
         shared: Context,
+        own: Vec<CallerContext>,
         items: &'r [Item],
         shape: Shape,
     ) -> Result<Valid<'r>, RequestError> {
         let shared = self.screen(shared);
         let mut valid = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
+        for (i, (item, context)) in items.iter().zip(own).enumerate() {
             let action = Action::parse(&item.action)
                 .map_err(|m| RequestError::invalid(field(shape, i, "action"), m))?;
             let resource_arn = parse_resource(&item.resource)
                 .map_err(|m| RequestError::invalid(field(shape, i, "resource"), m))?;
-            let context = self.screen(item.context.clone());
             let seen = CallerView {
                 own: &context,
                 shared: &shared,
@@ -577,58 +584,45 @@ fn field(shape: Shape, i: usize, name: &str) -> String {
 }
 
 /// The bounds of one context: its number of keys, each key's and value's size, each
-/// list's length. Shared with the faces' decoders, which check the same while decoding.
-pub fn check_context(limits: &Limits, field: &str, context: &Context) -> Result<(), RequestError> {
+/// list's length (the faces' decoders check the same while decoding).
+fn check_context(limits: &Limits, context: &Context) -> Result<(), String> {
     if context.len() > limits.max_context_entries {
-        return Err(RequestError::invalid(
-            field,
-            format!(
-                "{} keys, more than the limit of {}",
-                context.len(),
-                limits.max_context_entries
-            ),
+        return Err(format!(
+            "{} keys, more than the limit of {}",
+            context.len(),
+            limits.max_context_entries
         ));
     }
     for (key, value) in context.iter() {
         if key.is_empty() {
-            return Err(RequestError::invalid(field, "a key is empty"));
+            return Err("a key is empty".into());
         }
         if key.len() > MAX_KEY_BYTES {
-            return Err(RequestError::invalid(
-                field,
-                format!("key `{key}` is longer than {MAX_KEY_BYTES} bytes"),
-            ));
+            return Err(format!("key `{key}` is longer than {MAX_KEY_BYTES} bytes"));
         }
         let values = value.values();
         if values.len() > limits.max_context_values {
-            return Err(RequestError::invalid(
-                field,
-                format!(
-                    "key `{key}` has {} values, more than the limit of {}",
-                    values.len(),
-                    limits.max_context_values
-                ),
+            return Err(format!(
+                "key `{key}` has {} values, more than the limit of {}",
+                values.len(),
+                limits.max_context_values
             ));
         }
         if values.iter().any(|v| v.len() > MAX_VALUE_BYTES) {
-            return Err(RequestError::invalid(
-                field,
-                format!("a value of key `{key}` is longer than {MAX_VALUE_BYTES} bytes"),
+            return Err(format!(
+                "a value of key `{key}` is longer than {MAX_VALUE_BYTES} bytes"
             ));
         }
     }
     Ok(())
 }
 
-fn check_name(field: &str, value: &str) -> Result<(), RequestError> {
+fn check_name(value: &str) -> Result<(), String> {
     if value.is_empty() {
-        return Err(RequestError::invalid(field, "is required"));
+        return Err("is required".into());
     }
     if value.len() > MAX_NAME_BYTES {
-        return Err(RequestError::invalid(
-            field,
-            format!("is longer than {MAX_NAME_BYTES} bytes"),
-        ));
+        return Err(format!("is longer than {MAX_NAME_BYTES} bytes"));
     }
     Ok(())
 }
@@ -653,15 +647,17 @@ impl DecisionIds {
 
     /// 32 lowercase hex digits: the prefix, then the counter.
     fn next(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(32);
-        for word in [self.prefix, n] {
-            for shift in (0..16).rev() {
-                let digit = ((word >> (shift * 4)) & 0xf) as u32;
-                id.push(char::from_digit(digit, 16).unwrap_or('0'));
+        let mut id = [0u8; 32];
+        for (slot, word) in id.chunks_exact_mut(16).zip([self.prefix, n]) {
+            for (i, digit) in slot.iter_mut().enumerate() {
+                let nibble = (word >> ((15 - i) * 4)) & 0xf;
+                *digit = HEX.get(nibble as usize).copied().unwrap_or(b'0');
             }
         }
-        id
+        // Hex digits are ASCII: the conversion cannot fail.
+        String::from_utf8(id.to_vec()).unwrap_or_default()
     }
 }
 

@@ -396,7 +396,7 @@ impl Snapshot {
                 return Ok(None);
             };
             return Ok(Some(self.resolved(
-                Cow::Borrowed(p),
+                Caller::Known(p),
                 Some(id),
                 None,
                 Context::new(),
@@ -432,7 +432,7 @@ impl Snapshot {
                 uid.push_str(name);
                 session_uid = Some(ContextValue::Single(uid.clone()));
                 principal.unique_id = Some(Cow::Owned(uid));
-                (Cow::Owned(principal), Some(&**id))
+                (Caller::Parsed(Box::new(principal)), Some(&**id))
             }
             ArnKind::Root
                 if session.is_none()
@@ -442,7 +442,7 @@ impl Snapshot {
                 let mut principal = Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(""));
                 principal.unique_id = Some(Cow::Borrowed(arn.account));
                 own_keys = principal_keys(&principal, &[]);
-                (Cow::Owned(principal), None)
+                (Caller::Parsed(Box::new(principal)), None)
             }
             // A user ARN the snapshot does not know, a verified session that is not a
             // role session, or a caller that is not an IAM principal of the store.
@@ -465,17 +465,23 @@ impl Snapshot {
     /// A resolved principal: the parts that follow from its identity and account.
     fn resolved<'a>(
         &'a self,
-        principal: Cow<'a, Principal<'a>>,
+        principal: Caller<'a>,
         identity: Option<&'a Identity>,
         session: Option<&'a Session>,
-        own_keys: Context,
+        mut own_keys: Context,
         session_uid: Option<ContextValue>,
         (arn, account): (&'a str, &'a str),
     ) -> Resolved<'a> {
         let account_info = self.accounts.get(account);
+        // An account the snapshot does not hold: its one key is this principal's own.
         let account_keys = match account_info {
-            Some(a) => Cow::Borrowed(&a.principal_keys),
-            None => Cow::Owned(principal_account_keys(account, None, None)),
+            Some(a) => &a.principal_keys,
+            None => {
+                for (k, v) in principal_account_keys(account, None, None).iter() {
+                    own_keys.insert(k, v.clone());
+                }
+                &NO_KEYS
+            }
         };
         Resolved {
             principal,
@@ -507,7 +513,7 @@ impl Snapshot {
         let time = time_keys(now);
         let keys = Keys::new(who, &target, &time, q.context);
         let request = Request::with_resource_arn(
-            &who.principal,
+            who.principal(),
             q.action,
             q.resource,
             q.resource_arn,
@@ -640,23 +646,8 @@ impl Snapshot {
         };
         // The organization of accounts a caller names (a VPC endpoint's owner, the source
         // of a service's request) is the server's to say.
-        let named = [
-            ("aws:VpceOrgID", "aws:VpceOrgPaths"),
-            ("aws:SourceOrgID", "aws:SourceOrgPaths"),
-        ];
-        for (given, (org_id, org_paths)) in ACCOUNT_KEYS
-            .iter()
-            .zip(named)
-            .filter(|_| q.context.names_accounts())
-        {
-            let named = q.context.get(given).and_then(ContextValue::single);
-            if let (Some(org), Some(path)) = (
-                self.org_id.as_deref(),
-                named.and_then(|a| self.accounts.get(a)?.org_path.as_deref()),
-            ) {
-                item_keys.insert(org_id, single(org));
-                item_keys.insert(org_paths, ContextValue::Multi(vec![path.to_owned()]));
-            }
+        if q.context.names_accounts() {
+            self.organization_of_named_accounts(q.context, &mut item_keys);
         }
         // Looked up again only when the resource is not in the principal's own account.
         let resource_account_info = if resource_account == who.account {
@@ -664,13 +655,17 @@ impl Snapshot {
         } else {
             self.accounts.get(resource_account)
         };
+        // An account the snapshot does not hold: its one key is this question's own.
         let (account_keys, rcps) = match resource_account_info {
-            Some(a) => (Cow::Borrowed(&a.resource_keys), a.rcps.as_slice()),
-            None if resource_account.is_empty() => (Cow::Borrowed(&NO_KEYS), &[][..]),
-            None => (
-                Cow::Owned(resource_keys(resource_account, None, None)),
-                &[][..],
-            ),
+            Some(a) => (&a.resource_keys, a.rcps.as_slice()),
+            None => {
+                if !resource_account.is_empty() {
+                    for (k, v) in resource_keys(resource_account, None, None).iter() {
+                        item_keys.insert(k, v.clone());
+                    }
+                }
+                (&NO_KEYS, &[][..])
+            }
         };
         Target {
             resource_set,
@@ -680,6 +675,25 @@ impl Snapshot {
             account_keys,
             resource_tags_owned,
             resource_policy_required,
+        }
+    }
+
+    /// The organization keys of the accounts a caller names (a VPC endpoint's owner, the
+    /// source of a service's request): the server's to say, never the caller's.
+    fn organization_of_named_accounts(&self, caller: CallerView<'_>, out: &mut Context) {
+        let named = [
+            ("aws:VpceOrgID", "aws:VpceOrgPaths"),
+            ("aws:SourceOrgID", "aws:SourceOrgPaths"),
+        ];
+        for (given, (org_id, org_paths)) in ACCOUNT_KEYS.iter().zip(named) {
+            let account = caller.get(given).and_then(ContextValue::single);
+            if let (Some(org), Some(path)) = (
+                self.org_id.as_deref(),
+                account.and_then(|a| self.accounts.get(a)?.org_path.as_deref()),
+            ) {
+                out.insert(org_id, ContextValue::Single(org.to_owned()));
+                out.insert(org_paths, ContextValue::Multi(vec![path.to_owned()]));
+            }
         }
     }
 
@@ -920,7 +934,7 @@ static NO_KEYS: Context = Context::new();
 /// A caller resolved against the snapshot (see [`Snapshot::resolve`]).
 #[derive(Debug)]
 pub struct Resolved<'a> {
-    principal: Cow<'a, Principal<'a>>,
+    principal: Caller<'a>,
     identity: Option<&'a Identity>,
     session: Option<&'a Session>,
     /// The principal's account, and what the snapshot knows of it.
@@ -934,13 +948,25 @@ pub struct Resolved<'a> {
     /// The keys that follow from the identity alone, built at compile time.
     identity_keys: &'a Context,
     /// `aws:PrincipalAccount` and the organization keys of the principal's account.
-    account_keys: Cow<'a, Context>,
+    account_keys: &'a Context,
     cache: CacheIdentity<'a>,
+}
+
+/// A resolved principal: a user the snapshot holds (borrowed), or one made from a parsed
+/// ARN (a role session, an account root). Boxed, so that [`Resolved`], which is moved
+/// about, stays small.
+#[derive(Debug)]
+enum Caller<'a> {
+    Known(&'a Principal<'static>),
+    Parsed(Box<Principal<'a>>),
 }
 
 impl<'a> Resolved<'a> {
     pub fn principal(&self) -> &Principal<'a> {
-        &self.principal
+        match &self.principal {
+            Caller::Known(p) => p,
+            Caller::Parsed(p) => p,
+        }
     }
 
     /// What the decision cache keys this principal's decisions by: the principal's ARN,
@@ -978,7 +1004,7 @@ struct Target<'a> {
     /// accounts the caller names.
     item_keys: Context,
     /// `aws:ResourceAccount` and the organization keys of the resource's account.
-    account_keys: Cow<'a, Context>,
+    account_keys: &'a Context,
     /// Whether the resource's own tags replace the caller's `aws:ResourceTag/*`.
     resource_tags_owned: bool,
     resource_policy_required: bool,
@@ -1007,9 +1033,9 @@ impl<'k> Keys<'k> {
             layers: [
                 &who.own_keys,
                 who.identity_keys,
-                &who.account_keys,
+                who.account_keys,
                 &target.item_keys,
-                &target.account_keys,
+                target.account_keys,
                 time,
             ],
             caller,

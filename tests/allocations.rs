@@ -63,13 +63,14 @@ fn a_request_allocates_only_its_outcome_and_a_session_id() {
             0,
         ),
         // A role session adds its `aws:userid` (`AROA...:SESSION`), held twice: in the
-        // principal and as the context value.
+        // principal and as the context value; and the principal itself, boxed so that the
+        // resolved principal a user's request moves about stays small.
         (
             format!("arn:aws:sts::{PROD}:assumed-role/Developer/alice"),
             "orders:GetOrder",
             format!("arn:aws:orders:us-east-1:{PROD}:order/1"),
             Decision::Allow,
-            3,
+            4,
         ),
     ];
     for (principal, action, resource, decision, expected) in cases {

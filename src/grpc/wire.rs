@@ -69,11 +69,43 @@ macro_rules! raw_message {
 raw_message!(AuthorizeBytes);
 raw_message!(BatchAuthorizeBytes);
 
+/// Where a field is, for errors: formatted only when one is made (`items[3].context`).
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// The batch item, if the field is an item's.
+    item: Option<usize>,
+    /// The field; empty for the message itself.
+    field: &'static str,
+}
+
+impl Place {
+    const fn request(field: &'static str) -> Place {
+        Place { item: None, field }
+    }
+
+    fn with(self, field: &'static str) -> Place {
+        Place { field, ..self }
+    }
+
+    fn name(self) -> String {
+        match (self.item, self.field) {
+            (None, "") => "request".to_owned(),
+            (None, f) => f.to_owned(),
+            (Some(i), "") => format!("items[{i}]"),
+            (Some(i), f) => format!("items[{i}].{f}"),
+        }
+    }
+
+    fn invalid(self, message: impl Into<String>) -> RequestError {
+        RequestError::invalid(self.name(), message)
+    }
+}
+
 /// Reads an `AuthorizeRequest` into a one-item request.
 pub fn authorize(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
-    let mut r = Reader::new(bytes, "");
+    let mut r = Reader::new(bytes, Place::request(""));
     let (mut principal, mut action, mut resource) = (String::new(), String::new(), String::new());
-    let mut context = Entries::new("context", limits);
+    let mut context = Entries::new(Place::request("context"), limits);
     let (mut explain, mut min_revision) = (false, 0);
     while let Some((tag, wire)) = r.key()? {
         match tag {
@@ -102,9 +134,9 @@ pub fn authorize(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError>
 
 /// Reads a `BatchAuthorizeRequest`.
 pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
-    let mut r = Reader::new(bytes, "");
+    let mut r = Reader::new(bytes, Place::request(""));
     let mut principal = String::new();
-    let mut context = Entries::new("context", limits);
+    let mut context = Entries::new(Place::request("context"), limits);
     let mut items: Vec<Item> = Vec::new();
     let (mut explain, mut min_revision) = (false, 0);
     while let Some((tag, wire)) = r.key()? {
@@ -113,14 +145,15 @@ pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
             2 => context.entry(&mut r.message(wire, "context")?)?,
             3 => {
                 if items.len() == BATCH_MAX {
-                    return Err(RequestError::invalid(
-                        "items",
-                        format!("more than the maximum of {BATCH_MAX} items"),
-                    ));
+                    return Err(Place::request("items")
+                        .invalid(format!("more than the maximum of {BATCH_MAX} items")));
                 }
-                let at = format!("items[{}]", items.len());
-                let mut m = r.message(wire, &at)?;
-                items.push(item(&mut m, &at, limits)?);
+                let bytes = r.delimited(wire, "items")?;
+                let at = Place {
+                    item: Some(items.len()),
+                    field: "",
+                };
+                items.push(item(&mut Reader::new(bytes, at), limits)?);
             }
             4 => explain = r.varint(wire, "explain")? != 0,
             5 => min_revision = r.varint(wire, "min_revision")?,
@@ -138,15 +171,14 @@ pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
 }
 
 /// A `BatchItem`.
-fn item(r: &mut Reader<'_>, at: &str, limits: &Limits) -> Result<Item, RequestError> {
+fn item(r: &mut Reader<'_>, limits: &Limits) -> Result<Item, RequestError> {
     let (mut action, mut resource) = (String::new(), String::new());
-    let context_field = format!("{at}.context");
-    let mut context = Entries::new(&context_field, limits);
+    let mut context = Entries::new(r.at.with("context"), limits);
     while let Some((tag, wire)) = r.key()? {
         match tag {
-            1 => action = r.string(wire, &format!("{at}.action"), MAX_NAME_BYTES)?,
-            2 => resource = r.string(wire, &format!("{at}.resource"), MAX_NAME_BYTES)?,
-            3 => context.entry(&mut r.message(wire, &context_field)?)?,
+            1 => action = r.string(wire, "action", MAX_NAME_BYTES)?,
+            2 => resource = r.string(wire, "resource", MAX_NAME_BYTES)?,
+            3 => context.entry(&mut r.message(wire, "context")?)?,
             _ => r.skip(tag, wire)?,
         }
     }
@@ -161,15 +193,15 @@ fn item(r: &mut Reader<'_>, at: &str, limits: &Limits) -> Result<Item, RequestEr
 
 /// A context map being read: its entries, counted as they come.
 struct Entries<'l> {
-    field: String,
+    at: Place,
     limits: &'l Limits,
     entries: Vec<(String, ContextValue)>,
 }
 
 impl<'l> Entries<'l> {
-    fn new(field: &str, limits: &'l Limits) -> Entries<'l> {
+    fn new(at: Place, limits: &'l Limits) -> Entries<'l> {
         Entries {
-            field: field.to_owned(),
+            at,
             limits,
             entries: Vec::new(),
         }
@@ -178,30 +210,25 @@ impl<'l> Entries<'l> {
     /// One map entry (`key = 1`, `value = 2`).
     fn entry(&mut self, r: &mut Reader<'_>) -> Result<(), RequestError> {
         if self.entries.len() == self.limits.max_context_entries {
-            return Err(RequestError::invalid(
-                &self.field,
-                format!(
-                    "more than the limit of {} keys",
-                    self.limits.max_context_entries
-                ),
-            ));
+            return Err(self.at.invalid(format!(
+                "more than the limit of {} keys",
+                self.limits.max_context_entries
+            )));
         }
         let (mut key, mut value) = (String::new(), None);
         while let Some((tag, wire)) = r.key()? {
             match tag {
-                1 => key = r.string(wire, &self.field, MAX_KEY_BYTES)?,
+                1 => key = r.string(wire, self.at.field, MAX_KEY_BYTES)?,
                 2 => {
-                    let mut m = r.message(wire, &self.field)?;
+                    let mut m = r.message(wire, self.at.field)?;
                     self.value(&mut m, &key, &mut value)?;
                 }
                 _ => r.skip(tag, wire)?,
             }
         }
         let value = value.ok_or_else(|| {
-            RequestError::invalid(
-                &self.field,
-                format!("key `{key}` has no value (set `string` or `list`)"),
-            )
+            self.at
+                .invalid(format!("key `{key}` has no value (set `string` or `list`)"))
         })?;
         self.entries.push((key, value));
         Ok(())
@@ -215,16 +242,16 @@ impl<'l> Entries<'l> {
         key: &str,
         value: &mut Option<ContextValue>,
     ) -> Result<(), RequestError> {
+        let field = self.at.field;
         let too_long = || {
-            RequestError::invalid(
-                &self.field,
-                format!("a value of key `{key}` is longer than {MAX_VALUE_BYTES} bytes"),
-            )
+            self.at.invalid(format!(
+                "a value of key `{key}` is longer than {MAX_VALUE_BYTES} bytes"
+            ))
         };
         while let Some((tag, wire)) = r.key()? {
             match tag {
                 1 => {
-                    let s = r.string_or(wire, &self.field, MAX_VALUE_BYTES, too_long)?;
+                    let s = r.string_or(wire, field, MAX_VALUE_BYTES, too_long)?;
                     *value = Some(ContextValue::Single(s));
                 }
                 2 => {
@@ -232,22 +259,19 @@ impl<'l> Entries<'l> {
                         Some(ContextValue::Multi(values)) => values,
                         _ => Vec::new(),
                     };
-                    let mut m = r.message(wire, &self.field)?;
+                    let mut m = r.message(wire, field)?;
                     while let Some((tag, wire)) = m.key()? {
                         if tag != 1 {
                             m.skip(tag, wire)?;
                             continue;
                         }
                         if list.len() == self.limits.max_context_values {
-                            return Err(RequestError::invalid(
-                                &self.field,
-                                format!(
-                                    "key `{key}` has more than the limit of {} values",
-                                    self.limits.max_context_values
-                                ),
-                            ));
+                            return Err(self.at.invalid(format!(
+                                "key `{key}` has more than the limit of {} values",
+                                self.limits.max_context_values
+                            )));
                         }
-                        list.push(m.string_or(wire, &self.field, MAX_VALUE_BYTES, too_long)?);
+                        list.push(m.string_or(wire, field, MAX_VALUE_BYTES, too_long)?);
                     }
                     *value = Some(ContextValue::Multi(list));
                 }
@@ -260,40 +284,37 @@ impl<'l> Entries<'l> {
     /// The context, each key once (case-insensitively); at most the limit of keys, so the
     /// check costs a sort of that many.
     fn finish(self) -> Result<Context, RequestError> {
-        let field = self.field;
+        let at = self.at;
         Context::from_entries(self.entries).map_err(|key| {
-            RequestError::invalid(
-                field,
-                format!("key `{key}` is given twice (keys are case-insensitive)"),
-            )
+            at.invalid(format!(
+                "key `{key}` is given twice (keys are case-insensitive)"
+            ))
         })
     }
 }
 
 // === the wire format ===
 
-/// Reads protobuf fields from a byte slice, naming the message in errors.
+/// Reads protobuf fields from a byte slice; errors name the field where it is.
 struct Reader<'b> {
     buf: &'b [u8],
-    /// What is being read, for errors: empty for the request, `items[2]`, ...
-    at: String,
+    /// The message being read.
+    at: Place,
 }
 
 impl<'b> Reader<'b> {
-    fn new(buf: &'b [u8], at: &str) -> Reader<'b> {
-        Reader {
-            buf,
-            at: at.to_owned(),
-        }
+    fn new(buf: &'b [u8], at: Place) -> Reader<'b> {
+        Reader { buf, at }
     }
 
-    fn malformed(&self, e: impl std::fmt::Display) -> RequestError {
-        let field = if self.at.is_empty() {
-            "request"
+    /// `field` of this message (empty: the message itself) is not protobuf.
+    fn malformed(&self, field: &'static str, e: impl std::fmt::Display) -> RequestError {
+        let at = if field.is_empty() {
+            self.at
         } else {
-            &self.at
+            self.at.with(field)
         };
-        RequestError::invalid(field, format!("malformed protobuf: {e}"))
+        at.invalid(format!("malformed protobuf: {e}"))
     }
 
     /// The next field's tag and wire type; `None` at the end.
@@ -303,50 +324,50 @@ impl<'b> Reader<'b> {
         }
         decode_key(&mut self.buf)
             .map(Some)
-            .map_err(|e| self.malformed(e))
+            .map_err(|e| self.malformed("", e))
     }
 
-    fn expect(&self, wire: WireType, want: WireType, field: &str) -> Result<(), RequestError> {
+    fn expect(
+        &self,
+        wire: WireType,
+        want: WireType,
+        field: &'static str,
+    ) -> Result<(), RequestError> {
         if wire == want {
             Ok(())
         } else {
-            Err(RequestError::invalid(
-                field,
-                format!("malformed protobuf: wire type {wire:?}, expected {want:?}"),
-            ))
+            Err(self.malformed(field, format!("wire type {wire:?}, expected {want:?}")))
         }
     }
 
-    fn varint(&mut self, wire: WireType, field: &str) -> Result<u64, RequestError> {
+    fn varint(&mut self, wire: WireType, field: &'static str) -> Result<u64, RequestError> {
         self.expect(wire, WireType::Varint, field)?;
-        decode_varint(&mut self.buf).map_err(|e| self.malformed(e))
+        decode_varint(&mut self.buf).map_err(|e| self.malformed(field, e))
     }
 
     /// A length-delimited field's bytes, without copying them.
-    fn delimited(&mut self, wire: WireType, field: &str) -> Result<&'b [u8], RequestError> {
+    fn delimited(&mut self, wire: WireType, field: &'static str) -> Result<&'b [u8], RequestError> {
         self.expect(wire, WireType::LengthDelimited, field)?;
-        let len = decode_varint(&mut self.buf).map_err(|e| self.malformed(e))?;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|n| *n <= self.buf.len())
-            .ok_or_else(|| {
-                RequestError::invalid(
-                    field,
-                    format!(
-                        "malformed protobuf: a length of {len} bytes, with {} left",
-                        self.buf.len()
-                    ),
-                )
-            })?;
+        let len = decode_varint(&mut self.buf).map_err(|e| self.malformed(field, e))?;
+        let Some(len) = usize::try_from(len).ok().filter(|n| *n <= self.buf.len()) else {
+            let left = self.buf.len();
+            return Err(self.malformed(field, format!("a length of {len} bytes, with {left} left")));
+        };
         let (bytes, rest) = self.buf.split_at(len);
         self.buf = rest;
         Ok(bytes)
     }
 
     /// A string of at most `max` bytes: the length is checked before anything is copied.
-    fn string(&mut self, wire: WireType, field: &str, max: usize) -> Result<String, RequestError> {
+    fn string(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+        max: usize,
+    ) -> Result<String, RequestError> {
+        let at = self.at.with(field);
         self.string_or(wire, field, max, || {
-            RequestError::invalid(field, format!("is longer than {max} bytes"))
+            at.invalid(format!("is longer than {max} bytes"))
         })
     }
 
@@ -354,7 +375,7 @@ impl<'b> Reader<'b> {
     fn string_or(
         &mut self,
         wire: WireType,
-        field: &str,
+        field: &'static str,
         max: usize,
         too_long: impl FnOnce() -> RequestError,
     ) -> Result<String, RequestError> {
@@ -364,19 +385,19 @@ impl<'b> Reader<'b> {
         }
         std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|_| RequestError::invalid(field, "is not UTF-8"))
+            .map_err(|_| self.at.with(field).invalid("is not UTF-8"))
     }
 
     /// An embedded message, read by a reader of its own.
-    fn message(&mut self, wire: WireType, at: &str) -> Result<Reader<'b>, RequestError> {
-        let bytes = self.delimited(wire, at)?;
-        Ok(Reader::new(bytes, at))
+    fn message(&mut self, wire: WireType, field: &'static str) -> Result<Reader<'b>, RequestError> {
+        let bytes = self.delimited(wire, field)?;
+        Ok(Reader::new(bytes, self.at.with(field)))
     }
 
     /// Skips a field this version does not know (protobuf's forward compatibility).
     fn skip(&mut self, tag: u32, wire: WireType) -> Result<(), RequestError> {
         skip_field(wire, tag, &mut self.buf, DecodeContext::default())
-            .map_err(|e| self.malformed(e))
+            .map_err(|e| self.malformed("", e))
     }
 }
 
