@@ -13,6 +13,7 @@
 //! builds it while decoding, and dropped inside it, as the face's is.
 #![allow(
     clippy::expect_used,
+    clippy::panic,
     reason = "a measurement driver stops loudly on anything unexpected"
 )]
 
