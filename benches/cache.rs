@@ -20,8 +20,6 @@ use warden::context::{CallerContext, CallerView, Context, ContextValue};
 use warden::eval::{Decision, Outcome, Reason};
 use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
 use warden::snapshot::Snapshot;
-use warden::source::Published;
-use warden::telemetry::Telemetry;
 
 /// The alternative: dashmap keyed by the request's hash (with the hasher quick_cache
 /// uses, so both pay the same for hashing), the full key kept to check a hit, bounded by
@@ -249,15 +247,11 @@ fn evaluation(c: &mut Criterion) {
         ("service/handle_cache_hit", 1000),
         ("service/handle_no_cache", 0),
     ] {
-        let published = Arc::new(Published::new());
-        let telemetry = Arc::new(Telemetry::new());
-        if let Ok(s) = Snapshot::load_dir(&dir, 1) {
-            published.publish(s, &telemetry.metrics);
-        }
-        let service = Service::new(
-            published,
-            telemetry,
-            None,
+        let Ok(s) = Snapshot::load_dir(&dir, 1) else {
+            return;
+        };
+        let service = Service::serving(
+            s,
             ServiceConfig {
                 cache_size,
                 limits: Limits::default(),

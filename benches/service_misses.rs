@@ -19,7 +19,6 @@
 
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use warden::bench::synth::{self, Spec};
@@ -29,8 +28,6 @@ use warden::context::Context;
 use warden::eval::Decision;
 use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
 use warden::snapshot::Snapshot;
-use warden::source::Published;
-use warden::telemetry::Telemetry;
 
 fn main() {
     let statements: usize = std::env::args()
@@ -48,13 +45,8 @@ fn main() {
         &bundle::load_files(&org.files).expect("the bundle loads"),
         1,
     );
-    let published = Arc::new(Published::new());
-    let telemetry = Arc::new(Telemetry::new());
-    published.publish(snapshot, &telemetry.metrics);
-    let service = Service::new(
-        published,
-        telemetry,
-        None,
+    let service = Service::serving(
+        snapshot,
         ServiceConfig {
             cache_size: 0,
             limits: Limits::default(),

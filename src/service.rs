@@ -255,6 +255,15 @@ impl Service {
         }
     }
 
+    /// A service of its own over one snapshot, published at once: for a tool that decides
+    /// without a server (`warden authorize`), and for benchmarks.
+    pub fn serving(snapshot: Snapshot, config: ServiceConfig) -> Service {
+        let published = Arc::new(Published::new());
+        let telemetry = Arc::new(Telemetry::new());
+        published.publish(snapshot, &telemetry.metrics);
+        Service::new(published, telemetry, None, config)
+    }
+
     /// The same service reading the time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Service {
         self.clock = clock;

@@ -18,8 +18,6 @@ use warden::policy::Policy;
 use warden::request::{Action, parse_resource};
 use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
 use warden::snapshot::{Question, Snapshot};
-use warden::source::Published;
-use warden::telemetry::Telemetry;
 
 use super::request::{self, RequestArgs};
 
@@ -52,13 +50,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .case
         .then(|| case(&snapshot, &loaded.sources, &args.request))
         .transpose()?;
-    let published = Arc::new(Published::new());
-    let telemetry = Arc::new(Telemetry::new());
-    published.publish(snapshot, &telemetry.metrics);
-    let service = Service::new(
-        published,
-        telemetry,
-        None,
+    let service = Service::serving(
+        snapshot,
         ServiceConfig {
             cache_size: 0,
             limits: Limits::default(),
