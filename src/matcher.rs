@@ -31,8 +31,14 @@ pub fn glob_tokens(text: &str) -> impl Iterator<Item = Token> + '_ {
 /// Matches resolved tokens against `s` without compiling them first: the form for a
 /// pattern built anew for each request (one with policy variables), where compiling cost
 /// more than matching (callgrind, BENCHMARKS.md). Greedy with one backtrack point, the
-/// last `*`: exact for `*`/`?` patterns, O(pattern × input) at worst.
+/// last `*`: exact for `*`/`?` patterns, O(pattern × input) at worst, so a long pattern
+/// against a long input is compiled and matched piece by piece instead.
 pub fn matches_tokens(tokens: &[Token], s: &str) -> bool {
+    // Beyond this much work the greedy walk's worst case (pattern × input) matters more
+    // than compiling: the compiled pattern searches each piece in one pass.
+    if tokens.len().saturating_mul(s.len()) > 1 << 16 {
+        return Pattern::from_tokens(tokens.iter().copied()).matches(s);
+    }
     let mut p = 0;
     let mut at = 0;
     // After the last `*` seen: the token after it, and where in `s` it may next resume.
@@ -106,6 +112,103 @@ pub struct Glob {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Piece {
     parts: Vec<PiecePart>,
+    /// For a middle piece with a `?`: its bit-parallel search (see [`Bitap`]).
+    search: Option<Box<Bitap>>,
+}
+
+/// The leftmost occurrence of a piece with `?` in it, found in one pass over the input
+/// (shift-and, a bit per piece character): trying every position costs input × piece,
+/// which a hostile pair makes seconds (`benches/bounds.rs`); this costs input × piece / 64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bitap {
+    /// Characters in the piece.
+    len: usize,
+    /// Words per mask: `len` bits.
+    words: usize,
+    /// The positions of `?`: they match any character.
+    any: Vec<u64>,
+    /// For each character of the piece, sorted, the positions it or a `?` holds.
+    masks: Vec<(char, Vec<u64>)>,
+}
+
+/// Mask words a [`Bitap`] may hold, at most (512 KiB): beyond, a piece of thousands of
+/// characters with hundreds of distinct ones, the search tries each position instead.
+const BITAP_WORDS: usize = 1 << 16;
+
+impl Bitap {
+    fn new(piece: &Piece) -> Option<Bitap> {
+        let chars: Vec<Option<char>> = piece
+            .parts
+            .iter()
+            .flat_map(|p| -> Box<dyn Iterator<Item = Option<char>> + '_> {
+                match p {
+                    PiecePart::Text(t) => Box::new(t.chars().map(Some)),
+                    PiecePart::AnyChars(n) => Box::new(std::iter::repeat_n(None, *n)),
+                }
+            })
+            .collect();
+        let len = chars.len();
+        let words = len.div_ceil(64);
+        let mut distinct: Vec<char> = chars.iter().flatten().copied().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if len == 0 || (distinct.len() + 1) * words > BITAP_WORDS {
+            return None;
+        }
+        let set = |mask: &mut Vec<u64>, i: usize| {
+            if let Some(w) = mask.get_mut(i / 64) {
+                *w |= 1 << (i % 64);
+            }
+        };
+        let mut any = vec![0; words];
+        for (i, c) in chars.iter().enumerate() {
+            if c.is_none() {
+                set(&mut any, i);
+            }
+        }
+        let masks = distinct
+            .iter()
+            .map(|&d| {
+                let mut mask = any.clone();
+                for (i, c) in chars.iter().enumerate() {
+                    if *c == Some(d) {
+                        set(&mut mask, i);
+                    }
+                }
+                (d, mask)
+            })
+            .collect();
+        Some(Bitap {
+            len,
+            words,
+            any,
+            masks,
+        })
+    }
+
+    /// The input after the leftmost occurrence of the piece in `s`.
+    fn after<'s>(&self, s: &'s str) -> Option<&'s str> {
+        let mut state: smallvec::SmallVec<[u64; 4]> = smallvec::smallvec![0; self.words];
+        let last_word = (self.len - 1) / 64;
+        let last_bit = 1u64 << ((self.len - 1) % 64);
+        for (i, c) in s.char_indices() {
+            let mask = match self.masks.binary_search_by(|(d, _)| d.cmp(&c)) {
+                Ok(k) => self.masks.get(k).map_or(&self.any, |(_, m)| m),
+                Err(_) => &self.any,
+            };
+            // state = ((state << 1) | 1) & mask, over the words, low bits first.
+            let mut carry = 1;
+            for (w, m) in state.iter_mut().zip(mask) {
+                let next = *w >> 63;
+                *w = ((*w << 1) | carry) & m;
+                carry = next;
+            }
+            if state.get(last_word).is_some_and(|w| w & last_bit != 0) {
+                return s.get(i + c.len_utf8()..);
+            }
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +301,16 @@ impl Pattern {
         let first = iter.next().unwrap_or_default();
         let mut rest: Vec<Piece> = iter.collect();
         let last = rest.pop();
+        // Middle pieces are searched for: one with a `?` gets its bit-parallel search.
+        for piece in &mut rest {
+            if piece
+                .parts
+                .iter()
+                .any(|p| matches!(p, PiecePart::AnyChars(_)))
+            {
+                piece.search = Bitap::new(piece).map(Box::new);
+            }
+        }
         Pattern::Glob(Box::new(Glob {
             first,
             middle: rest,
@@ -249,7 +362,10 @@ impl PieceBuilder {
 
     fn finish(mut self) -> Piece {
         self.flush();
-        Piece { parts: self.parts }
+        Piece {
+            parts: self.parts,
+            search: None,
+        }
     }
 }
 
@@ -293,11 +409,12 @@ impl Glob {
         };
         for piece in &self.middle {
             // Leftmost occurrence: taking it never prevents a later piece from matching.
-            let found = match piece.parts.as_slice() {
+            let found = match (piece.parts.as_slice(), &piece.search) {
                 // Plain text: a substring search (two-way), linear in the input, where
                 // trying every position costs input × piece for a hostile pair such as
                 // `*aaaa…ab*` against `aaaa…` (`benches/bounds.rs`).
-                [PiecePart::Text(t)] => rest.find(&**t).and_then(|i| rest.get(i + t.len()..)),
+                ([PiecePart::Text(t)], _) => rest.find(&**t).and_then(|i| rest.get(i + t.len()..)),
+                (_, Some(bitap)) => bitap.after(rest),
                 _ => {
                     let mut found = None;
                     for (i, _) in rest.char_indices() {
@@ -435,6 +552,68 @@ mod tests {
         assert!(!p.matches("ab"));
         assert!(matches_tokens(&tokens, "a*"));
         assert!(!matches_tokens(&tokens, "ab"));
+    }
+
+    /// Long pieces with `?` are found in one pass, and agree with trying every position.
+    #[test]
+    fn long_pieces_are_searched_in_one_pass_and_agree() {
+        let mut rng = oorandom::Rand32::new(5);
+        let alphabet = ['a', 'b', 'é'];
+        for _ in 0..1000 {
+            let mut piece = String::new();
+            for _ in 0..rng.rand_range(1..90) {
+                piece.push(if rng.rand_range(0..4) == 0 {
+                    '?'
+                } else {
+                    alphabet[rng.rand_range(0..3) as usize]
+                });
+            }
+            let pattern = format!("x*{piece}*y");
+            let input: String = std::iter::once('x')
+                .chain((0..rng.rand_range(0..900)).map(|_| alphabet[rng.rand_range(0..3) as usize]))
+                .chain(std::iter::once('y'))
+                .collect();
+            let compiled = Pattern::new(&pattern);
+            if let Pattern::Glob(g) = &compiled {
+                assert!(
+                    g.middle
+                        .iter()
+                        .all(|p| p.search.is_some() || !piece.contains('?'))
+                );
+            }
+            // The reference: the regular-expression reading, by dynamic programming.
+            assert_eq!(
+                compiled.matches(&input),
+                reference(&pattern, &input),
+                "`{pattern}` against `{input}`"
+            );
+            let tokens: Vec<Token> = glob_tokens(&pattern).collect();
+            assert_eq!(matches_tokens(&tokens, &input), reference(&pattern, &input));
+        }
+    }
+
+    /// `*`/`?` matching by dynamic programming over characters: slow and obviously right.
+    fn reference(pattern: &str, input: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let s: Vec<char> = input.chars().collect();
+        let mut row = vec![false; s.len() + 1];
+        row[0] = true;
+        for pc in &p {
+            let mut next = vec![false; s.len() + 1];
+            if *pc == '*' {
+                let mut seen = false;
+                for j in 0..=s.len() {
+                    seen |= row[j];
+                    next[j] = seen;
+                }
+            } else {
+                for j in 1..=s.len() {
+                    next[j] = row[j - 1] && (*pc == '?' || *pc == s[j - 1]);
+                }
+            }
+            row = next;
+        }
+        row[s.len()]
     }
 
     /// The compiled matcher and the token matcher are two readings of one rule; they
