@@ -6,8 +6,8 @@
 //! - evaluation: a role whose inline policy (10,240 characters, AWS's maximum) is one
 //!   pattern built to be slow, against one key with 64 values of 4,096 bytes (256 KiB, a
 //!   quarter of the 1 MiB message), for each kind of pattern: text pieces (`*aaa…ab*c`),
-//!   pieces with `?` (`*a?a?…b*c`), and a policy variable (`${aws:username}`-style
-//!   templates are matched as resolved tokens).
+//!   pieces with `?` (`*a?a?…b*c`), and a policy variable (`*aaa…ab*c${aws:userid}`,
+//!   matched as tokens resolved for the request).
 //!
 //! Run: `cargo bench --bench bounds`.
 #![allow(
