@@ -16,7 +16,7 @@ use dashmap::DashMap;
 use quick_cache::{DefaultHashBuilder, Equivalent};
 use warden::cache::{CacheCounters, DecisionCache, Identity, Key, Lookup};
 use warden::caller::Caller;
-use warden::context::{CallerContext, CallerView, Context, ContextValue};
+use warden::context::{CallerContext, Context, ContextValue};
 use warden::eval::{Decision, Outcome, Reason};
 use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
 use warden::snapshot::Snapshot;
@@ -106,19 +106,21 @@ fn raw_context() -> Context {
     c
 }
 
-fn context() -> CallerContext {
-    CallerContext::screen(raw_context(), |_| {})
+fn context() -> Context {
+    raw_context()
 }
 
 const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
+static NO_CONTEXT: Context = Context::new();
 
-fn lookup<'a>(resource: &'a str, context: &'a CallerContext) -> Lookup<'a> {
+fn lookup<'a>(resource: &'a str, context: &'a Context) -> Lookup<'a> {
     Lookup {
         revision: 1,
         identity: Identity::Principal(ALICE),
-        action: "orders:getorder",
+        action: "orders:GetOrder",
         resource,
-        context: CallerView::of(context),
+        shared: context,
+        own: &NO_CONTEXT,
     }
 }
 
@@ -218,11 +220,19 @@ fn evaluation(c: &mut Criterion) {
         eprintln!("examples/org does not load; skipping the evaluation bench");
         return;
     };
-    let ctx = context();
+    let screened = CallerContext::screen(context(), |_| {});
     let resource = "arn:aws:orders:us-east-1:333333333333:order/42";
     let now = SystemTime::now();
     c.bench_function("evaluate/example_org/allow", |b| {
-        b.iter(|| black_box(snapshot.ask(ALICE, "orders:GetOrder", black_box(resource), &ctx, now)))
+        b.iter(|| {
+            black_box(snapshot.ask(
+                ALICE,
+                "orders:GetOrder",
+                black_box(resource),
+                &screened,
+                now,
+            ))
+        })
     });
 
     // The whole request path around it, as a face hands a request over: answered from

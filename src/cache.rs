@@ -1,6 +1,6 @@
 //! The decision cache: a bounded concurrent map from a question (whose: the resolved
-//! identity; which action, which resource, with which context), at one snapshot revision,
-//! to its outcome.
+//! identity; which action, which resource, with which context, as the request wrote them),
+//! at one snapshot revision, to its outcome.
 //!
 //! **The revision and the identity are part of the key**, so an entry can never answer for
 //! another snapshot or another session; a decision that reads the time is never stored, so
@@ -14,7 +14,7 @@ use metrics::Counter;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Equivalent, Lifecycle, UnitWeighter};
 
-use crate::context::{CallerView, ContextValue};
+use crate::context::{Context, ContextValue};
 use crate::eval::Outcome;
 
 /// Whose decision it is: the resolved identity, not the text a caller sent.
@@ -50,16 +50,23 @@ impl Identity<'_> {
     }
 }
 
-/// A question as the cache keys it, borrowed from the request being decided.
+/// A question as the cache keys it: the request as it came (its action and resource as
+/// written, its shared and own contexts as they were sent), borrowed from it. Keyed so, a
+/// hit needs no parsing, screening or resolution; only a request that passed them is ever
+/// stored, so a hit was valid.
 #[derive(Debug, Clone, Copy)]
 pub struct Lookup<'a> {
     pub revision: u64,
     pub identity: Identity<'a>,
-    /// Lowercase.
     pub action: &'a str,
     pub resource: &'a str,
-    pub context: CallerView<'a>,
+    /// The request's shared context and the item's own, each as sent: kept apart, so that
+    /// no two different pairs can read as one sequence.
+    pub shared: &'a Context,
+    pub own: &'a Context,
 }
+
+type Entries = Box<[(Box<str>, ContextValue)]>;
 
 /// The owned key of a cache entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,24 +75,15 @@ pub struct Key {
     identity: OwnedIdentity,
     action: Box<str>,
     resource: Box<str>,
-    /// Sorted by key, as [`CallerView::iter`] yields them.
-    context: Box<[(Box<str>, ContextValue)]>,
+    shared: Entries,
+    own: Entries,
 }
 
-// The owned and borrowed keys must hash alike: both feed the same fields in one order.
-fn hash_parts<'c, H: Hasher>(
+fn hash_context<'c, H: Hasher>(
     state: &mut H,
-    revision: u64,
-    identity: Identity<'_>,
-    strings: [&str; 2],
     len: usize,
     context: impl Iterator<Item = (&'c str, &'c ContextValue)>,
 ) {
-    revision.hash(state);
-    identity.hash(state);
-    for s in strings {
-        s.hash(state);
-    }
     state.write_usize(len);
     for (k, v) in context {
         k.hash(state);
@@ -102,29 +100,37 @@ fn hash_parts<'c, H: Hasher>(
     }
 }
 
+fn entries(c: &Entries) -> impl Iterator<Item = (&str, &ContextValue)> {
+    c.iter().map(|(k, v)| (&**k, v))
+}
+
+fn same(a: &Context, b: &Entries) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.iter())
+            .all(|((k1, v1), (k2, v2))| k1 == &**k2 && v1 == v2)
+}
+
+// The owned and borrowed keys must hash alike: both feed the same fields in one order.
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts(
-            state,
-            self.revision,
-            Identity::borrowed(&self.identity),
-            [&self.action, &self.resource],
-            self.context.len(),
-            self.context.iter().map(|(k, v)| (&**k, v)),
-        );
+        self.revision.hash(state);
+        Identity::borrowed(&self.identity).hash(state);
+        self.action.hash(state);
+        self.resource.hash(state);
+        hash_context(state, self.shared.len(), entries(&self.shared));
+        hash_context(state, self.own.len(), entries(&self.own));
     }
 }
 
 impl Hash for Lookup<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts(
-            state,
-            self.revision,
-            self.identity,
-            [self.action, self.resource],
-            self.context.len(),
-            self.context.iter(),
-        );
+        self.revision.hash(state);
+        self.identity.hash(state);
+        self.action.hash(state);
+        self.resource.hash(state);
+        hash_context(state, self.shared.len(), self.shared.iter());
+        hash_context(state, self.own.len(), self.own.iter());
     }
 }
 
@@ -134,28 +140,23 @@ impl Equivalent<Key> for Lookup<'_> {
             && self.identity == Identity::borrowed(&key.identity)
             && self.action == &*key.action
             && self.resource == &*key.resource
-            && self.context.len() == key.context.len()
-            && self
-                .context
-                .iter()
-                .zip(key.context.iter())
-                .all(|((k1, v1), (k2, v2))| k1 == &**k2 && v1 == v2)
+            && same(self.shared, &key.shared)
+            && same(self.own, &key.own)
     }
 }
 
 impl Lookup<'_> {
     /// The owned key of this lookup.
     pub fn to_key(self) -> Key {
+        let owned =
+            |c: &Context| -> Entries { c.iter().map(|(k, v)| (Box::from(k), v.clone())).collect() };
         Key {
             revision: self.revision,
             identity: self.identity.to_owned(),
             action: self.action.into(),
             resource: self.resource.into(),
-            context: self
-                .context
-                .iter()
-                .map(|(k, v)| (Box::from(k), v.clone()))
-                .collect(),
+            shared: owned(self.shared),
+            own: owned(self.own),
         }
     }
 }
@@ -241,7 +242,6 @@ impl DecisionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::{CallerContext, Context};
     use crate::eval::{Decision, Reason};
 
     fn outcome(decision: Decision) -> Arc<Outcome> {
@@ -254,23 +254,25 @@ mod tests {
     }
 
     const ALICE: Identity<'static> = Identity::Principal("arn:aws:iam::111122223333:user/alice");
+    static NONE: Context = Context::new();
 
-    fn lookup<'a>(revision: u64, ctx: &'a CallerContext) -> Lookup<'a> {
+    fn lookup<'a>(revision: u64, ctx: &'a Context) -> Lookup<'a> {
         Lookup {
             revision,
             identity: ALICE,
-            action: "s3:getobject",
+            action: "s3:GetObject",
             resource: "arn:aws:s3:::bucket/key",
-            context: CallerView::of(ctx),
+            shared: ctx,
+            own: &NONE,
         }
     }
 
-    fn context(pairs: &[(&str, ContextValue)]) -> CallerContext {
+    fn context(pairs: &[(&str, ContextValue)]) -> Context {
         let mut c = Context::new();
         for (k, v) in pairs {
             c.insert(k, v.clone());
         }
-        CallerContext::screen(c, |_| {})
+        c
     }
 
     fn one(s: &str) -> ContextValue {
@@ -278,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_answers_only_its_own_revision_identity_and_context() {
+    fn an_entry_answers_only_its_own_revision_identity_and_question() {
         let cache = DecisionCache::new(16, CacheCounters::default());
         let ctx = context(&[("aws:SourceVpc", one("vpc-1"))]);
         cache.insert(&lookup(1, &ctx), outcome(Decision::Allow));
@@ -291,23 +293,24 @@ mod tests {
             cache.get(&lookup(1, &list)).is_none(),
             "a list is not a string"
         );
-        assert!(
-            cache.get(&lookup(1, &CallerContext::empty())).is_none(),
-            "no context"
-        );
+        assert!(cache.get(&lookup(1, &NONE)).is_none(), "no context");
         let more = context(&[
             ("aws:SourceVpc", one("vpc-1")),
             ("aws:SourceIp", one("10.0.0.1")),
         ]);
         assert!(cache.get(&lookup(1, &more)).is_none(), "an extra key");
+        let moved = Lookup {
+            shared: &NONE,
+            own: &ctx,
+            ..lookup(1, &ctx)
+        };
+        assert!(cache.get(&moved).is_none(), "the item's own context");
+        let spelled = Lookup {
+            action: "s3:getobject",
+            ..lookup(1, &ctx)
+        };
+        assert!(cache.get(&spelled).is_none(), "the action as written");
         // Two sessions with one ARN are two identities, and neither is the ARN.
-        for identity in [Identity::Session("ASIA1"), Identity::Session("ASIA2")] {
-            let l = Lookup {
-                identity,
-                ..lookup(1, &ctx)
-            };
-            assert!(cache.get(&l).is_none(), "{identity:?}");
-        }
         cache.insert(
             &Lookup {
                 identity: Identity::Session("ASIA1"),
@@ -315,33 +318,13 @@ mod tests {
             },
             outcome(Decision::ImplicitDeny),
         );
-        let session_2 = Lookup {
-            identity: Identity::Session("ASIA2"),
-            ..lookup(1, &ctx)
-        };
-        assert!(cache.get(&session_2).is_none());
-    }
-
-    #[test]
-    fn a_batch_items_view_keys_like_the_same_context_given_whole() {
-        let cache = DecisionCache::new(16, CacheCounters::default());
-        let whole = context(&[("a:x", one("1")), ("b:x", one("own"))]);
-        cache.insert(&lookup(1, &whole), outcome(Decision::Allow));
-        let shared = context(&[("a:x", one("1")), ("b:x", one("shared"))]);
-        let own = context(&[("b:x", one("own"))]);
-        let item = Lookup {
-            context: CallerView {
-                own: &own,
-                shared: &shared,
-            },
-            ..lookup(1, &whole)
-        };
-        assert!(cache.get(&item).is_some());
-        let shared_only = Lookup {
-            context: CallerView::of(&shared),
-            ..lookup(1, &whole)
-        };
-        assert!(cache.get(&shared_only).is_none());
+        for identity in [Identity::Session("ASIA2"), Identity::Principal("ASIA1")] {
+            let l = Lookup {
+                identity,
+                ..lookup(1, &ctx)
+            };
+            assert!(cache.get(&l).is_none(), "{identity:?}");
+        }
     }
 
     #[test]
@@ -355,7 +338,10 @@ mod tests {
             ),
             ("s3:prefix", one("home/")),
         ]);
-        let l = lookup(7, &ctx);
+        let l = Lookup {
+            own: &ctx,
+            ..lookup(7, &ctx)
+        };
         assert_eq!(b.hash_one(l), b.hash_one(l.to_key()));
         assert!(l.equivalent(&l.to_key()));
     }
@@ -363,9 +349,8 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_bound() {
         let cache = DecisionCache::new(8, CacheCounters::default());
-        let ctx = CallerContext::empty();
         for revision in 0..100 {
-            cache.insert(&lookup(revision, &ctx), outcome(Decision::ImplicitDeny));
+            cache.insert(&lookup(revision, &NONE), outcome(Decision::ImplicitDeny));
         }
         assert!(cache.len() <= 8, "{} entries", cache.len());
     }

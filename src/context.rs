@@ -225,6 +225,8 @@ pub struct CallerContext {
     /// (`aws:VpceAccount`, `aws:SourceAccount`): known here, so that a request naming none
     /// looks for neither.
     names_accounts: bool,
+    /// Whether it is the context as the caller sent it: nothing dropped, nothing reordered.
+    as_sent: bool,
 }
 
 /// The caller's keys that name an account whose organization keys the server fills.
@@ -235,6 +237,7 @@ impl CallerContext {
         CallerContext {
             context: Context::new(),
             names_accounts: false,
+            as_sent: true,
         }
     }
 
@@ -245,7 +248,9 @@ impl CallerContext {
         // over a sorted context (`Context::from_entries`), and callers rarely send a key
         // the server owns, so most contexts are kept as they come.
         let foreign = |k: &SmolStr| !crate::keys::caller_supplies(k);
+        let mut as_sent = true;
         if context.keys.iter().any(foreign) {
+            as_sent = false;
             context.retain(|k| {
                 let keep = crate::keys::caller_supplies(k);
                 if !keep {
@@ -255,6 +260,7 @@ impl CallerContext {
             });
         }
         if !context.keys.is_sorted() {
+            as_sent = false;
             let Context {
                 filter,
                 keys,
@@ -276,7 +282,18 @@ impl CallerContext {
         CallerContext {
             context,
             names_accounts,
+            as_sent,
         }
+    }
+
+    /// Whether this is the context exactly as the caller sent it (nothing dropped,
+    /// nothing reordered): then [`CallerContext::as_context`] stands for what was sent.
+    pub fn is_as_sent(&self) -> bool {
+        self.as_sent
+    }
+
+    pub fn as_context(&self) -> &Context {
+        &self.context
     }
 
     pub fn get(&self, lower_key: &str) -> Option<&ContextValue> {

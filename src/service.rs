@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::arn::Arn;
-use crate::cache::{CacheCounters, DecisionCache, Lookup};
+use crate::cache::{CacheCounters, DecisionCache, Identity as CacheIdentity, Lookup};
 use crate::caller::Caller;
 use crate::context::{CallerContext, CallerView, Context};
 use crate::eval::{Explanation, Outcome, Reason};
@@ -327,12 +327,6 @@ impl Service {
             shape,
         } = request;
         self.check_bounds(&caller, &context, &items, shape)?;
-        // Each item's own context is taken from it (not copied), then the items are read.
-        let own: Vec<CallerContext> = items
-            .iter_mut()
-            .map(|item| self.screen(std::mem::take(&mut item.context)))
-            .collect();
-        let valid = self.validate(context, own, &items, shape)?;
         // INVARIANT (one snapshot per request): every item is decided at one revision.
         let snapshot = self.snapshot(min_revision).await?;
         // One time for the whole request: its expiry check and every item's time keys.
@@ -342,6 +336,60 @@ impl Service {
         {
             return Err(RequestError::SessionExpired { id: s.id.clone() });
         }
+        let revision = snapshot.revision();
+        let identity = match &caller {
+            Caller::Asserted(arn) => CacheIdentity::Principal(arn),
+            Caller::Session(s) => CacheIdentity::Session(&s.id),
+        };
+        fn lookup<'a>(
+            (revision, identity): (u64, CacheIdentity<'a>),
+            item: &'a Item,
+            shared: &'a Context,
+        ) -> Lookup<'a> {
+            Lookup {
+                revision,
+                identity,
+                action: &item.action,
+                resource: &item.resource,
+                shared,
+                own: &item.context,
+            }
+        }
+        // A request the cache answers whole is answered as it came: only a request that
+        // passed every check below is ever stored, so a hit needs none of them.
+        let hits: Vec<Option<Arc<Outcome>>> = match self.cache.as_ref().filter(|_| !explain) {
+            Some(cache) => items
+                .iter()
+                .map(|item| cache.get(&lookup((revision, identity), item, &context)))
+                .collect(),
+            None => vec![None; items.len()],
+        };
+        if hits.iter().all(Option::is_some) {
+            let decisions = items
+                .iter()
+                .zip(hits.into_iter().flatten())
+                .map(|(item, outcome)| {
+                    self.decided(
+                        &caller,
+                        (&item.action, &item.resource),
+                        revision,
+                        outcome,
+                        None,
+                        true,
+                    )
+                })
+                .collect();
+            return Ok(Answer {
+                revision,
+                decisions,
+            });
+        }
+        // Each item's own context is taken from it (not copied), then the items are read.
+        let own: Vec<CallerContext> = items
+            .iter_mut()
+            .map(|item| self.screen(std::mem::take(&mut item.context)))
+            .collect();
+        let valid = self.validate(context, own, &items, shape)?;
         for (i, (item, given)) in valid.items.iter().zip(&items).enumerate() {
             snapshot
                 .check_action(&item.action, &given.action)
@@ -354,9 +402,8 @@ impl Service {
         let who = snapshot
             .resolve(caller.arn(), session, now)
             .map_err(|m| RequestError::invalid("principal", m))?;
-        let revision = snapshot.revision();
         let mut decisions = Vec::with_capacity(valid.items.len());
-        for item in &valid.items {
+        for ((item, given), hit) in valid.items.iter().zip(&items).zip(hits) {
             let question = Question {
                 action: &item.action,
                 resource: item.resource,
@@ -366,27 +413,27 @@ impl Service {
                     shared: &valid.shared,
                 },
             };
-            let (outcome, explanation, cached) = match &who {
-                None => (Arc::new(Outcome::unknown_principal()), None, false),
-                Some(who) => {
-                    let lookup = Lookup {
-                        revision,
-                        identity: who.cache_identity(),
-                        action: item.action.as_str(),
-                        resource: item.resource,
-                        context: question.context,
-                    };
-                    self.decide(&snapshot, who, &question, &lookup, now, explain)
+            // Keyed by the request as it came, which the screened contexts stand for when
+            // screening changed nothing; a request it changed is not cached.
+            let key = (valid.shared.is_as_sent() && item.context.is_as_sent()).then(|| Lookup {
+                own: item.context.as_context(),
+                ..lookup((revision, identity), given, valid.shared.as_context())
+            });
+            let (outcome, explanation, cached) = match (&who, hit) {
+                (_, Some(hit)) => (hit, None, true),
+                (None, None) => (Arc::new(Outcome::unknown_principal()), None, false),
+                (Some(who), None) => {
+                    self.decide(&snapshot, who, &question, key.as_ref(), now, explain)
                 }
             };
-            let decision_id = self.ids.next();
-            self.record(&decision_id, &caller, &question, revision, &outcome, cached);
-            decisions.push(Decided {
+            decisions.push(self.decided(
+                &caller,
+                (&given.action, &given.resource),
+                revision,
                 outcome,
-                decision_id,
                 explanation,
                 cached,
-            });
+            ));
         }
         Ok(Answer {
             revision,
@@ -394,14 +441,34 @@ impl Service {
         })
     }
 
-    /// One item: from the cache, or evaluated (and cached unless it reads the time or is
-    /// explained).
+    /// One item's answer, recorded.
+    fn decided(
+        &self,
+        caller: &Caller,
+        asked: (&str, &str),
+        revision: u64,
+        outcome: Arc<Outcome>,
+        explanation: Option<Explanation>,
+        cached: bool,
+    ) -> Decided {
+        let decision_id = self.ids.next();
+        self.record(&decision_id, caller, asked, revision, &outcome, cached);
+        Decided {
+            outcome,
+            decision_id,
+            explanation,
+            cached,
+        }
+    }
+
+    /// One item the cache did not answer, evaluated (and cached under `key` unless it reads
+    /// the time or is explained).
     fn decide<'a>(
         &self,
         snapshot: &'a Snapshot,
         who: &Resolved<'a>,
         question: &Question<'a>,
-        lookup: &Lookup<'_>,
+        key: Option<&Lookup<'_>>,
         now: SystemTime,
         explain: bool,
     ) -> (Arc<Outcome>, Option<Explanation>, bool) {
@@ -410,9 +477,7 @@ impl Service {
             let (auth, explanation) = snapshot.decide(who, question, now, true);
             return (Arc::new(auth.outcome), explanation, false);
         }
-        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(lookup)) {
-            return (hit, None, true);
-        }
+        let cache = self.cache.as_ref().zip(key);
         let (
             Authorization {
                 outcome,
@@ -421,13 +486,13 @@ impl Service {
             _,
         ) = snapshot.decide(who, question, now, false);
         let outcome = Arc::new(outcome);
-        if let Some(cache) = &self.cache {
+        if let Some((cache, key)) = cache {
             // INVARIANT (cache never outlives a condition): a decision that reads the time
             // is never stored; every other entry is keyed by its revision and identity.
             if time_dependent {
                 self.telemetry.metrics.cache_uncacheable.increment(1);
             } else if outcome.reason != Reason::InternalError {
-                cache.insert(lookup, outcome.clone());
+                cache.insert(key, outcome.clone());
             }
         }
         (outcome, None, false)
@@ -438,7 +503,7 @@ impl Service {
         &self,
         decision_id: &str,
         caller: &Caller,
-        q: &Question<'_>,
+        (action, resource): (&str, &str),
         revision: u64,
         outcome: &Outcome,
         cached: bool,
@@ -448,8 +513,8 @@ impl Service {
             tracing::error!(
                 revision,
                 principal = caller.arn(),
-                action = q.action.as_str(),
-                resource = q.resource,
+                action,
+                resource,
                 layer = outcome.denied_by.map_or("", |k| k.as_str()),
                 "the snapshot is inconsistent: an index entry names no statement; denied"
             );
@@ -458,8 +523,8 @@ impl Service {
             revision,
             decision_id,
             principal = caller.arn(),
-            action = q.action.as_str(),
-            resource = q.resource,
+            action,
+            resource,
             decision = outcome.decision.as_str(),
             reason = outcome.reason.as_str(),
             cached,
@@ -470,7 +535,7 @@ impl Service {
                 decision_id,
                 revision,
                 caller,
-                (q.action.as_str(), q.resource),
+                (action, resource),
                 outcome,
                 cached,
             ));
