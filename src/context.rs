@@ -119,6 +119,10 @@ impl Context {
     /// twice (case-insensitively). A sort rather than a lookup per key: a caller's context
     /// is checked in `n log n` whatever it holds.
     pub fn from_entries(entries: Vec<(String, ContextValue)>) -> Result<Context, String> {
+        if entries.is_empty() {
+            // Most requests carry no context.
+            return Ok(Context::new());
+        }
         let mut lowered: Vec<(SmolStr, String, ContextValue)> = entries
             .into_iter()
             .map(|(k, v)| (SmolStr::new(k.to_ascii_lowercase()), k, v))

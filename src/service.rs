@@ -7,15 +7,17 @@
 //! 1. admission (the concurrency limit), before the face's request is decoded;
 //! 2. bounds: counts and sizes, before anything that grows with them (a face's decoder
 //!    checks them while decoding, with the same limits);
-//! 3. the caller's context screened: keys the server owns are dropped and counted;
-//! 4. validation, once, keeping the parsed values: each action (`service:Action`, no
+//! 3. the serving snapshot at `min_revision`, waiting briefly for a newer one;
+//! 4. the decision cache, for the whole request as it came: a request it answers whole
+//!    was checked when it was stored, and is answered at once;
+//! 5. the caller's context screened: keys the server owns are dropped and counted;
+//! 6. validation, once, keeping the parsed values: each action (`service:Action`, no
 //!    wildcard), each resource (an ARN in the bundle's partition, or `*`);
-//! 5. the serving snapshot at `min_revision`, waiting briefly for a newer one;
-//! 6. the actions against the snapshot's catalog;
-//! 7. principal resolution, once per request, which parses the principal's ARN (in the
+//! 7. the actions against the snapshot's catalog;
+//! 8. principal resolution, once per request, which parses the principal's ARN (in the
 //!    bundle's partition) unless it is a user the snapshot holds;
-//! 8. per item: the decision cache (keyed by the resolved identity), evaluation, the
-//!    decision log and metrics.
+//! 9. per item: evaluation (stored in the cache unless it reads the time), the decision
+//!    log and metrics.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;

@@ -367,23 +367,29 @@ impl Activity {
     }
 
     /// Marks a request in flight until the guard drops.
+    ///
+    /// Called in the connection's own task, the one that checks for idleness: program
+    /// order makes the count visible there, so the increment needs no ordering and the
+    /// start needs no time stamp (a connection with a request in flight is not idle; its
+    /// idleness is measured from when its last request ended). Two fewer ordered atomics
+    /// and a clock read fewer on every request: these lines are shared by the cores that
+    /// run a connection's streams.
     pub fn begin(self: &Arc<Activity>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        self.stamp();
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
     }
 
     fn stamp(&self) {
         let micros = u64::try_from(self.opened.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.last.fetch_max(micros, Ordering::SeqCst);
+        self.last.fetch_max(micros, Ordering::Release);
     }
 
     /// Since when the connection has had no request in flight; `None` while one is.
     fn idle_since(&self) -> Option<Instant> {
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        Some(self.opened + Duration::from_micros(self.last.load(Ordering::SeqCst)))
+        Some(self.opened + Duration::from_micros(self.last.load(Ordering::Acquire)))
     }
 }
 
@@ -395,7 +401,7 @@ impl Drop for InFlight {
         // INVARIANT (stamp before release): whoever sees the count fall to zero also sees
         // the time the request ended, so it never measures idleness from before it.
         self.0.stamp();
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
