@@ -10,24 +10,20 @@
     reason = "test helpers: a panic is a failed test"
 )]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tonic::transport::Channel;
 use warden::grpc::pb;
 use warden::grpc::pb::authorizer_client::AuthorizerClient;
 
+#[path = "support/server.rs"]
+#[allow(dead_code, reason = "each test file uses part of the shared helper")]
+mod server;
+use server::*;
+
 const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
 const ORDER: &str = "arn:aws:orders:us-east-1:333333333333:order/42";
-
-/// How long a test waits for something that should happen in a fraction of it: an upper
-/// bound for a loaded machine, never a measure of speed.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The client connection preface and an empty SETTINGS frame.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
@@ -36,163 +32,13 @@ const H2_PING: &[u8] = b"\0\0\x08\x06\0\0\0\0\0pingping";
 
 // === the server under test ===
 
-/// A running `warden serve` on the example bundle.
-struct Server {
-    child: Child,
-    grpc: String,
-    admin: String,
-    stderr: PathBuf,
-    _dir: tempfile::TempDir,
+/// The shipped server, not watching its bundle (nothing here edits it).
+fn serve(extra: &[&str]) -> Server {
+    serve_with_open_files(None, extra)
 }
 
-impl Server {
-    /// Starts the binary on `127.0.0.1:0` and waits for its `listening` line.
-    fn start(extra: &[&str]) -> Server {
-        Server::start_with_open_files(None, extra)
-    }
-
-    /// Starts the binary, under an open-files limit of `nofile` when given.
-    fn start_with_open_files(nofile: Option<u32>, extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let stderr = dir.path().join("stderr");
-        let bin = env!("CARGO_BIN_EXE_warden");
-        let mut command = match nofile {
-            Some(n) => {
-                let mut c = Command::new("sh");
-                c.arg("-c")
-                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
-                    .arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        let mut args: Vec<&str> = vec!["serve"];
-        if !extra.contains(&"--grpc-addr") {
-            args.extend(["--grpc-addr", "127.0.0.1:0"]);
-        }
-        let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org");
-        let mut child = command
-            .args(&args)
-            .args([
-                "--admin-addr",
-                "127.0.0.1:0",
-                "--watch",
-                "false",
-                "--bundle",
-            ])
-            .arg(bundle)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(name))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "no `{name}` in {line:?}; stderr:\n{}",
-                        std::fs::read_to_string(&stderr).unwrap_or_default()
-                    )
-                })
-                .to_owned()
-        };
-        let (grpc, admin) = (field("grpc="), field("admin="));
-        Server {
-            child,
-            grpc,
-            admin,
-            stderr,
-            _dir: dir,
-        }
-    }
-
-    async fn client(&self) -> AuthorizerClient<Channel> {
-        let channel = warden::grpc::client::connect(&self.grpc, Duration::from_secs(5))
-            .await
-            .unwrap();
-        AuthorizerClient::new(channel)
-    }
-
-    /// GET on the admin port: (status code, body), or `None` when the connection was
-    /// closed without an answer (the port at its limit).
-    async fn try_get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(&self.admin).await.ok()?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: warden\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).await.ok()?;
-        let (head, body) = raw.split_once("\r\n\r\n")?;
-        let code = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((code, body.to_owned()))
-    }
-
-    async fn metrics(&self) -> Metrics {
-        for _ in 0..100 {
-            if let Some((200, body)) = self.try_get("/metrics").await {
-                return Metrics::parse(&body);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the admin port never answered /metrics");
-    }
-
-    /// Waits until the metric `series` satisfies `done`, for at most [`PATIENCE`].
-    async fn until_metric(&self, series: &str, done: impl Fn(f64) -> bool) -> f64 {
-        let give_up = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let value = self.metrics().await.get(series);
-            if done(value) {
-                return value;
-            }
-            if tokio::time::Instant::now() > give_up {
-                panic!("`{series}` stayed at {value}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Prometheus text, parsed: `name{labels}` to value.
-struct Metrics(BTreeMap<String, f64>);
-
-impl Metrics {
-    fn parse(text: &str) -> Metrics {
-        let mut m = BTreeMap::new();
-        for line in text.lines() {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            let value: f64 = value
-                .parse()
-                .unwrap_or_else(|_| panic!("bad sample {line:?}"));
-            m.insert(series.to_owned(), value);
-        }
-        Metrics(m)
-    }
-
-    fn get(&self, series: &str) -> f64 {
-        *self
-            .0
-            .get(series)
-            .unwrap_or_else(|| panic!("no series `{series}` in {:#?}", self.0.keys()))
-    }
+fn serve_with_open_files(nofile: Option<u32>, extra: &[&str]) -> Server {
+    Server::start_with_open_files(nofile, &[&["--watch", "false"], extra].concat())
 }
 
 // === helpers ===
@@ -246,13 +92,13 @@ async fn try_authorize(server: &Server) -> Result<pb::Decision, String> {
 async fn silent_connections_are_closed_on_both_ports_and_the_unix_socket() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("warden.sock");
-    let unix = Server::start(&[
+    let unix = serve(&[
         "--grpc-addr",
         &format!("unix:{}", socket.display()),
         "--idle-timeout",
         "300ms",
     ]);
-    let server = Server::start(&["--idle-timeout", "300ms", "--header-read-timeout", "300ms"]);
+    let server = serve(&["--idle-timeout", "300ms", "--header-read-timeout", "300ms"]);
     let grpc = TcpStream::connect(&server.grpc).await.unwrap();
     let admin = TcpStream::connect(&server.admin).await.unwrap();
     let local = tokio::net::UnixStream::connect(&socket).await.unwrap();
@@ -271,7 +117,7 @@ async fn silent_connections_are_closed_on_both_ports_and_the_unix_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_without_requests_is_idle_even_with_pings_but_a_calling_client_stays() {
     // A second: long beside the pauses of a loaded machine, short beside the test.
-    let server = Server::start(&["--idle-timeout", "1s"]);
+    let server = serve(&["--idle-timeout", "1s"]);
 
     let mut preface_only = TcpStream::connect(&server.grpc).await.unwrap();
     preface_only.write_all(H2_PREFACE).await.unwrap();
@@ -312,7 +158,7 @@ async fn http2_without_requests_is_idle_even_with_pings_but_a_calling_client_sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_keepalive_ping_closes_a_connection_without_idle_timeout() {
-    let server = Server::start(&[
+    let server = serve(&[
         "--idle-timeout",
         "0",
         "--keepalive-interval",
@@ -330,7 +176,7 @@ async fn an_unanswered_keepalive_ping_closes_a_connection_without_idle_timeout()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_port_closes_a_slowloris_and_a_quiet_keep_alive_connection() {
-    let server = Server::start(&["--header-read-timeout", "300ms"]);
+    let server = serve(&["--header-read-timeout", "300ms"]);
 
     // A header byte every 100 ms: never a whole head.
     let slow = TcpStream::connect(&server.admin).await.unwrap();
@@ -371,7 +217,7 @@ async fn the_admin_port_closes_a_slowloris_and_a_quiet_keep_alive_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_the_limit_new_connections_are_closed_at_once_and_counted() {
-    let server = Server::start(&[
+    let server = serve(&[
         "--max-connections",
         "2",
         "--admin-max-connections",
@@ -414,7 +260,7 @@ async fn beyond_the_limit_new_connections_are_closed_at_once_and_counted() {
 async fn under_a_low_open_files_limit_idle_connections_give_way_to_calls() {
     // 256 descriptors, fewer than the 300 silent connections below: accepts fail with
     // EMFILE until idle connections time out.
-    let server = Server::start_with_open_files(Some(256), &["--idle-timeout", "2s"]);
+    let server = serve_with_open_files(Some(256), &["--idle-timeout", "2s"]);
     assert!(
         server.stderr().contains("lower `--max-connections`"),
         "no open-files warning:\n{}",

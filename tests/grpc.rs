@@ -10,16 +10,19 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic::transport::Channel;
 use warden::grpc::pb;
 use warden::grpc::pb::authorizer_client::AuthorizerClient;
+
+#[path = "support/server.rs"]
+#[allow(dead_code, reason = "each test file uses part of the shared helper")]
+mod server;
+use server::*;
 
 const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
 const BOB: &str = "arn:aws:iam::333333333333:user/engineering/bob";
@@ -28,221 +31,6 @@ const DEVELOPER: &str = "arn:aws:sts::555555555555:assumed-role/Developer/s1";
 const ORDER: &str = "arn:aws:orders:us-east-1:333333333333:order/42";
 const PROD_ORDER: &str = "arn:aws:orders:us-east-1:555555555555:order/1";
 const READER: &str = "accounts/333333333333/policies/ReportsReader.json";
-
-// === the server under test ===
-
-/// A running `warden serve` with its own copy of the example bundle.
-struct Server {
-    child: Child,
-    grpc: String,
-    admin: String,
-    bundle: tempfile::TempDir,
-    stderr: PathBuf,
-}
-
-impl Server {
-    /// Starts the binary on `127.0.0.1:0` and waits for its `listening` line.
-    fn start(extra: &[&str]) -> Server {
-        let bundle = tempfile::tempdir().unwrap();
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org"),
-            bundle.path(),
-        );
-        Server::start_in(bundle, extra)
-    }
-
-    /// Like [`Server::start`], with the shipped waits and deadlines rather than the tests'.
-    fn start_as_shipped(extra: &[&str]) -> Server {
-        let bundle = tempfile::tempdir().unwrap();
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org"),
-            bundle.path(),
-        );
-        Server::launch(bundle, extra, &[("--grpc-addr", "127.0.0.1:0")])
-    }
-
-    fn start_in(bundle: tempfile::TempDir, extra: &[&str]) -> Server {
-        // Defaults for a test, each unless the test sets it: loopback port 0, and waits
-        // for a revision long enough for a loaded machine (a test never waits them out
-        // unless it means to).
-        let defaults = [
-            ("--grpc-addr", "127.0.0.1:0"),
-            ("--revision-wait", "20s"),
-            ("--request-timeout", "30s"),
-        ];
-        Server::launch(bundle, extra, &defaults)
-    }
-
-    fn launch(bundle: tempfile::TempDir, extra: &[&str], defaults: &[(&str, &str)]) -> Server {
-        let stderr = bundle.path().with_extension("stderr");
-        let mut args: Vec<&str> = Vec::new();
-        for (flag, value) in defaults {
-            if !extra.contains(flag) {
-                args.extend([*flag, *value]);
-            }
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .args(["serve", "--admin-addr", "127.0.0.1:0"])
-            .args(&args)
-            .args(["--debounce", "50ms", "--bundle"])
-            .arg(bundle.path())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(name))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "no `{name}` in {line:?}; stderr:\n{}",
-                        std::fs::read_to_string(&stderr).unwrap_or_default()
-                    )
-                })
-                .to_owned()
-        };
-        let (grpc, admin) = (field("grpc="), field("admin="));
-        Server {
-            child,
-            grpc,
-            admin,
-            bundle,
-            stderr,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        warden::grpc::client::connect(&self.grpc, Duration::from_secs(5))
-            .await
-            .unwrap()
-    }
-
-    async fn client(&self) -> AuthorizerClient<Channel> {
-        AuthorizerClient::new(self.channel().await)
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.bundle.path().join(rel)
-    }
-
-    /// Writes a bundle file the way a deploy would: to a temporary name, then renamed.
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.path(rel);
-        let tmp = path.with_extension("tmp-write");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// GET on the admin port: (status code, body).
-    async fn get(&self, path: &str) -> (u16, String) {
-        let mut s = tokio::net::TcpStream::connect(&self.admin).await.unwrap();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: warden\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).await.unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-        let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (code, body.to_owned())
-    }
-
-    async fn metrics(&self) -> Metrics {
-        let (code, body) = self.get("/metrics").await;
-        assert_eq!(code, 200);
-        Metrics::parse(&body)
-    }
-
-    async fn readyz(&self) -> (u16, serde_json::Value) {
-        let (code, body) = self.get("/readyz").await;
-        (code, serde_json::from_str(&body).unwrap())
-    }
-
-    /// Waits until `/readyz` satisfies `done`, for at most ten seconds.
-    async fn until_ready(&self, what: &str, done: impl Fn(u16, &serde_json::Value) -> bool) {
-        for _ in 0..500 {
-            let (code, body) = self.readyz().await;
-            if done(code, &body) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("readiness never showed {what}: {:?}", self.readyz().await);
-    }
-
-    /// Waits until the server is deciding `n` requests, for at most ten seconds.
-    async fn until_in_flight(&self, n: f64) {
-        for _ in 0..500 {
-            if self.metrics().await.get("warden_requests_in_flight") == n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the server never had {n} requests in flight");
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Prometheus text, parsed: `name{labels}` to value.
-struct Metrics(BTreeMap<String, f64>);
-
-impl Metrics {
-    fn parse(text: &str) -> Metrics {
-        let mut m = BTreeMap::new();
-        for line in text.lines() {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            let value: f64 = value
-                .parse()
-                .unwrap_or_else(|_| panic!("bad sample {line:?}"));
-            m.insert(series.to_owned(), value);
-        }
-        Metrics(m)
-    }
-
-    fn get(&self, series: &str) -> f64 {
-        *self
-            .0
-            .get(series)
-            .unwrap_or_else(|| panic!("no series `{series}` in {:#?}", self.0.keys()))
-    }
-}
 
 // === requests ===
 
