@@ -359,33 +359,36 @@ impl Service {
         }
         // A request the cache answers whole is answered as it came: only a request that
         // passed every check below is ever stored, so a hit needs none of them.
-        let hits: Vec<Option<Arc<Outcome>>> = match self.cache.as_ref().filter(|_| !explain) {
-            Some(cache) => items
-                .iter()
-                .map(|item| cache.get(&lookup((revision, identity), item, &context)))
-                .collect(),
-            None => vec![None; items.len()],
-        };
-        if hits.iter().all(Option::is_some) {
-            let decisions = items
-                .iter()
-                .zip(hits.into_iter().flatten())
-                .map(|(item, outcome)| {
-                    self.decided(
-                        &caller,
-                        (&item.action, &item.resource),
+        let mut hits = match self.cache.as_ref().filter(|_| !explain) {
+            Some(cache) => {
+                let hits: Vec<Option<Arc<Outcome>>> = items
+                    .iter()
+                    .map(|item| cache.get(&lookup((revision, identity), item, &context)))
+                    .collect();
+                if hits.iter().all(Option::is_some) {
+                    let decisions = items
+                        .iter()
+                        .zip(hits.into_iter().flatten())
+                        .map(|(item, outcome)| {
+                            self.decided(
+                                &caller,
+                                (&item.action, &item.resource),
+                                revision,
+                                outcome,
+                                None,
+                                true,
+                            )
+                        })
+                        .collect();
+                    return Ok(Answer {
                         revision,
-                        outcome,
-                        None,
-                        true,
-                    )
-                })
-                .collect();
-            return Ok(Answer {
-                revision,
-                decisions,
-            });
-        }
+                        decisions,
+                    });
+                }
+                Some(hits.into_iter())
+            }
+            None => None,
+        };
         // Each item's own context is taken from it (not copied), then the items are read.
         let own: Vec<CallerContext> = items
             .iter_mut()
@@ -405,7 +408,8 @@ impl Service {
             .resolve(caller.arn(), session, now)
             .map_err(|m| RequestError::invalid("principal", m))?;
         let mut decisions = Vec::with_capacity(valid.items.len());
-        for ((item, given), hit) in valid.items.iter().zip(&items).zip(hits) {
+        for (item, given) in valid.items.iter().zip(&items) {
+            let hit = hits.as_mut().and_then(Iterator::next).flatten();
             let question = Question {
                 action: &item.action,
                 resource: item.resource,
