@@ -61,7 +61,10 @@ pub fn main() -> ExitCode {
         // that ends the output, and is no error of the command's.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("warden: {e:#}");
+            eprintln!(
+                "warden: {}",
+                warden::error::join(e.chain().map(ToString::to_string))
+            );
             ExitCode::from(2)
         }
     }
