@@ -1,8 +1,9 @@
 //! The admin port (HTTP/1.1): `/metrics` (Prometheus text), `/healthz` (the process
-//! answers) and `/readyz` (a snapshot is serving; the body shows its revision and the last
-//! load error). It never decides anything. Each connection is served by hyper with a
+//! answers) and `/readyz` (a snapshot is serving; the body shows its revision, its bundle's
+//! digest, the source and its watch, and the last load error). It never decides anything. Each connection is served by hyper with a
 //! header-read timeout, under the port's own connection limit.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -100,11 +101,21 @@ async fn metrics(State(admin): State<Admin>) -> Response {
             .snapshot_age
             .set(now.saturating_sub(loaded) as f64);
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        admin.telemetry.render(),
-    )
-        .into_response()
+    let mut text = admin.telemetry.render();
+    if let Some(snapshot) = admin.published.current() {
+        // An info series written here rather than kept by the recorder: a gauge per digest
+        // would leave one stale series behind for every bundle ever served.
+        let _ = write!(
+            text,
+            "# HELP warden_bundle_info The serving snapshot: its revision and its bundle's \
+             content digest (equal on every sidecar serving the same files)\n\
+             # TYPE warden_bundle_info gauge\n\
+             warden_bundle_info{{revision=\"{}\",digest=\"{}\"}} 1\n",
+            snapshot.revision(),
+            snapshot.digest()
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// The body of `/readyz`.

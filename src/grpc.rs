@@ -9,6 +9,7 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use crate::context::{Context, ContextValue};
@@ -71,13 +72,17 @@ impl Authorizer {
         &self,
         rpc: Rpc,
         started: Instant,
-        result: Result<(T, Decision), RequestError>,
+        result: Result<(T, Decision, Arc<str>), RequestError>,
     ) -> Result<Response<T>, Status> {
         let metrics = &self.service.telemetry().metrics;
         match result {
-            Ok((body, decision)) => {
+            Ok((body, decision, digest)) => {
                 metrics.rpc(rpc, RpcResult::Decided(decision), started.elapsed());
-                Ok(Response::new(body))
+                let mut response = Response::new(body);
+                if let Ok(value) = MetadataValue::try_from(&*digest) {
+                    response.metadata_mut().insert(DIGEST_METADATA, value);
+                }
+                Ok(response)
             }
             Err(e) => {
                 metrics.rpc(rpc, RpcResult::Error, started.elapsed());
@@ -111,6 +116,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
         let result = answered.map(
             |Answer {
                  revision,
+                 digest,
                  decisions,
              }| {
                 let decision = decisions
@@ -121,7 +127,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
                     .next()
                     .map(|d| response(d, revision))
                     .unwrap_or_default();
-                (response, decision)
+                (response, decision, digest)
             },
         );
         self.finish(Rpc::Authorize, started, result)
@@ -140,6 +146,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
         let result = answered.map(
             |Answer {
                  revision,
+                 digest,
                  decisions,
              }| {
                 let overall = decisions
@@ -149,7 +156,11 @@ impl server::authorizer_server::Authorizer for Authorizer {
                     .into_iter()
                     .map(|d| response(d, revision))
                     .collect();
-                (pb::BatchAuthorizeResponse { results, revision }, overall)
+                (
+                    pb::BatchAuthorizeResponse { results, revision },
+                    overall,
+                    digest,
+                )
             },
         );
         self.finish(Rpc::BatchAuthorize, started, result)
@@ -293,6 +304,11 @@ fn statement_explanation_to_pb(s: StatementExplanation) -> pb::StatementExplanat
 
 /// The health service name of the Authorizer, for tonic-health.
 pub const SERVICE_NAME: &str = "warden.v1.Authorizer";
+
+/// The response metadata that names the content digest of the bundle a decision was made
+/// on ([`crate::digest`]): two sidecars that answer with the same digest decided on the
+/// same files.
+pub const DIGEST_METADATA: &str = "warden-bundle-digest";
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,7 @@ pub mod case;
 pub mod compile;
 pub mod condition;
 pub mod context;
+pub mod digest;
 pub mod error;
 pub mod eval;
 pub mod grpc;

@@ -18,7 +18,7 @@ use tonic_health::ServingStatus;
 use crate::grpc::{self, Authorizer};
 use crate::server::conn::{Acceptor, Gate, TrackLayer};
 use crate::service::{Service, ServiceConfig};
-use crate::source::{DirectorySource, Published, Triggers};
+use crate::source::{DirectorySource, Published, Publisher, Source, WatchConfig};
 use crate::telemetry::{DecisionLog, LogSink, Telemetry};
 
 /// Where the gRPC server listens.
@@ -67,6 +67,8 @@ pub struct Config {
     pub watch: bool,
     /// Quiet time after a change before reloading.
     pub debounce: Duration,
+    /// The longest a change waits for quiet before the reload.
+    pub max_debounce: Duration,
     pub service: ServiceConfig,
     /// The deadline of one request (a caller's shorter `grpc-timeout` wins); longer than the
     /// revision wait, so that a request waiting for `min_revision` is answered
@@ -97,7 +99,7 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
-    #[error("the gRPC server failed: {0}")]
+    #[error("the gRPC server failed")]
     Grpc(#[from] tonic::transport::Error),
 }
 
@@ -116,14 +118,32 @@ pub struct Server {
     published: Arc<Published>,
     telemetry: Arc<Telemetry>,
     service: Arc<Service>,
-    source: DirectorySource,
-    triggers: Triggers,
+    source: Box<dyn Source>,
+    publisher: Publisher,
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Server {
-    /// Binds the listeners and loads the bundle once. A bundle that fails to load is no
-    /// error here: the server starts unready and serves once a load succeeds.
+    /// Opens the bundle directory, binds the listeners and loads the bundle once. A
+    /// directory that does not exist is an error; a bundle that fails to load is not: the
+    /// server starts unready and serves once a load succeeds.
     pub async fn bind(config: Config) -> Result<Server, ServeError> {
+        let watch = config.watch.then_some(WatchConfig {
+            debounce: config.debounce,
+            max_delay: config.max_debounce,
+        });
+        let source = DirectorySource::open(config.bundle.clone(), watch)?;
+        Server::bind_source(config, Box::new(source)).await
+    }
+
+    /// Like [`Server::bind`], serving what `source` yields (`config.bundle` unused).
+    pub async fn bind_source(
+        config: Config,
+        mut source: Box<dyn Source>,
+    ) -> Result<Server, ServeError> {
+        // Before the first load, so that a SIGHUP never finds the default action (exit).
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| crate::source::SourceError::Signal(crate::error::cause(&e)))?;
         let bind_err = |addr: String| move |source| ServeError::Bind { addr, source };
         let (grpc, grpc_addr) = match &config.grpc {
             Listen::Tcp(addr) => {
@@ -166,14 +186,11 @@ impl Server {
             log,
             config.service,
         ));
-        let source = DirectorySource::new(
-            config.bundle.clone(),
-            published.clone(),
-            telemetry.clone(),
-            config.debounce,
-        );
-        let triggers = source.triggers(config.watch)?;
-        let _ = source.reload().await;
+        let publisher = Publisher::new(published.clone(), telemetry.clone());
+        let name = source.describe();
+        published.set_source(name.clone(), source.watch());
+        let first = source.fetch().await;
+        let _ = publisher.offer(&name, first).await;
         Ok(Server {
             config,
             grpc,
@@ -183,7 +200,8 @@ impl Server {
             telemetry,
             service,
             source,
-            triggers,
+            publisher,
+            hangup,
         })
     }
 
@@ -213,7 +231,8 @@ impl Server {
             telemetry,
             service,
             source,
-            triggers,
+            publisher,
+            hangup,
         } = self;
         let stop = CancellationToken::new();
 
@@ -305,7 +324,7 @@ impl Server {
             ))
         });
 
-        let source_task = tokio::spawn(source.run(triggers, stop.clone()));
+        let source_task = tokio::spawn(crate::source::run(source, publisher, hangup, stop.clone()));
 
         let mut grpc_task = grpc_task;
         let mut result = Ok(());

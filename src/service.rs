@@ -149,6 +149,8 @@ pub struct Item {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub revision: u64,
+    /// The content digest of the snapshot's bundle, for the face to report.
+    pub digest: Arc<str>,
     pub decisions: Vec<Decided>,
 }
 
@@ -382,6 +384,7 @@ impl Service {
                         .collect();
                     return Ok(Answer {
                         revision,
+                        digest: snapshot.digest().clone(),
                         decisions,
                     });
                 }
@@ -443,6 +446,7 @@ impl Service {
         }
         Ok(Answer {
             revision,
+            digest: snapshot.digest().clone(),
             decisions,
         })
     }

@@ -111,6 +111,9 @@ struct ResourceEntry {
 #[derive(Debug)]
 pub struct Snapshot {
     revision: u64,
+    /// The content digest of the bundle it was compiled from ([`crate::digest`]); empty
+    /// when compiled from a [`Bundle`] alone.
+    digest: Arc<str>,
     built_at: SystemTime,
     /// Users by ARN.
     users: FxHashMap<String, Arc<Identity>>,
@@ -134,7 +137,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Loads and compiles a bundle directory.
     pub fn load_dir(dir: &Path, revision: u64) -> Result<Snapshot, BundleError> {
-        Ok(Snapshot::compile(&bundle::load_dir(dir)?, revision))
+        Snapshot::load_files(&bundle::read_dir(dir)?, revision)
     }
 
     /// Loads and compiles a bundle held as `relative path -> text`.
@@ -142,7 +145,16 @@ impl Snapshot {
         files: &BTreeMap<String, String>,
         revision: u64,
     ) -> Result<Snapshot, BundleError> {
-        Ok(Snapshot::compile(&bundle::load_files(files)?, revision))
+        Ok(Snapshot::compile(&bundle::load_files(files)?, revision)
+            .with_digest(crate::digest::of_files(files)))
+    }
+
+    /// The same snapshot, naming the digest of the files it was compiled from.
+    pub fn with_digest(self, digest: String) -> Snapshot {
+        Snapshot {
+            digest: digest.into(),
+            ..self
+        }
     }
 
     /// Compiles a validated bundle.
@@ -273,6 +285,7 @@ impl Snapshot {
         );
         Snapshot {
             revision,
+            digest: Arc::from(""),
             built_at: SystemTime::now(),
             actions,
             org_id,
@@ -289,6 +302,11 @@ impl Snapshot {
 
     pub fn revision(&self) -> u64 {
         self.revision
+    }
+
+    /// The content digest of the bundle behind the snapshot (see [`crate::digest`]).
+    pub fn digest(&self) -> &Arc<str> {
+        &self.digest
     }
 
     /// When the snapshot was compiled.

@@ -1,24 +1,41 @@
-//! Where snapshots come from and how they are published: a bundle directory, loaded and
-//! compiled off the request path, reloaded when its files change (debounced) or on SIGHUP.
+//! Where snapshots come from and how they are published.
+//!
+//! A [`Source`] yields whole bundles (the file map `bundle::load_files` takes), each under
+//! a revision the source assigns. One [`Publisher`] serves every source alike: it loads and
+//! compiles a bundle off the request path and publishes it, or records why not, and keeps
+//! what readiness shows, the reload metrics and the revision watch that `min_revision`
+//! waits on. [`run`] drives a source: one load per change the source reports and one per
+//! SIGHUP, until shutdown.
+//!
+//! Sources: [`DirectorySource`], a watched directory, and [`MemorySource`], a fixed bundle
+//! (tests, embedding).
 //!
 //! INVARIANT (fail closed on reload): a bundle that fails to load never replaces the
 //! serving snapshot; the failure is logged, counted, and kept for readiness to show.
+//!
+//! INVARIANT (revisions only grow): a bundle is published only under a revision above the
+//! serving one; a source that offers an older one is refused like a failed load, so a
+//! request that waited for `min_revision` never sees an older bundle afterwards.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::snapshot::Snapshot;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Telemetry};
 
 /// The serving snapshot, published whole, and what is known about the loads behind it.
 ///
-/// Requests read `current` without locks; only the source writes it.
+/// Requests read `current` without locks; only the publisher writes it.
 pub struct Published {
     current: ArcSwapOption<Snapshot>,
     /// The serving revision (0 before the first snapshot), for requests that wait for a
@@ -33,18 +50,28 @@ pub struct Published {
 pub struct LoadStatus {
     /// The serving revision; absent until a bundle has loaded.
     pub revision: Option<u64>,
+    /// The content digest of the serving bundle ([`crate::digest`]): equal on every
+    /// sidecar that serves the same files.
+    pub digest: Option<String>,
     /// Unix time in seconds when the serving snapshot was published.
     pub loaded_at: Option<u64>,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
     /// The most recent failed load, while no later load has succeeded.
     pub last_error: Option<LoadError>,
+    /// Where bundles come from, e.g. `directory /etc/warden/bundle`.
+    pub source: String,
+    /// How the source follows changes: `watching`, `off` (SIGHUP only), or `lost: WHY`
+    /// when changes can no longer be seen (the serving snapshot stays).
+    pub watch: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LoadError {
     /// Unix time in seconds of the failed load.
     pub at: u64,
+    /// The revision the source offered.
+    pub revision: u64,
     /// Every finding, with file, JSON path and line:column.
     pub message: String,
 }
@@ -78,19 +105,22 @@ impl Published {
     }
 
     pub fn status(&self) -> LoadStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().clone()
     }
 
-    /// Publishes a snapshot: requests that start after this see it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, LoadStatus> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes a snapshot: requests that start after this see it. The caller keeps
+    /// revisions growing ([`Publisher::offer`] does).
     pub fn publish(&self, snapshot: Snapshot, metrics: &Metrics) {
         let revision = snapshot.revision();
         let now = SystemTime::now();
         {
-            let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut status = self.lock();
             status.revision = Some(revision);
+            status.digest = Some(snapshot.digest().to_string());
             status.loaded_at = Some(unix_seconds(now));
             status.reloads_ok += 1;
             status.last_error = None;
@@ -103,14 +133,22 @@ impl Published {
     }
 
     /// Records a failed load; the serving snapshot stays.
-    pub fn record_failure(&self, message: String, metrics: &Metrics) {
-        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+    pub fn record_failure(&self, revision: u64, message: String, metrics: &Metrics) {
+        let mut status = self.lock();
         status.reloads_failed += 1;
         status.last_error = Some(LoadError {
             at: unix_seconds(SystemTime::now()),
+            revision,
             message,
         });
         metrics.reloads_failed.increment(1);
+    }
+
+    /// Records where bundles come from and how their changes are followed.
+    pub fn set_source(&self, source: String, watch: String) {
+        let mut status = self.lock();
+        status.source = source;
+        status.watch = watch;
     }
 
     /// The serving snapshot once its revision is at least `min`, waiting up to `wait` for
@@ -136,57 +174,101 @@ impl Default for Published {
     }
 }
 
-/// Loads a bundle directory into [`Published`], now and whenever asked or changed.
-pub struct DirectorySource {
-    dir: PathBuf,
-    published: Arc<Published>,
-    metrics: Arc<crate::telemetry::Telemetry>,
-    debounce: Duration,
+// === sources ===
+
+/// A boxed future, so that sources of any kind drive alike.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A bundle as a source read it.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Assigned by the source, above every revision it gave before.
+    pub revision: u64,
+    /// `relative path -> text`, or why the source could not read it.
+    pub files: Result<BTreeMap<String, String>, String>,
 }
 
-/// Why the directory cannot be watched.
+/// What a source reports while waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The bundle may have changed: fetch it.
+    Bundle,
+    /// How changes are followed changed (see [`Source::watch`]); the bundle did not.
+    Watch,
+}
+
+/// Where bundles come from. A source only reads; the [`Publisher`] decides what serves.
+pub trait Source: Send + 'static {
+    /// What the source reads, for logs and readiness: `directory /etc/warden/bundle`.
+    fn describe(&self) -> String;
+
+    /// How the source follows changes, for readiness: `watching`, `off`, or `lost: WHY`.
+    fn watch(&self) -> String;
+
+    /// The bundle as it is now, under a revision above every one this source gave before.
+    fn fetch(&mut self) -> BoxFuture<'_, Fetched>;
+
+    /// Resolves when the source changes; pending forever for a source that never does.
+    fn changed(&mut self) -> BoxFuture<'_, Change>;
+}
+
+/// Why a source cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot watch the bundle `{dir}`: {source}")]
-    Watch { dir: String, source: notify::Error },
+    /// The bundle directory is missing or not a directory.
+    #[error("bundle `{dir}`: {problem}")]
+    NotADirectory { dir: String, problem: String },
+    #[error("cannot watch the bundle `{dir}`: {message}")]
+    Watch { dir: String, message: String },
     #[error("cannot listen for SIGHUP: {0}")]
-    Signal(std::io::Error),
+    Signal(String),
 }
 
-impl DirectorySource {
-    pub fn new(
-        dir: PathBuf,
-        published: Arc<Published>,
-        telemetry: Arc<crate::telemetry::Telemetry>,
-        debounce: Duration,
-    ) -> DirectorySource {
-        DirectorySource {
-            dir,
+// === impl Publisher ===
+
+/// Turns what sources fetch into published snapshots: the one place that loads, compiles,
+/// publishes, refuses, and records.
+#[derive(Clone)]
+pub struct Publisher {
+    published: Arc<Published>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Publisher {
+    pub fn new(published: Arc<Published>, telemetry: Arc<Telemetry>) -> Publisher {
+        Publisher {
             published,
-            metrics: telemetry,
-            debounce,
+            telemetry,
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn published(&self) -> &Arc<Published> {
+        &self.published
     }
 
-    /// Loads and compiles the bundle on a blocking thread and publishes it under the next
-    /// revision; a failure is recorded and leaves the serving snapshot in place.
-    pub async fn reload(&self) -> Result<u64, String> {
-        let dir = self.dir.clone();
-        let revision = self.published.revision() + 1;
-        let loaded = tokio::task::spawn_blocking(move || Snapshot::load_dir(&dir, revision))
+    /// Loads and compiles what `source` fetched on a blocking thread and publishes it, or
+    /// records why not (the serving snapshot stays). Returns the published revision.
+    pub async fn offer(&self, source: &str, fetched: Fetched) -> Result<u64, String> {
+        let Fetched { revision, files } = fetched;
+        let serving = self.published.revision();
+        let loaded = match files {
+            Err(message) => Err(message),
+            Ok(_) if revision <= serving => Err(format!(
+                "revision {revision} is not above the serving revision {serving}"
+            )),
+            Ok(files) => tokio::task::spawn_blocking(move || {
+                Snapshot::load_files(&files, revision).map_err(|e| e.to_string())
+            })
             .await
-            .map_err(|e| format!("the loader stopped: {e}"))
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        let metrics = &self.metrics.metrics;
+            .unwrap_or_else(|e| Err(format!("the loader stopped: {e}"))),
+        };
+        let metrics = &self.telemetry.metrics;
         match loaded {
             Ok(snapshot) => {
                 tracing::info!(
-                    bundle = %self.dir.display(),
+                    source,
                     revision,
+                    digest = &*snapshot.digest().to_string(),
                     statements = snapshot.statement_count(),
                     "snapshot published"
                 );
@@ -194,95 +276,396 @@ impl DirectorySource {
                 Ok(revision)
             }
             Err(message) => {
-                tracing::error!(
-                    bundle = %self.dir.display(),
-                    serving = self.published.revision(),
-                    "bundle load failed, keeping the serving snapshot: {message}"
-                );
-                self.published.record_failure(message.clone(), metrics);
+                if serving == 0 {
+                    tracing::error!(
+                        source,
+                        revision,
+                        "bundle load failed; no snapshot is serving, so requests are refused \
+                         until a bundle loads: {message}"
+                    );
+                } else {
+                    tracing::error!(
+                        source,
+                        revision,
+                        serving,
+                        "bundle load failed, keeping the serving snapshot: {message}"
+                    );
+                }
+                self.published
+                    .record_failure(revision, message.clone(), metrics);
                 Err(message)
             }
         }
     }
+}
 
-    /// Starts listening for what triggers a reload: changes under the directory (when
-    /// `watch`) and SIGHUP. Call it before the first load, so no change is missed and a
-    /// SIGHUP never finds the default action (exit) in place.
-    pub fn triggers(&self, watch: bool) -> Result<Triggers, SourceError> {
-        use notify::{EventKind, RecursiveMode, Watcher};
-        use tokio::signal::unix::{SignalKind, signal};
-
-        let hangup = signal(SignalKind::hangup()).map_err(SourceError::Signal)?;
-        let (tx, changed) = mpsc::channel::<()>(1);
-        if !watch {
-            return Ok(Triggers {
-                _watcher: None,
-                changed,
-                hangup,
-            });
-        }
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                let relevant = match event {
-                    // Reading the bundle opens and closes its files: that is no change, and
-                    // taking it for one would reload forever.
-                    Ok(e) => match e.kind {
-                        EventKind::Access(notify::event::AccessKind::Close(
-                            notify::event::AccessMode::Write,
-                        )) => true,
-                        EventKind::Access(_) => false,
-                        _ => true,
-                    },
-                    Err(_) => true,
-                };
-                if relevant {
-                    // A full queue already holds a pending change.
-                    let _ = tx.try_send(());
+/// Drives `source` until `stop`: a load for each change it reports and for each SIGHUP
+/// (`hangup`), each offered to `publisher`. The first load is the caller's (before the
+/// server says it listens).
+pub async fn run(
+    mut source: Box<dyn Source>,
+    publisher: Publisher,
+    mut hangup: tokio::signal::unix::Signal,
+    stop: CancellationToken,
+) {
+    let name = source.describe();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = hangup.recv() => tracing::info!(source = name, "SIGHUP: reloading the bundle"),
+            change = source.changed() => {
+                publisher.published.set_source(name.clone(), source.watch());
+                match change {
+                    Change::Watch => {
+                        tracing::warn!(source = name, watch = source.watch(), "the watch changed");
+                        continue;
+                    }
+                    Change::Bundle => {
+                        tracing::info!(source = name, "bundle changed: reloading");
+                    }
                 }
-            })
-            .map_err(|source| SourceError::Watch {
-                dir: self.dir.display().to_string(),
-                source,
-            })?;
-        watcher
-            .watch(&self.dir, RecursiveMode::Recursive)
-            .map_err(|source| SourceError::Watch {
-                dir: self.dir.display().to_string(),
-                source,
-            })?;
-        Ok(Triggers {
-            _watcher: Some(watcher),
-            changed,
-            hangup,
+            }
+        }
+        let fetched = tokio::select! {
+            () = stop.cancelled() => return,
+            f = source.fetch() => f,
+        };
+        let _ = publisher.offer(&name, fetched).await;
+    }
+}
+
+// === impl MemorySource ===
+
+/// A fixed bundle held in memory: each fetch offers the same files under the next
+/// revision (so a SIGHUP republishes them); it never changes by itself.
+pub struct MemorySource {
+    files: BTreeMap<String, String>,
+    revision: u64,
+}
+
+impl MemorySource {
+    pub fn new(files: BTreeMap<String, String>) -> MemorySource {
+        MemorySource { files, revision: 0 }
+    }
+}
+
+impl Source for MemorySource {
+    fn describe(&self) -> String {
+        format!("memory ({} files)", self.files.len())
+    }
+
+    fn watch(&self) -> String {
+        "off".to_owned()
+    }
+
+    fn fetch(&mut self) -> BoxFuture<'_, Fetched> {
+        self.revision += 1;
+        let fetched = Fetched {
+            revision: self.revision,
+            files: Ok(self.files.clone()),
+        };
+        Box::pin(async move { fetched })
+    }
+
+    fn changed(&mut self) -> BoxFuture<'_, Change> {
+        Box::pin(std::future::pending())
+    }
+}
+
+// === impl DirectorySource ===
+
+/// How long reading a bundle directory may take before the read is given up (and the
+/// load fails): a file that blocks (a hung network mount) cannot stall reloads or
+/// shutdown.
+pub const READ_LIMIT: Duration = Duration::from_secs(30);
+
+/// How often a watched directory is checked to still be the one watched: a directory
+/// deleted and re-created (a redeploy, `rm -rf` then a copy) is watched again, and one
+/// that is gone makes readiness say the watch is lost.
+pub const WATCH_CHECK: Duration = Duration::from_secs(1);
+
+/// How a directory source waits for changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// Quiet time after a change before reloading (an editor or a deploy writes several
+    /// files).
+    pub debounce: Duration,
+    /// The longest a change waits for quiet: a file touched without pause still reloads.
+    pub max_delay: Duration,
+}
+
+/// A bundle directory, watched for changes (inotify, recursively) when asked.
+///
+/// Its revisions count its reads in this process: 1 for the first, one more for each
+/// reload, whether it loads or not. They only grow, but they say nothing across processes:
+/// two sidecars on the same files may report different revisions and always report the
+/// same digest.
+pub struct DirectorySource {
+    dir: PathBuf,
+    revision: u64,
+    watch: Option<DirWatch>,
+    /// Set while a read runs on its thread; a read that blocks past [`READ_LIMIT`] keeps
+    /// it set, and no other read starts until it ends (a hung mount costs one thread).
+    reading: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct DirWatch {
+    config: WatchConfig,
+    watcher: notify::RecommendedWatcher,
+    changed: mpsc::Receiver<()>,
+    /// The directory watched: its device and inode.
+    identity: Option<(u64, u64)>,
+    /// Why the directory cannot be watched now.
+    lost: Option<String>,
+    check: tokio::time::Interval,
+}
+
+/// The device and inode of the directory at `dir`, or why there is none.
+fn identity(dir: &Path) -> Result<(u64, u64), String> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok((m.dev(), m.ino())),
+        Ok(_) => Err("not a directory".to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("no such directory".to_owned()),
+        Err(e) => Err(crate::error::cause(&e)),
+    }
+}
+
+impl DirectorySource {
+    /// A source on `dir`, watched when `watch` is given. Fails when `dir` is not a
+    /// directory, so a mistyped path is an error at start-up in every mode.
+    pub fn open(dir: PathBuf, watch: Option<WatchConfig>) -> Result<DirectorySource, SourceError> {
+        let first = identity(&dir).map_err(|problem| SourceError::NotADirectory {
+            dir: dir.display().to_string(),
+            problem,
+        })?;
+        let watch = match watch {
+            None => None,
+            Some(config) => {
+                let (tx, changed) = mpsc::channel::<()>(1);
+                let watcher = notify::recommended_watcher(move |event| {
+                    if relevant(&event) {
+                        // A full queue already holds a pending change.
+                        let _ = tx.try_send(());
+                    }
+                })
+                .map_err(|e| SourceError::Watch {
+                    dir: dir.display().to_string(),
+                    message: notify_cause(&e),
+                })?;
+                let mut w = DirWatch {
+                    config,
+                    watcher,
+                    changed,
+                    identity: None,
+                    lost: None,
+                    check: tokio::time::interval_at(Instant::now() + WATCH_CHECK, WATCH_CHECK),
+                };
+                w.check
+                    .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                w.rewatch(&dir, first)
+                    .map_err(|message| SourceError::Watch {
+                        dir: dir.display().to_string(),
+                        message,
+                    })?;
+                Some(w)
+            }
+        };
+        Ok(DirectorySource {
+            dir,
+            revision: 0,
+            watch,
+            reading: Arc::default(),
         })
     }
 
-    /// Reloads on every trigger (a change, after `debounce` of quiet; a SIGHUP at once),
-    /// until `stop` is cancelled.
-    pub async fn run(self, mut triggers: Triggers, stop: CancellationToken) {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Whether a file-system event may change the bundle.
+fn relevant(event: &notify::Result<notify::Event>) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode};
+    match event {
+        // Reading the bundle opens and closes its files: that is no change, and taking it
+        // for one would reload forever.
+        Ok(e) => match e.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Access(_) => false,
+            _ => true,
+        },
+        // An error (the queue overflowed) may hide a change.
+        Err(_) => true,
+    }
+}
+
+/// A watcher error's cause, said once (`notify::Error` repeats its source in its text).
+fn notify_cause(e: &notify::Error) -> String {
+    match &e.kind {
+        notify::ErrorKind::Io(io) => crate::error::cause(io),
+        notify::ErrorKind::PathNotFound => "no such directory".to_owned(),
+        notify::ErrorKind::MaxFilesWatch => {
+            "the system's limit of inotify watches is reached (fs.inotify.max_user_watches)"
+                .to_owned()
+        }
+        notify::ErrorKind::Generic(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+impl DirWatch {
+    /// Watches `dir` (again), now known as `identity`.
+    fn rewatch(&mut self, dir: &Path, identity: (u64, u64)) -> Result<(), String> {
+        use notify::{RecursiveMode, Watcher};
+        if self.identity.is_some() {
+            // The old directory is gone or replaced; its watch may already be gone too.
+            let _ = self.watcher.unwatch(dir);
+        }
+        self.watcher
+            .watch(dir, RecursiveMode::Recursive)
+            .map_err(|e| notify_cause(&e))?;
+        self.identity = Some(identity);
+        self.lost = None;
+        Ok(())
+    }
+
+    /// Waits for a change, then for quiet (at most `max_delay` in all); or for the
+    /// directory to go or come back.
+    async fn changed(&mut self, dir: &Path) -> Change {
         loop {
             tokio::select! {
-                () = stop.cancelled() => return,
-                _ = triggers.hangup.recv() => {
-                    tracing::info!("SIGHUP: reloading the bundle");
+                Some(()) = self.changed.recv() => {
+                    let first = Instant::now();
+                    let latest = first + self.config.max_delay;
+                    loop {
+                        let until = (Instant::now() + self.config.debounce).min(latest);
+                        match tokio::time::timeout_at(until, self.changed.recv()).await {
+                            Ok(Some(())) => {}
+                            _ => break,
+                        }
+                    }
+                    // A change may be the directory replaced: watch the new one.
+                    let _ = self.check_identity(dir);
+                    return Change::Bundle;
                 }
-                Some(()) = triggers.changed.recv() => {
-                    // An editor or a deploy writes several files: wait for quiet.
-                    while let Ok(Some(())) =
-                        tokio::time::timeout(self.debounce, triggers.changed.recv()).await
-                    {}
-                    tracing::info!(bundle = %self.dir.display(), "bundle changed: reloading");
+                _ = self.check.tick() => {
+                    if let Some(change) = self.check_identity(dir) {
+                        return change;
+                    }
                 }
             }
-            let _ = self.reload().await;
+        }
+    }
+
+    /// Compares the directory at `dir` with the one watched: `Some` when that changed.
+    fn check_identity(&mut self, dir: &Path) -> Option<Change> {
+        match identity(dir) {
+            Ok(now) if Some(now) == self.identity && self.lost.is_none() => None,
+            Ok(now) => match self.rewatch(dir, now) {
+                Ok(()) => {
+                    tracing::info!(dir = %dir.display(), "the bundle directory is back: watching it again");
+                    Some(Change::Bundle)
+                }
+                Err(why) => self.lose(why),
+            },
+            Err(why) => self.lose(why),
+        }
+    }
+
+    fn lose(&mut self, why: String) -> Option<Change> {
+        if self.lost.as_deref() == Some(&why) {
+            return None;
+        }
+        self.lost = Some(why);
+        Some(Change::Watch)
+    }
+}
+
+/// Runs `read` (of a bundle) on a thread of its own, for at most `limit`: a read still
+/// running then is abandoned (its thread ends when the read does, or with the process)
+/// and the load fails. Not tokio's blocking pool: a runtime waits for those at shutdown.
+fn read_bounded(
+    read: impl FnOnce() -> Result<BTreeMap<String, String>, String> + Send + 'static,
+    reading: Arc<std::sync::atomic::AtomicBool>,
+    limit: Duration,
+) -> impl Future<Output = Result<BTreeMap<String, String>, String>> + Send {
+    use std::sync::atomic::Ordering;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let started = if reading.swap(true, Ordering::AcqRel) {
+        Err(
+            "the previous read of the bundle is still blocked; not reading again until it ends"
+                .to_owned(),
+        )
+    } else {
+        let done = reading.clone();
+        std::thread::Builder::new()
+            .name("warden-bundle-read".to_owned())
+            .spawn(move || {
+                let _ = tx.send(read());
+                done.store(false, Ordering::Release);
+            })
+            .map_err(|e| {
+                reading.store(false, Ordering::Release);
+                format!(
+                    "cannot start the bundle reader: {}",
+                    crate::error::cause(&e)
+                )
+            })
+    };
+    async move {
+        started?;
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(_)) => Err("the bundle reader stopped".to_owned()),
+            Err(_) => Err(format!(
+                "reading the bundle took longer than {limit:?}: given up (a file that blocks?)"
+            )),
         }
     }
 }
 
-/// What makes the source reload; see [`DirectorySource::triggers`].
-pub struct Triggers {
-    /// Kept alive for as long as changes are wanted.
-    _watcher: Option<notify::RecommendedWatcher>,
-    changed: mpsc::Receiver<()>,
-    hangup: tokio::signal::unix::Signal,
+impl Source for DirectorySource {
+    fn describe(&self) -> String {
+        format!("directory {}", self.dir.display())
+    }
+
+    fn watch(&self) -> String {
+        match &self.watch {
+            None => "off".to_owned(),
+            Some(w) => match &w.lost {
+                None => "watching".to_owned(),
+                Some(why) => format!("lost: {why}"),
+            },
+        }
+    }
+
+    fn fetch(&mut self) -> BoxFuture<'_, Fetched> {
+        self.revision += 1;
+        let revision = self.revision;
+        let dir = self.dir.clone();
+        let read = read_bounded(
+            move || crate::bundle::read_dir(&dir).map_err(|e| e.to_string()),
+            self.reading.clone(),
+            READ_LIMIT,
+        );
+        Box::pin(async move {
+            Fetched {
+                revision,
+                files: read.await,
+            }
+        })
+    }
+
+    fn changed(&mut self) -> BoxFuture<'_, Change> {
+        let dir = &self.dir;
+        match &mut self.watch {
+            Some(w) => Box::pin(w.changed(dir)),
+            None => Box::pin(std::future::pending()),
+        }
+    }
 }
+
+#[cfg(test)]
+mod tests;

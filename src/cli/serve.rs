@@ -39,6 +39,10 @@ pub struct Args {
     /// Quiet time after a change before reloading [default: 200ms].
     #[arg(long, env = "WARDEN_DEBOUNCE", value_name = "DURATION")]
     debounce: Option<String>,
+    /// The longest a change waits for quiet: files changing without pause still reload
+    /// this often [default: 2s].
+    #[arg(long, env = "WARDEN_MAX_DEBOUNCE", value_name = "DURATION")]
+    max_debounce: Option<String>,
     /// Decisions kept in the cache, 0 for none [default: 100000].
     #[arg(long, env = "WARDEN_CACHE_SIZE", value_name = "N")]
     cache_size: Option<usize>,
@@ -114,6 +118,7 @@ impl Args {
             worker_threads: self.worker_threads.or(file.worker_threads),
             watch: self.watch.or(file.watch),
             debounce: self.debounce.or(file.debounce),
+            max_debounce: self.max_debounce.or(file.max_debounce),
             cache_size: self.cache_size.or(file.cache_size),
             max_message_bytes: self.max_message_bytes.or(file.max_message_bytes),
             max_context_entries: self.max_context_entries.or(file.max_context_entries),
@@ -270,12 +275,18 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
              FAILED_PRECONDITION before its deadline"
         );
     }
+    let debounce = duration("debounce", &args.debounce, Duration::from_millis(200))?;
+    let max_debounce = duration("max-debounce", &args.max_debounce, Duration::from_secs(2))?;
+    if max_debounce < debounce {
+        bail!("max-debounce ({max_debounce:?}) must not be shorter than debounce ({debounce:?})");
+    }
     let config = Config {
         bundle: args.bundle.unwrap_or_else(super::default_bundle),
         grpc,
         admin,
         watch: args.watch.unwrap_or(true),
-        debounce: duration("debounce", &args.debounce, Duration::from_millis(200))?,
+        debounce,
+        max_debounce,
         service: ServiceConfig {
             cache_size: args.cache_size.unwrap_or(100_000),
             limits: Limits {

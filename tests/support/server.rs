@@ -83,7 +83,12 @@ impl Server {
         }
         let mut child = command
             .args(&args)
-            .args(["--debounce", "50ms", "--bundle"])
+            .args(if extra.contains(&"--debounce") {
+                &[][..]
+            } else {
+                &["--debounce", "50ms"][..]
+            })
+            .arg("--bundle")
             .arg(bundle.path())
             .args(extra)
             .stdout(Stdio::piped())

@@ -1,0 +1,184 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::*;
+
+fn example_files() -> BTreeMap<String, String> {
+    crate::bundle::read_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org")).unwrap()
+}
+
+fn publisher() -> Publisher {
+    Publisher::new(Arc::new(Published::new()), Arc::new(Telemetry::new()))
+}
+
+fn fetched(revision: u64, files: BTreeMap<String, String>) -> Fetched {
+    Fetched {
+        revision,
+        files: Ok(files),
+    }
+}
+
+#[tokio::test]
+async fn the_publisher_publishes_a_bundle_under_the_revision_of_its_source() {
+    let p = publisher();
+    let files = example_files();
+    assert_eq!(p.offer("test", fetched(7, files.clone())).await, Ok(7));
+    let serving = p.published().current().unwrap();
+    assert_eq!(serving.revision(), 7);
+    assert_eq!(&**serving.digest(), crate::digest::of_files(&files));
+    let status = p.published().status();
+    assert_eq!(status.revision, Some(7));
+    assert_eq!(
+        status.digest.as_deref(),
+        Some(&*crate::digest::of_files(&files))
+    );
+    assert_eq!((status.reloads_ok, status.reloads_failed), (1, 0));
+}
+
+#[tokio::test]
+async fn a_revision_not_above_the_serving_one_is_refused_and_changes_nothing() {
+    let p = publisher();
+    p.offer("test", fetched(5, example_files())).await.unwrap();
+    let before = p.published().current().unwrap();
+    for revision in [5, 4, 0] {
+        let mut files = example_files();
+        files.remove("scps/ProtectProductionData.json");
+        let e = p.offer("test", fetched(revision, files)).await.unwrap_err();
+        assert_eq!(
+            e,
+            format!("revision {revision} is not above the serving revision 5")
+        );
+        assert!(Arc::ptr_eq(&before, &p.published().current().unwrap()));
+        assert_eq!(p.published().revision(), 5);
+    }
+    let status = p.published().status();
+    assert_eq!((status.reloads_ok, status.reloads_failed), (1, 3));
+    assert_eq!(status.last_error.unwrap().revision, 0);
+}
+
+#[tokio::test]
+async fn a_failed_load_keeps_the_serving_snapshot_and_says_why() {
+    let p = publisher();
+    p.offer("test", fetched(1, example_files())).await.unwrap();
+    let before = p.published().current().unwrap();
+
+    let mut broken = example_files();
+    broken.insert(
+        "accounts/333333333333/policies/ReportsReader.json".into(),
+        "{\"Version\": ".into(),
+    );
+    let e = p.offer("test", fetched(2, broken)).await.unwrap_err();
+    assert!(e.contains("ReportsReader.json"), "{e}");
+    let unread = Fetched {
+        revision: 3,
+        files: Err("reading the bundle took too long".into()),
+    };
+    assert_eq!(
+        p.offer("test", unread).await.unwrap_err(),
+        "reading the bundle took too long"
+    );
+
+    assert!(Arc::ptr_eq(&before, &p.published().current().unwrap()));
+    let status = p.published().status();
+    assert_eq!(status.revision, Some(1));
+    assert_eq!(status.reloads_failed, 2);
+    let last = status.last_error.unwrap();
+    assert_eq!(last.revision, 3);
+    assert_eq!(last.message, "reading the bundle took too long");
+
+    // A later good bundle serves and clears the error.
+    assert_eq!(p.offer("test", fetched(4, example_files())).await, Ok(4));
+    assert!(p.published().status().last_error.is_none());
+}
+
+#[tokio::test]
+async fn a_memory_source_offers_its_files_under_growing_revisions() {
+    let files = example_files();
+    let mut source = MemorySource::new(files.clone());
+    assert_eq!(source.watch(), "off");
+    let (a, b) = (source.fetch().await, source.fetch().await);
+    assert_eq!((a.revision, b.revision), (1, 2));
+    assert_eq!(a.files.unwrap(), files);
+    let p = publisher();
+    assert_eq!(p.offer(&source.describe(), b).await, Ok(2));
+}
+
+#[tokio::test]
+async fn a_read_that_blocks_is_given_up_and_blocks_no_other_read_twice() {
+    let reading = Arc::new(AtomicBool::new(false));
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let hung = read_bounded(
+        move || {
+            let _ = blocked.recv();
+            Ok(BTreeMap::new())
+        },
+        reading.clone(),
+        Duration::from_millis(50),
+    )
+    .await;
+    let e = hung.unwrap_err();
+    assert!(
+        e.starts_with("reading the bundle took longer than 50ms"),
+        "{e}"
+    );
+
+    // While that read is still blocked, no second thread joins it.
+    let second = read_bounded(
+        || Ok(BTreeMap::new()),
+        reading.clone(),
+        Duration::from_secs(5),
+    );
+    assert!(second.await.unwrap_err().contains("still blocked"));
+
+    // Once it ends, reading works again.
+    release.send(()).unwrap();
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    while reading.load(std::sync::atomic::Ordering::Acquire) {
+        assert!(std::time::Instant::now() < give_up, "the read never ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let files = BTreeMap::from([("organization.json".to_owned(), "{}".to_owned())]);
+    let again = files.clone();
+    let read = read_bounded(move || Ok(again), reading, Duration::from_secs(5));
+    assert_eq!(read.await.unwrap(), files);
+}
+
+#[test]
+fn a_directory_source_refuses_a_path_that_is_no_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("missing");
+    let e = DirectorySource::open(missing.clone(), None).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!("bundle `{}`: no such directory", missing.display())
+    );
+    let file = root.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let e = DirectorySource::open(file.clone(), None).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!("bundle `{}`: not a directory", file.display())
+    );
+}
+
+#[tokio::test]
+async fn a_directory_source_counts_its_reads_as_revisions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org");
+    let mut source = DirectorySource::open(dir.clone(), None).unwrap();
+    assert_eq!(source.describe(), format!("directory {}", dir.display()));
+    let first = source.fetch().await;
+    let second = source.fetch().await;
+    assert_eq!((first.revision, second.revision), (1, 2));
+    assert_eq!(first.files.unwrap(), example_files());
+}

@@ -1,0 +1,273 @@
+//! Black-box tests of where `warden serve` gets its bundles: the watched directory through
+//! ordinary and hostile changes, the revision and digest it reports everywhere, and its
+//! start-up errors. The real binary on loopback ports, as in `grpc.rs`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use warden::grpc::pb;
+
+#[path = "support/server.rs"]
+#[allow(dead_code, reason = "each test file uses part of the shared helper")]
+mod server;
+use server::*;
+
+const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
+const BOB: &str = "arn:aws:iam::333333333333:user/engineering/bob";
+const ORDER: &str = "arn:aws:orders:us-east-1:333333333333:order/42";
+const READER: &str = "accounts/333333333333/policies/ReportsReader.json";
+
+fn ask(principal: &str, action: &str, resource: &str) -> pb::AuthorizeRequest {
+    pb::AuthorizeRequest {
+        principal: principal.into(),
+        action: action.into(),
+        resource: resource.into(),
+        ..Default::default()
+    }
+}
+
+fn reader_policy(actions: &[&str]) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Read", "Effect": "Allow", "Action": actions, "Resource": "*"}]
+    })
+    .to_string()
+}
+
+/// Runs `warden serve` with `args`, which must fail at start-up: its standard error.
+fn serve_fails(args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("serve")
+        .args(
+            ["--grpc-addr", "--admin-addr"]
+                .into_iter()
+                .filter(|flag| !args.contains(flag))
+                .flat_map(|flag| [flag, "127.0.0.1:0"]),
+        )
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let give_up = std::time::Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > give_up {
+            let _ = child.kill();
+            panic!("`warden serve {args:?}` did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        !status.success(),
+        "`warden serve {args:?}` started: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn a_missing_bundle_path_is_one_clear_error_in_every_mode() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    for watch in ["true", "false"] {
+        let stderr = serve_fails(&["--bundle", missing, "--watch", watch]);
+        assert_eq!(
+            stderr.trim_end(),
+            format!("warden: bundle `{missing}`: no such directory"),
+            "--watch {watch}"
+        );
+    }
+    // A file is no bundle directory either.
+    let file = root.path().join("file.json");
+    std::fs::write(&file, "{}").unwrap();
+    let stderr = serve_fails(&["--bundle", file.to_str().unwrap()]);
+    assert!(stderr.contains("not a directory"), "{stderr}");
+}
+
+#[test]
+fn an_address_in_use_is_said_once() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let bundle = example_copy();
+    let stderr = serve_fails(&[
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        "--grpc-addr",
+        &addr,
+    ]);
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(&addr), "names the address: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_without_pause_still_reloads() {
+    // Each write comes sooner than the quiet time: without a maximum delay no reload would
+    // happen while the writes go on.
+    let server = Server::start(&["--debounce", "400ms", "--max-debounce", "1s"]);
+    let give_up = tokio::time::Instant::now() + PATIENCE;
+    let mut n = 0;
+    loop {
+        let actions: &[&str] = if n % 2 == 0 {
+            &["orders:GetOrder"]
+        } else {
+            &["orders:ListOrders"]
+        };
+        server.write(READER, &reader_policy(actions));
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, body) = server.readyz().await;
+        if body["reloads_ok"].as_u64().unwrap() >= 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "no reload after {n} writes: {body}"
+        );
+    }
+}
+
+/// Waits until `/readyz` shows a published revision above `after`: that revision.
+async fn published_after(server: &Server, after: u64) -> u64 {
+    server
+        .until_ready("a later revision", |_, b| {
+            b["revision"].as_u64().unwrap_or(0) > after
+        })
+        .await;
+    server.readyz().await.1["revision"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_directory_deleted_and_recreated_is_watched_again() {
+    let server = Server::start(&[]);
+    let dir = server.bundle.path().to_path_buf();
+    let away = dir.with_extension("away");
+
+    // Gone: readiness says the watch is lost; the snapshot keeps serving.
+    std::fs::rename(&dir, &away).unwrap();
+    server
+        .until_ready("the lost watch", |code, b| {
+            code == 200 && b["watch"] == "lost: no such directory"
+        })
+        .await;
+
+    // Re-created (a new directory, as a deploy writes it): watched again and loaded.
+    copy_dir(&away, &dir);
+    let back = published_after(&server, 1).await;
+    let (_, body) = server.readyz().await;
+    assert_eq!(body["watch"], "watching", "{body}");
+    server.write(READER, &reader_policy(&["orders:ListOrders"]));
+    let edited = published_after(&server, back).await;
+    let mut c = server.client().await;
+    let mut req = ask(BOB, "orders:GetOrder", ORDER);
+    req.min_revision = edited;
+    let r = c.authorize(req).await.unwrap().into_inner();
+    assert_eq!(r.decision(), pb::Decision::ImplicitDeny, "the edit decides");
+
+    // Replaced at once, never seen missing: the new directory is the one watched.
+    let next = dir.with_extension("next");
+    copy_dir(&away, &next);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::rename(&next, &dir).unwrap();
+    let swapped = published_after(&server, edited).await;
+    server.write(READER, &reader_policy(&["orders:ListOrders"]));
+    published_after(&server, swapped).await;
+    std::fs::remove_dir_all(&away).unwrap();
+}
+
+/// The digest a response carries in its metadata, with its revision.
+async fn answered_digest(server: &Server) -> (String, u64) {
+    let mut c = server.client().await;
+    let r = c
+        .authorize(ask(ALICE, "orders:GetOrder", ORDER))
+        .await
+        .unwrap();
+    let digest = r
+        .metadata()
+        .get("warden-bundle-digest")
+        .expect("the response names its bundle")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (digest, r.into_inner().revision)
+}
+
+/// `warden_bundle_info{revision="R",digest="D"} 1` from `/metrics`: (R, D).
+async fn metrics_info(server: &Server) -> (u64, String) {
+    let (_, body) = server.get("/metrics").await;
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("warden_bundle_info{"))
+        .unwrap_or_else(|| panic!("no warden_bundle_info in {body}"));
+    let label = |name: &str| {
+        let from = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        line[from..].split('"').next().unwrap().to_owned()
+    };
+    assert!(line.ends_with("} 1"), "{line}");
+    (label("revision").parse().unwrap(), label("digest"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_the_same_files_report_the_same_digest_everywhere() {
+    let (a, b) = (Server::start(&[]), Server::start(&[]));
+    // b reads once more (SIGHUP): another revision, the same content.
+    b.signal("HUP");
+    published_after(&b, 1).await;
+    let mut digests = Vec::new();
+    for server in [&a, &b] {
+        let (_, ready) = server.readyz().await;
+        let readyz = ready["digest"].as_str().unwrap().to_owned();
+        assert_eq!(readyz.len(), 64, "SHA-256 in hex: {readyz}");
+        let (answered, revision) = answered_digest(server).await;
+        let (info_revision, info) = metrics_info(server).await;
+        assert_eq!((&answered, &info), (&readyz, &readyz));
+        assert_eq!(
+            (revision, info_revision),
+            (ready["revision"].as_u64().unwrap(), revision)
+        );
+        digests.push(readyz);
+    }
+    assert_eq!(digests[0], digests[1], "same files, same digest");
+
+    // Other content, another digest.
+    b.write(READER, &reader_policy(&["orders:ListOrders"]));
+    let edited = published_after(&b, 2).await;
+    let (_, ready) = b.readyz().await;
+    assert_eq!(ready["revision"], edited);
+    assert_ne!(ready["digest"].as_str().unwrap(), digests[0]);
+    assert_eq!(
+        answered_digest(&b).await.0,
+        ready["digest"].as_str().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_the_source_and_its_watch() {
+    let server = Server::start(&["--watch", "false"]);
+    let (_, body) = server.readyz().await;
+    assert_eq!(
+        body["source"],
+        format!("directory {}", server.bundle.path().display())
+    );
+    assert_eq!(body["watch"], "off");
+    // Without a watch an edit waits for SIGHUP.
+    server.write(READER, &reader_policy(&["orders:ListOrders"]));
+    server.signal("HUP");
+    published_after(&server, 1).await;
+}
