@@ -1,7 +1,8 @@
 //! The admin port (HTTP/1.1): `/metrics` (Prometheus text), `/healthz` (the process
 //! answers) and `/readyz` (a snapshot is serving; the body shows its revision, its bundle's
-//! digest, the source and its watch, and the last load error). It never decides anything. Each connection is served by hyper with a
-//! header-read timeout, under the port's own connection limit.
+//! digest, the source and its watch, and the last load error). It never decides anything.
+//! Each connection is served by hyper with a header-read timeout, under the port's own
+//! connection limit.
 
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -10,6 +10,7 @@
 )]
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -270,4 +271,240 @@ async fn readiness_names_the_source_and_its_watch() {
     server.write(READER, &reader_policy(&["orders:ListOrders"]));
     server.signal("HUP");
     published_after(&server, 1).await;
+}
+
+// === reloads under load ===
+
+const ADMIN: &str = "arn:aws:iam::555555555555:user/admin";
+const PROD_ORDER: &str = "arn:aws:orders:us-east-1:555555555555:order/1";
+
+/// Lays `from` out in `to` as the kubelet mounts a ConfigMap or projected volume: the
+/// content in a timestamped hidden directory, `..data` a symlink to it, and each top-level
+/// entry a symlink through `..data`.
+fn configmap_layout(from: &Path, to: &Path) {
+    let first = "..2026_12_02_00_00_00.000000001";
+    copy_dir(from, &to.join(first));
+    std::os::unix::fs::symlink(first, to.join("..data")).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let name = entry.unwrap().file_name();
+        std::os::unix::fs::symlink(Path::new("..data").join(&name), to.join(&name)).unwrap();
+    }
+}
+
+/// The kubelet's update: the new content in a new timestamped directory, a `..data_tmp`
+/// symlink to it renamed over `..data` (atomic), the old directory removed.
+fn configmap_swap(dir: &Path, stamp: &str, edit: impl FnOnce(&Path)) {
+    let old = std::fs::read_link(dir.join("..data")).unwrap();
+    let new = format!("..2026_12_02_00_00_00.{stamp}");
+    copy_dir(&dir.join(&old), &dir.join(&new));
+    edit(&dir.join(&new));
+    std::os::unix::fs::symlink(&new, dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    std::fs::remove_dir_all(dir.join(old)).unwrap();
+}
+
+/// What one step of the test expects of the reload it causes.
+enum Expect {
+    /// The bundle as it now is on disk serves.
+    Serves,
+    /// The load fails with a message containing this; the serving snapshot stays.
+    Fails(&'static str),
+}
+
+/// Waits for the outcome `expect` of the last change: for a failure, returns the revision
+/// it had.
+async fn reloaded(server: &Server, failed_before: u64, expect: Expect) -> Option<u64> {
+    match expect {
+        Expect::Serves => {
+            let files = warden::bundle::read_dir(server.bundle.path()).unwrap();
+            let digest = warden::digest::of_files(&files);
+            server
+                .until_ready("the edited bundle", |code, b| {
+                    code == 200 && b["digest"] == digest.as_str() && b["last_error"].is_null()
+                })
+                .await;
+            None
+        }
+        Expect::Fails(cause) => {
+            let (_, before) = server.readyz().await;
+            server
+                .until_ready(cause, |code, b| {
+                    code == 200
+                        && b["reloads_failed"].as_u64().unwrap() > failed_before
+                        && b["last_error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains(cause))
+                })
+                .await;
+            let (_, after) = server.readyz().await;
+            assert_eq!(
+                (&after["revision"], &after["digest"]),
+                (&before["revision"], &before["digest"]),
+                "a failed load changed what serves"
+            );
+            after["last_error"]["revision"].as_u64()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_under_load_fail_no_request_and_publish_no_broken_bundle() {
+    let bundle = tempfile::tempdir().unwrap();
+    configmap_layout(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org"),
+        bundle.path(),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("decisions.jsonl");
+    let server = Server::start_in(bundle, &["--decision-log", log.to_str().unwrap()]);
+    let dir = server.bundle.path().to_path_buf();
+
+    // The load: a request every bundle allows, one the edits flip, and one that only a
+    // bundle without its organization (no SCPs) would allow.
+    let data = work.path().join("requests.jsonl");
+    let requests = [
+        (ALICE, "orders:GetOrder", ORDER),
+        (BOB, "orders:GetOrder", ORDER),
+        (ADMIN, "orders:DeleteOrder", PROD_ORDER),
+    ]
+    .map(|(p, a, r)| serde_json::json!({"principal": p, "action": a, "resource": r}).to_string());
+    std::fs::write(&data, requests.join("\n")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (addr, data, stop) = (server.grpc.clone(), data.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reports = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || reports.is_empty() {
+                let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+                    .args(["loadgen", "--addr", &addr, "-z", "1s", "-c", "8"])
+                    .args(["--threads", "1", "--format", "json", "--data"])
+                    .arg(&data)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                reports.push(report["target"].clone());
+            }
+            reports
+        })
+    };
+
+    let mut failed = Vec::new();
+    let reader = dir.join(READER);
+    let broken = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n";
+    let org = dir.join("organization.json");
+    let org_target = std::fs::read_link(&org).unwrap();
+    let policies = dir.join("accounts/333333333333/policies");
+    for round in 0..2 {
+        // A valid edit, then a broken one, then the fix.
+        server.write(READER, &reader_policy(&["orders:ListOrders"]));
+        reloaded(&server, failed.len() as u64, Expect::Serves).await;
+        server.write(READER, broken);
+        failed.extend(
+            reloaded(
+                &server,
+                failed.len() as u64,
+                Expect::Fails("ReportsReader.json"),
+            )
+            .await,
+        );
+        server.write(READER, &reader_policy(&["orders:GetOrder"]));
+        reloaded(&server, failed.len() as u64, Expect::Serves).await;
+
+        // organization.json removed (an interrupted copy), then back.
+        std::fs::remove_file(&org).unwrap();
+        failed.extend(
+            reloaded(
+                &server,
+                failed.len() as u64,
+                Expect::Fails("organization.json"),
+            )
+            .await,
+        );
+        std::os::unix::fs::symlink(&org_target, &org).unwrap();
+        reloaded(&server, failed.len() as u64, Expect::Serves).await;
+
+        // A FIFO among the policies.
+        let fifo = policies.join("Pipe.json");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        failed.extend(reloaded(&server, failed.len() as u64, Expect::Fails("Pipe.json")).await);
+        std::fs::remove_file(&fifo).unwrap();
+        reloaded(&server, failed.len() as u64, Expect::Serves).await;
+
+        // Two symlinks to `.`.
+        for name in ["loop-a", "loop-b"] {
+            std::os::unix::fs::symlink(".", policies.join(name)).unwrap();
+        }
+        failed.extend(reloaded(&server, failed.len() as u64, Expect::Fails("loop-")).await);
+        for name in ["loop-a", "loop-b"] {
+            std::fs::remove_file(policies.join(name)).unwrap();
+        }
+        reloaded(&server, failed.len() as u64, Expect::Serves).await;
+
+        // The kubelet swaps the ConfigMap.
+        configmap_swap(&dir, &format!("00000000{round}"), |new| {
+            std::fs::write(new.join(READER), reader_policy(&["orders:ListOrders"])).unwrap();
+        });
+        reloaded(&server, failed.len() as u64, Expect::Serves).await;
+        assert_eq!(
+            std::fs::read_to_string(&reader).unwrap(),
+            reader_policy(&["orders:ListOrders"])
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reports = load.join().unwrap();
+
+    // No request failed.
+    let sent: u64 = reports.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    for r in &reports {
+        assert_eq!(r["errors"], serde_json::json!({}), "{r}");
+        assert_eq!(r["ok"], r["count"], "{r}");
+    }
+    assert!(sent > 0);
+
+    // No decision came from a broken bundle: none under a failed load's revision, and the
+    // admin's DeleteOrder in production, which only a bundle without organization.json
+    // allows, was never allowed.
+    assert_eq!(failed.len(), 8, "each broken step failed once: {failed:?}");
+    let (_, ready) = server.readyz().await;
+    assert_eq!(
+        ready["reloads_failed"].as_u64().unwrap(),
+        failed.len() as u64
+    );
+    // Every decision reaches the log (or is counted as dropped) before the log is read.
+    let give_up = std::time::Instant::now() + PATIENCE;
+    loop {
+        let m = server.metrics().await;
+        let logged =
+            m.get("warden_decision_log_written_total") + m.get("warden_decision_log_dropped_total");
+        if logged >= sent as f64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "{logged} of {sent} logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let decisions: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!decisions.is_empty());
+    for d in &decisions {
+        let revision = d["revision"].as_u64().unwrap();
+        assert!(
+            !failed.contains(&revision),
+            "decided under a failed revision: {d}"
+        );
+        if d["principal"] == ADMIN {
+            assert_eq!(d["decision"], "ExplicitDeny", "{d}");
+        }
+    }
 }
