@@ -339,9 +339,18 @@ struct Loader {
     sources: Option<Sources>,
 }
 
+/// The organization file, which every bundle has.
+const ORGANIZATION: &str = "organization.json";
+
+/// A file's JSON text: without a leading UTF-8 byte-order mark, which some Windows editors
+/// write and JSON does not allow. Columns then count from the first visible character.
+fn json_text(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// A file's text parsed as JSON, or a finding.
 fn parse_file(findings: &mut Vec<BundleFinding>, file: &str, text: &str) -> Option<Node> {
-    match json::parse(text) {
+    match json::parse(json_text(text)) {
         Ok(n) => Some(n),
         Err(e) => {
             FileReader { file, findings }.error("invalid-json", "$", e.pos, e.message);
@@ -387,6 +396,17 @@ impl Loader {
     }
 
     fn load(mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+        // Without it a bundle would have no SCPs or RCPs at all: a file lost in a copy, or an
+        // emptied directory, would silently lift every organization deny.
+        if !files.contains_key(ORGANIZATION) {
+            self.reader(ORGANIZATION).error(
+                "missing-organization",
+                "$",
+                Pos::default(),
+                "a bundle needs `organization.json`; a standalone account is an organization \
+                 with one account, its management account (see the README's bundle layout)",
+            );
+        }
         // Quotas first: they set the size limits of everything else.
         let quotas = match files.get("quotas.json") {
             Some(text) => self.quotas("quotas.json", text),
@@ -443,7 +463,7 @@ impl Loader {
             let parts: Vec<&str> = file.split('/').collect();
             let stem = |f: &'_ str| f.strip_suffix(".json").map(str::to_owned);
             match parts.as_slice() {
-                ["organization.json"] => {
+                [ORGANIZATION] => {
                     if let Some(node) = parse_file(&mut self.findings, file, text) {
                         organization = self.organization(file, &node);
                     }
@@ -787,7 +807,7 @@ impl Loader {
         rcps: &BTreeMap<String, Arc<Policy>>,
         q: &Quotas,
     ) {
-        let file = "organization.json";
+        let file = ORGANIZATION;
         let mut seen_accounts: Vec<&str> = Vec::new();
         let mut seen_units: Vec<&str> = Vec::new();
         let mut stack = vec![(&org.root, "$.root".to_owned())];
@@ -1245,7 +1265,7 @@ impl Loader {
                     let pos = files
                         .iter()
                         .find(|(f, _, _)| *f == file)
-                        .and_then(|(_, _, text)| json::parse(text).ok())
+                        .and_then(|(_, _, text)| json::parse(json_text(text)).ok())
                         .and_then(|n| {
                             n.get("groups").map(|g| match &g.value {
                                 json::Value::Array(items) => items.get(i).map_or(g.pos, |x| x.pos),
