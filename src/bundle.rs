@@ -19,6 +19,7 @@
 
 pub mod builtin;
 pub mod catalog;
+pub mod dir;
 pub mod read;
 
 use std::collections::BTreeMap;
@@ -31,8 +32,7 @@ use crate::policy::{self, Policy, PolicyKind, Severity};
 use catalog::Catalog;
 use read::{BundleFinding, FileReader};
 
-/// Largest file a bundle may hold; policies are a few KiB, so this only stops mistakes.
-const MAX_FILE_BYTES: usize = 1 << 20;
+pub use dir::MAX_FILE_BYTES;
 
 /// Why a bundle did not load: every error found, plus the warnings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,13 +40,29 @@ pub struct BundleError {
     pub findings: Vec<BundleFinding>,
 }
 
-impl fmt::Display for BundleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let errors: Vec<&BundleFinding> = self
-            .findings
+impl BundleError {
+    /// Whether every error is about the bundle as a whole (its directory is missing, is
+    /// not a directory, or was not read in time) rather than about a file in it.
+    pub fn is_about_the_bundle(&self) -> bool {
+        let mut errors = self.errors().peekable();
+        errors.peek().is_some() && errors.all(|e| e.file.is_empty())
+    }
+
+    fn errors(&self) -> impl Iterator<Item = &BundleFinding> {
+        self.findings
             .iter()
             .filter(|x| x.finding.severity == Severity::Error)
-            .collect();
+    }
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line when there is no bundle to speak of: the message names the directory.
+        if self.is_about_the_bundle() {
+            let messages: Vec<&str> = self.errors().map(|e| e.finding.message.as_str()).collect();
+            return f.write_str(&messages.join("; "));
+        }
+        let errors: Vec<&BundleFinding> = self.errors().collect();
         write!(f, "bundle has {} error(s)", errors.len())?;
         for e in errors {
             write!(f, "\n  {e}")?;
@@ -195,105 +211,45 @@ pub fn is_partition(partition: &str) -> bool {
     matches!(partition.as_bytes(), b"aws")
 }
 
-/// Reads every file of a bundle directory into `relative path -> text`.
+/// Reads every file of a bundle directory into `relative path -> text` (paths relative to
+/// `dir`, `/`-separated), or every finding.
+///
+/// - **Regular files only.** A FIFO, socket or device is a `not-a-regular-file` finding; it
+///   is never read, and files are opened non-blocking and checked again once open, so the
+///   read cannot block on one swapped in meanwhile.
+/// - **Bounded.** A file over [`MAX_FILE_BYTES`] is `file-too-large`, judged by its size
+///   before reading and by what it yields while reading, so no more than that is read.
+///   Walking stops past [`dir::MAX_ENTRIES`] entries and [`dir::MAX_DEPTH`] levels.
+/// - **Symlinks followed**, to files and directories, also outside `dir` (a Kubernetes
+///   volume's files and `git-sync`'s checkout are symlinks). A link to a directory that
+///   holds it (`.`, `..`, a cycle of links) is a `symlink-loop` finding naming the link.
+/// - **Skipped:** hidden entries (names starting with `.`, such as `.git` and a Kubernetes
+///   volume's `..data` and `..TIMESTAMP`), and editors' `~` and `.swp` files. A visible link
+///   into a hidden directory is read, once, under its own name: that is how a ConfigMap
+///   volume shows each key.
+/// - **Text:** UTF-8 (`invalid-encoding` otherwise); a leading byte-order mark is removed
+///   when the file is parsed ([`load_files`]).
+/// - A missing or non-directory `dir` is one finding about the bundle itself (an empty
+///   `file`) whose message names `dir`.
+///
+/// Plain blocking `std` I/O, callable from any thread; the caller bounds its time (the
+/// directory source runs it on a worker with its own limit; the CLI uses
+/// [`read_dir_within`]).
 pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, BundleError> {
-    let mut files = BTreeMap::new();
-    let mut findings = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    let problem =
-        |findings: &mut Vec<BundleFinding>, file: String, code: &'static str, message: String| {
-            findings.push(BundleFinding {
-                file,
-                finding: policy::Finding {
-                    severity: Severity::Error,
-                    code,
-                    path: "$".into(),
-                    pos: Pos::default(),
-                    message,
-                },
-            });
-        };
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) => {
-                problem(
-                    &mut findings,
-                    d.display().to_string(),
-                    "unreadable",
-                    format!("cannot read the directory: {e}"),
-                );
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(dir)
-                .map(|p| p.to_string_lossy().replace('\\', "/"))
-                .unwrap_or_else(|_| path.display().to_string());
-            let name = entry.file_name().to_string_lossy().into_owned();
-            // Editors' swap files and dot-files (`.git`) are not part of a bundle.
-            if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            match std::fs::read(&path) {
-                Ok(bytes) if bytes.len() > MAX_FILE_BYTES => problem(
-                    &mut findings,
-                    rel,
-                    "file-too-large",
-                    format!(
-                        "{} bytes; a bundle file may have at most {MAX_FILE_BYTES}",
-                        bytes.len()
-                    ),
-                ),
-                Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(text) => {
-                        files.insert(rel, text);
-                    }
-                    Err(_) => problem(
-                        &mut findings,
-                        rel,
-                        "invalid-encoding",
-                        "the file is not UTF-8".into(),
-                    ),
-                },
-                Err(e) => problem(
-                    &mut findings,
-                    rel,
-                    "unreadable",
-                    format!("cannot read the file: {e}"),
-                ),
-            }
-        }
-    }
-    if findings.is_empty() {
-        Ok(files)
-    } else {
-        Err(BundleError { findings })
-    }
+    dir::read(dir)
 }
 
-/// Loads a bundle directory.
+/// [`read_dir`], given up after `limit` with a `read-timeout` finding: the read runs on a
+/// thread of its own, which is left behind if a file system hangs.
+pub fn read_dir_within(
+    dir: &Path,
+    limit: std::time::Duration,
+) -> Result<BTreeMap<String, String>, BundleError> {
+    dir::read_within(dir, limit)
+}
+
+/// Loads a bundle directory ([`read_dir`], then [`load_files`]).
 pub fn load_dir(dir: &Path) -> Result<Bundle, BundleError> {
-    if !dir.is_dir() {
-        return Err(BundleError {
-            findings: vec![BundleFinding {
-                file: dir.display().to_string(),
-                finding: policy::Finding {
-                    severity: Severity::Error,
-                    code: "not-a-directory",
-                    path: "$".into(),
-                    pos: Pos::default(),
-                    message: "a bundle is a directory".into(),
-                },
-            }],
-        });
-    }
     load_files(&read_dir(dir)?)
 }
 
@@ -339,9 +295,18 @@ struct Loader {
     sources: Option<Sources>,
 }
 
+/// The organization file, which every bundle has.
+const ORGANIZATION: &str = "organization.json";
+
+/// A file's JSON text: without a leading UTF-8 byte-order mark, which some Windows editors
+/// write and JSON does not allow. Columns then count from the first visible character.
+fn json_text(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// A file's text parsed as JSON, or a finding.
 fn parse_file(findings: &mut Vec<BundleFinding>, file: &str, text: &str) -> Option<Node> {
-    match json::parse(text) {
+    match json::parse(json_text(text)) {
         Ok(n) => Some(n),
         Err(e) => {
             FileReader { file, findings }.error("invalid-json", "$", e.pos, e.message);
@@ -387,6 +352,17 @@ impl Loader {
     }
 
     fn load(mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+        // Without it a bundle would have no SCPs or RCPs at all: a file lost in a copy, or an
+        // emptied directory, would silently lift every organization deny.
+        if !files.contains_key(ORGANIZATION) {
+            self.reader(ORGANIZATION).error(
+                "missing-organization",
+                "$",
+                Pos::default(),
+                "a bundle needs `organization.json`; a standalone account is an organization \
+                 with one account, its management account (see the README's bundle layout)",
+            );
+        }
         // Quotas first: they set the size limits of everything else.
         let quotas = match files.get("quotas.json") {
             Some(text) => self.quotas("quotas.json", text),
@@ -443,7 +419,7 @@ impl Loader {
             let parts: Vec<&str> = file.split('/').collect();
             let stem = |f: &'_ str| f.strip_suffix(".json").map(str::to_owned);
             match parts.as_slice() {
-                ["organization.json"] => {
+                [ORGANIZATION] => {
                     if let Some(node) = parse_file(&mut self.findings, file, text) {
                         organization = self.organization(file, &node);
                     }
@@ -787,7 +763,7 @@ impl Loader {
         rcps: &BTreeMap<String, Arc<Policy>>,
         q: &Quotas,
     ) {
-        let file = "organization.json";
+        let file = ORGANIZATION;
         let mut seen_accounts: Vec<&str> = Vec::new();
         let mut seen_units: Vec<&str> = Vec::new();
         let mut stack = vec![(&org.root, "$.root".to_owned())];
@@ -1245,7 +1221,7 @@ impl Loader {
                     let pos = files
                         .iter()
                         .find(|(f, _, _)| *f == file)
-                        .and_then(|(_, _, text)| json::parse(text).ok())
+                        .and_then(|(_, _, text)| json::parse(json_text(text)).ok())
                         .and_then(|n| {
                             n.get("groups").map(|g| match &g.value {
                                 json::Value::Array(items) => items.get(i).map_or(g.pos, |x| x.pos),

@@ -118,6 +118,7 @@ pub struct Finding {
     pub code: &'static str,
     /// JSON path, such as `$.Statement[1].Effect`.
     pub path: String,
+    /// Where in the file; `Pos::default()` (line 0) for the file as a whole.
     pub pos: Pos,
     pub message: String,
 }
@@ -128,11 +129,14 @@ impl fmt::Display for Finding {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}: {sev}[{}] {}: {}",
-            self.pos, self.code, self.path, self.message
-        )
+        // Line 0 is no line: a finding about the whole file (its name, its encoding, a
+        // reference checked after parsing) says `file` where others say `line:column`.
+        if self.pos.line == 0 {
+            f.write_str("file")?;
+        } else {
+            write!(f, "{}", self.pos)?;
+        }
+        write!(f, ": {sev}[{}] {}: {}", self.code, self.path, self.message)
     }
 }
 

@@ -385,7 +385,7 @@ fn validate_reports_an_unreadable_file_as_an_error() {
     check_exit(&out, 1);
     assert!(
         stdout(&out).starts_with(
-            "tests/fixtures/policies/missing.json: error[unreadable] $: cannot read the file:"
+            "tests/fixtures/policies/missing.json:file: error[unreadable] $: cannot open the file:"
         ),
         "{}",
         stdout(&out)

@@ -24,6 +24,17 @@ fn get_user(s: &Snapshot, resource: &str) -> (Authorization, Option<Explanation>
     .unwrap()
 }
 
+/// A bundle of one standalone account, 111111111111: an organization whose management
+/// account it is, so no SCP or RCP governs it.
+fn standalone() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "organization.json".to_owned(),
+        r#"{"id": "o-exampleorg1", "management_account": "111111111111",
+            "root": {"id": "r-root", "accounts": [{"id": "111111111111"}]}}"#
+            .to_owned(),
+    )])
+}
+
 fn allow_all() -> String {
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#.to_owned()
 }
@@ -31,7 +42,7 @@ fn allow_all() -> String {
 #[test]
 fn a_set_lists_policies_in_bundle_order_and_the_first_allow_decides() {
     let acct = "111111111111";
-    let mut files = BTreeMap::new();
+    let mut files = standalone();
     // Names chosen so that neither alphabetical nor file order is the attachment order.
     for name in ["Zeta", "Alpha", "Mid", "Shared"] {
         files.insert(format!("accounts/{acct}/policies/{name}.json"), allow_all());
@@ -85,7 +96,7 @@ fn resource_statement(arn: &str, sid: &str, effect: &str) -> String {
 #[test]
 fn resource_patterns_are_found_by_their_head_and_kept_in_bundle_order() {
     let acct = "111111111111";
-    let mut files = BTreeMap::new();
+    let mut files = standalone();
     for (name, arn) in [
         // A wildcard in the service: tried for every resource.
         ("AAnyService", "arn:aws:*::111111111111:user/team/*"),
@@ -147,7 +158,7 @@ fn resource_patterns_are_found_by_their_head_and_kept_in_bundle_order() {
 #[test]
 fn a_resource_matched_by_several_policies_is_decided_by_all_of_them() {
     let acct = "111111111111";
-    let mut files = BTreeMap::new();
+    let mut files = standalone();
     for (name, arn, effect) in [
         (
             "AllowTeam",

@@ -9,13 +9,26 @@ use crate::policy::{Finding, Severity};
 /// A finding in one file of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleFinding {
-    /// The file, relative to the bundle root, with `/` separators.
+    /// The file, relative to the bundle root, with `/` separators; empty for a finding
+    /// about the bundle itself (its directory missing, or not read in time).
     pub file: String,
     pub finding: Finding,
 }
 
 impl fmt::Display for BundleFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No file: a finding about the bundle itself, whose message names the directory.
+        if self.file.is_empty() {
+            let severity = match self.finding.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            return write!(
+                f,
+                "{severity}[{}]: {}",
+                self.finding.code, self.finding.message
+            );
+        }
         write!(f, "{}:{}", self.file, self.finding)
     }
 }

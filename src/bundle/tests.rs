@@ -539,3 +539,107 @@ fn the_partition_check_names_the_partition() {
         assert!(!super::is_partition(other), "{other}");
     }
 }
+
+#[test]
+fn a_bundle_without_organization_json_is_refused() {
+    // Without the file the bundle would load with no SCPs or RCPs: every organization deny
+    // lifted by a file lost in a copy.
+    let all = findings(&with(&[("organization.json", "")]));
+    let missing: Vec<_> = all
+        .iter()
+        .filter(|f| f.finding.code == "missing-organization")
+        .collect();
+    assert_eq!(missing.len(), 1, "{all:#?}");
+    assert_eq!(missing[0].file, "organization.json");
+    assert_eq!(missing[0].finding.severity, Severity::Error);
+    assert!(
+        missing[0]
+            .finding
+            .message
+            .contains("a standalone account is an organization with one account"),
+        "{}",
+        missing[0]
+    );
+    // An emptied directory is no bundle either.
+    let err = load_files(&BTreeMap::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bundle has 1 error(s)\n  organization.json:file: error[missing-organization] $: a bundle \
+         needs `organization.json`; a standalone account is an organization with one account, \
+         its management account (see the README's bundle layout)"
+    );
+}
+
+/// The `json` block that follows `marker` in the README.
+fn readme_block(marker: &str) -> &'static str {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+    let after = &readme[readme.find(marker).expect("the marker is in the README")..];
+    let start = after.find("```json\n").expect("a json block follows") + "```json\n".len();
+    let len = after[start..].find("```").expect("the block ends");
+    &after[start..start + len]
+}
+
+#[test]
+fn the_minimal_organization_of_the_readme_loads() {
+    let minimal = readme_block("The smallest `organization.json`");
+    let mut files = BTreeMap::new();
+    files.insert("organization.json".to_owned(), minimal.to_owned());
+    files.insert(
+        "accounts/111111111111/users/alice.json".to_owned(),
+        "{}".to_owned(),
+    );
+    let b = load_files(&files).unwrap_or_else(|e| panic!("{e}"));
+    assert!(b.warnings.is_empty(), "{:#?}", b.warnings);
+    let org = b.organization.unwrap();
+    assert_eq!(org.management_account, "111111111111");
+    assert_eq!(org.root.accounts.len(), 1);
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_json() {
+    let u = user_file();
+    let bom = format!(
+        "\u{feff}{}",
+        r#"{"path": "/eng/", "tags": {"team": "a"}, "groups": ["team"]}"#
+    );
+    let b = load_files(&with(&[(&u, &bom), ("quotas.json", "\u{feff}{}")])).unwrap();
+    assert_eq!(b.accounts[ACCT].users[0].path, "/eng/");
+    // Positions count from the first character after the mark, as an editor shows them;
+    // the unknown group is found by parsing the file a second time, which strips it too.
+    check(
+        &[(&u, "\u{feff}{\"groups\": [\"nope\"]}")],
+        &u,
+        "unknown-group",
+        "$.groups[0]",
+        1,
+        13,
+    );
+    check(
+        &[(&u, "\u{feff}{\"path\": 1}")],
+        &u,
+        "wrong-type",
+        "$.path",
+        1,
+        10,
+    );
+}
+
+#[test]
+fn findings_about_a_whole_file_say_file_instead_of_a_position() {
+    let bad = format!("accounts/{ACCT}/users/al ice.json");
+    let err = load_files(&with(&[(&bad, "{}")])).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("\n  {bad}:file: error[invalid-name] $: `al ice`")),
+        "{text}"
+    );
+    assert!(!text.contains("0:0"), "{text}");
+    // A finding inside the file keeps its line and column.
+    let u = user_file();
+    let err = load_files(&with(&[(&u, "{\"path\": 1}")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("{u}:1:10: error[wrong-type] $.path")),
+        "{err}"
+    );
+}

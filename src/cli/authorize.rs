@@ -37,8 +37,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = args.bundle.unwrap_or_else(super::default_bundle);
-    let files = bundle::read_dir(&dir)
-        .with_context(|| format!("cannot load the bundle `{}`", dir.display()))?;
+    let files = bundle::read_dir_within(&dir, super::validate::READ_LIMIT).map_err(|e| {
+        // A missing directory's message names it already: no second line saying so.
+        if e.is_about_the_bundle() {
+            anyhow::Error::new(e)
+        } else {
+            anyhow::Error::new(e).context(format!("cannot load the bundle `{}`", dir.display()))
+        }
+    })?;
     let loaded = if args.case {
         bundle::load_files_with_sources(&files)
     } else {

@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use warden::policy::{self, PolicyKind, Severity};
+use warden::json::Pos;
+use warden::policy::{self, Finding, PolicyKind, Severity};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,26 +37,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     for path in &args.files {
         let shown = path.display();
-        let text = match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(_) => {
-                    out.push_str(&format!(
-                        "{shown}: error[invalid-encoding] $: the file is not UTF-8\n"
-                    ));
-                    errors += 1;
-                    continue;
-                }
-            },
-            Err(e) => {
-                out.push_str(&format!(
-                    "{shown}: error[unreadable] $: cannot read the file: {e}\n"
-                ));
+        // The bundle's own file reader: regular files only, bounded, never blocking.
+        let text = match warden::bundle::dir::read_file(path) {
+            Ok(t) => t,
+            Err(problem) => {
+                let f = Finding {
+                    severity: Severity::Error,
+                    code: problem.code,
+                    path: "$".into(),
+                    pos: Pos::default(),
+                    message: problem.message,
+                };
+                out.push_str(&format!("{shown}:{f}\n"));
                 errors += 1;
                 continue;
             }
         };
-        let parsed = policy::parse_text(&text, kind, &shown.to_string());
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let parsed = policy::parse_text(text, kind, &shown.to_string());
         for f in &parsed.findings {
             match f.severity {
                 Severity::Error => errors += 1,
@@ -73,9 +73,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How long `warden validate` waits for a bundle's files: far beyond any healthy read, so
+/// that only a hung file system (a stale network mount) reaches it.
+pub const READ_LIMIT: Duration = Duration::from_secs(30);
+
 /// Validates bundle directories: every finding, with the file inside the bundle.
 fn bundles(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    if let Some(file) = dirs.iter().find(|d| !d.is_dir()) {
+    if let Some(file) = dirs.iter().find(|d| d.is_file()) {
         anyhow::bail!(
             "`{}` is not a bundle directory; for a policy file, name its kind with `--kind`",
             file.display()
@@ -85,8 +89,13 @@ fn bundles(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut warnings = 0usize;
     let mut out = String::new();
     for dir in dirs {
-        let findings = match warden::bundle::load_dir(dir) {
+        let loaded = warden::bundle::read_dir_within(dir, READ_LIMIT)
+            .and_then(|files| warden::bundle::load_files(&files));
+        let findings = match loaded {
             Ok(b) => b.warnings,
+            // No bundle to report on (missing, not a directory, not read in time): one
+            // line, which names the directory.
+            Err(e) if e.is_about_the_bundle() => anyhow::bail!("{e}"),
             Err(e) => e.findings,
         };
         for f in &findings {
@@ -94,10 +103,14 @@ fn bundles(dirs: &[PathBuf]) -> anyhow::Result<ExitCode> {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
             }
-            out.push_str(&format!(
-                "{}/{f}\n",
-                dir.display().to_string().trim_end_matches('/')
-            ));
+            let dir = dir.display().to_string();
+            let dir = dir.trim_end_matches('/');
+            // A finding about the bundle as a whole (too many files) has no file to name.
+            if f.file.is_empty() {
+                out.push_str(&format!("{dir}: {f}\n"));
+            } else {
+                out.push_str(&format!("{dir}/{f}\n"));
+            }
         }
     }
     super::write_stdout(out.as_bytes())?;
