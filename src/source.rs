@@ -215,9 +215,10 @@ pub trait Source: Send + 'static {
 /// Why a source cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// The bundle directory is missing or not a directory.
-    #[error("bundle `{dir}`: {problem}")]
-    NotADirectory { dir: String, problem: String },
+    /// The bundle directory is missing, not a directory, or unreadable; the message names
+    /// it as the bundle reader does.
+    #[error("{0}")]
+    NotADirectory(String),
     #[error("cannot watch the bundle `{dir}`: {message}")]
     Watch { dir: String, message: String },
     #[error("cannot listen for SIGHUP: {0}")]
@@ -431,14 +432,31 @@ fn identity(dir: &Path) -> Result<(u64, u64), String> {
     }
 }
 
+/// The device and inode of the bundle directory `dir`, or why it is none, said as the
+/// bundle reader says it.
+fn bundle_directory(dir: &Path) -> Result<(u64, u64), String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok((m.dev(), m.ino())),
+        Ok(_) => Err(format!(
+            "`{shown}` is not a directory; a bundle is a directory"
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("bundle directory `{shown}` does not exist"))
+        }
+        Err(e) => Err(format!(
+            "cannot read the bundle directory `{shown}`: {}",
+            crate::error::cause(&e)
+        )),
+    }
+}
+
 impl DirectorySource {
     /// A source on `dir`, watched when `watch` is given. Fails when `dir` is not a
     /// directory, so a mistyped path is an error at start-up in every mode.
     pub fn open(dir: PathBuf, watch: Option<WatchConfig>) -> Result<DirectorySource, SourceError> {
-        let first = identity(&dir).map_err(|problem| SourceError::NotADirectory {
-            dir: dir.display().to_string(),
-            problem,
-        })?;
+        let first = bundle_directory(&dir).map_err(SourceError::NotADirectory)?;
         let watch = match watch {
             None => None,
             Some(config) => {

@@ -977,6 +977,35 @@ fn serve_check_flag_validates_a_bundle_and_exits() {
             .unwrap()
             .contains("ReportsReader.json")
     );
+
+    // A missing directory is one line naming it; a FIFO is a finding, not a hang (the
+    // check reads as the server does: regular files only, bounded in time).
+    let missing = dir.path().join("missing");
+    let gone = run(&missing);
+    assert_eq!(gone.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(gone.stderr).unwrap(),
+        format!(
+            "warden: bundle directory `{}` does not exist\n",
+            missing.display()
+        )
+    );
+    std::fs::write(dir.path().join(READER), reader_policy(&["orders:GetOrder"])).unwrap();
+    let fifo = dir.path().join("accounts/333333333333/policies/Pipe.json");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let piped = run(dir.path());
+    assert_eq!(piped.status.code(), Some(1));
+    let stderr = String::from_utf8(piped.stderr).unwrap();
+    assert!(
+        stderr.contains("Pipe.json") && stderr.contains("not-a-regular-file"),
+        "{stderr}"
+    );
 }
 
 #[test]

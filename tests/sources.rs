@@ -87,7 +87,7 @@ fn a_missing_bundle_path_is_one_clear_error_in_every_mode() {
         let stderr = serve_fails(&["--bundle", missing, "--watch", watch]);
         assert_eq!(
             stderr.trim_end(),
-            format!("warden: bundle `{missing}`: no such directory"),
+            format!("warden: bundle directory `{missing}` does not exist"),
             "--watch {watch}"
         );
     }
@@ -393,6 +393,15 @@ async fn reloads_under_load_fail_no_request_and_publish_no_broken_bundle() {
         })
     };
 
+    // The changes start once the load has.
+    let give_up = std::time::Instant::now() + PATIENCE;
+    while std::fs::metadata(&log).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the load never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut failed = Vec::new();
     let reader = dir.join(READER);
     let broken = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n";
@@ -496,7 +505,14 @@ async fn reloads_under_load_fail_no_request_and_publish_no_broken_bundle() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(!decisions.is_empty());
+    let revisions: std::collections::BTreeSet<u64> = decisions
+        .iter()
+        .map(|d| d["revision"].as_u64().unwrap())
+        .collect();
+    assert!(
+        revisions.len() > 1,
+        "the load saw the reloads: {revisions:?}"
+    );
     for d in &decisions {
         let revision = d["revision"].as_u64().unwrap();
         assert!(

@@ -325,7 +325,11 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let s = settings(args)?;
     if s.check {
-        return match warden::snapshot::Snapshot::load_dir(&s.config.bundle, 1) {
+        // Read as the server reads it: bounded in time, so a file that blocks cannot hang
+        // the check.
+        let loaded = warden::bundle::read_dir_within(&s.config.bundle, warden::source::READ_LIMIT)
+            .and_then(|files| warden::snapshot::Snapshot::load_files(&files, 1));
+        return match loaded {
             Ok(snapshot) => {
                 println!(
                     "bundle `{}` loads: {} statements",
@@ -333,6 +337,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     snapshot.statement_count()
                 );
                 Ok(ExitCode::SUCCESS)
+            }
+            // No bundle to report on: the finding names the directory itself.
+            Err(e) if e.is_about_the_bundle() => {
+                eprintln!("warden: {e}");
+                Ok(ExitCode::from(1))
             }
             Err(e) => {
                 eprintln!("bundle `{}`: {e}", s.config.bundle.display());

@@ -161,14 +161,17 @@ fn a_directory_source_refuses_a_path_that_is_no_directory() {
     let e = DirectorySource::open(missing.clone(), None).err().unwrap();
     assert_eq!(
         e.to_string(),
-        format!("bundle `{}`: no such directory", missing.display())
+        format!("bundle directory `{}` does not exist", missing.display())
     );
     let file = root.path().join("file");
     std::fs::write(&file, "").unwrap();
     let e = DirectorySource::open(file.clone(), None).err().unwrap();
     assert_eq!(
         e.to_string(),
-        format!("bundle `{}`: not a directory", file.display())
+        format!(
+            "`{}` is not a directory; a bundle is a directory",
+            file.display()
+        )
     );
 }
 
