@@ -535,6 +535,11 @@ async fn a_server_without_a_snapshot_is_unready_and_answers_unavailable() {
     let (code, body) = server.readyz().await;
     assert_eq!(code, 503);
     assert_eq!(body["ready"], false);
+    // The log says what the failure means: nothing serves (not "keeping the serving
+    // snapshot", which there is none of).
+    let log = server.stderr();
+    assert!(log.contains("no snapshot is serving"), "{log}");
+    assert!(!log.contains("keeping the serving snapshot"), "{log}");
     assert!(
         body["last_error"]["message"]
             .as_str()
