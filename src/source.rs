@@ -408,12 +408,23 @@ pub struct DirectorySource {
     /// Set while a read runs on its thread; a read that blocks past [`READ_LIMIT`] keeps
     /// it set, and no other read starts until it ends (a hung mount costs one thread).
     reading: Arc<std::sync::atomic::AtomicBool>,
+    /// Reads the directory into a file map ([`crate::bundle::read_dir`]; a test's own).
+    read: Reader,
 }
+
+/// How a [`DirectorySource`] reads its directory.
+type Reader = Arc<dyn Fn(&Path) -> Result<BTreeMap<String, String>, String> + Send + Sync>;
+
+/// How many times a read that the directory changed under is tried before the load fails.
+pub const TORN_READ_ATTEMPTS: u32 = 3;
 
 struct DirWatch {
     config: WatchConfig,
     watcher: notify::RecommendedWatcher,
     changed: mpsc::Receiver<()>,
+    /// Counts the changes seen, so that a read can tell whether the directory changed
+    /// while it ran.
+    changes: Arc<std::sync::atomic::AtomicU64>,
     /// The directory watched: its device and inode.
     identity: Option<(u64, u64)>,
     /// Why the directory cannot be watched now.
@@ -461,8 +472,11 @@ impl DirectorySource {
             None => None,
             Some(config) => {
                 let (tx, changed) = mpsc::channel::<()>(1);
+                let changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let seen = changes.clone();
                 let watcher = notify::recommended_watcher(move |event| {
                     if relevant(&event) {
+                        seen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                         // A full queue already holds a pending change.
                         let _ = tx.try_send(());
                     }
@@ -475,6 +489,7 @@ impl DirectorySource {
                     config,
                     watcher,
                     changed,
+                    changes,
                     identity: None,
                     lost: None,
                     check: tokio::time::interval_at(Instant::now() + WATCH_CHECK, WATCH_CHECK),
@@ -494,7 +509,66 @@ impl DirectorySource {
             revision: 0,
             watch,
             reading: Arc::default(),
+            read: Arc::new(|dir: &Path| crate::bundle::read_dir(dir).map_err(|e| e.to_string())),
         })
+    }
+
+    /// Reads with `read` instead of the bundle reader (tests).
+    #[cfg(test)]
+    fn with_reader(mut self, read: Reader) -> DirectorySource {
+        self.read = read;
+        self
+    }
+
+    /// The watch's change counter (tests: a change during a read).
+    #[cfg(test)]
+    fn change_counter(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        self.watch.as_ref().map(|w| w.changes.clone())
+    }
+
+    /// Changes the watch has seen so far; `None` without a watch.
+    fn changes(&self) -> Option<u64> {
+        self.watch
+            .as_ref()
+            .map(|w| w.changes.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Reads the directory whole. A read that the watch saw the directory change under
+    /// may mix old and new files (a deploy that copies file by file): it is thrown away
+    /// and, after the debounce, read again; after [`TORN_READ_ATTEMPTS`] such reads the
+    /// load fails, and the next change tries again.
+    async fn read_whole(&mut self) -> Result<BTreeMap<String, String>, String> {
+        let mut attempt = 1;
+        loop {
+            if let Some(w) = &mut self.watch {
+                // What came before this read is in it.
+                while w.changed.try_recv().is_ok() {}
+            }
+            let before = self.changes();
+            let read = self.read.clone();
+            let dir = self.dir.clone();
+            let files = read_bounded(move || read(&dir), self.reading.clone(), READ_LIMIT).await;
+            if files.is_err() || self.changes() == before {
+                return files;
+            }
+            if attempt == TORN_READ_ATTEMPTS {
+                return Err(format!(
+                    "the bundle changed during each of {attempt} reads, so none is whole; \
+                     it loads after the next change (deploy a bundle by an atomic swap: see \
+                     the README)"
+                ));
+            }
+            attempt += 1;
+            let quiet = self
+                .watch
+                .as_ref()
+                .map_or(Duration::ZERO, |w| w.config.debounce);
+            tracing::info!(
+                dir = %self.dir.display(),
+                "the bundle changed while it was read: reading it again"
+            );
+            tokio::time::sleep(quiet).await;
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -621,8 +695,11 @@ fn read_bounded(
         std::thread::Builder::new()
             .name("warden-bundle-read".to_owned())
             .spawn(move || {
-                let _ = tx.send(read());
+                let read = read();
+                // Cleared before the answer goes, so that a read started on that answer
+                // never finds this one still running.
                 done.store(false, Ordering::Release);
+                let _ = tx.send(read);
             })
             .map_err(|e| {
                 reading.store(false, Ordering::Release);
@@ -662,16 +739,10 @@ impl Source for DirectorySource {
     fn fetch(&mut self) -> BoxFuture<'_, Fetched> {
         self.revision += 1;
         let revision = self.revision;
-        let dir = self.dir.clone();
-        let read = read_bounded(
-            move || crate::bundle::read_dir(&dir).map_err(|e| e.to_string()),
-            self.reading.clone(),
-            READ_LIMIT,
-        );
         Box::pin(async move {
             Fetched {
                 revision,
-                files: read.await,
+                files: self.read_whole().await,
             }
         })
     }

@@ -185,3 +185,53 @@ async fn a_directory_source_counts_its_reads_as_revisions() {
     assert_eq!((first.revision, second.revision), (1, 2));
     assert_eq!(first.files.unwrap(), example_files());
 }
+
+/// A watched source on a copy of the example whose reads call `during` (a change the
+/// watch sees while the read runs), counting the reads.
+fn torn_source(
+    dir: &Path,
+    during: impl Fn(u32) -> bool + Send + Sync + 'static,
+) -> (DirectorySource, Arc<std::sync::atomic::AtomicU32>) {
+    use std::sync::atomic::Ordering;
+    let config = WatchConfig {
+        debounce: Duration::from_millis(1),
+        max_delay: Duration::from_millis(10),
+    };
+    let source = DirectorySource::open(dir.to_path_buf(), Some(config)).unwrap();
+    let counter = source.change_counter().unwrap();
+    let reads = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = reads.clone();
+    let source = source.with_reader(Arc::new(move |_: &Path| {
+        let n = counted.fetch_add(1, Ordering::AcqRel) + 1;
+        if during(n) {
+            counter.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(example_files())
+    }));
+    (source, reads)
+}
+
+#[tokio::test]
+async fn a_read_the_directory_changed_under_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut source, reads) = torn_source(dir.path(), |n| n == 1);
+    let fetched = source.fetch().await;
+    assert_eq!(fetched.files.unwrap(), example_files());
+    assert_eq!(reads.load(std::sync::atomic::Ordering::Acquire), 2);
+    assert_eq!(fetched.revision, 1, "one revision for the whole fetch");
+}
+
+#[tokio::test]
+async fn a_directory_that_changes_under_every_read_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut source, reads) = torn_source(dir.path(), |_| true);
+    let e = source.fetch().await.files.unwrap_err();
+    assert!(
+        e.starts_with("the bundle changed during each of 3 reads"),
+        "{e}"
+    );
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::Acquire),
+        TORN_READ_ATTEMPTS
+    );
+}
