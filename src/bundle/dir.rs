@@ -29,6 +29,11 @@ pub const MAX_DEPTH: usize = 32;
 /// tree stops here instead of reading it.
 pub const MAX_ENTRIES: usize = 100_000;
 
+/// Most bytes all the files of a bundle may hold together. The 100,000-statement synthetic
+/// organization holds 22 MB; a link that takes in a tree of large files stops here instead
+/// of holding them all in memory (at most one file past it is read).
+pub const MAX_BUNDLE_BYTES: u64 = 256 << 20;
+
 /// Whether an entry is not bundle content: dot-files and dot-directories (`.git`, the
 /// `..data` and `..TIMESTAMP` entries of a Kubernetes volume) and editors' swap files.
 pub fn is_skipped(name: &str) -> bool {
@@ -71,6 +76,7 @@ pub fn file_error(file: String, code: &'static str, message: String) -> BundleFi
 struct Limits {
     depth: usize,
     entries: usize,
+    bytes: u64,
 }
 
 /// Reads the bundle under `dir`; see [`super::read_dir`] for the rules.
@@ -80,6 +86,7 @@ pub fn read(dir: &Path) -> Result<BTreeMap<String, String>, BundleError> {
         Limits {
             depth: MAX_DEPTH,
             entries: MAX_ENTRIES,
+            bytes: MAX_BUNDLE_BYTES,
         },
     )
 }
@@ -120,6 +127,7 @@ fn read_with(dir: &Path, limits: Limits) -> Result<BTreeMap<String, String>, Bun
         files: BTreeMap::new(),
         findings: Vec::new(),
         entries: 0,
+        bytes: 0,
         limits,
         on_path: vec![(canonical, (meta.dev(), meta.ino()))],
     };
@@ -184,6 +192,8 @@ struct Walk {
     files: BTreeMap<String, String>,
     findings: Vec<BundleFinding>,
     entries: usize,
+    /// Bytes of the files read so far.
+    bytes: u64,
     limits: Limits,
     /// Each directory from the root down to the one being read: its canonical path and
     /// its (device, inode). A directory whose path holds one of these, or that is one of
@@ -259,6 +269,10 @@ impl Walk {
             match self.entry(&child, &child_rel) {
                 Ok(Some(meta)) => self.subdir(&child, &child_rel, &meta)?,
                 Ok(None) => {}
+                Err(p) if p.code == "bundle-too-large" => {
+                    self.error(&child_rel, p);
+                    return Err(Stop);
+                }
                 Err(p) => self.error(&child_rel, p),
             }
         }
@@ -290,7 +304,19 @@ impl Walk {
         if !meta.is_file() {
             return Err(not_regular(&meta));
         }
+        // A file past its own limit is refused by it (`file-too-large`), not here.
+        if self.bytes.saturating_add(meta.len().min(MAX_FILE_BYTES)) > self.limits.bytes {
+            return Err(Problem::new(
+                "bundle-too-large",
+                format!(
+                    "the bundle's files would hold more than {} bytes with this one; reading \
+                     stopped (does a symlink take in a large tree?)",
+                    self.limits.bytes
+                ),
+            ));
+        }
         let text = read_file(abs)?;
+        self.bytes += text.len() as u64;
         self.files.insert(rel.to_owned(), text);
         Ok(None)
     }

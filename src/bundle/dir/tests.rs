@@ -240,7 +240,11 @@ fn a_directory_linked_twice_but_not_inside_itself_is_read_twice() {
 fn depth_and_entries_are_bounded() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "a/b/c/d.json", "{}");
-    let limits = |depth, entries| Limits { depth, entries };
+    let limits = |depth, entries| Limits {
+        depth,
+        entries,
+        bytes: MAX_BUNDLE_BYTES,
+    };
     assert!(read_with(tmp.path(), limits(3, 10)).is_ok());
     let e = read_with(tmp.path(), limits(2, 10)).unwrap_err();
     assert_eq!(e.findings.len(), 1);
@@ -252,6 +256,25 @@ fn depth_and_entries_are_bounded() {
     assert_eq!(e.findings[0].file, "", "about the bundle as a whole");
     assert_eq!(e.findings[0].finding.code, "too-many-files");
     assert!(e.findings[0].finding.message.contains("`a/b/c/d.json`"));
+}
+
+#[test]
+fn the_files_of_a_bundle_are_bounded_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["a.json", "b.json", "c.json"] {
+        write(tmp.path(), name, &"x".repeat(40));
+    }
+    let limits = |bytes| Limits {
+        depth: MAX_DEPTH,
+        entries: MAX_ENTRIES,
+        bytes,
+    };
+    assert_eq!(read_with(tmp.path(), limits(120)).unwrap().len(), 3);
+    // The third file would pass the limit: it is not read, and the walk stops there.
+    let e = read_with(tmp.path(), limits(100)).unwrap_err();
+    assert_eq!(e.findings.len(), 1);
+    assert_eq!(e.findings[0].file, "c.json");
+    assert_eq!(e.findings[0].finding.code, "bundle-too-large");
 }
 
 #[test]
