@@ -35,5 +35,44 @@ pub fn cause(e: &std::io::Error) -> String {
     report(e)
 }
 
+/// `text` for one log line: newlines and other control characters escaped, so that text
+/// from a file or a caller (a finding quoting a file's name or contents) can never start a
+/// line of its own and forge a record.
+pub fn for_log(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
+/// At most `lines` lines and about `bytes` bytes of `text`, saying how much was left out:
+/// a report that a hostile bundle makes huge (a finding per file) stays small where it is
+/// shown and kept.
+pub fn truncated(text: String, lines: usize, bytes: usize) -> String {
+    let total = text.lines().count();
+    let mut kept = String::new();
+    let mut shown = 0;
+    for line in text.lines() {
+        if shown == lines || kept.len() + line.len() > bytes {
+            break;
+        }
+        if shown > 0 {
+            kept.push('\n');
+        }
+        kept.push_str(line);
+        shown += 1;
+    }
+    if shown == total {
+        return text;
+    }
+    kept.push_str(&format!("\n... and {} more lines", total - shown));
+    kept
+}
+
 #[cfg(test)]
 mod tests;

@@ -225,6 +225,11 @@ pub enum SourceError {
     Signal(String),
 }
 
+/// Lines of a failed load's report kept for readiness and the log.
+pub const REPORTED_LINES: usize = 50;
+/// Bytes of a failed load's report kept, about.
+pub const REPORTED_BYTES: usize = 16 << 10;
+
 // === impl Publisher ===
 
 /// Turns what sources fetch into published snapshots: the one place that loads, compiles,
@@ -277,19 +282,23 @@ impl Publisher {
                 Ok(revision)
             }
             Err(message) => {
+                // A hostile bundle can make a finding per file: what is kept and shown
+                // stays small (`warden validate` lists every finding).
+                let message = crate::error::truncated(message, REPORTED_LINES, REPORTED_BYTES);
+                let logged = crate::error::for_log(&message);
                 if serving == 0 {
                     tracing::error!(
                         source,
                         revision,
                         "bundle load failed; no snapshot is serving, so requests are refused \
-                         until a bundle loads: {message}"
+                         until a bundle loads: {logged}"
                     );
                 } else {
                     tracing::error!(
                         source,
                         revision,
                         serving,
-                        "bundle load failed, keeping the serving snapshot: {message}"
+                        "bundle load failed, keeping the serving snapshot: {logged}"
                     );
                 }
                 self.published
@@ -331,7 +340,12 @@ pub async fn run(
             () = stop.cancelled() => return,
             f = source.fetch() => f,
         };
-        let _ = publisher.offer(&name, fetched).await;
+        // A large bundle compiles for seconds: shutdown does not wait for it (the
+        // compiling thread is left to the runtime's shutdown timeout).
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = publisher.offer(&name, fetched) => {}
+        }
     }
 }
 
@@ -415,8 +429,8 @@ pub struct DirectorySource {
 /// How a [`DirectorySource`] reads its directory.
 type Reader = Arc<dyn Fn(&Path) -> Result<BTreeMap<String, String>, String> + Send + Sync>;
 
-/// How many times a read that the directory changed under is tried before the load fails.
-pub const TORN_READ_ATTEMPTS: u32 = 3;
+/// How many reads of a directory that keeps changing are tried before the load fails.
+pub const UNSTEADY_READS: u32 = 5;
 
 struct DirWatch {
     config: WatchConfig,
@@ -425,10 +439,16 @@ struct DirWatch {
     /// Counts the changes seen, so that a read can tell whether the directory changed
     /// while it ran.
     changes: Arc<std::sync::atomic::AtomicU64>,
+    /// Why the watcher, on its own thread, stopped seeing changes (the system's limit of
+    /// watches reached): taken by the next check, which says the watch is lost.
+    trouble: Arc<Mutex<Option<String>>>,
     /// The directory watched: its device and inode.
     identity: Option<(u64, u64)>,
     /// Why the directory cannot be watched now.
     lost: Option<String>,
+    /// Set when the last change ended by `max_delay` rather than by quiet: the directory
+    /// may still be changing, so its read is confirmed by a second one.
+    forced: bool,
     check: tokio::time::Interval,
 }
 
@@ -474,13 +494,29 @@ impl DirectorySource {
                 let (tx, changed) = mpsc::channel::<()>(1);
                 let changes = Arc::new(std::sync::atomic::AtomicU64::new(0));
                 let seen = changes.clone();
-                let watcher = notify::recommended_watcher(move |event| {
+                let trouble = Arc::new(Mutex::new(None));
+                let told = trouble.clone();
+                let handler = move |event: notify::Result<notify::Event>| {
+                    if let Err(e) = &event
+                        && let notify::ErrorKind::MaxFilesWatch = e.kind
+                    {
+                        *told.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(notify_cause(e));
+                    }
                     if relevant(&event) {
                         seen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                         // A full queue already holds a pending change.
                         let _ = tx.try_send(());
                     }
-                })
+                };
+                // Symlinks are not followed: a link could take in any tree (`/`) and use
+                // up the system's watches. Links inside the bundle lead to directories that
+                // are watched as themselves; changes behind links that lead out of it are
+                // not seen (SIGHUP reloads).
+                let watcher = <notify::RecommendedWatcher as notify::Watcher>::new(
+                    handler,
+                    notify::Config::default().with_follow_symlinks(false),
+                )
                 .map_err(|e| SourceError::Watch {
                     dir: dir.display().to_string(),
                     message: notify_cause(&e),
@@ -490,17 +526,21 @@ impl DirectorySource {
                     watcher,
                     changed,
                     changes,
+                    trouble,
                     identity: None,
                     lost: None,
+                    forced: false,
                     check: tokio::time::interval_at(Instant::now() + WATCH_CHECK, WATCH_CHECK),
                 };
                 w.check
                     .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                w.rewatch(&dir, first)
-                    .map_err(|message| SourceError::Watch {
-                        dir: dir.display().to_string(),
-                        message,
-                    })?;
+                // A directory that cannot be watched (one of its subdirectories unreadable,
+                // the system's watches used up) still serves: readiness says the watch is
+                // lost, and the check tries again every second.
+                if let Err(why) = w.rewatch(&dir, first) {
+                    tracing::warn!(dir = %dir.display(), "cannot watch the bundle: {why}");
+                    w.lost = Some(why);
+                }
                 Some(w)
             }
         };
@@ -535,11 +575,23 @@ impl DirectorySource {
 
     /// Reads the directory whole. A read that the watch saw the directory change under
     /// may mix old and new files (a deploy that copies file by file): it is thrown away
-    /// and, after the debounce, read again; after [`TORN_READ_ATTEMPTS`] such reads the
-    /// load fails, and the next change tries again.
+    /// and, after the debounce, read again. When the change that led here ended by
+    /// `max_delay` rather than by quiet, the directory may still be changing between
+    /// reads too (a copy that writes a file every few milliseconds): its read serves only
+    /// when a second one, a debounce later, finds the same files. After
+    /// [`UNSTEADY_READS`] reads that did not hold, the load fails and the next change
+    /// tries again.
     async fn read_whole(&mut self) -> Result<BTreeMap<String, String>, String> {
-        let mut attempt = 1;
-        loop {
+        let forced = self
+            .watch
+            .as_mut()
+            .is_some_and(|w| std::mem::take(&mut w.forced));
+        let quiet = self
+            .watch
+            .as_ref()
+            .map_or(Duration::ZERO, |w| w.config.debounce);
+        let mut unconfirmed: Option<BTreeMap<String, String>> = None;
+        for _ in 0..UNSTEADY_READS {
             if let Some(w) = &mut self.watch {
                 // What came before this read is in it.
                 while w.changed.try_recv().is_ok() {}
@@ -547,28 +599,26 @@ impl DirectorySource {
             let before = self.changes();
             let read = self.read.clone();
             let dir = self.dir.clone();
-            let files = read_bounded(move || read(&dir), self.reading.clone(), READ_LIMIT).await;
-            if files.is_err() || self.changes() == before {
-                return files;
+            let files = read_bounded(move || read(&dir), self.reading.clone(), READ_LIMIT).await?;
+            let torn = self.changes() != before;
+            if !torn && (!forced || unconfirmed.as_ref() == Some(&files)) {
+                return Ok(files);
             }
-            if attempt == TORN_READ_ATTEMPTS {
-                return Err(format!(
-                    "the bundle changed during each of {attempt} reads, so none is whole; \
-                     it loads after the next change (deploy a bundle by an atomic swap: see \
-                     the README)"
-                ));
+            if torn {
+                tracing::info!(
+                    dir = %self.dir.display(),
+                    "the bundle changed while it was read: reading it again"
+                );
+            } else {
+                unconfirmed = Some(files);
             }
-            attempt += 1;
-            let quiet = self
-                .watch
-                .as_ref()
-                .map_or(Duration::ZERO, |w| w.config.debounce);
-            tracing::info!(
-                dir = %self.dir.display(),
-                "the bundle changed while it was read: reading it again"
-            );
             tokio::time::sleep(quiet).await;
         }
+        Err(format!(
+            "the bundle kept changing while it was read ({UNSTEADY_READS} reads, {quiet:?} \
+             apart, none whole and steady); it loads once it holds still (deploy a bundle \
+             by an atomic swap: see the README)"
+        ))
     }
 
     pub fn dir(&self) -> &Path {
@@ -631,15 +681,26 @@ impl DirWatch {
                 Some(()) = self.changed.recv() => {
                     let first = Instant::now();
                     let latest = first + self.config.max_delay;
+                    self.forced = false;
                     loop {
-                        let until = (Instant::now() + self.config.debounce).min(latest);
+                        let now = Instant::now();
+                        let until = (now + self.config.debounce).min(latest);
                         match tokio::time::timeout_at(until, self.changed.recv()).await {
                             Ok(Some(())) => {}
-                            _ => break,
+                            _ => {
+                                self.forced = until == latest;
+                                break;
+                            }
                         }
                     }
-                    // A change may be the directory replaced: watch the new one.
-                    let _ = self.check_identity(dir);
+                    // Watch the directory afresh: a change may have replaced it, or a
+                    // directory in it, whose old watch sees nothing any more.
+                    match identity(dir).and_then(|now| self.rewatch(dir, now)) {
+                        Ok(()) => {}
+                        Err(why) => {
+                            let _ = self.lose(why);
+                        }
+                    }
                     return Change::Bundle;
                 }
                 _ = self.check.tick() => {
@@ -651,8 +712,18 @@ impl DirWatch {
         }
     }
 
-    /// Compares the directory at `dir` with the one watched: `Some` when that changed.
+    /// Compares the directory at `dir` with the one watched, and takes the watcher's
+    /// trouble: `Some` when either changed.
     fn check_identity(&mut self, dir: &Path) -> Option<Change> {
+        let trouble = self
+            .trouble
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(why) = trouble {
+            tracing::warn!(dir = %dir.display(), "the watch misses changes: {why}");
+            return self.lose(why);
+        }
         match identity(dir) {
             Ok(now) if Some(now) == self.identity && self.lost.is_none() => None,
             Ok(now) => match self.rewatch(dir, now) {

@@ -524,3 +524,185 @@ async fn reloads_under_load_fail_no_request_and_publish_no_broken_bundle() {
         }
     }
 }
+
+// === what an attacker tried ===
+
+const MALLORY: &str = "arn:aws:iam::333333333333:user/mallory";
+
+/// Writes `text` at `rel` under `dir` as rsync does: a hidden temporary file, renamed.
+fn rsync_write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_copied_file_by_file_never_serves_half_of_it() {
+    // The copy writes a file every 50 ms, never quiet for the debounce, and takes longer
+    // than the maximum delay: a read then is half-way. Half-way, mallory exists with
+    // AdministratorAccess and the SCP that denies her is not attached yet.
+    let server = Server::start(&["--debounce", "1s", "--max-debounce", "2s"]);
+    let dir = server.bundle.path().to_path_buf();
+    let mut copy: Vec<(String, String)> = vec![
+        (
+            "scps/DenyMallory.json".into(),
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Deny", "Action": "*", "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalArn": MALLORY}}}]})
+            .to_string(),
+        ),
+        (
+            "accounts/333333333333/users/mallory.json".into(),
+            r#"{"managed_policies": ["AdministratorAccess"]}"#.into(),
+        ),
+    ];
+    for n in 0..80 {
+        copy.push((
+            format!("accounts/333333333333/policies/Filler{n}.json"),
+            reader_policy(&["orders:GetOrder"]),
+        ));
+    }
+    let org = std::fs::read_to_string(dir.join("organization.json")).unwrap();
+    let attached = org.replacen(
+        "\"DenyLeaveOrganization\"",
+        "\"DenyLeaveOrganization\", \"DenyMallory\"",
+        1,
+    );
+    assert_ne!(org, attached);
+    copy.push(("organization.json".into(), attached));
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (mut c, stop) = (server.client().await, stop.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = c
+                    .authorize(ask(MALLORY, "orders:GetOrder", ORDER))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                seen.push((r.decision(), r.revision));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            seen
+        })
+    };
+    for (rel, text) in &copy {
+        rsync_write(&dir, rel, text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let files = warden::bundle::read_dir(&dir).unwrap();
+    let digest = warden::digest::of_files(&files);
+    server
+        .until_ready("the whole copy", |_, b| b["digest"] == digest.as_str())
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.await.unwrap();
+    let allowed: Vec<_> = seen
+        .iter()
+        .filter(|(d, _)| *d == pb::Decision::Allow)
+        .collect();
+    assert!(
+        allowed.is_empty(),
+        "a half-copied bundle decided: {allowed:?}"
+    );
+    let mut c = server.client().await;
+    let r = c
+        .authorize(ask(MALLORY, "orders:GetOrder", ORDER))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.decision(), pb::Decision::ExplicitDeny);
+}
+
+/// The inotify watches process `pid` holds.
+fn inotify_watches(pid: u32) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    fds.flatten()
+        .filter(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == "anon_inode:inotify")
+        })
+        .map(|fd| {
+            let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+            std::fs::read_to_string(info)
+                .unwrap()
+                .lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_does_not_follow_symlinks_out_of_the_bundle() {
+    // A link to a large tree (here the toolchain's own) would cost a watch per directory
+    // of it, and could use up the system's watches. (A hidden name: not bundle content.)
+    let bundle = example_copy();
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::os::unix::fs::symlink(&tree, bundle.path().join(".elsewhere")).unwrap();
+    let dirs = bundle_dirs(bundle.path());
+    let server = Server::start_in(bundle, &[]);
+    let (_, body) = server.readyz().await;
+    assert_eq!(body["watch"], "watching");
+    let watches = inotify_watches(server.child.id());
+    assert_eq!(watches, dirs, "one watch per directory of the bundle");
+}
+
+/// The directories of the tree at `dir`, itself included, not following symlinks.
+fn bundle_dirs(dir: &Path) -> usize {
+    1 + std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| bundle_dirs(&e.path()))
+        .sum::<usize>()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_long_load_stops_the_server_at_once() {
+    let mut server = Server::start(&[]);
+    // 120 links to 1 MiB of JSON: a load that parses for a long time (and then fails).
+    let big = server.bundle.path().with_extension("big.json");
+    std::fs::write(&big, format!("[{}0]", "0,".repeat((1 << 19) - 2))).unwrap();
+    let links = server.path("heavy");
+    std::fs::create_dir(server.bundle.path().with_extension("heavy")).unwrap();
+    for n in 0..120 {
+        std::os::unix::fs::symlink(
+            &big,
+            server
+                .bundle
+                .path()
+                .with_extension("heavy")
+                .join(format!("P{n}.json")),
+        )
+        .unwrap();
+    }
+    // In at once, as one change.
+    std::fs::rename(server.bundle.path().with_extension("heavy"), &links).unwrap();
+    let give_up = std::time::Instant::now() + PATIENCE;
+    while !server.stderr().contains("bundle changed: reloading") {
+        assert!(std::time::Instant::now() < give_up, "{}", server.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Past the read (a few milliseconds), into the parse.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.signal("TERM");
+    let give_up = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{}", server.stderr());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "SIGTERM waited for the load: {}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = std::fs::remove_file(big);
+}

@@ -131,8 +131,12 @@ fn read_with(dir: &Path, limits: Limits) -> Result<BTreeMap<String, String>, Bun
         limits,
         on_path: vec![(canonical, (meta.dev(), meta.ino()))],
     };
+    // The walk goes down the canonical path: a bundle directory reached through a symlink
+    // that is swapped while the walk runs (the git-sync layout) is read whole from the
+    // tree it named when the walk began, never half from each.
+    let root = walk.on_path[0].0.clone();
     // `Err` only when the walk stopped at a limit, already recorded as a finding.
-    let _ = walk.dir(dir, "");
+    let _ = walk.dir(&root, "");
     if walk.findings.is_empty() {
         Ok(walk.files)
     } else {
@@ -240,18 +244,10 @@ impl Walk {
         // Sorted, so findings come in the same order on every file system.
         names.sort();
         for name in names {
-            let child_rel = join(rel, &name.to_string_lossy());
-            let Some(name) = name.to_str() else {
-                self.error(
-                    &child_rel,
-                    Problem::new("invalid-name", "the name is not UTF-8"),
-                );
-                continue;
-            };
-            if is_skipped(name) {
-                continue;
-            }
+            // Every name counts, skipped or refused too: the limit bounds the walk's work
+            // and its findings.
             self.entries += 1;
+            let child_rel = join(rel, &name.to_string_lossy());
             if self.entries > self.limits.entries {
                 let most = self.limits.entries;
                 self.error(
@@ -264,6 +260,28 @@ impl Walk {
                     ),
                 );
                 return Err(Stop);
+            }
+            let Some(name) = name.to_str() else {
+                self.error(
+                    &child_rel,
+                    Problem::new("invalid-name", "the name is not UTF-8"),
+                );
+                continue;
+            };
+            if is_skipped(name) {
+                continue;
+            }
+            // A control character (a newline) in a name would reach logs and findings as
+            // it is, and could forge a line.
+            if name.chars().any(char::is_control) {
+                self.error(
+                    &join(rel, &format!("{name:?}")),
+                    Problem::new(
+                        "invalid-name",
+                        "the name holds a control character (shown escaped)",
+                    ),
+                );
+                continue;
             }
             let child = abs.join(name);
             match self.entry(&child, &child_rel) {
@@ -366,8 +384,10 @@ impl Walk {
             );
             return Ok(());
         }
-        self.on_path.push((canonical, id));
-        let walked = self.dir(abs, rel);
+        self.on_path.push((canonical.clone(), id));
+        // Down the canonical path, as from the root: a link swapped while the walk runs
+        // (a ConfigMap's `..data`) cannot mix two trees in one directory.
+        let walked = self.dir(&canonical, rel);
         self.on_path.pop();
         walked
     }

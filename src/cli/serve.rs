@@ -358,7 +358,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(serve(s))
+    let served = runtime.block_on(serve(s));
+    // Requests are drained by now; a bundle still compiling on a blocking thread is of no
+    // use any more, and waiting for it could outlast the orchestrator's grace period.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    served
 }
 
 async fn serve(s: Settings) -> anyhow::Result<ExitCode> {

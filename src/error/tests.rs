@@ -42,3 +42,28 @@ fn distinct_causes_are_all_said() {
         "reading `a.json`: denied"
     );
 }
+
+#[test]
+fn a_log_line_cannot_be_split_by_the_text_it_carries() {
+    let forged = "bad `x\n2026-12-02T00:00:00Z  INFO snapshot published\r\u{1b}[2K`";
+    assert_eq!(
+        super::for_log(forged),
+        "bad `x\\n2026-12-02T00:00:00Z  INFO snapshot published\\r\\u{1b}[2K`"
+    );
+    assert_eq!(super::for_log("é ok"), "é ok");
+}
+
+#[test]
+fn a_long_report_keeps_its_first_lines_and_says_how_many_are_left_out() {
+    let text: String = (1..=10).map(|n| format!("line {n}\n")).collect();
+    let text = text.trim_end().to_owned();
+    assert_eq!(super::truncated(text.clone(), 10, 1000), text);
+    assert_eq!(
+        super::truncated(text.clone(), 3, 1000),
+        "line 1\nline 2\nline 3\n... and 7 more lines"
+    );
+    assert_eq!(
+        super::truncated(text, 10, 14),
+        "line 1\nline 2\n... and 8 more lines"
+    );
+}

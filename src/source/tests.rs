@@ -186,10 +186,12 @@ async fn a_directory_source_counts_its_reads_as_revisions() {
     assert_eq!(first.files.unwrap(), example_files());
 }
 
-/// A watched source on a copy of the example whose reads call `during` (a change the
-/// watch sees while the read runs), counting the reads.
-fn torn_source(
+/// A watched source on `dir` whose `n`th read (from 1) gives `files(n)` and, when
+/// `during(n)`, is changed under (the watch counts a change while it runs); with the
+/// reads counted.
+fn scripted_source(
     dir: &Path,
+    files: impl Fn(u32) -> BTreeMap<String, String> + Send + Sync + 'static,
     during: impl Fn(u32) -> bool + Send + Sync + 'static,
 ) -> (DirectorySource, Arc<std::sync::atomic::AtomicU32>) {
     use std::sync::atomic::Ordering;
@@ -206,32 +208,88 @@ fn torn_source(
         if during(n) {
             counter.fetch_add(1, Ordering::AcqRel);
         }
-        Ok(example_files())
+        Ok(files(n))
     }));
     (source, reads)
+}
+
+/// The example's files with a marker file that says `n`.
+fn version(n: u32) -> BTreeMap<String, String> {
+    let mut files = example_files();
+    files.insert("marker.txt".into(), n.to_string());
+    files
+}
+
+fn reads(counter: &std::sync::atomic::AtomicU32) -> u32 {
+    counter.load(std::sync::atomic::Ordering::Acquire)
 }
 
 #[tokio::test]
 async fn a_read_the_directory_changed_under_is_read_again() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut source, reads) = torn_source(dir.path(), |n| n == 1);
+    let (mut source, counter) = scripted_source(dir.path(), version, |n| n == 1);
     let fetched = source.fetch().await;
-    assert_eq!(fetched.files.unwrap(), example_files());
-    assert_eq!(reads.load(std::sync::atomic::Ordering::Acquire), 2);
+    assert_eq!(fetched.files.unwrap(), version(2));
+    assert_eq!(reads(&counter), 2);
     assert_eq!(fetched.revision, 1, "one revision for the whole fetch");
 }
 
 #[tokio::test]
 async fn a_directory_that_changes_under_every_read_fails_the_load() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut source, reads) = torn_source(dir.path(), |_| true);
+    let (mut source, counter) = scripted_source(dir.path(), |_| example_files(), |_| true);
     let e = source.fetch().await.files.unwrap_err();
     assert!(
-        e.starts_with("the bundle changed during each of 3 reads"),
+        e.starts_with("the bundle kept changing while it was read"),
         "{e}"
     );
-    assert_eq!(
-        reads.load(std::sync::atomic::Ordering::Acquire),
-        TORN_READ_ATTEMPTS
-    );
+    assert_eq!(reads(&counter), UNSTEADY_READS);
+}
+
+/// A source whose last change ended by the maximum delay, not by quiet.
+fn forced(mut source: DirectorySource) -> DirectorySource {
+    source.watch.as_mut().unwrap().forced = true;
+    source
+}
+
+#[tokio::test]
+async fn after_the_maximum_delay_a_read_serves_only_when_the_next_finds_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // Steady at once (a file touched without change): the second read confirms the first.
+    let (source, counter) = scripted_source(dir.path(), |_| version(0), |_| false);
+    let fetched = forced(source).fetch().await;
+    assert_eq!((fetched.files.unwrap(), reads(&counter)), (version(0), 2));
+
+    // A copy still going on, then done: the first two reads differ, the third confirms.
+    let (source, counter) = scripted_source(dir.path(), |n| version(n.min(2)), |_| false);
+    let fetched = forced(source).fetch().await;
+    assert_eq!((fetched.files.unwrap(), reads(&counter)), (version(2), 3));
+
+    // Never steady: the load fails rather than serve a bundle half-copied.
+    let (source, counter) = scripted_source(dir.path(), version, |_| false);
+    let e = forced(source).fetch().await.files.unwrap_err();
+    assert!(e.starts_with("the bundle kept changing"), "{e}");
+    assert_eq!(reads(&counter), UNSTEADY_READS);
+
+    // Without the maximum delay, one read that nothing changed under serves.
+    let (mut source, counter) = scripted_source(dir.path(), version, |_| false);
+    assert_eq!(source.fetch().await.files.unwrap(), version(1));
+    assert_eq!(reads(&counter), 1);
+}
+
+#[tokio::test]
+async fn a_failed_load_with_a_finding_per_file_is_reported_in_brief() {
+    let p = publisher();
+    let mut files = example_files();
+    for n in 0..500 {
+        files.insert(
+            format!("accounts/333333333333/policies/Broken{n}.json"),
+            "{".into(),
+        );
+    }
+    p.offer("test", fetched(1, files)).await.unwrap_err();
+    let message = p.published().status().last_error.unwrap().message;
+    assert!(message.lines().count() <= REPORTED_LINES + 1, "{message}");
+    assert!(message.ends_with("more lines"), "{message}");
 }

@@ -431,3 +431,47 @@ fn a_read_that_hangs_is_given_up_with_a_finding() {
         "bundle directory `/nfs/bundle` was not read within 0.05 s (a hung file system?)"
     );
 }
+
+#[test]
+fn a_name_with_a_control_character_is_refused_and_shown_escaped() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "organization.json", ORG);
+    let forged = "x\n2026-12-02T00:00:00Z  INFO warden::source: snapshot published.json";
+    write(tmp.path(), &format!("scps/{forged}"), "{}");
+    let e = read_within(tmp.path(), BOUND).unwrap_err();
+    assert_eq!(e.findings.len(), 1, "{e}");
+    assert_eq!(e.findings[0].file, format!("scps/{forged:?}"));
+    assert_eq!(e.findings[0].finding.code, "invalid-name");
+    let line = e.findings[0].to_string();
+    assert!(!line.contains('\n'), "one line: {line}");
+}
+
+#[test]
+fn skipped_and_refused_names_count_against_the_limit_of_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "organization.json", ORG);
+    for n in 0..5 {
+        write(tmp.path(), &format!(".hidden{n}"), "{}");
+    }
+    let limits = Limits {
+        depth: MAX_DEPTH,
+        entries: 4,
+        bytes: MAX_BUNDLE_BYTES,
+    };
+    let e = read_with(tmp.path(), limits).unwrap_err();
+    assert_eq!(e.findings.len(), 1);
+    assert_eq!(e.findings[0].finding.code, "too-many-files");
+}
+
+#[test]
+fn a_bundle_reached_through_a_symlink_is_read_from_the_tree_it_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "v1/organization.json", ORG);
+    write(tmp.path(), "v1/scps/A.json", "{}");
+    symlink("v1", tmp.path().join("current")).unwrap();
+    let files = read_within(&tmp.path().join("current"), BOUND).unwrap();
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["organization.json", "scps/A.json"]
+    );
+}
