@@ -129,14 +129,13 @@ fn read_with(dir: &Path, limits: Limits) -> Result<BTreeMap<String, String>, Bun
         entries: 0,
         bytes: 0,
         limits,
-        on_path: vec![(canonical, (meta.dev(), meta.ino()))],
+        on_path: vec![(canonical.clone(), (meta.dev(), meta.ino()))],
     };
     // The walk goes down the canonical path: a bundle directory reached through a symlink
     // that is swapped while the walk runs (the git-sync layout) is read whole from the
     // tree it named when the walk began, never half from each.
-    let root = walk.on_path[0].0.clone();
     // `Err` only when the walk stopped at a limit, already recorded as a finding.
-    let _ = walk.dir(&root, "");
+    let _ = walk.dir(&canonical, "");
     if walk.findings.is_empty() {
         Ok(walk.files)
     } else {
