@@ -608,7 +608,9 @@ async fn a_bundle_copied_file_by_file_never_serves_half_of_it() {
         .collect();
     assert!(
         allowed.is_empty(),
-        "a half-copied bundle decided: {allowed:?}"
+        "a half-copied bundle decided {} times, first {:?}",
+        allowed.len(),
+        allowed.first()
     );
     let mut c = server.client().await;
     let r = c
@@ -668,21 +670,9 @@ async fn sigterm_during_a_long_load_stops_the_server_at_once() {
     // 120 links to 1 MiB of JSON: a load that parses for a long time (and then fails).
     let big = server.bundle.path().with_extension("big.json");
     std::fs::write(&big, format!("[{}0]", "0,".repeat((1 << 19) - 2))).unwrap();
-    let links = server.path("heavy");
-    std::fs::create_dir(server.bundle.path().with_extension("heavy")).unwrap();
     for n in 0..120 {
-        std::os::unix::fs::symlink(
-            &big,
-            server
-                .bundle
-                .path()
-                .with_extension("heavy")
-                .join(format!("P{n}.json")),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(&big, server.path(&format!("scps/P{n}.json"))).unwrap();
     }
-    // In at once, as one change.
-    std::fs::rename(server.bundle.path().with_extension("heavy"), &links).unwrap();
     let give_up = std::time::Instant::now() + PATIENCE;
     while !server.stderr().contains("bundle changed: reloading") {
         assert!(std::time::Instant::now() < give_up, "{}", server.stderr());
