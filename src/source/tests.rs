@@ -293,3 +293,29 @@ async fn a_failed_load_with_a_finding_per_file_is_reported_in_brief() {
     assert!(message.lines().count() <= REPORTED_LINES + 1, "{message}");
     assert!(message.ends_with("more lines"), "{message}");
 }
+
+#[tokio::test]
+async fn a_watch_that_misses_changes_says_it_is_lost_then_watches_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WatchConfig {
+        debounce: Duration::from_millis(1),
+        max_delay: Duration::from_millis(10),
+    };
+    let mut source = DirectorySource::open(dir.path().to_path_buf(), Some(config)).unwrap();
+    assert_eq!(source.watch(), "watching");
+    // What the watcher's thread reports when the system's limit of watches is reached.
+    let why = "the system's limit of inotify watches is reached (fs.inotify.max_user_watches)";
+    *source.watch.as_ref().unwrap().trouble.lock().unwrap() = Some(why.to_owned());
+    let bound = Duration::from_secs(20);
+    let change = tokio::time::timeout(bound, source.changed()).await.unwrap();
+    assert_eq!(
+        (change, source.watch()),
+        (Change::Watch, format!("lost: {why}"))
+    );
+    // The next check watches again, and reloads what may have been missed.
+    let change = tokio::time::timeout(bound, source.changed()).await.unwrap();
+    assert_eq!(
+        (change, source.watch()),
+        (Change::Bundle, "watching".to_owned())
+    );
+}
