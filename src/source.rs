@@ -439,6 +439,9 @@ struct DirWatch {
     /// Counts the changes seen, so that a read can tell whether the directory changed
     /// while it ran.
     changes: Arc<std::sync::atomic::AtomicU64>,
+    /// Set by the watcher when the watched directory itself was removed or renamed: a
+    /// directory at its path afterwards is another one, even when it reuses the inode.
+    root_gone: Arc<std::sync::atomic::AtomicBool>,
     /// Why the watcher, on its own thread, stopped seeing changes (the system's limit of
     /// watches reached): taken by the next check, which says the watch is lost.
     trouble: Arc<Mutex<Option<String>>>,
@@ -449,6 +452,10 @@ struct DirWatch {
     /// Set when the last change ended by `max_delay` rather than by quiet: the directory
     /// may still be changing, so its read is confirmed by a second one.
     forced: bool,
+    /// Set when a load failed because the directory was never steady: the next load is
+    /// tried after the next quiet even if no change comes (the last read may have been
+    /// the whole bundle, unconfirmed).
+    retry: bool,
     check: tokio::time::Interval,
 }
 
@@ -496,7 +503,20 @@ impl DirectorySource {
                 let seen = changes.clone();
                 let trouble = Arc::new(Mutex::new(None));
                 let told = trouble.clone();
+                let root_gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let gone = root_gone.clone();
+                let root = dir.clone();
                 let handler = move |event: notify::Result<notify::Event>| {
+                    if let Ok(e) = &event
+                        && e.paths.contains(&root)
+                        && matches!(
+                            e.kind,
+                            notify::EventKind::Remove(_)
+                                | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
+                        )
+                    {
+                        gone.store(true, std::sync::atomic::Ordering::Release);
+                    }
                     if let Err(e) = &event
                         && let notify::ErrorKind::MaxFilesWatch = e.kind
                     {
@@ -526,10 +546,12 @@ impl DirectorySource {
                     watcher,
                     changed,
                     changes,
+                    root_gone,
                     trouble,
                     identity: None,
                     lost: None,
                     forced: false,
+                    retry: false,
                     check: tokio::time::interval_at(Instant::now() + WATCH_CHECK, WATCH_CHECK),
                 };
                 w.check
@@ -591,6 +613,7 @@ impl DirectorySource {
             .as_ref()
             .map_or(Duration::ZERO, |w| w.config.debounce);
         let mut unconfirmed: Option<BTreeMap<String, String>> = None;
+        let mut differed = Vec::new();
         for _ in 0..UNSTEADY_READS {
             if let Some(w) = &mut self.watch {
                 // What came before this read is in it.
@@ -610,20 +633,53 @@ impl DirectorySource {
                     "the bundle changed while it was read: reading it again"
                 );
             } else {
+                if let Some(previous) = &unconfirmed {
+                    differed = differing(previous, &files);
+                }
                 unconfirmed = Some(files);
             }
             tokio::time::sleep(quiet).await;
         }
+        if let Some(w) = &mut self.watch {
+            w.retry = true;
+        }
+        let named = if differed.is_empty() {
+            String::new()
+        } else {
+            format!("; files that kept changing: {}", differed.join(", "))
+        };
         Err(format!(
             "the bundle kept changing while it was read ({UNSTEADY_READS} reads, {quiet:?} \
-             apart, none whole and steady); it loads once it holds still (deploy a bundle \
-             by an atomic swap: see the README)"
+             apart, none whole and steady{named}); it is read again after the next quiet \
+             (deploy a bundle by an atomic swap: see the README)"
         ))
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The paths whose files differ between two reads (added, removed or changed), the first
+/// few of them, for a report.
+fn differing(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let changed = |(path, text): (&String, &String), other: &BTreeMap<String, String>| {
+        (other.get(path) != Some(text)).then(|| path.clone())
+    };
+    let mut paths: Vec<String> = a
+        .iter()
+        .filter_map(|f| changed(f, b))
+        .chain(b.iter().filter_map(|f| changed(f, a)))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let more = paths.len().saturating_sub(SHOWN);
+    paths.truncate(SHOWN);
+    if more > 0 {
+        paths.push(format!("and {more} more"));
+    }
+    paths
 }
 
 /// Whether a file-system event may change the bundle.
@@ -674,42 +730,61 @@ impl DirWatch {
     }
 
     /// Waits for a change, then for quiet (at most `max_delay` in all); or for the
-    /// directory to go or come back.
+    /// directory to go or come back; or, after a load that found the directory never
+    /// steady, for the next try.
     async fn changed(&mut self, dir: &Path) -> Change {
         loop {
+            if std::mem::take(&mut self.retry) {
+                return self.settle(dir, true).await;
+            }
             tokio::select! {
-                Some(()) = self.changed.recv() => {
-                    let first = Instant::now();
-                    let latest = first + self.config.max_delay;
-                    self.forced = false;
-                    loop {
-                        let now = Instant::now();
-                        let until = (now + self.config.debounce).min(latest);
-                        match tokio::time::timeout_at(until, self.changed.recv()).await {
-                            Ok(Some(())) => {}
-                            _ => {
-                                self.forced = until == latest;
-                                break;
-                            }
-                        }
-                    }
-                    // Watch the directory afresh: a change may have replaced it, or a
-                    // directory in it, whose old watch sees nothing any more.
-                    match identity(dir).and_then(|now| self.rewatch(dir, now)) {
-                        Ok(()) => {}
-                        Err(why) => {
-                            let _ = self.lose(why);
-                        }
-                    }
-                    return Change::Bundle;
-                }
-                _ = self.check.tick() => {
-                    if let Some(change) = self.check_identity(dir) {
-                        return change;
+                Some(()) = self.changed.recv() => return self.settle(dir, false).await,
+                _ = self.check.tick() => match self.check_identity(dir) {
+                    None => {}
+                    Some(Change::Watch) => return Change::Watch,
+                    // A directory back or replaced: what was written into it before it
+                    // was watched was not seen, so its quiet is waited for afresh.
+                    Some(Change::Bundle) => return self.settle(dir, true).await,
+                },
+            }
+        }
+    }
+
+    /// After a change: waits for quiet (at most `max_delay`), renews the watch, and says
+    /// the bundle may have changed. The read that follows is confirmed by a second one
+    /// (`forced`) when quiet never came, or when the caller says so.
+    async fn settle(&mut self, dir: &Path, mut forced: bool) -> Change {
+        loop {
+            let latest = Instant::now() + self.config.max_delay;
+            loop {
+                let until = (Instant::now() + self.config.debounce).min(latest);
+                match tokio::time::timeout_at(until, self.changed.recv()).await {
+                    Ok(Some(())) => {}
+                    _ => {
+                        forced |= until == latest;
+                        break;
                     }
                 }
             }
+            // Watch the directory afresh: a change may have replaced it, or a directory in
+            // it, whose old watch sees nothing any more.
+            let before = self.identity;
+            let replaced = self
+                .root_gone
+                .swap(false, std::sync::atomic::Ordering::AcqRel);
+            match identity(dir).and_then(|now| self.rewatch(dir, now)) {
+                // A new directory (deleted and re-created, or renamed into place): writes
+                // into it before this watch were not seen. Wait for its quiet too.
+                Ok(()) if replaced || self.identity != before => forced = true,
+                Ok(()) => break,
+                Err(why) => {
+                    let _ = self.lose(why);
+                    break;
+                }
+            }
         }
+        self.forced = forced;
+        Change::Bundle
     }
 
     /// Compares the directory at `dir` with the one watched, and takes the watcher's

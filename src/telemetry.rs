@@ -360,8 +360,17 @@ pub enum LogFormat {
 /// an `EnvFilter` directive such as `info` or `warden=debug`; `RUST_LOG` overrides it.
 pub fn init_tracing(format: LogFormat, filter: &str) {
     use tracing_subscriber::EnvFilter;
+    // The file watcher logs at info each watch of a deleted directory it cannot remove
+    // (one per subdirectory): noise unless asked for by name.
+    let quiet_watcher = |f: &str| {
+        if f.contains("notify") {
+            f.to_owned()
+        } else {
+            format!("{f},notify=warn")
+        }
+    };
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(filter))
+        .or_else(|_| EnvFilter::try_new(quiet_watcher(filter)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -696,3 +696,62 @@ async fn sigterm_during_a_long_load_stops_the_server_at_once() {
     }
     let _ = std::fs::remove_file(big);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_directory_re_created_is_read_only_once_it_is_quiet() {
+    // Deleted and written again: the quiet that counts is the new directory's. Read when
+    // the old one went quiet, it would lack the resource policy written last, and mallory
+    // (AdministratorAccess) would be allowed on the order it denies her.
+    let server = Server::start(&["--debounce", "1s", "--max-debounce", "3s"]);
+    let dir = server.bundle.path().to_path_buf();
+    let staged = tempfile::tempdir().unwrap();
+    copy_dir(&dir, staged.path());
+    std::fs::write(
+        staged
+            .path()
+            .join("accounts/333333333333/users/mallory.json"),
+        r#"{"managed_policies": ["AdministratorAccess"]}"#,
+    )
+    .unwrap();
+    let last = "accounts/333333333333/resources/order-42.json";
+    let deny = serde_json::json!({"arn": ORDER, "policy": {"Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": {"AWS": MALLORY},
+                       "Action": "orders:*", "Resource": ORDER}]}});
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (mut c, stop) = (server.client().await, stop.clone());
+        tokio::spawn(async move {
+            let mut allowed = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = c
+                    .authorize(ask(MALLORY, "orders:GetOrder", ORDER))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                if r.decision() == pb::Decision::Allow {
+                    allowed.push(r.revision);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            allowed
+        })
+    };
+    std::fs::remove_dir_all(&dir).unwrap();
+    copy_dir(staged.path(), &dir);
+    // Past the old directory's quiet, before the new one's.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    rsync_write(&dir, last, &deny.to_string());
+    let files = warden::bundle::read_dir(&dir).unwrap();
+    let digest = warden::digest::of_files(&files);
+    server
+        .until_ready("the whole bundle", |_, b| b["digest"] == digest.as_str())
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let allowed = watcher.await.unwrap();
+    assert!(!server.stderr().contains("notify::"), "{}", server.stderr());
+    assert!(
+        allowed.is_empty(),
+        "a partial bundle allowed at revisions {allowed:?}"
+    );
+}

@@ -266,11 +266,21 @@ async fn after_the_maximum_delay_a_read_serves_only_when_the_next_finds_the_same
     let fetched = forced(source).fetch().await;
     assert_eq!((fetched.files.unwrap(), reads(&counter)), (version(2), 3));
 
-    // Never steady: the load fails rather than serve a bundle half-copied.
+    // Never steady: the load fails rather than serve a bundle half-copied, names what
+    // kept changing, and is tried again after the next quiet without a change to wait for
+    // (its last read may have been the whole bundle).
     let (source, counter) = scripted_source(dir.path(), version, |_| false);
-    let e = forced(source).fetch().await.files.unwrap_err();
+    let mut source = forced(source);
+    let e = source.fetch().await.files.unwrap_err();
     assert!(e.starts_with("the bundle kept changing"), "{e}");
+    assert!(e.contains("files that kept changing: marker.txt)"), "{e}");
     assert_eq!(reads(&counter), UNSTEADY_READS);
+    let again = tokio::time::timeout(Duration::from_secs(20), source.changed()).await;
+    assert_eq!(again.unwrap(), Change::Bundle);
+    assert!(
+        source.watch.as_ref().unwrap().forced,
+        "the next read is confirmed too"
+    );
 
     // Without the maximum delay, one read that nothing changed under serves.
     let (mut source, counter) = scripted_source(dir.path(), version, |_| false);
