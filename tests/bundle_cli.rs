@@ -55,6 +55,21 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `warden authorize` arguments: may the example's admin get any order, in `bundle`.
+fn admin_gets_any_order(bundle: &str) -> [&str; 9] {
+    [
+        "authorize",
+        "--bundle",
+        bundle,
+        "--principal",
+        "arn:aws:iam::555555555555:user/admin",
+        "--action",
+        "orders:GetOrder",
+        "--resource",
+        "*",
+    ]
+}
+
 /// A copy of the example organization in a fresh temporary directory.
 fn example_copy(name: &str) -> PathBuf {
     let dst = std::env::temp_dir().join(format!("warden-bundle-cli-{name}-{}", std::process::id()));
@@ -246,17 +261,7 @@ fn authorize_refuses_what_the_server_refuses() {
 fn authorize_refuses_a_broken_bundle_with_its_findings() {
     let dir = example_copy("broken");
     std::fs::write(dir.join("organization.json"), "{").unwrap();
-    let o = warden(&[
-        "authorize",
-        "--bundle",
-        dir.to_str().unwrap(),
-        "--principal",
-        "arn:aws:iam::555555555555:user/admin",
-        "--action",
-        "orders:GetOrder",
-        "--resource",
-        "*",
-    ]);
+    let o = warden(&admin_gets_any_order(dir.to_str().unwrap()));
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -290,17 +295,7 @@ fn validate_refuses_a_fifo_instead_of_waiting_on_it() {
         "{}",
         stdout(&o)
     );
-    let o = warden_bounded(&[
-        "authorize",
-        "--bundle",
-        dir.to_str().unwrap(),
-        "--principal",
-        "arn:aws:iam::555555555555:user/admin",
-        "--action",
-        "orders:GetOrder",
-        "--resource",
-        "*",
-    ]);
+    let o = warden_bounded(&admin_gets_any_order(dir.to_str().unwrap()));
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("error[not-a-regular-file]"),
@@ -351,17 +346,7 @@ fn a_missing_bundle_directory_is_one_line_naming_it() {
         )
     );
     assert_eq!(stdout(&o), "");
-    let o = warden_bounded(&[
-        "authorize",
-        "--bundle",
-        missing.to_str().unwrap(),
-        "--principal",
-        "arn:aws:iam::555555555555:user/admin",
-        "--action",
-        "orders:GetOrder",
-        "--resource",
-        "*",
-    ]);
+    let o = warden_bounded(&admin_gets_any_order(missing.to_str().unwrap()));
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),

@@ -24,24 +24,11 @@ use warden::grpc::pb::authorizer_client::AuthorizerClient;
 mod server;
 use server::*;
 
-const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
-const BOB: &str = "arn:aws:iam::333333333333:user/engineering/bob";
 const CAROL: &str = "arn:aws:iam::333333333333:user/engineering/carol";
 const DEVELOPER: &str = "arn:aws:sts::555555555555:assumed-role/Developer/s1";
-const ORDER: &str = "arn:aws:orders:us-east-1:333333333333:order/42";
 const PROD_ORDER: &str = "arn:aws:orders:us-east-1:555555555555:order/1";
-const READER: &str = "accounts/333333333333/policies/ReportsReader.json";
 
 // === requests ===
-
-fn ask(principal: &str, action: &str, resource: &str) -> pb::AuthorizeRequest {
-    pb::AuthorizeRequest {
-        principal: principal.into(),
-        action: action.into(),
-        resource: resource.into(),
-        ..Default::default()
-    }
-}
 
 fn string(s: &str) -> pb::ContextValue {
     pb::ContextValue {
@@ -54,14 +41,6 @@ async fn authorize(
     req: pb::AuthorizeRequest,
 ) -> pb::AuthorizeResponse {
     client.authorize(req).await.unwrap().into_inner()
-}
-
-fn reader_policy(actions: &[&str]) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "ReadOrders", "Effect": "Allow", "Action": actions, "Resource": "*"}]
-    })
-    .to_string()
 }
 
 // === tests ===

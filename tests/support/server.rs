@@ -281,3 +281,28 @@ impl Metrics {
             .unwrap_or_else(|| panic!("no series `{series}` in {:#?}", self.0.keys()))
     }
 }
+
+// === requests ===
+
+pub const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
+pub const BOB: &str = "arn:aws:iam::333333333333:user/engineering/bob";
+pub const ORDER: &str = "arn:aws:orders:us-east-1:333333333333:order/42";
+pub const READER: &str = "accounts/333333333333/policies/ReportsReader.json";
+
+pub fn ask(principal: &str, action: &str, resource: &str) -> warden::grpc::pb::AuthorizeRequest {
+    warden::grpc::pb::AuthorizeRequest {
+        principal: principal.into(),
+        action: action.into(),
+        resource: resource.into(),
+        ..Default::default()
+    }
+}
+
+/// The example's `ReportsReader` policy, allowing `actions` on every resource.
+pub fn reader_policy(actions: &[&str]) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "ReadOrders", "Effect": "Allow", "Action": actions, "Resource": "*"}]
+    })
+    .to_string()
+}
