@@ -2,6 +2,8 @@
 //! also runs on every file of `corpus/request/`.
 #![no_main]
 
+// What the body returns is for the replay test (`tests/fuzz_corpus.rs`).
+#[allow(dead_code)]
 #[path = "../bodies/request.rs"]
 mod body;
 
