@@ -69,7 +69,7 @@ def policy_seeds(conformance):
     for p in sorted(ORG.glob("accounts/*/resources/*.json")):
         doc(f"resource-{p.stem}", "resource", json.dumps(load(p)["policy"], indent=1))
     if conformance:
-        # One case of each rule of the documentation cases: its policies, by kind.
+        # The policies of the documentation cases, by kind, the first 12 distinct ones.
         seen = set()
         for line in (conformance / "aws-docs.jsonl").read_text().splitlines():
             case = json.loads(line)
@@ -82,7 +82,7 @@ def policy_seeds(conformance):
             docs += [("scp", d) for d in case["scps"]] + [("rcp", d) for d in case["rcps"]]
             for i, (kind, d) in enumerate(docs):
                 text = compact(d)
-                if text in seen or "FullAWSAccess" in text:
+                if text in seen or "FullAWSAccess" in text or len(seen) >= 12:
                     continue
                 seen.add(text)
                 doc(f"docs-{case['id']}-{i}", kind, text)
@@ -285,11 +285,11 @@ def matcher_seeds():
     rng = random.Random(11)
     names = ["glob", "glob2", "tokens", "action", "arn", "condition"]
     for check, name in enumerate(names):
-        for size in (16, 48, 96, 200, 400):
+        for size in (48, 200, 400):
             data = bytes([check]) + bytes(rng.randrange(256) for _ in range(size))
             write("matchers", f"{name}-{size}", data)
     # More for ARN patterns, whose inputs compile less often.
-    for size in (64, 80, 120, 150, 250, 300, 500, 600):
+    for size in (80, 120, 250, 500):
         write("matchers", f"arn-{size}", bytes([4]) + bytes(rng.randrange(256) for _ in range(size)))
     # Long texts: runs of distinct characters (0xFF), repeats (0xFE), CJK (0xF0..).
     write("matchers", "glob-long-runs", bytes([0, 90, 0xFF, 0x0F, 0xFF, 3, 0x2A, 0xFE, 200, 16,

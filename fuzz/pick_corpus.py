@@ -10,7 +10,9 @@ coverage edges (`COV`) it reaches. This script starts from the edges of the file
 kept (`seed-*`, `crash-*`, `cmin-*` of fuzz/corpus/TARGET, which the run corpus was seeded
 with), then greedily adds the input that reaches the most edges not yet covered (the
 smaller on a tie), skipping inputs over MAX_BYTES, until CAP inputs are added or none adds
-an edge. The picked inputs are copied to fuzz/corpus/TARGET/cmin-<sha1>.
+an edge. The picked inputs are copied to fuzz/corpus/TARGET/cmin-<sha1>. For the `bundle` target
+only inputs whose file map holds an `organization.json` are picked, so that they keep
+reaching past the loader's first check (the loader requires one).
 """
 
 import hashlib
@@ -19,6 +21,21 @@ import sys
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+def has_organization(data):
+    """Whether a `bundle` input (fuzz/bodies/bundle.rs `entry`) maps organization.json."""
+    i = 0
+    while i < len(data):
+        layout = data[i]
+        i += 3  # layout, account, name (a byte each; zeros past the end)
+        if i + 2 > len(data):
+            return False
+        length = min(int.from_bytes(data[i : i + 2], "little"), len(data) - i - 2)
+        i += 2 + length
+        if layout % 12 == 0:
+            return True
+    return False
 
 
 def main():
@@ -41,7 +58,9 @@ def main():
         name = Path(f).name
         if name in kept:
             covered |= edges
-        elif Path(f).stat().st_size <= max_bytes:
+        elif Path(f).stat().st_size <= max_bytes and (
+            target != "bundle" or has_organization(Path(f).read_bytes())
+        ):
             candidates.append((f, edges))
     before = len(covered)
     picked = []
