@@ -140,16 +140,18 @@ impl ArnPattern {
                 "`{text}` is neither `*` nor an ARN (`arn:partition:service:region:account:resource`)"
             ));
         }
+        // Variables are refused outside the resource part, a short pattern's parts all
+        // being outside it, whether the pattern is padded or matches nothing.
+        if variables && parts.iter().take(5).any(|p| p.contains("${")) {
+            return Err(format!(
+                "`{text}`: policy variables are allowed only in the resource part of an ARN"
+            ));
+        }
         if parts.len() < 6 && short == ShortArn::Never {
             return Ok(ArnPattern::Never);
         }
         let mut head: [Pattern; 5] = std::array::from_fn(|_| Pattern::Any);
         for (slot, part) in head.iter_mut().zip(parts.iter()) {
-            if variables && part.contains("${") {
-                return Err(format!(
-                    "`{text}`: policy variables are allowed only in the resource part of an ARN"
-                ));
-            }
             *slot = Pattern::new(part);
         }
         let tail_text = parts.get(5).copied().unwrap_or("*");
@@ -375,6 +377,31 @@ mod tests {
         assert!(ArnPattern::new("arn:aws:s3:${aws:x}::b", true, ShortArn::Pad).is_err());
         // Version 2008-10-17: `${` is literal text, anywhere.
         assert!(ArnPattern::new("arn:aws:s3:${aws:x}::b", false, ShortArn::Pad).is_ok());
+    }
+
+    /// Found by the `matchers` fuzz target: a short pattern with a variable was refused in
+    /// an identity policy (padded) but accepted, matching nothing, in a resource policy.
+    /// A short pattern has no resource part, so the variable is misplaced in both.
+    #[test]
+    fn a_variable_in_a_short_pattern_is_an_error_whether_padded_or_not() {
+        for short in [ShortArn::Pad, ShortArn::Never] {
+            for text in [
+                "arn:é:111122223333${*}:aws-cn",
+                "arn:aws:s3:${aws:username}",
+            ] {
+                assert!(
+                    ArnPattern::new(text, true, short).is_err(),
+                    "{text} {short:?}"
+                );
+                assert!(
+                    ArnPattern::new(text, false, short).is_ok(),
+                    "{text} {short:?}"
+                );
+            }
+        }
+        // A short pattern without a variable still matches nothing in a resource policy.
+        let p = ArnPattern::new("arn:aws:s3:*", true, ShortArn::Never).unwrap();
+        assert_eq!(p, ArnPattern::Never);
     }
 
     #[test]

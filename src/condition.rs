@@ -250,7 +250,7 @@ impl Condition {
                 for (i, v) in values.iter().enumerate() {
                     out.push(match at(i, template(v))? {
                         Some(t) => Text::Tpl(t),
-                        None if fold => Text::Lit(v.to_lowercase().into()),
+                        None if fold => Text::Lit(lowercase(v).into()),
                         None => Text::Lit(v.as_str().into()),
                     });
                 }
@@ -359,7 +359,7 @@ impl Condition {
                     Text::Lit(p) => **p == *r,
                     Text::Tpl(t) => t.resolve_text(ctx).is_some_and(|p| {
                         if fold {
-                            eq_ignore_case(&p.to_lowercase(), r)
+                            eq_ignore_case(&lowercase(&p), r)
                         } else {
                             p == r
                         }
@@ -435,7 +435,14 @@ fn compare<T: PartialOrd>(cmp: Cmp, x: T, p: T) -> bool {
     }
 }
 
-/// `p` is already lowercase; compares without allocating.
+/// `text` lowercased a character at a time, as [`eq_ignore_case`] lowercases the request's
+/// side: not `str::to_lowercase`, whose final-sigma rule (`Σ` at the end of a word is `ς`,
+/// elsewhere `σ`) would make a value unequal to itself.
+fn lowercase(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// `p` is already lowercase (by [`lowercase`]); compares without allocating.
 fn eq_ignore_case(p: &str, r: &str) -> bool {
     if p.is_ascii() && r.is_ascii() {
         return p.eq_ignore_ascii_case(r);

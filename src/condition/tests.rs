@@ -101,6 +101,37 @@ fn ignore_case_operators_fold_case_on_both_sides() {
     );
 }
 
+/// Found by the `matchers` fuzz target: the policy's side was lowercased with
+/// `str::to_lowercase` (a final `Σ` becomes `ς`) and the request's a character at a time
+/// (`Σ` becomes `σ`), so `ΑΣ` did not equal itself and `ας` equalled `ΑΣ`.
+#[test]
+fn ignore_case_folds_both_sides_alike_even_a_final_sigma() {
+    check("StringEqualsIgnoreCase", &["ΑΣ"], one("ΑΣ"), true);
+    check("StringEqualsIgnoreCase", &["ΑΣ"], one("ασ"), true);
+    check(
+        "StringEqualsIgnoreCase",
+        &["ΟΔΥΣΣΕΥΣ"],
+        one("οδυσσευσ"),
+        true,
+    );
+    check("StringEqualsIgnoreCase", &["ας"], one("ΑΣ"), false);
+    check("StringNotEqualsIgnoreCase", &["ΑΣ"], one("ΑΣ"), false);
+    check(
+        "ForAllValues:StringNotEqualsIgnoreCaseIfExists",
+        &["ΑΣΑΣ"],
+        many(&["ΑΣΑΣ", "ΑΣΑΣ"]),
+        false,
+    );
+    // The same through a policy variable: `${test:Team}` resolves to `ΑΣ`.
+    let ctx = context(&[(KEY, one("ΑΣ")), ("test:Team", one("ΑΣ"))]);
+    assert!(holds(
+        "StringEqualsIgnoreCase",
+        KEY,
+        &["${test:Team}"],
+        &ctx
+    ));
+}
+
 #[test]
 fn string_like_globs_case_sensitively() {
     check("StringLike", &["home/*"], one("home/alice/x"), true);
