@@ -470,31 +470,16 @@ fn identity(dir: &Path) -> Result<(u64, u64), String> {
     }
 }
 
-/// The device and inode of the bundle directory `dir`, or why it is none, said as the
-/// bundle reader says it.
-fn bundle_directory(dir: &Path) -> Result<(u64, u64), String> {
-    use std::os::unix::fs::MetadataExt;
-    let shown = dir.display();
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok((m.dev(), m.ino())),
-        Ok(_) => Err(format!(
-            "`{shown}` is not a directory; a bundle is a directory"
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(format!("bundle directory `{shown}` does not exist"))
-        }
-        Err(e) => Err(format!(
-            "cannot read the bundle directory `{shown}`: {}",
-            crate::error::cause(&e)
-        )),
-    }
-}
-
 impl DirectorySource {
     /// A source on `dir`, watched when `watch` is given. Fails when `dir` is not a
     /// directory, so a mistyped path is an error at start-up in every mode.
     pub fn open(dir: PathBuf, watch: Option<WatchConfig>) -> Result<DirectorySource, SourceError> {
-        let first = bundle_directory(&dir).map_err(SourceError::NotADirectory)?;
+        let first = crate::bundle::dir::root(&dir)
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino())
+            })
+            .map_err(|p| SourceError::NotADirectory(p.message))?;
         let watch = match watch {
             None => None,
             Some(config) => {
@@ -582,12 +567,6 @@ impl DirectorySource {
         self
     }
 
-    /// The watch's change counter (tests: a change during a read).
-    #[cfg(test)]
-    fn change_counter(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
-        self.watch.as_ref().map(|w| w.changes.clone())
-    }
-
     /// Changes the watch has seen so far; `None` without a watch.
     fn changes(&self) -> Option<u64> {
         self.watch
@@ -601,8 +580,8 @@ impl DirectorySource {
     /// `max_delay` rather than by quiet, the directory may still be changing between
     /// reads too (a copy that writes a file every few milliseconds): its read serves only
     /// when a second one, a debounce later, finds the same files. After
-    /// [`UNSTEADY_READS`] reads that did not hold, the load fails and the next change
-    /// tries again.
+    /// [`UNSTEADY_READS`] reads that did not hold, the load fails and is tried again
+    /// after the next quiet.
     async fn read_whole(&mut self) -> Result<BTreeMap<String, String>, String> {
         let forced = self
             .watch
@@ -653,10 +632,6 @@ impl DirectorySource {
              apart, none whole and steady{named}); it is read again after the next quiet \
              (deploy a bundle by an atomic swap: see the README)"
         ))
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

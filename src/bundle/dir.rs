@@ -91,32 +91,33 @@ pub fn read(dir: &Path) -> Result<BTreeMap<String, String>, BundleError> {
     )
 }
 
+/// The bundle directory's metadata, or what is wrong with it: the one place that says a
+/// bundle path is missing or no directory, for the reader and for the watched source.
+pub fn root(dir: &Path) -> Result<Metadata, Problem> {
+    let shown = dir.display();
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(m),
+        Ok(_) => Err(Problem::new(
+            "not-a-directory",
+            format!("`{shown}` is not a directory; a bundle is a directory"),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Problem::new(
+            "not-found",
+            format!("bundle directory `{shown}` does not exist"),
+        )),
+        Err(e) => Err(Problem::new(
+            "unreadable",
+            format!("cannot read the bundle directory `{shown}`: {e}"),
+        )),
+    }
+}
+
 fn read_with(dir: &Path, limits: Limits) -> Result<BTreeMap<String, String>, BundleError> {
     let shown = dir.display();
     let root_error = |code, message| BundleError {
         findings: vec![file_error(String::new(), code, message)],
     };
-    let meta = match fs::metadata(dir) {
-        Ok(m) if m.is_dir() => m,
-        Ok(_) => {
-            return Err(root_error(
-                "not-a-directory",
-                format!("`{shown}` is not a directory; a bundle is a directory"),
-            ));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(root_error(
-                "not-found",
-                format!("bundle directory `{shown}` does not exist"),
-            ));
-        }
-        Err(e) => {
-            return Err(root_error(
-                "unreadable",
-                format!("cannot read the bundle directory `{shown}`: {e}"),
-            ));
-        }
-    };
+    let meta = root(dir).map_err(|p| root_error(p.code, p.message))?;
     let canonical = fs::canonicalize(dir).map_err(|e| {
         root_error(
             "unreadable",

@@ -200,7 +200,7 @@ fn scripted_source(
         max_delay: Duration::from_millis(10),
     };
     let source = DirectorySource::open(dir.to_path_buf(), Some(config)).unwrap();
-    let counter = source.change_counter().unwrap();
+    let counter = source.watch.as_ref().unwrap().changes.clone();
     let reads = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let counted = reads.clone();
     let source = source.with_reader(Arc::new(move |_: &Path| {
