@@ -336,25 +336,17 @@ fn validate_ends_on_symlink_loops_naming_each_link() {
 fn a_missing_bundle_directory_is_one_line_naming_it() {
     let missing =
         std::env::temp_dir().join(format!("warden-no-such-bundle-{}", std::process::id()));
-    let o = warden_bounded(&["validate", missing.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert_eq!(
-        stderr(&o),
-        format!(
-            "warden: bundle directory `{}` does not exist\n",
-            missing.display()
-        )
-    );
-    assert_eq!(stdout(&o), "");
-    let o = warden_bounded(&admin_gets_any_order(missing.to_str().unwrap()));
-    assert_eq!(o.status.code(), Some(2));
-    assert_eq!(
-        stderr(&o),
-        format!(
-            "warden: bundle directory `{}` does not exist\n",
-            missing.display()
-        )
-    );
+    let path = missing.to_str().unwrap();
+    let validate = ["validate", path];
+    for args in [&validate[..], &admin_gets_any_order(path)[..]] {
+        let o = warden_bounded(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr(&o),
+            format!("warden: bundle directory `{path}` does not exist\n"),
+        );
+        assert_eq!(stdout(&o), "");
+    }
 }
 
 #[test]
