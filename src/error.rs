@@ -59,6 +59,16 @@ pub fn truncated(text: String, lines: usize, bytes: usize) -> String {
     let mut shown = 0;
     for line in text.lines() {
         if shown == lines || kept.len() + line.len() > bytes {
+            if shown == 0 {
+                // One line longer than the whole budget: its start, rather than nothing.
+                let mut end = bytes.min(line.len());
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                kept.push_str(&line[..end]);
+                kept.push_str(" ...");
+                shown = 1;
+            }
             break;
         }
         if shown > 0 {
@@ -68,7 +78,7 @@ pub fn truncated(text: String, lines: usize, bytes: usize) -> String {
         shown += 1;
     }
     if shown == total {
-        return text;
+        return if kept.len() < text.len() { kept } else { text };
     }
     kept.push_str(&format!("\n... and {} more lines", total - shown));
     kept

@@ -67,3 +67,13 @@ fn a_long_report_keeps_its_first_lines_and_says_how_many_are_left_out() {
         "line 1\nline 2\n... and 8 more lines"
     );
 }
+
+#[test]
+fn a_line_longer_than_the_whole_report_keeps_its_start() {
+    let long = format!("bad `{}`", "é".repeat(100));
+    assert_eq!(super::truncated(long.clone(), 50, 8), "bad `é ...");
+    assert_eq!(
+        super::truncated(format!("{long}\nnext"), 50, 9),
+        "bad `éé ...\n... and 1 more lines"
+    );
+}
