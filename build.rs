@@ -47,5 +47,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .emit_rerun_if_changed(false)
         .compile_fds(compiler.file_descriptor_set())?;
+    envoy(&out)?;
+    Ok(())
+}
+
+/// Envoy's `envoy.service.auth.v3.Authorization`: the descriptors (for reflection) and a
+/// server whose `CheckRequest` is its bytes, so that the Check face decodes it only once the
+/// request is admitted. The messages are `envoy-types`' own.
+fn envoy(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let mut compiler = protox::Compiler::new(["proto/envoy-api"])?;
+    compiler
+        .include_source_info(false)
+        .include_imports(true)
+        .open_files(["envoy/service/auth/v3/external_auth.proto"])?;
+    std::fs::write(
+        out.join("envoy_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    let dir = out.join("envoy");
+    std::fs::create_dir_all(&dir)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .out_dir(&dir)
+        .extern_path(".envoy", "::envoy_types::pb::envoy")
+        .extern_path(".google", "::envoy_types::pb::google")
+        .extern_path(".udpa", "::envoy_types::pb::udpa")
+        .extern_path(".xds", "::envoy_types::pb::xds")
+        .extern_path(".validate", "::envoy_types::pb::validate")
+        .extern_path(
+            ".envoy.service.auth.v3.CheckRequest",
+            "crate::grpc::wire::CheckBytes",
+        )
+        .emit_rerun_if_changed(false)
+        .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }

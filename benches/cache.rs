@@ -248,6 +248,8 @@ fn evaluation(c: &mut Criterion) {
         min_revision: 0,
         explain: false,
         shape: Shape::One,
+        face: warden::telemetry::Face::Authorize,
+        snapshot: None,
     };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
         eprintln!("no runtime; skipping the service benches");

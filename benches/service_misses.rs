@@ -72,6 +72,8 @@ fn main() {
             min_revision: 0,
             explain: false,
             shape: Shape::One,
+            face: warden::telemetry::Face::Authorize,
+            snapshot: None,
         });
         if handle(&service, request) {
             allows += 1;

@@ -3,6 +3,7 @@
 //! converted back. Response conversions destructure every field, so a new field breaks the
 //! build until it is handled. One function maps request errors to `tonic::Status`.
 
+pub mod check;
 pub mod client;
 pub mod wire;
 
@@ -19,7 +20,7 @@ use crate::eval::{
 };
 use crate::policy::Effect;
 use crate::service::{Answer, Decided, RequestError, Service};
-use crate::telemetry::{Rpc, RpcResult};
+use crate::telemetry::{Face, RpcResult};
 
 /// The messages and the client, generated from `proto/warden/v1/authorizer.proto` at build
 /// time.
@@ -70,7 +71,7 @@ impl Authorizer {
 
     fn finish<T>(
         &self,
-        rpc: Rpc,
+        rpc: Face,
         started: Instant,
         result: Result<(T, Decision, Arc<str>), RequestError>,
     ) -> Result<Response<T>, Status> {
@@ -130,7 +131,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
                 (response, decision, digest)
             },
         );
-        self.finish(Rpc::Authorize, started, result)
+        self.finish(Face::Authorize, started, result)
     }
 
     async fn batch_authorize(
@@ -163,7 +164,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
                 )
             },
         );
-        self.finish(Rpc::BatchAuthorize, started, result)
+        self.finish(Face::BatchAuthorize, started, result)
     }
 }
 

@@ -29,6 +29,7 @@ pub mod condition;
 pub mod context;
 pub mod digest;
 pub mod error;
+pub mod ext_authz;
 pub mod eval;
 pub mod grpc;
 pub mod json;

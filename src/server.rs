@@ -15,7 +15,9 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
+use crate::ext_authz::Checker;
 use crate::grpc::{self, Authorizer};
+use crate::oidc::Verifier;
 use crate::server::conn::{Acceptor, Gate, TrackLayer};
 use crate::service::{Service, ServiceConfig};
 use crate::source::{DirectorySource, Published, Publisher, Source, WatchConfig};
@@ -270,12 +272,19 @@ impl Server {
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(grpc::check::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(grpc::check::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
+        // Envoy's Check shares the service (snapshot, cache, admission, log, metrics); the
+        // verifier keeps the OIDC providers' keys fresh while the server runs.
+        let verifier = Arc::new(Verifier::new(published.clone()));
+        let refresh = tokio::spawn(verifier.clone().refresh(stop.clone()));
+        let checker = Arc::new(Checker::new(service.clone(), verifier));
         let limits = &config.connections;
         let router = tonic::transport::Server::builder()
             .timeout(config.request_timeout)
@@ -285,7 +294,10 @@ impl Server {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(Authorizer::new(service).into_server(config.max_message_bytes));
+            .add_service(Authorizer::new(service).into_server(config.max_message_bytes))
+            .add_service(
+                grpc::check::Authorization::new(checker).into_server(config.max_message_bytes),
+            );
 
         let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
         let grpc_signal = async {
@@ -364,6 +376,7 @@ impl Server {
         let _ = source_task.await;
         let _ = upkeep.await;
         let _ = health_task.await;
+        let _ = refresh.await;
         tracing::info!("stopped");
         result
     }
@@ -372,4 +385,7 @@ impl Server {
 async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
     health.set_service_status(grpc::SERVICE_NAME, status).await;
+    health
+        .set_service_status(grpc::check::SERVICE_NAME, status)
+        .await;
 }

@@ -34,7 +34,7 @@ use crate::eval::{Explanation, Outcome, Reason};
 use crate::request::{Action, parse_resource};
 use crate::snapshot::{Authorization, Question, Resolved, Snapshot};
 use crate::source::Published;
-use crate::telemetry::{DecisionLog, DecisionRecord, Telemetry};
+use crate::telemetry::{DecisionLog, DecisionRecord, Face, Telemetry};
 
 /// Items in one `BatchAuthorize` call, at most.
 pub const BATCH_MAX: usize = 128;
@@ -125,6 +125,12 @@ pub struct Request {
     pub explain: bool,
     /// How error messages name the fields.
     pub shape: Shape,
+    /// The face it came through, for metrics and the decision log.
+    pub face: Face,
+    /// Decide at this snapshot: a face that read the snapshot to build the request (the
+    /// Check face routes and verifies tokens with it) decides at the same one. `None`: the
+    /// serving snapshot at `min_revision`.
+    pub snapshot: Option<Arc<Snapshot>>,
 }
 
 /// How a face names a request's fields in error messages.
@@ -204,7 +210,7 @@ pub struct Service {
 }
 
 /// A request admitted for decision; dropping it frees the slot.
-struct Admitted<'a> {
+pub struct Admitted<'a> {
     _permit: SemaphorePermit<'a>,
     service: &'a Service,
 }
@@ -282,8 +288,10 @@ impl Service {
         &self.limits
     }
 
-    /// Admits a request, or refuses it when the concurrency limit is reached.
-    fn admit(&self) -> Result<Admitted<'_>, RequestError> {
+    /// Admits a request, or refuses it when the concurrency limit is reached. A face that
+    /// works before it can build its request (the Check face) admits first, then calls
+    /// [`Service::decide_admitted`].
+    pub fn admit(&self) -> Result<Admitted<'_>, RequestError> {
         match self.admission.try_acquire() {
             Ok(permit) => {
                 self.telemetry.metrics.in_flight.increment(1.0);
@@ -309,8 +317,8 @@ impl Service {
         decode: impl FnOnce(&Limits) -> Result<Request, RequestError>,
     ) -> Result<Answer, RequestError> {
         let result = match self.admit() {
-            Ok(_admitted) => match decode(&self.limits) {
-                Ok(request) => self.handle_inner(request).await,
+            Ok(admitted) => match decode(&self.limits) {
+                Ok(request) => self.decide_admitted(&admitted, request).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -321,6 +329,53 @@ impl Service {
         result
     }
 
+    /// Decides a request already admitted (see [`Service::admit`]).
+    pub async fn decide_admitted(
+        &self,
+        _admitted: &Admitted<'_>,
+        request: Request,
+    ) -> Result<Answer, RequestError> {
+        self.handle_inner(request).await
+    }
+
+    /// Records a request a face denied before it could ask the engine (the Check face: no
+    /// route, no principal, a path or a token refused): the decision log and the face's
+    /// metrics see it like any decision. Returns its decision id.
+    pub fn refused(
+        &self,
+        face: Face,
+        principal: &Caller,
+        asked: (&str, &str),
+        revision: u64,
+        reason: &'static str,
+    ) -> String {
+        let decision_id = self.ids.next();
+        tracing::debug!(
+            revision,
+            decision_id,
+            face = face.as_str(),
+            principal = principal.arn(),
+            action = asked.0,
+            resource = asked.1,
+            reason,
+            "refused before evaluation"
+        );
+        if let Some(log) = &self.log {
+            let mut record = DecisionRecord::new(
+                face,
+                &decision_id,
+                revision,
+                principal,
+                asked,
+                &Outcome::unknown_principal(),
+                false,
+            );
+            record.reason = reason;
+            log.record(record);
+        }
+        decision_id
+    }
+
     async fn handle_inner(&self, request: Request) -> Result<Answer, RequestError> {
         let Request {
             caller,
@@ -329,10 +384,21 @@ impl Service {
             min_revision,
             explain,
             shape,
+            face,
+            snapshot,
         } = request;
         self.check_bounds(&caller, &context, &items, shape)?;
         // INVARIANT (one snapshot per request): every item is decided at one revision.
-        let snapshot = self.snapshot(min_revision).await?;
+        let snapshot = match snapshot {
+            Some(s) if s.revision() < min_revision => {
+                return Err(RequestError::RevisionBehind {
+                    wanted: min_revision,
+                    serving: s.revision(),
+                });
+            }
+            Some(s) => s,
+            None => self.snapshot(min_revision).await?,
+        };
         // One time for the whole request: its expiry check and every item's time keys.
         let now = self.clock.now();
         if let Caller::Session(s) = &caller
@@ -373,6 +439,7 @@ impl Service {
                         .zip(hits.into_iter().flatten())
                         .map(|(item, outcome)| {
                             self.decided(
+                                face,
                                 &caller,
                                 (&item.action, &item.resource),
                                 revision,
@@ -436,6 +503,7 @@ impl Service {
                 }
             };
             decisions.push(self.decided(
+                face,
                 &caller,
                 (&given.action, &given.resource),
                 revision,
@@ -454,6 +522,7 @@ impl Service {
     /// One item's answer, recorded.
     fn decided(
         &self,
+        face: Face,
         caller: &Caller,
         asked: (&str, &str),
         revision: u64,
@@ -462,7 +531,7 @@ impl Service {
         cached: bool,
     ) -> Decided {
         let decision_id = self.ids.next();
-        self.record(&decision_id, caller, asked, revision, &outcome, cached);
+        self.record(face, &decision_id, caller, asked, revision, &outcome, cached);
         Decided {
             outcome,
             decision_id,
@@ -511,6 +580,7 @@ impl Service {
     /// Metrics, logs and the decision log for one decided item.
     fn record(
         &self,
+        face: Face,
         decision_id: &str,
         caller: &Caller,
         (action, resource): (&str, &str),
@@ -518,7 +588,7 @@ impl Service {
         outcome: &Outcome,
         cached: bool,
     ) {
-        self.telemetry.metrics.decision(outcome.reason);
+        self.telemetry.metrics.decision(face, outcome.reason);
         if outcome.reason == Reason::InternalError {
             tracing::error!(
                 revision,
@@ -542,6 +612,7 @@ impl Service {
         );
         if let Some(log) = &self.log {
             log.record(DecisionRecord::new(
+                face,
                 decision_id,
                 revision,
                 caller,

@@ -23,18 +23,36 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.01, 0.025, 0.1, 1.0,
 ];
 
-/// The RPCs measured per decision.
+/// The faces a request comes through: metrics and the decision log are labelled by face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rpc {
+pub enum Face {
+    /// gRPC `warden.v1.Authorizer/Authorize`.
     Authorize,
+    /// gRPC `warden.v1.Authorizer/BatchAuthorize`.
     BatchAuthorize,
+    /// gRPC `envoy.service.auth.v3.Authorization/Check` (Envoy ext_authz).
+    Check,
+    /// `warden authorize`, without a server.
+    Offline,
 }
 
-impl Rpc {
+impl Face {
+    /// Every face, in the order of their discriminants.
+    pub const ALL: [Face; 4] = [
+        Face::Authorize,
+        Face::BatchAuthorize,
+        Face::Check,
+        Face::Offline,
+    ];
+    /// The faces that are RPCs, whose durations are measured.
+    pub const RPCS: [Face; 3] = [Face::Authorize, Face::BatchAuthorize, Face::Check];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Rpc::Authorize => "Authorize",
-            Rpc::BatchAuthorize => "BatchAuthorize",
+            Face::Authorize => "Authorize",
+            Face::BatchAuthorize => "BatchAuthorize",
+            Face::Check => "Check",
+            Face::Offline => "offline",
         }
     }
 }
@@ -95,10 +113,16 @@ impl Default for Telemetry {
 
 /// Every metric of the service. Handles are created once; labels are `&'static str`.
 pub struct Metrics {
-    /// `warden_rpc_duration_seconds{rpc, decision}`: one per RPC and result.
-    rpc: [[Histogram; 4]; 2],
-    /// `warden_decisions_total{decision, reason}`, indexed by the reason's discriminant.
+    /// `warden_rpc_duration_seconds{rpc, decision}`: one per RPC face and result.
+    rpc: [[Histogram; 4]; 3],
+    /// `warden_decisions_total{face, decision, reason}`, indexed by the face's then the
+    /// reason's discriminant.
     decisions: Box<[Counter]>,
+    /// `warden_check_refusals_total{reason}`: Check requests denied before the engine (no
+    /// route, no principal, a path or token refused), by [`crate::ext_authz::REFUSALS`].
+    check_refusals: Box<[(&'static str, Counter)]>,
+    /// Check requests denied but let through because their route is in dry-run.
+    pub check_dry_run: Counter,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub cache_evictions: Counter,
@@ -143,7 +167,12 @@ impl Metrics {
         );
         describe_counter!(
             "warden_decisions_total",
-            "Decisions made, by decision and stable reason code"
+            "Decisions made, by face, decision and stable reason code"
+        );
+        describe_counter!(
+            "warden_check_refusals_total",
+            "Envoy Check requests denied before evaluation (no route, no principal, a path or \
+             token refused), by reason"
         );
         describe_counter!("warden_cache_hits_total", "Decision cache hits");
         describe_counter!("warden_cache_misses_total", "Decision cache misses");
@@ -181,6 +210,10 @@ impl Metrics {
             "warden_invalid_requests_total",
             "Requests refused as malformed"
         );
+        describe_counter!(
+            "warden_check_dry_run_passed_total",
+            "Envoy Check requests denied but let through because their route is in dry-run"
+        );
         describe_gauge!("warden_requests_in_flight", "Requests being decided");
         describe_counter!(
             "warden_context_keys_dropped_total",
@@ -195,7 +228,7 @@ impl Metrics {
             "Decision log records dropped because the sink was slow"
         );
 
-        let rpc = [Rpc::Authorize, Rpc::BatchAuthorize].map(|rpc| {
+        let rpc = Face::RPCS.map(|rpc| {
             ["Allow", "ExplicitDeny", "ImplicitDeny", "error"].map(|decision| {
                 metrics::histogram!(
                     "warden_rpc_duration_seconds",
@@ -204,19 +237,31 @@ impl Metrics {
                 )
             })
         });
-        // Indexed by the reason's discriminant: `Reason::all()` yields them in order.
-        let decisions: Vec<Counter> = Reason::all()
-            .map(|r| {
-                metrics::counter!(
-                    "warden_decisions_total",
-                    "decision" => r.decision().as_str(),
-                    "reason" => r.as_str()
-                )
+        // Indexed by the face's, then the reason's discriminant: `Face::ALL` and
+        // `Reason::all()` yield them in order.
+        let decisions: Vec<Counter> = Face::ALL
+            .iter()
+            .flat_map(|face| {
+                Reason::all().map(|r| {
+                    metrics::counter!(
+                        "warden_decisions_total",
+                        "face" => face.as_str(),
+                        "decision" => r.decision().as_str(),
+                        "reason" => r.as_str()
+                    )
+                })
             })
             .collect();
         Metrics {
             rpc,
             decisions: decisions.into_boxed_slice(),
+            check_refusals: crate::ext_authz::REFUSALS
+                .iter()
+                .map(|&reason| {
+                    let c = metrics::counter!("warden_check_refusals_total", "reason" => reason);
+                    (reason, c)
+                })
+                .collect(),
             cache_hits: metrics::counter!("warden_cache_hits_total"),
             cache_misses: metrics::counter!("warden_cache_misses_total"),
             cache_evictions: metrics::counter!("warden_cache_evictions_total"),
@@ -237,6 +282,7 @@ impl Metrics {
                     (key, c)
                 })
                 .collect(),
+            check_dry_run: metrics::counter!("warden_check_dry_run_passed_total"),
             in_flight: metrics::gauge!("warden_requests_in_flight"),
             log_written: metrics::counter!("warden_decision_log_written_total"),
             log_dropped: metrics::counter!("warden_decision_log_dropped_total"),
@@ -244,13 +290,25 @@ impl Metrics {
     }
 
     /// Records how long an RPC took and how it ended.
-    pub fn rpc(&self, rpc: Rpc, result: RpcResult, elapsed: Duration) {
+    pub fn rpc(&self, rpc: Face, result: RpcResult, elapsed: Duration) {
         let row = match rpc {
-            Rpc::Authorize => &self.rpc[0],
-            Rpc::BatchAuthorize => &self.rpc[1],
+            Face::Authorize => &self.rpc[0],
+            Face::BatchAuthorize => &self.rpc[1],
+            Face::Check => &self.rpc[2],
+            Face::Offline => return,
         };
         if let Some(h) = row.get(result_index(result)) {
             h.record(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Counts a Check request denied before evaluation; a reason the registry does not
+    /// hold is counted as `other`.
+    pub fn check_refused(&self, reason: &str) {
+        let found = self.check_refusals.iter().find(|(r, _)| *r == reason);
+        let other = || self.check_refusals.iter().find(|(r, _)| *r == "other");
+        if let Some((_, c)) = found.or_else(other) {
+            c.increment(1);
         }
     }
 
@@ -263,8 +321,9 @@ impl Metrics {
     }
 
     /// Counts one decision by its reason.
-    pub fn decision(&self, reason: Reason) {
-        if let Some(c) = self.decisions.get(reason as usize) {
+    pub fn decision(&self, face: Face, reason: Reason) {
+        let at = face as usize * <Reason as strum::EnumCount>::COUNT + reason as usize;
+        if let Some(c) = self.decisions.get(at) {
             c.increment(1);
         }
     }
@@ -407,6 +466,8 @@ impl std::str::FromStr for LogSink {
 pub struct DecisionRecord {
     /// Unix time in milliseconds.
     pub ts_ms: u64,
+    /// The face the request came through (`Authorize`, `Check`, ...).
+    pub face: &'static str,
     pub decision_id: String,
     pub revision: u64,
     pub principal: String,
@@ -422,6 +483,7 @@ pub struct DecisionRecord {
 
 impl DecisionRecord {
     pub fn new(
+        face: Face,
         decision_id: &str,
         revision: u64,
         caller: &crate::caller::Caller,
@@ -434,6 +496,7 @@ impl DecisionRecord {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         DecisionRecord {
             ts_ms,
+            face: face.as_str(),
             decision_id: decision_id.to_owned(),
             revision,
             principal: caller.arn().to_owned(),
@@ -524,21 +587,26 @@ mod tests {
     #[test]
     fn every_reason_is_counted_under_its_own_labels() {
         let t = Telemetry::new();
-        for r in Reason::all() {
-            t.metrics.decision(r);
+        for face in Face::ALL {
+            for r in Reason::all() {
+                t.metrics.decision(face, r);
+            }
         }
         let text = t.render();
-        for r in Reason::all() {
-            let line = format!(
-                r#"warden_decisions_total{{decision="{}",reason="{}"}} 1"#,
-                r.decision(),
-                r
-            );
-            assert!(text.contains(&line), "{line} in\n{text}");
+        for face in Face::ALL {
+            for r in Reason::all() {
+                let line = format!(
+                    r#"warden_decisions_total{{face="{}",decision="{}",reason="{}"}} 1"#,
+                    face.as_str(),
+                    r.decision(),
+                    r
+                );
+                assert!(text.contains(&line), "{line} in\n{text}");
+            }
         }
         assert_eq!(
             t.metrics.decisions.len(),
-            <Reason as strum::EnumCount>::COUNT
+            Face::ALL.len() * <Reason as strum::EnumCount>::COUNT
         );
     }
 
@@ -563,6 +631,7 @@ mod tests {
         let outcome = Outcome::unknown_principal();
         for i in 0..50 {
             log.record(DecisionRecord::new(
+                Face::Authorize,
                 &format!("{i}"),
                 1,
                 &crate::caller::Caller::Asserted("p".into()),
@@ -590,9 +659,9 @@ mod tests {
     #[test]
     fn metrics_render_with_labels() {
         let t = Telemetry::new();
-        t.metrics.decision(Reason::ScpNoAllow);
+        t.metrics.decision(Face::Authorize, Reason::ScpNoAllow);
         t.metrics.rpc(
-            Rpc::Authorize,
+            Face::Authorize,
             RpcResult::Decided(Decision::Allow),
             Duration::from_micros(30),
         );
@@ -600,7 +669,7 @@ mod tests {
         let text = t.render();
         assert!(
             text.contains(
-                r#"warden_decisions_total{decision="ImplicitDeny",reason="scp_no_allow"} 1"#
+                r#"warden_decisions_total{face="Authorize",decision="ImplicitDeny",reason="scp_no_allow"} 1"#
             ),
             "{text}"
         );

@@ -639,11 +639,11 @@ async fn metrics_count_decisions_cache_and_latency() {
     authorize(&mut c, ask(CAROL, "orders:GetOrder", ORDER)).await;
     let m = server.metrics().await;
     assert_eq!(
-        m.get(r#"warden_decisions_total{decision="Allow",reason="identity_allow"}"#),
+        m.get(r#"warden_decisions_total{face="Authorize",decision="Allow",reason="identity_allow"}"#),
         5.0
     );
     assert_eq!(
-        m.get(r#"warden_decisions_total{decision="ImplicitDeny",reason="no_identity_allow"}"#),
+        m.get(r#"warden_decisions_total{face="Authorize",decision="ImplicitDeny",reason="no_identity_allow"}"#),
         1.0
     );
     assert_eq!(m.get("warden_cache_hits_total"), 4.0);
@@ -932,7 +932,7 @@ async fn warden_load_reports_a_summary_against_the_server_and_the_baseline() {
     // 400 requests, and the one whose answer the baseline repeats.
     let m = server.metrics().await;
     assert_eq!(
-        m.get(r#"warden_decisions_total{decision="Allow",reason="identity_allow"}"#),
+        m.get(r#"warden_decisions_total{face="Authorize",decision="Allow",reason="identity_allow"}"#),
         401.0
     );
 }

@@ -82,6 +82,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         min_revision: 0,
         explain: *explain,
         shape: Shape::One,
+        face: warden::telemetry::Face::Offline,
+        snapshot: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

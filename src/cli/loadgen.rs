@@ -1,19 +1,23 @@
-//! `warden loadgen`: drives Authorize on a running server with a set concurrency, number of
-//! connections, count or duration and optional rate, and prints a ghz-style summary.
-//! `--baseline` then runs the same load against a constant-answer server it starts
-//! itself in a process of its own (as the server under test runs in its own), so the
-//! cost of deciding shows as a ratio measured in the same run.
+//! `warden loadgen`: drives Authorize or Envoy's Check (`--face check`) on a running server
+//! with a set concurrency, number of connections, count or duration and optional rate, and
+//! prints a ghz-style summary. `--baseline` then runs the same load against a
+//! constant-answer server it starts itself in a process of its own (as the server under
+//! test runs in its own), so the cost of deciding shows as a ratio measured in the same run.
+//! `--serve-baseline-at ADDR` runs that server alone: Envoy's constant ext_authz server.
 
 use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
-use warden::bench::baseline::{self, Baseline};
-use warden::bench::loadgen::{Plan, Report};
-use warden::grpc::client::{self, AuthorizeTarget};
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use warden::bench::baseline::{self, Answers, Baseline};
+use warden::bench::loadgen::{Plan, Report, Target};
+use warden::grpc::client::{self, AuthorizeTarget, CheckTarget, HttpAsk};
+use warden::grpc::pb::AuthorizeRequest;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -52,9 +56,36 @@ pub struct Args {
     /// A context entry `key=value`; repeat a key for a list.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     context: Vec<String>,
+    /// The face to drive: `authorize` (`warden.v1.Authorizer/Authorize`) or `check`
+    /// (Envoy's `envoy.service.auth.v3.Authorization/Check`).
+    #[arg(long, value_parser = ["authorize", "check"], default_value = "authorize")]
+    face: String,
+    /// Check: the HTTP method of the request Envoy asks about.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Check: its path, with the query string.
+    #[arg(long, default_value = "/orders/42")]
+    path: String,
+    /// Check: its host (`:authority`).
+    #[arg(long, default_value = "orders.example.com")]
+    host: String,
+    /// Check: a request header `name=value` (repeat for more).
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+    /// Check: the listener (`warden.listener` context extension); none means `default`.
+    #[arg(long)]
+    listener: Option<String>,
+    /// Check: the peer certificate's URI SAN (SPIFFE id), for an mTLS principal.
+    #[arg(long, value_name = "URI")]
+    peer_principal: Option<String>,
     /// Also load a constant-answer server started in this process, and compare.
     #[arg(long)]
     baseline: bool,
+    /// Serve the constant-answer server (Authorize and Check, both allowing) at this
+    /// address until interrupted: the ext_authz server to put Envoy in front of, to measure
+    /// what deciding costs through Envoy.
+    #[arg(long, value_name = "ADDR")]
+    serve_baseline_at: Option<SocketAddr>,
     /// Run target and baseline this many times, alternating, and report the median.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -95,7 +126,61 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
-fn requests(args: &Args) -> anyhow::Result<Vec<warden::grpc::pb::AuthorizeRequest>> {
+/// The prepared requests of one face.
+#[derive(Clone)]
+enum Load {
+    Authorize(Arc<[AuthorizeRequest]>),
+    Check(Arc<[CheckRequest]>),
+}
+
+/// A worker of either face.
+enum AnyTarget {
+    Authorize(AuthorizeTarget),
+    Check(CheckTarget),
+}
+
+impl Target for AnyTarget {
+    async fn call(&mut self, seq: u64) -> Result<(), String> {
+        match self {
+            AnyTarget::Authorize(t) => t.call(seq).await,
+            AnyTarget::Check(t) => t.call(seq).await,
+        }
+    }
+}
+
+fn load(args: &Args) -> anyhow::Result<Load> {
+    if args.face != "check" {
+        return Ok(Load::Authorize(requests(args)?.into()));
+    }
+    if args.data.is_some() {
+        bail!("`--data` holds Authorize requests; describe the Check request with its flags");
+    }
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| {
+            h.split_once('=')
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+                .ok_or_else(|| anyhow!("`--header {h}`: expected NAME=VALUE"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ask = HttpAsk {
+        method: args.method.clone(),
+        host: args.host.clone(),
+        path: args.path.clone(),
+        headers,
+        extensions: args
+            .listener
+            .iter()
+            .map(|l| ("warden.listener".to_owned(), l.clone()))
+            .collect(),
+        peer: "127.0.0.1".to_owned(),
+        peer_principal: args.peer_principal.clone().unwrap_or_default(),
+    };
+    Ok(Load::Check(vec![client::check_request(&ask)].into()))
+}
+
+fn requests(args: &Args) -> anyhow::Result<Vec<AuthorizeRequest>> {
     use warden::context::{Context, ContextValue};
     let Some(path) = &args.data else {
         let context =
@@ -140,12 +225,7 @@ fn requests(args: &Args) -> anyhow::Result<Vec<warden::grpc::pb::AuthorizeReques
     Ok(out)
 }
 
-async fn drive(
-    addr: &str,
-    args: &Args,
-    plan: Plan,
-    requests: Arc<[warden::grpc::pb::AuthorizeRequest]>,
-) -> anyhow::Result<Report> {
+async fn drive(addr: &str, args: &Args, plan: Plan, load: Load) -> anyhow::Result<Report> {
     let timeout = std::time::Duration::from_secs(5);
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
@@ -160,7 +240,10 @@ async fn drive(
             .get(w % channels.len())
             .cloned()
             .unwrap_or_else(|| first.clone());
-        AuthorizeTarget::new(channel, requests.clone())
+        match &load {
+            Load::Authorize(r) => AnyTarget::Authorize(AuthorizeTarget::new(channel, r.clone())),
+            Load::Check(r) => AnyTarget::Check(CheckTarget::new(channel, r.clone())),
+        }
     })
     .await
     .context("cannot start the load generator")?;
@@ -203,11 +286,11 @@ struct BaselineProcess {
 }
 
 impl BaselineProcess {
-    fn spawn(answer: &warden::grpc::pb::AuthorizeResponse, workers: usize) -> anyhow::Result<Self> {
+    fn spawn(answers: &Answers, workers: usize) -> anyhow::Result<Self> {
         use base64::Engine as _;
         use std::process::{Command, Stdio};
         let encoded =
-            base64::engine::general_purpose::STANDARD.encode(baseline::encode_answer(answer));
+            base64::engine::general_purpose::STANDARD.encode(baseline::encode_answers(answers));
         let exe = std::env::current_exe().context("cannot find the warden binary")?;
         let mut child = Command::new(exe)
             .args(["load", "--baseline-workers", &workers.to_string()])
@@ -240,14 +323,38 @@ impl Drop for BaselineProcess {
     }
 }
 
+/// `--serve-baseline-at`: the constant-answer server alone, until SIGINT or SIGTERM.
+fn serve_baseline_at(addr: SocketAddr, workers: usize) -> anyhow::Result<ExitCode> {
+    let server = Baseline::start(workers, Answers::allow(), addr)
+        .with_context(|| format!("cannot start the baseline server on `{addr}`"))?;
+    println!("listening {}", server.addr());
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    })?;
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The child side of `--baseline`: serve until standard input closes.
 fn serve_baseline(encoded: &str, workers: usize) -> anyhow::Result<ExitCode> {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .context("the baseline answer is not base64")?;
-    let answer = baseline::decode_answer(&bytes).context("the baseline answer does not decode")?;
-    let server = Baseline::start(workers, answer).context("cannot start the baseline server")?;
+    let answers =
+        baseline::decode_answers(&bytes).context("the baseline answer does not decode")?;
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let server =
+        Baseline::start(workers, answers, any).context("cannot start the baseline server")?;
     println!("listening {}", server.addr());
     std::io::Write::flush(&mut std::io::stdout())?;
     let mut rest = Vec::new();
@@ -260,6 +367,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(encoded) = &args.serve_baseline {
         return serve_baseline(encoded, args.baseline_workers);
     }
+    if let Some(addr) = args.serve_baseline_at {
+        return serve_baseline_at(addr, args.baseline_workers);
+    }
     let duration = match (&args.duration, args.total) {
         (Some(d), _) => Some(super::serve::parse_duration("duration", d)?),
         (None, None) => Some(std::time::Duration::from_secs(10)),
@@ -271,7 +381,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         duration,
         rate: args.rate,
     };
-    let requests: Arc<[_]> = requests(&args)?.into();
+    let load = load(&args)?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         builder.worker_threads(n.max(1));
@@ -282,14 +392,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the runtime")?;
     let baseline = if args.baseline {
         // The baseline sends back what the server answered, so both runs move the same bytes.
-        let answer = runtime.block_on(async {
+        let answers = runtime.block_on(async {
             let channel = client::connect(&args.addr, std::time::Duration::from_secs(5)).await?;
-            let first = requests.first().cloned().unwrap_or_default();
-            client::authorize(channel, first, std::time::Duration::from_secs(5))
-                .await
-                .map_err(|s| anyhow!("the server refused: {:?}: {}", s.code(), s.message()))
+            let timeout = std::time::Duration::from_secs(5);
+            let refused = |s: tonic::Status| {
+                anyhow!("the server refused: {:?}: {}", s.code(), s.message())
+            };
+            let mut answers = Answers::allow();
+            match &load {
+                Load::Authorize(r) => {
+                    let first = r.first().cloned().unwrap_or_default();
+                    answers.authorize = client::authorize(channel, first, timeout)
+                        .await
+                        .map_err(refused)?;
+                }
+                Load::Check(r) => {
+                    let first = r.first().cloned().unwrap_or_default();
+                    answers.check = client::check(channel, first, timeout)
+                        .await
+                        .map_err(refused)?;
+                }
+            }
+            anyhow::Ok(answers)
         })?;
-        Some(BaselineProcess::spawn(&answer, args.baseline_workers)?)
+        Some(BaselineProcess::spawn(&answers, args.baseline_workers)?)
     } else {
         None
     };
@@ -317,13 +443,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (mut target_cpu, mut base_cpu) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds.max(1) {
         let (target, cpu) = with_cpu(args.target_pid, || {
-            runtime.block_on(drive(&args.addr, &args, plan, requests.clone()))
+            runtime.block_on(drive(&args.addr, &args, plan, load.clone()))
         })?;
         target_cpu.extend(cpu);
         let base = match &baseline {
             Some(server) => {
                 let (report, cpu) = with_cpu(Some(server.child.id()), || {
-                    runtime.block_on(drive(&server.addr, &args, plan, requests.clone()))
+                    runtime.block_on(drive(&server.addr, &args, plan, load.clone()))
                 })?;
                 base_cpu.extend(cpu);
                 Some(report)
@@ -376,7 +502,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print!(
             "{}",
-            target.summary(&format!("warden.v1.Authorizer/Authorize on {}", args.addr))
+            target.summary(&match load {
+                Load::Authorize(_) => format!("warden.v1.Authorizer/Authorize on {}", args.addr),
+                Load::Check(_) => format!(
+                    "envoy.service.auth.v3.Authorization/Check on {}",
+                    args.addr
+                ),
+            })
         );
         if let Some(b) = base {
             println!();

@@ -4,6 +4,13 @@
 
 use std::time::Duration;
 
+use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
+    HttpRequest as EnvoyHttp, Peer, Request as EnvoyRequest,
+};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint};
 
@@ -145,6 +152,120 @@ impl crate::bench::loadgen::Target for AuthorizeTarget {
         match self.requests.get(i) {
             Some(request) => self.client.call(request).await,
             None => Err("NoRequest".to_owned()),
+        }
+    }
+}
+
+// === Check (Envoy ext_authz) ===
+
+/// An HTTP request as Envoy would ask about it, for the load generator and tests.
+#[derive(Debug, Clone, Default)]
+pub struct HttpAsk {
+    pub method: String,
+    pub host: String,
+    /// With the query string.
+    pub path: String,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The route's `context_extensions` (`warden.listener`, ...).
+    pub extensions: Vec<(String, String)>,
+    /// The downstream peer's address.
+    pub peer: String,
+    /// The peer certificate's URI SAN, for an mTLS principal.
+    pub peer_principal: String,
+}
+
+/// A `CheckRequest` as Envoy 1.40 sends it (`tests/fixtures/envoy`): the pseudo-headers
+/// beside the headers, the socket addresses, the context extensions.
+pub fn check_request(ask: &HttpAsk) -> CheckRequest {
+    let mut headers: std::collections::HashMap<String, String> = ask
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    headers.insert(":method".into(), ask.method.clone());
+    headers.insert(":path".into(), ask.path.clone());
+    headers.insert(":authority".into(), ask.host.clone());
+    headers.insert(":scheme".into(), "http".into());
+    let socket = |ip: &str, port: u32| Address {
+        address: Some(address::Address::SocketAddress(SocketAddress {
+            address: ip.to_owned(),
+            port_specifier: Some(
+                envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier::PortValue(
+                    port,
+                ),
+            ),
+            ..SocketAddress::default()
+        })),
+    };
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            source: Some(Peer {
+                address: Some(socket(&ask.peer, 40000)),
+                principal: ask.peer_principal.clone(),
+                ..Peer::default()
+            }),
+            destination: Some(Peer {
+                address: Some(socket("127.0.0.1", 10000)),
+                ..Peer::default()
+            }),
+            request: Some(EnvoyRequest {
+                time: None,
+                http: Some(EnvoyHttp {
+                    method: ask.method.clone(),
+                    path: ask.path.clone(),
+                    host: ask.host.clone(),
+                    scheme: "http".into(),
+                    protocol: "HTTP/1.1".into(),
+                    headers,
+                    ..EnvoyHttp::default()
+                }),
+            }),
+            context_extensions: ask.extensions.iter().cloned().collect(),
+            ..AttributeContext::default()
+        }),
+    }
+}
+
+/// Calls Check once.
+pub async fn check(
+    channel: Channel,
+    request: CheckRequest,
+    timeout: Duration,
+) -> Result<CheckResponse, tonic::Status> {
+    let mut request = tonic::Request::new(request);
+    request.set_timeout(timeout);
+    let response = AuthorizationClient::new(channel).check(request).await?;
+    Ok(response.into_inner())
+}
+
+/// A load-generator target that cycles through prepared Check requests. A deny is an
+/// answer, not an error: only a gRPC status counts as one.
+pub struct CheckTarget {
+    client: AuthorizationClient<Channel>,
+    requests: std::sync::Arc<[CheckRequest]>,
+}
+
+impl CheckTarget {
+    /// `requests` must not be empty.
+    pub fn new(channel: Channel, requests: std::sync::Arc<[CheckRequest]>) -> Self {
+        CheckTarget {
+            client: AuthorizationClient::new(channel),
+            requests,
+        }
+    }
+}
+
+impl crate::bench::loadgen::Target for CheckTarget {
+    async fn call(&mut self, seq: u64) -> Result<(), String> {
+        let n = self.requests.len().max(1) as u64;
+        let i = usize::try_from(seq % n).unwrap_or(0);
+        let Some(request) = self.requests.get(i) else {
+            return Err("NoRequest".to_owned());
+        };
+        match self.client.check(request.clone()).await {
+            Ok(_) => Ok(()),
+            Err(status) => Err(format!("{:?}", status.code())),
         }
     }
 }

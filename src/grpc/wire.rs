@@ -18,6 +18,7 @@ use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_f
 
 use crate::caller::Caller;
 use crate::context::{Context, ContextValue};
+use crate::telemetry::Face;
 use crate::service::{
     BATCH_MAX, Item, Limits, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_VALUE_BYTES, Request, RequestError,
     Shape,
@@ -66,8 +67,14 @@ macro_rules! raw_message {
     };
 }
 
+/// The bytes of an Envoy `envoy.service.auth.v3.CheckRequest`, decoded by the Check face
+/// once the request is admitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckBytes(pub Bytes);
+
 raw_message!(AuthorizeBytes);
 raw_message!(BatchAuthorizeBytes);
+raw_message!(CheckBytes);
 
 /// Where a field is, for errors: formatted only when one is made (`items[3].context`).
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +136,8 @@ pub fn authorize(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError>
         min_revision,
         explain,
         shape: Shape::One,
+        face: Face::Authorize,
+        snapshot: None,
     })
 }
 
@@ -167,6 +176,8 @@ pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
         min_revision,
         explain,
         shape: Shape::Batch,
+        face: Face::BatchAuthorize,
+        snapshot: None,
     })
 }
 

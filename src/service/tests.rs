@@ -89,6 +89,8 @@ fn request(principal: &str, action: &str, resource: &str, context: &[(&str, &str
         min_revision: 0,
         explain: false,
         shape: Shape::One,
+        face: crate::telemetry::Face::Authorize,
+        snapshot: None,
     }
 }
 

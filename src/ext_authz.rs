@@ -1,0 +1,651 @@
+//! Envoy's ext_authz, as a face of the one request pipeline: an HTTP request that Envoy
+//! asks about becomes an IAM question (the listener's routes give the action, resource and
+//! context; the listener's principal sources give the caller), the service decides it, and
+//! the decision becomes Envoy's answer (OK with headers for the upstream, or 401/403 with a
+//! small JSON body). Knows nothing of protobuf: `grpc::check` converts.
+//!
+//! In order, for each request:
+//! 1. admission (the service's concurrency limit), then the serving snapshot: overload or
+//!    no snapshot is a 503 deny, never a gRPC error that `failure_mode_allow` could pass;
+//! 2. the listener (`warden.listener` in the route's `context_extensions`, else `default`);
+//! 3. the route: action, resource and request-derived context, or a refusal (a path warden
+//!    cannot decide safely), or no route (denied unless the listener allows unmatched);
+//! 4. the caller, from the listener's sources in order: an OIDC bearer token (verified, then
+//!    AssumeRoleWithWebIdentity into a role session), an mTLS peer (SPIFFE id mapped to a
+//!    role session), a trusted header (opt-in). None → 401, never an allow;
+//! 5. the server's own keys: `aws:SourceIp` (the peer, or an `x-forwarded-for` entry behind
+//!    the listener's trusted hops), `aws:SecureTransport`, `aws:UserAgent`; the time keys
+//!    come from the snapshot as for every face;
+//! 6. the service decides at the snapshot the route was read from; a route or listener in
+//!    dry-run lets a deny through, logged and counted.
+//!
+//! Every deny before the engine is recorded in the decision log and counted by reason
+//! ([`REFUSALS`]).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::caller::Caller;
+use crate::context::{Context, ContextValue};
+use crate::eval::Decision;
+use crate::oidc::{Claims, Verifier};
+use crate::routes::{HttpRequest, Listener, OidcSource, PrincipalSources, Routed};
+use crate::service::{Item, Request, RequestError, Service, Shape};
+use crate::snapshot::Snapshot;
+use crate::telemetry::Face;
+
+/// Every reason a Check request is denied before evaluation, as a stable code (the label of
+/// `warden_check_refusals_total`). Route refusals and token errors keep their own codes.
+pub const REFUSALS: &[&str] = &[
+    // The request as a whole.
+    "malformed_request",
+    "unknown_listener",
+    "no_route",
+    "no_principal",
+    "invalid_request",
+    "session_expired",
+    "overloaded",
+    "no_snapshot",
+    "revision_behind",
+    // The path and the route (`routes::Refusal`).
+    "encoded_slash",
+    "dot_segment",
+    "empty_segment",
+    "control_character",
+    "bad_percent_encoding",
+    "relative_path",
+    "wildcard_in_value",
+    "value_too_long",
+    "unknown_action",
+    "bad_resource",
+    // The caller.
+    "token_malformed",
+    "token_too_large",
+    "token_unsupported_alg",
+    "token_unknown_kid",
+    "token_bad_signature",
+    "token_wrong_issuer",
+    "token_wrong_audience",
+    "token_expired",
+    "token_not_yet_valid",
+    "token_unknown_provider",
+    "token_no_keys",
+    "no_role",
+    "bad_session_name",
+    "web_identity_denied",
+    "other",
+];
+
+/// Header entries one request may carry, at most (Envoy's own default is 100).
+pub const MAX_HEADERS: usize = 256;
+/// Bytes in a request's path (with its query), at most.
+pub const MAX_PATH_BYTES: usize = 8192;
+/// The listener a request names when its route sets none.
+pub const DEFAULT_LISTENER: &str = "default";
+/// The `context_extensions` key that names the listener.
+pub const LISTENER_EXTENSION: &str = "warden.listener";
+
+/// An HTTP request as Envoy reports it, converted from its `CheckRequest`.
+#[derive(Debug, Clone, Default)]
+pub struct HttpCheck {
+    pub method: String,
+    /// `:authority`.
+    pub host: String,
+    /// With the query string, as Envoy sent it (after its own normalisation).
+    pub path: String,
+    /// `http` or `https`, as the downstream connection was.
+    pub scheme: String,
+    /// Lower-case names; a header sent several times is one entry, its values joined by
+    /// `,` (Envoy's `headers` encoding; `header_map` is joined the same way, so both
+    /// encodings decide alike).
+    pub headers: Vec<(String, String)>,
+    /// The downstream peer's address.
+    pub peer: Option<IpAddr>,
+    /// The peer certificate's URI SAN (SPIFFE id) when the downstream used mTLS.
+    pub peer_principal: String,
+    /// The route's `context_extensions`.
+    pub extensions: HashMap<String, String>,
+    /// The claims Envoy's `jwt_authn` filter verified, from `metadata_context` (read only
+    /// when the listener opts in).
+    pub jwt_claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl HttpCheck {
+    /// The value of a header (lower-case name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What Envoy is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the request goes on to the upstream (an allow, or a deny in dry-run).
+    pub allowed: bool,
+    /// The HTTP status of a denied request: 401 without a principal, 403 for a deny, 503
+    /// when warden cannot decide (overload, no snapshot).
+    pub status: u16,
+    /// Headers for the upstream (allowed) or for the client (denied).
+    pub headers: Vec<(String, String)>,
+    /// Headers removed from the request before it goes upstream, so a client cannot send
+    /// the ones warden sets.
+    pub remove: Vec<String>,
+    /// The body of a denied response (JSON).
+    pub body: String,
+    /// For Envoy's dynamic metadata (its access log).
+    pub record: Record,
+}
+
+/// What a Check decided, for Envoy's dynamic metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// `Allow`, `ExplicitDeny` or `ImplicitDeny`.
+    pub decision: &'static str,
+    /// The engine's reason code, or a [`REFUSALS`] code.
+    pub reason: String,
+    pub revision: u64,
+    pub decision_id: String,
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub listener: String,
+    pub route: String,
+    pub dry_run: bool,
+}
+
+/// The Check face: routes, identifies, asks the service.
+pub struct Checker {
+    service: Arc<Service>,
+    verifier: Arc<Verifier>,
+}
+
+/// Where a request stands once it has a route, for the deny it may still become.
+struct Ask<'l> {
+    listener: &'l Listener,
+    routed: Option<Routed<'l>>,
+    revision: u64,
+}
+
+impl Checker {
+    pub fn new(service: Arc<Service>, verifier: Arc<Verifier>) -> Checker {
+        Checker { service, verifier }
+    }
+
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// Decides one HTTP request. Never an error: what cannot be decided is denied.
+    pub async fn check(&self, http: &HttpCheck) -> Verdict {
+        let admitted = match self.service.admit() {
+            Ok(a) => a,
+            Err(e) => return self.unavailable(&e),
+        };
+        let snapshot = match self.service.snapshot(0).await {
+            Ok(s) => s,
+            Err(e) => return self.unavailable(&e),
+        };
+        if let Err(code) = bounded(http) {
+            return self.refuse(None, code, 403);
+        }
+        let name = http
+            .extensions
+            .get(LISTENER_EXTENSION)
+            .map_or(DEFAULT_LISTENER, String::as_str);
+        let Some(listener) = snapshot.listener(name) else {
+            return self.refuse(None, "unknown_listener", 403);
+        };
+        let headers: Vec<(&str, &str)> = http
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let request = HttpRequest {
+            host: &http.host,
+            method: &http.method,
+            path: &http.path,
+            headers: &headers,
+            extensions: &http.extensions,
+        };
+        let routed = match listener.route(&request) {
+            Ok(r) => r,
+            Err(refusal) => {
+                let ask = Ask {
+                    listener,
+                    routed: None,
+                    revision: snapshot.revision(),
+                };
+                return self.deny_before(&ask, None, refusal.code, 403);
+            }
+        };
+        let ask = Ask {
+            listener,
+            routed,
+            revision: snapshot.revision(),
+        };
+        let Some(routed) = &ask.routed else {
+            if listener.unmatched_allows() {
+                return self.pass_unmatched(&ask);
+            }
+            return self.deny_before(&ask, None, "no_route", 403);
+        };
+        let now = SystemTime::now();
+        let (caller, claims) = match self.identify(&snapshot, &ask, routed, http, now).await {
+            Ok(found) => found,
+            Err((code, status)) => return self.deny_before(&ask, None, code, status),
+        };
+        let mut context = routed.context.clone();
+        if let Some(claims) = &claims {
+            for (key, claim) in routed.claim_keys {
+                if let Some(value) = claims.get(claim).and_then(claim_value) {
+                    context.insert(key, value);
+                }
+            }
+        }
+        server_keys(http, listener.trusted_hops(), &mut context);
+        let request = Request {
+            caller: caller.clone(),
+            context,
+            items: vec![Item {
+                action: routed.action.clone(),
+                resource: routed.resource.clone(),
+                context: Context::new(),
+            }],
+            min_revision: 0,
+            explain: false,
+            shape: Shape::One,
+            face: Face::Check,
+            snapshot: Some(snapshot.clone()),
+        };
+        match self.service.decide_admitted(&admitted, request).await {
+            Ok(answer) => {
+                let Some(decided) = answer.decisions.into_iter().next() else {
+                    return self.deny_before(&ask, Some(&caller), "other", 403);
+                };
+                let record = Record {
+                    decision: decided.outcome.decision.as_str(),
+                    reason: decided.outcome.reason.as_str().to_owned(),
+                    revision: answer.revision,
+                    decision_id: decided.decision_id,
+                    principal: caller.arn().to_owned(),
+                    action: routed.action.clone(),
+                    resource: routed.resource.clone(),
+                    listener: listener.name().to_owned(),
+                    route: routed.route.to_owned(),
+                    dry_run: routed.dry_run,
+                };
+                if decided.outcome.decision == Decision::Allow {
+                    self.allow(listener, Some(&caller), record)
+                } else {
+                    self.deny(&ask, record, 403)
+                }
+            }
+            Err(e) => {
+                let code = match &e {
+                    RequestError::Invalid { .. } => "invalid_request",
+                    RequestError::SessionExpired { .. } => "session_expired",
+                    RequestError::RevisionBehind { .. } => "revision_behind",
+                    RequestError::NoSnapshot => "no_snapshot",
+                    RequestError::Overloaded { .. } => "overloaded",
+                };
+                tracing::debug!(error = %e, "check request refused by the service");
+                let status = if code == "session_expired" { 401 } else { 403 };
+                self.deny_before(&ask, Some(&caller), code, status)
+            }
+        }
+    }
+
+    /// The caller, from the listener's sources in order, with the verified claims when it
+    /// came from a token. `Err` is a refusal code and its status.
+    async fn identify(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        ask: &Ask<'_>,
+        routed: &Routed<'_>,
+        http: &HttpCheck,
+        now: SystemTime,
+    ) -> Result<(Caller, Option<Arc<Claims>>), (&'static str, u16)> {
+        let PrincipalSources {
+            oidc,
+            mtls,
+            trusted_header,
+        } = ask.listener.principals();
+        if let Some(oidc) = oidc
+            && let Some(found) = self.web_identity(snapshot, oidc, routed, http, now).await?
+        {
+            return Ok(found);
+        }
+        if !http.peer_principal.is_empty()
+            && let Some(found) = mtls.iter().find_map(|r| r.resolve(&http.peer_principal))
+        {
+            let arn = session_arn(&found.role, &found.session).ok_or(("bad_session_name", 403))?;
+            return Ok((Caller::Asserted(arn), None));
+        }
+        if let Some(header) = trusted_header
+            && let Some(value) = http.header(&header.name)
+            && !value.is_empty()
+        {
+            return Ok((Caller::Asserted(value.to_owned()), None));
+        }
+        Err(("no_principal", 401))
+    }
+
+    /// A bearer token (or the claims `jwt_authn` verified) made a role session; `None`
+    /// when the request carries no token, so the next source is tried. A token that does
+    /// not verify is refused: it does not fall through to weaker sources.
+    async fn web_identity(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        oidc: &OidcSource,
+        routed: &Routed<'_>,
+        http: &HttpCheck,
+        now: SystemTime,
+    ) -> Result<Option<(Caller, Option<Arc<Claims>>)>, (&'static str, u16)> {
+        let claims = if oidc.from_metadata {
+            match &http.jwt_claims {
+                Some(map) => Arc::new(Claims::from_json(map.clone()).map_err(|e| (token_code(e.code), 401))?),
+                None => return Ok(None),
+            }
+        } else {
+            let Some(value) = http.header("authorization") else {
+                return Ok(None);
+            };
+            let token = bearer(value).ok_or(("token_malformed", 401))?;
+            let skew = Duration::from_secs(oidc.skew_seconds);
+            self.verifier
+                .verify(snapshot, &oidc.provider, token, skew, now)
+                .await
+                .map_err(|e| (token_code(e.code), 401))?
+        };
+        let role = match routed.role.or(oidc.role.as_deref()) {
+            Some(role) => role.to_owned(),
+            None => match oidc.role_claim.as_deref().and_then(|c| claims.get(c)) {
+                Some(serde_json::Value::String(role)) => role.clone(),
+                _ => return Err(("no_role", 403)),
+            },
+        };
+        let session_name = match claims.get(&oidc.session_claim) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return Err(("bad_session_name", 403)),
+        };
+        let session = snapshot
+            .assume_role_with_web_identity(&oidc.provider, &role, &session_name, &claims, now)
+            .map_err(|e| {
+                tracing::debug!(error = %e, role, "web identity refused");
+                ("web_identity_denied", 403)
+            })?;
+        Ok(Some((Caller::Session(session), Some(claims))))
+    }
+
+    /// A `CheckRequest` that does not decode: denied with its reason, like any refusal.
+    pub fn malformed(&self) -> Verdict {
+        self.refuse(None, "malformed_request", 403)
+    }
+
+    /// Overload or no snapshot: warden cannot decide, so the request is denied (503) — an
+    /// answer, not a gRPC error, so that `failure_mode_allow` cannot pass it.
+    fn unavailable(&self, e: &RequestError) -> Verdict {
+        let code = match e {
+            RequestError::Overloaded { .. } => "overloaded",
+            RequestError::NoSnapshot => "no_snapshot",
+            _ => "other",
+        };
+        self.refuse(None, code, 503)
+    }
+
+    /// A deny with no listener to consult (no dry-run, no headers of its own).
+    fn refuse(&self, listener: Option<&Listener>, code: &'static str, status: u16) -> Verdict {
+        self.service.telemetry().metrics.check_refused(code);
+        let decision_id = self.service.refused(
+            Face::Check,
+            &Caller::Asserted(String::new()),
+            ("", ""),
+            0,
+            code,
+        );
+        let record = Record {
+            decision: Decision::ImplicitDeny.as_str(),
+            reason: code.to_owned(),
+            decision_id,
+            listener: listener.map(|l| l.name().to_owned()).unwrap_or_default(),
+            ..Record::default()
+        };
+        denied(record, status)
+    }
+
+    /// A deny decided before the engine: recorded and counted, and let through in dry-run.
+    fn deny_before(
+        &self,
+        ask: &Ask<'_>,
+        caller: Option<&Caller>,
+        code: &'static str,
+        status: u16,
+    ) -> Verdict {
+        self.service.telemetry().metrics.check_refused(code);
+        let nobody = Caller::Asserted(String::new());
+        let caller = caller.unwrap_or(&nobody);
+        let (action, resource, route) = match &ask.routed {
+            Some(r) => (r.action.as_str(), r.resource.as_str(), r.route),
+            None => ("", "", ""),
+        };
+        let decision_id =
+            self.service
+                .refused(Face::Check, caller, (action, resource), ask.revision, code);
+        let record = Record {
+            decision: Decision::ImplicitDeny.as_str(),
+            reason: code.to_owned(),
+            revision: ask.revision,
+            decision_id,
+            principal: caller.arn().to_owned(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            listener: ask.listener.name().to_owned(),
+            route: route.to_owned(),
+            dry_run: dry_run(ask),
+        };
+        self.deny(ask, record, status)
+    }
+
+    /// A deny, or — in dry-run — the request let through with what would have happened.
+    fn deny(&self, ask: &Ask<'_>, record: Record, status: u16) -> Verdict {
+        if dry_run(ask) {
+            self.service.telemetry().metrics.check_dry_run.increment(1);
+            let mut record = record;
+            record.dry_run = true;
+            return self.allow(ask.listener, None, record);
+        }
+        denied(record, status)
+    }
+
+    /// A request no route matched, on a listener that lets those through.
+    fn pass_unmatched(&self, ask: &Ask<'_>) -> Verdict {
+        let decision_id = self.service.refused(
+            Face::Check,
+            &Caller::Asserted(String::new()),
+            ("", ""),
+            ask.revision,
+            "unmatched_allowed",
+        );
+        let record = Record {
+            decision: Decision::Allow.as_str(),
+            reason: "unmatched_allowed".to_owned(),
+            revision: ask.revision,
+            decision_id,
+            listener: ask.listener.name().to_owned(),
+            ..Record::default()
+        };
+        self.allow(ask.listener, None, record)
+    }
+
+    /// OK, with the listener's headers for the upstream: the principal (removed when there
+    /// is none, so a client cannot send its own) and the decision id.
+    fn allow(&self, listener: &Listener, caller: Option<&Caller>, record: Record) -> Verdict {
+        let names = listener.upstream_headers();
+        let mut headers = Vec::new();
+        let mut remove = Vec::new();
+        if let Some(name) = &names.principal {
+            match caller {
+                Some(c) => headers.push((name.clone(), c.arn().to_owned())),
+                None => remove.push(name.clone()),
+            }
+        }
+        if let Some(name) = &names.decision_id {
+            headers.push((name.clone(), record.decision_id.clone()));
+        }
+        Verdict {
+            allowed: true,
+            status: 200,
+            headers,
+            remove,
+            body: String::new(),
+            record,
+        }
+    }
+}
+
+/// The ARN of a session of `role` (`arn:aws:iam::ACCT:role/PATH/NAME`) named `session`
+/// (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`); `None` when the session name is not
+/// one AWS allows (`[\w+=,.@-]{2,64}`) or the role is not a role ARN.
+pub fn session_arn(role: &str, session: &str) -> Option<String> {
+    let valid = (2..=64).contains(&session.len())
+        && session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b));
+    let mut parts = role.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+    (valid && !name.is_empty())
+        .then(|| format!("arn:{partition}:sts::{account}:assumed-role/{name}/{session}"))
+}
+
+/// Dry-run is the route's, or the listener's when no route was taken.
+fn dry_run(ask: &Ask<'_>) -> bool {
+    match &ask.routed {
+        Some(r) => r.dry_run,
+        None => ask.listener.dry_run(),
+    }
+}
+
+/// A denied answer: the status, and a small JSON body (decision, reason, decision id).
+fn denied(record: Record, status: u16) -> Verdict {
+    let body = serde_json::json!({
+        "decision": record.decision,
+        "reason": record.reason,
+        "decision_id": record.decision_id,
+    })
+    .to_string();
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if status == 401 {
+        let error = if record.reason.starts_with("token_") {
+            r#"Bearer error="invalid_token""#
+        } else {
+            "Bearer"
+        };
+        headers.push(("www-authenticate".to_owned(), error.to_owned()));
+    }
+    Verdict {
+        allowed: false,
+        status,
+        headers,
+        remove: Vec::new(),
+        body,
+        record,
+    }
+}
+
+/// Counts and sizes, before anything that grows with them.
+fn bounded(http: &HttpCheck) -> Result<(), &'static str> {
+    if http.headers.len() > MAX_HEADERS || http.path.len() > MAX_PATH_BYTES {
+        return Err("malformed_request");
+    }
+    Ok(())
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme case-insensitively).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains([' ', ',']))
+        .then_some(token)
+}
+
+/// The refusal code of a token error (`token_` and the verifier's code).
+fn token_code(code: &str) -> &'static str {
+    REFUSALS
+        .iter()
+        .find(|r| r.strip_prefix("token_") == Some(code))
+        .copied()
+        .unwrap_or("token_malformed")
+}
+
+/// A claim as a context value: a string, a number or a boolean as text, a list of those as
+/// a list; anything else (an object) is not a value.
+fn claim_value(claim: &serde_json::Value) -> Option<ContextValue> {
+    use serde_json::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match claim {
+        Value::Array(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<String>>>()
+            .map(ContextValue::Multi),
+        other => scalar(other).map(ContextValue::Single),
+    }
+}
+
+/// The keys the server fills from the request: `aws:SourceIp`, `aws:SecureTransport`,
+/// `aws:UserAgent`. A route cannot map a header into them (the routes document refuses it).
+fn server_keys(http: &HttpCheck, trusted_hops: usize, context: &mut Context) {
+    if let Some(ip) = source_ip(http, trusted_hops) {
+        context.insert("aws:SourceIp", ContextValue::Single(ip.to_string()));
+    }
+    let secure = http.scheme.eq_ignore_ascii_case("https");
+    context.insert(
+        "aws:SecureTransport",
+        ContextValue::Single(secure.to_string()),
+    );
+    if let Some(agent) = http.header("user-agent") {
+        context.insert("aws:UserAgent", ContextValue::Single(agent.to_owned()));
+    }
+}
+
+/// The client's address: with no trusted hops, the peer; with N, the Nth `x-forwarded-for`
+/// entry from the right (each trusted proxy appends the address it saw). When the header has
+/// fewer entries than that, or the entry is not an address, the request did not come through
+/// the trusted proxies as declared, and the peer — a fact, not a claim — is used.
+pub fn source_ip(http: &HttpCheck, trusted_hops: usize) -> Option<IpAddr> {
+    if trusted_hops == 0 {
+        return http.peer;
+    }
+    let forwarded = http.header("x-forwarded-for").unwrap_or_default();
+    let entries: Vec<&str> = forwarded.split(',').map(str::trim).collect();
+    entries
+        .len()
+        .checked_sub(trusted_hops)
+        .and_then(|i| entries.get(i))
+        .and_then(|e| e.parse().ok())
+        .or(http.peer)
+}
+
+#[cfg(test)]
+mod tests;

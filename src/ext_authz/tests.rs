@@ -1,0 +1,156 @@
+use super::*;
+
+fn http(headers: &[(&str, &str)], peer: &str) -> HttpCheck {
+    HttpCheck {
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        peer: peer.parse().ok(),
+        ..HttpCheck::default()
+    }
+}
+
+#[test]
+fn the_source_ip_is_the_peer_or_the_entry_behind_the_trusted_hops() {
+    let check = |headers: &[(&str, &str)], hops: usize, want: Option<&str>| {
+        let got = source_ip(&http(headers, "10.0.0.9"), hops).map(|ip| ip.to_string());
+        assert_eq!(got.as_deref(), want, "{headers:?} with {hops} hops");
+    };
+    let xff = |v: &'static str| [("x-forwarded-for", v)];
+    // No trusted hops: the header is the client's to write, so it is ignored.
+    check(&xff("1.2.3.4"), 0, Some("10.0.0.9"));
+    check(&[], 0, Some("10.0.0.9"));
+    // One trusted proxy appended the address it saw; what the client wrote before it is not
+    // believed.
+    check(&xff("6.6.6.6, 1.2.3.4"), 1, Some("1.2.3.4"));
+    check(&xff("6.6.6.6,1.2.3.4, 10.1.1.1"), 2, Some("1.2.3.4"));
+    check(&xff("2001:db8::1"), 1, Some("2001:db8::1"));
+    // Fewer entries than trusted hops, or not an address: the peer.
+    check(&xff("1.2.3.4"), 2, Some("10.0.0.9"));
+    check(&[], 1, Some("10.0.0.9"));
+    check(&xff("6.6.6.6, not-an-ip"), 1, Some("10.0.0.9"));
+}
+
+#[test]
+fn server_keys_come_from_the_request_not_from_routes() {
+    let mut h = http(&[("user-agent", "curl/8")], "127.0.0.1");
+    h.scheme = "https".into();
+    let mut context = Context::new();
+    context.insert("aws:SecureTransport", ContextValue::Single("false".into()));
+    server_keys(&h, 0, &mut context);
+    let get = |k: &str| context.get(&k.to_ascii_lowercase()).cloned();
+    assert_eq!(
+        get("aws:SecureTransport"),
+        Some(ContextValue::Single("true".into()))
+    );
+    assert_eq!(
+        get("aws:SourceIp"),
+        Some(ContextValue::Single("127.0.0.1".into()))
+    );
+    assert_eq!(
+        get("aws:UserAgent"),
+        Some(ContextValue::Single("curl/8".into()))
+    );
+}
+
+#[test]
+fn bearer_tokens_are_read_strictly() {
+    for (value, want) in [
+        ("Bearer abc.def.ghi", Some("abc.def.ghi")),
+        ("bearer abc", Some("abc")),
+        ("BEARER  abc", Some("abc")),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("Bearer ", None),
+        // Two Authorization headers arrive joined by a comma: neither is taken.
+        ("Bearer a,Bearer b", None),
+        ("Bearer a b", None),
+    ] {
+        assert_eq!(bearer(value), want, "{value}");
+    }
+}
+
+#[test]
+fn claims_become_context_values_only_when_they_are_values() {
+    use serde_json::json;
+    let check = |v: serde_json::Value, want: Option<ContextValue>| {
+        assert_eq!(claim_value(&v), want, "{v}");
+    };
+    check(json!("x"), Some(ContextValue::Single("x".into())));
+    check(json!(42), Some(ContextValue::Single("42".into())));
+    check(json!(true), Some(ContextValue::Single("true".into())));
+    check(
+        json!(["a", 1]),
+        Some(ContextValue::Multi(vec!["a".into(), "1".into()])),
+    );
+    check(json!({"a": 1}), None);
+    check(json!(["a", {"b": 1}]), None);
+    check(json!(null), None);
+}
+
+#[test]
+fn token_errors_keep_their_codes_and_unknown_ones_are_malformed() {
+    assert_eq!(token_code("expired"), "token_expired");
+    assert_eq!(token_code("unknown_kid"), "token_unknown_kid");
+    assert_eq!(token_code("something_new"), "token_malformed");
+}
+
+#[test]
+fn a_denied_body_is_small_json_and_401_says_bearer() {
+    let record = Record {
+        decision: "ImplicitDeny",
+        reason: "token_expired".into(),
+        decision_id: "d1".into(),
+        ..Record::default()
+    };
+    let v = denied(record, 401);
+    assert!(!v.allowed);
+    let body: serde_json::Value = serde_json::from_str(&v.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"decision": "ImplicitDeny", "reason": "token_expired", "decision_id": "d1"})
+    );
+    assert!(
+        v.headers
+            .iter()
+            .any(|(k, val)| k == "www-authenticate" && val.contains("invalid_token"))
+    );
+}
+
+#[test]
+fn every_refusal_code_is_a_label() {
+    let t = crate::telemetry::Telemetry::new();
+    for code in REFUSALS {
+        t.metrics.check_refused(code);
+    }
+    t.metrics.check_refused("not-a-code");
+    let text = t.render();
+    for code in REFUSALS {
+        let want = if *code == "other" { 2 } else { 1 };
+        let line = format!(r#"warden_check_refusals_total{{reason="{code}"}} {want}"#);
+        assert!(text.contains(&line), "{line}");
+    }
+}
+
+#[test]
+fn mtls_sessions_are_named_as_aws_names_role_sessions() {
+    let check = |role: &str, session: &str, want: Option<&str>| {
+        assert_eq!(session_arn(role, session).as_deref(), want, "{role} {session}");
+    };
+    check(
+        "arn:aws:iam::333333333333:role/app-runtime",
+        "shop.orders-web",
+        Some("arn:aws:sts::333333333333:assumed-role/app-runtime/shop.orders-web"),
+    );
+    check(
+        "arn:aws:iam::333333333333:role/ci/deployer",
+        "x1",
+        Some("arn:aws:sts::333333333333:assumed-role/deployer/x1"),
+    );
+    check("arn:aws:iam::333333333333:role/r", "a", None);
+    check("arn:aws:iam::333333333333:role/r", "a/b", None);
+    check("arn:aws:iam::333333333333:role/r", &"a".repeat(65), None);
+    check("arn:aws:iam::333333333333:user/u", "ab", None);
+    check("arn:aws:s3:::bucket", "ab", None);
+}

@@ -1,0 +1,464 @@
+//! Envoy's `Check` through a real `warden serve`: CheckRequests built from the captures in
+//! `tests/fixtures/envoy` (Envoy 1.40's own, both header encodings) on a listener of the
+//! test's own, the answers Envoy reads (status, denied body, upstream headers, dynamic
+//! metadata), and a property test that `Check` and `Authorize` decide alike for random
+//! routed requests.
+
+#[path = "support/server.rs"]
+mod support;
+
+use std::collections::HashMap;
+
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use envoy_types::pb::google::protobuf::value::Kind;
+use prost::Message;
+use support::{Server, example_copy};
+use tonic::transport::Channel;
+use warden::grpc::pb;
+
+const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
+const CAROL: &str = "arn:aws:iam::333333333333:user/engineering/carol";
+const PRINCIPAL_HEADER: &str = "x-test-principal";
+
+/// The test's own listener: a trusted header and mTLS for principals, four routes.
+const LISTENER: &str = r#"{
+  "account": "333333333333",
+  "region": "us-east-1",
+  "unmatched": "deny",
+  "principals": {
+    "mtls": [{"spiffe": "spiffe://cluster.local/ns/{ns}/sa/{sa}",
+              "role": "arn:aws:iam::333333333333:role/service/app-runtime",
+              "session": "{ns}.{sa}"}],
+    "trusted_header": {"name": "x-test-principal"}
+  },
+  "upstream_headers": {"principal": "x-warden-principal-arn", "decision_id": "x-warden-decision-id"},
+  "routes": [
+    {"name": "get-order", "host": "*", "methods": ["GET"], "path": "/orders/{id}",
+     "action": "orders:GetOrder", "resource": "arn:aws:orders:{region}:{account}:order/{id}"},
+    {"name": "delete-order", "host": "*", "methods": ["DELETE"], "path": "/orders/{id}",
+     "action": "orders:DeleteOrder", "resource": "arn:aws:orders:{region}:{account}:order/{id}"},
+    {"name": "list-orders", "host": "*", "methods": ["GET"], "path": "/orders",
+     "action": "orders:ListOrders", "resource": "*"},
+    {"name": "history", "host": "*", "methods": ["GET"], "path": "/orders/{id}/history/{rest...}",
+     "action": "orders:DescribeOrderHistory",
+     "resource": "arn:aws:orders:{region}:{account}:order/{id}", "dry_run": true}
+  ]
+}"#;
+
+fn server() -> Server {
+    let bundle = example_copy();
+    let routes = bundle.path().join("routes");
+    std::fs::create_dir_all(&routes).unwrap();
+    std::fs::write(routes.join("test.json"), LISTENER).unwrap();
+    Server::start_in(bundle, &["--cache-size", "0"])
+}
+
+async fn client(server: &Server) -> AuthorizationClient<Channel> {
+    AuthorizationClient::new(server.channel().await)
+}
+
+/// The captured request, sent to the test listener as `method path` by `principal`.
+fn request(method: &str, path: &str, principal: Option<&str>) -> CheckRequest {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/envoy/check_request_default.bin"
+    ))
+    .unwrap();
+    let mut check = CheckRequest::decode(&*bytes).unwrap();
+    let attributes = check.attributes.as_mut().unwrap();
+    attributes.context_extensions = HashMap::from([("warden.listener".into(), "test".into())]);
+    let http = attributes
+        .request
+        .as_mut()
+        .and_then(|r| r.http.as_mut())
+        .unwrap();
+    http.method = method.into();
+    http.path = path.into();
+    http.headers.insert(":method".into(), method.into());
+    http.headers.insert(":path".into(), path.into());
+    http.headers.remove("authorization");
+    if let Some(p) = principal {
+        http.headers.insert(PRINCIPAL_HEADER.into(), p.into());
+    }
+    check
+}
+
+/// What Envoy reads from an answer.
+#[derive(Debug)]
+struct Answer {
+    /// 200 for OK, else the denied response's HTTP status.
+    status: i32,
+    headers: HashMap<String, String>,
+    remove: Vec<String>,
+    body: serde_json::Value,
+    metadata: HashMap<String, String>,
+}
+
+fn read(r: CheckResponse) -> Answer {
+    let metadata = r
+        .dynamic_metadata
+        .map(|s| {
+            s.fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let text = match v.kind {
+                        Some(Kind::StringValue(s)) => s,
+                        Some(Kind::NumberValue(n)) => n.to_string(),
+                        Some(Kind::BoolValue(b)) => b.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (k, text)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let grpc = r.status.map(|s| s.code).unwrap_or(-1);
+    let headers_of = |h: Vec<envoy_types::pb::envoy::config::core::v3::HeaderValueOption>| {
+        h.into_iter()
+            .filter_map(|o| o.header)
+            .map(|h| (h.key, h.value))
+            .collect::<HashMap<_, _>>()
+    };
+    match r.http_response {
+        Some(HttpResponse::OkResponse(ok)) => {
+            assert_eq!(grpc, 0);
+            Answer {
+                status: 200,
+                headers: headers_of(ok.headers),
+                remove: ok.headers_to_remove,
+                body: serde_json::Value::Null,
+                metadata,
+            }
+        }
+        Some(HttpResponse::DeniedResponse(d)) => {
+            let status = d.status.map(|s| s.code).unwrap_or(-1);
+            assert_eq!(grpc, if status == 401 { 16 } else { 7 });
+            Answer {
+                status,
+                headers: headers_of(d.headers),
+                remove: Vec::new(),
+                body: serde_json::from_str(&d.body).unwrap(),
+                metadata,
+            }
+        }
+        other => panic!("no http response: {other:?}"),
+    }
+}
+
+async fn check(c: &mut AuthorizationClient<Channel>, r: CheckRequest) -> Answer {
+    read(c.check(r).await.unwrap().into_inner())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_requests_go_upstream_with_the_principal_and_decision_id() {
+    let server = server();
+    let mut c = client(&server).await;
+    let a = check(&mut c, request("GET", "/orders/42", Some(ALICE))).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.headers["x-warden-principal-arn"], ALICE);
+    assert_eq!(a.headers["x-warden-decision-id"].len(), 32);
+    assert_eq!(a.metadata["decision"], "Allow");
+    assert_eq!(a.metadata["action"], "orders:GetOrder");
+    assert_eq!(
+        a.metadata["resource"],
+        "arn:aws:orders:us-east-1:333333333333:order/42"
+    );
+    assert_eq!(a.metadata["route"], "get-order");
+    assert_eq!(a.metadata["revision"], "1");
+    assert_eq!(a.metadata["dry_run"], "false");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn denies_are_403_answers_with_a_small_json_body() {
+    let server = server();
+    let mut c = client(&server).await;
+    let a = check(&mut c, request("GET", "/orders/42", Some(CAROL))).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(a.body["decision"], "ImplicitDeny");
+    assert_eq!(a.body["reason"], "no_identity_allow");
+    assert_eq!(a.body["decision_id"].as_str().unwrap().len(), 32);
+    assert_eq!(a.headers["content-type"], "application/json");
+    // The Check face's metrics and Authorize's are one set, labelled by face.
+    let m = server.metrics().await;
+    assert_eq!(
+        m.get(r#"warden_decisions_total{face="Check",decision="ImplicitDeny",reason="no_identity_allow"}"#),
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_principal_the_answer_is_401_and_never_an_allow() {
+    let server = server();
+    let mut c = client(&server).await;
+    let a = check(&mut c, request("GET", "/orders/42", None)).await;
+    assert_eq!(a.status, 401, "{a:?}");
+    assert_eq!(a.body["reason"], "no_principal");
+    assert!(a.headers.contains_key("www-authenticate"));
+    // An empty header is no principal either.
+    let a = check(&mut c, request("GET", "/orders/42", Some(""))).await;
+    assert_eq!(a.status, 401, "{a:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmatched_and_undecidable_paths_are_denied_with_their_reason() {
+    let server = server();
+    let mut c = client(&server).await;
+    for (method, path, reason) in [
+        ("GET", "/nowhere", "no_route"),
+        ("POST", "/orders/42", "no_route"),
+        ("GET", "/orders/a%2Fb", "encoded_slash"),
+        ("GET", "/orders/a%2fb", "encoded_slash"),
+        ("GET", "/orders/../admin", "dot_segment"),
+        ("GET", "/orders//42", "empty_segment"),
+        ("GET", "/orders/*", "wildcard_in_value"),
+        ("GET", "/orders/4%3F2", "wildcard_in_value"),
+    ] {
+        let a = check(&mut c, request(method, path, Some(ALICE))).await;
+        assert_eq!(a.status, 403, "{method} {path}: {a:?}");
+        assert_eq!(a.body["reason"], reason, "{method} {path}");
+    }
+    let m = server.metrics().await;
+    assert_eq!(
+        m.get(r#"warden_check_refusals_total{reason="no_route"}"#),
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_route_lets_a_deny_through_and_says_so() {
+    let server = server();
+    let mut c = client(&server).await;
+    let a = check(
+        &mut c,
+        request("GET", "/orders/42/history/2026/11", Some(CAROL)),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.metadata["decision"], "ImplicitDeny");
+    assert_eq!(a.metadata["dry_run"], "true");
+    assert_eq!(a.metadata["route"], "history");
+    let m = server.metrics().await;
+    assert_eq!(m.get("warden_check_dry_run_passed_total"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mtls_peer_is_a_role_session_by_its_spiffe_id() {
+    let server = server();
+    let mut c = client(&server).await;
+    let mut r = request("GET", "/orders/42", None);
+    let source = r
+        .attributes
+        .as_mut()
+        .and_then(|a| a.source.as_mut())
+        .unwrap();
+    source.principal = "spiffe://cluster.local/ns/shop/sa/orders-web".into();
+    let a = check(&mut c, r.clone()).await;
+    assert_eq!(
+        a.metadata["principal"],
+        "arn:aws:sts::333333333333:assumed-role/app-runtime/shop.orders-web",
+        "{a:?}"
+    );
+    // A SPIFFE id no rule maps is no principal.
+    r.attributes
+        .as_mut()
+        .and_then(|a| a.source.as_mut())
+        .unwrap()
+        .principal = "spiffe://elsewhere/sa/x".into();
+    assert_eq!(check(&mut c, r).await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_header_encodings_decide_alike_and_malformed_bytes_are_a_deny() {
+    let server = server();
+    let mut c = client(&server).await;
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/envoy/check_request_raw_headers.bin"
+    ))
+    .unwrap();
+    // The captures name a listener that this bundle does not have.
+    let a = check(&mut c, CheckRequest::decode(&*raw).unwrap()).await;
+    assert_eq!(a.status, 403);
+    assert_eq!(a.body["reason"], "unknown_listener");
+    let mut raw = CheckRequest::decode(&*raw).unwrap();
+    let plain = request("GET", "/orders/42", Some(ALICE));
+    raw.attributes.as_mut().unwrap().context_extensions =
+        plain.attributes.as_ref().unwrap().context_extensions.clone();
+    let http = raw
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .unwrap();
+    http.path = "/orders/42".into();
+    let map = http.header_map.as_mut().unwrap();
+    map.headers
+        .push(envoy_types::pb::envoy::config::core::v3::HeaderValue {
+            key: PRINCIPAL_HEADER.into(),
+            value: String::new(),
+            raw_value: ALICE.as_bytes().to_vec(),
+        });
+    let a = check(&mut c, raw).await;
+    let b = check(&mut c, plain).await;
+    assert_eq!((a.status, &a.metadata["decision"]), (200, &"Allow".to_owned()));
+    assert_eq!(a.metadata["principal"], b.metadata["principal"]);
+
+    // Bytes that are no CheckRequest: a deny, not a gRPC error Envoy could fail open on.
+    let mut raw_client = tonic::client::Grpc::new(server.channel().await);
+    raw_client.ready().await.unwrap();
+    let answer: tonic::Response<CheckResponse> = raw_client
+        .unary(
+            tonic::Request::new(Garbage),
+            "/envoy.service.auth.v3.Authorization/Check".parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap();
+    let a = read(answer.into_inner());
+    assert_eq!(a.status, 403);
+    assert_eq!(a.body["reason"], "malformed_request");
+}
+
+/// A message whose bytes are not a CheckRequest (field 1 with a truncated length).
+#[derive(Clone, Default)]
+struct Garbage;
+
+impl prost::Message for Garbage {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        buf.put_slice(b"\x0a\xff\xff\x01");
+    }
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+    fn encoded_len(&self) -> usize {
+        4
+    }
+    fn clear(&mut self) {}
+}
+
+impl std::fmt::Debug for Garbage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Garbage")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_and_health_list_check() {
+    let server = server();
+    let channel = server.channel().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "envoy.service.auth.v3.Authorization".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        stream.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"envoy.service.auth.v3.Authorization".to_owned()),
+        "{names:?}"
+    );
+}
+
+/// For random routed requests, `Check` and `Authorize` (with the mapped action, resource
+/// and principal, and the keys the Check face fills) decide alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_and_authorize_decide_alike() {
+    let server = server();
+    let mut c = client(&server).await;
+    let mut authorizer = server.client().await;
+    let principals = [
+        ALICE,
+        CAROL,
+        "arn:aws:iam::333333333333:user/engineering/bob",
+        "arn:aws:iam::555555555555:user/dana",
+        "arn:aws:iam::222222222222:user/erin",
+        "arn:aws:iam::333333333333:user/nobody",
+        "arn:aws:sts::333333333333:assumed-role/app-runtime/s1",
+    ];
+    let ids = ["42", "7", "order-1", "a.b", "x_y", "Z9"];
+    let mut rng = oorandom::Rand32::new(14);
+    let mut pick = |n: usize| rng.rand_range(0..n as u32) as usize;
+    let mut allowed = 0;
+    for _ in 0..200 {
+        let principal = principals[pick(principals.len())];
+        let id = ids[pick(ids.len())];
+        let (method, path, action, resource) = match pick(3) {
+            0 => (
+                "GET",
+                format!("/orders/{id}"),
+                "orders:GetOrder",
+                format!("arn:aws:orders:us-east-1:333333333333:order/{id}"),
+            ),
+            1 => (
+                "DELETE",
+                format!("/orders/{id}"),
+                "orders:DeleteOrder",
+                format!("arn:aws:orders:us-east-1:333333333333:order/{id}"),
+            ),
+            _ => ("GET", "/orders".to_owned(), "orders:ListOrders", "*".to_owned()),
+        };
+        let a = check(&mut c, request(method, &path, Some(principal))).await;
+        let mut ask = support::ask(principal, action, &resource);
+        let context = [
+            ("aws:SourceIp", "127.0.0.1"),
+            ("aws:SecureTransport", "false"),
+            ("aws:UserAgent", "curl/7.88.1"),
+        ];
+        for (k, v) in context {
+            ask.context.insert(
+                k.into(),
+                pb::ContextValue {
+                    kind: Some(pb::context_value::Kind::String(v.into())),
+                },
+            );
+        }
+        let b = authorizer.authorize(ask).await.unwrap().into_inner();
+        let want = match b.decision() {
+            pb::Decision::Allow => "Allow",
+            pb::Decision::ExplicitDeny => "ExplicitDeny",
+            _ => "ImplicitDeny",
+        };
+        assert_eq!(
+            (a.metadata["decision"].as_str(), a.metadata["reason"].as_str()),
+            (want, b.reason.as_str()),
+            "{principal} {method} {path}"
+        );
+        assert_eq!(a.status == 200, want == "Allow");
+        allowed += usize::from(want == "Allow");
+    }
+    // Both outcomes were exercised.
+    assert!(allowed > 0 && allowed < 200, "{allowed} allowed");
+}
