@@ -245,6 +245,13 @@ pub fn check_value(v: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+fn not_an_arn(text: &str) -> TemplateError {
+    (
+        "invalid-resource-template",
+        format!("`{text}` is neither `*` nor an ARN (`arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`)"),
+    )
+}
+
 /// Parses a resource template: `*`, or `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE` where
 /// `{account}` and `{region}` may appear anywhere and the path's `params` only in RESOURCE.
 pub fn parse_resource(
@@ -268,6 +275,9 @@ pub fn parse_resource(
                 text.len()
             ),
         ));
+    }
+    if !text.starts_with("arn:") {
+        return Err(not_an_arn(text));
     }
     // Pieces, with placeholders resolved, and where RESOURCE (after the fifth colon) starts.
     let mut pieces: Vec<Piece> = Vec::new();
@@ -346,14 +356,8 @@ pub fn parse_resource(
         Some(Piece::Lit(s)) => s.as_ref(),
         _ => "",
     };
-    let arn = crate::arn::Arn::parse(head);
-    let Some(arn) = arn.filter(|_| head.starts_with("arn:")) else {
-        return Err((
-            "invalid-resource-template",
-            format!(
-                "`{text}` is neither `*` nor an ARN (`arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`)"
-            ),
-        ));
+    let Some(arn) = crate::arn::Arn::parse(head) else {
+        return Err(not_an_arn(text));
     };
     if !crate::bundle::is_partition(arn.partition) {
         return Err((
