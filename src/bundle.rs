@@ -15,6 +15,8 @@
 //! accounts/ACCOUNT/groups/NAME.json     group: path, policies
 //! accounts/ACCOUNT/roles/NAME.json      role: path, tags, trust policy, policies, boundary
 //! accounts/ACCOUNT/resources/NAME.json  resource-based policy bound to an ARN or pattern
+//! routes/LISTENER.json              an Envoy listener's routes and principal sources
+//!                                   (HTTP request -> action and resource, see `routes`)
 //! ```
 
 pub mod builtin;
@@ -197,6 +199,8 @@ pub struct Bundle {
     pub managed: BTreeMap<PolicyArn, Arc<Policy>>,
     pub scps: BTreeMap<String, Arc<Policy>>,
     pub rcps: BTreeMap<String, Arc<Policy>>,
+    /// Envoy listeners by name (`routes/NAME.json`), checked against everything above.
+    pub listeners: BTreeMap<String, Arc<crate::routes::Listener>>,
     pub warnings: Vec<BundleFinding>,
     /// Each policy's JSON text, when loaded with [`load_files_with_sources`]; else empty.
     pub sources: Sources,
@@ -414,6 +418,8 @@ impl Loader {
         let mut organization = None;
         // Account files, grouped so that managed policies are known before identities.
         let mut account_files: BTreeMap<&str, Vec<(&str, AccountFile<'_>, &str)>> = BTreeMap::new();
+        // Listener documents, read last: they name accounts, roles and actions.
+        let mut route_files: Vec<(&str, &str, &str)> = Vec::new();
 
         for (file, text) in files {
             let parts: Vec<&str> = file.split('/').collect();
@@ -426,6 +432,17 @@ impl Loader {
                 }
                 ["quotas.json"] => {}
                 ["catalog", _] => {}
+                ["routes", f] => match f.strip_suffix(".json") {
+                    Some(name) if crate::routes::load::valid_listener_name(name) => {
+                        route_files.push((file.as_str(), name, text.as_str()));
+                    }
+                    _ => self.reader(file).error(
+                        "unexpected-file",
+                        "$",
+                        Pos::default(),
+                        "routes are `routes/LISTENER.json` files, the listener's name 1 to 64 letters, digits or `._-`",
+                    ),
+                },
                 [dir @ ("scps" | "rcps"), name] => {
                     let Some(name) = stem(name) else {
                         self.reader(file).error(
@@ -601,6 +618,7 @@ impl Loader {
         if let Some(org) = &organization {
             self.check_organization(org, &accounts, &scps, &rcps, &quotas);
         }
+        let listeners = self.listeners(&route_files, organization.as_ref(), &accounts, &catalog);
 
         let (errors, warnings): (Vec<_>, Vec<_>) = self
             .findings
@@ -619,9 +637,47 @@ impl Loader {
             managed,
             scps,
             rcps,
+            listeners,
             warnings,
             sources: self.sources.take().unwrap_or_default(),
         })
+    }
+
+    /// The listeners of `routes/`, checked against the organization, roles and catalog.
+    fn listeners(
+        &mut self,
+        files: &[(&str, &str, &str)],
+        organization: Option<&Organization>,
+        accounts: &BTreeMap<String, Account>,
+        catalog: &Catalog,
+    ) -> BTreeMap<String, Arc<crate::routes::Listener>> {
+        let mut out = BTreeMap::new();
+        if files.is_empty() {
+            return out;
+        }
+        let actions = Arc::new(crate::routes::KnownActions::of(catalog));
+        let org_accounts = organization.map(crate::routes::load::org_accounts);
+        let role_exists = |arn: &str| {
+            crate::arn::Arn::parse(arn)
+                .and_then(|a| accounts.get(a.account))
+                .is_some_and(|acct| acct.roles.iter().any(|r| r.arn == arn))
+        };
+        let cx = crate::routes::load::LoadContext {
+            catalog,
+            actions: &actions,
+            org_accounts: org_accounts.as_ref(),
+            role_exists: &role_exists,
+        };
+        for (file, name, text) in files {
+            let Some(node) = parse_file(&mut self.findings, file, text) else {
+                continue;
+            };
+            let mut r = self.reader(file);
+            if let Some(l) = crate::routes::read_listener(&mut r, name, &node, &cx) {
+                out.insert((*name).to_owned(), Arc::new(l));
+            }
+        }
+        out
     }
 
     fn quotas(&mut self, file: &str, text: &str) -> Quotas {

@@ -5,7 +5,8 @@
 //! - [`policy`] validates a document for its kind and compiles it, using [`matcher`]
 //!   (wildcard patterns), [`arn`] (ARN patterns) and [`condition`] (operators, variables);
 //! - [`compile`] gathers the policies of one layer into an indexed [`compile::PolicySet`];
-//! - [`request`] and [`context`] describe what is asked;
+//! - [`request`] and [`context`] describe what is asked; [`routes`] maps an HTTP request
+//!   (Envoy's `Check`) to one;
 //! - [`eval`] decides: pure, synchronous, cannot fail;
 //! - [`bundle`] loads an organization, its identities and catalog from files, and
 //!   [`snapshot`] compiles it into the immutable state that answers requests;
@@ -37,6 +38,7 @@ pub mod keys;
 pub mod matcher;
 pub mod policy;
 pub mod request;
+pub mod routes;
 pub mod server;
 pub mod service;
 pub mod snapshot;

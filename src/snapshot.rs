@@ -130,6 +130,8 @@ pub struct Snapshot {
     actions: crate::compile::TextSet,
     /// The organization's id, when the bundle has one.
     org_id: Option<String>,
+    /// Envoy listeners by name, compiled when the bundle loaded.
+    listeners: FxHashMap<String, Arc<crate::routes::Listener>>,
     empty: PolicySet,
     statements: usize,
 }
@@ -289,6 +291,11 @@ impl Snapshot {
             built_at: SystemTime::now(),
             actions,
             org_id,
+            listeners: b
+                .listeners
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             users,
             roles,
             accounts,
@@ -316,6 +323,11 @@ impl Snapshot {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The Envoy listener of this name (`routes/NAME.json`), when the bundle has one.
+    pub fn listener(&self, name: &str) -> Option<&crate::routes::Listener> {
+        self.listeners.get(name).map(|l| &**l)
     }
 
     /// Statements compiled (each distinct policy set counted once).

@@ -643,3 +643,92 @@ fn findings_about_a_whole_file_say_file_instead_of_a_position() {
         "{err}"
     );
 }
+
+/// A listener document for the base bundle, with `route` as its one route.
+fn routes_doc(route: &str) -> String {
+    format!(
+        r#"{{"account": "{ACCT}", "region": "us-east-1",
+ "principals": {{"mtls": [{{"spiffe": "spiffe://td/sa/{{sa}}", "role": "arn:aws:iam::{ACCT}:role/{{sa}}", "session": "s-{{sa}}"}}]}},
+ "routes": [{route}]}}"#
+    )
+}
+
+#[test]
+fn a_listener_document_loads_into_the_bundle_and_the_snapshot() {
+    let route = r#"{"name": "get", "path": "/orders/{id}", "action": "orders:GetOrder", "resource": "arn:aws:orders:{region}:{account}:order/{id}"}"#;
+    let files = with(&[("routes/edge.json", &routes_doc(route))]);
+    let b = load_files(&files).unwrap();
+    assert_eq!(b.listeners.keys().collect::<Vec<_>>(), ["edge"]);
+    let s = crate::snapshot::Snapshot::compile(&b, 1);
+    let l = s.listener("edge").unwrap();
+    assert_eq!(l.route_names().collect::<Vec<_>>(), ["get"]);
+    assert!(s.listener("default").is_none());
+    // A bundle without routes has no listener.
+    assert!(load_files(&base()).unwrap().listeners.is_empty());
+}
+
+#[test]
+fn a_bad_listener_document_is_a_located_finding() {
+    let bad_action =
+        r#"{"name": "get", "path": "/orders/{id}", "action": "orders:GetOrdr", "resource": "*"}"#;
+    let bad_placeholder = r#"{"name": "get", "path": "/orders/{id}", "action": "orders:GetOrder", "resource": "arn:aws:orders:{region}:{account}:order/{order}"}"#;
+    let bad_key = r#"{"name": "get", "path": "/orders", "action": "orders:ListOrders", "resource": "*", "context": {"aws:SecureTransport": {"header": "x-tls"}}}"#;
+    let f = "routes/default.json";
+    // (document, file, code, JSON path, line, column)
+    let cases: Vec<(String, &str, &str, &str, u32, u32)> = vec![
+        (
+            routes_doc(bad_action),
+            f,
+            "unknown-action",
+            "$.routes[0].action",
+            3,
+            63,
+        ),
+        (
+            routes_doc(bad_placeholder),
+            f,
+            "unknown-placeholder",
+            "$.routes[0].resource",
+            3,
+            94,
+        ),
+        (
+            routes_doc(bad_key),
+            f,
+            "server-filled-key",
+            "$.routes[0].context.aws:SecureTransport",
+            3,
+            108,
+        ),
+        (
+            routes_doc(bad_action).replace("\"us-east-1\"", "\"us-east-1\", \"routes\": []"),
+            f,
+            "duplicate-key",
+            "$.routes",
+            3,
+            2,
+        ),
+        (
+            "{\n \"account\": 1,\n}".into(),
+            f,
+            "invalid-json",
+            "$",
+            3,
+            1,
+        ),
+        (
+            routes_doc(bad_action).replace(ACCT, "123456789012"),
+            f,
+            "unknown-account",
+            "$.account",
+            1,
+            13,
+        ),
+    ];
+    for (text, file, code, path, line, column) in cases {
+        check(&[(file, &text)], file, code, path, line, column);
+    }
+    for file in ["routes/a b.json", "routes/x/y.json", "routes/edge.yaml"] {
+        check(&[(file, "{}")], file, "unexpected-file", "$", 0, 0);
+    }
+}
