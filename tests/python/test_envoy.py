@@ -42,7 +42,7 @@ DEMO = ROOT / "examples" / "demo-oidc"
 ISSUER = "https://demo.warden.invalid"
 AUDIENCE = "orders"
 PRINCIPAL_HEADER = "x-warden-principal-arn"
-SPIFFE = "spiffe://cluster.local/ns/shop/sa/orders-web"
+SPIFFE = "spiffe://cluster.local/ns/shop/sa/app-runtime"
 
 
 def free_port():
@@ -509,7 +509,7 @@ def test_an_mtls_peer_is_a_role_session(stack):
     status, _, body = stack.request("GET", "/orders/42", tls_client="client")
     record = decision_of(stack, status, body)
     assert record["principal"] == (
-        "arn:aws:sts::333333333333:assumed-role/app-runtime/shop.orders-web"
+        "arn:aws:sts::333333333333:assumed-role/app-runtime/shop.app-runtime"
     ), record
     assert record["face"] == "Check"
 
