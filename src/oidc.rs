@@ -12,6 +12,7 @@
 
 pub mod jwks;
 pub mod metrics;
+pub mod mint;
 pub mod provider;
 pub mod refresh;
 pub mod session;
