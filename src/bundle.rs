@@ -490,7 +490,9 @@ impl Loader {
                         ["groups", f] => f.strip_suffix(".json").map(AccountFile::Group),
                         ["roles", f] => f.strip_suffix(".json").map(AccountFile::Role),
                         ["resources", f] if f.ends_with(".json") => Some(AccountFile::Resource),
-                        ["oidc-providers", f] => f.strip_suffix(".json").map(AccountFile::OidcProvider),
+                        ["oidc-providers", f] => {
+                            f.strip_suffix(".json").map(AccountFile::OidcProvider)
+                        }
                         _ => None,
                     };
                     match kind {
@@ -600,10 +602,8 @@ impl Loader {
                     }
                     AccountFile::OidcProvider(name) => {
                         if let Some(p) = self.oidc_provider(file, name, &node, &cx) {
-                            if let Some(other) = account
-                                .oidc_providers
-                                .iter()
-                                .find(|o| o.arn() == p.arn())
+                            if let Some(other) =
+                                account.oidc_providers.iter().find(|o| o.arn() == p.arn())
                             {
                                 let message = format!(
                                     "`{}` is also the provider of `{}` (one file per provider URL)",
@@ -1236,7 +1236,8 @@ impl Loader {
             Some((url, pos)) => match provider::check_url(&url) {
                 Ok(_) => Some(url),
                 Err(m) => {
-                    self.reader(file).error("invalid-provider-url", "$.url", pos, m);
+                    self.reader(file)
+                        .error("invalid-provider-url", "$.url", pos, m);
                     None
                 }
             },
@@ -1270,7 +1271,10 @@ impl Loader {
                     "invalid-client-ids",
                     &path,
                     pos,
-                    format!("a client id has 1 to {} characters", provider::MAX_URL_CHARS),
+                    format!(
+                        "a client id has 1 to {} characters",
+                        provider::MAX_URL_CHARS
+                    ),
                 );
                 ok = false;
             } else if client_ids.contains(&id) {
@@ -1309,13 +1313,18 @@ impl Loader {
                     for p in problems {
                         let pos = jwks_pos(n, &p);
                         let path = format!("$.jwks{}", p.path().strip_prefix('$').unwrap_or(""));
-                        self.reader(file).error("invalid-jwks", &path, pos, p.message);
+                        self.reader(file)
+                            .error("invalid-jwks", &path, pos, p.message);
                     }
                     None
                 }
                 None => {
-                    self.reader(file)
-                        .error("invalid-jwks", "$.jwks", n.pos, "`jwks` is not valid JSON");
+                    self.reader(file).error(
+                        "invalid-jwks",
+                        "$.jwks",
+                        n.pos,
+                        "`jwks` is not valid JSON",
+                    );
                     None
                 }
             }
@@ -1336,7 +1345,8 @@ impl Loader {
             match provider::check_jwks_uri(&uri) {
                 Ok(()) => Some(KeySource::Uri(uri)),
                 Err(m) => {
-                    self.reader(file).error("invalid-jwks", "$.jwks_uri", pos, m);
+                    self.reader(file)
+                        .error("invalid-jwks", "$.jwks_uri", pos, m);
                     None
                 }
             }
@@ -1350,7 +1360,8 @@ impl Loader {
         match OidcProvider::new(cx.acct, &url, client_ids, keys) {
             Ok(p) => Some(p),
             Err(m) => {
-                self.reader(file).error("invalid-provider-url", "$.url", node.pos, m);
+                self.reader(file)
+                    .error("invalid-provider-url", "$.url", node.pos, m);
                 None
             }
         }

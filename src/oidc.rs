@@ -213,13 +213,17 @@ impl Verifier {
             return Some(r.clone());
         }
         let mut map = self.remotes.write().ok()?;
-        let entry = map
-            .entry(provider.arn().to_owned())
-            .or_insert_with(|| {
-                Arc::new(refresh::Remote::new(provider.keys().clone(), Instant::now()))
-            });
+        let entry = map.entry(provider.arn().to_owned()).or_insert_with(|| {
+            Arc::new(refresh::Remote::new(
+                provider.keys().clone(),
+                Instant::now(),
+            ))
+        });
         if entry.source.describe() != describe {
-            *entry = Arc::new(refresh::Remote::new(provider.keys().clone(), Instant::now()));
+            *entry = Arc::new(refresh::Remote::new(
+                provider.keys().clone(),
+                Instant::now(),
+            ));
         }
         Some(entry.clone())
     }
@@ -278,8 +282,13 @@ impl Verifier {
             let Some(remote) = self.remote(provider) else {
                 continue;
             };
-            let next = remote.state.lock().map(|s| s.next_at).unwrap_or(now);
-            if next <= now {
+            // A set never fetched is due whatever the clock says.
+            let due_now = remote
+                .state
+                .lock()
+                .map(|s| s.attempts == 0 || s.next_at <= now)
+                .unwrap_or(true);
+            if due_now {
                 due.push((provider.arn().to_owned(), remote));
             }
         }

@@ -388,9 +388,12 @@ impl Snapshot {
         crate::oidc::check_session_name(session_name)
             .map_err(|m| Denied::new("invalid_session_name", m))?;
         let parsed = Arn::parse(role_arn);
-        let role = self
-            .role_by_arn(role_arn, parsed.as_ref())
-            .ok_or_else(|| Denied::new("unknown_role", format!("no role `{role_arn}` in the bundle")))?;
+        let role = self.role_by_arn(role_arn, parsed.as_ref()).ok_or_else(|| {
+            Denied::new(
+                "unknown_role",
+                format!("no role `{role_arn}` in the bundle"),
+            )
+        })?;
         let role_name = role.arn.rsplit('/').next().unwrap_or_default();
         let web_keys = crate::oidc::web_identity_keys(provider, claims);
         let mut keys = web_keys.clone();
@@ -428,7 +431,7 @@ impl Snapshot {
             &role.account,
             &keys,
         );
-        let trust = role.trust.as_ref().map(std::slice::from_ref).unwrap_or_default();
+        let trust = role.trust.as_slice();
         let policies = Policies {
             identity: &self.empty,
             resource: trust,
@@ -452,7 +455,12 @@ impl Snapshot {
         let id = {
             use sha2::Digest;
             let mut h = sha2::Sha256::new();
-            for part in [provider_arn.as_bytes(), role.arn.as_bytes(), session_name.as_bytes(), claims.digest()] {
+            for part in [
+                provider_arn.as_bytes(),
+                role.arn.as_bytes(),
+                session_name.as_bytes(),
+                claims.digest(),
+            ] {
                 h.update((part.len() as u64).to_be_bytes());
                 h.update(part);
             }

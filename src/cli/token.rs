@@ -43,8 +43,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pem = std::fs::read(&args.key)
         .with_context(|| format!("cannot read `{}`", args.key.display()))?;
-    let key = SigningKey::from_pem(&pem)
-        .map_err(|e| anyhow::anyhow!("`{}`: {e}", args.key.display()))?;
+    let key =
+        SigningKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("`{}`: {e}", args.key.display()))?;
     if args.jwks {
         let text = serde_json::to_string_pretty(&key.public_jwks())?;
         crate::cli::write_stdout(format!("{text}\n").as_bytes())?;

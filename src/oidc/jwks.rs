@@ -113,10 +113,18 @@ pub fn parse(value: &Value, mode: Mode) -> Result<KeySet, Vec<Problem>> {
         message,
     };
     let Some(obj) = value.as_object() else {
-        return Err(vec![at(None, None, "a key set is an object `{\"keys\": [...]}`".into())]);
+        return Err(vec![at(
+            None,
+            None,
+            "a key set is an object `{\"keys\": [...]}`".into(),
+        )]);
     };
     let Some(list) = obj.get("keys").and_then(Value::as_array) else {
-        return Err(vec![at(None, Some("keys"), "a key set needs a `keys` list".into())]);
+        return Err(vec![at(
+            None,
+            Some("keys"),
+            "a key set needs a `keys` list".into(),
+        )]);
     };
     if list.len() > MAX_KEYS {
         return Err(vec![at(
@@ -339,17 +347,18 @@ fn key(k: &Value) -> Result<Key, Skip> {
             return Err(Broken(None, format!("unusable key material: {e}")));
         }
     }
-    Ok(Key {
-        kid,
-        alg,
-        decoding,
-    })
+    Ok(Key { kid, alg, decoding })
 }
 
 fn b64(obj: &serde_json::Map<String, Value>, name: &'static str) -> Result<Vec<u8>, Skip> {
     let s = match obj.get(name) {
         Some(Value::String(s)) => s,
-        Some(_) => return Err(Skip::Broken(Some(name), format!("`{name}` must be a string"))),
+        Some(_) => {
+            return Err(Skip::Broken(
+                Some(name),
+                format!("`{name}` must be a string"),
+            ));
+        }
         None => return Err(Skip::Broken(Some(name), format!("the key needs `{name}`"))),
     };
     URL_SAFE_NO_PAD

@@ -81,9 +81,17 @@ impl OidcMetrics {
             );
             let tokens: Box<[(&'static str, Counter)]> = TOKEN_RESULTS
                 .iter()
-                .map(|r| (*r, metrics::counter!("warden_oidc_tokens_total", "result" => *r)))
+                .map(|r| {
+                    (
+                        *r,
+                        metrics::counter!("warden_oidc_tokens_total", "result" => *r),
+                    )
+                })
                 .collect();
-            (tokens, metrics::counter!("warden_oidc_token_cache_hits_total"))
+            (
+                tokens,
+                metrics::counter!("warden_oidc_token_cache_hits_total"),
+            )
         });
         OidcMetrics {
             inner: Arc::new(Inner {

@@ -7,6 +7,9 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
 
+/// How a PEM key of one kind is read.
+type ReadPem = fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>;
+
 /// A private key that signs tokens.
 pub struct SigningKey {
     key: EncodingKey,
@@ -19,7 +22,7 @@ pub struct SigningKey {
 impl SigningKey {
     /// Reads a PKCS#8 (or PKCS#1 RSA) PEM private key.
     pub fn from_pem(pem: &[u8]) -> Result<SigningKey, String> {
-        let tries: [(Algorithm, fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>); 3] = [
+        let tries: [(Algorithm, ReadPem); 3] = [
             (Algorithm::EdDSA, EncodingKey::from_ed_pem),
             (Algorithm::ES256, EncodingKey::from_ec_pem),
             (Algorithm::RS256, EncodingKey::from_rsa_pem),
@@ -34,7 +37,10 @@ impl SigningKey {
             if let Some(obj) = public.as_object_mut() {
                 obj.insert("kid".into(), Value::String(kid.clone()));
                 obj.insert("use".into(), Value::String("sig".into()));
-                obj.insert("alg".into(), Value::String(super::jwks::alg_name(alg).into()));
+                obj.insert(
+                    "alg".into(),
+                    Value::String(super::jwks::alg_name(alg).into()),
+                );
             }
             return Ok(SigningKey {
                 key,
@@ -44,6 +50,16 @@ impl SigningKey {
             });
         }
         Err("not an Ed25519, EC P-256 or RSA private key in PEM".to_owned())
+    }
+
+    /// The same key under another `kid` (tests: a token signed by one key that names
+    /// another's id).
+    pub fn with_kid(mut self, kid: &str) -> SigningKey {
+        self.kid = kid.to_owned();
+        if let Some(obj) = self.jwk.as_object_mut() {
+            obj.insert("kid".into(), Value::String(kid.to_owned()));
+        }
+        self
     }
 
     pub fn kid(&self) -> &str {

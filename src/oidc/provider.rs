@@ -131,10 +131,7 @@ impl OidcProvider {
         if self.accepted_audience(claims).is_none() {
             return Err(TokenError::new(
                 "wrong_audience",
-                format!(
-                    "the token is for none of the client ids of `{}`",
-                    self.arn
-                ),
+                format!("the token is for none of the client ids of `{}`", self.arn),
             ));
         }
         Ok(())
@@ -146,7 +143,9 @@ impl OidcProvider {
 /// characters are those of a plain URL path, so the key prefix holds no `:`.
 pub fn check_url(url: &str) -> Result<&str, String> {
     if url.chars().count() > MAX_URL_CHARS {
-        return Err(format!("a provider URL has at most {MAX_URL_CHARS} characters"));
+        return Err(format!(
+            "a provider URL has at most {MAX_URL_CHARS} characters"
+        ));
     }
     let Some(rest) = url.strip_prefix("https://") else {
         return Err(format!("`{url}` does not start with `https://`"));
@@ -204,9 +203,7 @@ pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
     if uri.len() > 2048 {
         return Err("a `jwks_uri` has at most 2048 characters".to_owned());
     }
-    let parsed: http::Uri = uri
-        .parse()
-        .map_err(|_| format!("`{uri}` is not a URL"))?;
+    let parsed: http::Uri = uri.parse().map_err(|_| format!("`{uri}` is not a URL"))?;
     let host = parsed.host().unwrap_or("");
     if host.is_empty() {
         return Err(format!("`{uri}` names no host"));

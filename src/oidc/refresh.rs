@@ -61,8 +61,7 @@ impl RefreshConfig {
 
 /// The HTTP(S) client of key fetches: rustls on ring with the Mozilla roots; it follows
 /// no redirect.
-pub(crate) type HttpClient =
-    Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 pub(crate) fn http_client() -> Result<HttpClient, String> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()

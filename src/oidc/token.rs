@@ -62,6 +62,7 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
             "a token has three non-empty base64url parts (no padding)",
         ));
     }
+    let signed_len = header.len() + 1 + payload.len();
     let header_bytes = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| malformed("the header is not base64url"))?;
@@ -101,7 +102,7 @@ pub(crate) fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
         }
     };
     let signing_input = token
-        .get(..header.len() + 1 + payload.len())
+        .get(..signed_len)
         .ok_or_else(|| malformed("a token has three parts"))?;
     Ok(Parsed {
         alg,
@@ -297,7 +298,10 @@ impl Claims {
         {
             return Err(TokenError::new(
                 "not_yet_valid",
-                format!("the token says it was issued at {}, in the future", unix(iat)),
+                format!(
+                    "the token says it was issued at {}, in the future",
+                    unix(iat)
+                ),
             ));
         }
         Ok(())
