@@ -17,6 +17,8 @@
 //! accounts/ACCOUNT/resources/NAME.json  resource-based policy bound to an ARN or pattern
 //! routes/LISTENER.json              an Envoy listener's routes and principal sources
 //!                                   (HTTP request -> action and resource, see `routes`)
+//! accounts/ACCOUNT/oidc-providers/NAME.json  OIDC identity provider: url, client_ids, and
+//!                                       its keys: inline `jwks`, `jwks_file` or `jwks_uri`
 //! ```
 
 pub mod builtin;
@@ -186,6 +188,8 @@ pub struct Account {
     pub groups: Vec<Group>,
     pub roles: Vec<Role>,
     pub resources: Vec<ResourcePolicy>,
+    /// OIDC identity providers, each by its ARN (`arn:aws:iam::ACCT:oidc-provider/HOST`).
+    pub oidc_providers: Vec<Arc<crate::oidc::OidcProvider>>,
 }
 
 /// A loaded, fully validated bundle.
@@ -345,6 +349,7 @@ enum AccountFile<'a> {
     Group(&'a str),
     Role(&'a str),
     Resource,
+    OidcProvider(&'a str),
 }
 
 impl Loader {
@@ -502,11 +507,14 @@ impl Loader {
                         ["groups", f] => f.strip_suffix(".json").map(AccountFile::Group),
                         ["roles", f] => f.strip_suffix(".json").map(AccountFile::Role),
                         ["resources", f] if f.ends_with(".json") => Some(AccountFile::Resource),
+                        ["oidc-providers", f] => {
+                            f.strip_suffix(".json").map(AccountFile::OidcProvider)
+                        }
                         _ => None,
                     };
                     match kind {
                         Some(k) => account_files.entry(acct).or_default().push((file.as_str(), k, text.as_str())),
-                        None => self.reader(file).error("unexpected-file", "$", Pos::default(), "expected `account.json` or `policies/`, `users/`, `groups/`, `roles/`, `resources/` with `NAME.json` files"),
+                        None => self.reader(file).error("unexpected-file", "$", Pos::default(), "expected `account.json` or `policies/`, `users/`, `groups/`, `roles/`, `resources/`, `oidc-providers/` with `NAME.json` files"),
                     }
                 }
                 _ => self.reader(file).error(
@@ -607,6 +615,27 @@ impl Loader {
                     AccountFile::Resource => {
                         if let Some(r) = self.resource(file, &node, &cx) {
                             account.resources.push(r);
+                        }
+                    }
+                    AccountFile::OidcProvider(name) => {
+                        if let Some(p) = self.oidc_provider(file, name, &node, &cx) {
+                            if let Some(other) =
+                                account.oidc_providers.iter().find(|o| o.arn() == p.arn())
+                            {
+                                let message = format!(
+                                    "`{}` is also the provider of `{}` (one file per provider URL)",
+                                    p.arn(),
+                                    other.url()
+                                );
+                                self.reader(file).error(
+                                    "duplicate-provider",
+                                    "$.url",
+                                    node.get("url").map_or(node.pos, |n| n.pos),
+                                    message,
+                                );
+                            } else {
+                                account.oidc_providers.push(Arc::new(p));
+                            }
                         }
                     }
                     AccountFile::Policy(_) => {}
@@ -1233,6 +1262,167 @@ impl Loader {
         Some(ResourcePolicy { arn, tags, policy })
     }
 
+    /// An OIDC provider file: `url` (`https://HOST[/PATH]`), `client_ids` (1 to 100
+    /// audiences), and exactly one of `jwks` (inline, checked here), `jwks_file` (an
+    /// absolute path on the server) or `jwks_uri` (`https://`; `http://` to a loopback
+    /// address only).
+    fn oidc_provider(
+        &mut self,
+        file: &str,
+        name: &str,
+        node: &Node,
+        cx: &Cx<'_>,
+    ) -> Option<crate::oidc::OidcProvider> {
+        use crate::oidc::{KeySource, OidcProvider, jwks, provider};
+        self.reader(file).object(
+            node,
+            "$",
+            &["url", "client_ids", "jwks", "jwks_file", "jwks_uri"],
+        )?;
+        if !valid_name(name, 128) {
+            self.reader(file).error(
+                "invalid-name",
+                "$",
+                Pos::default(),
+                format!("`{name}`: a provider file name has 1 to 128 letters, digits or `+=,.@_-`"),
+            );
+        }
+        let mut ok = true;
+        let url = match self.reader(file).string(node, "$", "url") {
+            Some((url, pos)) => match provider::check_url(&url) {
+                Ok(_) => Some(url),
+                Err(m) => {
+                    self.reader(file)
+                        .error("invalid-provider-url", "$.url", pos, m);
+                    None
+                }
+            },
+            None => {
+                self.reader(file).error(
+                    "missing-key",
+                    "$",
+                    node.pos,
+                    "a provider needs its `url` (`https://HOST[/PATH]`, the tokens' issuer)",
+                );
+                None
+            }
+        };
+        let ids = self.reader(file).strings(node, "$", "client_ids");
+        if !(1..=provider::MAX_CLIENT_IDS).contains(&ids.len()) {
+            self.reader(file).error(
+                "invalid-client-ids",
+                "$.client_ids",
+                node.get("client_ids").map_or(node.pos, |n| n.pos),
+                format!(
+                    "a provider has 1 to {} `client_ids` (the audiences its tokens are for)",
+                    provider::MAX_CLIENT_IDS
+                ),
+            );
+            ok = false;
+        }
+        let mut client_ids: Vec<String> = Vec::with_capacity(ids.len());
+        for (id, pos, path) in ids {
+            if id.is_empty() || id.chars().count() > provider::MAX_URL_CHARS {
+                self.reader(file).error(
+                    "invalid-client-ids",
+                    &path,
+                    pos,
+                    format!(
+                        "a client id has 1 to {} characters",
+                        provider::MAX_URL_CHARS
+                    ),
+                );
+                ok = false;
+            } else if client_ids.contains(&id) {
+                self.reader(file).error(
+                    "invalid-client-ids",
+                    &path,
+                    pos,
+                    format!("client id `{id}` is listed twice"),
+                );
+                ok = false;
+            } else {
+                client_ids.push(id);
+            }
+        }
+        let given: Vec<&str> = ["jwks", "jwks_file", "jwks_uri"]
+            .into_iter()
+            .filter(|k| node.get(k).is_some())
+            .collect();
+        if given.len() != 1 {
+            self.reader(file).error(
+                "invalid-jwks",
+                "$",
+                node.pos,
+                format!(
+                    "a provider needs exactly one of `jwks` (inline), `jwks_file` or `jwks_uri`; found {}",
+                    if given.is_empty() { "none".to_owned() } else { given.join(", ") }
+                ),
+            );
+            return None;
+        }
+        let keys = if let Some(n) = node.get("jwks") {
+            let value: Option<serde_json::Value> = serde_json::from_str(&n.to_json()).ok();
+            match value.map(|v| jwks::parse(&v, jwks::Mode::Strict)) {
+                Some(Ok(set)) => Some(KeySource::Inline(Arc::new(set))),
+                Some(Err(problems)) => {
+                    for p in problems {
+                        let pos = jwks_pos(n, &p);
+                        let path = format!("$.jwks{}", p.path().strip_prefix('$').unwrap_or(""));
+                        self.reader(file)
+                            .error("invalid-jwks", &path, pos, p.message);
+                    }
+                    None
+                }
+                None => {
+                    self.reader(file).error(
+                        "invalid-jwks",
+                        "$.jwks",
+                        n.pos,
+                        "`jwks` is not valid JSON",
+                    );
+                    None
+                }
+            }
+        } else if let Some((path, pos)) = self.reader(file).string(node, "$", "jwks_file") {
+            let p = std::path::PathBuf::from(&path);
+            if p.is_absolute() {
+                Some(KeySource::File(p))
+            } else {
+                self.reader(file).error(
+                    "invalid-jwks",
+                    "$.jwks_file",
+                    pos,
+                    format!("`{path}`: `jwks_file` is an absolute path on the server"),
+                );
+                None
+            }
+        } else if let Some((uri, pos)) = self.reader(file).string(node, "$", "jwks_uri") {
+            match provider::check_jwks_uri(&uri) {
+                Ok(()) => Some(KeySource::Uri(uri)),
+                Err(m) => {
+                    self.reader(file)
+                        .error("invalid-jwks", "$.jwks_uri", pos, m);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (url, keys) = (url?, keys?);
+        if !ok {
+            return None;
+        }
+        match OidcProvider::new(cx.acct, &url, client_ids, keys) {
+            Ok(p) => Some(p),
+            Err(m) => {
+                self.reader(file)
+                    .error("invalid-provider-url", "$.url", node.pos, m);
+                None
+            }
+        }
+    }
+
     /// Cross-file checks of one account: duplicate names, group references.
     fn check_account(
         &mut self,
@@ -1408,6 +1598,27 @@ fn org_unit(r: &mut FileReader<'_>, node: &Node, path: &str, depth: usize) -> Op
         units,
         accounts,
     })
+}
+
+/// Where a problem of an inline key set is: the key's member, the key, or the set.
+fn jwks_pos(set: &Node, p: &crate::oidc::jwks::Problem) -> Pos {
+    let keys = set.get("keys");
+    let key = match (keys, p.key) {
+        (
+            Some(json::Node {
+                value: json::Value::Array(items),
+                ..
+            }),
+            Some(i),
+        ) => items.get(i),
+        _ => None,
+    };
+    match (key, p.field) {
+        (Some(k), Some(f)) => k.get(f).map_or(k.pos, |n| n.pos),
+        (Some(k), None) => k.pos,
+        (None, Some(f)) => set.get(f).map_or(set.pos, |n| n.pos),
+        (None, None) => set.pos,
+    }
 }
 
 /// What resolving names in one account needs.

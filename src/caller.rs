@@ -63,4 +63,8 @@ pub struct Session {
     /// When the MFA that the session was issued with was authenticated; `None` without MFA
     /// (`aws:MultiFactorAuthPresent` is then `false`, and `aws:MultiFactorAuthAge` absent).
     pub mfa_at: Option<SystemTime>,
+    /// For a session from `AssumeRoleWithWebIdentity`: its provider and the token's
+    /// condition keys (`HOST:sub`, `HOST:aud`, ..., `aws:FederatedProvider`), which its
+    /// requests see as server-owned keys.
+    pub web_identity: Option<Arc<crate::oidc::WebIdentity>>,
 }

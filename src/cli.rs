@@ -8,6 +8,7 @@ mod loadgen;
 mod request;
 mod serve;
 mod synth;
+mod token;
 mod validate;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Loadgen(loadgen::Args),
     /// Write a synthetic organization (and requests) for benchmarks.
     Synth(synth::Args),
+    /// Mint a signed OIDC token (JWT) for the demo walk-through; DEMO ONLY.
+    Token(token::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -54,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => code,

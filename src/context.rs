@@ -247,16 +247,26 @@ impl CallerContext {
 
     /// Keeps the keys a caller may supply and calls `dropped` with each other key
     /// (lowercase).
-    pub fn screen(mut context: Context, mut dropped: impl FnMut(&str)) -> CallerContext {
+    pub fn screen(context: Context, dropped: impl FnMut(&str)) -> CallerContext {
+        CallerContext::screen_with(context, |_| false, dropped)
+    }
+
+    /// [`CallerContext::screen`], also dropping the keys `owned` claims for the server
+    /// beyond the registry's (a snapshot's OIDC token keys, `HOST:sub`).
+    pub fn screen_with(
+        mut context: Context,
+        owned: impl Fn(&str) -> bool,
+        mut dropped: impl FnMut(&str),
+    ) -> CallerContext {
         // Rebuilt only when something is dropped or out of order: a face's decoder hands
         // over a sorted context (`Context::from_entries`), and callers rarely send a key
         // the server owns, so most contexts are kept as they come.
-        let foreign = |k: &SmolStr| !crate::keys::caller_supplies(k);
+        let foreign = |k: &SmolStr| !crate::keys::caller_supplies(k) || owned(k);
         let mut as_sent = true;
         if context.keys.iter().any(foreign) {
             as_sent = false;
             context.retain(|k| {
-                let keep = crate::keys::caller_supplies(k);
+                let keep = crate::keys::caller_supplies(k) && !owned(k);
                 if !keep {
                     dropped(k);
                 }

@@ -290,7 +290,7 @@ impl Checker {
                 if decided.outcome.decision == Decision::Allow {
                     self.allow(listener, Some(&caller), record)
                 } else {
-                    self.deny(&ask, record, 403)
+                    self.deny(&ask, Some(&caller), record, 403)
                 }
             }
             Err(e) => {
@@ -354,28 +354,35 @@ impl Checker {
         http: &HttpCheck,
         now: SystemTime,
     ) -> Result<Option<(Caller, Option<Arc<Claims>>)>, (&'static str, u16)> {
+        let skew = Duration::from_secs(oidc.skew_seconds);
         let claims = if oidc.from_metadata {
-            match &http.jwt_claims {
-                Some(map) => Arc::new(Claims::from_json(map.clone()).map_err(|e| (token_code(e.code), 401))?),
-                None => return Ok(None),
-            }
+            // Envoy's `jwt_authn` verified the signature; the times, issuer and audience are
+            // checked here all the same, against the provider the listener names.
+            let Some(map) = &http.jwt_claims else {
+                return Ok(None);
+            };
+            let claims = Claims::from_json(map.clone()).map_err(|e| (token_code(e.code), 401))?;
+            claims
+                .check_time(skew, now)
+                .map_err(|e| (token_code(e.code), 401))?;
+            Arc::new(claims)
         } else {
             let Some(value) = http.header("authorization") else {
                 return Ok(None);
             };
             let token = bearer(value).ok_or(("token_malformed", 401))?;
-            let skew = Duration::from_secs(oidc.skew_seconds);
             self.verifier
                 .verify(snapshot, &oidc.provider, token, skew, now)
                 .await
                 .map_err(|e| (token_code(e.code), 401))?
         };
-        let role = match routed.role.or(oidc.role.as_deref()) {
-            Some(role) => role.to_owned(),
-            None => match oidc.role_claim.as_deref().and_then(|c| claims.get(c)) {
-                Some(serde_json::Value::String(role)) => role.clone(),
-                _ => return Err(("no_role", 403)),
-            },
+        // The token's claim names the role when the listener says which claim; else the
+        // route's role, else the listener's.
+        let claimed = oidc.role_claim.as_deref().and_then(|c| claims.get(c));
+        let role = match (claimed, routed.role.or(oidc.role.as_deref())) {
+            (Some(serde_json::Value::String(role)), _) => role.clone(),
+            (Some(_), _) | (None, None) => return Err(("no_role", 403)),
+            (None, Some(role)) => role.to_owned(),
         };
         let session_name = match claims.get(&oidc.session_claim) {
             Some(serde_json::Value::String(s)) => s.clone(),
@@ -385,8 +392,18 @@ impl Checker {
         let session = snapshot
             .assume_role_with_web_identity(&oidc.provider, &role, &session_name, &claims, now)
             .map_err(|e| {
-                tracing::debug!(error = %e, role, "web identity refused");
-                ("web_identity_denied", 403)
+                tracing::debug!(error = %e.message, role, "web identity refused");
+                let code = match e.code {
+                    "unknown_role" => "no_role",
+                    "invalid_session_name" => "bad_session_name",
+                    "expired" => "token_expired",
+                    "unknown_provider" => "token_unknown_provider",
+                    "wrong_issuer" => "token_wrong_issuer",
+                    "wrong_audience" => "token_wrong_audience",
+                    _ => "web_identity_denied",
+                };
+                let status = if code.starts_with("token_") { 401 } else { 403 };
+                (code, status)
             })?;
         Ok(Some((Caller::Session(session), Some(claims))))
     }
@@ -457,16 +474,22 @@ impl Checker {
             route: route.to_owned(),
             dry_run: dry_run(ask),
         };
-        self.deny(ask, record, status)
+        self.deny(
+            ask,
+            Some(caller).filter(|c| !c.arn().is_empty()),
+            record,
+            status,
+        )
     }
 
-    /// A deny, or — in dry-run — the request let through with what would have happened.
-    fn deny(&self, ask: &Ask<'_>, record: Record, status: u16) -> Verdict {
+    /// A deny, or — in dry-run — the request let through with what would have happened
+    /// (and the principal, when one was established).
+    fn deny(&self, ask: &Ask<'_>, caller: Option<&Caller>, record: Record, status: u16) -> Verdict {
         if dry_run(ask) {
             self.service.telemetry().metrics.check_dry_run.increment(1);
             let mut record = record;
             record.dry_run = true;
-            return self.allow(ask.listener, None, record);
+            return self.allow(ask.listener, caller, record);
         }
         denied(record, status)
     }

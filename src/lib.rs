@@ -14,6 +14,8 @@
 //! - [`service`] is the one request path every face shares, with the decision [`cache`];
 //! - [`grpc`] (the only module that knows protobuf) and [`admin`] (the admin port) serve
 //!   it, wired by [`server`] and observed through [`telemetry`];
+//! - [`oidc`] verifies OIDC tokens of the bundle's identity providers and keeps their
+//!   key sets fresh; a verified token becomes a role session;
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
 //! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
 //!   no-op server), outside the API.
@@ -30,12 +32,13 @@ pub mod condition;
 pub mod context;
 pub mod digest;
 pub mod error;
-pub mod ext_authz;
 pub mod eval;
+pub mod ext_authz;
 pub mod grpc;
 pub mod json;
 pub mod keys;
 pub mod matcher;
+pub mod oidc;
 pub mod policy;
 pub mod request;
 pub mod routes;

@@ -17,7 +17,7 @@ use tonic_health::ServingStatus;
 
 use crate::ext_authz::Checker;
 use crate::grpc::{self, Authorizer};
-use crate::oidc::Verifier;
+use crate::oidc::{RefreshConfig, Verifier};
 use crate::server::conn::{Acceptor, Gate, TrackLayer};
 use crate::service::{Service, ServiceConfig};
 use crate::source::{DirectorySource, Published, Publisher, Source, WatchConfig};
@@ -282,8 +282,12 @@ impl Server {
             .build_v1alpha()?;
         // Envoy's Check shares the service (snapshot, cache, admission, log, metrics); the
         // verifier keeps the OIDC providers' keys fresh while the server runs.
-        let verifier = Arc::new(Verifier::new(published.clone()));
-        let refresh = tokio::spawn(verifier.clone().refresh(stop.clone()));
+        let verifier = Arc::new(Verifier::with_config(
+            published.clone(),
+            RefreshConfig::default(),
+            telemetry.oidc.clone(),
+        ));
+        let refresh = verifier.spawn(stop.clone().cancelled_owned());
         let checker = Arc::new(Checker::new(service.clone(), verifier));
         let limits = &config.connections;
         let router = tonic::transport::Server::builder()

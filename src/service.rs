@@ -462,9 +462,9 @@ impl Service {
         // Each item's own context is taken from it (not copied), then the items are read.
         let own: Vec<CallerContext> = items
             .iter_mut()
-            .map(|item| self.screen(std::mem::take(&mut item.context)))
+            .map(|item| self.screen(&snapshot, std::mem::take(&mut item.context)))
             .collect();
-        let valid = self.validate(context, own, &items, shape)?;
+        let valid = self.validate(&snapshot, context, own, &items, shape)?;
         for (i, (item, given)) in valid.items.iter().zip(&items).enumerate() {
             snapshot
                 .check_action(&item.action, &given.action)
@@ -531,7 +531,15 @@ impl Service {
         cached: bool,
     ) -> Decided {
         let decision_id = self.ids.next();
-        self.record(face, &decision_id, caller, asked, revision, &outcome, cached);
+        self.record(
+            face,
+            &decision_id,
+            caller,
+            asked,
+            revision,
+            &outcome,
+            cached,
+        );
         Decided {
             outcome,
             decision_id,
@@ -684,12 +692,13 @@ impl Service {
     /// contexts, screened. Bounds were checked.
     fn validate<'r>(
         &self,
+        snapshot: &Snapshot,
         shared: Context,
         own: Vec<CallerContext>,
         items: &'r [Item],
         shape: Shape,
     ) -> Result<Valid<'r>, RequestError> {
-        let shared = self.screen(shared);
+        let shared = self.screen(snapshot, shared);
         let mut valid = Vec::with_capacity(items.len());
         for (i, (item, context)) in items.iter().zip(own).enumerate() {
             let action = Action::parse(&item.action)
@@ -723,10 +732,22 @@ impl Service {
         })
     }
 
-    /// Drops (and counts) the keys a caller may not supply.
-    fn screen(&self, context: Context) -> CallerContext {
+    /// Drops (and counts) the keys a caller may not supply: the registry's server-owned
+    /// keys, and the token keys of the snapshot's OIDC providers (`HOST:sub`), which only a
+    /// verified web-identity session carries.
+    fn screen(&self, snapshot: &Snapshot, context: Context) -> CallerContext {
         let metrics = &self.telemetry.metrics;
-        CallerContext::screen(context, |key| metrics.context_key_dropped(key))
+        CallerContext::screen_with(
+            context,
+            |key| snapshot.is_web_identity_key(key),
+            |key| {
+                if snapshot.is_web_identity_key(key) {
+                    metrics.web_identity_key_dropped();
+                } else {
+                    metrics.context_key_dropped(key);
+                }
+            },
+        )
     }
 }
 

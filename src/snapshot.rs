@@ -132,6 +132,12 @@ pub struct Snapshot {
     org_id: Option<String>,
     /// Envoy listeners by name, compiled when the bundle loaded.
     listeners: FxHashMap<String, Arc<crate::routes::Listener>>,
+    /// OIDC identity providers by ARN.
+    oidc_providers: FxHashMap<String, Arc<crate::oidc::OidcProvider>>,
+    /// The providers' condition key prefixes (`HOST[/PATH]`, lowercase, without a
+    /// trailing `/`): a caller's key with one of them is dropped, since only a verified
+    /// token may say `HOST:sub`.
+    oidc_prefixes: rustc_hash::FxHashSet<String>,
     empty: PolicySet,
     statements: usize,
 }
@@ -278,6 +284,16 @@ impl Snapshot {
                 }
             }
         }
+        let oidc_providers: FxHashMap<String, Arc<crate::oidc::OidcProvider>> = b
+            .accounts
+            .values()
+            .flat_map(|a| &a.oidc_providers)
+            .map(|p| (p.arn().to_owned(), p.clone()))
+            .collect();
+        let oidc_prefixes = oidc_providers
+            .values()
+            .map(|p| p.key_prefix().trim_end_matches('/').to_owned())
+            .collect();
         let statements = sets.statements;
         let actions = crate::compile::TextSet::new(
             b.catalog
@@ -296,6 +312,8 @@ impl Snapshot {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            oidc_providers,
+            oidc_prefixes,
             users,
             roles,
             accounts,
@@ -328,6 +346,162 @@ impl Snapshot {
     /// The Envoy listener of this name (`routes/NAME.json`), when the bundle has one.
     pub fn listener(&self, name: &str) -> Option<&crate::routes::Listener> {
         self.listeners.get(name).map(|l| &**l)
+    }
+
+    /// The OIDC provider of this ARN (`arn:aws:iam::ACCT:oidc-provider/HOST[/PATH]`).
+    pub fn oidc_provider(&self, arn: &str) -> Option<&Arc<crate::oidc::OidcProvider>> {
+        self.oidc_providers.get(arn)
+    }
+
+    /// Every OIDC provider of the bundle.
+    pub fn oidc_providers(&self) -> impl Iterator<Item = &Arc<crate::oidc::OidcProvider>> {
+        self.oidc_providers.values()
+    }
+
+    /// Whether a (lowercase) condition key is a provider's token key (`HOST:sub`,
+    /// `HOST/PATH:aud`): the server's alone, set from a verified token, never a caller's.
+    pub fn is_web_identity_key(&self, lower_key: &str) -> bool {
+        if self.oidc_prefixes.is_empty() {
+            return false;
+        }
+        lower_key
+            .split_once(':')
+            .is_some_and(|(prefix, _)| self.oidc_prefixes.contains(prefix.trim_end_matches('/')))
+    }
+
+    /// `AssumeRoleWithWebIdentity`: the role's trust policy decides `sts:AssumeRoleWithWebIdentity`
+    /// for the provider as a `Federated` (web identity) principal, with the token's keys
+    /// (`HOST:sub`, `HOST:aud`, ..., `aws:FederatedProvider`) and `sts:RoleSessionName`.
+    /// On Allow, a session `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION` whose requests see
+    /// the same keys, expiring with the token; its id is unique to the token, role and
+    /// session name. The claims must be the provider's (`iss`, `aud`); their signature
+    /// and times are the verifier's to check (see [`crate::oidc::Verifier::verify`]).
+    pub fn assume_role_with_web_identity(
+        &self,
+        provider_arn: &str,
+        role_arn: &str,
+        session_name: &str,
+        claims: &crate::oidc::Claims,
+        now: SystemTime,
+    ) -> Result<Arc<Session>, crate::oidc::WebIdentityDenied> {
+        use crate::oidc::WebIdentityDenied as Denied;
+        let provider = self.oidc_provider(provider_arn).ok_or_else(|| {
+            Denied::new(
+                "unknown_provider",
+                format!("no OIDC provider `{provider_arn}` in the bundle"),
+            )
+        })?;
+        provider
+            .check_claims(claims)
+            .map_err(|e| Denied::new(e.code, e.message))?;
+        if claims.expiry() <= now {
+            return Err(Denied::new("expired", "the token has expired"));
+        }
+        crate::oidc::check_session_name(session_name)
+            .map_err(|m| Denied::new("invalid_session_name", m))?;
+        let parsed = Arn::parse(role_arn);
+        let role = self.role_by_arn(role_arn, parsed.as_ref()).ok_or_else(|| {
+            Denied::new(
+                "unknown_role",
+                format!("no role `{role_arn}` in the bundle"),
+            )
+        })?;
+        let role_name = role.arn.rsplit('/').next().unwrap_or_default();
+        let web_keys = crate::oidc::web_identity_keys(provider, claims);
+        let mut keys = web_keys.clone();
+        keys.insert(
+            "sts:RoleSessionName",
+            ContextValue::Single(session_name.to_owned()),
+        );
+        for (k, v) in time_keys(now).iter() {
+            keys.insert(k, v.clone());
+        }
+        let role_account = self.accounts.get(role.account.as_str());
+        if let Some(a) = role_account {
+            for (k, v) in a.resource_keys.iter() {
+                keys.insert(k, v.clone());
+            }
+        }
+        // A caller from outside AWS: no account, so no SCP; the role's account's RCPs
+        // still apply to its resource.
+        let principal = Principal {
+            arn: Cow::Borrowed(provider_arn),
+            partition: Cow::Borrowed(bundle::PARTITION),
+            account: Cow::Borrowed(""),
+            kind: PrincipalKind::WebIdentity {
+                provider: Cow::Borrowed(provider_arn),
+            },
+            unique_id: None,
+        };
+        let action = Action::parse("sts:AssumeRoleWithWebIdentity")
+            .map_err(|m| Denied::new("internal", m))?;
+        let request = Request::with_resource_arn(
+            &principal,
+            &action,
+            &role.arn,
+            parsed,
+            &role.account,
+            &keys,
+        );
+        let trust = role.trust.as_slice();
+        let policies = Policies {
+            identity: &self.empty,
+            resource: trust,
+            boundary: None,
+            session: None,
+            scps: &[],
+            rcps: role_account.map_or(&[][..], |a| &a.rcps),
+            resource_policy_required: true,
+        };
+        let outcome = eval::evaluate(&request, &policies);
+        if outcome.decision != eval::Decision::Allow {
+            return Err(crate::oidc::WebIdentityDenied {
+                code: "denied",
+                message: format!(
+                    "the trust policy of `{role_arn}` does not allow `{provider_arn}` to assume it ({})",
+                    outcome.reason.as_str()
+                ),
+                outcome: Some(outcome),
+            });
+        }
+        let id = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for part in [
+                provider_arn.as_bytes(),
+                role.arn.as_bytes(),
+                session_name.as_bytes(),
+                claims.digest(),
+            ] {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part);
+            }
+            let digest: [u8; 32] = h.finalize().into();
+            let mut id = String::with_capacity(4 + 64);
+            id.push_str("web:");
+            for b in digest {
+                id.push_str(&format!("{b:02x}"));
+            }
+            id
+        };
+        Ok(Arc::new(Session {
+            id,
+            arn: format!(
+                "arn:{}:sts::{}:assumed-role/{role_name}/{session_name}",
+                bundle::PARTITION,
+                role.account
+            ),
+            policies: None,
+            tags: Vec::new(),
+            source_identity: None,
+            issued_at: claims.issued_at().filter(|t| *t <= now).unwrap_or(now),
+            expires_at: claims.expiry(),
+            mfa_at: None,
+            web_identity: Some(Arc::new(crate::oidc::WebIdentity {
+                provider_arn: provider_arn.to_owned(),
+                keys: web_keys,
+            })),
+        }))
     }
 
     /// Statements compiled (each distinct policy set counted once).
@@ -854,6 +1028,11 @@ fn session_keys(s: &Session, now: SystemTime, out: &mut Context) {
     }
     if let Some(id) = &s.source_identity {
         out.insert("aws:SourceIdentity", single(id.clone()));
+    }
+    if let Some(w) = &s.web_identity {
+        for (k, v) in w.keys.iter() {
+            out.insert(k, v.clone());
+        }
     }
 }
 

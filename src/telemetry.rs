@@ -70,6 +70,8 @@ pub struct Telemetry {
     prometheus: PrometheusHandle,
     pub metrics: Metrics,
     pub connections: Connections,
+    /// OIDC token and key set metrics ([`crate::oidc::metrics`]), in the same recorder.
+    pub oidc: crate::oidc::OidcMetrics,
 }
 
 impl Telemetry {
@@ -85,10 +87,13 @@ impl Telemetry {
         let prometheus = recorder.handle();
         let metrics = metrics::with_local_recorder(&recorder, Metrics::register);
         let connections = metrics::with_local_recorder(&recorder, Connections::register);
+        // Kept: the OIDC metrics register a provider's handles when it is first fetched.
+        let oidc = crate::oidc::OidcMetrics::register(Arc::new(recorder));
         Telemetry {
             prometheus,
             metrics,
             connections,
+            oidc,
         }
     }
 
@@ -140,7 +145,8 @@ pub struct Metrics {
     /// Requests refused as malformed.
     pub invalid: Counter,
     /// `warden_context_keys_dropped_total{key}`: caller values dropped for keys the server
-    /// owns, by the registry's name of the key (`unregistered` for an unknown `aws:` key).
+    /// owns, by the registry's name of the key (`unregistered` for an unknown `aws:` key,
+    /// `web_identity` for an OIDC provider's token key).
     context_keys_dropped: Box<[(&'static str, Counter)]>,
     pub in_flight: Gauge,
     pub log_written: Counter,
@@ -276,7 +282,7 @@ impl Metrics {
             context_keys_dropped: crate::keys::GLOBAL_KEYS
                 .iter()
                 .map(|k| k.name)
-                .chain(["unregistered"])
+                .chain(["unregistered", "web_identity"])
                 .map(|key| {
                     let c = metrics::counter!("warden_context_keys_dropped_total", "key" => key);
                     (key, c)
@@ -313,6 +319,18 @@ impl Metrics {
     }
 
     /// Counts a caller's value for a key the server owns (lowercase), dropped.
+    /// Counts a caller's value dropped for an OIDC provider's token key (`HOST:sub`), under
+    /// the label `web_identity`.
+    pub fn web_identity_key_dropped(&self) {
+        if let Some((_, c)) = self
+            .context_keys_dropped
+            .iter()
+            .find(|(k, _)| *k == "web_identity")
+        {
+            c.increment(1);
+        }
+    }
+
     pub fn context_key_dropped(&self, lower_key: &str) {
         let label = crate::keys::label(lower_key);
         if let Some((_, c)) = self.context_keys_dropped.iter().find(|(k, _)| *k == label) {

@@ -5,6 +5,7 @@
 //! routed requests.
 
 #[path = "support/server.rs"]
+#[allow(dead_code, reason = "each test file uses part of the shared helper")]
 mod support;
 
 use std::collections::HashMap;
@@ -91,6 +92,7 @@ struct Answer {
     /// 200 for OK, else the denied response's HTTP status.
     status: i32,
     headers: HashMap<String, String>,
+    /// Headers removed before the request goes upstream.
     remove: Vec<String>,
     body: serde_json::Value,
     metadata: HashMap<String, String>,
@@ -239,8 +241,15 @@ async fn a_dry_run_route_lets_a_deny_through_and_says_so() {
     assert_eq!(a.metadata["decision"], "ImplicitDeny");
     assert_eq!(a.metadata["dry_run"], "true");
     assert_eq!(a.metadata["route"], "history");
+    // The upstream learns who asked, as for an allow.
+    assert_eq!(a.headers["x-warden-principal-arn"], CAROL);
+    assert!(a.remove.is_empty());
+    // Without a principal, a client's own principal header is removed.
+    let a = check(&mut c, request("GET", "/orders/42/history/2026", None)).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.remove, vec!["x-warden-principal-arn".to_owned()]);
     let m = server.metrics().await;
-    assert_eq!(m.get("warden_check_dry_run_passed_total"), 1.0);
+    assert_eq!(m.get("warden_check_dry_run_passed_total"), 2.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -278,14 +287,30 @@ async fn both_header_encodings_decide_alike_and_malformed_bytes_are_a_deny() {
         "/tests/fixtures/envoy/check_request_raw_headers.bin"
     ))
     .unwrap();
-    // The captures name a listener that this bundle does not have.
-    let a = check(&mut c, CheckRequest::decode(&*raw).unwrap()).await;
-    assert_eq!(a.status, 403);
-    assert_eq!(a.body["reason"], "unknown_listener");
+    // As captured: no listener named, so the example's `default`, which has no route for
+    // the captured path; a listener the bundle does not have is refused as such.
+    let captured = CheckRequest::decode(&*raw).unwrap();
+    let a = check(&mut c, captured.clone()).await;
+    assert_eq!(
+        (a.status, &a.body["reason"]),
+        (403, &serde_json::json!("no_route"))
+    );
+    let mut elsewhere = captured;
+    elsewhere.attributes.as_mut().unwrap().context_extensions =
+        HashMap::from([("warden.listener".into(), "nowhere".into())]);
+    let a = check(&mut c, elsewhere).await;
+    assert_eq!(
+        (a.status, &a.body["reason"]),
+        (403, &serde_json::json!("unknown_listener"))
+    );
     let mut raw = CheckRequest::decode(&*raw).unwrap();
     let plain = request("GET", "/orders/42", Some(ALICE));
-    raw.attributes.as_mut().unwrap().context_extensions =
-        plain.attributes.as_ref().unwrap().context_extensions.clone();
+    raw.attributes.as_mut().unwrap().context_extensions = plain
+        .attributes
+        .as_ref()
+        .unwrap()
+        .context_extensions
+        .clone();
     let http = raw
         .attributes
         .as_mut()
@@ -302,7 +327,10 @@ async fn both_header_encodings_decide_alike_and_malformed_bytes_are_a_deny() {
         });
     let a = check(&mut c, raw).await;
     let b = check(&mut c, plain).await;
-    assert_eq!((a.status, &a.metadata["decision"]), (200, &"Allow".to_owned()));
+    assert_eq!(
+        (a.status, &a.metadata["decision"]),
+        (200, &"Allow".to_owned())
+    );
     assert_eq!(a.metadata["principal"], b.metadata["principal"]);
 
     // Bytes that are no CheckRequest: a deny, not a gRPC error Envoy could fail open on.
@@ -311,7 +339,9 @@ async fn both_header_encodings_decide_alike_and_malformed_bytes_are_a_deny() {
     let answer: tonic::Response<CheckResponse> = raw_client
         .unary(
             tonic::Request::new(Garbage),
-            "/envoy.service.auth.v3.Authorization/Check".parse().unwrap(),
+            "/envoy.service.auth.v3.Authorization/Check"
+                .parse()
+                .unwrap(),
             tonic_prost::ProstCodec::default(),
         )
         .await
@@ -428,7 +458,12 @@ async fn check_and_authorize_decide_alike() {
                 "orders:DeleteOrder",
                 format!("arn:aws:orders:us-east-1:333333333333:order/{id}"),
             ),
-            _ => ("GET", "/orders".to_owned(), "orders:ListOrders", "*".to_owned()),
+            _ => (
+                "GET",
+                "/orders".to_owned(),
+                "orders:ListOrders",
+                "*".to_owned(),
+            ),
         };
         let a = check(&mut c, request(method, &path, Some(principal))).await;
         let mut ask = support::ask(principal, action, &resource);
@@ -452,7 +487,10 @@ async fn check_and_authorize_decide_alike() {
             _ => "ImplicitDeny",
         };
         assert_eq!(
-            (a.metadata["decision"].as_str(), a.metadata["reason"].as_str()),
+            (
+                a.metadata["decision"].as_str(),
+                a.metadata["reason"].as_str()
+            ),
             (want, b.reason.as_str()),
             "{principal} {method} {path}"
         );

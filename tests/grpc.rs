@@ -639,7 +639,9 @@ async fn metrics_count_decisions_cache_and_latency() {
     authorize(&mut c, ask(CAROL, "orders:GetOrder", ORDER)).await;
     let m = server.metrics().await;
     assert_eq!(
-        m.get(r#"warden_decisions_total{face="Authorize",decision="Allow",reason="identity_allow"}"#),
+        m.get(
+            r#"warden_decisions_total{face="Authorize",decision="Allow",reason="identity_allow"}"#
+        ),
         5.0
     );
     assert_eq!(
@@ -932,7 +934,9 @@ async fn warden_load_reports_a_summary_against_the_server_and_the_baseline() {
     // 400 requests, and the one whose answer the baseline repeats.
     let m = server.metrics().await;
     assert_eq!(
-        m.get(r#"warden_decisions_total{face="Authorize",decision="Allow",reason="identity_allow"}"#),
+        m.get(
+            r#"warden_decisions_total{face="Authorize",decision="Allow",reason="identity_allow"}"#
+        ),
         401.0
     );
 }

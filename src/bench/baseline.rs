@@ -74,10 +74,7 @@ struct ConstantCheck {
 
 #[tonic::async_trait]
 impl Authorization for ConstantCheck {
-    async fn check(
-        &self,
-        request: Request<CheckBytes>,
-    ) -> Result<Response<CheckResponse>, Status> {
+    async fn check(&self, request: Request<CheckBytes>) -> Result<Response<CheckResponse>, Status> {
         let decoded = CheckRequest::decode(request.into_inner().0)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         drop(decoded);
@@ -124,11 +121,7 @@ impl Baseline {
     /// Starts the server on `addr` (`127.0.0.1:0` for any port) on a runtime of its own
     /// with `workers` threads, so it does not share the load generator's; it answers every
     /// Authorize and every Check with `answers`.
-    pub fn start(
-        workers: usize,
-        answers: Answers,
-        addr: SocketAddr,
-    ) -> std::io::Result<Baseline> {
+    pub fn start(workers: usize, answers: Answers, addr: SocketAddr) -> std::io::Result<Baseline> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers.max(1))
             .thread_name("warden-baseline")

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use serde::Deserialize;
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use serde::Deserialize;
 use warden::bench::baseline::{self, Answers, Baseline};
 use warden::bench::loadgen::{Plan, Report, Target};
 use warden::grpc::client::{self, AuthorizeTarget, CheckTarget, HttpAsk};
@@ -395,9 +395,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let answers = runtime.block_on(async {
             let channel = client::connect(&args.addr, std::time::Duration::from_secs(5)).await?;
             let timeout = std::time::Duration::from_secs(5);
-            let refused = |s: tonic::Status| {
-                anyhow!("the server refused: {:?}: {}", s.code(), s.message())
-            };
+            let refused =
+                |s: tonic::Status| anyhow!("the server refused: {:?}: {}", s.code(), s.message());
             let mut answers = Answers::allow();
             match &load {
                 Load::Authorize(r) => {
@@ -504,10 +503,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{}",
             target.summary(&match load {
                 Load::Authorize(_) => format!("warden.v1.Authorizer/Authorize on {}", args.addr),
-                Load::Check(_) => format!(
-                    "envoy.service.auth.v3.Authorization/Check on {}",
-                    args.addr
-                ),
+                Load::Check(_) =>
+                    format!("envoy.service.auth.v3.Authorization/Check on {}", args.addr),
             })
         );
         if let Some(b) = base {

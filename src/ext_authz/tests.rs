@@ -136,7 +136,11 @@ fn every_refusal_code_is_a_label() {
 #[test]
 fn mtls_sessions_are_named_as_aws_names_role_sessions() {
     let check = |role: &str, session: &str, want: Option<&str>| {
-        assert_eq!(session_arn(role, session).as_deref(), want, "{role} {session}");
+        assert_eq!(
+            session_arn(role, session).as_deref(),
+            want,
+            "{role} {session}"
+        );
     };
     check(
         "arn:aws:iam::333333333333:role/app-runtime",

@@ -14,7 +14,6 @@ use envoy_types::pb::envoy::config::core::v3::{
     Address, HeaderValue, HeaderValueOption, Metadata, SocketAddress, address,
     header_value_option::HeaderAppendAction,
 };
-use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
     HttpRequest as PbHttpRequest, Peer, Request as PbRequest,
 };
@@ -22,6 +21,7 @@ use envoy_types::pb::envoy::service::auth::v3::{
     AttributeContext, CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
     check_response::HttpResponse,
 };
+use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::Message;
@@ -176,16 +176,20 @@ pub fn decode(bytes: &[u8]) -> Result<HttpCheck, String> {
     };
     let (peer, peer_principal) = match source {
         Some(Peer {
-            address,
-            principal,
-            ..
+            address, principal, ..
         }) => (address.as_ref().and_then(socket_ip), principal),
         None => (None, String::new()),
     };
     let jwt_claims = metadata_context
-        .and_then(|Metadata { filter_metadata, .. }| {
-            filter_metadata.into_iter().find(|(k, _)| k == JWT_AUTHN_FILTER)
-        })
+        .and_then(
+            |Metadata {
+                 filter_metadata, ..
+             }| {
+                filter_metadata
+                    .into_iter()
+                    .find(|(k, _)| k == JWT_AUTHN_FILTER)
+            },
+        )
         .and_then(|(_, s)| jwt_payload(s));
     Ok(HttpCheck {
         method,
@@ -266,9 +270,8 @@ pub fn response(verdict: Verdict) -> CheckResponse {
                 value,
                 raw_value: Vec::new(),
             }),
-            append: None,
             append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
-            keep_empty_value: false,
+            ..HeaderValueOption::default()
         })
         .collect();
     let dynamic_metadata = Some(metadata(&record));

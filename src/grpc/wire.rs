@@ -18,11 +18,11 @@ use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_f
 
 use crate::caller::Caller;
 use crate::context::{Context, ContextValue};
-use crate::telemetry::Face;
 use crate::service::{
     BATCH_MAX, Item, Limits, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_VALUE_BYTES, Request, RequestError,
     Shape,
 };
+use crate::telemetry::Face;
 
 /// The bytes of a `warden.v1.AuthorizeRequest`, as the server received them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -563,6 +563,7 @@ fn session(id: &str, policies: Option<Arc<PolicySet>>) -> Session {
         issued_at: UNIX_EPOCH + Duration::from_secs(START - 60),
         expires_at: UNIX_EPOCH + Duration::from_secs(START + 3600),
         mfa_at: None,
+        web_identity: None,
     }
 }
 

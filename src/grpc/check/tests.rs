@@ -96,7 +96,11 @@ fn jwt_authn_claims_are_read_from_the_metadata_context() {
 
 #[test]
 fn what_does_not_decode_says_what_is_missing() {
-    assert!(decode(b"\xff\xff\xff").unwrap_err().contains("not a check request"));
+    assert!(
+        decode(b"\xff\xff\xff")
+            .unwrap_err()
+            .contains("not a check request")
+    );
     assert_eq!(
         decode(&CheckRequest::default().encode_to_vec()).unwrap_err(),
         "no `attributes`"
@@ -111,7 +115,11 @@ fn what_does_not_decode_says_what_is_missing() {
     for i in 0..=MAX_HEADERS {
         http.headers.insert(format!("x-{i}"), "v".into());
     }
-    assert!(decode(&many.encode_to_vec()).unwrap_err().contains("headers"));
+    assert!(
+        decode(&many.encode_to_vec())
+            .unwrap_err()
+            .contains("headers")
+    );
 }
 
 #[test]
@@ -149,7 +157,10 @@ fn an_allow_overwrites_the_headers_it_sets_and_removes_the_rest() {
     let verdict = Verdict {
         allowed: true,
         status: 200,
-        headers: vec![("x-warden-principal-arn".into(), "arn:aws:iam::1:user/a".into())],
+        headers: vec![(
+            "x-warden-principal-arn".into(),
+            "arn:aws:iam::1:user/a".into(),
+        )],
         remove: vec!["x-other".into()],
         body: String::new(),
         record: Record {

@@ -1,0 +1,387 @@
+//! OIDC web identity: tokens from the bundle's identity providers verified, and turned into
+//! role sessions (`Snapshot::assume_role_with_web_identity`).
+//!
+//! A token is refused before any key is touched when it is too large, not three base64url
+//! parts, or names an algorithm other than RS256, ES256 or EdDSA (so `none`, and HMAC with
+//! a public key as its secret, never verify). Its `kid` picks one key of its provider's
+//! set; then the signature, `iss`, `aud` and the times are checked. Verified tokens are
+//! cached by provider, key set generation and token, so a key dropped from a set stops
+//! verifying at once. Key sets outside the bundle are kept by a [`Verifier`]: fetched by a
+//! background task ([`Verifier::spawn`]), and again (rate-limited) when a token names a
+//! `kid` the set lacks.
+
+pub mod jwks;
+pub mod metrics;
+pub mod mint;
+pub mod provider;
+pub mod refresh;
+pub mod session;
+pub mod token;
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::snapshot::Snapshot;
+use crate::source::Published;
+
+pub use jwks::KeySet;
+pub use metrics::OidcMetrics;
+pub use provider::{KeySource, OidcProvider};
+pub use refresh::RefreshConfig;
+pub use session::{WebIdentity, WebIdentityDenied, check_session_name, web_identity_keys};
+pub use token::Claims;
+
+/// Why a token was refused: a stable code (a metric label, an answer's reason) and a
+/// message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TokenError {
+    /// `malformed`, `too_large`, `unsupported_alg`, `unknown_kid`, `bad_signature`,
+    /// `wrong_issuer`, `wrong_audience`, `expired`, `not_yet_valid`, `unknown_provider`,
+    /// `no_keys`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl TokenError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> TokenError {
+        TokenError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Verified tokens kept, at most.
+pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
+
+/// Verifies tokens against the serving snapshot's providers, keeping their remote key sets
+/// fresh and a cache of verified tokens.
+pub struct Verifier {
+    published: Arc<Published>,
+    config: RefreshConfig,
+    /// Verified claims by SHA-256 of (provider, its URL and client ids, key set
+    /// generation, token): a changed key set or provider misses, and the time claims are
+    /// checked again at every hit.
+    cache: quick_cache::sync::Cache<[u8; 32], Arc<Claims>>,
+    /// Key sets fetched from files and URLs, by provider ARN. Written when a provider is
+    /// first seen or its source changes; read briefly, never held across a fetch.
+    remotes: RwLock<FxHashMap<String, Arc<refresh::Remote>>>,
+    /// `None` when TLS could not be set up: URL sources then fail, and say why.
+    client: Option<refresh::HttpClient>,
+    metrics: OidcMetrics,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier with the default refresh schedule and no metrics.
+    pub fn new(published: Arc<Published>) -> Verifier {
+        Verifier::with_config(published, RefreshConfig::default(), OidcMetrics::detached())
+    }
+
+    pub fn with_config(
+        published: Arc<Published>,
+        config: RefreshConfig,
+        metrics: OidcMetrics,
+    ) -> Verifier {
+        let client = match refresh::http_client() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(error = %e, "oidc: no https client; jwks_uri sources will fail");
+                None
+            }
+        };
+        Verifier {
+            published,
+            config,
+            cache: quick_cache::sync::Cache::new(TOKEN_CACHE_ENTRIES),
+            remotes: RwLock::new(FxHashMap::default()),
+            client,
+            metrics,
+        }
+    }
+
+    /// Verifies `token` as one of `provider_arn`'s (a provider of `snapshot`), allowing
+    /// `skew` of clock difference on its times.
+    pub async fn verify(
+        &self,
+        snapshot: &Snapshot,
+        provider_arn: &str,
+        token: &str,
+        skew: Duration,
+        now: SystemTime,
+    ) -> Result<Arc<Claims>, TokenError> {
+        let result = self
+            .verify_counted(snapshot, provider_arn, token, skew, now)
+            .await;
+        self.metrics.token(match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code,
+        });
+        result
+    }
+
+    async fn verify_counted(
+        &self,
+        snapshot: &Snapshot,
+        provider_arn: &str,
+        token: &str,
+        skew: Duration,
+        now: SystemTime,
+    ) -> Result<Arc<Claims>, TokenError> {
+        // Refused before any lookup or key: size, shape, algorithm, `kid`.
+        let parsed = token::parse(token)?;
+        let provider = snapshot.oidc_provider(provider_arn).ok_or_else(|| {
+            TokenError::new(
+                "unknown_provider",
+                format!("no OIDC provider `{provider_arn}` in the bundle"),
+            )
+        })?;
+        let remote = self.remote(provider);
+        let mut keys = match &remote {
+            None => match provider.keys() {
+                KeySource::Inline(set) => Some(set.clone()),
+                _ => None,
+            },
+            Some(r) => r.keys(),
+        };
+        let known = keys.as_ref().is_some_and(|k| k.get(&parsed.kid).is_some());
+        if !known && let Some(r) = &remote {
+            // A key rotated in since the last fetch (or no fetch yet): one more try,
+            // rate-limited per provider.
+            self.fetch_forced(provider.arn(), r).await;
+            keys = r.keys();
+        }
+        let Some(keys) = keys else {
+            return Err(TokenError::new(
+                "no_keys",
+                format!("the keys of `{provider_arn}` could not be fetched yet"),
+            ));
+        };
+        let Some(key) = keys.get(&parsed.kid) else {
+            return Err(TokenError::new(
+                "unknown_kid",
+                format!(
+                    "no key `{}` in the key set of `{provider_arn}`",
+                    parsed.kid.chars().take(64).collect::<String>()
+                ),
+            ));
+        };
+        let cache_key = cache_key(provider, keys.generation(), token);
+        if let Some(claims) = self.cache.get(&cache_key) {
+            if let Err(e) = claims.check_time(skew, now) {
+                if e.code == "expired" {
+                    self.cache.remove(&cache_key);
+                }
+                return Err(e);
+            }
+            self.metrics.cache_hit();
+            return Ok(claims);
+        }
+        token::verify_signature(&parsed, key)?;
+        let claims = token::claims(&parsed, token)?;
+        provider.check_claims(&claims)?;
+        claims.check_time(skew, now)?;
+        let claims = Arc::new(claims);
+        self.cache.insert(cache_key, claims.clone());
+        Ok(claims)
+    }
+
+    /// The remote state of `provider`'s keys, made when first needed (or when a new
+    /// bundle moved them); `None` for inline keys.
+    fn remote(&self, provider: &OidcProvider) -> Option<Arc<refresh::Remote>> {
+        if matches!(provider.keys(), KeySource::Inline(_)) {
+            return None;
+        }
+        let describe = provider.keys().describe();
+        if let Ok(map) = self.remotes.read()
+            && let Some(r) = map.get(provider.arn())
+            && r.source.describe() == describe
+        {
+            return Some(r.clone());
+        }
+        let mut map = self.remotes.write().ok()?;
+        let entry = map.entry(provider.arn().to_owned()).or_insert_with(|| {
+            Arc::new(refresh::Remote::new(
+                provider.keys().clone(),
+                Instant::now(),
+            ))
+        });
+        if entry.source.describe() != describe {
+            *entry = Arc::new(refresh::Remote::new(
+                provider.keys().clone(),
+                Instant::now(),
+            ));
+        }
+        Some(entry.clone())
+    }
+
+    /// A fetch an unknown `kid` asks for: skipped when another fetch of the set ran while
+    /// this one waited its turn, or when one was forced less than
+    /// [`RefreshConfig::unknown_kid_gap`] ago.
+    async fn fetch_forced(&self, arn: &str, remote: &refresh::Remote) {
+        let seen = remote.state.lock().map(|s| s.attempts).unwrap_or(0);
+        let _turn = remote.fetching.lock().await;
+        let now = Instant::now();
+        {
+            let Ok(mut s) = remote.state.lock() else {
+                return;
+            };
+            if s.attempts != seen {
+                return;
+            }
+            if let Some(t) = s.last_forced
+                && now.saturating_duration_since(t) < self.config.unknown_kid_gap
+            {
+                return;
+            }
+            s.last_forced = Some(now);
+        }
+        self.fetch_and_record(arn, remote, now).await;
+    }
+
+    async fn fetch_and_record(&self, arn: &str, remote: &refresh::Remote, now: Instant) {
+        let result = refresh::fetch(&remote.source, &self.config, self.client.as_ref()).await;
+        match remote.record(result, now, &self.config) {
+            Ok(()) => {
+                self.metrics.refresh(arn, "ok");
+                tracing::debug!(provider = arn, "oidc: keys fetched");
+            }
+            Err(e) => {
+                self.metrics.refresh(arn, "error");
+                tracing::warn!(
+                    provider = arn,
+                    error = %crate::error::for_log(&e),
+                    "oidc: keys not fetched; the last good set (if any) stays"
+                );
+            }
+        }
+    }
+
+    /// Fetches every remote key set of the serving snapshot whose time has come at `now`
+    /// (its schedule, or its backoff after a failure), and forgets the sets of providers
+    /// the snapshot no longer has. Returns how many it fetched.
+    pub async fn refresh_due(&self, now: Instant) -> usize {
+        let Some(snapshot) = self.published.current() else {
+            return 0;
+        };
+        let mut due = Vec::new();
+        for provider in snapshot.oidc_providers() {
+            let Some(remote) = self.remote(provider) else {
+                continue;
+            };
+            // A set never fetched is due whatever the clock says.
+            let due_now = remote
+                .state
+                .lock()
+                .map(|s| s.attempts == 0 || s.next_at <= now)
+                .unwrap_or(true);
+            if due_now {
+                due.push((provider.arn().to_owned(), remote));
+            }
+        }
+        if let Ok(mut map) = self.remotes.write() {
+            map.retain(|arn, _| snapshot.oidc_provider(arn).is_some());
+        }
+        let mut fetched = 0;
+        for (arn, remote) in due {
+            // A fetch already under way (an unknown `kid`'s) does this one's work.
+            let Ok(_turn) = remote.fetching.try_lock() else {
+                continue;
+            };
+            self.fetch_and_record(&arn, &remote, now).await;
+            fetched += 1;
+        }
+        fetched
+    }
+
+    /// When the next remote set is due, if any.
+    fn next_due(&self) -> Option<Instant> {
+        let map = self.remotes.read().ok()?;
+        map.values()
+            .filter_map(|r| r.state.lock().ok().map(|s| s.next_at))
+            .min()
+    }
+
+    /// Keeps the remote key sets fresh until `shutdown` completes: fetches what is due,
+    /// then sleeps until the next is due (at most one interval), or until a new snapshot
+    /// is published (it may name new providers).
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let mut revisions = self.published.subscribe();
+        tokio::pin!(shutdown);
+        loop {
+            let now = Instant::now();
+            self.refresh_due(now).await;
+            let next = self
+                .next_due()
+                .map_or(now + self.config.interval, |t| {
+                    t.min(now + self.config.interval)
+                })
+                .max(Instant::now() + Duration::from_millis(10));
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep_until(next) => {}
+                changed = revisions.changed() => {
+                    if changed.is_err() {
+                        // No publisher any more: keep to the schedule.
+                        tokio::select! {
+                            () = &mut shutdown => return,
+                            () = tokio::time::sleep_until(next) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Spawns [`Verifier::run`] on the current runtime.
+    pub fn spawn(
+        self: &Arc<Self>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.clone().run(shutdown))
+    }
+
+    /// The current keys of `provider_arn` in the serving snapshot (inline, or the last
+    /// good fetched set), for status pages and tests.
+    pub fn keys(&self, provider_arn: &str) -> Option<Arc<KeySet>> {
+        let snapshot = self.published.current()?;
+        let provider = snapshot.oidc_provider(provider_arn)?;
+        match provider.keys() {
+            KeySource::Inline(set) => Some(set.clone()),
+            _ => self.remote(provider)?.keys(),
+        }
+    }
+}
+
+/// The token cache's key: what the verification depended on, and the token.
+fn cache_key(provider: &OidcProvider, generation: &[u8; 32], token: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_be_bytes());
+        h.update(b);
+    };
+    field(provider.arn().as_bytes());
+    field(provider.url().as_bytes());
+    for c in provider.client_ids() {
+        field(c.as_bytes());
+    }
+    field(generation);
+    field(token.as_bytes());
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests;
