@@ -1001,7 +1001,8 @@ fn ghz_configurations_call_served_methods() {
     assert!(calls.contains("warden.v1.Authorizer.Authorize"));
 
     // The Check body is shaped like the CheckRequests Envoy sends (pseudo-headers in
-    // `headers`, the listener in `contextExtensions`).
+    // `headers`, the listener in `context_extensions`), and names only fields that Envoy's
+    // own request, captured from Envoy 1.40, has (proto field names, which ghz accepts).
     let check: Value = serde_json::from_str(&read("deploy/ghz/check.json")).unwrap();
     let http = at(&check, "/data/attributes/request/http", "check.json");
     for h in [":method", ":path", ":authority", ":scheme"] {
@@ -1011,9 +1012,48 @@ fn ghz_configurations_call_served_methods() {
     assert_eq!(
         at(
             &check,
-            "/data/attributes/contextExtensions/warden.listener",
+            "/data/attributes/context_extensions/warden.listener",
             "check.json"
         ),
         "default"
     );
+    let fixture = repo().join("../shared/fixtures/envoy/check_request_default.json");
+    let Ok(captured) = std::fs::read_to_string(&fixture) else {
+        let why = format!("no captured CheckRequest at {}", fixture.display());
+        if std::env::var("WARDEN_REQUIRE_DEPLOY_TOOLS").as_deref() == Ok("1") {
+            panic!("{why}; WARDEN_REQUIRE_DEPLOY_TOOLS=1 requires it");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    };
+    let captured: Value = serde_json::from_str(&captured).unwrap();
+    let envoy_fields = field_paths(&captured, "");
+    for path in field_paths(&check["data"], "") {
+        assert!(
+            envoy_fields.contains(&path),
+            "check.json: `{path}` is not a field of the CheckRequest Envoy sends"
+        );
+    }
+}
+
+/// The paths of an object's fields (`attributes.request.http.method`), stopping at maps
+/// whose keys are data (headers, context extensions, metadata).
+fn field_paths(v: &Value, prefix: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(map) = v.as_object() {
+        for (k, child) in map {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            let data_keyed =
+                ["headers", "context_extensions", "filter_metadata"].contains(&k.as_str());
+            if !data_keyed {
+                out.extend(field_paths(child, &path));
+            }
+            out.insert(path);
+        }
+    }
+    out
 }
