@@ -1070,7 +1070,10 @@ fn ghz_configurations_name_real_methods_and_fields() {
         let config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let call = config["call"].as_str().unwrap();
-        let method_name = call.strip_prefix("warden.v1.Authorizer.").unwrap();
+        // Envoy's `Check` (check.json) is checked against Envoy's own requests in deploy.rs.
+        let Some(method_name) = call.strip_prefix("warden.v1.Authorizer.") else {
+            continue;
+        };
         let method = file.service[0]
             .method
             .iter()
