@@ -390,7 +390,13 @@ impl Checker {
             _ => return Err(("bad_session_name", 403)),
         };
         let session = snapshot
-            .assume_role_with_web_identity(&oidc.provider, &role, &session_name, &claims, now)
+            .assume_role_with_web_identity(
+                &oidc.provider,
+                &role,
+                &session_name,
+                &claims,
+                (now, skew),
+            )
             .map_err(|e| {
                 tracing::debug!(error = %e.message, role, "web identity refused");
                 let code = match e.code {

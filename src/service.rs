@@ -439,8 +439,7 @@ impl Service {
                         .zip(hits.into_iter().flatten())
                         .map(|(item, outcome)| {
                             self.decided(
-                                face,
-                                &caller,
+                                (face, &caller),
                                 (&item.action, &item.resource),
                                 revision,
                                 outcome,
@@ -503,8 +502,7 @@ impl Service {
                 }
             };
             decisions.push(self.decided(
-                face,
-                &caller,
+                (face, &caller),
                 (&given.action, &given.resource),
                 revision,
                 outcome,
@@ -522,8 +520,7 @@ impl Service {
     /// One item's answer, recorded.
     fn decided(
         &self,
-        face: Face,
-        caller: &Caller,
+        (face, caller): (Face, &Caller),
         asked: (&str, &str),
         revision: u64,
         outcome: Arc<Outcome>,
@@ -532,9 +529,8 @@ impl Service {
     ) -> Decided {
         let decision_id = self.ids.next();
         self.record(
-            face,
+            (face, caller),
             &decision_id,
-            caller,
             asked,
             revision,
             &outcome,
@@ -588,9 +584,8 @@ impl Service {
     /// Metrics, logs and the decision log for one decided item.
     fn record(
         &self,
-        face: Face,
+        (face, caller): (Face, &Caller),
         decision_id: &str,
-        caller: &Caller,
         (action, resource): (&str, &str),
         revision: u64,
         outcome: &Outcome,

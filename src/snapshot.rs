@@ -375,14 +375,16 @@ impl Snapshot {
     /// On Allow, a session `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION` whose requests see
     /// the same keys, expiring with the token; its id is unique to the token, role and
     /// session name. The claims must be the provider's (`iss`, `aud`); their signature
-    /// and times are the verifier's to check (see [`crate::oidc::Verifier::verify`]).
+    /// and times are the verifier's to check (see [`crate::oidc::Verifier::verify`]). `skew`
+    /// is the clock skew the verifier allowed: the session lasts until the token's expiry
+    /// plus the skew, so that a token the verifier accepted is not refused here.
     pub fn assume_role_with_web_identity(
         &self,
         provider_arn: &str,
         role_arn: &str,
         session_name: &str,
         claims: &crate::oidc::Claims,
-        now: SystemTime,
+        (now, skew): (SystemTime, std::time::Duration),
     ) -> Result<Arc<Session>, crate::oidc::WebIdentityDenied> {
         use crate::oidc::WebIdentityDenied as Denied;
         let provider = self.oidc_provider(provider_arn).ok_or_else(|| {
@@ -394,7 +396,8 @@ impl Snapshot {
         provider
             .check_claims(claims)
             .map_err(|e| Denied::new(e.code, e.message))?;
-        if claims.expiry() <= now {
+        let expires_at = claims.expiry() + skew;
+        if expires_at <= now {
             return Err(Denied::new("expired", "the token has expired"));
         }
         crate::oidc::check_session_name(session_name)
@@ -495,7 +498,7 @@ impl Snapshot {
             tags: Vec::new(),
             source_identity: None,
             issued_at: claims.issued_at().filter(|t| *t <= now).unwrap_or(now),
-            expires_at: claims.expiry(),
+            expires_at,
             mfa_at: None,
             web_identity: Some(Arc::new(crate::oidc::WebIdentity {
                 provider_arn: provider_arn.to_owned(),

@@ -3,6 +3,13 @@
 //! test's own, the answers Envoy reads (status, denied body, upstream headers, dynamic
 //! metadata), and a property test that `Check` and `Authorize` decide alike for random
 //! routed requests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
 
 #[path = "support/server.rs"]
 #[allow(dead_code, reason = "each test file uses part of the shared helper")]

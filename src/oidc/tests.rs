@@ -853,7 +853,13 @@ fn the_trust_policy_decides_who_assumes_the_role() {
     let s = Snapshot::load_files(&files_with(&inline_provider()), 1).unwrap();
     let at = SystemTime::now();
     let alice = s
-        .assume_role_with_web_identity(PROVIDER, ROLE, "alice-session", &claims_for("alice"), at)
+        .assume_role_with_web_identity(
+            PROVIDER,
+            ROLE,
+            "alice-session",
+            &claims_for("alice"),
+            (at, Duration::ZERO),
+        )
         .unwrap();
     assert_eq!(
         alice.arn,
@@ -876,12 +882,24 @@ fn the_trust_policy_decides_who_assumes_the_role() {
     assert_eq!(key("aws:federatedprovider").as_deref(), Some(PROVIDER));
     // Another session name is another session.
     let again = s
-        .assume_role_with_web_identity(PROVIDER, ROLE, "alice-2", &claims_for("alice"), at)
+        .assume_role_with_web_identity(
+            PROVIDER,
+            ROLE,
+            "alice-2",
+            &claims_for("alice"),
+            (at, Duration::ZERO),
+        )
         .unwrap();
     assert_ne!(again.id, alice.id);
 
     let bob = s
-        .assume_role_with_web_identity(PROVIDER, ROLE, "bob", &claims_for("bob"), at)
+        .assume_role_with_web_identity(
+            PROVIDER,
+            ROLE,
+            "bob",
+            &claims_for("bob"),
+            (at, Duration::ZERO),
+        )
         .unwrap_err();
     assert_eq!(bob.code, "denied");
     assert_eq!(bob.outcome.unwrap().reason.as_str(), "no_resource_allow");
@@ -909,7 +927,13 @@ fn the_trust_policy_decides_who_assumes_the_role() {
         ),
     ] {
         let e = s
-            .assume_role_with_web_identity(provider, role, name, &claims_for("alice"), at)
+            .assume_role_with_web_identity(
+                provider,
+                role,
+                name,
+                &claims_for("alice"),
+                (at, Duration::ZERO),
+            )
             .unwrap_err();
         assert_eq!(e.code, code, "{provider} {role} {name}: {e}");
     }
@@ -921,7 +945,7 @@ fn the_trust_policy_decides_who_assumes_the_role() {
             ROLE,
             "alice",
             &Claims::from_json(wrong).unwrap(),
-            now(),
+            (now(), Duration::ZERO),
         )
         .unwrap_err();
     assert_eq!(e.code, "wrong_audience");
@@ -958,7 +982,7 @@ fn the_demo_provider_lets_a_demo_token_assume_app_runtime() {
             "arn:aws:iam::333333333333:role/service/app-runtime",
             "alice",
             &claims,
-            SystemTime::now(),
+            (SystemTime::now(), Duration::ZERO),
         )
         .unwrap();
     assert_eq!(
@@ -1028,7 +1052,7 @@ fn a_callers_forged_token_keys_are_dropped_and_a_sessions_are_seen() {
             ROLE,
             "alice",
             &claims_for("alice"),
-            SystemTime::now(),
+            (SystemTime::now(), Duration::ZERO),
         )
         .unwrap();
     assert_eq!(ask(Caller::Session(session.clone()), false), "Allow");
@@ -1036,3 +1060,27 @@ fn a_callers_forged_token_keys_are_dropped_and_a_sessions_are_seen() {
 }
 
 use crate::caller::Caller;
+
+#[test]
+fn a_session_lasts_the_skew_the_verifier_allowed() {
+    let s = Snapshot::load_files(&files_with(&inline_provider()), 1).unwrap();
+    let claims = claims_for("alice");
+    let after = claims.expiry() + Duration::from_secs(20);
+    let e = s
+        .assume_role_with_web_identity(PROVIDER, ROLE, "alice", &claims, (after, Duration::ZERO))
+        .unwrap_err();
+    assert_eq!(e.code, "expired");
+    let session = s
+        .assume_role_with_web_identity(
+            PROVIDER,
+            ROLE,
+            "alice",
+            &claims,
+            (after, Duration::from_secs(60)),
+        )
+        .unwrap();
+    assert_eq!(
+        session.expires_at,
+        claims.expiry() + Duration::from_secs(60)
+    );
+}

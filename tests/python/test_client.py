@@ -6,6 +6,7 @@ pytest tests/python` (the server binary must be built; WARDEN_BIN defaults to
 target/debug/warden).
 """
 
+import json
 import os
 import pathlib
 import subprocess
@@ -99,3 +100,50 @@ def test_bad_request_is_invalid_argument(authorize):
         authorize(principal="carol", action="orders:GetOrder", resource=ORDER)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "principal: `carol` is not a principal ARN" in raised.value.details()
+
+
+@pytest.fixture(scope="module")
+def check(server):
+    """Envoy's `envoy.service.auth.v3.Authorization/Check`, its types from reflection."""
+    channel = grpc.insecure_channel(server)
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    method = pool.FindServiceByName("envoy.service.auth.v3.Authorization").FindMethodByName("Check")
+    request_class = message_factory.GetMessageClass(method.input_type)
+    response_class = message_factory.GetMessageClass(method.output_type)
+    call = channel.unary_unary(
+        "/envoy.service.auth.v3.Authorization/Check",
+        request_serializer=request_class.SerializeToString,
+        response_deserializer=response_class.FromString,
+    )
+
+    def ask(method, path, peer_principal=""):
+        request = request_class()
+        attributes = request.attributes
+        attributes.source.address.socket_address.address = "127.0.0.1"
+        attributes.source.principal = peer_principal
+        http = attributes.request.http
+        http.method, http.path, http.host, http.scheme = method, path, "orders.example.com", "http"
+        for k, v in {":method": method, ":path": path, "user-agent": "python"}.items():
+            http.headers[k] = v
+        return call(request, timeout=10)
+
+    yield ask
+    channel.close()
+
+
+def test_check_through_reflection(check):
+    r = check("GET", "/orders/42", "spiffe://cluster.local/ns/shop/sa/app-runtime")
+    assert r.WhichOneof("http_response") == "ok_response", r
+    headers = {h.header.key: h.header.value for h in r.ok_response.headers}
+    session = "arn:aws:sts::333333333333:assumed-role/app-runtime/shop.app-runtime"
+    assert headers["x-warden-principal-arn"] == session
+    assert r.dynamic_metadata.fields["decision"].string_value == "Allow"
+    assert r.dynamic_metadata.fields["action"].string_value == "orders:GetOrder"
+
+
+def test_check_without_a_principal_is_401_not_an_error(check):
+    r = check("GET", "/orders/42")
+    assert r.WhichOneof("http_response") == "denied_response"
+    assert r.denied_response.status.code == 401
+    assert json.loads(r.denied_response.body)["reason"] == "no_principal"
+    assert r.status.code == 16  # UNAUTHENTICATED, in the answer, not as the call's status

@@ -536,3 +536,122 @@ def decision_of(stack, status, body):
                 return record
         time.sleep(0.05)
     raise AssertionError(f"decision {decision_id} was not logged")
+
+
+# === OIDC tokens, the example's listener ===
+
+
+def demo_key():
+    return (DEMO / "signing-key.pem").read_bytes()
+
+
+def demo_kid():
+    provider = EXAMPLE / "accounts" / "333333333333" / "oidc-providers" / "demo.json"
+    return json.loads(provider.read_text())["jwks"]["keys"][0]["kid"]
+
+
+def token(key=None, kid=None, algorithm="EdDSA", **claims):
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600}
+    body.update(claims)
+    body = {k: v for k, v in body.items() if v is not None}
+    return jwt.encode(
+        body, key or demo_key(), algorithm=algorithm, headers={"kid": kid or demo_kid()}
+    )
+
+
+def bearer(value):
+    return {"authorization": f"Bearer {value}"}
+
+
+def test_a_token_minted_by_warden_token_is_a_role_session(stack):
+    minted = subprocess.run(
+        [warden_binary(), "token", "--key", str(DEMO / "signing-key.pem"),
+         "--sub", "alice", "--aud", AUDIENCE],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    status, _, body = stack.request("GET", "/orders/42", headers=bearer(minted))
+    record = decision_of(stack, status, body)
+    assert record["principal"] == "arn:aws:sts::333333333333:assumed-role/app-runtime/alice"
+    assert record["caller"] == "session"
+    assert record["action"] == "orders:GetOrder"
+    assert status == 200, body
+    headers = {k.lower(): v for k, v in json.loads(body)["headers"].items()}
+    assert headers[PRINCIPAL_HEADER] == record["principal"]
+
+
+def other_ed25519_key():
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def unsigned(signature=""):
+    """An `alg: none` token, with an empty signature as RFC 7519 writes it, or another."""
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": now + 600}
+    part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'none', 'kid': demo_kid()})}.{part(body)}.{signature}"
+
+
+@pytest.mark.parametrize(
+    "make, want",
+    [
+        (lambda: token(), (200, None)),
+        # Within the listener's 60 s of skew.
+        (lambda: token(exp=int(time.time()) - 20), (200, None)),
+        (lambda: token(exp=int(time.time()) - 120), (401, "token_expired")),
+        (lambda: token(nbf=int(time.time()) + 600), (401, "token_not_yet_valid")),
+        (lambda: token(key=other_ed25519_key()), (401, "token_bad_signature")),
+        (lambda: token(aud="someone-else"), (401, "token_wrong_audience")),
+        (lambda: token(iss="https://evil.example"), (401, "token_wrong_issuer")),
+        (lambda: token(key=other_ed25519_key(), kid="rotated-away"), (401, "token_unknown_kid")),
+        (lambda: unsigned(), (401, "token_malformed")),
+        (lambda: unsigned("c2lnbmVk"), (401, "token_unsupported_alg")),
+        # HMAC keyed with the provider's public key: the classic confusion.
+        (lambda: token(key=demo_kid(), algorithm="HS256"), (401, "token_unsupported_alg")),
+        (lambda: "not-a-token", (401, "token_malformed")),
+    ],
+    ids=["valid", "skew", "expired", "not-yet-valid", "bad-signature", "wrong-audience",
+         "wrong-issuer", "unknown-kid", "alg-none", "alg-none-signed", "hs256", "malformed"],
+)
+def test_tokens_through_envoy(stack, make, want):
+    status, headers, body = stack.request("GET", "/orders/42", headers=bearer(make()))
+    got = (status, reason(body) if status != 200 else None)
+    assert got == want, body
+    if status == 401:
+        assert headers["www-authenticate"].startswith("Bearer")
+
+
+def test_no_token_is_401(stack):
+    status, _, body = stack.request("GET", "/orders/42")
+    assert (status, reason(body)) == (401, "no_principal")
+
+
+# === dry-run ===
+
+
+def test_a_dry_run_route_lets_a_deny_through(stack):
+    status, _, body = stack.request(
+        "POST", "/orders/42/refund?amount=10", host="trusted.test",
+        headers={"x-test-principal": CAROL},
+    )
+    assert status == 200, body
+    record = decision_of(stack, status, body)
+    assert record["decision"] == "ImplicitDeny"
+    assert record["principal"] == CAROL
+
+
+# === warden down: last, it stops warden ===
+
+
+def test_envoy_fails_closed_when_warden_is_down(stack):
+    status, _, _ = stack.request("GET", "/orders/42", host="trusted.test", headers=as_alice())
+    assert status == 200
+    stack.stop_warden()
+    status, _, body = stack.request("GET", "/orders/42", host="trusted.test", headers=as_alice())
+    assert status == 403, body
+    # Nothing reached the upstream: Envoy answered itself.
+    assert b"headers" not in body
