@@ -55,11 +55,27 @@ const LISTENER: &str = r#"{
   ]
 }"#;
 
+/// A listener that takes the claims Envoy's `jwt_authn` verified.
+const METADATA_LISTENER: &str = r#"{
+  "account": "333333333333",
+  "region": "us-east-1",
+  "principals": {
+    "oidc": {"provider": "arn:aws:iam::333333333333:oidc-provider/demo.warden.invalid",
+             "role": "arn:aws:iam::333333333333:role/service/app-runtime",
+             "from_metadata": true}
+  },
+  "routes": [
+    {"name": "get-order", "methods": ["GET"], "path": "/orders/{id}",
+     "action": "orders:GetOrder", "resource": "arn:aws:orders:{region}:{account}:order/{id}"}
+  ]
+}"#;
+
 fn server() -> Server {
     let bundle = example_copy();
     let routes = bundle.path().join("routes");
     std::fs::create_dir_all(&routes).unwrap();
     std::fs::write(routes.join("test.json"), LISTENER).unwrap();
+    std::fs::write(routes.join("meta.json"), METADATA_LISTENER).unwrap();
     Server::start_in(bundle, &["--cache-size", "0"])
 }
 
@@ -385,6 +401,107 @@ impl std::fmt::Debug for Garbage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Garbage")
     }
+}
+
+/// A request on the `meta` listener whose `jwt_authn` payload is `claims`.
+fn with_jwt_payload(claims: serde_json::Value) -> CheckRequest {
+    use envoy_types::pb::envoy::config::core::v3::Metadata;
+    use envoy_types::pb::google::protobuf::{ListValue, Struct, Value};
+    fn value(v: &serde_json::Value) -> Value {
+        let kind = match v {
+            serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
+            serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+            serde_json::Value::Array(a) => Kind::ListValue(ListValue {
+                values: a.iter().map(value).collect(),
+            }),
+            other => panic!("{other}"),
+        };
+        Value { kind: Some(kind) }
+    }
+    let payload = Struct {
+        fields: claims
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), value(v)))
+            .collect(),
+    };
+    let mut r = request("GET", "/orders/42", None);
+    let attributes = r.attributes.as_mut().unwrap();
+    attributes.context_extensions = HashMap::from([("warden.listener".into(), "meta".into())]);
+    attributes.metadata_context = Some(Metadata {
+        filter_metadata: HashMap::from([(
+            "envoy.filters.http.jwt_authn".to_owned(),
+            Struct {
+                fields: HashMap::from([(
+                    "jwt_payload".to_owned(),
+                    Value {
+                        kind: Some(Kind::StructValue(payload)),
+                    },
+                )]),
+            },
+        )]),
+        ..Metadata::default()
+    });
+    r
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_from_jwt_authn_metadata_are_still_checked_against_the_provider() {
+    let server = server();
+    let mut c = client(&server).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |iss: &str, aud: &str, exp: u64| serde_json::json!({"iss": iss, "aud": aud, "sub": "alice", "exp": exp});
+    let issuer = "https://demo.warden.invalid";
+    let a = check(
+        &mut c,
+        with_jwt_payload(claims(issuer, "orders", now + 600)),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        a.metadata["principal"],
+        "arn:aws:sts::333333333333:assumed-role/app-runtime/alice"
+    );
+    for (claims, reason) in [
+        // Past the listener's 60 s of skew.
+        (claims(issuer, "orders", now - 120), "token_expired"),
+        (
+            claims("https://elsewhere", "orders", now + 600),
+            "token_wrong_issuer",
+        ),
+        (
+            claims(issuer, "someone-else", now + 600),
+            "token_wrong_audience",
+        ),
+    ] {
+        let a = check(&mut c, with_jwt_payload(claims.clone())).await;
+        assert_eq!(
+            (a.status, &a.body["reason"]),
+            (401, &serde_json::json!(reason)),
+            "{claims}"
+        );
+    }
+    // Without jwt_authn's metadata there is no principal: the bearer header is not read.
+    let mut r = request("GET", "/orders/42", None);
+    let attributes = r.attributes.as_mut().unwrap();
+    attributes.context_extensions = HashMap::from([("warden.listener".into(), "meta".into())]);
+    let http = attributes
+        .request
+        .as_mut()
+        .and_then(|r| r.http.as_mut())
+        .unwrap();
+    http.headers
+        .insert("authorization".into(), "Bearer not.a.token".into());
+    let a = check(&mut c, r).await;
+    assert_eq!(
+        (a.status, &a.body["reason"]),
+        (401, &serde_json::json!("no_principal"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -167,13 +167,40 @@ def ext_authz_per_route(extensions):
     }
 
 
-def virtual_host(name, domains, extensions, routes=None):
+def virtual_host(name, domains, extensions, routes=None, jwt=False):
+    per_filter = ext_authz_per_route(extensions)
+    if jwt:
+        per_filter["envoy.filters.http.jwt_authn"] = {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+            "requirement_name": "demo",
+        }
     return {
         "name": name,
         "domains": domains,
-        "typed_per_filter_config": ext_authz_per_route(extensions),
+        "typed_per_filter_config": per_filter,
         "routes": routes
         or [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
+    }
+
+
+def jwt_authn():
+    """Envoy's own verification of the demo provider's tokens, its payload in metadata."""
+    provider = EXAMPLE / "accounts" / "333333333333" / "oidc-providers" / "demo.json"
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                "demo": {
+                    "issuer": ISSUER,
+                    "audiences": [AUDIENCE],
+                    "local_jwks": {"inline_string": json.dumps(json.loads(provider.read_text())["jwks"])},
+                    "payload_in_metadata": "jwt_payload",
+                    "forward": True,
+                }
+            },
+            "requirement_map": {"demo": {"provider_name": "demo"}},
+        },
     }
 
 
@@ -188,6 +215,7 @@ def http_manager(stat_prefix, virtual_hosts, warden_timeout="2s"):
             "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
             "route_config": {"name": stat_prefix, "virtual_hosts": virtual_hosts},
             "http_filters": [
+                jwt_authn(),
                 {
                     "name": "envoy.filters.http.ext_authz",
                     "typed_config": {
@@ -195,6 +223,7 @@ def http_manager(stat_prefix, virtual_hosts, warden_timeout="2s"):
                         "transport_api_version": "V3",
                         "failure_mode_allow": False,
                         "include_peer_certificate": True,
+                        "metadata_context_namespaces": ["envoy.filters.http.jwt_authn"],
                         "grpc_service": {
                             "envoy_grpc": {"cluster_name": "warden"},
                             "timeout": warden_timeout,
@@ -217,6 +246,9 @@ def envoy_config(ports, certs):
         virtual_host("orders", ["orders.test", "orders.test:*"], {"warden.listener": "default"}),
         virtual_host("trusted", ["trusted.test", "trusted.test:*"], {"warden.listener": "trusted"}),
         virtual_host("open", ["open.test", "open.test:*"], {"warden.listener": "open"}),
+        virtual_host(
+            "jwt", ["jwt.test", "jwt.test:*"], {"warden.listener": "metadata"}, jwt=True
+        ),
         virtual_host(
             "beside",
             ["beside.test", "beside.test:*"],
@@ -320,6 +352,9 @@ def bundle(directory):
     (directory / "routes" / "trusted.json").write_text(json.dumps(trusted))
     opened = dict(trusted, unmatched="allow")
     (directory / "routes" / "open.json").write_text(json.dumps(opened))
+    oidc = dict(default["principals"]["oidc"], from_metadata=True)
+    metadata = dict(default, principals={"oidc": oidc})
+    (directory / "routes" / "metadata.json").write_text(json.dumps(metadata))
 
 
 # === the fixture: warden, the upstream and Envoy ===
@@ -623,6 +658,22 @@ def test_tokens_through_envoy(stack, make, want):
     assert got == want, body
     if status == 401:
         assert headers["www-authenticate"].startswith("Bearer")
+
+
+def test_claims_verified_by_envoys_jwt_authn_are_read_from_its_metadata(stack):
+    # Envoy verifies the token (jwt_authn) and hands warden the payload: a role session.
+    status, _, body = stack.request("GET", "/orders/42", host="jwt.test", headers=bearer(token()))
+    assert status == 200, body
+    record = decision_of(stack, status, body)
+    assert record["principal"] == "arn:aws:sts::333333333333:assumed-role/app-runtime/alice"
+    # A token jwt_authn refuses never reaches warden.
+    status, _, body = stack.request(
+        "GET", "/orders/42", host="jwt.test", headers=bearer(token(key=other_ed25519_key()))
+    )
+    assert status == 401 and b"decision" not in body, body
+    # No token: jwt_authn's requirement refuses it before warden is asked.
+    status, _, body = stack.request("GET", "/orders/42", host="jwt.test")
+    assert status == 401 and b"decision" not in body, body
 
 
 def test_no_token_is_401(stack):
