@@ -42,18 +42,24 @@ def server():
     assert proc.wait(timeout=30) == 0
 
 
-@pytest.fixture(scope="module")
-def authorize(server):
-    channel = grpc.insecure_channel(server)
+def unary(channel, service, name):
+    """A method's request class and its callable, the types read through reflection."""
     pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
-    method = pool.FindServiceByName("warden.v1.Authorizer").FindMethodByName("Authorize")
+    method = pool.FindServiceByName(service).FindMethodByName(name)
     request_class = message_factory.GetMessageClass(method.input_type)
     response_class = message_factory.GetMessageClass(method.output_type)
     call = channel.unary_unary(
-        "/warden.v1.Authorizer/Authorize",
+        f"/{service}/{name}",
         request_serializer=request_class.SerializeToString,
         response_deserializer=response_class.FromString,
     )
+    return request_class, call
+
+
+@pytest.fixture(scope="module")
+def authorize(server):
+    channel = grpc.insecure_channel(server)
+    request_class, call = unary(channel, "warden.v1.Authorizer", "Authorize")
 
     def ask(**fields):
         context = fields.pop("context", {})
@@ -106,15 +112,7 @@ def test_bad_request_is_invalid_argument(authorize):
 def check(server):
     """Envoy's `envoy.service.auth.v3.Authorization/Check`, its types from reflection."""
     channel = grpc.insecure_channel(server)
-    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
-    method = pool.FindServiceByName("envoy.service.auth.v3.Authorization").FindMethodByName("Check")
-    request_class = message_factory.GetMessageClass(method.input_type)
-    response_class = message_factory.GetMessageClass(method.output_type)
-    call = channel.unary_unary(
-        "/envoy.service.auth.v3.Authorization/Check",
-        request_serializer=request_class.SerializeToString,
-        response_deserializer=response_class.FromString,
-    )
+    request_class, call = unary(channel, "envoy.service.auth.v3.Authorization", "Check")
 
     def ask(method, path, peer_principal=""):
         request = request_class()
