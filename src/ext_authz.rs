@@ -5,8 +5,9 @@
 //! small JSON body). Knows nothing of protobuf: `grpc::check` converts.
 //!
 //! In order, for each request:
-//! 1. admission (the service's concurrency limit), then the serving snapshot: overload or
-//!    no snapshot is a 503 deny, never a gRPC error that `failure_mode_allow` could pass;
+//! 1. admission (the service's concurrency limit), then decoding (a request that does not
+//!    decode is a 403 deny), then the serving snapshot: overload or no snapshot is a 503
+//!    deny, never a gRPC error that `failure_mode_allow` could pass;
 //! 2. the listener (`warden.listener` in the route's `context_extensions`, else `default`);
 //! 3. the route: action, resource and request-derived context, or a refusal (a path warden
 //!    cannot decide safely), or no route (denied unless the listener allows unmatched);
@@ -54,6 +55,7 @@ pub const REFUSALS: &[&str] = &[
     "encoded_slash",
     "backslash",
     "dot_segment",
+    "path_parameter",
     "empty_segment",
     "control_character",
     "invalid_character",
@@ -63,6 +65,7 @@ pub const REFUSALS: &[&str] = &[
     "variable_in_value",
     "value_too_long",
     "too_many_values",
+    "ambiguous_value",
     "unknown_action",
     "invalid_resource",
     "missing_resource",
@@ -188,12 +191,22 @@ impl Checker {
         &self.service
     }
 
-    /// Decides one HTTP request. Never an error: what cannot be decided is denied.
-    pub async fn check(&self, http: &HttpCheck) -> Verdict {
+    /// Decides one HTTP request, which `decode` reads from the face's wire format once the
+    /// request is admitted (so refused work costs nothing). Never an error: what cannot be
+    /// decoded or decided is denied.
+    pub async fn check(&self, decode: impl FnOnce() -> Result<HttpCheck, String>) -> Verdict {
         let admitted = match self.service.admit() {
             Ok(a) => a,
             Err(e) => return self.unavailable(&e),
         };
+        let http = match decode() {
+            Ok(http) => http,
+            Err(message) => {
+                tracing::debug!(message, "malformed check request");
+                return self.refuse(None, "malformed_request", 403);
+            }
+        };
+        let http = &http;
         let snapshot = match self.service.snapshot(0).await {
             Ok(s) => s,
             Err(e) => return self.unavailable(&e),
@@ -412,11 +425,6 @@ impl Checker {
                 (code, status)
             })?;
         Ok(Some((Caller::Session(session), Some(claims))))
-    }
-
-    /// A `CheckRequest` that does not decode: denied with its reason, like any refusal.
-    pub fn malformed(&self) -> Verdict {
-        self.refuse(None, "malformed_request", 403)
     }
 
     /// Overload or no snapshot: warden cannot decide, so the request is denied (503) — an

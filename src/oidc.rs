@@ -64,6 +64,9 @@ pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// fresh and a cache of verified tokens.
 pub struct Verifier {
     published: Arc<Published>,
+    /// What fetches key sets: shared with the fetches an unknown `kid` starts, which may
+    /// outlive the request that started them.
+    fetcher: Fetcher,
     config: RefreshConfig,
     /// Verified claims by SHA-256 of (provider, its URL and client ids, key set
     /// generation, token): a changed key set or provider misses, and the time claims are
@@ -72,9 +75,62 @@ pub struct Verifier {
     /// Key sets fetched from files and URLs, by provider ARN. Written when a provider is
     /// first seen or its source changes; read briefly, never held across a fetch.
     remotes: RwLock<FxHashMap<String, Arc<refresh::Remote>>>,
+    metrics: OidcMetrics,
+}
+
+/// Fetches remote key sets and records the outcome; cheap to clone.
+#[derive(Clone)]
+struct Fetcher {
+    config: RefreshConfig,
     /// `None` when TLS could not be set up: URL sources then fail, and say why.
     client: Option<refresh::HttpClient>,
     metrics: OidcMetrics,
+}
+
+// === impl Fetcher ===
+
+impl Fetcher {
+    /// A fetch an unknown `kid` asks for: skipped when another fetch of the set ran while
+    /// this one waited its turn, or when one was forced less than
+    /// [`RefreshConfig::unknown_kid_gap`] ago.
+    async fn fetch_forced(&self, arn: &str, remote: &refresh::Remote) {
+        let seen = remote.state.lock().map(|s| s.attempts).unwrap_or(0);
+        let _turn = remote.fetching.lock().await;
+        let now = Instant::now();
+        {
+            let Ok(mut s) = remote.state.lock() else {
+                return;
+            };
+            if s.attempts != seen {
+                return;
+            }
+            if let Some(t) = s.last_forced
+                && now.saturating_duration_since(t) < self.config.unknown_kid_gap
+            {
+                return;
+            }
+            s.last_forced = Some(now);
+        }
+        self.fetch_and_record(arn, remote, now).await;
+    }
+
+    async fn fetch_and_record(&self, arn: &str, remote: &refresh::Remote, now: Instant) {
+        let result = refresh::fetch(&remote.source, &self.config, self.client.as_ref()).await;
+        match remote.record(result, now, &self.config) {
+            Ok(()) => {
+                self.metrics.refresh(arn, "ok");
+                tracing::debug!(provider = arn, "oidc: keys fetched");
+            }
+            Err(e) => {
+                self.metrics.refresh(arn, "error");
+                tracing::warn!(
+                    provider = arn,
+                    error = %crate::error::for_log(&e),
+                    "oidc: keys not fetched; the last good set (if any) stays"
+                );
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Verifier {
@@ -105,10 +161,14 @@ impl Verifier {
         };
         Verifier {
             published,
+            fetcher: Fetcher {
+                config,
+                client,
+                metrics: metrics.clone(),
+            },
             config,
             cache: quick_cache::sync::Cache::new(TOKEN_CACHE_ENTRIES),
             remotes: RwLock::new(FxHashMap::default()),
-            client,
             metrics,
         }
     }
@@ -160,8 +220,11 @@ impl Verifier {
         let known = keys.as_ref().is_some_and(|k| k.get(&parsed.kid).is_some());
         if !known && let Some(r) = &remote {
             // A key rotated in since the last fetch (or no fetch yet): one more try,
-            // rate-limited per provider.
-            self.fetch_forced(provider.arn(), r).await;
+            // rate-limited per provider, waited for only briefly. The fetch runs on its own
+            // task and finishes even when this request stops waiting.
+            let (fetcher, arn, r2) = (self.fetcher.clone(), provider.arn().to_owned(), r.clone());
+            let fetch = tokio::spawn(async move { fetcher.fetch_forced(&arn, &r2).await });
+            let _ = tokio::time::timeout(self.config.unknown_kid_wait, fetch).await;
             keys = r.keys();
         }
         let Some(keys) = keys else {
@@ -228,48 +291,6 @@ impl Verifier {
         Some(entry.clone())
     }
 
-    /// A fetch an unknown `kid` asks for: skipped when another fetch of the set ran while
-    /// this one waited its turn, or when one was forced less than
-    /// [`RefreshConfig::unknown_kid_gap`] ago.
-    async fn fetch_forced(&self, arn: &str, remote: &refresh::Remote) {
-        let seen = remote.state.lock().map(|s| s.attempts).unwrap_or(0);
-        let _turn = remote.fetching.lock().await;
-        let now = Instant::now();
-        {
-            let Ok(mut s) = remote.state.lock() else {
-                return;
-            };
-            if s.attempts != seen {
-                return;
-            }
-            if let Some(t) = s.last_forced
-                && now.saturating_duration_since(t) < self.config.unknown_kid_gap
-            {
-                return;
-            }
-            s.last_forced = Some(now);
-        }
-        self.fetch_and_record(arn, remote, now).await;
-    }
-
-    async fn fetch_and_record(&self, arn: &str, remote: &refresh::Remote, now: Instant) {
-        let result = refresh::fetch(&remote.source, &self.config, self.client.as_ref()).await;
-        match remote.record(result, now, &self.config) {
-            Ok(()) => {
-                self.metrics.refresh(arn, "ok");
-                tracing::debug!(provider = arn, "oidc: keys fetched");
-            }
-            Err(e) => {
-                self.metrics.refresh(arn, "error");
-                tracing::warn!(
-                    provider = arn,
-                    error = %crate::error::for_log(&e),
-                    "oidc: keys not fetched; the last good set (if any) stays"
-                );
-            }
-        }
-    }
-
     /// Fetches every remote key set of the serving snapshot whose time has come at `now`
     /// (its schedule, or its backoff after a failure), and forgets the sets of providers
     /// the snapshot no longer has. Returns how many it fetched.
@@ -301,7 +322,7 @@ impl Verifier {
             let Ok(_turn) = remote.fetching.try_lock() else {
                 continue;
             };
-            self.fetch_and_record(&arn, &remote, now).await;
+            self.fetcher.fetch_and_record(&arn, &remote, now).await;
             fetched += 1;
         }
         fetched

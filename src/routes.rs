@@ -10,7 +10,8 @@
 //! whatever Envoy did: a path that does not start with `/` (`path_not_absolute`), a
 //! percent-encoded `/` or `\` (`%2F`, `%5C`, any case: `encoded_slash`) or a raw `\`
 //! (`backslash`), a `.` or `..` segment, also encoded (`%2e`) or before a `;` (Tomcat's
-//! `..;`) (`dot_segment`), an empty segment (`//`: `empty_segment`), a control character,
+//! `..;`) (`dot_segment`), a `;` path parameter, raw or `%3B`, which servlet containers
+//! drop before routing (`path_parameter`), an empty segment (`//`: `empty_segment`), a control character,
 //! raw or encoded (`control_character`), a raw space, `#` or non-ASCII byte
 //! (`invalid_character`), a bad escape or one that decodes to invalid UTF-8
 //! (`invalid_percent_encoding`), and a path over [`MAX_PATH_BYTES`] (`path_too_long`).
@@ -27,8 +28,11 @@
 //! resource part of an ARN (checked at load), so no value can move a colon.
 //!
 //! **The query string** is split off; a context key may take a parameter's value, decoded
-//! (`+` is a space, as in forms); a repeated parameter gives a list. A missing header or
-//! parameter leaves its key out of the context.
+//! (`+` is a space, as in forms). A key takes one value unless its route says `"list":
+//! true`: a repeated parameter or header (Envoy joins a repeated header with `,`) is
+//! refused (`ambiguous_value`), since the upstream reads one of the values while a list
+//! would turn a plain condition off; a list takes every value, a header's split at `,`.
+//! A missing header or parameter leaves its key out of the context.
 //!
 //! **Matching.** Host: exact, `*`, or `*.suffix` (one label or more before the suffix),
 //! compared case-insensitively without the port. Method: a list, or any. Path: the most
@@ -314,13 +318,17 @@ impl HostPattern {
     }
 }
 
-/// Where a context value comes from.
+/// Where a context value comes from, and whether it may be a list (`"list": true`).
+/// A key that is not a list takes exactly one value: a repeated parameter or header could
+/// otherwise turn a condition off (a plain operator matches nothing on a list) while the
+/// upstream reads one of the values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
-    /// A header, lower-case.
-    Header(Box<str>),
+    /// A header, lower-case. Envoy joins a repeated header's values with `,`, so a list is
+    /// split there, and a single value may not hold one.
+    Header(Box<str>, bool),
     /// A query parameter (decoded name).
-    Query(Box<str>),
+    Query(Box<str>, bool),
 }
 
 /// One compiled route.
@@ -824,6 +832,15 @@ fn split_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 8]>, Refusal> {
                 "a `.` or `..` segment in the path",
             ));
         }
+        // Servlet containers (Tomcat, Jetty, Spring) drop a segment's `;` parameters, so
+        // `/orders/secret;x` would be decided on `order/secret;x` and served as
+        // `/orders/secret`, and `/orders;x/42` would miss its route.
+        if seg.contains(';') {
+            return Err(Refusal::new(
+                "path_parameter",
+                "a `;` (path parameter) in the path, which some servers drop before routing",
+            ));
+        }
         segs.push(seg);
     }
     Ok(segs)
@@ -869,25 +886,46 @@ fn request_context(
             values.push(v.into_owned());
             Ok(())
         };
-        match source {
-            Source::Header(name) => {
+        let list = match source {
+            Source::Header(name, list) => {
                 for (_, v) in headers.iter().filter(|(n, _)| *n == &**name) {
-                    add(Cow::Borrowed(v))?;
+                    if *list {
+                        for part in v.split(',') {
+                            add(Cow::Borrowed(part.trim()))?;
+                        }
+                    } else {
+                        add(Cow::Borrowed(v))?;
+                    }
                 }
+                *list
             }
-            Source::Query(name) => {
+            Source::Query(name, list) => {
                 for (_, v) in query.iter().filter(|(n, _)| *n == **name) {
                     if v.len() > MAX_VALUE_BYTES * 3 {
                         return Err(too_long(v.len()));
                     }
                     add(decode(v, true)?)?;
                 }
+                *list
             }
-        }
-        let value = match values.len() {
-            0 => continue,
-            1 => ContextValue::Single(values.into_iter().next().unwrap_or_default()),
-            _ => ContextValue::Multi(values.into_vec()),
+        };
+        let ambiguous = |why: &str| {
+            Refusal::new(
+                "ambiguous_value",
+                format!("`{key}` takes one value, and the request {why}"),
+            )
+        };
+        let value = match (values.len(), list) {
+            (0, _) => continue,
+            (1, false)
+                if matches!(source, Source::Header(..))
+                    && values.iter().any(|v| v.contains(',')) =>
+            {
+                return Err(ambiguous("repeats its header (or its value holds a `,`)"));
+            }
+            (1, false) => ContextValue::Single(values.into_iter().next().unwrap_or_default()),
+            (_, false) => return Err(ambiguous("repeats it")),
+            (_, true) => ContextValue::Multi(values.into_vec()),
         };
         entries.push((key.to_string(), value));
     }

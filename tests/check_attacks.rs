@@ -1,6 +1,6 @@
-//! Attacks on the Check face through a real `warden serve`: each test is a defect found by
-//! the attack review of issue 14 and FAILS until it is fixed. The comment on each names the
-//! defect.
+//! Attacks on the Check face through a real `warden serve`: each test pins a defect found
+//! by the attack review of issue 14, and failed before its fix. The comment on each names
+//! the defect.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

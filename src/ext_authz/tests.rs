@@ -158,3 +158,40 @@ fn mtls_sessions_are_named_as_aws_names_role_sessions() {
     check("arn:aws:iam::333333333333:user/u", "ab", None);
     check("arn:aws:s3:::bucket", "ab", None);
 }
+
+#[tokio::test]
+async fn overload_is_refused_before_the_request_is_decoded() {
+    use crate::service::{Limits, Service, ServiceConfig};
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org");
+    let snapshot = Snapshot::load_dir(&bundle, 1).unwrap();
+    let service = Arc::new(Service::serving(
+        snapshot,
+        ServiceConfig {
+            cache_size: 0,
+            limits: Limits {
+                max_concurrency: 1,
+                ..Limits::default()
+            },
+        },
+    ));
+    let verifier = Arc::new(Verifier::new(Arc::new(crate::source::Published::new())));
+    let checker = Checker::new(service.clone(), verifier);
+    let held = service.admit().unwrap();
+    let mut decoded = false;
+    let v = checker
+        .check(|| {
+            decoded = true;
+            Ok(HttpCheck::default())
+        })
+        .await;
+    assert!(!decoded, "decoded before admission");
+    assert_eq!((v.status, v.record.reason.as_str()), (503, "overloaded"));
+    drop(held);
+    // Admitted, a request that does not decode is a deny with its reason.
+    let v = checker.check(|| Err("truncated".into())).await;
+    assert_eq!(
+        (v.status, v.record.reason.as_str()),
+        (403, "malformed_request")
+    );
+    assert!(!v.allowed);
+}

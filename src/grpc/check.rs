@@ -1,5 +1,6 @@
 //! `envoy.service.auth.v3.Authorization/Check` over tonic: Envoy's `CheckRequest` decoded
-//! once the request is admitted (its bytes come in as [`CheckBytes`]), converted to an
+//! once the request is admitted (its bytes come in as [`CheckBytes`]; prost's decoding is
+//! linear in them, and they are bounded by the server's message limit), converted to an
 //! [`HttpCheck`], decided by [`Checker`], and the [`Verdict`] converted back. A deny is an
 //! answer (`PERMISSION_DENIED` or `UNAUTHENTICATED` with Envoy's denied response), never a
 //! gRPC error: Envoy treats errors as an outage, and `failure_mode_allow` would pass them.
@@ -78,13 +79,7 @@ impl server::authorization_server::Authorization for Authorization {
     async fn check(&self, request: Request<CheckBytes>) -> Result<Response<CheckResponse>, Status> {
         let started = Instant::now();
         let bytes = request.into_inner().0;
-        let verdict = match decode(&bytes) {
-            Ok(http) => self.checker.check(&http).await,
-            Err(message) => {
-                tracing::debug!(message, "malformed check request");
-                self.checker.malformed()
-            }
-        };
+        let verdict = self.checker.check(|| decode(&bytes)).await;
         let decision = if verdict.record.decision == Decision::Allow.as_str() {
             Decision::Allow
         } else if verdict.record.decision == Decision::ExplicitDeny.as_str() {

@@ -34,6 +34,11 @@ pub struct RefreshConfig {
     /// this long (a key rotated in before the schedule's next fetch), so that tokens with
     /// made-up `kid`s cannot make warden hammer the identity provider.
     pub unknown_kid_gap: Duration,
+    /// How long a request whose token names an unknown `kid` waits for that fetch before it
+    /// is answered `unknown_kid`; the fetch goes on in the background. Well under Envoy's
+    /// ext_authz timeout, so that a slow or hanging key server turns into a deny, never a
+    /// timeout that `failure_mode_allow` would pass.
+    pub unknown_kid_wait: Duration,
 }
 
 impl Default for RefreshConfig {
@@ -45,6 +50,7 @@ impl Default for RefreshConfig {
             timeout: Duration::from_secs(10),
             max_bytes: 256 * 1024,
             unknown_kid_gap: Duration::from_secs(30),
+            unknown_kid_wait: Duration::from_millis(100),
         }
     }
 }

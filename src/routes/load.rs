@@ -251,9 +251,11 @@ pub fn read_listener(
         },
     };
     let trie = Trie::build(&routes);
-    let reads_query = routes
-        .iter()
-        .any(|x| x.context.iter().any(|(_, s)| matches!(s, Source::Query(_))));
+    let reads_query = routes.iter().any(|x| {
+        x.context
+            .iter()
+            .any(|(_, s)| matches!(s, Source::Query(..)))
+    });
     Some(Listener {
         name: name.to_owned(),
         account,
@@ -931,6 +933,20 @@ fn context(r: &mut FileReader<'_>, node: &Node, path: &str, catalog: &Catalog) -
             );
             continue;
         }
+        if lower.starts_with("aws:resourcetag/") {
+            // The client writes what a route takes from the request; a resource's tags
+            // belong to the resource (declare them in `resources/`, where they replace a
+            // request's).
+            r.warn(
+                "client-controlled-resource-key",
+                &kpath,
+                m.key_pos,
+                format!(
+                    "`{key}` taken from the request: the client chooses the resource's tags; \
+                     declare them with the resource in the bundle instead"
+                ),
+            );
+        }
         if !catalog.knows_key(key) {
             r.warn(
                 "unknown-condition-key",
@@ -940,9 +956,12 @@ fn context(r: &mut FileReader<'_>, node: &Node, path: &str, catalog: &Catalog) -
             );
         }
         let v = &m.value;
-        if r.object(v, &kpath, &["header", "query", "claim"]).is_none() {
+        if r.object(v, &kpath, &["header", "query", "claim", "list"])
+            .is_none()
+        {
             continue;
         }
+        let list = boolean(r, v, &kpath, "list").unwrap_or(false);
         let given: Vec<&str> = ["header", "query", "claim"]
             .into_iter()
             .filter(|k| v.get(k).is_some())
@@ -970,7 +989,7 @@ fn context(r: &mut FileReader<'_>, node: &Node, path: &str, catalog: &Catalog) -
                     );
                     continue;
                 }
-                sources.push((key.into(), Source::Header(h.into())));
+                sources.push((key.into(), Source::Header(h.into(), list)));
             }
             "query" => {
                 let Some((q, pos)) = r.string(v, &kpath, "query") else {
@@ -985,7 +1004,7 @@ fn context(r: &mut FileReader<'_>, node: &Node, path: &str, catalog: &Catalog) -
                     );
                     continue;
                 }
-                sources.push((key.into(), Source::Query(q.into())));
+                sources.push((key.into(), Source::Query(q.into(), list)));
             }
             _ => {
                 if let Some(c) = claim_name(r, v, &kpath, "claim") {

@@ -824,6 +824,12 @@ fn paths_warden_cannot_decide_are_refused() {
         ("/orders/..", "dot_segment"),
         ("/orders/%2e%2E", "dot_segment"),
         ("/orders/%2e", "dot_segment"),
+        // Servlet containers drop `;` parameters: decided on `secret;x`, served as `secret`.
+        ("/orders/secret;x", "path_parameter"),
+        ("/orders/secret;jsessionid=1", "path_parameter"),
+        ("/orders/secret%3Bx", "path_parameter"),
+        ("/orders/secret%3bx", "path_parameter"),
+        ("/orders;x/42", "path_parameter"),
         ("/orders/..;/admin", "dot_segment"),
         ("/orders//1", "empty_segment"),
         ("//orders", "empty_segment"),
@@ -874,7 +880,8 @@ fn context_comes_from_headers_and_query_parameters() {
     let route = r#"{"name": "create", "methods": ["POST"], "path": "/orders/{id}", "action": "orders:CreateOrder",
         "resource": "arn:aws:orders:{region}:{account}:order/{id}",
         "context": {"aws:RequestTag/team": {"header": "x-team"}, "orders:Currency": {"query": "currency"},
-                    "orders:Amount": {"claim": "amount"}, "aws:TagKeys": {"query": "tag"}},
+                    "orders:Amount": {"claim": "amount"}, "aws:TagKeys": {"query": "tag", "list": true},
+                    "aws:RequestTag/labels": {"header": "x-labels", "list": true}},
         "dry_run": true, "role": "arn:aws:iam::111122223333:role/svc/app"}"#;
     let l = listener(&doc(&[route, GET_ORDER]));
     let ext = no_extensions();
@@ -893,19 +900,20 @@ fn context_comes_from_headers_and_query_parameters() {
     let cases: Vec<(&str, Headers, Entries)> = vec![
         (
             "/orders/1?currency=EUR&tag=a&tag=b+c&other=x",
-            vec![("x-team", "blue"), ("x-other", "y")],
+            vec![("x-team", "blue"), ("x-other", "y"), ("x-labels", "a, b")],
             vec![
+                ("aws:requesttag/labels", multi(&["a", "b"])),
                 ("aws:requesttag/team", single("blue")),
                 ("aws:tagkeys", multi(&["a", "b c"])),
                 ("orders:currency", single("EUR")),
             ],
         ),
         (
-            "/orders/1?currency=%E2%82%AC&cur%72ency=USD",
-            vec![("x-team", "a"), ("x-team", "b")],
+            "/orders/1?currency=%E2%82%AC",
+            vec![("x-labels", "a"), ("x-labels", "b,c")],
             vec![
-                ("aws:requesttag/team", multi(&["a", "b"])),
-                ("orders:currency", multi(&["€", "USD"])),
+                ("aws:requesttag/labels", multi(&["a", "b", "c"])),
+                ("orders:currency", single("€")),
             ],
         ),
         // Absent header and parameter: absent keys; an empty value is a value.
@@ -913,7 +921,11 @@ fn context_comes_from_headers_and_query_parameters() {
         (
             "/orders/1?currency=&tag",
             vec![],
-            vec![("aws:tagkeys", single("")), ("orders:currency", single(""))],
+            // A list is a list even of one value.
+            vec![
+                ("aws:tagkeys", multi(&[""])),
+                ("orders:currency", single("")),
+            ],
         ),
     ];
     for (path, headers, want) in cases {
@@ -943,7 +955,7 @@ fn context_comes_from_headers_and_query_parameters() {
     assert!(!r.dry_run && r.role.is_none() && r.context.is_empty());
     // Values warden refuses.
     let long = "v".repeat(MAX_VALUE_BYTES + 1);
-    let many: Vec<(&str, &str)> = (0..=MAX_VALUES).map(|_| ("x-team", "a")).collect();
+    let many: Vec<(&str, &str)> = (0..=MAX_VALUES).map(|_| ("x-labels", "a")).collect();
     let many_query = format!("/orders/1?{}", vec!["tag=a"; MAX_VALUES + 1].join("&"));
     let refusals: Vec<(String, Headers, &str)> = vec![
         (
@@ -968,6 +980,24 @@ fn context_comes_from_headers_and_query_parameters() {
         ),
         ("/orders/1".into(), many, "too_many_values"),
         (many_query, vec![], "too_many_values"),
+        // One value for a key that is not a list: a repeated parameter or header (which
+        // Envoy joins with `,`) would let the upstream read one value and the policy
+        // another.
+        (
+            "/orders/1?currency=EUR&cur%72ency=USD".into(),
+            vec![],
+            "ambiguous_value",
+        ),
+        (
+            "/orders/1".into(),
+            vec![("x-team", "a"), ("x-team", "b")],
+            "ambiguous_value",
+        ),
+        (
+            "/orders/1".into(),
+            vec![("x-team", "a,b")],
+            "ambiguous_value",
+        ),
     ];
     for (path, headers, code) in refusals {
         assert_eq!(run(&path, &headers).unwrap_err().code, code, "{path}");
@@ -1249,5 +1279,25 @@ fn warnings_do_not_stop_a_listener() {
     assert_eq!(
         outcome(&listener(&text), "GET", "h", "/x/1"),
         "r arn:aws:files:us-east-1:111122223333:file/1"
+    );
+}
+
+#[test]
+fn a_resource_tag_taken_from_the_request_is_a_warning() {
+    let route = r#"{"name": "r", "path": "/orders/{id}", "action": "orders:GetOrder",
+        "resource": "arn:aws:orders:{region}:{account}:order/{id}",
+        "context": {"aws:ResourceTag/owner": {"header": "x-owner"}}}"#;
+    let text = doc(&[route]);
+    let all = findings(&text);
+    let [f] = all.as_slice() else {
+        panic!("{all:#?}");
+    };
+    assert_eq!(
+        (f.finding.code, f.finding.severity, f.finding.path.as_str()),
+        (
+            "client-controlled-resource-key",
+            Severity::Warning,
+            "$.routes[0].context.aws:ResourceTag/owner"
+        )
     );
 }

@@ -210,6 +210,10 @@ def http_manager(stat_prefix, virtual_hosts, warden_timeout="2s"):
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": stat_prefix,
+            # At the edge, as deploy/envoy/envoy.yaml: Envoy appends the peer to
+            # x-forwarded-for and sets x-forwarded-proto and the scheme itself, so a client
+            # cannot claim TLS (`aws:SecureTransport`).
+            "use_remote_address": True,
             "normalize_path": True,
             "merge_slashes": True,
             "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
