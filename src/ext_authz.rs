@@ -271,7 +271,7 @@ impl Checker {
         server_keys(http, listener.trusted_hops(), &mut context);
         let request = Request {
             caller: caller.clone(),
-            context,
+            context: in_key_order(context),
             items: vec![Item {
                 action: routed.action.clone(),
                 resource: routed.resource.clone(),
@@ -658,17 +658,37 @@ fn claim_value(claim: &serde_json::Value) -> Option<ContextValue> {
     }
 }
 
+/// The context sorted by key, as a face's decoder hands it over (`Context::from_entries`).
+/// The service caches a decision only for a context it kept as sent, in order; the keys
+/// added here one by one (the route's, the claims', then `aws:SourceIp`,
+/// `aws:SecureTransport`, `aws:UserAgent`) are not, so without this no Check was ever
+/// answered from the cache.
+fn in_key_order(context: Context) -> Context {
+    if context.iter().map(|(k, _)| k).is_sorted() {
+        return context;
+    }
+    let entries = context
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect();
+    // The keys are distinct (`Context::insert` replaces), so this does not fail; if it
+    // did, the context as built is still right, only not cached.
+    Context::from_entries(entries).unwrap_or(context)
+}
+
 /// The keys the server fills from the request: `aws:SourceIp`, `aws:SecureTransport`,
 /// `aws:UserAgent`. A route cannot map a header into them (the routes document refuses it).
 fn server_keys(http: &HttpCheck, trusted_hops: usize, context: &mut Context) {
-    if let Some(ip) = source_ip(http, trusted_hops) {
-        context.insert("aws:SourceIp", ContextValue::Single(ip.to_string()));
-    }
+    // Added in key order, so that a context that had none before stays sorted (see
+    // `in_key_order`).
     let secure = http.scheme.eq_ignore_ascii_case("https");
     context.insert(
         "aws:SecureTransport",
         ContextValue::Single(secure.to_string()),
     );
+    if let Some(ip) = source_ip(http, trusted_hops) {
+        context.insert("aws:SourceIp", ContextValue::Single(ip.to_string()));
+    }
     if let Some(agent) = http.header("user-agent") {
         context.insert("aws:UserAgent", ContextValue::Single(agent.to_owned()));
     }

@@ -209,11 +209,33 @@ impl MtlsRule {
                 _ => return None,
             }
         }
+        // One pass over the template: each `{name}` captured is replaced by its value
+        // (values hold no braces); anything else is copied.
         let fill = |template: &str| {
-            let mut out = template.to_owned();
-            for (name, v) in &captured {
-                out = out.replace(&format!("{{{name}}}"), v);
+            let mut out = String::with_capacity(template.len() + 32);
+            let mut rest = template;
+            while let Some(open) = rest.find('{') {
+                let (before, from) = rest.split_at(open);
+                out.push_str(before);
+                let found = from.find('}').and_then(|close| {
+                    let name = from.get(1..close)?;
+                    captured
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| (close, *v))
+                });
+                match found {
+                    Some((close, value)) => {
+                        out.push_str(value);
+                        rest = from.get(close + 1..).unwrap_or("");
+                    }
+                    None => {
+                        out.push('{');
+                        rest = from.get(1..).unwrap_or("");
+                    }
+                }
             }
+            out.push_str(rest);
             out
         };
         Some(MtlsMatch {

@@ -195,3 +195,37 @@ async fn overload_is_refused_before_the_request_is_decoded() {
     );
     assert!(!v.allowed);
 }
+
+#[test]
+fn the_context_of_a_check_is_in_key_order_so_that_the_cache_can_keep_it() {
+    let h = http(&[("user-agent", "curl/8")], "127.0.0.1");
+    let mut context = Context::new();
+    context.insert("orders:Currency", ContextValue::Single("EUR".into()));
+    server_keys(&h, 0, &mut context);
+    let keys = |c: &Context| c.iter().map(|(k, _)| k.to_owned()).collect::<Vec<_>>();
+    assert!(
+        !keys(&context).is_sorted(),
+        "the keys as added: {:?}",
+        keys(&context)
+    );
+    let sorted = in_key_order(context.clone());
+    assert_eq!(
+        keys(&sorted),
+        [
+            "aws:securetransport",
+            "aws:sourceip",
+            "aws:useragent",
+            "orders:currency"
+        ]
+    );
+    for (k, v) in context.iter() {
+        assert_eq!(sorted.get(k), Some(v), "{k}");
+    }
+    // What the service keeps as sent, and so may cache.
+    let screened = crate::context::CallerContext::screen(sorted, |_| {});
+    assert!(screened.is_as_sent());
+    // A route without context keys: the server's keys alone are added in order.
+    let mut alone = Context::new();
+    server_keys(&h, 0, &mut alone);
+    assert!(keys(&alone).is_sorted(), "{:?}", keys(&alone));
+}

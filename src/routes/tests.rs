@@ -1175,6 +1175,25 @@ fn mtls_rules_map_a_spiffe_id_to_a_role_session() {
 }
 
 #[test]
+fn mtls_templates_fill_every_placeholder_and_copy_the_rest() {
+    let rule = MtlsRule {
+        spiffe: "spiffe://cluster.local/ns/{ns}/sa/{sa}".into(),
+        role: "arn:aws:iam::111122223333:role/{ns}/{sa}-{sa}".into(),
+        session: "{sa}{unknown}.{ns".into(),
+    };
+    let got = rule
+        .resolve("spiffe://cluster.local/ns/prod/sa/app")
+        .map(|m| (m.role, m.session));
+    assert_eq!(
+        got,
+        Some((
+            "arn:aws:iam::111122223333:role/prod/app-app".to_owned(),
+            "app{unknown}.{ns".to_owned()
+        ))
+    );
+}
+
+#[test]
 fn host_without_port_keeps_the_host() {
     for (authority, host) in [
         ("example.com", "example.com"),
