@@ -28,7 +28,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Session};
 use crate::context::{Context, ContextValue};
 use crate::eval::Decision;
 use crate::oidc::{Claims, Verifier};
@@ -173,6 +173,54 @@ pub struct Record {
 pub struct Checker {
     service: Arc<Service>,
     verifier: Arc<Verifier>,
+    /// Role sessions a token was given, so that its next requests skip the trust policy:
+    /// found by a keyed hash, confirmed by every input of the decision ([`Given::gave`]).
+    /// A session whose trust decision reads the time is never kept.
+    sessions: quick_cache::sync::Cache<u64, Arc<Given>>,
+    /// The role session ARN an mTLS peer's SPIFFE id maps to, by listener and revision
+    /// (the rules are matched once per peer, not per request); confirmed like `sessions`.
+    peers: quick_cache::sync::Cache<u64, Arc<Peer>>,
+    /// The key of `sessions`' and `peers`' hashes.
+    hasher: std::hash::RandomState,
+}
+
+/// An mTLS peer's role session, as a listener's rules mapped it at a revision.
+struct Peer {
+    revision: u64,
+    listener: Box<str>,
+    spiffe: Box<str>,
+    arn: String,
+}
+
+/// Role sessions kept for their tokens, at most.
+pub const SESSION_CACHE_ENTRIES: usize = 10_000;
+
+/// A role session a token was given, with everything its trust decision read.
+struct Given {
+    revision: u64,
+    provider: Box<str>,
+    role: Box<str>,
+    session_name: Box<str>,
+    skew: Duration,
+    claims: [u8; 32],
+    session: Arc<Session>,
+}
+
+impl Given {
+    fn gave(
+        &self,
+        (revision, provider, role): (u64, &str, &str),
+        name: &str,
+        skew: Duration,
+        claims: &Claims,
+    ) -> bool {
+        self.revision == revision
+            && self.claims == *claims.digest()
+            && *self.provider == *provider
+            && *self.role == *role
+            && *self.session_name == *name
+            && self.skew == skew
+    }
 }
 
 /// Where a request stands once it has a route, for the deny it may still become.
@@ -184,7 +232,13 @@ struct Ask<'l> {
 
 impl Checker {
     pub fn new(service: Arc<Service>, verifier: Arc<Verifier>) -> Checker {
-        Checker { service, verifier }
+        Checker {
+            service,
+            verifier,
+            sessions: quick_cache::sync::Cache::new(SESSION_CACHE_ENTRIES),
+            peers: quick_cache::sync::Cache::new(SESSION_CACHE_ENTRIES),
+            hasher: std::hash::RandomState::new(),
+        }
     }
 
     pub fn service(&self) -> &Arc<Service> {
@@ -341,11 +395,28 @@ impl Checker {
         {
             return Ok(found);
         }
-        if !http.peer_principal.is_empty()
-            && let Some(found) = mtls.iter().find_map(|r| r.resolve(&http.peer_principal))
-        {
-            let arn = session_arn(&found.role, &found.session).ok_or(("bad_session_name", 403))?;
-            return Ok((Caller::Asserted(arn), None));
+        if !http.peer_principal.is_empty() && !mtls.is_empty() {
+            let (revision, listener) = (snapshot.revision(), ask.listener.name());
+            let slot = self.slot(&(revision, listener, &http.peer_principal));
+            if let Some(p) = self.peers.get(&slot)
+                && p.revision == revision
+                && *p.listener == *listener
+                && *p.spiffe == *http.peer_principal
+            {
+                return Ok((Caller::Asserted(p.arn.clone()), None));
+            }
+            if let Some(found) = mtls.iter().find_map(|r| r.resolve(&http.peer_principal)) {
+                let arn =
+                    session_arn(&found.role, &found.session).ok_or(("bad_session_name", 403))?;
+                let peer = Peer {
+                    revision,
+                    listener: listener.into(),
+                    spiffe: http.peer_principal.as_str().into(),
+                    arn: arn.clone(),
+                };
+                self.peers.insert(slot, Arc::new(peer));
+                return Ok((Caller::Asserted(arn), None));
+            }
         }
         if let Some(header) = trusted_header
             && let Some(value) = http.header(&header.name)
@@ -354,6 +425,12 @@ impl Checker {
             return Ok((Caller::Asserted(value.to_owned()), None));
         }
         Err(("no_principal", 401))
+    }
+
+    /// Where `key` sits in the caches of this face (a hash keyed per process).
+    fn slot(&self, key: &impl std::hash::Hash) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
     }
 
     /// A bearer token (or the claims `jwt_authn` verified) made a role session; `None`
@@ -402,6 +479,13 @@ impl Checker {
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => return Err(("bad_session_name", 403)),
         };
+        let at = (snapshot.revision(), oidc.provider.as_str(), role.as_str());
+        let slot = self.slot(&(at, &session_name, skew, claims.digest()));
+        if let Some(given) = self.sessions.get(&slot)
+            && given.gave(at, &session_name, skew, &claims)
+        {
+            return Ok(Some((Caller::Session(given.session.clone()), Some(claims))));
+        }
         let session = snapshot
             .assume_role_with_web_identity(
                 &oidc.provider,
@@ -424,6 +508,22 @@ impl Checker {
                 let status = if code.starts_with("token_") { 401 } else { 403 };
                 (code, status)
             })?;
+        // INVARIANT (cache never outlives a condition): a trust decision that reads the
+        // time is made again for every request.
+        if !snapshot.web_identity_reads_the_time(&role) {
+            self.sessions.insert(
+                slot,
+                Arc::new(Given {
+                    revision: at.0,
+                    provider: oidc.provider.as_str().into(),
+                    role: role.as_str().into(),
+                    session_name: session_name.as_str().into(),
+                    skew,
+                    claims: *claims.digest(),
+                    session: session.clone(),
+                }),
+            );
+        }
         Ok(Some((Caller::Session(session), Some(claims))))
     }
 

@@ -23,7 +23,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustc_hash::FxHashMap;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::snapshot::Snapshot;
@@ -68,10 +67,14 @@ pub struct Verifier {
     /// outlive the request that started them.
     fetcher: Fetcher,
     config: RefreshConfig,
-    /// Verified claims by SHA-256 of (provider, its URL and client ids, key set
-    /// generation, token): a changed key set or provider misses, and the time claims are
-    /// checked again at every hit.
-    cache: quick_cache::sync::Cache<[u8; 32], Arc<Claims>>,
+    /// Verified tokens, found by a keyed hash of (provider, token) and confirmed on a hit
+    /// by the whole token, the provider's URL and client ids and the key set's generation
+    /// ([`Verified::holds`]): a changed key set or provider misses, and the time claims are
+    /// checked again at every hit. The hash's key is random per process, and a colliding
+    /// entry is only a miss.
+    cache: quick_cache::sync::Cache<u64, Arc<Verified>>,
+    /// The key of `cache`'s hash.
+    hasher: std::hash::RandomState,
     /// Key sets fetched from files and URLs, by provider ARN. Written when a provider is
     /// first seen or its source changes; read briefly, never held across a fetch.
     remotes: RwLock<FxHashMap<String, Arc<refresh::Remote>>>,
@@ -168,6 +171,7 @@ impl Verifier {
             },
             config,
             cache: quick_cache::sync::Cache::new(TOKEN_CACHE_ENTRIES),
+            hasher: std::hash::RandomState::new(),
             remotes: RwLock::new(FxHashMap::default()),
             metrics,
         }
@@ -201,21 +205,34 @@ impl Verifier {
         skew: Duration,
         now: SystemTime,
     ) -> Result<Arc<Claims>, TokenError> {
-        // Refused before any lookup or key: size, shape, algorithm, `kid`.
+        // A token verified before is found without parsing it again: its provider and
+        // the provider's current key set must be the ones it was verified with.
+        let found = snapshot.oidc_provider(provider_arn).map(|p| {
+            let remote = self.remote(p);
+            let keys = self.current_keys(p, remote.as_ref());
+            (p, remote, keys)
+        });
+        let slot = self.slot(provider_arn, token);
+        if let Some((provider, _, Some(keys))) = &found
+            && let Some(hit) = self.cache.get(&slot)
+            && hit.holds(provider, keys.generation(), token)
+        {
+            if let Err(e) = hit.claims.check_time(skew, now) {
+                if e.code == "expired" {
+                    self.cache.remove(&slot);
+                }
+                return Err(e);
+            }
+            self.metrics.cache_hit();
+            return Ok(hit.claims.clone());
+        }
+        // Refused before any key is used: size, shape, algorithm, `kid`.
         let parsed = token::parse(token)?;
-        let provider = snapshot.oidc_provider(provider_arn).ok_or_else(|| {
-            TokenError::new(
+        let Some((provider, remote, mut keys)) = found else {
+            return Err(TokenError::new(
                 "unknown_provider",
                 format!("no OIDC provider `{provider_arn}` in the bundle"),
-            )
-        })?;
-        let remote = self.remote(provider);
-        let mut keys = match &remote {
-            None => match provider.keys() {
-                KeySource::Inline(set) => Some(set.clone()),
-                _ => None,
-            },
-            Some(r) => r.keys(),
+            ));
         };
         let known = keys.as_ref().is_some_and(|k| k.get(&parsed.kid).is_some());
         if !known && let Some(r) = &remote {
@@ -242,24 +259,46 @@ impl Verifier {
                 ),
             ));
         };
-        let cache_key = cache_key(provider, keys.generation(), token);
-        if let Some(claims) = self.cache.get(&cache_key) {
-            if let Err(e) = claims.check_time(skew, now) {
-                if e.code == "expired" {
-                    self.cache.remove(&cache_key);
-                }
-                return Err(e);
-            }
-            self.metrics.cache_hit();
-            return Ok(claims);
-        }
         token::verify_signature(&parsed, key)?;
         let claims = token::claims(&parsed, token)?;
         provider.check_claims(&claims)?;
         claims.check_time(skew, now)?;
         let claims = Arc::new(claims);
-        self.cache.insert(cache_key, claims.clone());
+        self.cache.insert(
+            slot,
+            Arc::new(Verified {
+                token: token.into(),
+                url: provider.url().into(),
+                client_ids: provider.client_ids().into(),
+                generation: *keys.generation(),
+                claims: claims.clone(),
+            }),
+        );
         Ok(claims)
+    }
+
+    /// Where a token of a provider sits in the cache.
+    fn slot(&self, provider_arn: &str, token: &str) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        provider_arn.hash(&mut h);
+        token.hash(&mut h);
+        h.finish()
+    }
+
+    /// `provider`'s key set as it is now: inline, or the last good one fetched.
+    fn current_keys(
+        &self,
+        provider: &OidcProvider,
+        remote: Option<&Arc<refresh::Remote>>,
+    ) -> Option<Arc<KeySet>> {
+        match remote {
+            None => match provider.keys() {
+                KeySource::Inline(set) => Some(set.clone()),
+                _ => None,
+            },
+            Some(r) => r.keys(),
+        }
     }
 
     /// The remote state of `provider`'s keys, made when first needed (or when a new
@@ -388,20 +427,24 @@ impl Verifier {
 }
 
 /// The token cache's key: what the verification depended on, and the token.
-fn cache_key(provider: &OidcProvider, generation: &[u8; 32], token: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    let mut field = |b: &[u8]| {
-        h.update((b.len() as u64).to_be_bytes());
-        h.update(b);
-    };
-    field(provider.arn().as_bytes());
-    field(provider.url().as_bytes());
-    for c in provider.client_ids() {
-        field(c.as_bytes());
+/// A verified token in the cache, with what it was verified against.
+struct Verified {
+    token: Box<str>,
+    url: Box<str>,
+    client_ids: Box<[String]>,
+    generation: [u8; 32],
+    claims: Arc<Claims>,
+}
+
+impl Verified {
+    /// Whether this entry is `token`, verified by `provider` as it is now, with the key set
+    /// of this `generation`.
+    fn holds(&self, provider: &OidcProvider, generation: &[u8; 32], token: &str) -> bool {
+        *self.token == *token
+            && self.generation == *generation
+            && *self.url == *provider.url()
+            && *self.client_ids == *provider.client_ids()
     }
-    field(generation);
-    field(token.as_bytes());
-    h.finalize().into()
 }
 
 #[cfg(test)]

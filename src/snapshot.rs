@@ -369,6 +369,21 @@ impl Snapshot {
             .is_some_and(|(prefix, _)| self.oidc_prefixes.contains(prefix.trim_end_matches('/')))
     }
 
+    /// Whether deciding `AssumeRoleWithWebIdentity` into `role_arn` reads the time (its
+    /// trust policy's or its account's RCPs' conditions), so that a session it gave may not
+    /// be kept for later requests; `true` for a role the snapshot does not hold.
+    pub fn web_identity_reads_the_time(&self, role_arn: &str) -> bool {
+        let parsed = Arn::parse(role_arn);
+        let Some(role) = self.role_by_arn(role_arn, parsed.as_ref()) else {
+            return true;
+        };
+        role.trust.iter().any(|t| t.time_dependent())
+            || self
+                .accounts
+                .get(role.account.as_str())
+                .is_some_and(|a| a.rcps.iter().any(|r| r.time_dependent()))
+    }
+
     /// `AssumeRoleWithWebIdentity`: the role's trust policy decides `sts:AssumeRoleWithWebIdentity`
     /// for the provider as a `Federated` (web identity) principal, with the token's keys
     /// (`HOST:sub`, `HOST:aud`, ..., `aws:FederatedProvider`) and `sts:RoleSessionName`.

@@ -1084,3 +1084,24 @@ fn a_session_lasts_the_skew_the_verifier_allowed() {
         claims.expiry() + Duration::from_secs(60)
     );
 }
+
+#[test]
+fn a_trust_policy_that_reads_the_time_keeps_its_sessions_from_being_reused() {
+    let mut files = files_with(&inline_provider());
+    assert!(
+        !Snapshot::load_files(&files, 1)
+            .unwrap()
+            .web_identity_reads_the_time(ROLE)
+    );
+    files.insert(
+        "accounts/333333333333/roles/web-app.json".into(),
+        WEB_APP_ROLE.replace(
+            r#""Condition": {"StringEquals": {"issuer.test.invalid:aud": "app", "issuer.test.invalid:sub": "alice"}}"#,
+            r#""Condition": {"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}"#,
+        ),
+    );
+    let s = Snapshot::load_files(&files, 1).unwrap();
+    assert!(s.web_identity_reads_the_time(ROLE));
+    // A role the snapshot does not hold is never kept either.
+    assert!(s.web_identity_reads_the_time("arn:aws:iam::333333333333:role/nobody"));
+}
