@@ -129,6 +129,12 @@ pub fn is_allow(response: &pb::AuthorizeResponse) -> bool {
     response.decision() == pb::Decision::Allow
 }
 
+/// Request number `seq` of a load generator's requests, cycling through them.
+fn nth<T>(requests: &[T], seq: u64) -> Option<&T> {
+    let n = requests.len().max(1) as u64;
+    requests.get(usize::try_from(seq % n).unwrap_or(0))
+}
+
 /// A load-generator target that cycles through prepared Authorize requests.
 pub struct AuthorizeTarget {
     client: Authorizing,
@@ -147,9 +153,7 @@ impl AuthorizeTarget {
 
 impl crate::bench::loadgen::Target for AuthorizeTarget {
     async fn call(&mut self, seq: u64) -> Result<(), String> {
-        let n = self.requests.len().max(1) as u64;
-        let i = usize::try_from(seq % n).unwrap_or(0);
-        match self.requests.get(i) {
+        match nth(&self.requests, seq) {
             Some(request) => self.client.call(request).await,
             None => Err("NoRequest".to_owned()),
         }
@@ -258,9 +262,7 @@ impl CheckTarget {
 
 impl crate::bench::loadgen::Target for CheckTarget {
     async fn call(&mut self, seq: u64) -> Result<(), String> {
-        let n = self.requests.len().max(1) as u64;
-        let i = usize::try_from(seq % n).unwrap_or(0);
-        let Some(request) = self.requests.get(i) else {
+        let Some(request) = nth(&self.requests, seq) else {
             return Err("NoRequest".to_owned());
         };
         match self.client.check(request.clone()).await {
