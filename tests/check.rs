@@ -624,3 +624,36 @@ async fn check_and_authorize_decide_alike() {
     // Both outcomes were exercised.
     assert!(allowed > 0 && allowed < 200, "{allowed} allowed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warden_load_drives_check_against_the_server_and_the_baseline() {
+    let server = server();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["loadgen", "--addr", &server.grpc, "-n", "200", "-c", "4"])
+        .args(["--threads", "1", "--baseline", "--format", "json"])
+        .args([
+            "--face",
+            "check",
+            "--listener",
+            "test",
+            "--path",
+            "/orders/42",
+        ])
+        .args(["--header", &format!("{PRINCIPAL_HEADER}={ALICE}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["target"]["ok"], 200);
+    assert_eq!(report["baseline"]["ok"], 200);
+    // 200 requests, and the one whose answer the baseline repeats: each an Allow of Check.
+    let m = server.metrics().await;
+    assert_eq!(
+        m.get(r#"warden_decisions_total{face="Check",decision="Allow",reason="identity_allow"}"#),
+        201.0
+    );
+}
