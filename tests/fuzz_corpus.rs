@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 #[path = "../fuzz/bodies/bundle.rs"]
 mod bundle;
 #[cfg(test)]
+#[path = "../fuzz/bodies/check.rs"]
+mod check;
+#[cfg(test)]
 #[path = "../fuzz/bodies/matchers.rs"]
 mod matchers;
 #[cfg(test)]
@@ -138,6 +141,18 @@ fn request_corpus() {
     assert!(
         decisions >= 10,
         "the corpus is answered with only {decisions} decisions"
+    );
+}
+
+#[test]
+fn check_corpus() {
+    let allowed = replay("check", 20, check::run);
+    let n = allowed.iter().filter(|a| **a).count();
+    // Both answers are reached: the corpus routes, identifies and decides.
+    assert!(
+        n >= 1 && n < allowed.len(),
+        "{n} of {} allowed",
+        allowed.len()
     );
 }
 
