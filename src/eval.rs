@@ -14,13 +14,23 @@ use crate::policy::principal::PrincipalMatch;
 use crate::policy::{Effect, Policy, PolicyKind, Statement};
 use crate::request::{PrincipalKind, Request};
 
-/// What a request is answered with.
+/// What a request is answered with; by default, nothing allows it.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumIter, strum::EnumCount, strum::IntoStaticStr,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumIter,
+    strum::EnumCount,
+    strum::IntoStaticStr,
 )]
 pub enum Decision {
     Allow,
     ExplicitDeny,
+    #[default]
     ImplicitDeny,
 }
 

@@ -45,7 +45,8 @@ pub const REFUSALS: &[&str] = &[
     "unknown_listener",
     "no_route",
     "no_principal",
-    "invalid_request",
+    // The service's own (`RequestError::code`).
+    "invalid",
     "session_expired",
     "overloaded",
     "no_snapshot",
@@ -155,8 +156,7 @@ pub struct Verdict {
 /// What a Check decided, for Envoy's dynamic metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
-    /// `Allow`, `ExplicitDeny` or `ImplicitDeny`.
-    pub decision: &'static str,
+    pub decision: Decision,
     /// The engine's reason code, or a [`REFUSALS`] code.
     pub reason: String,
     pub revision: u64,
@@ -257,7 +257,7 @@ impl Checker {
             Ok(http) => http,
             Err(message) => {
                 tracing::debug!(message, "malformed check request");
-                return self.refuse(None, "malformed_request", 403);
+                return self.refuse("malformed_request", 403);
             }
         };
         let http = &http;
@@ -266,14 +266,14 @@ impl Checker {
             Err(e) => return self.unavailable(&e),
         };
         if let Err(code) = bounded(http) {
-            return self.refuse(None, code, 403);
+            return self.refuse(code, 403);
         }
         let name = http
             .extensions
             .get(LISTENER_EXTENSION)
             .map_or(DEFAULT_LISTENER, String::as_str);
         let Some(listener) = snapshot.listener(name) else {
-            return self.refuse(None, "unknown_listener", 403);
+            return self.refuse("unknown_listener", 403);
         };
         let headers: Vec<(&str, &str)> = http
             .headers
@@ -343,7 +343,7 @@ impl Checker {
                     return self.deny_before(&ask, Some(&caller), "other", 403);
                 };
                 let record = Record {
-                    decision: decided.outcome.decision.as_str(),
+                    decision: decided.outcome.decision,
                     reason: decided.outcome.reason.as_str().to_owned(),
                     revision: answer.revision,
                     decision_id: decided.decision_id,
@@ -361,16 +361,12 @@ impl Checker {
                 }
             }
             Err(e) => {
-                let code = match &e {
-                    RequestError::Invalid { .. } => "invalid_request",
-                    RequestError::SessionExpired { .. } => "session_expired",
-                    RequestError::RevisionBehind { .. } => "revision_behind",
-                    RequestError::NoSnapshot => "no_snapshot",
-                    RequestError::Overloaded { .. } => "overloaded",
-                };
                 tracing::debug!(error = %e, "check request refused by the service");
-                let status = if code == "session_expired" { 401 } else { 403 };
-                self.deny_before(&ask, Some(&caller), code, status)
+                let status = match e {
+                    RequestError::SessionExpired { .. } => 401,
+                    _ => 403,
+                };
+                self.deny_before(&ask, Some(&caller), e.code(), status)
             }
         }
     }
@@ -530,16 +526,11 @@ impl Checker {
     /// Overload or no snapshot: warden cannot decide, so the request is denied (503) — an
     /// answer, not a gRPC error, so that `failure_mode_allow` cannot pass it.
     fn unavailable(&self, e: &RequestError) -> Verdict {
-        let code = match e {
-            RequestError::Overloaded { .. } => "overloaded",
-            RequestError::NoSnapshot => "no_snapshot",
-            _ => "other",
-        };
-        self.refuse(None, code, 503)
+        self.refuse(e.code(), 503)
     }
 
     /// A deny with no listener to consult (no dry-run, no headers of its own).
-    fn refuse(&self, listener: Option<&Listener>, code: &'static str, status: u16) -> Verdict {
+    fn refuse(&self, code: &'static str, status: u16) -> Verdict {
         self.service.telemetry().metrics.check_refused(code);
         let decision_id = self.service.refused(
             Face::Check,
@@ -549,10 +540,9 @@ impl Checker {
             code,
         );
         let record = Record {
-            decision: Decision::ImplicitDeny.as_str(),
+            decision: Decision::ImplicitDeny,
             reason: code.to_owned(),
             decision_id,
-            listener: listener.map(|l| l.name().to_owned()).unwrap_or_default(),
             ..Record::default()
         };
         denied(record, status)
@@ -577,7 +567,7 @@ impl Checker {
             self.service
                 .refused(Face::Check, caller, (action, resource), ask.revision, code);
         let record = Record {
-            decision: Decision::ImplicitDeny.as_str(),
+            decision: Decision::ImplicitDeny,
             reason: code.to_owned(),
             revision: ask.revision,
             decision_id,
@@ -618,7 +608,7 @@ impl Checker {
             "unmatched_allowed",
         );
         let record = Record {
-            decision: Decision::Allow.as_str(),
+            decision: Decision::Allow,
             reason: "unmatched_allowed".to_owned(),
             revision: ask.revision,
             decision_id,
@@ -689,7 +679,7 @@ fn dry_run(ask: &Ask<'_>) -> bool {
 /// A denied answer: the status, and a small JSON body (decision, reason, decision id).
 fn denied(record: Record, status: u16) -> Verdict {
     let body = serde_json::json!({
-        "decision": record.decision,
+        "decision": record.decision.as_str(),
         "reason": record.reason,
         "decision_id": record.decision_id,
     })

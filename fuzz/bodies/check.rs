@@ -20,6 +20,7 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::{Result, Unstructured};
 use prost::Message;
+use warden::eval::Decision;
 use warden::ext_authz::{Checker, HttpCheck, Verdict};
 use warden::grpc::check::decode;
 use warden::grpc::client::{HttpAsk, check_request};
@@ -152,16 +153,19 @@ fn holds(http: Option<&HttpCheck>, v: &Verdict) {
     if !v.allowed {
         assert!(matches!(v.status, 401 | 403 | 503), "{v:?}");
         let body: serde_json::Value = serde_json::from_str(&v.body).expect("a JSON body");
-        assert_eq!(body["decision"], v.record.decision, "{v:?}");
+        assert_eq!(body["decision"], v.record.decision.as_str(), "{v:?}");
         assert_eq!(body["reason"], v.record.reason.as_str(), "{v:?}");
-        assert_ne!(v.record.decision, "Allow", "{v:?}");
+        assert_ne!(v.record.decision, Decision::Allow, "{v:?}");
     } else {
         assert!(
             !v.record.route.is_empty(),
             "an allow without a route: {v:?}"
         );
         assert_eq!(v.record.decision_id.len(), 32, "{v:?}");
-        assert!(v.record.decision == "Allow" || v.record.dry_run, "{v:?}");
+        assert!(
+            v.record.decision == Decision::Allow || v.record.dry_run,
+            "{v:?}"
+        );
         // Only a dry-run route lets a request through without a principal, and then the
         // upstream is told none: a client's own principal header is removed.
         let told = v.headers.iter().any(|(k, _)| k == "x-warden-principal-arn");

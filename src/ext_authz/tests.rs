@@ -99,7 +99,7 @@ fn token_errors_keep_their_codes_and_unknown_ones_are_malformed() {
 #[test]
 fn a_denied_body_is_small_json_and_401_says_bearer() {
     let record = Record {
-        decision: "ImplicitDeny",
+        decision: Decision::ImplicitDeny,
         reason: "token_expired".into(),
         decision_id: "d1".into(),
         ..Record::default()

@@ -28,7 +28,6 @@ use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::eval::Decision;
 use crate::ext_authz::{Checker, HttpCheck, MAX_HEADERS, Record, Verdict};
 use crate::grpc::wire::CheckBytes;
 use crate::telemetry::{Face, RpcResult};
@@ -80,16 +79,9 @@ impl server::authorization_server::Authorization for Authorization {
         let started = Instant::now();
         let bytes = request.into_inner().0;
         let verdict = self.checker.check(|| decode(&bytes)).await;
-        let decision = if verdict.record.decision == Decision::Allow.as_str() {
-            Decision::Allow
-        } else if verdict.record.decision == Decision::ExplicitDeny.as_str() {
-            Decision::ExplicitDeny
-        } else {
-            Decision::ImplicitDeny
-        };
         self.checker.service().telemetry().metrics.rpc(
             Face::Check,
-            RpcResult::Decided(decision),
+            RpcResult::Decided(verdict.record.decision),
             started.elapsed(),
         );
         Ok(Response::new(response(verdict)))
@@ -333,7 +325,7 @@ fn metadata(record: &Record) -> Struct {
     };
     // Sized for every field at once: no rehash while it fills.
     let mut fields = HashMap::with_capacity(10);
-    fields.insert("decision".to_owned(), string(decision));
+    fields.insert("decision".to_owned(), string(decision.as_str()));
     fields.insert("reason".to_owned(), string(reason));
     fields.insert(
         "revision".to_owned(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::eval::Decision;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/envoy/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -131,7 +132,7 @@ fn a_deny_is_an_answer_with_envoy_status_and_body() {
         remove: vec![],
         body: "{}".into(),
         record: Record {
-            decision: "ExplicitDeny",
+            decision: Decision::ExplicitDeny,
             reason: "explicit_deny".into(),
             revision: 3,
             ..Record::default()
@@ -164,7 +165,7 @@ fn an_allow_overwrites_the_headers_it_sets_and_removes_the_rest() {
         remove: vec!["x-other".into()],
         body: String::new(),
         record: Record {
-            decision: "Allow",
+            decision: Decision::Allow,
             ..Record::default()
         },
     };
