@@ -205,6 +205,17 @@ impl Verifier {
         skew: Duration,
         now: SystemTime,
     ) -> Result<Arc<Claims>, TokenError> {
+        // The size first: the cache lookup hashes and compares the whole token.
+        if token.len() > token::MAX_TOKEN_BYTES {
+            return Err(TokenError::new(
+                "too_large",
+                format!(
+                    "a token of {} bytes; at most {}",
+                    token.len(),
+                    token::MAX_TOKEN_BYTES
+                ),
+            ));
+        }
         // A token verified before is found without parsing it again: its provider and
         // the provider's current key set must be the ones it was verified with.
         let found = snapshot.oidc_provider(provider_arn).map(|p| {
@@ -235,7 +246,10 @@ impl Verifier {
             ));
         };
         let known = keys.as_ref().is_some_and(|k| k.get(&parsed.kid).is_some());
-        if !known && let Some(r) = &remote {
+        if !known
+            && let Some(r) = &remote
+            && self.may_force(r)
+        {
             // A key rotated in since the last fetch (or no fetch yet): one more try,
             // rate-limited per provider, waited for only briefly. The fetch runs on its own
             // task and finishes even when this request stops waiting.
@@ -275,6 +289,22 @@ impl Verifier {
             }),
         );
         Ok(claims)
+    }
+
+    /// Whether an unknown `kid` may start a fetch of `remote`'s set: not while one runs,
+    /// nor within [`RefreshConfig::unknown_kid_gap`] of the last one it forced, so that
+    /// tokens with made-up `kid`s start no task each (the fetch checks both again).
+    fn may_force(&self, remote: &refresh::Remote) -> bool {
+        let idle = remote.fetching.try_lock().is_ok();
+        let recent = remote
+            .state
+            .lock()
+            .ok()
+            .and_then(|s| s.last_forced)
+            .is_some_and(|t| {
+                Instant::now().saturating_duration_since(t) < self.config.unknown_kid_gap
+            });
+        idle && !recent
     }
 
     /// Where a token of a provider sits in the cache.
@@ -426,7 +456,6 @@ impl Verifier {
     }
 }
 
-/// The token cache's key: what the verification depended on, and the token.
 /// A verified token in the cache, with what it was verified against.
 struct Verified {
     token: Box<str>,

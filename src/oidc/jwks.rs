@@ -38,8 +38,9 @@ impl std::fmt::Debug for Key {
 pub struct KeySet {
     keys: BTreeMap<String, Key>,
     /// SHA-256 of every key (kid, algorithm, public material), in `kid` order: equal for
-    /// equal sets, whatever their JSON looked like. The token cache keys by it, so a key
-    /// removed (or replaced) in a refresh makes every token it verified verify again.
+    /// equal sets, whatever their JSON looked like. A cached token holds only while its
+    /// set's generation is unchanged, so a key removed (or replaced) in a refresh makes
+    /// every token it verified verify again.
     generation: [u8; 32],
 }
 
