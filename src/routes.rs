@@ -912,8 +912,9 @@ fn request_context(
             Source::Header(name, list) => {
                 for (_, v) in headers.iter().filter(|(n, _)| *n == &**name) {
                     if *list {
-                        for part in v.split(',') {
-                            add(Cow::Borrowed(part.trim()))?;
+                        // Empty items (`a,,b`, `a,`) are dropped, as header parsers do.
+                        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                            add(Cow::Borrowed(part))?;
                         }
                     } else {
                         add(Cow::Borrowed(v))?;
