@@ -72,6 +72,7 @@ pub const REFUSALS: &[&str] = &[
     "missing_resource",
     "invalid_extension",
     "invalid_context",
+    "internal",
     // The caller.
     "token_malformed",
     "token_too_large",

@@ -607,17 +607,19 @@ impl Listener {
         else {
             return Ok(None);
         };
-        let Some(route) = self.routes.get(i as usize) else {
-            return Ok(None);
-        };
+        // Neither can fail (the trie is built from these routes and captures these
+        // segments); if one did, the request is refused, never treated as unmatched, which
+        // a listener may allow.
+        let internal = || Refusal::new("internal", "the routes and the request disagree");
+        let route = self.routes.get(i as usize).ok_or_else(internal)?;
         let values: SmallVec<[Cow<'_, str>; 8]> = caps
             .iter()
             .map(|&(start, end)| match segs.get(start..end) {
-                Some([one]) => Cow::Borrowed(one.as_ref()),
-                Some(many) => Cow::Owned(many.join("/")),
-                None => Cow::Borrowed(""),
+                Some([one]) => Ok(Cow::Borrowed(one.as_ref())),
+                Some(many) => Ok(Cow::Owned(many.join("/"))),
+                None => Err(internal()),
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let resource = route.resource.render(&values)?;
         let context = if route.context.is_empty() {
             Context::new()
