@@ -44,6 +44,8 @@ pub mod request;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod sigv4;
 pub mod snapshot;
 pub mod source;
+pub mod sts;
 pub mod telemetry;
