@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["warden/v1/authorizer.proto"];
+    let protos = ["warden/v1/authorizer.proto", "warden/v1/sts.proto"];
     println!("cargo:rerun-if-changed=proto");
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler

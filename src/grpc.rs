@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod client;
+pub mod sts;
 pub mod wire;
 
 use std::sync::Arc;
