@@ -19,6 +19,57 @@ pub enum Caller {
     Asserted(String),
     /// A role session whose credentials the server verified, with what it carries.
     Session(Arc<Session>),
+    /// Credentials a caller presented that are not verified yet (a session token, a
+    /// SigV4-signed request). The service verifies them against the deciding snapshot
+    /// ([`crate::service::Authenticator`]) before anything reads the caller, and decides
+    /// as what they prove; nothing is ever decided for a caller still `Presented`.
+    Presented(Arc<Presented>),
+}
+
+/// Credentials as a face received them.
+#[derive(Clone)]
+pub enum Presented {
+    /// A session token issued by warden's STS, presented alone (a trusted service
+    /// forwarding its caller's token).
+    SessionToken(String),
+    /// An HTTP request its sender signed with SigV4, with a long-term access key or a
+    /// session's credentials.
+    Signed(SignedRequest),
+}
+
+/// An HTTP request as it was signed: what SigV4 covers.
+#[derive(Clone, Default)]
+pub struct SignedRequest {
+    pub method: String,
+    /// The path with its raw query, as sent.
+    pub target: String,
+    /// Headers as sent, any case; a name may repeat.
+    pub headers: Vec<(String, String)>,
+    /// The body, when the face has it (`None`: only a declared payload hash can verify).
+    pub body: Option<prost::bytes::Bytes>,
+}
+
+impl std::fmt::Debug for Presented {
+    /// Credentials are never written out: a session token is a credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Presented::SessionToken(_) => f.write_str("SessionToken(..)"),
+            Presented::Signed(r) => f
+                .debug_struct("Signed")
+                .field("method", &r.method)
+                .field("target", &r.target)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedRequest")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Caller {
@@ -27,6 +78,7 @@ impl Caller {
         match self {
             Caller::Asserted(arn) => arn,
             Caller::Session(s) => &s.arn,
+            Caller::Presented(_) => "",
         }
     }
 
@@ -35,6 +87,7 @@ impl Caller {
         match self {
             Caller::Asserted(_) => "asserted",
             Caller::Session(_) => "session",
+            Caller::Presented(_) => "presented",
         }
     }
 }

@@ -50,7 +50,9 @@ pub fn status(e: &RequestError) -> Status {
         RequestError::NoSnapshot => Status::unavailable(e.to_string()),
         RequestError::RevisionBehind { .. } => Status::failed_precondition(e.to_string()),
         RequestError::Overloaded { .. } => Status::resource_exhausted(e.to_string()),
-        RequestError::SessionExpired { .. } => Status::unauthenticated(e.to_string()),
+        RequestError::SessionExpired { .. } | RequestError::Unauthenticated { .. } => {
+            Status::unauthenticated(e.to_string())
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::arn::Arn;
 use crate::cache::{CacheCounters, DecisionCache, Identity as CacheIdentity, Lookup};
-use crate::caller::Caller;
+use crate::caller::{Caller, Presented};
 use crate::context::{CallerContext, CallerView, Context};
 use crate::eval::{Explanation, Outcome, Reason};
 use crate::request::{Action, parse_resource};
@@ -89,6 +89,11 @@ pub enum RequestError {
     /// The caller's session has expired.
     #[error("the session `{id}` has expired")]
     SessionExpired { id: String },
+    /// The credentials the caller presented do not verify (or this server verifies none):
+    /// `code` is AWS's (`InvalidClientTokenId`, `SignatureDoesNotMatch`, `ExpiredToken`,
+    /// ...), `message` says what.
+    #[error("{code}: {message}")]
+    Unauthenticated { code: &'static str, message: String },
 }
 
 impl RequestError {
@@ -107,6 +112,7 @@ impl RequestError {
             RequestError::RevisionBehind { .. } => "revision_behind",
             RequestError::Overloaded { .. } => "overloaded",
             RequestError::SessionExpired { .. } => "session_expired",
+            RequestError::Unauthenticated { .. } => "unauthenticated",
         }
     }
 }
@@ -185,6 +191,36 @@ impl Clock for SystemClock {
     }
 }
 
+/// Verifies the credentials a caller presented ([`Caller::Presented`]) against the
+/// snapshot that will decide the request; warden's STS ([`crate::sts::Authority`]) is one.
+pub trait Authenticator: Send + Sync {
+    fn authenticate(
+        &self,
+        snapshot: &Snapshot,
+        presented: &Presented,
+        now: SystemTime,
+    ) -> Result<Verified, crate::sts::StsError>;
+}
+
+/// What presented credentials proved.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// A verified caller: never [`Caller::Presented`].
+    pub caller: Caller,
+    /// For a signed request, the service its signature is scoped to: every action the
+    /// request asks about must be that service's, as an AWS service refuses a signature
+    /// scoped to another.
+    pub scope_service: Option<String>,
+}
+
+/// A caller that reached the engine unverified: never expected, refused.
+fn unverified() -> RequestError {
+    RequestError::Unauthenticated {
+        code: "InternalFailure",
+        message: "the caller's credentials were not verified".to_owned(),
+    }
+}
+
 /// How the service is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceConfig {
@@ -207,6 +243,9 @@ pub struct Service {
     /// instead of queueing without bound.
     admission: Semaphore,
     clock: Arc<dyn Clock>,
+    /// Verifies presented credentials; `None`: this server verifies none, and a request
+    /// that presents some is refused.
+    authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 /// A request admitted for decision; dropping it frees the slot.
@@ -262,6 +301,7 @@ impl Service {
             admission: Semaphore::new(config.limits.max_concurrency.max(1)),
             telemetry,
             clock: Arc::new(SystemClock),
+            authenticator: None,
         }
     }
 
@@ -278,6 +318,17 @@ impl Service {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Service {
         self.clock = clock;
         self
+    }
+
+    /// The same service verifying presented credentials with `authenticator`.
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Service {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// The time as the service reads it.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
     }
 
     pub fn telemetry(&self) -> &Telemetry {
@@ -401,6 +452,10 @@ impl Service {
         };
         // One time for the whole request: its expiry check and every item's time keys.
         let now = self.clock.now();
+        let caller = match caller {
+            Caller::Presented(presented) => self.verify(&snapshot, &presented, &items, now)?,
+            other => other,
+        };
         if let Caller::Session(s) = &caller
             && s.expires_at <= now
         {
@@ -410,6 +465,7 @@ impl Service {
         let identity = match &caller {
             Caller::Asserted(arn) => CacheIdentity::Principal(arn),
             Caller::Session(s) => CacheIdentity::Session(&s.id),
+            Caller::Presented(_) => return Err(unverified()),
         };
         fn lookup<'a>(
             (revision, identity): (u64, CacheIdentity<'a>),
@@ -472,6 +528,7 @@ impl Service {
         let session = match &caller {
             Caller::Asserted(_) => None,
             Caller::Session(s) => Some(&**s),
+            Caller::Presented(_) => return Err(unverified()),
         };
         let who = snapshot
             .resolve(caller.arn(), session, now)
@@ -515,6 +572,51 @@ impl Service {
             digest: snapshot.digest().clone(),
             decisions,
         })
+    }
+
+    /// Verifies presented credentials: the caller they prove, or why not. A signature
+    /// scoped to one service answers only for that service's actions.
+    fn verify(
+        &self,
+        snapshot: &Snapshot,
+        presented: &Presented,
+        items: &[Item],
+        now: SystemTime,
+    ) -> Result<Caller, RequestError> {
+        let Some(authenticator) = &self.authenticator else {
+            return Err(RequestError::Unauthenticated {
+                code: "InvalidClientTokenId",
+                message: "this server verifies no credentials (start it with a key ring, \
+                          `--key-ring`); name the principal instead"
+                    .to_owned(),
+            });
+        };
+        let verified = authenticator
+            .authenticate(snapshot, presented, now)
+            .map_err(|e| RequestError::Unauthenticated {
+                code: e.code.as_str(),
+                message: e.message,
+            })?;
+        if let Some(service) = &verified.scope_service
+            && let Some(item) = items.iter().find(|i| {
+                i.action
+                    .split_once(':')
+                    .is_none_or(|(prefix, _)| !prefix.eq_ignore_ascii_case(service))
+            })
+        {
+            return Err(RequestError::Unauthenticated {
+                code: "SignatureDoesNotMatch",
+                message: format!(
+                    "Credential should be scoped to correct service: the request is signed for `{service}`, \
+                     and asks about `{}`",
+                    item.action
+                ),
+            });
+        }
+        if let Caller::Presented(_) = verified.caller {
+            return Err(unverified());
+        }
+        Ok(verified.caller)
     }
 
     /// One item's answer, recorded.
@@ -673,7 +775,10 @@ impl Service {
         let at = |name: &'static str, i: usize| {
             move |m: String| RequestError::invalid(field(shape, i, name), m)
         };
-        check_name(caller.arn()).map_err(|m| RequestError::invalid("principal", m))?;
+        // Presented credentials are checked by their verifier, which bounds them.
+        if !matches!(caller, Caller::Presented(_)) {
+            check_name(caller.arn()).map_err(|m| RequestError::invalid("principal", m))?;
+        }
         check_context(&self.limits, shared).map_err(|m| RequestError::invalid("context", m))?;
         for (i, item) in items.iter().enumerate() {
             check_name(&item.action).map_err(at("action", i))?;

@@ -1295,6 +1295,7 @@ async fn random_requests_decide_alike_through_every_face() {
             }],
             explain: false,
             min_revision: 0,
+            ..Default::default()
         };
         let batched = match c.batch_authorize(batch).await {
             Ok(b) => {

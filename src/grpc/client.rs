@@ -86,7 +86,7 @@ pub fn authorize_request(
         resource: resource.to_owned(),
         context: super::context_to_pb(context),
         explain,
-        min_revision: 0,
+        ..Default::default()
     }
 }
 

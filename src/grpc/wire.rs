@@ -16,7 +16,7 @@
 use prost::bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Presented, SignedRequest};
 use crate::context::{Context, ContextValue};
 use crate::service::{
     BATCH_MAX, Item, Limits, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_VALUE_BYTES, Request, RequestError,
@@ -114,6 +114,7 @@ pub fn authorize(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError>
     let (mut principal, mut action, mut resource) = (String::new(), String::new(), String::new());
     let mut context = Entries::new(Place::request("context"), limits);
     let (mut explain, mut min_revision) = (false, 0);
+    let mut presented = Credentials::default();
     while let Some((tag, wire)) = r.key()? {
         match tag {
             1 => principal = r.string(wire, "principal", MAX_NAME_BYTES)?,
@@ -122,11 +123,13 @@ pub fn authorize(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError>
             4 => context.entry(&mut r.message(wire, "context")?)?,
             5 => explain = r.varint(wire, "explain")? != 0,
             6 => min_revision = r.varint(wire, "min_revision")?,
+            7 => presented.token = r.string(wire, "session_token", MAX_TOKEN_BYTES)?,
+            8 => presented.signed = Some(signed_request(&mut r.message(wire, "signed_request")?)?),
             _ => r.skip(tag, wire)?,
         }
     }
     Ok(Request {
-        caller: Caller::Asserted(principal),
+        caller: presented.caller(principal)?,
         context: context.finish()?,
         items: vec![Item {
             action,
@@ -148,9 +151,12 @@ pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
     let mut context = Entries::new(Place::request("context"), limits);
     let mut items: Vec<Item> = Vec::new();
     let (mut explain, mut min_revision) = (false, 0);
+    let mut presented = Credentials::default();
     while let Some((tag, wire)) = r.key()? {
         match tag {
             1 => principal = r.string(wire, "principal", MAX_NAME_BYTES)?,
+            6 => presented.token = r.string(wire, "session_token", MAX_TOKEN_BYTES)?,
+            7 => presented.signed = Some(signed_request(&mut r.message(wire, "signed_request")?)?),
             2 => context.entry(&mut r.message(wire, "context")?)?,
             3 => {
                 if items.len() == BATCH_MAX {
@@ -170,7 +176,7 @@ pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
         }
     }
     Ok(Request {
-        caller: Caller::Asserted(principal),
+        caller: presented.caller(principal)?,
         context: context.finish()?,
         items,
         min_revision,
@@ -179,6 +185,84 @@ pub fn batch(bytes: &[u8], limits: &Limits) -> Result<Request, RequestError> {
         face: Face::BatchAuthorize,
         snapshot: None,
     })
+}
+
+/// The longest session token read (warden's are a few hundred bytes to a few KiB).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Bounds of a `SignedRequest`: its target, headers and body.
+pub const MAX_TARGET_BYTES: usize = 16 * 1024;
+pub const MAX_SIGNED_HEADERS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub const MAX_SIGNED_BODY_BYTES: usize = 64 * 1024;
+
+/// The credentials fields of a request, as read.
+#[derive(Default)]
+struct Credentials {
+    token: String,
+    signed: Option<SignedRequest>,
+}
+
+impl Credentials {
+    /// The caller: the principal named, or the credentials presented; never two of them.
+    fn caller(self, principal: String) -> Result<Caller, RequestError> {
+        let at = Place::request("principal");
+        match (principal.is_empty(), self.token.is_empty(), self.signed) {
+            (_, true, None) => Ok(Caller::Asserted(principal)),
+            (true, false, None) => Ok(Caller::Presented(std::sync::Arc::new(
+                Presented::SessionToken(self.token),
+            ))),
+            (true, true, Some(signed)) => Ok(Caller::Presented(std::sync::Arc::new(
+                Presented::Signed(signed),
+            ))),
+            _ => Err(at
+                .invalid("name one of `principal`, `session_token` and `signed_request`, not two")),
+        }
+    }
+}
+
+/// A `SignedRequest`: method, target, headers (`name = 1`, `value = 2`) and body, each
+/// bounded as it is read.
+fn signed_request(r: &mut Reader<'_>) -> Result<SignedRequest, RequestError> {
+    let mut out = SignedRequest::default();
+    let mut body: Option<&[u8]> = None;
+    while let Some((tag, wire)) = r.key()? {
+        match tag {
+            1 => out.method = r.string(wire, "method", 16)?,
+            2 => out.target = r.string(wire, "target", MAX_TARGET_BYTES)?,
+            3 => {
+                if out.headers.len() == MAX_SIGNED_HEADERS {
+                    return Err(r.at.with("headers").invalid(format!(
+                        "more than the limit of {MAX_SIGNED_HEADERS} headers"
+                    )));
+                }
+                let mut h = r.message(wire, "headers")?;
+                let (mut name, mut value) = (String::new(), String::new());
+                while let Some((tag, wire)) = h.key()? {
+                    match tag {
+                        1 => name = h.string(wire, "name", 256)?,
+                        2 => value = h.string(wire, "value", MAX_HEADER_BYTES)?,
+                        _ => h.skip(tag, wire)?,
+                    }
+                }
+                out.headers.push((name, value));
+            }
+            4 => {
+                let bytes = r.delimited(wire, "body")?;
+                if bytes.len() > MAX_SIGNED_BODY_BYTES {
+                    return Err(r
+                        .at
+                        .with("body")
+                        .invalid(format!("is longer than {MAX_SIGNED_BODY_BYTES} bytes")));
+                }
+                body = Some(bytes);
+            }
+            _ => r.skip(tag, wire)?,
+        }
+    }
+    out.body = Some(prost::bytes::Bytes::copy_from_slice(
+        body.unwrap_or_default(),
+    ));
+    Ok(out)
 }
 
 /// A `BatchItem`.

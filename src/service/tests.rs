@@ -748,3 +748,122 @@ fn decision_ids_are_unique() {
     assert_ne!(a, ids.next());
     assert_eq!(a, format!("{:016x}{:016x}", ids.prefix, 1));
 }
+
+/// Verifies presented credentials the way a test wants: a token names its caller
+/// (`asserted:ARN`, `session:ID`), `bad` fails, `echo` returns the presented caller
+/// itself (a broken authenticator), and a signed request is Alice's, scoped to `orders`.
+struct TestAuthenticator;
+
+impl Authenticator for TestAuthenticator {
+    fn authenticate(
+        &self,
+        _snapshot: &Snapshot,
+        presented: &Presented,
+        _now: SystemTime,
+    ) -> Result<Verified, crate::sts::StsError> {
+        use crate::sts::error::Code;
+        match presented {
+            Presented::SessionToken(t) if t == "bad" => Err(crate::sts::StsError::new(
+                Code::InvalidClientTokenId,
+                "The security token included in the request is invalid.",
+            )),
+            Presented::SessionToken(t) if t == "echo" => Ok(Verified {
+                caller: Caller::Presented(Arc::new(presented.clone())),
+                scope_service: None,
+            }),
+            Presented::SessionToken(t) => Ok(Verified {
+                caller: Caller::Asserted(t.strip_prefix("asserted:").unwrap_or(t).to_owned()),
+                scope_service: None,
+            }),
+            Presented::Signed(_) => Ok(Verified {
+                caller: Caller::Asserted(ALICE.to_owned()),
+                scope_service: Some("orders".to_owned()),
+            }),
+        }
+    }
+}
+
+fn presenting(presented: Presented, action: &str, resource: &str) -> Request {
+    Request {
+        caller: Caller::Presented(Arc::new(presented)),
+        ..request("", action, resource, &[])
+    }
+}
+
+#[test]
+fn presented_credentials_are_verified_before_anything_reads_the_caller() {
+    let token = |t: &str| Presented::SessionToken(t.to_owned());
+    // Without an authenticator, presented credentials are refused, never decided.
+    let plain = example();
+    let e = answer(
+        &plain,
+        presenting(
+            token(&format!("asserted:{ALICE}")),
+            "orders:GetOrder",
+            ORDER,
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            RequestError::Unauthenticated {
+                code: "InvalidClientTokenId",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let s = example().with_authenticator(Arc::new(TestAuthenticator));
+    // A verified caller is decided as what it proved, exactly as when named.
+    let named = decide(&s, request(ALICE, "orders:GetOrder", ORDER, &[]));
+    let verified = decide(
+        &s,
+        presenting(
+            token(&format!("asserted:{ALICE}")),
+            "orders:GetOrder",
+            ORDER,
+        ),
+    );
+    assert_eq!(verified, named);
+    // Credentials that do not verify are UNAUTHENTICATED with AWS's code.
+    let e = answer(&s, presenting(token("bad"), "orders:GetOrder", ORDER)).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            RequestError::Unauthenticated {
+                code: "InvalidClientTokenId",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // An authenticator that hands back an unverified caller does not get it decided.
+    let e = answer(&s, presenting(token("echo"), "orders:GetOrder", ORDER)).unwrap_err();
+    assert!(matches!(&e, RequestError::Unauthenticated { .. }), "{e}");
+    // A signature scoped to `orders` answers for orders' actions only.
+    let signed = || Presented::Signed(crate::caller::SignedRequest::default());
+    assert_eq!(
+        decide(&s, presenting(signed(), "orders:GetOrder", ORDER)),
+        named
+    );
+    let e = answer(
+        &s,
+        presenting(
+            signed(),
+            "db:DescribeDatabase",
+            "arn:aws:db:us-east-1:333333333333:database/main",
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            RequestError::Unauthenticated {
+                code: "SignatureDoesNotMatch",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}

@@ -50,13 +50,109 @@ fn text(rng: &mut oorandom::Rand32, prefix: &str) -> String {
     format!("{prefix}{}", rng.rand_u32())
 }
 
+/// One of the three ways to name the caller, at random.
+fn random_caller(rng: &mut oorandom::Rand32) -> (String, String, Option<pb::SignedRequest>) {
+    match rng.rand_range(0..3) {
+        0 => (
+            text(rng, "arn:aws:iam::111122223333:user/u"),
+            String::new(),
+            None,
+        ),
+        1 => (String::new(), text(rng, "v1.k1.token"), None),
+        _ => (
+            String::new(),
+            String::new(),
+            Some(pb::SignedRequest {
+                method: "POST".into(),
+                target: text(rng, "/?a="),
+                headers: (0..rng.rand_range(0..4))
+                    .map(|i| pb::Header {
+                        name: format!("h{i}"),
+                        value: text(rng, "v"),
+                    })
+                    .collect(),
+                body: text(rng, "Action=X").into_bytes(),
+            }),
+        ),
+    }
+}
+
+fn assert_caller(got: &Caller, principal: &str, token: &str, signed: Option<&pb::SignedRequest>) {
+    match (got, signed) {
+        (Caller::Asserted(arn), None) if token.is_empty() => assert_eq!(arn, principal),
+        (Caller::Presented(p), None) => match &**p {
+            Presented::SessionToken(t) => assert_eq!(t, token),
+            other => panic!("{other:?}"),
+        },
+        (Caller::Presented(p), Some(want)) => match &**p {
+            Presented::Signed(r) => {
+                assert_eq!((&r.method, &r.target), (&want.method, &want.target));
+                let headers: Vec<(String, String)> = want
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.clone(), h.value.clone()))
+                    .collect();
+                assert_eq!(r.headers, headers);
+                assert_eq!(r.body.as_deref(), Some(&want.body[..]));
+            }
+            other => panic!("{other:?}"),
+        },
+        (other, _) => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_request_names_one_caller_and_its_credentials_are_bounded() {
+    let two = pb::AuthorizeRequest {
+        principal: "arn:aws:iam::111122223333:user/u".into(),
+        session_token: "t".into(),
+        ..Default::default()
+    };
+    let e = authorize(&two.encode_to_vec(), &limits()).unwrap_err();
+    assert!(e.to_string().contains("name one of"), "{e}");
+    let both = pb::BatchAuthorizeRequest {
+        session_token: "t".into(),
+        signed_request: Some(pb::SignedRequest::default()),
+        ..Default::default()
+    };
+    let e = batch(&both.encode_to_vec(), &limits()).unwrap_err();
+    assert!(e.to_string().contains("name one of"), "{e}");
+    let long_token = pb::AuthorizeRequest {
+        session_token: "t".repeat(MAX_TOKEN_BYTES + 1),
+        ..Default::default()
+    };
+    let e = authorize(&long_token.encode_to_vec(), &limits()).unwrap_err();
+    assert!(e.to_string().starts_with("session_token:"), "{e}");
+    let many_headers = pb::AuthorizeRequest {
+        signed_request: Some(pb::SignedRequest {
+            headers: vec![pb::Header::default(); MAX_SIGNED_HEADERS + 1],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = authorize(&many_headers.encode_to_vec(), &limits()).unwrap_err();
+    assert!(e.to_string().contains("headers"), "{e}");
+    let big_body = pb::AuthorizeRequest {
+        signed_request: Some(pb::SignedRequest {
+            body: vec![b'x'; MAX_SIGNED_BODY_BYTES + 1],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = authorize(&big_body.encode_to_vec(), &limits()).unwrap_err();
+    assert!(e.to_string().contains("body"), "{e}");
+}
+
 #[test]
 fn random_authorize_requests_decode_as_prost_reads_them() {
     let mut rng = oorandom::Rand32::new(7);
     for _ in 0..300 {
         // Every field, by name: a field added to the proto breaks this until it is read.
+        let (principal, session_token, signed_request) = random_caller(&mut rng);
         let message = pb::AuthorizeRequest {
-            principal: text(&mut rng, "arn:aws:iam::111122223333:user/u"),
+            principal,
+            session_token,
+            signed_request,
             action: text(&mut rng, "svc:Act"),
             resource: text(&mut rng, "arn:aws:svc:::r"),
             context: random_context(&mut rng, 8),
@@ -72,8 +168,15 @@ fn random_authorize_requests_decode_as_prost_reads_them() {
             context,
             explain,
             min_revision,
+            session_token,
+            signed_request,
         } = message;
-        assert_eq!(got.caller.arn(), principal);
+        assert_caller(
+            &got.caller,
+            &principal,
+            &session_token,
+            signed_request.as_ref(),
+        );
         let [item] = got.items.as_slice() else {
             panic!("one item")
         };
@@ -96,8 +199,11 @@ fn random_batch_requests_decode_as_prost_reads_them() {
                 context: random_context(&mut rng, 4),
             })
             .collect();
+        let (principal, session_token, signed_request) = random_caller(&mut rng);
         let message = pb::BatchAuthorizeRequest {
-            principal: text(&mut rng, "arn:aws:iam::111122223333:user/u"),
+            principal,
+            session_token,
+            signed_request,
             context: random_context(&mut rng, 8),
             items,
             explain: rng.rand_range(0..2) == 1,
@@ -111,8 +217,15 @@ fn random_batch_requests_decode_as_prost_reads_them() {
             items,
             explain,
             min_revision,
+            session_token,
+            signed_request,
         } = message;
-        assert_eq!(got.caller.arn(), principal);
+        assert_caller(
+            &got.caller,
+            &principal,
+            &session_token,
+            signed_request.as_ref(),
+        );
         assert_eq!(got.context, expected_context(&context));
         assert_eq!(got.items.len(), items.len());
         for (got, want) in got.items.iter().zip(items) {
