@@ -3,6 +3,7 @@
 
 mod authorize;
 mod check;
+mod credentials;
 mod eval;
 mod loadgen;
 mod request;
@@ -45,6 +46,12 @@ enum Command {
     Synth(synth::Args),
     /// Mint a signed OIDC token (JWT) for the demo walk-through; DEMO ONLY.
     Token(token::Args),
+    /// Manage the key ring that seals session tokens and the secrets store.
+    Keyring(credentials::KeyringArgs),
+    /// Manage users' access keys in the secrets store.
+    Keys(credentials::KeysArgs),
+    /// Manage users' virtual MFA devices in the secrets store.
+    Mfa(credentials::MfaArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -58,6 +65,9 @@ pub fn main() -> ExitCode {
         Command::Loadgen(args) => loadgen::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Token(args) => token::run(args),
+        Command::Keyring(args) => credentials::keyring(args),
+        Command::Keys(args) => credentials::keys(args),
+        Command::Mfa(args) => credentials::mfa(args),
     };
     match result {
         Ok(code) => code,
