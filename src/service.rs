@@ -408,7 +408,9 @@ impl Service {
         }
         let revision = snapshot.revision();
         let identity = match &caller {
-            Caller::Asserted(arn) => CacheIdentity::Principal(arn),
+            Caller::Asserted(arn) | Caller::AccessKey { user_arn: arn, .. } => {
+                CacheIdentity::Principal(arn)
+            }
             Caller::Session(s) => CacheIdentity::Session(&s.id),
         };
         fn lookup<'a>(
@@ -470,7 +472,7 @@ impl Service {
                 .map_err(|m| RequestError::invalid(field(shape, i, "action"), m))?;
         }
         let session = match &caller {
-            Caller::Asserted(_) => None,
+            Caller::Asserted(_) | Caller::AccessKey { .. } => None,
             Caller::Session(s) => Some(&**s),
         };
         let who = snapshot
