@@ -833,3 +833,90 @@ fn an_oversized_grant_is_refused() {
         Code::InvalidClientTokenId
     );
 }
+
+// === AssumeRoleWithWebIdentity ===
+
+#[test]
+fn a_web_identity_session_carries_the_tokens_keys_duration_and_policies() {
+    const ISSUER: &str = "https://issuer.test.invalid";
+    let provider = format!("arn:aws:iam::{A}:oidc-provider/issuer.test.invalid");
+    let key =
+        crate::oidc::mint::SigningKey::from_pem(include_bytes!("../../oidc/testdata/ed25519.pem"))
+            .unwrap();
+    let mut f = files();
+    f.insert(
+        format!("accounts/{A}/oidc-providers/test.json"),
+        json!({"url": ISSUER, "client_ids": ["app"], "jwks": key.public_jwks()}).to_string(),
+    );
+    f.insert(
+        format!("accounts/{A}/roles/Web.json"),
+        json!({
+            "max_session_duration": 7200,
+            "trust_policy": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Federated": provider},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"issuer.test.invalid:sub": "alice"}}}]},
+            "inline_policies": {"p": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "orders:*", "Resource": "*",
+                "Condition": {"StringEquals": {"issuer.test.invalid:sub": "alice"}}}]}}
+        })
+        .to_string(),
+    );
+    let s = Snapshot::load_files(&f, 9).unwrap();
+    let claims = |sub: &str| {
+        let serde_json::Value::Object(m) = json!({"iss": ISSUER, "sub": sub, "aud": "app",
+            "iat": NOW - 10, "exp": NOW + 600})
+        else {
+            unreachable!()
+        };
+        crate::oidc::Claims::from_json(m).unwrap()
+    };
+    let (alice, mallory) = (claims("alice"), claims("mallory"));
+    let role_arn = role(A, "Web");
+    let policy = allow(json!("orders:GetOrder")).to_string();
+    let web = |claims: &crate::oidc::Claims, duration: Option<u32>| {
+        assume_role_with_web_identity(
+            &s,
+            &WebIdentityInput {
+                provider_arn: &provider,
+                role_arn: &role_arn,
+                session_name: "web-1",
+                claims,
+                skew: Duration::from_secs(30),
+                duration,
+                policy: Some(&policy),
+                policy_arns: &[],
+            },
+            now(),
+        )
+    };
+    assert_eq!(code(&web(&mallory, None)), "AccessDenied");
+    assert_eq!(code(&web(&alice, Some(7_201))), "ValidationError");
+    let g = web(&alice, Some(7_200)).unwrap().grant;
+    // The role's duration, not the token's ten minutes.
+    assert_eq!(g.expires_at - g.issued_at, 7_200);
+    let w = g.web_identity.as_ref().unwrap();
+    assert!(
+        w.keys
+            .iter()
+            .any(|(k, v)| k == "issuer.test.invalid:sub" && v == &["alice".to_owned()])
+    );
+    // Its requests see the token's keys, within the session policy.
+    let session = session_caller(&s, &g).unwrap();
+    let arn = g.arn();
+    let who = s.resolve(&arn, Some(&session), now()).unwrap().unwrap();
+    let ask = |action: &str| {
+        let action = Action::parse(action).unwrap();
+        let resource = format!("arn:aws:orders:us-east-1:{A}:order/1");
+        let ctx = CallerContext::empty();
+        let q = Question {
+            action: &action,
+            resource: &resource,
+            resource_arn: parse_resource(&resource).unwrap(),
+            context: CallerView::of(&ctx),
+        };
+        s.decide(&who, &q, now(), false).0.outcome.decision
+    };
+    assert_eq!(ask("orders:GetOrder"), Decision::Allow);
+    assert_eq!(ask("orders:CreateOrder"), Decision::ImplicitDeny);
+}
