@@ -556,6 +556,81 @@ impl Snapshot {
         }))
     }
 
+    /// Whether `role_arn`'s trust policy lets the AWS service principal `service` (such as
+    /// `ecs-tasks.amazonaws.com`) assume it, as a compute service assumes a workload's role:
+    /// `sts:AssumeRole` with `sts:RoleSessionName`, decided by the trust policy and the
+    /// role's account's RCPs alone (a service principal has no identity policies or SCPs).
+    pub fn service_may_assume(
+        &self,
+        service: &str,
+        role_arn: &str,
+        session_name: &str,
+        now: SystemTime,
+    ) -> Result<(), String> {
+        let parsed = Arn::parse(role_arn);
+        let role = self
+            .role_by_arn(role_arn, parsed.as_ref())
+            .ok_or_else(|| format!("no role `{role_arn}` in the bundle"))?;
+        let mut keys = Context::new();
+        keys.insert(
+            "sts:RoleSessionName",
+            ContextValue::Single(session_name.to_owned()),
+        );
+        for (k, v) in time_keys(now).iter() {
+            keys.insert(k, v.clone());
+        }
+        keys.insert(
+            "aws:PrincipalIsAWSService",
+            ContextValue::Single("true".into()),
+        );
+        keys.insert(
+            "aws:PrincipalServiceName",
+            ContextValue::Single(service.to_owned()),
+        );
+        let role_account = self.accounts.get(role.account.as_str());
+        if let Some(a) = role_account {
+            for (k, v) in a.resource_keys.iter() {
+                keys.insert(k, v.clone());
+            }
+        }
+        let principal = Principal {
+            arn: Cow::Borrowed(service),
+            partition: Cow::Borrowed(bundle::PARTITION),
+            account: Cow::Borrowed(""),
+            kind: PrincipalKind::Service {
+                name: Cow::Borrowed(service),
+            },
+            unique_id: None,
+        };
+        let action = Action::parse("sts:AssumeRole")?;
+        let request = Request::with_resource_arn(
+            &principal,
+            &action,
+            &role.arn,
+            parsed,
+            &role.account,
+            &keys,
+        );
+        let policies = Policies {
+            identity: &self.empty,
+            resource: role.trust.as_slice(),
+            boundary: None,
+            session: None,
+            scps: &[],
+            rcps: role_account.map_or(&[][..], |a| &a.rcps),
+            resource_policy_required: true,
+        };
+        let outcome = eval::evaluate(&request, &policies);
+        if outcome.decision == eval::Decision::Allow {
+            Ok(())
+        } else {
+            Err(format!(
+                "the trust policy of `{role_arn}` does not allow the service `{service}` to assume it ({})",
+                outcome.reason.as_str()
+            ))
+        }
+    }
+
     /// Statements compiled (each distinct policy set counted once).
     pub fn statement_count(&self) -> usize {
         self.statements

@@ -135,6 +135,10 @@ pub enum StsCaller<'a> {
     Session(&'a Grant),
     /// No credentials (only `AssumeRoleWithWebIdentity` needs none).
     Anonymous,
+    /// An AWS service principal (`ecs-tasks.amazonaws.com`): the sidecar itself, assuming
+    /// its workload's role for the container credentials endpoint. Only the role's trust
+    /// policy (and its account's RCPs) decides; it passes no tags, policies or MFA.
+    Service { name: &'a str },
 }
 
 /// `GetCallerIdentity`'s answer.
@@ -194,6 +198,7 @@ pub fn assume_role(
             let chained = matches!(g.subject, Subject::Role { .. });
             (g.arn(), Some(*g), chained)
         }
+        StsCaller::Service { name } => (name.to_string(), None, false),
     };
     let denied = |action: &str| {
         StsError::denied(format!(
@@ -297,49 +302,26 @@ pub fn assume_role(
     }
     let context = CallerContext::screen(keys, |_| {});
 
-    // The decision, through the path every request takes.
-    let caller_session = match parent {
-        Some(g) => Some(session_caller(snapshot, g)?),
-        None => None,
-    };
-    let mut who = snapshot
-        .resolve(&caller_arn, caller_session.as_deref(), now)
-        .map_err(|_| denied("sts:AssumeRole"))?
-        .ok_or_else(|| denied("sts:AssumeRole"))?;
-    if let Some(m) = &input.mfa {
-        // The MFA presented with this call, over any the calling session carries.
-        who.insert_own_key(
-            "aws:MultiFactorAuthPresent",
-            ContextValue::Single("true".into()),
-        );
-        let age = now
-            .duration_since(m.authenticated_at)
-            .map_or(0, |d| d.as_secs());
-        who.insert_own_key(
-            "aws:MultiFactorAuthAge",
-            ContextValue::Single(age.to_string()),
-        );
-    }
-    let resource_arn = parse_resource(&input.role_arn).map_err(StsError::validation)?;
-    let mut actions = vec!["sts:AssumeRole"];
-    if !input.tags.is_empty() || !input.transitive_tag_keys.is_empty() {
-        actions.push("sts:TagSession");
-    }
-    if input.source_identity.is_some() {
-        actions.push("sts:SetSourceIdentity");
-    }
-    for name in actions {
-        let action = Action::parse(name).map_err(|m| StsError::new(Code::InternalFailure, m))?;
-        let q = Question {
-            action: &action,
-            resource: &input.role_arn,
-            resource_arn,
-            context: CallerView::of(&context),
-        };
-        let (auth, _) = snapshot.decide(&who, &q, now, false);
-        if auth.outcome.decision != Decision::Allow {
-            return Err(denied(name));
+    // The decision: a service principal's by the trust policy alone; any other caller's
+    // through the path every request takes.
+    if let StsCaller::Service { name } = caller {
+        if !input.tags.is_empty()
+            || !input.transitive_tag_keys.is_empty()
+            || input.source_identity.is_some()
+            || input.mfa.is_some()
+        {
+            return Err(StsError::validation(
+                "a service principal's session takes no tags, source identity or MFA",
+            ));
         }
+        snapshot
+            .service_may_assume(name, &input.role_arn, &input.session_name, now)
+            .map_err(|m| {
+                tracing::debug!(role = input.role_arn, "{m}");
+                denied("sts:AssumeRole")
+            })?;
+    } else {
+        authorize_assume(snapshot, &caller_arn, parent, input, &context, now).map_err(denied)?;
     }
 
     let packed = packed_percent(&policies, &tags)?;
@@ -371,6 +353,64 @@ pub fn assume_role(
         packed_policy_percent: packed,
         assumed_role_id: Some(format!("{}:{}", role.unique_id, input.session_name)),
     })
+}
+
+/// The caller's side and the trust policy, through the path every request takes:
+/// `sts:AssumeRole` on the role, and `sts:TagSession` / `sts:SetSourceIdentity` when the
+/// call uses them. `Err` names the first action not allowed.
+fn authorize_assume(
+    snapshot: &Snapshot,
+    caller_arn: &str,
+    parent: Option<&Grant>,
+    input: &AssumeRoleInput,
+    context: &CallerContext,
+    now: SystemTime,
+) -> Result<(), &'static str> {
+    let caller_session = match parent {
+        Some(g) => Some(session_caller(snapshot, g).map_err(|_| "sts:AssumeRole")?),
+        None => None,
+    };
+    let mut who = snapshot
+        .resolve(caller_arn, caller_session.as_deref(), now)
+        .map_err(|_| "sts:AssumeRole")?
+        .ok_or("sts:AssumeRole")?;
+    if let Some(m) = &input.mfa {
+        // The MFA presented with this call, over any the calling session carries.
+        who.insert_own_key(
+            "aws:MultiFactorAuthPresent",
+            ContextValue::Single("true".into()),
+        );
+        let age = now
+            .duration_since(m.authenticated_at)
+            .map_or(0, |d| d.as_secs());
+        who.insert_own_key(
+            "aws:MultiFactorAuthAge",
+            ContextValue::Single(age.to_string()),
+        );
+    }
+    let resource_arn = parse_resource(&input.role_arn).map_err(|_| "sts:AssumeRole")?;
+    let mut actions = vec!["sts:AssumeRole"];
+    if !input.tags.is_empty() || !input.transitive_tag_keys.is_empty() {
+        actions.push("sts:TagSession");
+    }
+    if input.source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for name in actions {
+        let action = Action::parse(name).map_err(|_| name)?;
+        let q = Question {
+            action: &action,
+            resource: &input.role_arn,
+            resource_arn,
+            context: CallerView::of(context),
+        };
+        let (auth, _) = snapshot.decide(&who, &q, now, false);
+        if auth.outcome.decision != Decision::Allow {
+            return Err(name);
+        }
+    }
+
+    Ok(())
 }
 
 /// The tags of `g` that pass on to a session it assumes, and their keys.
@@ -485,6 +525,11 @@ pub fn get_session_token(
                 "Cannot call GetSessionToken with session credentials",
             ));
         }
+        StsCaller::Service { .. } => {
+            return Err(StsError::denied(
+                "GetSessionToken is for IAM users' long-term credentials",
+            ));
+        }
         StsCaller::Anonymous => {
             return Err(StsError::new(
                 Code::MissingAuthenticationToken,
@@ -551,7 +596,7 @@ pub fn caller_identity(
             .unwrap_or_else(|| account_of(arn))
     };
     match caller {
-        StsCaller::Anonymous => Err(StsError::new(
+        StsCaller::Anonymous | StsCaller::Service { .. } => Err(StsError::new(
             Code::MissingAuthenticationToken,
             "Request is missing Authentication Token",
         )),
