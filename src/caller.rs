@@ -17,7 +17,16 @@ pub enum Caller {
     /// A role session named this way carries no session facts (no session policy, no
     /// session tags, no MFA): only the role's own.
     Asserted(String),
-    /// A role session whose credentials the server verified, with what it carries.
+    /// An IAM user whose long-term access key (`AKIA...`) the server verified: it decides
+    /// as the user, with no session keys (AWS gives long-term keys no
+    /// `aws:MultiFactorAuthPresent` nor `aws:TokenIssueTime`).
+    AccessKey {
+        /// The user's ARN.
+        user_arn: String,
+        access_key_id: String,
+    },
+    /// A session whose credentials the server verified (a role session, or a user's from
+    /// `GetSessionToken`), with what it carries.
     Session(Arc<Session>),
     /// Credentials a caller presented that are not verified yet (a session token, a
     /// SigV4-signed request). The service verifies them against the deciding snapshot
@@ -77,6 +86,7 @@ impl Caller {
     pub fn arn(&self) -> &str {
         match self {
             Caller::Asserted(arn) => arn,
+            Caller::AccessKey { user_arn, .. } => user_arn,
             Caller::Session(s) => &s.arn,
             Caller::Presented(_) => "",
         }
@@ -86,20 +96,23 @@ impl Caller {
     pub fn how(&self) -> &'static str {
         match self {
             Caller::Asserted(_) => "asserted",
+            Caller::AccessKey { .. } => "access_key",
             Caller::Session(_) => "session",
             Caller::Presented(_) => "presented",
         }
     }
 }
 
-/// A verified role session: what its credentials say, fixed when they were issued.
+/// A verified session (a role session, or a user's temporary credentials): what its
+/// credentials say, fixed when they were issued.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// Unique per issued session (AWS's `ASIA...` access key id). The decision cache keys a
     /// session's decisions by it: two sessions of one role with different session policies
     /// never share a decision, so an id must never name two sessions.
     pub id: String,
-    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`; a user's ARN for a user's
+    /// session.
     pub arn: String,
     /// The session policies (the inline policy and the managed ones named at issue),
     /// compiled; `None` when none was passed, so the role's permissions are not capped.

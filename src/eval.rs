@@ -746,7 +746,9 @@ fn first_mismatch(s: &Statement, req: &Request<'_>, has_boundary: bool) -> Optio
 }
 
 /// Whether an action needs the target's resource policy to trust the caller even within
-/// one account: assuming a role (its trust policy) and KMS keys (their key policy).
+/// one account: assuming a role, and passing session tags or a source identity into its
+/// session (its trust policy decides `sts:TagSession` and `sts:SetSourceIdentity` as it
+/// does `sts:AssumeRole`), and KMS keys (their key policy).
 pub fn resource_policy_required(action: &str) -> bool {
     // Compared in place: lowercasing a copy was an allocation on every request.
     let starts = |prefix: &str| {
@@ -754,7 +756,10 @@ pub fn resource_policy_required(action: &str) -> bool {
             .get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
     };
-    starts("sts:assumerole") || starts("kms:")
+    starts("sts:assumerole")
+        || starts("kms:")
+        || action.eq_ignore_ascii_case("sts:tagsession")
+        || action.eq_ignore_ascii_case("sts:setsourceidentity")
 }
 
 #[cfg(test)]

@@ -85,6 +85,36 @@ pub struct Config {
     pub decision_log_queue: usize,
     /// Connection limits and timeouts of both ports.
     pub connections: conn::Config,
+    /// Credentials: STS, session tokens and SigV4 for `Authorize` and `Check`; `None`
+    /// when the server verifies none (no key ring).
+    pub credentials: Option<CredentialsConfig>,
+}
+
+/// How the server issues and verifies credentials.
+#[derive(Debug, Clone)]
+pub struct CredentialsConfig {
+    /// The key ring that seals session tokens and the secrets store.
+    pub key_ring: PathBuf,
+    /// The secrets store (users' access keys, MFA devices); `None`: no long-term keys.
+    pub secrets: Option<PathBuf>,
+    pub authority: crate::sts::authority::AuthorityConfig,
+    /// The STS listener (the AWS query API, and the container endpoint); `None`: STS is
+    /// served over gRPC only.
+    pub sts: Option<SocketAddr>,
+    /// The STS listener's certificate and key (PEM): TLS when given.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The container credentials endpoint on the STS listener.
+    pub container: Option<crate::sts::container::ContainerConfig>,
+}
+
+/// The credentials machinery of a bound server.
+struct Credentials {
+    authority: Arc<crate::sts::authority::Authority>,
+    ring: Arc<crate::sts::keyring::KeyRingHandle>,
+    secrets: Arc<crate::sts::secrets::SecretsHandle>,
+    listener: Option<TcpListener>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    container: Option<Arc<crate::sts::container::ContainerEndpoint>>,
 }
 
 /// Why the server could not start or stopped.
@@ -103,6 +133,9 @@ pub enum ServeError {
     Source(#[from] crate::source::SourceError),
     #[error("the gRPC server failed")]
     Grpc(#[from] tonic::transport::Error),
+    /// The key ring, the secrets store, the TLS files or the container endpoint.
+    #[error("credentials: {0}")]
+    Credentials(String),
 }
 
 enum GrpcListener {
@@ -123,6 +156,8 @@ pub struct Server {
     source: Box<dyn Source>,
     publisher: Publisher,
     hangup: tokio::signal::unix::Signal,
+    verifier: Arc<Verifier>,
+    credentials: Option<Credentials>,
 }
 
 impl Server {
@@ -175,6 +210,17 @@ impl Server {
         conn::check_open_files(&config.connections, admin.is_some());
         let telemetry = Arc::new(Telemetry::new());
         let published = Arc::new(Published::new());
+        // The verifier keeps the OIDC providers' keys fresh while the server runs (for
+        // Check and for AssumeRoleWithWebIdentity).
+        let verifier = Arc::new(Verifier::with_config(
+            published.clone(),
+            RefreshConfig::default(),
+            telemetry.oidc.clone(),
+        ));
+        let credentials = match &config.credentials {
+            Some(c) => Some(bind_credentials(c, &published, &verifier).await?),
+            None => None,
+        };
         let log = match &config.decision_log {
             Some(sink) => Some(
                 DecisionLog::start(sink, config.decision_log_queue, &telemetry.metrics)
@@ -182,12 +228,11 @@ impl Server {
             ),
             None => None,
         };
-        let service = Arc::new(Service::new(
-            published.clone(),
-            telemetry.clone(),
-            log,
-            config.service,
-        ));
+        let mut service = Service::new(published.clone(), telemetry.clone(), log, config.service);
+        if let Some(c) = &credentials {
+            service = service.with_authenticator(c.authority.clone());
+        }
+        let service = Arc::new(service);
         let publisher = Publisher::new(published.clone(), telemetry.clone());
         let name = source.describe();
         published.set_source(name.clone(), source.watch());
@@ -204,7 +249,17 @@ impl Server {
             source,
             publisher,
             hangup,
+            verifier,
+            credentials,
         })
+    }
+
+    /// The STS listener's address actually bound.
+    pub fn sts_addr(&self) -> Option<SocketAddr> {
+        self.credentials
+            .as_ref()
+            .and_then(|c| c.listener.as_ref())
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The gRPC address actually bound (`127.0.0.1:PORT` or `unix:/PATH`).
@@ -235,6 +290,8 @@ impl Server {
             source,
             publisher,
             hangup,
+            verifier,
+            credentials,
         } = self;
         let stop = CancellationToken::new();
 
@@ -280,13 +337,7 @@ impl Server {
             .register_encoded_file_descriptor_set(grpc::check::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        // Envoy's Check shares the service (snapshot, cache, admission, log, metrics); the
-        // verifier keeps the OIDC providers' keys fresh while the server runs.
-        let verifier = Arc::new(Verifier::with_config(
-            published.clone(),
-            RefreshConfig::default(),
-            telemetry.oidc.clone(),
-        ));
+        // Envoy's Check shares the service (snapshot, cache, admission, log, metrics).
         let refresh = verifier.spawn(stop.clone().cancelled_owned());
         let checker = Arc::new(Checker::new(service.clone(), verifier));
         let limits = &config.connections;
@@ -301,7 +352,11 @@ impl Server {
             .add_service(Authorizer::new(service).into_server(config.max_message_bytes))
             .add_service(
                 grpc::check::Authorization::new(checker).into_server(config.max_message_bytes),
-            );
+            )
+            .add_optional_service(credentials.as_ref().map(|c| {
+                grpc::sts::Sts::new(c.authority.clone(), crate::sts::query::Limits::default())
+                    .into_server(config.max_message_bytes)
+            }));
 
         let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
         let grpc_signal = async {
@@ -339,6 +394,31 @@ impl Server {
                 config.drain_timeout,
             ))
         });
+
+        let mut credential_tasks = Vec::new();
+        if let Some(c) = credentials {
+            credential_tasks.push(c.ring.spawn_reload(stop.clone()));
+            credential_tasks.push(c.secrets.spawn_reload(stop.clone()));
+            if let Some(listener) = c.listener {
+                let app = Arc::new(crate::sts::http::StsHttp::new(
+                    c.authority.clone(),
+                    crate::sts::http::Config {
+                        header_read_timeout: limits.header_read_timeout,
+                        ..crate::sts::http::Config::default()
+                    },
+                    c.container,
+                ));
+                let gate = Gate::new("sts", limits.max_admin, &telemetry.connections.sts);
+                let acceptor = Acceptor::new(conn::Tcp::new(listener, limits), gate, None);
+                credential_tasks.push(tokio::spawn(crate::sts::http::serve(
+                    acceptor,
+                    app,
+                    c.tls,
+                    stop.clone(),
+                    config.drain_timeout,
+                )));
+            }
+        }
 
         let source_task = tokio::spawn(crate::source::run(source, publisher, hangup, stop.clone()));
 
@@ -381,9 +461,66 @@ impl Server {
         let _ = upkeep.await;
         let _ = health_task.await;
         let _ = refresh.await;
+        for t in credential_tasks {
+            let _ = t.await;
+        }
         tracing::info!("stopped");
         result
     }
+}
+
+/// Loads the key ring and the secrets store, binds the STS listener and reads its TLS
+/// files: any failure stops the start, naming the file and what is wrong.
+async fn bind_credentials(
+    c: &CredentialsConfig,
+    published: &Arc<Published>,
+    verifier: &Arc<Verifier>,
+) -> Result<Credentials, ServeError> {
+    use crate::sts::{authority, container, keyring, secrets};
+    let failed = |e: &dyn std::fmt::Display| ServeError::Credentials(e.to_string());
+    let ring = Arc::new(keyring::KeyRingHandle::load(&c.key_ring).map_err(|e| failed(&e))?);
+    let secrets = Arc::new(match &c.secrets {
+        Some(path) => secrets::SecretsHandle::load(path, ring.clone()).map_err(|e| failed(&e))?,
+        None => secrets::SecretsHandle::new(secrets::SecretsStore::new(), None, ring.clone()),
+    });
+    let authority = Arc::new(authority::Authority::new(
+        published.clone(),
+        ring.clone(),
+        secrets.clone(),
+        verifier.clone(),
+        c.authority.clone(),
+    ));
+    let listener = match c.sts {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let tls = match &c.tls {
+        Some((cert, key)) => {
+            Some(crate::sts::http::tls_acceptor(cert, key).map_err(|e| failed(&e))?)
+        }
+        None => None,
+    };
+    let container = match &c.container {
+        Some(config) => Some(Arc::new(
+            container::ContainerEndpoint::new(config.clone()).map_err(|e| failed(&e))?,
+        )),
+        None => None,
+    };
+    Ok(Credentials {
+        authority,
+        ring,
+        secrets,
+        listener,
+        tls,
+        container,
+    })
 }
 
 async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
@@ -391,5 +528,8 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
     health.set_service_status(grpc::SERVICE_NAME, status).await;
     health
         .set_service_status(grpc::check::SERVICE_NAME, status)
+        .await;
+    health
+        .set_service_status(grpc::sts::SERVICE_NAME, status)
         .await;
 }

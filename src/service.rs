@@ -463,7 +463,9 @@ impl Service {
         }
         let revision = snapshot.revision();
         let identity = match &caller {
-            Caller::Asserted(arn) => CacheIdentity::Principal(arn),
+            Caller::Asserted(arn) | Caller::AccessKey { user_arn: arn, .. } => {
+                CacheIdentity::Principal(arn)
+            }
             Caller::Session(s) => CacheIdentity::Session(&s.id),
             Caller::Presented(_) => return Err(unverified()),
         };
@@ -526,7 +528,7 @@ impl Service {
                 .map_err(|m| RequestError::invalid(field(shape, i, "action"), m))?;
         }
         let session = match &caller {
-            Caller::Asserted(_) => None,
+            Caller::Asserted(_) | Caller::AccessKey { .. } => None,
             Caller::Session(s) => Some(&**s),
             Caller::Presented(_) => return Err(unverified()),
         };

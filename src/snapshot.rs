@@ -82,6 +82,9 @@ struct Identity {
     /// A user as a request names it, resolved once; `None` for a role, whose sessions
     /// differ by name.
     principal: Option<Principal<'static>>,
+    /// A role's `max_session_duration` in seconds (what `AssumeRole` may grant); 0 for a
+    /// user.
+    max_session: u64,
 }
 
 /// What the snapshot knows of an account.
@@ -132,6 +135,9 @@ pub struct Snapshot {
     org_id: Option<String>,
     /// Envoy listeners by name, compiled when the bundle loaded.
     listeners: FxHashMap<String, Arc<crate::routes::Listener>>,
+    /// Managed policies by ARN: the ones a session names as its session policies
+    /// ([`Snapshot::managed_policy`]).
+    managed: FxHashMap<String, Arc<Policy>>,
     /// OIDC identity providers by ARN.
     oidc_providers: FxHashMap<String, Arc<crate::oidc::OidcProvider>>,
     /// The providers' condition key prefixes (`HOST[/PATH]`, lowercase, without a
@@ -232,6 +238,7 @@ impl Snapshot {
                     trust: None,
                     keys,
                     principal,
+                    max_session: 0,
                 };
                 users.insert(u.arn.clone(), Arc::new(identity));
             }
@@ -263,6 +270,7 @@ impl Snapshot {
                     trust: Some(sets.get(vec![r.trust.clone()])),
                     keys: principal_keys(&session, &r.tags),
                     principal: None,
+                    max_session: r.max_session_duration,
                 };
                 roles
                     .entry(account.id.clone())
@@ -312,6 +320,11 @@ impl Snapshot {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            managed: b
+                .managed
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             oidc_providers,
             oidc_prefixes,
             users,
@@ -346,6 +359,27 @@ impl Snapshot {
     /// The Envoy listener of this name (`routes/NAME.json`), when the bundle has one.
     pub fn listener(&self, name: &str) -> Option<&crate::routes::Listener> {
         self.listeners.get(name).map(|l| &**l)
+    }
+
+    /// The managed policy of this ARN (`arn:aws:iam::ACCT:policy/PATH/NAME`, or AWS's
+    /// `arn:aws:iam::aws:policy/NAME`), when the bundle has it.
+    pub fn managed_policy(&self, arn: &str) -> Option<&Arc<Policy>> {
+        self.managed.get(arn)
+    }
+
+    /// What the snapshot knows of the user or role of this ARN (a role's ARN with its
+    /// path), when it holds it.
+    pub fn entity(&self, arn: &str) -> Option<Entity<'_>> {
+        let id = match self.users.get(arn) {
+            Some(u) => u,
+            None => self.role_by_arn(arn, Arn::parse(arn).as_ref())?,
+        };
+        Some(Entity {
+            arn: &id.arn,
+            account: &id.account,
+            unique_id: &id.unique_id,
+            max_session_duration: id.max_session,
+        })
     }
 
     /// The OIDC provider of this ARN (`arn:aws:iam::ACCT:oidc-provider/HOST[/PATH]`).
@@ -522,6 +556,81 @@ impl Snapshot {
         }))
     }
 
+    /// Whether `role_arn`'s trust policy lets the AWS service principal `service` (such as
+    /// `ecs-tasks.amazonaws.com`) assume it, as a compute service assumes a workload's role:
+    /// `sts:AssumeRole` with `sts:RoleSessionName`, decided by the trust policy and the
+    /// role's account's RCPs alone (a service principal has no identity policies or SCPs).
+    pub fn service_may_assume(
+        &self,
+        service: &str,
+        role_arn: &str,
+        session_name: &str,
+        now: SystemTime,
+    ) -> Result<(), String> {
+        let parsed = Arn::parse(role_arn);
+        let role = self
+            .role_by_arn(role_arn, parsed.as_ref())
+            .ok_or_else(|| format!("no role `{role_arn}` in the bundle"))?;
+        let mut keys = Context::new();
+        keys.insert(
+            "sts:RoleSessionName",
+            ContextValue::Single(session_name.to_owned()),
+        );
+        for (k, v) in time_keys(now).iter() {
+            keys.insert(k, v.clone());
+        }
+        keys.insert(
+            "aws:PrincipalIsAWSService",
+            ContextValue::Single("true".into()),
+        );
+        keys.insert(
+            "aws:PrincipalServiceName",
+            ContextValue::Single(service.to_owned()),
+        );
+        let role_account = self.accounts.get(role.account.as_str());
+        if let Some(a) = role_account {
+            for (k, v) in a.resource_keys.iter() {
+                keys.insert(k, v.clone());
+            }
+        }
+        let principal = Principal {
+            arn: Cow::Borrowed(service),
+            partition: Cow::Borrowed(bundle::PARTITION),
+            account: Cow::Borrowed(""),
+            kind: PrincipalKind::Service {
+                name: Cow::Borrowed(service),
+            },
+            unique_id: None,
+        };
+        let action = Action::parse("sts:AssumeRole")?;
+        let request = Request::with_resource_arn(
+            &principal,
+            &action,
+            &role.arn,
+            parsed,
+            &role.account,
+            &keys,
+        );
+        let policies = Policies {
+            identity: &self.empty,
+            resource: role.trust.as_slice(),
+            boundary: None,
+            session: None,
+            scps: &[],
+            rcps: role_account.map_or(&[][..], |a| &a.rcps),
+            resource_policy_required: true,
+        };
+        let outcome = eval::evaluate(&request, &policies);
+        if outcome.decision == eval::Decision::Allow {
+            Ok(())
+        } else {
+            Err(format!(
+                "the trust policy of `{role_arn}` does not allow the service `{service}` to assume it ({})",
+                outcome.reason.as_str()
+            ))
+        }
+    }
+
     /// Statements compiled (each distinct policy set counted once).
     pub fn statement_count(&self) -> usize {
         self.statements
@@ -599,7 +708,8 @@ impl Snapshot {
     ///
     /// A user's keys are built once at compile time; a role session adds its id
     /// (`AROA...:SESSION`), and a verified session its own facts (session tags over the
-    /// role's, MFA, issue time, source identity).
+    /// role's or user's, MFA, issue time, source identity). A user's session
+    /// (`GetSessionToken`) resolves as the user with its session's facts.
     pub fn resolve<'a>(
         &'a self,
         principal: &'a str,
@@ -609,19 +719,21 @@ impl Snapshot {
         // A user the snapshot holds is found by its ARN, which is well formed by
         // construction: nothing is parsed (most requests, callgrind). Any other principal
         // is parsed once, here.
-        let user = match session {
-            None => self.users.get(principal),
-            Some(_) => None,
-        };
-        if let Some(id) = user {
+        // A user's verified session (`GetSessionToken`) acts as the user, with the
+        // session's own keys (issue time, MFA) over the user's.
+        if let Some(id) = self.users.get(principal) {
             let Some(p) = id.principal.as_ref() else {
                 return Ok(None);
             };
+            let mut own_keys = Context::new();
+            if let Some(s) = session {
+                session_keys(s, now, &mut own_keys);
+            }
             return Ok(Some(self.resolved(
                 Caller::Known(p),
                 Some(id),
-                None,
-                Context::new(),
+                session,
+                own_keys,
                 None,
                 (principal, &id.account),
             )));
@@ -831,6 +943,8 @@ impl Snapshot {
         let single = |s: &str| ContextValue::Single(s.to_owned());
         let mut item_keys = Context::new();
         let resource_policy_required = eval::resource_policy_required(q.action.as_str());
+        // `sts:AssumeRole*`, `sts:TagSession` and `sts:SetSourceIdentity` on a role are
+        // decided by its trust policy.
         let assume_role = resource_policy_required && q.action.service() == "sts";
         let mut resource_set: Option<ResourcePolicies<'a>> = None;
         let mut entry_account: Option<&'a str> = None;
@@ -1179,6 +1293,18 @@ pub struct Resolved<'a> {
     cache: CacheIdentity<'a>,
 }
 
+/// A user or role the snapshot holds (see [`Snapshot::entity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entity<'a> {
+    /// The user's ARN, or the role's with its path.
+    pub arn: &'a str,
+    pub account: &'a str,
+    /// `AIDA...` for a user, `AROA...` for a role.
+    pub unique_id: &'a str,
+    /// A role's `max_session_duration` in seconds; 0 for a user.
+    pub max_session_duration: u64,
+}
+
 /// A resolved principal: a user the snapshot holds (borrowed), or one made from a parsed
 /// ARN (a role session, an account root). Boxed, so that [`Resolved`], which is moved
 /// about, stays small.
@@ -1189,6 +1315,12 @@ enum Caller<'a> {
 }
 
 impl<'a> Resolved<'a> {
+    /// Adds a key the server established for this one call, over the principal's own
+    /// (the MFA a caller presents with `AssumeRole`): never a caller's key.
+    pub(crate) fn insert_own_key(&mut self, key: &str, value: ContextValue) {
+        self.own_keys.insert(key, value);
+    }
+
     pub fn principal(&self) -> &Principal<'a> {
         match &self.principal {
             Caller::Known(p) => p,

@@ -15,6 +15,7 @@
 //! SigV4 verification of callers is [`crate::sigv4`]'s.
 
 pub mod assume;
+pub mod authority;
 pub mod container;
 pub mod error;
 pub mod grant;

@@ -353,6 +353,8 @@ impl Metrics {
 pub struct Connections {
     pub grpc: PortMetrics,
     pub admin: PortMetrics,
+    /// The STS listener (the AWS query API and the container credentials endpoint).
+    pub sts: PortMetrics,
 }
 
 /// The connection metrics of one port; every series carries `port="grpc"` or `"admin"`.
@@ -376,7 +378,7 @@ impl Connections {
         use metrics::{describe_counter, describe_gauge};
         describe_gauge!(
             "warden_connections_open",
-            "Connections being served, by port (`grpc`, `admin`)"
+            "Connections being served, by port (`grpc`, `admin`, `sts`)"
         );
         describe_counter!(
             "warden_connections_refused_total",
@@ -394,6 +396,7 @@ impl Connections {
         Connections {
             grpc: PortMetrics::register("grpc"),
             admin: PortMetrics::register("admin"),
+            sts: PortMetrics::register("sts"),
         }
     }
 }

@@ -42,6 +42,7 @@ fn config() -> Config {
             keepalive_timeout: Duration::from_secs(10),
             header_read_timeout: None,
         },
+        credentials: None,
     }
 }
 

@@ -86,6 +86,7 @@ async fn check(world: &World, message: Input) -> usize {
                     context: context_to_pb(&context).into_iter().collect(),
                     explain: request.explain,
                     min_revision: request.min_revision,
+                    ..Default::default()
                 };
                 let bytes = single.encode_to_vec();
                 let alone = services
@@ -139,6 +140,7 @@ async fn one_authorize(services: &Services, bytes: &[u8]) -> usize {
         }],
         explain: request.explain,
         min_revision: request.min_revision,
+        ..Default::default()
     };
     let shared = batch.encode_to_vec();
     batch.items[0].context = std::mem::take(&mut batch.context);
@@ -269,6 +271,7 @@ fn authorize(u: &mut Unstructured<'_>, words: &Words) -> Result<Input> {
         context: context(u, words)?.into_iter().collect(),
         explain: u.ratio(1, 4u8)?,
         min_revision: u.int_in_range(0..=2u8)?.into(),
+        ..Default::default()
     };
     Ok(Input::Authorize(damage(u, m.encode_to_vec())?))
 }
@@ -292,6 +295,7 @@ fn batch(u: &mut Unstructured<'_>, words: &Words) -> Result<Input> {
         items,
         explain: u.ratio(1, 4u8)?,
         min_revision: u.int_in_range(0..=2u8)?.into(),
+        ..Default::default()
     };
     Ok(Input::Batch(damage(u, m.encode_to_vec())?))
 }

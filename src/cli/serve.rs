@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
-use warden::server::{Config, Listen, Server};
+use std::net::ToSocketAddrs;
+use warden::server::{Config, CredentialsConfig, Listen, Server};
 use warden::service::{Limits, ServiceConfig};
 use warden::telemetry::{LogFormat, LogSink};
 
@@ -101,6 +102,52 @@ pub struct Args {
     /// Log filter, e.g. `info` or `warden=debug` (RUST_LOG overrides) [default: info].
     #[arg(long, env = "WARDEN_LOG", value_name = "FILTER")]
     log: Option<String>,
+    /// The key ring that seals session tokens (`warden keyring init`): turns on warden's
+    /// STS over gRPC and credentials (session tokens, SigV4) in Authorize and Check.
+    #[arg(long, env = "WARDEN_KEY_RING", value_name = "FILE")]
+    key_ring: Option<PathBuf>,
+    /// The secrets store of users' access keys and MFA devices (`warden keys create`).
+    #[arg(long, env = "WARDEN_SECRETS", value_name = "FILE")]
+    secrets: Option<PathBuf>,
+    /// The AWS STS query API's listen address (`HOST:PORT`), for the AWS SDKs and CLI;
+    /// needs `--key-ring` [default: off].
+    #[arg(long, env = "WARDEN_STS_ADDR", value_name = "ADDR")]
+    sts_addr: Option<String>,
+    /// The STS listener's certificate chain (PEM): TLS with `--sts-tls-key`.
+    #[arg(long, env = "WARDEN_STS_TLS_CERT", value_name = "FILE")]
+    sts_tls_cert: Option<PathBuf>,
+    /// The STS listener's private key (PEM).
+    #[arg(long, env = "WARDEN_STS_TLS_KEY", value_name = "FILE")]
+    sts_tls_key: Option<PathBuf>,
+    /// Regions a SigV4 signature may be scoped to, comma-separated [default: us-east-1].
+    #[arg(long, env = "WARDEN_REGIONS", value_name = "LIST")]
+    regions: Option<String>,
+    /// Serve the container credentials endpoint on the STS listener, handing out sessions
+    /// of this role (its trust policy must allow `--container-service`).
+    #[arg(long, env = "WARDEN_CONTAINER_ROLE", value_name = "ARN")]
+    container_role: Option<String>,
+    /// The service principal the sidecar assumes the container role as
+    /// [default: ecs-tasks.amazonaws.com].
+    #[arg(long, env = "WARDEN_CONTAINER_SERVICE", value_name = "NAME")]
+    container_service: Option<String>,
+    /// The container endpoint's authorization token, as the workload's
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN` sends it.
+    #[arg(
+        long,
+        env = "WARDEN_CONTAINER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    container_token: Option<String>,
+    /// A file holding the container endpoint's token (read on every request).
+    #[arg(long, env = "WARDEN_CONTAINER_TOKEN_FILE", value_name = "FILE")]
+    container_token_file: Option<PathBuf>,
+    /// The container endpoint's path [default: /v1/credentials].
+    #[arg(long, env = "WARDEN_CONTAINER_PATH", value_name = "PATH")]
+    container_path: Option<String>,
+    /// How long each container session lasts, 15m to the role's maximum [default: 60m].
+    #[arg(long, env = "WARDEN_CONTAINER_SESSION", value_name = "DURATION")]
+    container_session: Option<String>,
     /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
     #[arg(long)]
     #[serde(skip)]
@@ -137,6 +184,18 @@ impl Args {
             decision_log_queue: self.decision_log_queue.or(file.decision_log_queue),
             log_format: self.log_format.or(file.log_format),
             log: self.log.or(file.log),
+            key_ring: self.key_ring.or(file.key_ring),
+            secrets: self.secrets.or(file.secrets),
+            sts_addr: self.sts_addr.or(file.sts_addr),
+            sts_tls_cert: self.sts_tls_cert.or(file.sts_tls_cert),
+            sts_tls_key: self.sts_tls_key.or(file.sts_tls_key),
+            regions: self.regions.or(file.regions),
+            container_role: self.container_role.or(file.container_role),
+            container_service: self.container_service.or(file.container_service),
+            container_token: self.container_token.or(file.container_token),
+            container_token_file: self.container_token_file.or(file.container_token_file),
+            container_path: self.container_path.or(file.container_path),
+            container_session: self.container_session.or(file.container_session),
             check: self.check,
         }
     }
@@ -280,7 +339,9 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
     if max_debounce < debounce {
         bail!("max-debounce ({max_debounce:?}) must not be shorter than debounce ({debounce:?})");
     }
+    let credentials = credentials(&args)?;
     let config = Config {
+        credentials,
         bundle: args.bundle.unwrap_or_else(super::default_bundle),
         grpc,
         admin,
@@ -320,6 +381,109 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
         log: args.log.unwrap_or_else(|| "info".to_owned()),
         check: args.check,
     })
+}
+
+/// The credentials settings: all of them need the key ring.
+fn credentials(args: &Args) -> anyhow::Result<Option<CredentialsConfig>> {
+    use warden::sts::authority::{AuthorityConfig, ContainerRole};
+    use warden::sts::container::{
+        ContainerConfig, DEFAULT_PATH, DEFAULT_REFRESH_BEFORE, TokenSource,
+    };
+    let Some(key_ring) = args.key_ring.clone() else {
+        let needs = [
+            ("secrets", args.secrets.is_some()),
+            ("sts-addr", args.sts_addr.is_some()),
+            ("container-role", args.container_role.is_some()),
+        ];
+        if let Some((flag, _)) = needs.iter().find(|(_, set)| *set) {
+            bail!("{flag} needs a key ring (`--key-ring FILE`; `warden keyring init` makes one)");
+        }
+        return Ok(None);
+    };
+    let sts = match &args.sts_addr {
+        Some(a) => Some(
+            a.to_socket_addrs()
+                .with_context(|| format!("sts-addr: `{a}` is not HOST:PORT"))?
+                .next()
+                .ok_or_else(|| anyhow!("sts-addr: `{a}` resolves to no address"))?,
+        ),
+        None => None,
+    };
+    let tls = match (&args.sts_tls_cert, &args.sts_tls_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        (None, None) => None,
+        _ => bail!("sts-tls-cert and sts-tls-key go together"),
+    };
+    let regions: Vec<String> = match &args.regions {
+        Some(list) => list
+            .split(',')
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect(),
+        None => vec!["us-east-1".to_owned()],
+    };
+    if regions.is_empty() {
+        bail!("regions: name at least one region");
+    }
+    let (container_role, container) = match &args.container_role {
+        Some(role) => {
+            if sts.is_none() {
+                bail!(
+                    "container-role needs the STS listener (`--sts-addr`), which serves the endpoint"
+                );
+            }
+            let token = match (&args.container_token, &args.container_token_file) {
+                (Some(t), None) => TokenSource::Value(t.clone()),
+                (None, Some(f)) => TokenSource::File(f.clone()),
+                (None, None) => bail!(
+                    "container-role needs the endpoint's token (`--container-token` or `--container-token-file`)"
+                ),
+                (Some(_), Some(_)) => {
+                    bail!("container-token and container-token-file exclude each other")
+                }
+            };
+            let duration = match &args.container_session {
+                Some(text) => parse_duration("container-session", text)?,
+                None => Duration::from_secs(3600),
+            };
+            if duration < Duration::from_secs(900) {
+                bail!("container-session: at least 15m, AWS's shortest session");
+            }
+            (
+                Some(ContainerRole {
+                    role_arn: role.clone(),
+                    service: args
+                        .container_service
+                        .clone()
+                        .unwrap_or_else(|| "ecs-tasks.amazonaws.com".to_owned()),
+                    session_name: "warden-container".to_owned(),
+                    duration,
+                }),
+                Some(ContainerConfig {
+                    path: args
+                        .container_path
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_PATH.to_owned()),
+                    token,
+                    // Never more than a third of the session: fresh credentials are
+                    // re-issued well before botocore's own refresh window.
+                    refresh_before: DEFAULT_REFRESH_BEFORE.min(duration / 3),
+                }),
+            )
+        }
+        None => (None, None),
+    };
+    Ok(Some(CredentialsConfig {
+        key_ring,
+        secrets: args.secrets.clone(),
+        authority: AuthorityConfig {
+            regions,
+            container: container_role,
+        },
+        sts,
+        tls,
+        container,
+    }))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -374,9 +538,12 @@ async fn serve(s: Settings) -> anyhow::Result<ExitCode> {
     let admin = server
         .admin_addr()
         .map_or_else(|| "off".to_owned(), |a: SocketAddr| a.to_string());
+    let sts = server
+        .sts_addr()
+        .map_or_else(|| "off".to_owned(), |a: SocketAddr| a.to_string());
     // One line on standard output that scripts and tests wait for: the bound addresses.
     println!(
-        "listening grpc={} admin={admin} revision={}",
+        "listening grpc={} admin={admin} sts={sts} revision={}",
         server.grpc_addr(),
         server.published().revision()
     );
