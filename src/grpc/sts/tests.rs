@@ -211,7 +211,18 @@ fn the_descriptor_set_has_the_service() {
             "GetCallerIdentity"
         ]
     );
+    // The caller's messages are shared with the Authorizer, from credentials.proto.
+    assert!(
+        file.dependency
+            .iter()
+            .any(|d| d == "warden/v1/credentials.proto")
+    );
+    let credentials = set
+        .file
+        .iter()
+        .find(|f| f.name() == "warden/v1/credentials.proto")
+        .unwrap();
     for message in ["SignedRequest", "Header"] {
-        assert!(file.message_type.iter().any(|m| m.name() == message));
+        assert!(credentials.message_type.iter().any(|m| m.name() == message));
     }
 }
