@@ -1048,7 +1048,7 @@ fn ghz_configurations_name_real_methods_and_fields() {
     let file = set
         .file
         .iter()
-        .find(|f| f.package() == "warden.v1")
+        .find(|f| f.name() == "warden/v1/authorizer.proto")
         .unwrap();
     let message = |name: &str| {
         file.message_type
