@@ -759,8 +759,17 @@ impl Signed<'_> {
             Payload::Declared(d) => Some(Cow::Borrowed(d)),
             Payload::Unknown => None,
         };
+        // A body warden reads is always part of the signature: `UNSIGNED-PAYLOAD` would let
+        // whoever captured the request (a presigned URL, a logged request) send it again
+        // within its validity with another body, such as other STS parameters.
+        let has_body = matches!(req.payload, Payload::Bytes(b) if !b.is_empty());
         if let Some(declared) = single_header(req.headers, "x-amz-content-sha256")? {
             if declared == UNSIGNED_PAYLOAD {
+                if has_body {
+                    return Err(mismatch(
+                        "UNSIGNED-PAYLOAD does not sign this request's body; sign the body's SHA-256.",
+                    ));
+                }
                 return Ok(smallvec::smallvec![Cow::Borrowed(declared)]);
             }
             if !is_hex64(declared) {
@@ -779,6 +788,7 @@ impl Signed<'_> {
             return Ok(smallvec::smallvec![Cow::Borrowed(declared)]);
         }
         match (self.presigned_expires, body) {
+            (Some(_), Some(body)) if has_body => Ok(smallvec::smallvec![body]),
             (Some(_), body) => Ok(smallvec::smallvec![
                 Cow::Borrowed(UNSIGNED_PAYLOAD),
                 body.unwrap_or(Cow::Borrowed(EMPTY_SHA256)),
