@@ -24,6 +24,8 @@ pub struct Server {
     pub child: Child,
     pub grpc: String,
     pub admin: String,
+    /// The STS query API listener's address (`--sts-addr`); `None` when it is off.
+    pub sts: Option<String>,
     pub bundle: tempfile::TempDir,
     stderr: PathBuf,
 }
@@ -111,10 +113,16 @@ impl Server {
                 .to_owned()
         };
         let (grpc, admin) = (field("grpc="), field("admin="));
+        let sts = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("sts="))
+            .filter(|a| *a != "off")
+            .map(str::to_owned);
         Server {
             child,
             grpc,
             admin,
+            sts,
             bundle,
             stderr,
         }
