@@ -11,9 +11,14 @@
 //! 2. the listener (`warden.listener` in the route's `context_extensions`, else `default`);
 //! 3. the route: action, resource and request-derived context, or a refusal (a path warden
 //!    cannot decide safely), or no route (denied unless the listener allows unmatched);
-//! 4. the caller, from the listener's sources in order: an OIDC bearer token (verified, then
-//!    AssumeRoleWithWebIdentity into a role session), an mTLS peer (SPIFFE id mapped to a
-//!    role session), a trusted header (opt-in). None → 401, never an allow;
+//! 4. the caller, from the listener's sources in order: a SigV4-signed request (an AWS
+//!    SDK's `Authorization: AWS4-HMAC-SHA256 ...`, with a user's access key or a session's
+//!    credentials), an OIDC bearer token (verified, then AssumeRoleWithWebIdentity into a
+//!    role session), a session token alone in a named header (opt-in, for trusted hops), an
+//!    mTLS peer (SPIFFE id mapped to a role session), a trusted header (opt-in). None → 401,
+//!    never an allow. Signed requests and session tokens are presented to the service,
+//!    which verifies them (a signature answers only for its service's actions) at the
+//!    snapshot that decides; credentials that do not verify → 401 (`credentials_refused`);
 //! 5. the server's own keys: `aws:SourceIp` (the peer, or an `x-forwarded-for` entry behind
 //!    the listener's trusted hops), `aws:SecureTransport`, `aws:UserAgent`; the time keys
 //!    come from the snapshot as for every face;
@@ -28,11 +33,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::caller::{Caller, Session};
+use crate::caller::{Caller, Presented, Session, SignedRequest};
 use crate::context::{Context, ContextValue};
 use crate::eval::Decision;
 use crate::oidc::{Claims, Verifier};
-use crate::routes::{HttpRequest, Listener, OidcSource, PrincipalSources, Routed};
+use crate::routes::{HttpRequest, Listener, OidcSource, PrincipalSources, Routed, Sigv4Source};
 use crate::service::{Item, Request, RequestError, Service, Shape};
 use crate::snapshot::Snapshot;
 use crate::telemetry::Face;
@@ -88,6 +93,9 @@ pub const REFUSALS: &[&str] = &[
     "no_role",
     "bad_session_name",
     "web_identity_denied",
+    // A signature or a session token that does not verify (`RequestError::Unauthenticated`:
+    // malformed, wrong signature, expired, unknown key, scoped to another service).
+    "credentials_refused",
     "other",
 ];
 
@@ -123,6 +131,10 @@ pub struct HttpCheck {
     /// The claims Envoy's `jwt_authn` filter verified, from `metadata_context` (read only
     /// when the listener opts in).
     pub jwt_claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The request's body when it is known: as Envoy sent it (`with_request_body`, whole),
+    /// or empty when the request declares none. `None`: not seen (a signed request then
+    /// verifies only with a declared `x-amz-content-sha256`).
+    pub body: Option<prost::bytes::Bytes>,
 }
 
 impl HttpCheck {
@@ -363,11 +375,12 @@ impl Checker {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "check request refused by the service");
-                let status = match e {
-                    RequestError::SessionExpired { .. } => 401,
-                    _ => 403,
+                let (code, status) = match e {
+                    RequestError::SessionExpired { .. } => (e.code(), 401),
+                    RequestError::Unauthenticated { .. } => ("credentials_refused", 401),
+                    _ => (e.code(), 403),
                 };
-                self.deny_before(&ask, Some(&caller), e.code(), status)
+                self.deny_before(&ask, Some(&caller), code, status)
             }
         }
     }
@@ -383,14 +396,28 @@ impl Checker {
         now: SystemTime,
     ) -> Result<(Caller, Option<Arc<Claims>>), (&'static str, u16)> {
         let PrincipalSources {
+            sigv4,
             oidc,
+            session_token,
             mtls,
             trusted_header,
         } = ask.listener.principals();
+        if let Some(sigv4) = sigv4
+            && let Some(signed) = signed_request(sigv4, http)?
+        {
+            return Ok((Caller::Presented(Arc::new(Presented::Signed(signed))), None));
+        }
         if let Some(oidc) = oidc
             && let Some(found) = self.web_identity(snapshot, oidc, routed, http, now).await?
         {
             return Ok(found);
+        }
+        if let Some(header) = session_token
+            && let Some(token) = http.header(&header.name)
+            && !token.is_empty()
+        {
+            let token = Presented::SessionToken(token.to_owned());
+            return Ok((Caller::Presented(Arc::new(token)), None));
         }
         if !http.peer_principal.is_empty() && !mtls.is_empty() {
             let (revision, listener) = (snapshot.revision(), ask.listener.name());
@@ -626,10 +653,17 @@ impl Checker {
         let mut headers = Vec::new();
         let mut remove = Vec::new();
         if let Some(name) = &names.principal {
-            match caller {
-                Some(c) => headers.push((name.clone(), c.arn().to_owned())),
+            // A caller whose credentials the service verified is not named here (the
+            // service does not hand its verified caller back): no header, and the client's
+            // own removed, rather than an empty or a forged one.
+            match caller.map(Caller::arn).filter(|arn| !arn.is_empty()) {
+                Some(arn) => headers.push((name.clone(), arn.to_owned())),
                 None => remove.push(name.clone()),
             }
+        }
+        // A bearer session token is warden's to read: the upstream never sees it.
+        if let Some(token) = &listener.principals().session_token {
+            remove.push(token.name.clone());
         }
         if let Some(name) = &names.decision_id {
             headers.push((name.clone(), record.decision_id.clone()));
@@ -689,6 +723,8 @@ fn denied(record: Record, status: u16) -> Verdict {
     if status == 401 {
         let error = if record.reason.starts_with("token_") {
             r#"Bearer error="invalid_token""#
+        } else if record.reason == "credentials_refused" {
+            "AWS4-HMAC-SHA256"
         } else {
             "Bearer"
         };
@@ -710,6 +746,53 @@ fn bounded(http: &HttpCheck) -> Result<(), &'static str> {
         return Err("malformed_request");
     }
     Ok(())
+}
+
+/// The request as its sender signed it, when it carries a SigV4 signature the listener
+/// accepts: the `Authorization: AWS4-HMAC-SHA256 ...` header form, and the presigned query
+/// form when the listener allows it. `Ok(None)`: no signature, so the next source is tried.
+/// What is read here is only a claim (no crypto): the service verifies it. A signature too
+/// malformed to read is refused here, as the service would.
+fn signed_request(
+    source: &Sigv4Source,
+    http: &HttpCheck,
+) -> Result<Option<SignedRequest>, (&'static str, u16)> {
+    let header_form = http
+        .header("authorization")
+        .is_some_and(|v| v.starts_with("AWS4-"));
+    if !header_form && !source.presigned {
+        return Ok(None);
+    }
+    let has_host = http.header("host").is_some() || http.header(":authority").is_some();
+    let mut headers = http.headers.clone();
+    if !has_host && !http.host.is_empty() {
+        headers.push((":authority".to_owned(), http.host.clone()));
+    }
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let request = crate::sigv4::HttpRequest {
+        method: &http.method,
+        target: &http.path,
+        headers: &pairs,
+        payload: crate::sigv4::Payload::Unknown,
+    };
+    match crate::sigv4::parse(&request) {
+        Ok(None) => return Ok(None),
+        Ok(Some(_)) => {}
+        Err(e) => {
+            tracing::debug!(error = %e.message, "signature refused");
+            return Err(("credentials_refused", 401));
+        }
+    }
+    drop(pairs);
+    Ok(Some(SignedRequest {
+        method: http.method.clone(),
+        target: http.path.clone(),
+        headers,
+        body: http.body.clone(),
+    }))
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header (the scheme case-insensitively).

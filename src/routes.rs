@@ -136,12 +136,37 @@ pub struct Routed<'l> {
     pub dry_run: bool,
 }
 
-/// Who may be asking, in the order the face tries them: plain data, checked at load.
+/// Who may be asking, in the order the face tries them (`sigv4`, `oidc`,
+/// `session_token_header`, `mtls`, `trusted_header`): plain data, checked at load. The
+/// first source the request carries credentials for decides who it is; credentials that
+/// do not verify are refused, never passed on to a weaker source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrincipalSources {
+    pub sigv4: Option<Sigv4Source>,
     pub oidc: Option<OidcSource>,
+    pub session_token: Option<SessionTokenHeader>,
     pub mtls: Vec<MtlsRule>,
     pub trusted_header: Option<TrustedHeader>,
+}
+
+/// A request its sender signed with AWS Signature Version 4 (an AWS SDK's
+/// `Authorization: AWS4-HMAC-SHA256 ...`), with a user's access key or a session's
+/// credentials: the service verifies the signature and decides as the user or the session.
+/// The signature must be scoped to the service of the route's action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sigv4Source {
+    /// Also presigned query strings (`?X-Amz-Signature=...`); off by default: a presigned
+    /// URL is a credential that travels in links and logs.
+    pub presigned: bool,
+}
+
+/// A session token issued by warden's STS, alone in a header: a bearer credential (whoever
+/// holds the token is the session), for a listener behind trusted hops only (opt-in).
+/// The header is removed before the request goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTokenHeader {
+    /// Lower-case; never `authorization`, `x-amz-security-token` nor a cookie.
+    pub name: String,
 }
 
 /// A bearer token from an OIDC provider, taken as `AssumeRoleWithWebIdentity`.

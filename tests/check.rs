@@ -657,3 +657,488 @@ async fn warden_load_drives_check_against_the_server_and_the_baseline() {
         201.0
     );
 }
+
+// === credentials: SigV4-signed requests and session tokens ===
+
+/// A listener that takes SigV4-signed requests and, behind trusted hops, a session token
+/// alone in its own header.
+const CREDENTIALS_LISTENER: &str = r#"{
+  "account": "333333333333",
+  "region": "us-east-1",
+  "principals": {
+    "sigv4": {},
+    "session_token_header": {"name": "x-warden-session-token"}
+  },
+  "routes": [
+    {"name": "get-order", "methods": ["GET"], "path": "/orders/{id}",
+     "action": "orders:GetOrder", "resource": "arn:aws:orders:{region}:{account}:order/{id}"},
+    {"name": "list-orders", "methods": ["GET"], "path": "/orders",
+     "action": "orders:ListOrders", "resource": "*"}
+  ]
+}"#;
+
+const TOKEN_HEADER: &str = "x-warden-session-token";
+const APP_RUNTIME: &str = "arn:aws:iam::333333333333:role/service/app-runtime";
+/// What the captured request's `:authority` is: the host the SDK signed.
+const HOST: &str = "127.0.0.1:18000";
+
+/// A server with a key ring and a secrets store holding one access key for Alice and one
+/// for Carol.
+struct Credentialed {
+    server: Server,
+    ring: warden::sts::keyring::KeyRing,
+    alice: warden::sts::secrets::AccessKey,
+    carol: warden::sts::secrets::AccessKey,
+    /// The decision log.
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Credentialed {
+    /// The decision log's record of `decision_id`, waited for.
+    async fn logged(&self, decision_id: &str) -> serde_json::Value {
+        for _ in 0..500 {
+            let found = std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .find(|r| r["decision_id"] == decision_id);
+            if let Some(record) = found {
+                return record;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no decision `{decision_id}` in the log");
+    }
+}
+
+fn credentialed_server() -> Credentialed {
+    use warden::sts::keyring::KeyRing;
+    use warden::sts::secrets::SecretsStore;
+    let dir = tempfile::tempdir().unwrap();
+    let (ring_path, store_path) = (dir.path().join("ring.json"), dir.path().join("secrets"));
+    let log = dir.path().join("decisions.jsonl");
+    let ring = KeyRing::generate().unwrap();
+    ring.save(&ring_path).unwrap();
+    let mut store = SecretsStore::new();
+    let alice = store.create_key(ALICE).unwrap();
+    let carol = store.create_key(CAROL).unwrap();
+    store.save(&store_path, &ring).unwrap();
+    let bundle = example_copy();
+    let routes = bundle.path().join("routes");
+    std::fs::create_dir_all(&routes).unwrap();
+    std::fs::write(routes.join("creds.json"), CREDENTIALS_LISTENER).unwrap();
+    let server = Server::start_in(
+        bundle,
+        &[
+            "--cache-size",
+            "0",
+            "--key-ring",
+            ring_path.to_str().unwrap(),
+            "--secrets",
+            store_path.to_str().unwrap(),
+            "--decision-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    Credentialed {
+        server,
+        ring,
+        alice,
+        carol,
+        log,
+        _dir: dir,
+    }
+}
+
+/// Credentials to sign with: (access key id, secret, session token).
+type Keys<'a> = (&'a str, &'a str, Option<&'a str>);
+
+/// A request on the credentials listener, without credentials.
+fn unsigned(method: &str, path: &str) -> CheckRequest {
+    let mut r = request(method, path, None);
+    r.attributes.as_mut().unwrap().context_extensions =
+        HashMap::from([("warden.listener".into(), "creds".into())]);
+    r
+}
+
+fn headers_of(r: &mut CheckRequest) -> &mut HashMap<String, String> {
+    &mut r
+        .attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .unwrap()
+        .headers
+}
+
+/// `method path` signed as an AWS SDK signs it (the `host` header, an empty body) with
+/// `keys`, scoped to `service`, plus `extra` headers signed too; Envoy hands its headers
+/// over with `:authority` for the host.
+fn signed(
+    method: &str,
+    path: &str,
+    keys: Keys<'_>,
+    service: &str,
+    extra: &[(&str, &str)],
+) -> CheckRequest {
+    use warden::sigv4::{HttpRequest, Payload, Signer, sign_headers};
+    let mut to_sign = vec![("host", HOST)];
+    to_sign.extend_from_slice(extra);
+    let payload = if extra.iter().any(|(n, _)| *n == "x-amz-content-sha256") {
+        Payload::Unknown
+    } else {
+        Payload::Bytes(b"")
+    };
+    let added = sign_headers(
+        &HttpRequest {
+            method,
+            target: path,
+            headers: &to_sign,
+            payload,
+        },
+        &Signer {
+            access_key_id: keys.0,
+            secret_access_key: keys.1,
+            session_token: keys.2,
+            region: "us-east-1",
+            service,
+        },
+        std::time::SystemTime::now(),
+    );
+    let mut r = unsigned(method, path);
+    let headers = headers_of(&mut r);
+    for (name, value) in extra
+        .iter()
+        .copied()
+        .chain(added.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    {
+        headers.insert(name.to_ascii_lowercase(), value.to_owned());
+    }
+    r
+}
+
+/// What `Authorize` decides for `principal` with the keys the Check face fills.
+async fn authorize_as(
+    server: &Server,
+    principal: &str,
+    action: &str,
+    resource: &str,
+) -> (String, String) {
+    let mut ask = support::ask(principal, action, resource);
+    ask.context = context_of_check();
+    answer_of(
+        server
+            .client()
+            .await
+            .authorize(ask)
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+}
+
+/// The same, for the session whose token is `token`.
+async fn authorize_with_token(
+    server: &Server,
+    token: &str,
+    action: &str,
+    resource: &str,
+) -> (String, String) {
+    let mut ask = support::ask("", action, resource);
+    ask.session_token = token.into();
+    ask.context = context_of_check();
+    answer_of(
+        server
+            .client()
+            .await
+            .authorize(ask)
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+}
+
+fn context_of_check() -> std::collections::BTreeMap<String, pb::ContextValue> {
+    [
+        ("aws:SourceIp", "127.0.0.1"),
+        ("aws:SecureTransport", "false"),
+        ("aws:UserAgent", "curl/7.88.1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        (
+            k.to_owned(),
+            pb::ContextValue {
+                kind: Some(pb::context_value::Kind::String(v.into())),
+            },
+        )
+    })
+    .collect()
+}
+
+fn answer_of(b: pb::AuthorizeResponse) -> (String, String) {
+    let decision = match b.decision() {
+        pb::Decision::Allow => "Allow",
+        pb::Decision::ExplicitDeny => "ExplicitDeny",
+        _ => "ImplicitDeny",
+    };
+    (decision.to_owned(), b.reason)
+}
+
+fn decided(a: &Answer) -> (String, String) {
+    (a.metadata["decision"].clone(), a.metadata["reason"].clone())
+}
+
+const ORDER_42: &str = "arn:aws:orders:us-east-1:333333333333:order/42";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_signed_with_a_users_key_is_decided_as_that_user() {
+    let cx = credentialed_server();
+    let mut c = client(&cx.server).await;
+    let alice = (cx.alice.id.as_str(), cx.alice.secret(), None);
+    let carol = (cx.carol.id.as_str(), cx.carol.secret(), None);
+    for (keys, user) in [(alice, ALICE), (carol, CAROL)] {
+        for (path, action, resource) in [
+            ("/orders/42", "orders:GetOrder", ORDER_42),
+            ("/orders", "orders:ListOrders", "*"),
+        ] {
+            let a = check(&mut c, signed("GET", path, keys, "orders", &[])).await;
+            let want = authorize_as(&cx.server, user, action, resource).await;
+            assert_eq!(decided(&a), want, "{user} GET {path}: {a:?}");
+            assert_eq!(a.status == 200, want.0 == "Allow", "{a:?}");
+        }
+    }
+    // Both outcomes were exercised: Alice may read order 42, Carol may not.
+    let a = check(&mut c, signed("GET", "/orders/42", alice, "orders", &[])).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    // The decision log names the user the signature proved.
+    let record = cx.logged(&a.metadata["decision_id"]).await;
+    assert_eq!(record["principal"], ALICE, "{record}");
+    // The upstream is never told an empty or forged principal.
+    assert!(!a.headers.contains_key("x-warden-principal-arn"), "{a:?}");
+    assert!(a.remove.contains(&"x-warden-principal-arn".to_owned()));
+    let a = check(&mut c, signed("GET", "/orders/42", carol, "orders", &[])).await;
+    assert_eq!(a.status, 403, "{a:?}");
+
+    // A body Envoy did not send verifies only when the SDK declared its payload unsigned.
+    let mut r = signed(
+        "GET",
+        "/orders/42",
+        alice,
+        "orders",
+        &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")],
+    );
+    headers_of(&mut r).insert("content-length".into(), "5".into());
+    assert_eq!(check(&mut c, r).await.status, 200);
+    let mut r = signed("GET", "/orders/42", alice, "orders", &[]);
+    headers_of(&mut r).insert("content-length".into(), "5".into());
+    let a = check(&mut c, r).await;
+    assert_eq!(
+        (a.status, &a.body["reason"]),
+        (401, &serde_json::json!("credentials_refused"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signature_that_does_not_verify_is_a_401_never_a_grpc_error() {
+    let cx = credentialed_server();
+    let mut c = client(&cx.server).await;
+    let alice = (cx.alice.id.as_str(), cx.alice.secret(), None);
+    let refused = |a: &Answer| {
+        assert_eq!(
+            (a.status, &a.body["reason"]),
+            (401, &serde_json::json!("credentials_refused")),
+            "{a:?}"
+        );
+        assert_eq!(a.headers["www-authenticate"], "AWS4-HMAC-SHA256");
+    };
+    // A tampered signature.
+    let mut r = signed("GET", "/orders/42", alice, "orders", &[]);
+    let auth = headers_of(&mut r).get_mut("authorization").unwrap();
+    let last = auth.pop().unwrap();
+    auth.push(if last == '0' { '1' } else { '0' });
+    refused(&check(&mut c, r).await);
+    // A signed request sent to another path than the one signed.
+    let mut r = signed("GET", "/orders/42", alice, "orders", &[]);
+    let attributes = r.attributes.as_mut().unwrap();
+    let http = attributes
+        .request
+        .as_mut()
+        .and_then(|r| r.http.as_mut())
+        .unwrap();
+    http.path = "/orders/7".into();
+    refused(&check(&mut c, r).await);
+    // Scoped to another service than the route's action's.
+    let a = check(&mut c, signed("GET", "/orders/42", alice, "files", &[])).await;
+    refused(&a);
+    let record = cx.logged(a.body["decision_id"].as_str().unwrap()).await;
+    assert_eq!(record["reason"], "credentials_refused", "{record}");
+    assert_eq!(record["action"], "orders:GetOrder", "{record}");
+    // A wrong secret, and a key the store does not have.
+    refused(
+        &check(
+            &mut c,
+            signed("GET", "/orders/42", (alice.0, "x", None), "orders", &[]),
+        )
+        .await,
+    );
+    refused(
+        &check(
+            &mut c,
+            signed(
+                "GET",
+                "/orders/42",
+                ("AKIAAAAAAAAAAAAAAAAA", "x", None),
+                "orders",
+                &[],
+            ),
+        )
+        .await,
+    );
+    // An Authorization header that is not SigV4 enough to read.
+    let mut r = unsigned("GET", "/orders/42");
+    headers_of(&mut r).insert("authorization".into(), "AWS4-HMAC-SHA256 nonsense".into());
+    refused(&check(&mut c, r).await);
+    // A security token without a signature proves nothing: no principal.
+    let mut r = unsigned("GET", "/orders/42");
+    headers_of(&mut r).insert("x-amz-security-token".into(), "anything".into());
+    let a = check(&mut c, r).await;
+    assert_eq!(
+        (a.status, &a.body["reason"]),
+        (401, &serde_json::json!("no_principal"))
+    );
+    // Counted by reason, and in the decision log's face metrics.
+    let m = cx.server.metrics().await;
+    assert_eq!(
+        m.get(r#"warden_check_refusals_total{reason="credentials_refused"}"#),
+        6.0
+    );
+}
+
+/// A role session of app-runtime, sealed on the server's ring: its session policy allows
+/// listing orders only; `expires_in` seconds from now (negative: already expired).
+fn role_session(
+    ring: &warden::sts::keyring::KeyRing,
+    expires_in: i64,
+) -> (String, warden::sts::token::SealedSession) {
+    use warden::sts::token::{KeyIdKind, new_access_key_id, seal};
+    use warden::sts::{Grant, Subject};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let grant = Grant {
+        access_key_id: new_access_key_id(KeyIdKind::Session).unwrap(),
+        subject: Subject::Role {
+            role_arn: APP_RUNTIME.into(),
+            session_name: "check-test".into(),
+            chained: false,
+        },
+        issued_at: now - 7200,
+        expires_at: now.checked_add_signed(expires_in).unwrap(),
+        mfa_at: None,
+        policy: Some(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"orders:ListOrders","Resource":"*"}]}"#
+                .into(),
+        ),
+        policy_arns: Vec::new(),
+        tags: Vec::new(),
+        transitive_tag_keys: Vec::new(),
+        source_identity: None,
+        web_identity: None,
+    };
+    let sealed = seal(ring, &grant).unwrap();
+    (grant.access_key_id, sealed)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sessions_credentials_decide_as_the_session_with_its_session_policy() {
+    let cx = credentialed_server();
+    let mut c = client(&cx.server).await;
+    let (akid, sealed) = role_session(&cx.ring, 3600);
+    let token = sealed.session_token.as_str();
+    let keys = (
+        akid.as_str(),
+        sealed.secret_access_key.as_str(),
+        Some(token),
+    );
+    let session_arn = "arn:aws:sts::333333333333:assumed-role/app-runtime/check-test";
+    // The role allows reading order 42; the session policy narrows it to listing.
+    assert_eq!(
+        authorize_as(&cx.server, session_arn, "orders:GetOrder", ORDER_42)
+            .await
+            .0,
+        "Allow"
+    );
+    for (path, action, resource, allowed) in [
+        ("/orders", "orders:ListOrders", "*", true),
+        ("/orders/42", "orders:GetOrder", ORDER_42, false),
+    ] {
+        let want = authorize_with_token(&cx.server, token, action, resource).await;
+        assert_eq!(want.0 == "Allow", allowed, "{want:?}");
+        // Signed with the session's credentials.
+        let a = check(&mut c, signed("GET", path, keys, "orders", &[])).await;
+        assert_eq!(decided(&a), want, "signed GET {path}: {a:?}");
+        let record = cx.logged(&a.metadata["decision_id"]).await;
+        assert_eq!(record["principal"], session_arn, "{record}");
+        assert_eq!(a.status, if allowed { 200 } else { 403 }, "{a:?}");
+        // The token alone, in the listener's header: removed before the upstream.
+        let mut r = unsigned("GET", path);
+        headers_of(&mut r).insert(TOKEN_HEADER.into(), token.into());
+        let a = check(&mut c, r).await;
+        assert_eq!(decided(&a), want, "token GET {path}: {a:?}");
+        if allowed {
+            assert!(a.remove.contains(&TOKEN_HEADER.to_owned()), "{a:?}");
+        }
+    }
+    // A signature with the session's secret but without its token is refused.
+    let a = check(
+        &mut c,
+        signed("GET", "/orders", (keys.0, keys.1, None), "orders", &[]),
+    )
+    .await;
+    assert_eq!(a.status, 401, "{a:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_or_tampered_session_credentials_are_a_401() {
+    let cx = credentialed_server();
+    let mut c = client(&cx.server).await;
+    let (akid, sealed) = role_session(&cx.ring, -60);
+    let token = sealed.session_token.as_str();
+    let keys = (
+        akid.as_str(),
+        sealed.secret_access_key.as_str(),
+        Some(token),
+    );
+    let a = check(&mut c, signed("GET", "/orders", keys, "orders", &[])).await;
+    assert_eq!(
+        (a.status, &a.body["reason"]),
+        (401, &serde_json::json!("credentials_refused")),
+        "{a:?}"
+    );
+    let mut r = unsigned("GET", "/orders");
+    headers_of(&mut r).insert(TOKEN_HEADER.into(), token.into());
+    let a = check(&mut c, r).await;
+    assert_eq!(
+        (a.status, &a.body["reason"]),
+        (401, &serde_json::json!("credentials_refused")),
+        "{a:?}"
+    );
+    // A token altered by one character does not open.
+    let (_, sealed) = role_session(&cx.ring, 3600);
+    let mut forged = sealed.session_token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let mut r = unsigned("GET", "/orders");
+    headers_of(&mut r).insert(TOKEN_HEADER.into(), forged);
+    let a = check(&mut c, r).await;
+    assert_eq!(a.status, 401, "{a:?}");
+    // A token sealed on another ring either.
+    let other = warden::sts::keyring::KeyRing::generate().unwrap();
+    let (_, elsewhere) = role_session(&other, 3600);
+    let mut r = unsigned("GET", "/orders");
+    headers_of(&mut r).insert(TOKEN_HEADER.into(), elsewhere.session_token);
+    assert_eq!(check(&mut c, r).await.status, 401);
+}

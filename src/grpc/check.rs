@@ -114,8 +114,8 @@ pub fn decode(bytes: &[u8]) -> Result<HttpCheck, String> {
         fragment: _,
         size: _,
         protocol: _,
-        body: _,
-        raw_body: _,
+        body,
+        raw_body,
     } = http.ok_or("no `attributes.request.http`")?;
     let headers = match header_map {
         // `encode_raw_headers: true`: repeated headers arrive apart; joined as Envoy joins
@@ -178,6 +178,7 @@ pub fn decode(bytes: &[u8]) -> Result<HttpCheck, String> {
             },
         )
         .and_then(|(_, s)| jwt_payload(s));
+    let body = request_body(body, raw_body, &headers);
     Ok(HttpCheck {
         method,
         host,
@@ -188,7 +189,40 @@ pub fn decode(bytes: &[u8]) -> Result<HttpCheck, String> {
         peer_principal,
         extensions: context_extensions,
         jwt_claims,
+        body,
     })
+}
+
+/// The header Envoy adds when it may send part of a body (`allow_partial_message`).
+pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
+
+/// The request's body, when warden knows it: what Envoy sent (`with_request_body`; the
+/// bytes of `pack_as_bytes`, else the text), unless Envoy says it is partial; empty when
+/// Envoy sent none and the request declares none (no `content-length` but `0`, no
+/// `transfer-encoding`). Otherwise `None`: the body exists and was not seen.
+fn request_body(
+    body: String,
+    raw_body: Vec<u8>,
+    headers: &[(String, String)],
+) -> Option<prost::bytes::Bytes> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if header(PARTIAL_BODY_HEADER).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    if !raw_body.is_empty() {
+        return Some(raw_body.into());
+    }
+    if !body.is_empty() {
+        return Some(body.into());
+    }
+    let declares_none = header("content-length").is_none_or(|v| v.trim() == "0")
+        && header("transfer-encoding").is_none();
+    declares_none.then(prost::bytes::Bytes::new)
 }
 
 /// A header name in lower case: Envoy's already are, so most are moved, not copied.

@@ -12,8 +12,8 @@ use crate::policy::child;
 
 use super::template::{self, Segment};
 use super::{
-    HostPattern, KnownActions, Listener, MtlsRule, OidcSource, PrincipalSources, Route, Source,
-    Trie, TrustedHeader, UpstreamHeaders,
+    HostPattern, KnownActions, Listener, MtlsRule, OidcSource, PrincipalSources, Route,
+    SessionTokenHeader, Sigv4Source, Source, Trie, TrustedHeader, UpstreamHeaders,
 };
 
 /// Routes in one listener, at most.
@@ -38,6 +38,26 @@ pub const SERVER_FILLED: [&str; 5] = [
 /// Headers that carry credentials: never copied into a context (and so into the decision
 /// log).
 const SECRET_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// Headers a session token may not be taken from alone: `authorization` carries the other
+/// sources' credentials, and `x-amz-security-token` is the token of a signed request, which
+/// without its signature proves nothing (a listener that took it alone would turn every
+/// signed request it sees into a bearer credential).
+const NOT_SESSION_TOKEN_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-amz-security-token",
+];
+
+/// The principal sources a listener may declare, in the order the face tries them.
+const PRINCIPAL_SOURCES: [&str; 5] = [
+    "sigv4",
+    "oidc",
+    "session_token_header",
+    "mtls",
+    "trusted_header",
+];
 
 /// What checking a listener needs from the rest of the bundle.
 pub struct LoadContext<'a> {
@@ -357,10 +377,19 @@ fn fixed_role(
 fn principals(r: &mut FileReader<'_>, node: &Node, cx: &LoadContext<'_>) -> PrincipalSources {
     let path = "$.principals";
     let mut out = PrincipalSources::default();
-    if r.object(node, path, &["oidc", "mtls", "trusted_header"])
-        .is_none()
-    {
+    if r.object(node, path, &PRINCIPAL_SOURCES).is_none() {
         return out;
+    }
+    if let Some(s) = node.get("sigv4") {
+        let spath = "$.principals.sigv4";
+        if r.object(s, spath, &["presigned"]).is_some() {
+            out.sigv4 = Some(Sigv4Source {
+                presigned: boolean(r, s, spath, "presigned").unwrap_or(false),
+            });
+        }
+    }
+    if let Some(t) = node.get("session_token_header") {
+        out.session_token = session_token_header(r, t);
     }
     if let Some(o) = node.get("oidc") {
         out.oidc = oidc(r, o, cx);
@@ -405,18 +434,64 @@ fn principals(r: &mut FileReader<'_>, node: &Node, cx: &LoadContext<'_>) -> Prin
             }
         }
     }
-    let declared = ["oidc", "mtls", "trusted_header"]
-        .iter()
-        .any(|k| node.get(k).is_some());
+    if let (Some(token), Some(trusted)) = (&out.session_token, &out.trusted_header)
+        && token.name == trusted.name
+    {
+        r.error(
+            "duplicate-header",
+            "$.principals.session_token_header.name",
+            node.get("session_token_header")
+                .and_then(|t| t.get("name"))
+                .map_or(node.pos, |n| n.pos),
+            format!(
+                "`{}` is already the trusted header that names the principal",
+                token.name
+            ),
+        );
+    }
+    let declared = PRINCIPAL_SOURCES.iter().any(|k| node.get(k).is_some());
     if !declared {
         r.error(
             "no-principal-source",
             path,
             node.pos,
-            "a listener needs at least one principal source: `oidc`, `mtls` or `trusted_header`",
+            "a listener needs at least one principal source: `sigv4`, `oidc`, \
+             `session_token_header`, `mtls` or `trusted_header`",
         );
     }
     out
+}
+
+/// `session_token_header`: `{"name": HEADER}`, a bearer session token (opt-in).
+fn session_token_header(r: &mut FileReader<'_>, node: &Node) -> Option<SessionTokenHeader> {
+    let path = "$.principals.session_token_header";
+    r.object(node, path, &["name"])?;
+    let Some(name) = header_name(r, node, path, "name") else {
+        if node.get("name").is_none() {
+            missing(
+                r,
+                path,
+                node.pos,
+                "name",
+                "the header that carries the session token",
+            );
+        }
+        return None;
+    };
+    if NOT_SESSION_TOKEN_HEADERS.contains(&name.as_str()) {
+        r.error(
+            "reserved-header",
+            &child(path, "name"),
+            node.get("name").map_or(node.pos, |n| n.pos),
+            format!(
+                "`{name}` cannot carry a session token alone: `authorization` and cookies carry \
+                 other credentials, and `x-amz-security-token` belongs to a signed request \
+                 (declare `sigv4`); name a header of your own, such as `x-warden-session-token`"
+            ),
+        );
+        return None;
+    }
+    Some(SessionTokenHeader { name })
 }
 
 fn oidc(r: &mut FileReader<'_>, node: &Node, cx: &LoadContext<'_>) -> Option<OidcSource> {

@@ -163,6 +163,115 @@ fn a_valid_listener_loads_with_its_settings() {
     assert_eq!(l.route_names().collect::<Vec<_>>(), ["get-order"]);
 }
 
+#[test]
+fn credential_sources_load_with_their_settings() {
+    let text = doc(&[GET_ORDER]).replacen(
+        PRINCIPALS,
+        r#"{"sigv4": {"presigned": true}, "session_token_header": {"name": "x-warden-session-token"},
+   "trusted_header": {"name": "x-principal"}}"#,
+        1,
+    );
+    assert!(findings(&text).is_empty(), "{:#?}", findings(&text));
+    let l = listener(&text);
+    let p = l.principals();
+    assert_eq!(p.sigv4, Some(Sigv4Source { presigned: true }));
+    assert_eq!(
+        p.session_token,
+        Some(SessionTokenHeader {
+            name: "x-warden-session-token".into()
+        })
+    );
+    assert!(p.oidc.is_none() && p.mtls.is_empty());
+    // `sigv4` alone is a principal source; presigned URLs are off unless asked for.
+    let text = doc(&[GET_ORDER]).replacen(PRINCIPALS, r#"{"sigv4": {}}"#, 1);
+    assert!(findings(&text).is_empty(), "{:#?}", findings(&text));
+    let l = listener(&text);
+    assert_eq!(l.principals().sigv4, Some(Sigv4Source { presigned: false }));
+    assert!(l.principals().session_token.is_none());
+}
+
+#[test]
+fn a_bad_credential_source_is_a_located_finding() {
+    let with = |principals: &str| doc(&[GET_ORDER]).replacen(PRINCIPALS, principals, 1);
+    let cases = [
+        (
+            with(r#"{"sigv4": {"regions": ["us-east-1"]}}"#),
+            "unknown-key",
+            "$.principals.sigv4.regions",
+            "\"regions\"",
+        ),
+        (
+            with(r#"{"sigv4": {"presigned": "yes"}}"#),
+            "wrong-type",
+            "$.principals.sigv4.presigned",
+            "\"yes\"",
+        ),
+        (
+            with(r#"{"sigv4": true}"#),
+            "wrong-type",
+            "$.principals.sigv4",
+            "true}",
+        ),
+        (
+            with(r#"{"session_token_header": {"name": "X-Token"}}"#),
+            "invalid-header-name",
+            "$.principals.session_token_header.name",
+            "\"X-Token\"",
+        ),
+        (
+            with(r#"{"session_token_header": {"name": "x token"}}"#),
+            "invalid-header-name",
+            "$.principals.session_token_header.name",
+            "\"x token\"",
+        ),
+        (
+            with(r#"{"session_token_header": {"header": "x-t"}}"#),
+            "unknown-key",
+            "$.principals.session_token_header.header",
+            "\"header\"",
+        ),
+        (
+            with(r#"{"session_token_header": {}}"#),
+            "missing-key",
+            "$.principals.session_token_header",
+            "{}}",
+        ),
+        (
+            with(r#"{"session_token_header": "x-warden-session-token"}"#),
+            "wrong-type",
+            "$.principals.session_token_header",
+            "\"x-warden-session-token\"",
+        ),
+        (
+            with(r#"{"session_token_header": {"name": "x-amz-security-token"}}"#),
+            "reserved-header",
+            "$.principals.session_token_header.name",
+            "\"x-amz-security-token\"",
+        ),
+        (
+            with(r#"{"session_token_header": {"name": "authorization"}}"#),
+            "reserved-header",
+            "$.principals.session_token_header.name",
+            "\"authorization\"",
+        ),
+        (
+            with(r#"{"trusted_header": {"name": "x-p"}, "session_token_header": {"name": "x-p"}}"#),
+            "duplicate-header",
+            "$.principals.session_token_header.name",
+            "\"x-p\"}}",
+        ),
+        (
+            with(r#"{"sigv4s": {}}"#),
+            "unknown-key",
+            "$.principals.sigv4s",
+            "\"sigv4s\"",
+        ),
+    ];
+    for (text, code, path, marker) in cases {
+        check_finding(&text, code, path, marker);
+    }
+}
+
 /// One bad route each: (route, code, JSON path, where the finding points).
 #[test]
 fn a_bad_route_is_a_located_finding() {

@@ -180,3 +180,52 @@ fn an_allow_overwrites_the_headers_it_sets_and_removes_the_rest() {
     );
     assert_eq!(ok.headers_to_remove, vec!["x-other".to_owned()]);
 }
+
+#[test]
+fn the_body_is_known_when_envoy_sent_it_whole_or_the_request_has_none() {
+    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let bytes = |b: &[u8]| Some(prost::bytes::Bytes::copy_from_slice(b));
+    // Sent by Envoy, as bytes or as text.
+    assert_eq!(
+        request_body(String::new(), b"a=1".to_vec(), &h(&[])),
+        bytes(b"a=1")
+    );
+    assert_eq!(
+        request_body("a=1".into(), Vec::new(), &h(&[("content-length", "3")])),
+        bytes(b"a=1")
+    );
+    // No body declared: empty.
+    assert_eq!(request_body(String::new(), Vec::new(), &h(&[])), bytes(b""));
+    assert_eq!(
+        request_body(String::new(), Vec::new(), &h(&[("content-length", "0")])),
+        bytes(b"")
+    );
+    // A body Envoy did not send, or sent in part: unknown.
+    for headers in [
+        h(&[("content-length", "12")]),
+        h(&[("transfer-encoding", "chunked")]),
+    ] {
+        assert_eq!(request_body(String::new(), Vec::new(), &headers), None);
+    }
+    assert_eq!(
+        request_body(
+            "a=".into(),
+            Vec::new(),
+            &h(&[(PARTIAL_BODY_HEADER, "true")])
+        ),
+        None
+    );
+    assert_eq!(
+        request_body(
+            "a=1".into(),
+            Vec::new(),
+            &h(&[(PARTIAL_BODY_HEADER, "false")])
+        ),
+        bytes(b"a=1")
+    );
+}
