@@ -352,6 +352,8 @@ impl Checker {
         };
         match self.service.decide_admitted(&admitted, request).await {
             Ok(answer) => {
+                // Presented credentials: the caller is who they proved to be.
+                let caller = answer.verified.unwrap_or(caller);
                 let Some(decided) = answer.decisions.into_iter().next() else {
                     return self.deny_before(&ask, Some(&caller), "other", 403);
                 };

@@ -122,6 +122,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
                  revision,
                  digest,
                  decisions,
+                 ..
              }| {
                 let decision = decisions
                     .first()
@@ -152,6 +153,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
                  revision,
                  digest,
                  decisions,
+                 ..
              }| {
                 let overall = decisions
                     .iter()

@@ -164,6 +164,9 @@ pub struct Answer {
     /// The content digest of the snapshot's bundle, for the face to report.
     pub digest: Arc<str>,
     pub decisions: Vec<Decided>,
+    /// Who the credentials a request presented proved to be; `None` when the request named
+    /// its caller. A face reports it (the Check face's upstream principal header).
+    pub verified: Option<Caller>,
 }
 
 /// One item's answer: the outcome (shared with the cache), its id, and an explanation
@@ -452,6 +455,7 @@ impl Service {
         };
         // One time for the whole request: its expiry check and every item's time keys.
         let now = self.clock.now();
+        let presented = matches!(caller, Caller::Presented(_));
         let caller = match caller {
             Caller::Presented(presented) => self.verify(&snapshot, &presented, &items, now)?,
             other => other,
@@ -510,6 +514,7 @@ impl Service {
                         revision,
                         digest: snapshot.digest().clone(),
                         decisions,
+                        verified: presented.then(|| caller.clone()),
                     });
                 }
                 Some(hits.into_iter())
@@ -573,6 +578,7 @@ impl Service {
             revision,
             digest: snapshot.digest().clone(),
             decisions,
+            verified: presented.then(|| caller.clone()),
         })
     }
 

@@ -915,9 +915,8 @@ async fn a_request_signed_with_a_users_key_is_decided_as_that_user() {
     // The decision log names the user the signature proved.
     let record = cx.logged(&a.metadata["decision_id"]).await;
     assert_eq!(record["principal"], ALICE, "{record}");
-    // The upstream is never told an empty or forged principal.
-    assert!(!a.headers.contains_key("x-warden-principal-arn"), "{a:?}");
-    assert!(a.remove.contains(&"x-warden-principal-arn".to_owned()));
+    // The upstream is told the user the signature proved.
+    assert_eq!(a.headers["x-warden-principal-arn"], ALICE, "{a:?}");
     let a = check(&mut c, signed("GET", "/orders/42", carol, "orders", &[])).await;
     assert_eq!(a.status, 403, "{a:?}");
 
@@ -1082,6 +1081,9 @@ async fn a_sessions_credentials_decide_as_the_session_with_its_session_policy() 
         assert_eq!(decided(&a), want, "signed GET {path}: {a:?}");
         let record = cx.logged(&a.metadata["decision_id"]).await;
         assert_eq!(record["principal"], session_arn, "{record}");
+        if allowed {
+            assert_eq!(a.headers["x-warden-principal-arn"], session_arn, "{a:?}");
+        }
         assert_eq!(a.status, if allowed { 200 } else { 403 }, "{a:?}");
         // The token alone, in the listener's header: removed before the upstream.
         let mut r = unsigned("GET", path);
