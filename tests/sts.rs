@@ -96,6 +96,17 @@ impl Fixture {
 
 /// A `POST /` to `host` with `body`, signed with these credentials for `service`.
 fn signed(
+    keys: (&str, &str, Option<&str>),
+    service: &str,
+    host: &str,
+    body: &str,
+) -> pb::SignedRequest {
+    signed_in("us-east-1", keys, service, host, body)
+}
+
+/// [`signed`], its signature scoped to `region`.
+fn signed_in(
+    region: &str,
     (access_key_id, secret, token): (&str, &str, Option<&str>),
     service: &str,
     host: &str,
@@ -112,7 +123,7 @@ fn signed(
         access_key_id,
         secret_access_key: secret,
         session_token: token,
-        region: "us-east-1",
+        region,
         service,
     };
     let added = sign_headers(&req, &signer, SystemTime::now());
@@ -959,4 +970,45 @@ async fn the_query_api_over_tls() {
     let mut buf = Vec::new();
     let _ = plain.read_to_end(&mut buf).await;
     assert!(!buf.starts_with(b"HTTP/1.1"), "{buf:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_grpc_proof_is_a_fresh_get_caller_identity_in_a_served_region() {
+    let f = Fixture::start(&[]);
+    let mut sts = f.sts().await;
+    let (id, secret) = (f.alice.0.as_str(), f.alice.1.as_str());
+    let proof = |region: &str, body: &str| {
+        signed_in(region, (id, secret, None), "sts", "sts.warden.test", body)
+    };
+    let ask = |caller| pb::GetCallerIdentityRequest {
+        caller: Some(caller),
+    };
+    // A signed request of another call (a captured AssumeRole) is no proof.
+    let other = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A555555555555%3Arole%2FDeveloper&RoleSessionName=x";
+    assert_refused(
+        sts.get_caller_identity(ask(proof("us-east-1", other)))
+            .await,
+        Code::Unauthenticated,
+        "IncompleteSignature",
+    );
+    // An AWS region this server does not serve: STS is not activated there.
+    let s = assert_refused(
+        sts.get_caller_identity(ask(proof("eu-west-3", GET_CALLER_IDENTITY)))
+            .await,
+        Code::PermissionDenied,
+        "RegionDisabledException",
+    );
+    assert!(s.message().contains("account:333333333333"), "{s:?}");
+    // Something that is no region at all.
+    assert_refused(
+        sts.get_caller_identity(ask(proof("moon", GET_CALLER_IDENTITY)))
+            .await,
+        Code::Unauthenticated,
+        "SignatureDoesNotMatch",
+    );
+    // The served region works.
+    assert_eq!(
+        identity(&mut sts, proof("us-east-1", GET_CALLER_IDENTITY)).await,
+        ALICE
+    );
 }

@@ -171,8 +171,6 @@ impl Authority {
         let Some(signed) = sigv4::parse(req)? else {
             return Err(sigv4::missing_authentication());
         };
-        let regions: Vec<&str> = self.config.regions.iter().map(String::as_str).collect();
-        signed.check_scope(&regions, signed.service)?;
         let (signer, secret) = match &signed.security_token {
             Some(t) => {
                 let open = self.open(t, Some(signed.access_key_id), now)?;
@@ -205,7 +203,50 @@ impl Authority {
             signed.service,
         );
         signed.verify(req, &key, now)?;
+        self.check_region(signed.region, &signer)?;
         Ok((signer, signed.service.to_owned()))
+    }
+
+    /// The signature's region must be one this server serves: an AWS region it does not
+    /// is `RegionDisabledException`, as STS answers for a region not activated; anything
+    /// else is not a region at all.
+    fn check_region(&self, region: &str, signer: &Signer) -> Result<(), StsError> {
+        if self.config.regions.iter().any(|r| r == region) {
+            return Ok(());
+        }
+        let looks_like_a_region = {
+            let parts: Vec<&str> = region.split('-').collect();
+            parts.len() >= 3
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+                && parts
+                    .last()
+                    .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                && region.len() <= 32
+        };
+        if !looks_like_a_region {
+            return Err(StsError::new(
+                Code::SignatureDoesNotMatch,
+                format!(
+                    "Credential should be scoped to a valid region, not '{}'.",
+                    region.chars().take(32).collect::<String>()
+                ),
+            ));
+        }
+        let arn = match signer {
+            Signer::User { arn, .. } => arn.clone(),
+            Signer::Session(open) => open.opened.grant.arn(),
+        };
+        let account = arn.split(':').nth(4).unwrap_or_default();
+        Err(StsError::new(
+            Code::RegionDisabledException,
+            format!(
+                "STS is not activated in this region for account:{account}. Your account administrator can activate STS in this region using the IAM Console."
+            ),
+        ))
     }
 
     /// A verified signer as a decision caller.
@@ -244,13 +285,7 @@ impl Authority {
         let (serial, code) = match (serial, code) {
             (None, None) => return Ok(None),
             (Some(s), Some(c)) => (s, c),
-            (Some(_), None) => {
-                return Err(StsError::new(
-                    Code::AccessDenied,
-                    "MultiFactorAuthentication failed, must provide both MFA serial number and one time pass code.",
-                ));
-            }
-            (None, Some(_)) => {
+            (Some(_), None) | (None, Some(_)) => {
                 return Err(StsError::new(
                     Code::AccessDenied,
                     "MultiFactorAuthentication failed, must provide both MFA serial number and one time pass code.",
@@ -466,6 +501,19 @@ impl StsHandler for Authority {
             .collect();
         let req = http_request(&raw.method, &raw.target, &pairs, Some(&raw.body));
         let (signer, service) = self.verify_signed(&req, cx.now)?;
+        if cx.face == super::http::Face::Grpc {
+            // The gRPC face's proof of identity is a signed `GetCallerIdentity` and nothing
+            // else: a captured query-API request (an `AssumeRole` with other parameters)
+            // cannot stand in for it.
+            let query = raw.target.split_once('?').map_or("", |(_, q)| q);
+            let proof = super::query::parse(query, &raw.body, &super::query::Limits::default());
+            if !matches!(proof, Ok(Call::GetCallerIdentity)) {
+                return Err(StsError::new(
+                    Code::IncompleteSignature,
+                    "the caller must be a signed GetCallerIdentity request (Action=GetCallerIdentity&Version=2011-06-15)",
+                ));
+            }
+        }
         if service != "sts" {
             return Err(StsError::new(
                 Code::SignatureDoesNotMatch,
