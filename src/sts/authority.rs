@@ -9,10 +9,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::caller::{Caller, Presented, SignedRequest};
+use arc_swap::ArcSwapOption;
+
+use crate::caller::{Caller, Presented, Session, SignedRequest};
 use crate::oidc::Verifier;
 use crate::service::{Authenticator, Verified};
-use crate::sigv4::{self, HttpRequest, Payload, SigningKeys};
+use crate::sigv4::{self, HttpRequest, Payload, SigningKey, SigningKeys};
 use crate::snapshot::Snapshot;
 use crate::source::Published;
 
@@ -73,9 +75,40 @@ pub struct ContainerRole {
     pub duration: Duration,
 }
 
-/// An opened session token, cached until it expires.
+/// An opened session token, cached until it expires, with what a repeated caller
+/// presenting it needs again: its session as a decision caller at the last snapshot
+/// revision it was asked at, and the SigV4 signing key of its secret for the last scope it
+/// signed with. Both are the token's own (the cache finds an entry by the whole token, and
+/// the secret is derived from it), so a hit needs no shared cache: no key to allocate or
+/// hash, no grant to compare, no fingerprint of the secret to compute.
 struct OpenToken {
     opened: Opened,
+    session: ArcSwapOption<SessionAt>,
+    signing: ArcSwapOption<ScopedKey>,
+}
+
+impl OpenToken {
+    fn new(opened: Opened) -> OpenToken {
+        OpenToken {
+            opened,
+            session: ArcSwapOption::empty(),
+            signing: ArcSwapOption::empty(),
+        }
+    }
+}
+
+/// A session built from a token's grant under one snapshot revision.
+struct SessionAt {
+    revision: u64,
+    session: Arc<Session>,
+}
+
+/// A signing key derived from a session's secret for one scope (date, region, service).
+struct ScopedKey {
+    date: Box<str>,
+    region: Box<str>,
+    service: Box<str>,
+    key: SigningKey,
 }
 
 /// Who signed a request: a user's long-term key, or a session's credentials.
@@ -140,7 +173,7 @@ impl Authority {
             Some(open) if ring.key(&open.opened.key_id).is_some() => open,
             _ => {
                 let opened = token::open(&ring, session_token, now)?;
-                let open = Arc::new(OpenToken { opened });
+                let open = Arc::new(OpenToken::new(opened));
                 self.opened.insert(session_token.into(), open.clone());
                 open
             }
@@ -171,11 +204,12 @@ impl Authority {
         let Some(signed) = sigv4::parse(req)? else {
             return Err(sigv4::missing_authentication());
         };
-        let (signer, secret) = match &signed.security_token {
+        let signer = match &signed.security_token {
             Some(t) => {
                 let open = self.open(t, Some(signed.access_key_id), now)?;
-                let secret = open.opened.secret_access_key.clone();
-                (Signer::Session(open), secret)
+                let key = Authority::session_key(&open, &signed);
+                signed.verify(req, &key, now)?;
+                Signer::Session(open)
             }
             None => {
                 if signed.access_key_id.starts_with("ASIA") {
@@ -185,24 +219,21 @@ impl Authority {
                     ));
                 }
                 let store = self.secrets.current();
-                let key = store.active_key(signed.access_key_id)?;
-                (
-                    Signer::User {
-                        arn: key.user_arn.clone(),
-                        access_key_id: key.id.clone(),
-                    },
-                    key.secret().to_owned(),
-                )
+                let user = store.active_key(signed.access_key_id)?;
+                let key = self.keys.get(
+                    signed.access_key_id,
+                    user.secret(),
+                    signed.date,
+                    signed.region,
+                    signed.service,
+                );
+                signed.verify(req, &key, now)?;
+                Signer::User {
+                    arn: user.user_arn.clone(),
+                    access_key_id: user.id.clone(),
+                }
             }
         };
-        let key = self.keys.get(
-            signed.access_key_id,
-            &secret,
-            signed.date,
-            signed.region,
-            signed.service,
-        );
-        signed.verify(req, &key, now)?;
         self.check_region(signed.region, &signer)?;
         Ok((signer, signed.service.to_owned()))
     }
@@ -249,16 +280,53 @@ impl Authority {
         ))
     }
 
-    /// A verified signer as a decision caller.
+    /// The signing key of an opened session's secret in the request's scope: the one the
+    /// token keeps when the scope is the same as last time, else derived and kept.
+    fn session_key(open: &OpenToken, signed: &sigv4::Signed<'_>) -> SigningKey {
+        if let Some(k) = &*open.signing.load()
+            && *k.date == *signed.date
+            && *k.region == *signed.region
+            && *k.service == *signed.service
+        {
+            return k.key.clone();
+        }
+        let key = SigningKey::derive(
+            &open.opened.secret_access_key,
+            signed.date,
+            signed.region,
+            signed.service,
+        );
+        open.signing.store(Some(Arc::new(ScopedKey {
+            date: signed.date.into(),
+            region: signed.region.into(),
+            service: signed.service.into(),
+            key: key.clone(),
+        })));
+        key
+    }
+
+    /// A verified signer as a decision caller. A session's is kept beside its opened
+    /// token for the revision it was built at.
     fn caller(&self, snapshot: &Snapshot, signer: &Signer) -> Result<Caller, StsError> {
         match signer {
             Signer::User { arn, access_key_id } => Ok(Caller::AccessKey {
                 user_arn: arn.clone(),
                 access_key_id: access_key_id.clone(),
             }),
-            Signer::Session(open) => Ok(Caller::Session(
-                self.sessions.get(snapshot, &open.opened.grant)?,
-            )),
+            Signer::Session(open) => {
+                let revision = snapshot.revision();
+                if let Some(at) = &*open.session.load()
+                    && at.revision == revision
+                {
+                    return Ok(Caller::Session(at.session.clone()));
+                }
+                let session = self.sessions.get(snapshot, &open.opened.grant)?;
+                open.session.store(Some(Arc::new(SessionAt {
+                    revision,
+                    session: session.clone(),
+                })));
+                Ok(Caller::Session(session))
+            }
         }
     }
 
@@ -590,5 +658,182 @@ impl StsHandler for Authority {
         now: SystemTime,
     ) -> Result<ContainerCredentials, StsError> {
         self.container(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::sigv4::Signer as SigV4Signer;
+    use crate::sts::keyring::KeyRing;
+    use crate::sts::secrets::SecretsStore;
+    use crate::telemetry::Telemetry;
+
+    const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
+    const ASSUME: &str = "Action=AssumeRole&Version=2011-06-15\
+         &RoleArn=arn%3Aaws%3Aiam%3A%3A555555555555%3Arole%2FDeveloper&RoleSessionName=tests";
+
+    struct Setup {
+        published: Arc<Published>,
+        telemetry: Telemetry,
+        bundle: crate::bundle::Bundle,
+        authority: Authority,
+        now: SystemTime,
+    }
+
+    fn setup() -> (Setup, (String, String)) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bundle = crate::bundle::load_dir(&root.join("examples/org")).unwrap();
+        let published = Arc::new(Published::new());
+        let telemetry = Telemetry::new();
+        published.publish(Snapshot::compile(&bundle, 1), &telemetry.metrics);
+        let ring = Arc::new(KeyRingHandle::new(KeyRing::generate().unwrap(), None));
+        let mut store = SecretsStore::new();
+        let key = store.create_key(ALICE).unwrap();
+        let alice = (key.id.clone(), key.secret().to_owned());
+        let secrets = Arc::new(SecretsHandle::new(store, None, ring.clone()));
+        let verifier = Arc::new(Verifier::new(published.clone()));
+        let authority = Authority::new(
+            published.clone(),
+            ring,
+            secrets,
+            verifier,
+            AuthorityConfig::default(),
+        );
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let setup = Setup {
+            published,
+            telemetry,
+            bundle,
+            authority,
+            now,
+        };
+        (setup, alice)
+    }
+
+    /// A request signed with `(id, secret, token)` for `service`.
+    fn signed(
+        keys: (&str, &str, Option<&str>),
+        service: &str,
+        body: &[u8],
+        at: SystemTime,
+    ) -> RawRequest {
+        let mut headers = vec![("host".to_owned(), "sts.example.com".to_owned())];
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let added = sigv4::sign_headers(
+            &http_request("POST", "/", &pairs, Some(body)),
+            &SigV4Signer {
+                access_key_id: keys.0,
+                secret_access_key: keys.1,
+                session_token: keys.2,
+                region: "us-east-1",
+                service,
+            },
+            at,
+        );
+        headers.extend(added.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)));
+        RawRequest {
+            method: "POST".to_owned(),
+            target: "/".to_owned(),
+            headers,
+            body: body.to_vec(),
+        }
+    }
+
+    fn ready<T>(f: impl Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        match f
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => panic!("waited"),
+        }
+    }
+
+    fn credentials(s: &Setup, alice: &(String, String)) -> Credentials {
+        let raw = signed((&alice.0, &alice.1, None), "sts", ASSUME.as_bytes(), s.now);
+        let call = super::super::query::parse("", &raw.body, &Default::default()).unwrap();
+        let cx = CallContext {
+            request_id: "t",
+            face: super::super::http::Face::Query,
+            signed: Some(&raw),
+            now: s.now,
+        };
+        match ready(s.authority.call(cx, call)).unwrap() {
+            CallResult::AssumeRole { credentials, .. } => credentials,
+            other => panic!("{}", other.action()),
+        }
+    }
+
+    fn presented(raw: &RawRequest) -> Presented {
+        Presented::Signed(SignedRequest {
+            method: raw.method.clone(),
+            target: raw.target.clone(),
+            headers: raw.headers.clone(),
+            body: Some(raw.body.clone().into()),
+        })
+    }
+
+    fn session(v: Verified) -> Arc<Session> {
+        match v.caller {
+            Caller::Session(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tokens_session_is_kept_per_revision_and_rebuilt_at_a_new_one() {
+        let (s, alice) = setup();
+        let c = credentials(&s, &alice);
+        let token = Presented::SessionToken(c.session_token.clone());
+        let one = s.published.current().unwrap();
+        let first = session(s.authority.authenticate(&one, &token, s.now).unwrap());
+        let again = session(s.authority.authenticate(&one, &token, s.now).unwrap());
+        assert!(Arc::ptr_eq(&first, &again), "the same revision reuses it");
+        assert_eq!(first.id, c.access_key_id);
+        s.published
+            .publish(Snapshot::compile(&s.bundle, 2), &s.telemetry.metrics);
+        let two = s.published.current().unwrap();
+        assert_eq!(two.revision(), 2);
+        let rebuilt = session(s.authority.authenticate(&two, &token, s.now).unwrap());
+        assert!(!Arc::ptr_eq(&first, &rebuilt), "a new revision rebuilds it");
+        let kept = session(s.authority.authenticate(&two, &token, s.now).unwrap());
+        assert!(Arc::ptr_eq(&rebuilt, &kept));
+    }
+
+    #[test]
+    fn a_tokens_signing_key_serves_only_its_scope_and_its_secret() {
+        let (s, alice) = setup();
+        let c = credentials(&s, &alice);
+        let snapshot = s.published.current().unwrap();
+        let keys = (
+            c.access_key_id.as_str(),
+            c.secret_access_key.as_str(),
+            Some(c.session_token.as_str()),
+        );
+        let check = |raw: &RawRequest| {
+            s.authority
+                .authenticate(&snapshot, &presented(raw), s.now)
+                .map(|v| v.scope_service)
+        };
+        let orders = signed(keys, "orders", b"", s.now);
+        assert_eq!(check(&orders).unwrap().as_deref(), Some("orders"));
+        assert_eq!(check(&orders).unwrap().as_deref(), Some("orders"));
+        // Another service (another scope) derives its own key.
+        let db = signed(keys, "db", b"", s.now);
+        assert_eq!(check(&db).unwrap().as_deref(), Some("db"));
+        // With the key for `db` kept, a wrong secret still fails.
+        let wrong = signed((keys.0, "not-the-secret", keys.2), "db", b"", s.now);
+        let e = check(&wrong).unwrap_err();
+        assert_eq!(e.code, Code::SignatureDoesNotMatch, "{e:?}");
+        assert_eq!(check(&orders).unwrap().as_deref(), Some("orders"));
     }
 }
