@@ -48,6 +48,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .emit_rerun_if_changed(false)
         .compile_fds(compiler.file_descriptor_set())?;
     envoy(&out)?;
+    etcd(&out)?;
+    Ok(())
+}
+
+/// etcd's v3 API (`etcdserverpb`): a client for the etcd source and the admin API, compiled
+/// here like the rest so that a first build needs no `protoc` (the `etcd-client` crate's
+/// build script runs one).
+fn etcd(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let mut compiler = protox::Compiler::new(["proto/etcd-api"])?;
+    compiler
+        .include_source_info(false)
+        .include_imports(true)
+        .open_files(["etcd/api/etcdserverpb/rpc.proto"])?;
+    let dir = out.join("etcd");
+    std::fs::create_dir_all(&dir)?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .out_dir(&dir)
+        .emit_rerun_if_changed(false)
+        .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }
 

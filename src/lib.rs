@@ -32,6 +32,7 @@ pub mod condition;
 pub mod context;
 pub mod digest;
 pub mod error;
+pub mod etcd;
 pub mod eval;
 pub mod ext_authz;
 pub mod grpc;
