@@ -325,6 +325,60 @@ impl Etcd {
     }
 }
 
+/// Where a fleet's state lives under the configured prefix (`--etcd-prefix`, `/warden/` by
+/// default): each bundle document at `PREFIX bundle/PATH` (the bundle directory's layout,
+/// one file per key), and `PREFIX written`, which every admin write and every `warden push`
+/// puts in the same transaction, so that compare-and-swap sees deletes too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    prefix: String,
+}
+
+impl Layout {
+    /// The default prefix.
+    pub const DEFAULT_PREFIX: &'static str = "/warden/";
+
+    /// A layout under `prefix`, which must end with `/` and hold no control character.
+    pub fn new(prefix: &str) -> Result<Layout, String> {
+        if !prefix.ends_with('/') {
+            return Err(format!("the etcd prefix `{prefix}` must end with `/`"));
+        }
+        if prefix.chars().any(char::is_control) {
+            return Err("the etcd prefix holds a control character".to_owned());
+        }
+        Ok(Layout {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The prefix of every bundle document: `PREFIX bundle/`.
+    pub fn bundle(&self) -> String {
+        format!("{}bundle/", self.prefix)
+    }
+
+    /// The key of the bundle document at `path`.
+    pub fn key(&self, path: &str) -> Vec<u8> {
+        format!("{}bundle/{path}", self.prefix).into_bytes()
+    }
+
+    /// The key every write puts: `PREFIX written`.
+    pub fn written(&self) -> Vec<u8> {
+        format!("{}written", self.prefix).into_bytes()
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout {
+            prefix: Layout::DEFAULT_PREFIX.to_owned(),
+        }
+    }
+}
+
 /// The bundle path of `key` under `prefix`: UTF-8, relative, no `.` or `..` component, no
 /// empty one, no backslash or NUL, so that a key can never name a file outside a bundle
 /// written out to a directory (`warden pull`).
