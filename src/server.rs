@@ -88,6 +88,16 @@ pub struct Config {
     /// Credentials: STS, session tokens and SigV4 for `Authorize` and `Check`; `None`
     /// when the server verifies none (no key ring).
     pub credentials: Option<CredentialsConfig>,
+    /// Fleet mode: the bundle comes from etcd (`bundle` unused); `None`: from the directory.
+    pub fleet: Option<FleetConfig>,
+}
+
+/// Where a fleet's bundle lives: an etcd cluster and the key layout under its prefix.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// `http://HOST:PORT`, one per member.
+    pub endpoints: Vec<String>,
+    pub layout: crate::etcd::Layout,
 }
 
 /// How the server issues and verifies credentials.
@@ -169,6 +179,13 @@ impl Server {
             debounce: config.debounce,
             max_delay: config.max_debounce,
         });
+        if let Some(fleet) = &config.fleet {
+            // Issue 16 in progress: the etcd source comes next.
+            return Err(ServeError::Credentials(format!(
+                "etcd ({}): the etcd source is not built yet",
+                fleet.endpoints.join(",")
+            )));
+        }
         let source = DirectorySource::open(config.bundle.clone(), watch)?;
         Server::bind_source(config, Box::new(source)).await
     }

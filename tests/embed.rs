@@ -43,6 +43,7 @@ fn config() -> Config {
             header_read_timeout: None,
         },
         credentials: None,
+        fleet: None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
 use std::net::ToSocketAddrs;
-use warden::server::{Config, CredentialsConfig, Listen, Server};
+use warden::server::{Config, CredentialsConfig, FleetConfig, Listen, Server};
 use warden::service::{Limits, ServiceConfig};
 use warden::telemetry::{LogFormat, LogSink};
 
@@ -148,6 +148,20 @@ pub struct Args {
     /// How long each container session lasts, 15m to the role's maximum [default: 60m].
     #[arg(long, env = "WARDEN_CONTAINER_SESSION", value_name = "DURATION")]
     container_session: Option<String>,
+    /// Read the bundle from etcd instead of a directory: its endpoints, comma-separated
+    /// (`http://127.0.0.1:2379`). Fleet mode: every sidecar on the same etcd serves the
+    /// same revisions.
+    #[arg(
+        long,
+        env = "WARDEN_ETCD",
+        value_name = "URLS",
+        conflicts_with = "bundle"
+    )]
+    etcd: Option<String>,
+    /// The etcd key prefix of the fleet's state: documents at `PREFIX bundle/PATH`
+    /// [default: /warden/].
+    #[arg(long, env = "WARDEN_ETCD_PREFIX", value_name = "PREFIX")]
+    etcd_prefix: Option<String>,
     /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
     #[arg(long)]
     #[serde(skip)]
@@ -160,6 +174,8 @@ impl Args {
         Args {
             config: self.config,
             bundle: self.bundle.or(file.bundle),
+            etcd: self.etcd.or(file.etcd),
+            etcd_prefix: self.etcd_prefix.or(file.etcd_prefix),
             grpc_addr: self.grpc_addr.or(file.grpc_addr),
             admin_addr: self.admin_addr.or(file.admin_addr),
             worker_threads: self.worker_threads.or(file.worker_threads),
@@ -340,8 +356,10 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
         bail!("max-debounce ({max_debounce:?}) must not be shorter than debounce ({debounce:?})");
     }
     let credentials = credentials(&args)?;
+    let fleet = fleet(&args)?;
     let config = Config {
         credentials,
+        fleet,
         bundle: args.bundle.unwrap_or_else(super::default_bundle),
         grpc,
         admin,
@@ -381,6 +399,35 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
         log: args.log.unwrap_or_else(|| "info".to_owned()),
         check: args.check,
     })
+}
+
+/// The fleet settings: an etcd source when `--etcd` is given.
+fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
+    let Some(urls) = &args.etcd else {
+        if args.etcd_prefix.is_some() {
+            bail!("etcd-prefix: given without etcd");
+        }
+        return Ok(None);
+    };
+    if args.bundle.is_some() {
+        bail!("etcd: the bundle comes from etcd or from a directory (--bundle), not both");
+    }
+    let endpoints: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if endpoints.is_empty() {
+        bail!("etcd: no endpoint in `{urls}`");
+    }
+    let layout = warden::etcd::Layout::new(
+        args.etcd_prefix
+            .as_deref()
+            .unwrap_or(warden::etcd::Layout::DEFAULT_PREFIX),
+    )
+    .map_err(|e| anyhow!("etcd-prefix: {e}"))?;
+    Ok(Some(FleetConfig { endpoints, layout }))
 }
 
 /// The credentials settings: all of them need the key ring.
