@@ -1,0 +1,321 @@
+//! Fleet mode end to end: a real etcd (Debian's `etcd-server`) and three real `warden serve
+//! --etcd` sidecars on loopback, started by this driver.
+//!
+//! - **Convergence**: a write to etcd (one policy document, in one transaction, as the admin
+//!   API and `warden push` write), then, from the moment the write has returned its
+//!   revision W, an `Authorize` with `min_revision = W` to each sidecar at once: each
+//!   answers once it serves W or later (the request waits on the sidecar's revision
+//!   watch, not a poll). The time to the last of the three answers is the time from the
+//!   write to the whole fleet serving it. Reported as p50 / p99 / max over the writes.
+//! - **Decisions per second while writes stream in**: `warden loadgen` against one sidecar
+//!   for a while with no writes, then for as long again while a write lands every
+//!   `--write-every` (each one a new snapshot on every sidecar).
+//!
+//! ```text
+//! cargo bench --bench fleet -- [--statements N] [--writes 100] [--load 10s] [--write-every 100ms]
+//! ```
+//!
+//! `--statements N` serves a synthetic organization of N statements (`warden synth`)
+//! instead of the example organization. Needs `etcd` on the PATH (or `WARDEN_TEST_ETCD`).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::indexing_slicing,
+    reason = "a measurement driver stops loudly on anything unexpected"
+)]
+
+#[path = "../tests/support/etcd.rs"]
+#[allow(dead_code, reason = "the tests' helper, shared")]
+mod etcd;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use warden::etcd::pb::etcdserverpb as rpc;
+use warden::etcd::{Etcd, Layout};
+use warden::grpc::pb::AuthorizeRequest;
+use warden::grpc::pb::authorizer_client::AuthorizerClient;
+
+const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+
+struct Sidecar {
+    child: Child,
+    grpc: String,
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sidecar(endpoint: &str, log: &Path) -> Sidecar {
+    let mut child = Command::new(WARDEN)
+        .args(["serve", "--etcd", endpoint])
+        .args(["--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--revision-wait", "60s", "--request-timeout", "90s"])
+        .args(["--log", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let grpc = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("grpc="))
+        .unwrap_or_else(|| panic!("no grpc= in {line:?}"))
+        .to_owned();
+    Sidecar { child, grpc }
+}
+
+fn put(layout: &Layout, path: &str, text: &str) -> rpc::RequestOp {
+    rpc::RequestOp {
+        request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
+            key: layout.key(path),
+            value: text.as_bytes().to_vec(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn marker(layout: &Layout) -> rpc::RequestOp {
+    rpc::RequestOp {
+        request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
+            key: layout.written(),
+            value: b"bench".to_vec(),
+            ..Default::default()
+        })),
+    }
+}
+
+/// Writes `ops` in one transaction: its revision.
+async fn write(client: &Etcd, ops: Vec<rpc::RequestOp>) -> i64 {
+    let r = client
+        .txn(rpc::TxnRequest {
+            success: ops,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.succeeded);
+    r.header.unwrap().revision
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The bundle to serve, and a policy document to rewrite (path, text for write `i`), and
+/// a request that the bundle decides.
+fn bundle(
+    statements: Option<usize>,
+    scratch: &Path,
+) -> (BTreeMap<String, String>, AuthorizeRequest) {
+    let dir = match statements {
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org"),
+        Some(n) => {
+            let out = scratch.join("synth");
+            let status = Command::new(WARDEN)
+                .args(["synth", "--statements", &n.to_string(), "--out"])
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            out
+        }
+    };
+    let files = warden::bundle::read_dir(&dir).unwrap();
+    let ask = AuthorizeRequest {
+        principal: "arn:aws:iam::333333333333:user/engineering/alice".into(),
+        action: "orders:GetOrder".into(),
+        resource: "arn:aws:orders:us-east-1:333333333333:order/42".into(),
+        ..Default::default()
+    };
+    (files, ask)
+}
+
+/// The document each write rewrites: a customer managed policy of its own, whose `Sid`
+/// changes with every write (a new bundle digest, a full compile on every sidecar).
+fn written_policy(i: usize) -> (String, String) {
+    let text = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": format!("Write{i}"), "Effect": "Allow",
+                       "Action": "orders:GetOrder", "Resource": "*"}]
+    })
+    .to_string();
+    (
+        "accounts/333333333333/policies/FleetBench.json".to_owned(),
+        text,
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    let statements = flag(&args, "--statements").map(|s| s.parse::<usize>().unwrap());
+    let writes: usize = flag(&args, "--writes").map_or(100, |s| s.parse().unwrap());
+    let load = flag(&args, "--load").unwrap_or_else(|| "10s".to_owned());
+    let every = flag(&args, "--write-every").map_or(Duration::from_millis(100), |s| {
+        Duration::from_millis(s.trim_end_matches("ms").parse().unwrap())
+    });
+    let scratch = tempfile::tempdir().unwrap();
+    let (files, ask) = bundle(statements, scratch.path());
+    let server = etcd::Etcd::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = Etcd::new(std::slice::from_ref(&server.endpoint)).unwrap();
+        let layout = Layout::default();
+        let (path, text) = written_policy(0);
+        let mut ops: Vec<_> = files.iter().map(|(p, t)| put(&layout, p, t)).collect();
+        ops.push(put(&layout, &path, &text));
+        ops.push(marker(&layout));
+        let first = write(&client, ops).await;
+        println!(
+            "bundle: {} files ({}), etcd revision {first}",
+            files.len(),
+            statements.map_or("the example organization".to_owned(), |n| format!(
+                "{n} statements"
+            ))
+        );
+        let sidecars: Vec<Sidecar> = (0..3)
+            .map(|i| {
+                start_sidecar(
+                    &server.endpoint,
+                    &scratch.path().join(format!("sidecar{i}.log")),
+                )
+            })
+            .collect();
+        let mut clients = Vec::new();
+        for s in &sidecars {
+            let channel = warden::grpc::client::connect(&s.grpc, Duration::from_secs(5))
+                .await
+                .unwrap();
+            clients.push(AuthorizerClient::new(channel));
+        }
+        let at = |min: i64| AuthorizeRequest {
+            min_revision: min as u64,
+            ..ask.clone()
+        };
+        for c in &mut clients {
+            c.authorize(at(first)).await.unwrap();
+        }
+
+        // Convergence.
+        let mut all = Vec::with_capacity(writes);
+        let mut each = Vec::with_capacity(writes * 3);
+        for i in 1..=writes {
+            let (path, text) = written_policy(i);
+            let revision = write(&client, vec![put(&layout, &path, &text), marker(&layout)]).await;
+            let start = Instant::now();
+            let answers = clients.iter().map(|c| {
+                let mut c = c.clone();
+                let request = at(revision);
+                tokio::spawn(async move {
+                    let answer = c.authorize(request).await.unwrap().into_inner();
+                    assert!(answer.revision >= revision as u64);
+                    start.elapsed()
+                })
+            });
+            let times: Vec<Duration> = futures_join(answers.collect()).await;
+            all.push(*times.iter().max().unwrap());
+            each.extend(times);
+        }
+        all.sort();
+        each.sort();
+        println!(
+            "write -> all three sidecars serving it, {writes} writes: p50 {}  p99 {}  max {}",
+            ms(percentile(&all, 0.5)),
+            ms(percentile(&all, 0.99)),
+            ms(*all.last().unwrap())
+        );
+        println!(
+            "write -> one sidecar serving it ({} answers): p50 {}  p99 {}",
+            each.len(),
+            ms(percentile(&each, 0.5)),
+            ms(percentile(&each, 0.99))
+        );
+
+        // Decisions per second, quiet and while writes stream in.
+        let target = sidecars[0].grpc.clone();
+        let load = load.clone();
+        let loadgen = move |label: &str| {
+            let out = Command::new(WARDEN)
+                .args(["loadgen", "--addr", &target, "-z", &load, "-c", "32"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            println!("loadgen, {label}:\n{}", text.trim_end());
+        };
+        let quiet = loadgen.clone();
+        tokio::task::spawn_blocking(move || quiet("no writes"))
+            .await
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let streaming = {
+            let stop = stop.clone();
+            let client = client.clone();
+            let layout = layout.clone();
+            tokio::spawn(async move {
+                let mut n = 0usize;
+                let mut i = writes + 1;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (path, text) = written_policy(i);
+                    write(&client, vec![put(&layout, &path, &text), marker(&layout)]).await;
+                    i += 1;
+                    n += 1;
+                    tokio::time::sleep(every).await;
+                }
+                n
+            })
+        };
+        let label = format!("a write every {every:?}");
+        tokio::task::spawn_blocking(move || loadgen(&label))
+            .await
+            .unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let n = streaming.await.unwrap();
+        let serving = clients[0]
+            .authorize(at(0))
+            .await
+            .unwrap()
+            .into_inner()
+            .revision;
+        println!("writes during the second run: {n}; sidecar 0 serves revision {serving}");
+    });
+}
+
+/// Waits for every task, in order.
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<Duration>>) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
