@@ -135,6 +135,10 @@ fn source_metrics(text: &mut String, contact: &crate::source::Contact) {
         "# HELP warden_source_connected 1 while the source (etcd) has a watch open\n\
          # TYPE warden_source_connected gauge\n\
          warden_source_connected {}\n\
+         # HELP warden_source_from_cache 1 while the serving bundle came from the local \
+         cache (`--etcd-cache`) and etcd has not answered since\n\
+         # TYPE warden_source_from_cache gauge\n\
+         warden_source_from_cache {}\n\
          # HELP warden_source_stale 1 while the source (etcd) has not been heard from \
          recently: the serving snapshot may be behind\n\
          # TYPE warden_source_stale gauge\n\
@@ -150,6 +154,7 @@ fn source_metrics(text: &mut String, contact: &crate::source::Contact) {
          following its changes, by reason\n\
          # TYPE warden_source_resyncs_total counter\n",
         u8::from(fresh.connected),
+        u8::from(fresh.from_cache),
         u8::from(fresh.stale),
         fresh.source_revision,
     );

@@ -100,6 +100,8 @@ pub struct FleetConfig {
     pub layout: crate::etcd::Layout,
     /// How the prefix is followed (debounce, progress, backoff).
     pub follow: crate::source::etcd::EtcdConfig,
+    /// Where the last published bundle is kept for a restart during an etcd outage.
+    pub cache: Option<PathBuf>,
 }
 
 /// How the server issues and verifies credentials.
@@ -184,7 +186,8 @@ impl Server {
         if let Some(fleet) = &config.fleet {
             let etcd = crate::etcd::Etcd::new(&fleet.endpoints)
                 .map_err(|e| crate::source::SourceError::Etcd(e.to_string()))?;
-            let source = EtcdSource::open(etcd, &fleet.layout, fleet.follow);
+            let cache = fleet.cache.clone().map(crate::source::etcd::Cache::new);
+            let source = EtcdSource::open(etcd, &fleet.layout, fleet.follow, cache);
             return Server::bind_source(config, Box::new(source)).await;
         }
         let source = DirectorySource::open(config.bundle.clone(), watch)?;
@@ -258,7 +261,9 @@ impl Server {
             published.set_contact(contact);
         }
         let first = source.fetch().await;
-        let _ = publisher.offer(&name, first).await;
+        if let Ok(revision) = publisher.offer(&name, first).await {
+            source.published(revision);
+        }
         Ok(Server {
             config,
             grpc,

@@ -245,6 +245,8 @@ pub struct Contact {
 #[derive(Debug, Default)]
 struct ContactState {
     connected: bool,
+    /// The serving bundle came from a local cache and the store has not answered since.
+    from_cache: bool,
     /// The last answer from the store (a read, a watch response, a progress notification).
     last: Option<Instant>,
     /// The highest revision the store said it was at.
@@ -259,6 +261,9 @@ pub struct Freshness {
     pub stale: bool,
     /// A watch on the store is open.
     pub connected: bool,
+    /// What was offered came from the local cache (`--etcd-cache`), and the store has not
+    /// answered since.
+    pub from_cache: bool,
     /// Seconds since the store last answered; absent when it never has.
     pub last_contact_seconds: Option<f64>,
     /// The highest revision the store said it was at (0 when it never answered).
@@ -284,6 +289,11 @@ impl Contact {
         s.revision = s.revision.max(revision);
     }
 
+    /// The bundle offered came from the local cache (`true`), or the store answered.
+    pub fn set_from_cache(&self, from_cache: bool) {
+        self.lock().from_cache = from_cache;
+    }
+
     /// A watch opened (`true`) or was lost (`false`).
     pub fn set_connected(&self, connected: bool) {
         self.lock().connected = connected;
@@ -301,6 +311,7 @@ impl Contact {
         Freshness {
             stale: !s.connected || age.is_none_or(|a| a > self.stale_after),
             connected: s.connected,
+            from_cache: s.from_cache,
             last_contact_seconds: age.map(|a| (a.as_millis() as f64) / 1000.0),
             source_revision: s.revision,
         }
@@ -359,6 +370,12 @@ pub trait Source: Send + 'static {
     /// How a remote source is in touch with its store; `None` for a local one.
     fn contact(&self) -> Option<Arc<Contact>> {
         None
+    }
+
+    /// The Publisher published the bundle this source fetched at `revision` (etcd keeps
+    /// it in its cache).
+    fn published(&mut self, revision: u64) {
+        let _ = revision;
     }
 }
 
@@ -503,7 +520,11 @@ pub async fn run(
         // compiling thread is left to the runtime's shutdown timeout).
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = publisher.offer(&name, fetched) => {}
+            offered = publisher.offer(&name, fetched) => {
+                if let Ok(revision) = offered {
+                    source.published(revision);
+                }
+            }
         }
     }
 }

@@ -546,3 +546,68 @@ async fn serve_check_loads_the_prefix_once() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(said.contains("ReportsReader.json"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_restarted_during_an_outage_starts_from_its_cache() {
+    let mut etcd = etcd::Etcd::start();
+    let c = client(&etcd);
+    put_example(&c).await;
+    let at = write(&c, carol_allowed()).await;
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("cache");
+    let dir = dir.to_str().unwrap();
+    let s = Server::start_etcd(&etcd.endpoint, PREFIX, &["--etcd-cache", dir]);
+    serving(&s, at).await;
+    assert_eq!(s.readyz().await.1["from_cache"], false);
+    // The cache is written after the publish: wait until it holds this revision.
+    let file = cache.path().join("cache/bundle.json");
+    let give_up = tokio::time::Instant::now() + server::PATIENCE;
+    loop {
+        let cached: Option<serde_json::Value> = std::fs::read(&file)
+            .ok()
+            .and_then(|t| serde_json::from_slice(&t).ok());
+        if cached.is_some_and(|c| c["revision"] == at) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < give_up, "never cached");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(s);
+
+    // etcd down, the sidecar restarted: it serves the cached bundle, ready and stale.
+    etcd.stop();
+    let s = Server::start_etcd(&etcd.endpoint, PREFIX, &["--etcd-cache", dir]);
+    serving(&s, at).await;
+    let (code, body) = s.readyz().await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (&body["from_cache"], &body["stale"]),
+        (&true.into(), &true.into()),
+        "{body}"
+    );
+    assert_eq!(s.metrics().await.get("warden_source_from_cache"), 1.0);
+    assert_eq!(decide(&s, CAROL).await, (Decision::Allow, at));
+
+    // etcd back: it catches up with a write made since.
+    etcd.resume();
+    let c = client(&etcd);
+    let later = write(
+        &c,
+        vec![
+            delete(CAROL_POLICY),
+            put(CAROL_FILE, b"{\"path\": \"/engineering/\"}"),
+        ],
+    )
+    .await;
+    serving(&s, later).await;
+    s.until_ready("fresh", |_, b| {
+        b["stale"] == false && b["from_cache"] == false
+    })
+    .await;
+    assert_eq!(decide(&s, CAROL).await, (Decision::ImplicitDeny, later));
+
+    // Without a cache the same restart is unready.
+    etcd.stop();
+    let bare = Server::start_etcd(&etcd.endpoint, PREFIX, &[]);
+    assert_eq!(bare.readyz().await.0, 503);
+}

@@ -166,6 +166,10 @@ pub struct Args {
     /// [default: 20ms]; changes already received always join.
     #[arg(long, env = "WARDEN_ETCD_DEBOUNCE", value_name = "DURATION")]
     etcd_debounce: Option<String>,
+    /// Keep the last bundle published from etcd in DIR, and start from it when etcd does
+    /// not answer at start-up (readiness then says `from_cache` and `stale`).
+    #[arg(long, env = "WARDEN_ETCD_CACHE", value_name = "DIR")]
+    etcd_cache: Option<PathBuf>,
     /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
     #[arg(long)]
     #[serde(skip)]
@@ -181,6 +185,7 @@ impl Args {
             etcd: self.etcd.or(file.etcd),
             etcd_prefix: self.etcd_prefix.or(file.etcd_prefix),
             etcd_debounce: self.etcd_debounce.or(file.etcd_debounce),
+            etcd_cache: self.etcd_cache.or(file.etcd_cache),
             grpc_addr: self.grpc_addr.or(file.grpc_addr),
             admin_addr: self.admin_addr.or(file.admin_addr),
             worker_threads: self.worker_threads.or(file.worker_threads),
@@ -415,6 +420,9 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
         if args.etcd_debounce.is_some() {
             bail!("etcd-debounce: given without etcd");
         }
+        if args.etcd_cache.is_some() {
+            bail!("etcd-cache: given without etcd");
+        }
         return Ok(None);
     };
     if args.bundle.is_some() {
@@ -443,6 +451,7 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
         endpoints,
         layout,
         follow,
+        cache: args.etcd_cache.clone(),
     }))
 }
 

@@ -16,6 +16,7 @@
 //! so an offer holds every change of each revision it includes, or none.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,10 @@ use super::{BoxFuture, Change, Contact, Fetched, Resync, Source};
 use crate::etcd::pb::etcdserverpb as rpc;
 use crate::etcd::pb::mvccpb;
 use crate::etcd::{Etcd, EtcdError, Layout};
+
+pub mod cache;
+
+pub use cache::Cache;
 
 /// How the etcd source follows its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +236,9 @@ impl Files {
 
 // === impl EtcdSource ===
 
+/// A bundle's files at a revision.
+type Revised = (u64, Arc<BTreeMap<String, String>>);
+
 /// A bundle's files, shared until fetched, or why they cannot load.
 type Offered = Result<Arc<BTreeMap<String, String>>, String>;
 
@@ -257,23 +265,60 @@ pub struct EtcdSource {
     first_wait: Duration,
     resync: Arc<Notify>,
     contact: Arc<Contact>,
-    /// Stops the follower when the source is dropped.
+    /// The bundle last fetched, to keep in the cache once it is published.
+    last: Option<Revised>,
+    /// Bundles published, for the cache's writer (the latest wins); `None` without a cache.
+    to_cache: Option<watch::Sender<Option<Revised>>>,
+    /// The revision the cache holds, not written again.
+    cached: u64,
+    /// Stops the follower (and the cache's writer) when the source is dropped.
     _stop: DropGuard,
 }
 
 impl EtcdSource {
     /// Starts following `layout`'s bundle prefix on `etcd` (a task on the current runtime).
-    /// Never fails on an etcd that is down: the follower keeps trying.
-    pub fn open(etcd: Etcd, layout: &Layout, config: EtcdConfig) -> EtcdSource {
+    /// Never fails on an etcd that is down: the follower keeps trying. With a `cache`, the
+    /// bundle last published is kept there, and offered first when etcd does not answer at
+    /// start-up.
+    pub fn open(
+        etcd: Etcd,
+        layout: &Layout,
+        config: EtcdConfig,
+        cache: Option<Cache>,
+    ) -> EtcdSource {
         let prefix = layout.bundle();
         let describe = format!("etcd {} prefix {prefix}", etcd.endpoints().join(","));
+        let contact = Arc::new(Contact::new(config.stale_after()));
+        let cached = match cache.as_ref().map(Cache::read) {
+            Some(Ok(Some(cached))) => {
+                tracing::info!(
+                    cache = %cache.as_ref().map_or(Path::new(""), Cache::dir).display(),
+                    revision = cached.revision,
+                    "etcd: the cached bundle is offered until etcd answers"
+                );
+                contact.set_from_cache(true);
+                Some(cached)
+            }
+            Some(Err(e)) => {
+                tracing::warn!("etcd: the cache is not used: {e}");
+                None
+            }
+            Some(Ok(None)) | None => None,
+        };
+        let offered = cached.as_ref().map_or(0, |c| c.revision);
         let (tx, following) = watch::channel(Following {
             watch: "connecting".to_owned(),
-            ..Following::default()
+            seq: u64::from(cached.is_some()),
+            offer: cached.map(|c| (c.revision, Ok(Arc::new(c.files)))),
+            tried: false,
         });
         let stop = CancellationToken::new();
         let resync = Arc::new(Notify::new());
-        let contact = Arc::new(Contact::new(config.stale_after()));
+        let to_cache = cache.map(|cache| {
+            let (tx, rx) = watch::channel(None);
+            tokio::spawn(write_cache(cache, rx, stop.clone()));
+            tx
+        });
         let follower = Follower {
             etcd,
             files: Files::read(&prefix, Ok(BTreeMap::new())),
@@ -283,7 +328,7 @@ impl EtcdSource {
             contact: contact.clone(),
             resync: resync.clone(),
             stop: stop.clone(),
-            offered: 0,
+            offered,
             backoff: Backoff::new(config.backoff_min, config.backoff_max),
         };
         tokio::spawn(follower.run());
@@ -295,7 +340,40 @@ impl EtcdSource {
             first_wait: config.first_wait,
             resync,
             contact,
+            last: None,
+            to_cache,
+            cached: offered,
             _stop: stop.drop_guard(),
+        }
+    }
+}
+
+/// Writes each bundle `published` sends to `cache`, the latest first, one at a time.
+async fn write_cache(
+    cache: Cache,
+    mut published: watch::Receiver<Option<Revised>>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            changed = published.changed() => if changed.is_err() { return },
+        }
+        let Some((revision, files)) = published.borrow_and_update().clone() else {
+            continue;
+        };
+        let cache = cache.clone();
+        let written =
+            tokio::task::spawn_blocking(move || cache.write(revision, &files).map(|()| cache))
+                .await;
+        match written {
+            Ok(Ok(cache)) => tracing::debug!(
+                cache = %cache.dir().display(),
+                revision,
+                "etcd: bundle cached"
+            ),
+            Ok(Err(e)) => tracing::warn!(revision, "etcd: the bundle was not cached: {e}"),
+            Err(e) => tracing::warn!(revision, "etcd: the cache writer stopped: {e}"),
         }
     }
 }
@@ -318,10 +396,13 @@ impl Source for EtcdSource {
             let following = self.following.borrow_and_update().clone();
             self.fetched = following.seq;
             match following.offer {
-                Some((revision, files)) => Fetched {
-                    revision,
-                    files: files.map(Arc::unwrap_or_clone),
-                },
+                Some((revision, files)) => {
+                    self.last = files.as_ref().ok().map(|f| (revision, f.clone()));
+                    Fetched {
+                        revision,
+                        files: files.map(Arc::unwrap_or_clone),
+                    }
+                }
                 None => Fetched {
                     revision: 0,
                     files: Err(format!(
@@ -355,6 +436,17 @@ impl Source for EtcdSource {
     fn resync(&mut self) -> bool {
         self.resync.notify_one();
         true
+    }
+
+    fn published(&mut self, revision: u64) {
+        if let Some(to_cache) = &self.to_cache
+            && let Some((fetched, files)) = &self.last
+            && *fetched == revision
+            && revision > self.cached
+        {
+            self.cached = revision;
+            to_cache.send_replace(Some((revision, files.clone())));
+        }
     }
 
     fn contact(&self) -> Option<Arc<Contact>> {
@@ -451,7 +543,6 @@ impl Follower {
             Ok(at) => at,
             Err(message) => return Ended::Lost(message),
         };
-        self.offer(at);
 
         let (requests, queue) = mpsc::channel(4);
         let create = rpc::WatchRequest {
@@ -524,9 +615,18 @@ impl Follower {
         };
         self.contact.heard(revision(at));
         self.contact.set_connected(true);
+        // Whatever the cache held, etcd's answer is what serves from here on (a cache
+        // above etcd's revision keeps serving: see SECURITY.md).
+        self.contact.set_from_cache(false);
         self.files = Files::read(&self.prefix, read);
-        self.tx.send_modify(|f| f.watch = "watching".to_owned());
-        Ok(revision(at))
+        let at = revision(at);
+        // Offered now, before the first fetch is told that etcd answered.
+        self.offer(at);
+        self.tx.send_modify(|f| {
+            f.watch = "watching".to_owned();
+            f.tried = true;
+        });
+        Ok(at)
     }
 
     /// Applies `first` and whatever further responses are queued or arrive within the
