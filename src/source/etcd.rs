@@ -631,11 +631,11 @@ impl Follower {
 
     /// Applies `first` and whatever further responses are queued or arrive within the
     /// debounce, then offers the result once.
-    async fn batch(
-        &mut self,
-        first: rpc::WatchResponse,
-        stream: &mut tonic::Streaming<rpc::WatchResponse>,
-    ) -> Batch {
+    async fn batch<S>(&mut self, first: rpc::WatchResponse, stream: &mut S) -> Batch
+    where
+        S: tokio_stream::Stream<Item = Result<rpc::WatchResponse, tonic::Status>> + Unpin,
+    {
+        use tokio_stream::StreamExt as _;
         let mut applied = None;
         let mut next = Some(first);
         let deadline = Instant::now() + self.config.debounce;
@@ -659,10 +659,12 @@ impl Follower {
             }
             // `timeout_at` polls the stream before the deadline: queued responses join
             // even with no debounce.
-            match tokio::time::timeout_at(deadline, stream.message()).await {
-                Ok(Ok(Some(r))) => next = Some(r),
-                Ok(Ok(None)) => break Some(Ended::Lost("the watch ended".to_owned())),
-                Ok(Err(s)) => break Some(Ended::Lost(format!("the watch failed: {}", status(&s)))),
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(r))) => next = Some(r),
+                Ok(None) => break Some(Ended::Lost("the watch ended".to_owned())),
+                Ok(Some(Err(s))) => {
+                    break Some(Ended::Lost(format!("the watch failed: {}", status(&s))));
+                }
                 Err(_) => break None,
             }
         };

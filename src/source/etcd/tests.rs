@@ -205,3 +205,183 @@ fn backoff_doubles_to_its_cap_with_jitter_and_resets() {
     b.reset();
     assert!(b.next() <= min);
 }
+
+// === batching ===
+
+fn at(mut e: mvccpb::Event, revision: i64) -> mvccpb::Event {
+    if let Some(kv) = &mut e.kv {
+        kv.mod_revision = revision;
+    }
+    e
+}
+
+fn response(events: Vec<mvccpb::Event>) -> rpc::WatchResponse {
+    rpc::WatchResponse {
+        events,
+        ..Default::default()
+    }
+}
+
+type Responses = mpsc::Sender<Result<rpc::WatchResponse, tonic::Status>>;
+type Stream = tokio_stream::wrappers::ReceiverStream<Result<rpc::WatchResponse, tonic::Status>>;
+
+/// A follower that has read `a.json` at revision 4, with what it offers, and a watch
+/// stream the test feeds.
+fn follower(debounce: Duration) -> (Follower, watch::Receiver<Following>, Responses, Stream) {
+    let (tx, rx) = watch::channel(Following::default());
+    let config = EtcdConfig {
+        debounce,
+        ..EtcdConfig::default()
+    };
+    let follower = Follower {
+        etcd: Etcd::new(&["http://127.0.0.1:9".to_owned()]).unwrap(),
+        prefix: PREFIX.to_owned(),
+        config,
+        files: Files::read(PREFIX, Ok(files(&[("a.json", "1")]))),
+        tx,
+        contact: Arc::new(Contact::new(config.stale_after())),
+        resync: Arc::new(Notify::new()),
+        stop: CancellationToken::new(),
+        offered: 4,
+        backoff: Backoff::new(config.backoff_min, config.backoff_max),
+    };
+    let (feed, queue) = mpsc::channel(16);
+    (
+        follower,
+        rx,
+        feed,
+        tokio_stream::wrappers::ReceiverStream::new(queue),
+    )
+}
+
+/// A bundle offered: its revision, and its files or why it cannot load.
+type Offer = (u64, Result<BTreeMap<String, String>, String>);
+
+/// The offers made so far: how many, and the last one.
+fn offered(rx: &watch::Receiver<Following>) -> (u64, Option<Offer>) {
+    let f = rx.borrow();
+    let last = f
+        .offer
+        .clone()
+        .map(|(r, files)| (r, files.map(Arc::unwrap_or_clone)));
+    (f.seq, last)
+}
+
+#[tokio::test(start_paused = true)]
+async fn responses_already_queued_join_one_offer_under_the_highest_revision() {
+    let (mut f, rx, feed, mut stream) = follower(Duration::ZERO);
+    feed.send(Ok(response(vec![
+        at(put("/warden/bundle/b.json", "2"), 6),
+        at(put("/warden/bundle/c.json", "3"), 6),
+    ])))
+    .await
+    .unwrap();
+    feed.send(Ok(response(vec![at(delete("/warden/bundle/a.json"), 7)])))
+        .await
+        .unwrap();
+    let first = response(vec![at(put("/warden/bundle/a.json", "new"), 5)]);
+    assert!(matches!(f.batch(first, &mut stream).await, Batch::Go));
+    assert_eq!(
+        offered(&rx),
+        (1, Some((7, Ok(files(&[("b.json", "2"), ("c.json", "3")])))))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_within_the_debounce_joins_and_one_after_it_waits_for_the_next() {
+    let debounce = Duration::from_millis(100);
+    let (mut f, rx, feed, mut stream) = follower(debounce);
+    let late = feed.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(debounce / 2).await;
+        feed.send(Ok(response(vec![at(put("/warden/bundle/b.json", "2"), 6)])))
+            .await
+            .unwrap();
+        tokio::time::sleep(debounce).await;
+        late.send(Ok(response(vec![at(put("/warden/bundle/c.json", "3"), 7)])))
+            .await
+            .unwrap();
+    });
+    let first = response(vec![at(put("/warden/bundle/a.json", "new"), 5)]);
+    assert!(matches!(f.batch(first, &mut stream).await, Batch::Go));
+    assert_eq!(
+        offered(&rx),
+        (
+            1,
+            Some((6, Ok(files(&[("a.json", "new"), ("b.json", "2")]))))
+        )
+    );
+    // The late one is the next batch's.
+    use tokio_stream::StreamExt as _;
+    let next = stream.next().await.unwrap().unwrap();
+    assert_eq!(next.events[0].kv.as_ref().unwrap().mod_revision, 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_was_applied_is_offered_before_a_compaction_or_a_lost_watch_ends_the_batch() {
+    let compacted = rpc::WatchResponse {
+        compact_revision: 9,
+        canceled: true,
+        ..Default::default()
+    };
+    let (mut f, rx, feed, mut stream) = follower(Duration::from_millis(10));
+    feed.send(Ok(compacted)).await.unwrap();
+    let first = response(vec![at(put("/warden/bundle/b.json", "2"), 5)]);
+    let ended = f.batch(first, &mut stream).await;
+    assert!(matches!(
+        ended,
+        Batch::End(Ended::Resync(Resync::Compacted))
+    ));
+    assert_eq!(offered(&rx).1.unwrap().0, 5);
+
+    let (mut f, rx, feed, mut stream) = follower(Duration::from_millis(10));
+    feed.send(Err(tonic::Status::unavailable("gone")))
+        .await
+        .unwrap();
+    let first = response(vec![at(put("/warden/bundle/b.json", "2"), 5)]);
+    let ended = f.batch(first, &mut stream).await;
+    assert!(matches!(ended, Batch::End(Ended::Lost(m)) if m.contains("gone")));
+    assert_eq!(offered(&rx).1.unwrap().0, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_progress_notification_offers_nothing_and_a_hostile_put_offers_its_refusal() {
+    let (mut f, rx, _feed, mut stream) = follower(Duration::ZERO);
+    let progress = rpc::WatchResponse {
+        header: Some(rpc::ResponseHeader {
+            revision: 40,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert!(matches!(f.batch(progress, &mut stream).await, Batch::Go));
+    assert_eq!(offered(&rx), (0, None));
+    assert_eq!(f.contact.freshness().source_revision, 40);
+
+    let hostile = response(vec![at(put("/warden/bundle/../x.json", "{}"), 41)]);
+    assert!(matches!(f.batch(hostile, &mut stream).await, Batch::Go));
+    let (_, last) = offered(&rx);
+    let (revision, bundle) = last.unwrap();
+    assert_eq!(revision, 41);
+    assert!(bundle.unwrap_err().contains("`/warden/bundle/../x.json`"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_while_the_files_are_unknown_reads_them_again() {
+    let (mut f, rx, _feed, mut stream) = follower(Duration::ZERO);
+    f.files = Files::read(
+        PREFIX,
+        Err(EtcdError::TooLarge {
+            prefix: PREFIX.to_owned(),
+            message: "too many".to_owned(),
+        }),
+    );
+    let change = response(vec![at(delete("/warden/bundle/a.json"), 5)]);
+    let ended = f.batch(change, &mut stream).await;
+    assert!(matches!(ended, Batch::End(Ended::Resync(Resync::Content))));
+    assert_eq!(
+        offered(&rx),
+        (0, None),
+        "nothing offered from unknown files"
+    );
+}
