@@ -21,7 +21,7 @@ mod server;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use server::{ORDER, Server, ask};
 use warden::etcd::Etcd;
@@ -149,9 +149,10 @@ async fn sidecars_converge_on_a_transaction_never_half_visible_under_load() {
     // (denied); any later one holds both (allowed), since nothing else is written
     // meanwhile. A denial at a later revision would be half a transaction.
     let done = Arc::new(AtomicBool::new(false));
+    let decided = Arc::new(AtomicU64::new(0));
     let mut load = Vec::new();
     for s in &sidecars {
-        let (s, done) = (s.clone(), done.clone());
+        let (s, done, decided) = (s.clone(), done.clone(), decided.clone());
         load.push(tokio::spawn(async move {
             let mut client = s.client().await;
             let mut seen = BTreeMap::<u64, u64>::new();
@@ -168,10 +169,23 @@ async fn sidecars_converge_on_a_transaction_never_half_visible_under_load() {
                 };
                 assert_eq!(r.decision(), expected, "at revision {}", r.revision);
                 *seen.entry(r.revision).or_default() += 1;
+                decided.fetch_add(1, Ordering::AcqRel);
             }
             seen
         }));
     }
+    // Under way on every sidecar before the write, and after it.
+    let until = |n: u64| {
+        let decided = decided.clone();
+        async move {
+            let give_up = tokio::time::Instant::now() + server::PATIENCE;
+            while decided.load(Ordering::Acquire) < n {
+                assert!(tokio::time::Instant::now() < give_up, "the load stalled");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    };
+    until(150).await;
     let started = tokio::time::Instant::now();
     let at = write(&c, carol_allowed()).await;
     for s in &sidecars {
@@ -184,13 +198,14 @@ async fn sidecars_converge_on_a_transaction_never_half_visible_under_load() {
     for s in &sidecars {
         assert_eq!(decide(s, CAROL).await, (Decision::Allow, at));
     }
+    until(decided.load(Ordering::Acquire) + 150).await;
     done.store(true, Ordering::Release);
     for l in load {
         let seen = l.await.unwrap();
         println!("decisions by revision on one sidecar: {seen:?}");
         assert!(seen.keys().all(|r| [first, at].contains(r)), "{seen:?}");
     }
-    let digests: Vec<_> = futures_digest(&sidecars).await;
+    let digests: Vec<_> = digests(&sidecars).await;
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
 
     // min_revision equal to a fresh write's revision waits for it, then decides by it.
@@ -219,7 +234,7 @@ async fn sidecars_converge_on_a_transaction_never_half_visible_under_load() {
     }
 }
 
-async fn futures_digest(sidecars: &[Arc<Server>]) -> Vec<String> {
+async fn digests(sidecars: &[Arc<Server>]) -> Vec<String> {
     let mut out = Vec::new();
     for s in sidecars {
         out.push(s.readyz().await.1["digest"].as_str().unwrap().to_owned());

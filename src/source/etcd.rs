@@ -259,8 +259,9 @@ struct Following {
 pub struct EtcdSource {
     describe: String,
     following: watch::Receiver<Following>,
-    /// The offer last fetched, and the watch state last reported.
+    /// The offer last fetched (its `seq`): a later one is a change.
     fetched: u64,
+    /// The watch state last reported: another one is a [`Change::Watch`].
     reported: String,
     first_wait: Duration,
     resync: Arc<Notify>,
