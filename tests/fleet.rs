@@ -254,6 +254,19 @@ async fn a_min_revision_far_ahead_fails_cleanly() {
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
     // The sidecar still decides by what it serves.
     assert_eq!(decide(&s, BOB_ARN).await, (Decision::Allow, at));
+
+    // While nothing under the prefix changes, progress notifications keep the sidecar in
+    // touch: a write elsewhere in etcd shows in the revision it last heard.
+    etcd.ctl(&["put", "/elsewhere", "x"]);
+    let elsewhere = u64::try_from(client(&etcd).revision().await.unwrap()).unwrap();
+    s.until_metric("warden_source_revision", |v| v >= elsewhere as f64)
+        .await;
+    let (_, body) = s.readyz().await;
+    assert_eq!(
+        (&body["stale"], &body["revision"]),
+        (&false.into(), &at.into()),
+        "{body}"
+    );
 }
 
 /// A TCP proxy in front of etcd that a test can cut (every connection closed, new ones
