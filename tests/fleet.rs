@@ -261,6 +261,12 @@ async fn a_min_revision_far_ahead_fails_cleanly() {
     let elsewhere = u64::try_from(client(&etcd).revision().await.unwrap()).unwrap();
     s.until_metric("warden_source_revision", |v| v >= elsewhere as f64)
         .await;
+    let reconnects = "warden_source_resyncs_total{reason=\"reconnect\"}";
+    assert_eq!(
+        s.metrics().await.get(reconnects),
+        0.0,
+        "heard without reconnecting"
+    );
     let (_, body) = s.readyz().await;
     assert_eq!(
         (&body["stale"], &body["revision"]),
