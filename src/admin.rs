@@ -116,7 +116,55 @@ async fn metrics(State(admin): State<Admin>) -> Response {
             snapshot.digest()
         );
     }
+    if let Some(contact) = admin.published.contact() {
+        source_metrics(&mut text, contact);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A remote source's contact with its store (etcd), written here rather than kept by the
+/// recorder: a server with a directory source has no such series at all, instead of a
+/// `warden_source_connected 0` that would look like an outage.
+fn source_metrics(text: &mut String, contact: &crate::source::Contact) {
+    let fresh = contact.freshness();
+    let age = fresh
+        .last_contact_seconds
+        .map_or_else(|| "+Inf".to_owned(), |s| s.to_string());
+    let _ = write!(
+        text,
+        "# HELP warden_source_connected 1 while the source (etcd) has a watch open\n\
+         # TYPE warden_source_connected gauge\n\
+         warden_source_connected {}\n\
+         # HELP warden_source_from_cache 1 while the serving bundle came from the local \
+         cache (`--etcd-cache`) and etcd has not answered since\n\
+         # TYPE warden_source_from_cache gauge\n\
+         warden_source_from_cache {}\n\
+         # HELP warden_source_stale 1 while the source (etcd) has not been heard from \
+         recently: the serving snapshot may be behind\n\
+         # TYPE warden_source_stale gauge\n\
+         warden_source_stale {}\n\
+         # HELP warden_source_last_contact_seconds Seconds since the source (etcd) last \
+         answered (a read, a change, a progress notification)\n\
+         # TYPE warden_source_last_contact_seconds gauge\n\
+         warden_source_last_contact_seconds {age}\n\
+         # HELP warden_source_revision The highest revision the source (etcd) said it was at\n\
+         # TYPE warden_source_revision gauge\n\
+         warden_source_revision {}\n\
+         # HELP warden_source_resyncs_total Whole reads of the source (etcd) instead of \
+         following its changes, by reason\n\
+         # TYPE warden_source_resyncs_total counter\n",
+        u8::from(fresh.connected),
+        u8::from(fresh.from_cache),
+        u8::from(fresh.stale),
+        fresh.source_revision,
+    );
+    for (why, n) in crate::source::Resync::ALL.iter().zip(contact.resyncs()) {
+        let _ = writeln!(
+            text,
+            "warden_source_resyncs_total{{reason=\"{}\"}} {n}",
+            why.as_str()
+        );
+    }
 }
 
 /// The body of `/readyz`.
@@ -125,6 +173,10 @@ struct Readiness {
     ready: bool,
     #[serde(flatten)]
     status: LoadStatus,
+    /// A remote source's freshness (`stale`, `connected`, `last_contact_seconds`,
+    /// `source_revision`); absent for a local source.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    freshness: Option<crate::source::Freshness>,
 }
 
 async fn readyz(State(admin): State<Admin>) -> Response {
@@ -132,11 +184,25 @@ async fn readyz(State(admin): State<Admin>) -> Response {
     // Ready while any snapshot serves: a later failed load is reported, not fatal, since
     // the serving snapshot is still correct and taking every sidecar out of service over
     // one bad push would turn a policy typo into an outage.
+    //
+    // A stale remote source (etcd unreachable) stays ready for the same reason: the sidecar
+    // answers from its last snapshot, and an etcd outage must not pull every sidecar out of
+    // service at once. Readiness says `stale` with the age; a sidecar that never loaded a
+    // bundle stays unready.
     let ready = status.revision.is_some();
+    let freshness = admin.published.contact().map(|c| c.freshness());
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, axum::Json(Readiness { ready, status })).into_response()
+    (
+        code,
+        axum::Json(Readiness {
+            ready,
+            status,
+            freshness,
+        }),
+    )
+        .into_response()
 }

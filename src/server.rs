@@ -20,7 +20,7 @@ use crate::grpc::{self, Authorizer};
 use crate::oidc::{RefreshConfig, Verifier};
 use crate::server::conn::{Acceptor, Gate, TrackLayer};
 use crate::service::{Service, ServiceConfig};
-use crate::source::{DirectorySource, Published, Publisher, Source, WatchConfig};
+use crate::source::{DirectorySource, EtcdSource, Published, Publisher, Source, WatchConfig};
 use crate::telemetry::{DecisionLog, LogSink, Telemetry};
 
 /// Where the gRPC server listens.
@@ -98,6 +98,10 @@ pub struct FleetConfig {
     /// `http://HOST:PORT`, one per member.
     pub endpoints: Vec<String>,
     pub layout: crate::etcd::Layout,
+    /// How the prefix is followed (debounce, progress, backoff).
+    pub follow: crate::source::etcd::EtcdConfig,
+    /// Where the last published bundle is kept for a restart during an etcd outage.
+    pub cache: Option<PathBuf>,
 }
 
 /// How the server issues and verifies credentials.
@@ -180,11 +184,11 @@ impl Server {
             max_delay: config.max_debounce,
         });
         if let Some(fleet) = &config.fleet {
-            // Issue 16 in progress: the etcd source comes next.
-            return Err(ServeError::Credentials(format!(
-                "etcd ({}): the etcd source is not built yet",
-                fleet.endpoints.join(",")
-            )));
+            let etcd = crate::etcd::Etcd::new(&fleet.endpoints)
+                .map_err(|e| crate::source::SourceError::Etcd(e.to_string()))?;
+            let cache = fleet.cache.clone().map(crate::source::etcd::Cache::new);
+            let source = EtcdSource::open(etcd, &fleet.layout, fleet.follow, cache);
+            return Server::bind_source(config, Box::new(source)).await;
         }
         let source = DirectorySource::open(config.bundle.clone(), watch)?;
         Server::bind_source(config, Box::new(source)).await
@@ -253,8 +257,13 @@ impl Server {
         let publisher = Publisher::new(published.clone(), telemetry.clone());
         let name = source.describe();
         published.set_source(name.clone(), source.watch());
+        if let Some(contact) = source.contact() {
+            published.set_contact(contact);
+        }
         let first = source.fetch().await;
-        let _ = publisher.offer(&name, first).await;
+        if let Ok(revision) = publisher.offer(&name, first).await {
+            source.published(revision);
+        }
         Ok(Server {
             config,
             grpc,

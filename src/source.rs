@@ -7,8 +7,8 @@
 //! waits on. [`run`] drives a source: one load per change the source reports and one per
 //! SIGHUP, until shutdown.
 //!
-//! Sources: [`DirectorySource`], a watched directory, and [`MemorySource`], a fixed bundle
-//! (tests, embedding).
+//! Sources: [`DirectorySource`], a watched directory, [`EtcdSource`] (fleet mode: a prefix
+//! of an etcd cluster, watched), and [`MemorySource`], a fixed bundle (tests, embedding).
 //!
 //! INVARIANT (fail closed on reload): a bundle that fails to load never replaces the
 //! serving snapshot; the failure is logged, counted, and kept for readiness to show.
@@ -33,6 +33,10 @@ use tokio_util::sync::CancellationToken;
 use crate::snapshot::Snapshot;
 use crate::telemetry::{Metrics, Telemetry};
 
+pub mod etcd;
+
+pub use etcd::EtcdSource;
+
 /// The serving snapshot, published whole, and what is known about the loads behind it.
 ///
 /// Requests read `current` without locks; only the publisher writes it.
@@ -43,6 +47,9 @@ pub struct Published {
     revision: watch::Sender<u64>,
     /// Load history for readiness; touched once per load, never by requests.
     status: Mutex<LoadStatus>,
+    /// How a remote source (etcd) is in touch with its store, for readiness and metrics;
+    /// unset for a local source.
+    contact: std::sync::OnceLock<Arc<Contact>>,
 }
 
 /// What readiness reports about loading.
@@ -86,7 +93,18 @@ impl Published {
             current: ArcSwapOption::empty(),
             revision: watch::channel(0).0,
             status: Mutex::new(LoadStatus::default()),
+            contact: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shows `contact` in readiness and metrics (once; a server has one source).
+    pub fn set_contact(&self, contact: Arc<Contact>) {
+        let _ = self.contact.set(contact);
+    }
+
+    /// The remote source's contact with its store, if the source is remote.
+    pub fn contact(&self) -> Option<&Arc<Contact>> {
+        self.contact.get()
     }
 
     /// The serving snapshot, if any. Lock-free.
@@ -174,6 +192,137 @@ impl Default for Published {
     }
 }
 
+// === impl Contact ===
+
+/// Why a remote source read its whole store again instead of following its changes, for
+/// `warden_source_resyncs_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resync {
+    /// The first read.
+    Start,
+    /// Contact with the store was lost and is back: changes made meanwhile (deletes too)
+    /// are only seen by reading again.
+    Reconnect,
+    /// The store compacted the history the watch still needed.
+    Compacted,
+    /// A change arrived while the files held could not be known (a refused read).
+    Content,
+    /// SIGHUP.
+    Hangup,
+}
+
+impl Resync {
+    pub const ALL: [Resync; 5] = [
+        Resync::Start,
+        Resync::Reconnect,
+        Resync::Compacted,
+        Resync::Content,
+        Resync::Hangup,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resync::Start => "start",
+            Resync::Reconnect => "reconnect",
+            Resync::Compacted => "compacted",
+            Resync::Content => "content",
+            Resync::Hangup => "hangup",
+        }
+    }
+}
+
+/// How a remote source is in touch with its store: what readiness calls stale and the
+/// `warden_source_*` metrics show. Written by the source's follower task, read by the admin
+/// port; never by requests.
+#[derive(Debug)]
+pub struct Contact {
+    /// Without an answer from the store for longer than this, the source is stale even
+    /// while its connection looks open (a store that stopped answering).
+    stale_after: Duration,
+    state: Mutex<ContactState>,
+}
+
+#[derive(Debug, Default)]
+struct ContactState {
+    connected: bool,
+    /// The serving bundle came from a local cache and the store has not answered since.
+    from_cache: bool,
+    /// The last answer from the store (a read, a watch response, a progress notification).
+    last: Option<Instant>,
+    /// The highest revision the store said it was at.
+    revision: u64,
+    resyncs: [u64; Resync::ALL.len()],
+}
+
+/// Contact as readiness shows it (flattened into `/readyz`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Freshness {
+    /// The store has not been heard from recently: the serving snapshot may be behind.
+    pub stale: bool,
+    /// A watch on the store is open.
+    pub connected: bool,
+    /// What was offered came from the local cache (`--etcd-cache`), and the store has not
+    /// answered since.
+    pub from_cache: bool,
+    /// Seconds since the store last answered; absent when it never has.
+    pub last_contact_seconds: Option<f64>,
+    /// The highest revision the store said it was at (0 when it never answered).
+    pub source_revision: u64,
+}
+
+impl Contact {
+    pub fn new(stale_after: Duration) -> Contact {
+        Contact {
+            stale_after,
+            state: Mutex::new(ContactState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ContactState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The store answered, at `revision` (0: it did not say).
+    pub fn heard(&self, revision: u64) {
+        let mut s = self.lock();
+        s.last = Some(Instant::now());
+        s.revision = s.revision.max(revision);
+    }
+
+    /// The bundle offered came from the local cache (`true`), or the store answered.
+    pub fn set_from_cache(&self, from_cache: bool) {
+        self.lock().from_cache = from_cache;
+    }
+
+    /// A watch opened (`true`) or was lost (`false`).
+    pub fn set_connected(&self, connected: bool) {
+        self.lock().connected = connected;
+    }
+
+    pub fn count_resync(&self, why: Resync) {
+        if let Some(n) = self.lock().resyncs.get_mut(why as usize) {
+            *n += 1;
+        }
+    }
+
+    pub fn freshness(&self) -> Freshness {
+        let s = self.lock();
+        let age = s.last.map(|t| t.elapsed());
+        Freshness {
+            stale: !s.connected || age.is_none_or(|a| a > self.stale_after),
+            connected: s.connected,
+            from_cache: s.from_cache,
+            last_contact_seconds: age.map(|a| (a.as_millis() as f64) / 1000.0),
+            source_revision: s.revision,
+        }
+    }
+
+    /// Resyncs so far, by reason, in the order of [`Resync::ALL`].
+    pub fn resyncs(&self) -> [u64; Resync::ALL.len()] {
+        self.lock().resyncs
+    }
+}
+
 // === sources ===
 
 /// A boxed future, so that sources of any kind drive alike.
@@ -210,6 +359,24 @@ pub trait Source: Send + 'static {
 
     /// Resolves when the source changes; pending forever for a source that never does.
     fn changed(&mut self) -> BoxFuture<'_, Change>;
+
+    /// SIGHUP: `true` when the source re-reads its store by itself and reports the result
+    /// through [`Source::changed`] (etcd: a full resync); `false` to have the caller fetch
+    /// now (a directory).
+    fn resync(&mut self) -> bool {
+        false
+    }
+
+    /// How a remote source is in touch with its store; `None` for a local one.
+    fn contact(&self) -> Option<Arc<Contact>> {
+        None
+    }
+
+    /// The Publisher published the bundle this source fetched at `revision` (etcd keeps
+    /// it in its cache).
+    fn published(&mut self, revision: u64) {
+        let _ = revision;
+    }
 }
 
 /// Why a source cannot start.
@@ -223,6 +390,9 @@ pub enum SourceError {
     Watch { dir: String, message: String },
     #[error("cannot listen for SIGHUP: {0}")]
     Signal(String),
+    /// The etcd endpoints cannot be used (not a reachability problem: that is retried).
+    #[error("{0}")]
+    Etcd(String),
 }
 
 /// Lines of a failed load's report kept for readiness and the log.
@@ -322,7 +492,13 @@ pub async fn run(
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = hangup.recv() => tracing::info!(source = name, "SIGHUP: reloading the bundle"),
+            _ = hangup.recv() => {
+                if source.resync() {
+                    tracing::info!(source = name, "SIGHUP: resyncing with the source");
+                    continue;
+                }
+                tracing::info!(source = name, "SIGHUP: reloading the bundle");
+            }
             change = source.changed() => {
                 publisher.published.set_source(name.clone(), source.watch());
                 match change {
@@ -344,7 +520,11 @@ pub async fn run(
         // compiling thread is left to the runtime's shutdown timeout).
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = publisher.offer(&name, fetched) => {}
+            offered = publisher.offer(&name, fetched) => {
+                if let Ok(revision) = offered {
+                    source.published(revision);
+                }
+            }
         }
     }
 }

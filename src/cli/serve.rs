@@ -162,6 +162,14 @@ pub struct Args {
     /// [default: /warden/].
     #[arg(long, env = "WARDEN_ETCD_PREFIX", value_name = "PREFIX")]
     etcd_prefix: Option<String>,
+    /// After a change in etcd, how long further changes may join the same snapshot
+    /// [default: 20ms]; changes already received always join.
+    #[arg(long, env = "WARDEN_ETCD_DEBOUNCE", value_name = "DURATION")]
+    etcd_debounce: Option<String>,
+    /// Keep the last bundle published from etcd in DIR, and start from it when etcd does
+    /// not answer at start-up (readiness then says `from_cache` and `stale`).
+    #[arg(long, env = "WARDEN_ETCD_CACHE", value_name = "DIR")]
+    etcd_cache: Option<PathBuf>,
     /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
     #[arg(long)]
     #[serde(skip)]
@@ -176,6 +184,8 @@ impl Args {
             bundle: self.bundle.or(file.bundle),
             etcd: self.etcd.or(file.etcd),
             etcd_prefix: self.etcd_prefix.or(file.etcd_prefix),
+            etcd_debounce: self.etcd_debounce.or(file.etcd_debounce),
+            etcd_cache: self.etcd_cache.or(file.etcd_cache),
             grpc_addr: self.grpc_addr.or(file.grpc_addr),
             admin_addr: self.admin_addr.or(file.admin_addr),
             worker_threads: self.worker_threads.or(file.worker_threads),
@@ -407,6 +417,12 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
         if args.etcd_prefix.is_some() {
             bail!("etcd-prefix: given without etcd");
         }
+        if args.etcd_debounce.is_some() {
+            bail!("etcd-debounce: given without etcd");
+        }
+        if args.etcd_cache.is_some() {
+            bail!("etcd-cache: given without etcd");
+        }
         return Ok(None);
     };
     if args.bundle.is_some() {
@@ -427,7 +443,16 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
             .unwrap_or(warden::etcd::Layout::DEFAULT_PREFIX),
     )
     .map_err(|e| anyhow!("etcd-prefix: {e}"))?;
-    Ok(Some(FleetConfig { endpoints, layout }))
+    let mut follow = warden::source::etcd::EtcdConfig::default();
+    if let Some(text) = &args.etcd_debounce {
+        follow.debounce = parse_duration("etcd-debounce", text)?;
+    }
+    Ok(Some(FleetConfig {
+        endpoints,
+        layout,
+        follow,
+        cache: args.etcd_cache.clone(),
+    }))
 }
 
 /// The credentials settings: all of them need the key ring.
@@ -535,6 +560,11 @@ fn credentials(args: &Args) -> anyhow::Result<Option<CredentialsConfig>> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let s = settings(args)?;
+    if s.check
+        && let Some(fleet) = &s.config.fleet
+    {
+        return check_etcd(fleet);
+    }
     if s.check {
         // Read as the server reads it: bounded in time, so a file that blocks cannot hang
         // the check.
@@ -574,6 +604,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // use any more, and waiting for it could outlast the orchestrator's grace period.
     runtime.shutdown_timeout(Duration::from_millis(100));
     served
+}
+
+/// `--check` in fleet mode: the prefix read once at one revision and loaded as the
+/// server would.
+fn check_etcd(fleet: &FleetConfig) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let prefix = fleet.layout.bundle();
+    let read = runtime.block_on(async {
+        let etcd = warden::etcd::Etcd::new(&fleet.endpoints)?;
+        let limit = fleet.follow.read_timeout;
+        tokio::time::timeout(limit, etcd.read_prefix(&prefix, None))
+            .await
+            .unwrap_or_else(|_| {
+                Err(warden::etcd::EtcdError::Call(format!(
+                    "no answer within {limit:?}"
+                )))
+            })
+    });
+    let read = match read {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("warden: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let revision = u64::try_from(read.revision).unwrap_or(0);
+    match warden::snapshot::Snapshot::load_files(&read.files, revision) {
+        Ok(snapshot) => {
+            println!(
+                "etcd prefix `{prefix}` at revision {revision} loads: {} statements",
+                snapshot.statement_count()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("etcd prefix `{prefix}` at revision {revision}: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 async fn serve(s: Settings) -> anyhow::Result<ExitCode> {

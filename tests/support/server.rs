@@ -43,6 +43,18 @@ impl Server {
         Server::launch(bundle, extra, &defaults, None)
     }
 
+    /// Like [`Server::start`], in fleet mode: the bundle from etcd at `endpoint` under
+    /// `prefix` (`--etcd`, `--etcd-prefix`) instead of a directory.
+    pub fn start_etcd(endpoint: &str, prefix: &str, extra: &[&str]) -> Server {
+        let defaults = [
+            ("--revision-wait", "20s"),
+            ("--request-timeout", "30s"),
+            ("--etcd", endpoint),
+            ("--etcd-prefix", prefix),
+        ];
+        Server::launch(tempfile::tempdir().unwrap(), extra, &defaults, None)
+    }
+
     /// Like [`Server::start`], with the shipped waits and deadlines.
     pub fn start_as_shipped(extra: &[&str]) -> Server {
         Server::launch(example_copy(), extra, &[], None)
@@ -83,15 +95,16 @@ impl Server {
                 args.extend([*flag, *value]);
             }
         }
+        let fleet = args.contains(&"--etcd");
+        if !fleet {
+            if !extra.contains(&"--debounce") {
+                args.extend(["--debounce", "50ms"]);
+            }
+            args.push("--bundle");
+        }
         let mut child = command
             .args(&args)
-            .args(if extra.contains(&"--debounce") {
-                &[][..]
-            } else {
-                &["--debounce", "50ms"][..]
-            })
-            .arg("--bundle")
-            .arg(bundle.path())
+            .args(if fleet { None } else { Some(bundle.path()) })
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
