@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
 use std::net::ToSocketAddrs;
-use warden::server::{Config, CredentialsConfig, FleetConfig, Listen, Server};
+use warden::server::{AdminTokenConfig, Config, CredentialsConfig, FleetConfig, Listen, Server};
 use warden::service::{Limits, ServiceConfig};
 use warden::telemetry::{LogFormat, LogSink};
 
@@ -162,6 +162,15 @@ pub struct Args {
     /// [default: /warden/].
     #[arg(long, env = "WARDEN_ETCD_PREFIX", value_name = "PREFIX")]
     etcd_prefix: Option<String>,
+    /// A file holding the admin API's bootstrap token (a secret of at least 16 bytes),
+    /// which callers send as `authorization: Bearer TOKEN`; needs `--etcd` and
+    /// `--admin-token-principal`.
+    #[arg(long, env = "WARDEN_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// The principal the bootstrap token authenticates as
+    /// (`arn:aws:iam::111111111111:user/warden-admin`): the policies must allow it.
+    #[arg(long, env = "WARDEN_ADMIN_TOKEN_PRINCIPAL", value_name = "ARN")]
+    admin_token_principal: Option<String>,
     /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
     #[arg(long)]
     #[serde(skip)]
@@ -176,6 +185,8 @@ impl Args {
             bundle: self.bundle.or(file.bundle),
             etcd: self.etcd.or(file.etcd),
             etcd_prefix: self.etcd_prefix.or(file.etcd_prefix),
+            admin_token_file: self.admin_token_file.or(file.admin_token_file),
+            admin_token_principal: self.admin_token_principal.or(file.admin_token_principal),
             grpc_addr: self.grpc_addr.or(file.grpc_addr),
             admin_addr: self.admin_addr.or(file.admin_addr),
             worker_threads: self.worker_threads.or(file.worker_threads),
@@ -407,6 +418,9 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
         if args.etcd_prefix.is_some() {
             bail!("etcd-prefix: given without etcd");
         }
+        if args.admin_token_file.is_some() || args.admin_token_principal.is_some() {
+            bail!("admin-token-file: the admin API serves fleet mode only (--etcd)");
+        }
         return Ok(None);
     };
     if args.bundle.is_some() {
@@ -427,7 +441,20 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
             .unwrap_or(warden::etcd::Layout::DEFAULT_PREFIX),
     )
     .map_err(|e| anyhow!("etcd-prefix: {e}"))?;
-    Ok(Some(FleetConfig { endpoints, layout }))
+    let admin_token = match (&args.admin_token_file, &args.admin_token_principal) {
+        (Some(file), Some(principal)) => Some(AdminTokenConfig {
+            file: file.clone(),
+            principal: principal.clone(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => bail!("admin-token-file: needs admin-token-principal"),
+        (None, Some(_)) => bail!("admin-token-principal: needs admin-token-file"),
+    };
+    Ok(Some(FleetConfig {
+        endpoints,
+        layout,
+        admin_token,
+    }))
 }
 
 /// The credentials settings: all of them need the key ring.
