@@ -5,6 +5,7 @@ mod authorize;
 mod check;
 mod credentials;
 mod eval;
+mod fleet;
 mod loadgen;
 mod request;
 mod serve;
@@ -54,6 +55,10 @@ enum Command {
     Keys(credentials::KeysArgs),
     /// Manage users' virtual MFA devices in the secrets store.
     Mfa(credentials::MfaArgs),
+    /// Validate a bundle directory and write it to etcd as one transaction (fleet mode).
+    Push(fleet::PushArgs),
+    /// Write the bundle etcd holds into a new or empty directory (fleet mode).
+    Pull(fleet::PullArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -70,6 +75,8 @@ pub fn main() -> ExitCode {
         Command::Keyring(args) => credentials::keyring(args),
         Command::Keys(args) => credentials::keys(args),
         Command::Mfa(args) => credentials::mfa(args),
+        Command::Push(args) => fleet::push(args),
+        Command::Pull(args) => fleet::pull(args),
     };
     match result {
         Ok(code) => code,
