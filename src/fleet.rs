@@ -309,7 +309,13 @@ impl Admin {
                 ..Default::default()
             })
             .await
-            .map_err(|s| EtcdError::Call(format!("{:?}: {}", s.code(), s.message())))?
+            .map_err(|s| match EtcdError::call(&s) {
+                EtcdError::Compacted { .. } => EtcdError::Compacted {
+                    revision,
+                    compacted: 0,
+                },
+                other => other,
+            })?
             .into_inner();
         let read_at = if revision == 0 {
             response.header.as_ref().map_or(0, |h| h.revision)

@@ -396,6 +396,29 @@ async fn the_bootstrap_token_writes_compare_and_swap_and_reads() {
     let mut admin = f.client().await;
     assert_eq!(f.revision().await, f.pushed);
 
+    // Health lists the service; health follows the snapshot, which the source has loaded
+    // once the server is bound.
+    let channel = warden::grpc::client::connect(&f.addr, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut statuses = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "warden.v1.Admin".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let serving = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(h) = statuses.message().await.unwrap() {
+            if h.status() == tonic_health::pb::health_check_response::ServingStatus::Serving {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(serving.is_ok(), "warden.v1.Admin never reported SERVING");
+
     // A new policy, written and read back at the write's revision.
     let written = admin
         .write(bearer(write(vec![put(POLICY, GOOD)], f.pushed), TOKEN))
@@ -620,6 +643,20 @@ async fn callers_are_authenticated_and_authorized_by_policy() {
     assert!(
         message.contains("`arn:aws:warden::555555555555:policy/Reports`"),
         "{message}"
+    );
+    // In her own account too: PowerUserAccess leaves out `warden:*` as it does `iam:*`.
+    let own = "accounts/333333333333/policies/Mine.json";
+    let status = refused(
+        admin
+            .write(signed_write(&f.alice_key, vec![put(own, GOOD)]))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert!(
+        status
+            .message()
+            .contains("`arn:aws:warden::333333333333:policy/Mine`"),
+        "{status:?}"
     );
     // A signature scoped to another service proves nothing for `warden`.
     let mut other = signed_write(&f.admin_key, vec![put(POLICY, GOOD)]);

@@ -177,7 +177,7 @@ async fn keys(etcd: &Etcd, layout: &Layout) -> Result<(Vec<Vec<u8>>, i64), EtcdE
                 ..Default::default()
             })
             .await
-            .map_err(|s| EtcdError::Call(format!("{:?}: {}", s.code(), s.message())))?
+            .map_err(|s| EtcdError::call(&s))?
             .into_inner();
         if revision == 0 {
             revision = response.header.as_ref().map_or(0, |h| h.revision);
