@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands. `anyhow` lives here and
 //! in `main` only; the library returns typed errors.
 
+mod admin;
 mod authorize;
 mod check;
 mod credentials;
@@ -59,6 +60,8 @@ enum Command {
     Push(fleet::PushArgs),
     /// Write the bundle etcd holds into a new or empty directory (fleet mode).
     Pull(fleet::PullArgs),
+    /// Put, delete, get and list the bundle's documents through a sidecar's admin API.
+    Admin(admin::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Mfa(args) => credentials::mfa(args),
         Command::Push(args) => fleet::push(args),
         Command::Pull(args) => fleet::pull(args),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(code) => code,

@@ -969,3 +969,95 @@ async fn a_fleet_sidecar_serves_what_the_admin_api_writes() {
         .into_inner();
     assert_eq!(after.decision(), pb::Decision::Allow);
 }
+
+/// `warden admin ARGS` against the fixture's server, off the runtime's threads.
+async fn admin_cli(f: &Fixture, args: &[&str]) -> Output {
+    let mut all: Vec<String> = vec!["admin".into(), "--addr".into(), f.addr.clone()];
+    all.extend(args.iter().map(|s| (*s).to_owned()));
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(&all)
+            .env_remove("WARDEN_ADMIN_TOKEN_FILE")
+            .env_remove("WARDEN_SESSION_TOKEN")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_command_puts_gets_lists_and_deletes() {
+    let f = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let token = token.to_str().unwrap();
+    let doc = dir.path().join("doc.json");
+    std::fs::write(&doc, GOOD).unwrap();
+    let doc = doc.to_str().unwrap();
+
+    // Without the token: refused, exit 2.
+    let out = admin_cli(&f, &["put", POLICY, doc]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("Unauthenticated"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = admin_cli(&f, &["--token-file", token, "put", POLICY, doc]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written: i64 = text(&out.stdout).trim().parse().unwrap();
+    assert_eq!(written, f.revision().await);
+
+    let out = admin_cli(&f, &["--token-file", token, "get", POLICY]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), GOOD);
+
+    let out = admin_cli(&f, &["--token-file", token, "list"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).lines().any(|l| l == POLICY));
+
+    // An invalid document: every finding, with its place; nothing written.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": 7\n}\n",
+    )
+    .unwrap();
+    let out = admin_cli(
+        &f,
+        &["--token-file", token, "put", POLICY, bad.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&format!("{POLICY}:3:")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(f.revision().await, written);
+
+    let out = admin_cli(
+        &f,
+        &[
+            "--token-file",
+            token,
+            "delete",
+            POLICY,
+            "--expected-revision",
+            &written.to_string(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = admin_cli(&f, &["--token-file", token, "get", POLICY]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("NotFound"),
+        "{}",
+        text(&out.stderr)
+    );
+    f.stop().await;
+}
