@@ -61,13 +61,24 @@ impl Change {
 }
 
 /// What a caller presented to prove who it is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credentials {
     None,
     /// `authorization: Bearer TOKEN`: the bootstrap token.
     Bearer(String),
     /// A session token or a signed request, verified as `Authorize` verifies them.
     Presented(Presented),
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Credentials are never written out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Bearer(_) => f.write_str("Bearer(..)"),
+            Credentials::Presented(p) => write!(f, "Presented({p:?})"),
+        }
+    }
 }
 
 /// The bootstrap token: a secret that authenticates as one configured principal, which

@@ -418,6 +418,31 @@ async fn the_bootstrap_token_writes_compare_and_swap_and_reads() {
     })
     .await;
     assert!(serving.is_ok(), "warden.v1.Admin never reported SERVING");
+    // Reflection lists it.
+    {
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let channel = warden::grpc::client::connect(&f.addr, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            stream.message().await.unwrap().unwrap().message_response
+        else {
+            panic!("no list")
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(names.contains(&"warden.v1.Admin".to_owned()), "{names:?}");
+    }
 
     // A new policy, written and read back at the write's revision.
     let written = admin
@@ -1059,5 +1084,59 @@ async fn the_admin_command_puts_gets_lists_and_deletes() {
         "{}",
         text(&out.stderr)
     );
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_retry_or_abort_as_asked() {
+    let f = Fixture::start().await;
+    let client = f.client().await;
+    let path = |i: usize| format!("accounts/555555555555/policies/Concurrent{i}.json");
+
+    // Without an expected revision, each write is retried past the others: all land.
+    let writes: Vec<_> = (0..3)
+        .map(|i| {
+            let mut admin = client.clone();
+            let change = put(&path(i), GOOD);
+            tokio::spawn(async move {
+                admin
+                    .write(bearer(write(vec![change], 0), TOKEN))
+                    .await
+                    .map(|r| r.into_inner().revision)
+            })
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    for w in writes {
+        revisions.push(w.await.unwrap().unwrap());
+    }
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(revisions.len(), 3, "{revisions:?}");
+    let base = f.revision().await;
+    assert_eq!(base, *revisions.last().unwrap());
+
+    // All expecting the same revision: exactly one lands, the others are ABORTED.
+    let writes: Vec<_> = (3..6)
+        .map(|i| {
+            let mut admin = client.clone();
+            let change = put(&path(i), GOOD);
+            tokio::spawn(async move {
+                admin
+                    .write(bearer(write(vec![change], base), TOKEN))
+                    .await
+                    .map(|r| r.into_inner().revision)
+            })
+        })
+        .collect();
+    let mut landed = Vec::new();
+    for w in writes {
+        match w.await.unwrap() {
+            Ok(revision) => landed.push(revision),
+            Err(status) => assert_eq!(status.code(), Code::Aborted, "{status:?}"),
+        }
+    }
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    assert_eq!(f.revision().await, landed[0]);
     f.stop().await;
 }

@@ -59,6 +59,8 @@ fn the_bootstrap_token_verifies_only_itself_and_is_never_shown() {
     assert!(!token.verifies("correct-horse-battery-staple "));
     assert!(!token.verifies(""));
     assert!(!format!("{token:?}").contains("horse"));
+    let presented = Credentials::Bearer("correct-horse-battery-staple".to_owned());
+    assert_eq!(format!("{presented:?}"), "Bearer(..)");
     assert!(BootstrapToken::new("short", principal).is_err());
     assert!(BootstrapToken::new("correct-horse-battery-staple", "warden-admin").is_err());
 }
