@@ -221,6 +221,10 @@ mod tests {
             (action, resource),
             "{path}"
         );
+        assert!(
+            matches!(crate::request::parse_resource(&got.resource), Ok(Some(_))),
+            "{path}"
+        );
     }
 
     #[test]
@@ -306,6 +310,13 @@ mod tests {
             ("warden:GetScp", "arn:aws:warden:::scp/X")
         );
         assert_eq!(bundle_resource(None), "arn:aws:warden:::bundle");
+        // Resources of no account are still ARNs the service takes.
+        for resource in [bundle_resource(None), a.resource] {
+            assert!(
+                matches!(crate::request::parse_resource(&resource), Ok(Some(_))),
+                "{resource}"
+            );
+        }
     }
 
     #[test]
