@@ -701,6 +701,34 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_token_reads_from_the_file_in_fleet_mode_only() {
+        let file: Args = toml::from_str(
+            "etcd = \"http://127.0.0.1:2379\"\nadmin-token-file = \"/run/token\"\n\
+             admin-token-principal = \"arn:aws:iam::111111111111:user/warden-admin\"\n",
+        )
+        .unwrap();
+        let fleet = settings(Args::default().or(file))
+            .unwrap()
+            .config
+            .fleet
+            .unwrap();
+        let token = fleet.admin_token.unwrap();
+        assert_eq!(token.file, PathBuf::from("/run/token"));
+        assert_eq!(
+            token.principal,
+            "arn:aws:iam::111111111111:user/warden-admin"
+        );
+
+        let alone = Args {
+            admin_token_file: Some("/run/token".into()),
+            admin_token_principal: Some("arn:aws:iam::111111111111:user/a".into()),
+            ..Args::default()
+        };
+        let e = settings(alone).err().unwrap().to_string();
+        assert!(e.contains("fleet mode only"), "{e}");
+    }
+
+    #[test]
     fn an_unknown_file_setting_is_refused() {
         let e = toml::from_str::<Args>("cache_size = 3\n").unwrap_err();
         assert!(e.to_string().contains("cache_size"), "{e}");

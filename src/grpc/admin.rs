@@ -351,6 +351,60 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refusal_with_many_findings_stays_within_trailers_and_says_what_it_left_out() {
+        use crate::bundle::read::BundleFinding;
+        use crate::json::Pos;
+        use crate::policy::{Finding, Severity};
+        let finding = |i: u32| BundleFinding {
+            file: format!("accounts/555555555555/policies/P{i}.json"),
+            finding: Finding {
+                severity: Severity::Error,
+                code: "invalid-effect",
+                path: "$.Statement[0].Effect".to_owned(),
+                pos: Pos { line: 3, column: 7 },
+                message: "`Perhaps` is not `Allow` or `Deny`".to_owned(),
+            },
+        };
+        let few = crate::bundle::BundleError {
+            findings: (0..2).map(finding).collect(),
+        };
+        let status = refused(&few);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status
+                .message()
+                .contains("accounts/555555555555/policies/P1.json:3:7"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(
+            pb::WriteRefused::decode(status.details())
+                .unwrap()
+                .findings
+                .len(),
+            2
+        );
+
+        let many = crate::bundle::BundleError {
+            findings: (0..1000).map(finding).collect(),
+        };
+        let status = refused(&many);
+        assert!(status.message().len() < MAX_MESSAGE_CHARS + 100);
+        assert!(
+            status.message().contains("more finding(s)"),
+            "{}",
+            status.message()
+        );
+        assert!(status.details().len() <= MAX_DETAILS_BYTES);
+        let details = pb::WriteRefused::decode(status.details()).unwrap();
+        assert!(!details.findings.is_empty() && details.findings.len() < 1000);
+        assert_eq!(
+            (details.findings[0].line, details.findings[0].column),
+            (3, 7)
+        );
+    }
+
+    #[test]
     fn repeated_fields_are_counted_before_decoding() {
         let change = pb::Change {
             path: "scps/A.json".to_owned(),
