@@ -10,7 +10,11 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["warden/v1/authorizer.proto", "warden/v1/sts.proto"];
+    let protos = [
+        "warden/v1/authorizer.proto",
+        "warden/v1/sts.proto",
+        "warden/v1/admin.proto",
+    ];
     println!("cargo:rerun-if-changed=proto");
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler
@@ -45,6 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".warden.v1.BatchAuthorizeRequest",
             "crate::grpc::wire::BatchAuthorizeBytes",
         )
+        .extern_path(".warden.v1.WriteRequest", "crate::grpc::wire::WriteBytes")
+        .extern_path(".warden.v1.GetRequest", "crate::grpc::wire::GetBytes")
         .emit_rerun_if_changed(false)
         .compile_fds(compiler.file_descriptor_set())?;
     envoy(&out)?;

@@ -1,10 +1,12 @@
 //! Command-line interface: argument parsing and the subcommands. `anyhow` lives here and
 //! in `main` only; the library returns typed errors.
 
+mod admin;
 mod authorize;
 mod check;
 mod credentials;
 mod eval;
+mod fleet;
 mod loadgen;
 mod request;
 mod serve;
@@ -54,6 +56,12 @@ enum Command {
     Keys(credentials::KeysArgs),
     /// Manage users' virtual MFA devices in the secrets store.
     Mfa(credentials::MfaArgs),
+    /// Validate a bundle directory and write it to etcd as one transaction (fleet mode).
+    Push(fleet::PushArgs),
+    /// Write the bundle etcd holds into a new or empty directory (fleet mode).
+    Pull(fleet::PullArgs),
+    /// Put, delete, get and list the bundle's documents through a sidecar's admin API.
+    Admin(admin::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -70,6 +78,9 @@ pub fn main() -> ExitCode {
         Command::Keyring(args) => credentials::keyring(args),
         Command::Keys(args) => credentials::keys(args),
         Command::Mfa(args) => credentials::mfa(args),
+        Command::Push(args) => fleet::push(args),
+        Command::Pull(args) => fleet::pull(args),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(code) => code,

@@ -72,7 +72,7 @@ pub enum EtcdError {
 }
 
 impl EtcdError {
-    fn call(status: &tonic::Status) -> EtcdError {
+    pub(crate) fn call(status: &tonic::Status) -> EtcdError {
         let message = status.message();
         if message.contains("required revision has been compacted") {
             // The revision is in the request; the caller names it (`range_at`).

@@ -3,6 +3,7 @@
 //! converted back. Response conversions destructure every field, so a new field breaks the
 //! build until it is handled. One function maps request errors to `tonic::Status`.
 
+pub mod admin;
 pub mod check;
 pub mod client;
 pub mod sts;

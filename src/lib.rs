@@ -11,6 +11,8 @@
 //! - [`bundle`] loads an organization, its identities and catalog from files, and
 //!   [`snapshot`] compiles it into the immutable state that answers requests;
 //! - [`source`] loads bundles off the request path and publishes snapshots;
+//! - [`etcd`] reaches a fleet's etcd; [`fleet`] writes the bundle there (the admin API's
+//!   domain, `warden push` and `warden pull`), validated whole and authorized first;
 //! - [`service`] is the one request path every face shares, with the decision [`cache`];
 //! - [`grpc`] (the only module that knows protobuf) and [`admin`] (the admin port) serve
 //!   it, wired by [`server`] and observed through [`telemetry`];
@@ -35,6 +37,7 @@ pub mod error;
 pub mod etcd;
 pub mod eval;
 pub mod ext_authz;
+pub mod fleet;
 pub mod grpc;
 pub mod json;
 pub mod keys;

@@ -102,6 +102,16 @@ pub struct FleetConfig {
     pub follow: crate::source::etcd::EtcdConfig,
     /// Where the last published bundle is kept for a restart during an etcd outage.
     pub cache: Option<PathBuf>,
+    /// The admin API's bootstrap token; `None`: only credentials authenticate.
+    pub admin_token: Option<AdminTokenConfig>,
+}
+
+/// The admin API's bootstrap token: a file holding the secret, and the principal it
+/// authenticates as (which the policies must still allow).
+#[derive(Debug, Clone)]
+pub struct AdminTokenConfig {
+    pub file: PathBuf,
+    pub principal: String,
 }
 
 /// How the server issues and verifies credentials.
@@ -150,6 +160,9 @@ pub enum ServeError {
     /// The key ring, the secrets store, the TLS files or the container endpoint.
     #[error("credentials: {0}")]
     Credentials(String),
+    /// The etcd endpoints or the admin token.
+    #[error("fleet: {0}")]
+    Fleet(String),
 }
 
 enum GrpcListener {
@@ -172,6 +185,8 @@ pub struct Server {
     hangup: tokio::signal::unix::Signal,
     verifier: Arc<Verifier>,
     credentials: Option<Credentials>,
+    /// The admin API (fleet mode): writes the bundle in etcd.
+    fleet_admin: Option<Arc<crate::fleet::Admin>>,
 }
 
 impl Server {
@@ -254,6 +269,10 @@ impl Server {
             service = service.with_authenticator(c.authority.clone());
         }
         let service = Arc::new(service);
+        let fleet_admin = match &config.fleet {
+            Some(fleet) => Some(Arc::new(bind_fleet_admin(fleet, &service)?)),
+            None => None,
+        };
         let publisher = Publisher::new(published.clone(), telemetry.clone());
         let name = source.describe();
         published.set_source(name.clone(), source.watch());
@@ -277,6 +296,7 @@ impl Server {
             hangup,
             verifier,
             credentials,
+            fleet_admin,
         })
     }
 
@@ -318,6 +338,7 @@ impl Server {
             hangup,
             verifier,
             credentials,
+            fleet_admin,
         } = self;
         let stop = CancellationToken::new();
 
@@ -382,7 +403,10 @@ impl Server {
             .add_optional_service(credentials.as_ref().map(|c| {
                 grpc::sts::Sts::new(c.authority.clone(), crate::sts::query::Limits::default())
                     .into_server(config.max_message_bytes)
-            }));
+            }))
+            .add_optional_service(
+                fleet_admin.map(|admin| grpc::admin::Admin::new(admin).into_server()),
+            );
 
         let (grpc_stop, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
         let grpc_signal = async {
@@ -495,6 +519,35 @@ impl Server {
     }
 }
 
+/// The admin API of a fleet: an etcd client (connected lazily) and the bootstrap token
+/// read from its file, whose failure stops the start naming the file.
+fn bind_fleet_admin(
+    fleet: &FleetConfig,
+    service: &Arc<Service>,
+) -> Result<crate::fleet::Admin, ServeError> {
+    let etcd =
+        crate::etcd::Etcd::new(&fleet.endpoints).map_err(|e| ServeError::Fleet(e.to_string()))?;
+    let token = match &fleet.admin_token {
+        Some(t) => {
+            let secret = crate::bundle::dir::read_file(&t.file).map_err(|e| {
+                ServeError::Fleet(format!("admin token `{}`: {}", t.file.display(), e.message))
+            })?;
+            Some(
+                crate::fleet::BootstrapToken::new(&secret, &t.principal).map_err(|e| {
+                    ServeError::Fleet(format!("admin token `{}`: {e}", t.file.display()))
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok(crate::fleet::Admin::new(
+        etcd,
+        fleet.layout.clone(),
+        service.clone(),
+        token,
+    ))
+}
+
 /// Loads the key ring and the secrets store, binds the STS listener and reads its TLS
 /// files: any failure stops the start, naming the file and what is wrong.
 async fn bind_credentials(
@@ -557,5 +610,8 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
         .await;
     health
         .set_service_status(grpc::sts::SERVICE_NAME, status)
+        .await;
+    health
+        .set_service_status(grpc::admin::SERVICE_NAME, status)
         .await;
 }

@@ -133,6 +133,9 @@ pub struct Snapshot {
     actions: crate::compile::TextSet,
     /// The organization's id, when the bundle has one.
     org_id: Option<String>,
+    /// The organization's management account, when the bundle has one: the admin API's
+    /// organization-level documents are its resources.
+    management_account: Option<String>,
     /// Envoy listeners by name, compiled when the bundle loaded.
     listeners: FxHashMap<String, Arc<crate::routes::Listener>>,
     /// Managed policies by ARN: the ones a session names as its session policies
@@ -315,6 +318,10 @@ impl Snapshot {
             built_at: SystemTime::now(),
             actions,
             org_id,
+            management_account: b
+                .organization
+                .as_ref()
+                .map(|o| o.management_account.clone()),
             listeners: b
                 .listeners
                 .iter()
@@ -350,6 +357,11 @@ impl Snapshot {
     /// When the snapshot was compiled.
     pub fn built_at(&self) -> SystemTime {
         self.built_at
+    }
+
+    /// The organization's management account, when the bundle has an organization.
+    pub fn management_account(&self) -> Option<&str> {
+        self.management_account.as_deref()
     }
 
     pub fn catalog(&self) -> &Catalog {

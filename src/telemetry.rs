@@ -34,15 +34,18 @@ pub enum Face {
     Check,
     /// `warden authorize`, without a server.
     Offline,
+    /// gRPC `warden.v1.Admin`: who may read and write the bundle's documents.
+    Admin,
 }
 
 impl Face {
     /// Every face, in the order of their discriminants.
-    pub const ALL: [Face; 4] = [
+    pub const ALL: [Face; 5] = [
         Face::Authorize,
         Face::BatchAuthorize,
         Face::Check,
         Face::Offline,
+        Face::Admin,
     ];
     /// The faces that are RPCs, whose durations are measured.
     pub const RPCS: [Face; 3] = [Face::Authorize, Face::BatchAuthorize, Face::Check];
@@ -53,6 +56,7 @@ impl Face {
             Face::BatchAuthorize => "BatchAuthorize",
             Face::Check => "Check",
             Face::Offline => "offline",
+            Face::Admin => "Admin",
         }
     }
 }
@@ -301,7 +305,7 @@ impl Metrics {
             Face::Authorize => &self.rpc[0],
             Face::BatchAuthorize => &self.rpc[1],
             Face::Check => &self.rpc[2],
-            Face::Offline => return,
+            Face::Offline | Face::Admin => return,
         };
         if let Some(h) = row.get(result_index(result)) {
             h.record(elapsed.as_secs_f64());

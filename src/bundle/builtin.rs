@@ -99,7 +99,8 @@ pub fn policies(catalog: &Catalog) -> Vec<Builtin> {
     add(
         "PowerUserAccess",
         vec![
-            json!({"Sid": "PowerUserAccess", "Effect": "Allow", "NotAction": ["iam:*", "organizations:*", "account:*"], "Resource": "*"}),
+            // `warden:*` writes the bundle's policies: privilege management, as `iam:*` is.
+            json!({"Sid": "PowerUserAccess", "Effect": "Allow", "NotAction": ["iam:*", "organizations:*", "account:*", "warden:*"], "Resource": "*"}),
             allow("PowerUserIdentityReads", power_extra),
         ],
     );

@@ -67,7 +67,8 @@ pub struct Catalog {
 
 impl Catalog {
     /// The services warden itself relies on: `sts` (assuming roles), `iam` and
-    /// `organizations` (named by the built-in policies).
+    /// `organizations` (named by the built-in policies), and `warden` (the admin API's
+    /// actions on the bundle's documents, [`crate::fleet::access`]).
     pub fn builtin() -> Catalog {
         use AccessLevel::*;
         let mut c = Catalog::default();
@@ -204,6 +205,7 @@ impl Catalog {
             &[],
             &[],
         ));
+        c.insert(warden_service());
         c
     }
 
@@ -519,5 +521,52 @@ impl Catalog {
                 }
             }
         }
+    }
+}
+
+/// The `warden` service: one action per kind of bundle document and verb
+/// ([`crate::fleet::access::Kind`]), plus `ListDocuments`, each on the document's resource
+/// type. Derived from the one table of kinds, so a new kind cannot be forgotten here.
+fn warden_service() -> Service {
+    use crate::fleet::access::{Kind, Verb};
+    let mut actions = BTreeMap::new();
+    let mut resource_types = BTreeMap::new();
+    for kind in Kind::ALL {
+        resource_types.insert(kind.resource_type().to_owned(), kind.arn_format());
+        for verb in Verb::ALL {
+            let name = format!("{}{}", verb.as_str(), kind.as_str());
+            let access = match verb {
+                Verb::Get => AccessLevel::Read,
+                Verb::Put | Verb::Delete => AccessLevel::PermissionsManagement,
+            };
+            actions.insert(
+                name.to_ascii_lowercase(),
+                Action {
+                    name,
+                    access,
+                    resource_types: vec![kind.resource_type().to_owned()],
+                },
+            );
+        }
+    }
+    resource_types.insert(
+        "bundle".to_owned(),
+        "arn:${Partition}:warden::${Account}:bundle".to_owned(),
+    );
+    actions.insert(
+        "listdocuments".to_owned(),
+        Action {
+            name: "ListDocuments".to_owned(),
+            access: AccessLevel::List,
+            resource_types: vec!["bundle".to_owned()],
+        },
+    );
+    Service {
+        prefix: "warden".to_owned(),
+        name: "warden".to_owned(),
+        categories: vec!["security".to_owned()],
+        actions,
+        resource_types,
+        condition_keys: Vec::new(),
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
 use std::net::ToSocketAddrs;
-use warden::server::{Config, CredentialsConfig, FleetConfig, Listen, Server};
+use warden::server::{AdminTokenConfig, Config, CredentialsConfig, FleetConfig, Listen, Server};
 use warden::service::{Limits, ServiceConfig};
 use warden::telemetry::{LogFormat, LogSink};
 
@@ -170,6 +170,15 @@ pub struct Args {
     /// not answer at start-up (readiness then says `from_cache` and `stale`).
     #[arg(long, env = "WARDEN_ETCD_CACHE", value_name = "DIR")]
     etcd_cache: Option<PathBuf>,
+    /// A file holding the admin API's bootstrap token (a secret of at least 16 bytes),
+    /// which callers send as `authorization: Bearer TOKEN`; needs `--etcd` and
+    /// `--admin-token-principal`.
+    #[arg(long, env = "WARDEN_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// The principal the bootstrap token authenticates as
+    /// (`arn:aws:iam::111111111111:user/warden-admin`): the policies must allow it.
+    #[arg(long, env = "WARDEN_ADMIN_TOKEN_PRINCIPAL", value_name = "ARN")]
+    admin_token_principal: Option<String>,
     /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
     #[arg(long)]
     #[serde(skip)]
@@ -186,6 +195,8 @@ impl Args {
             etcd_prefix: self.etcd_prefix.or(file.etcd_prefix),
             etcd_debounce: self.etcd_debounce.or(file.etcd_debounce),
             etcd_cache: self.etcd_cache.or(file.etcd_cache),
+            admin_token_file: self.admin_token_file.or(file.admin_token_file),
+            admin_token_principal: self.admin_token_principal.or(file.admin_token_principal),
             grpc_addr: self.grpc_addr.or(file.grpc_addr),
             admin_addr: self.admin_addr.or(file.admin_addr),
             worker_threads: self.worker_threads.or(file.worker_threads),
@@ -423,6 +434,9 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
         if args.etcd_cache.is_some() {
             bail!("etcd-cache: given without etcd");
         }
+        if args.admin_token_file.is_some() || args.admin_token_principal.is_some() {
+            bail!("admin-token-file: the admin API serves fleet mode only (--etcd)");
+        }
         return Ok(None);
     };
     if args.bundle.is_some() {
@@ -447,11 +461,21 @@ fn fleet(args: &Args) -> anyhow::Result<Option<FleetConfig>> {
     if let Some(text) = &args.etcd_debounce {
         follow.debounce = parse_duration("etcd-debounce", text)?;
     }
+    let admin_token = match (&args.admin_token_file, &args.admin_token_principal) {
+        (Some(file), Some(principal)) => Some(AdminTokenConfig {
+            file: file.clone(),
+            principal: principal.clone(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => bail!("admin-token-file: needs admin-token-principal"),
+        (None, Some(_)) => bail!("admin-token-principal: needs admin-token-file"),
+    };
     Ok(Some(FleetConfig {
         endpoints,
         layout,
         follow,
         cache: args.etcd_cache.clone(),
+        admin_token,
     }))
 }
 
@@ -743,6 +767,34 @@ mod tests {
             e,
             "max-connections: `0` would refuse every connection; use at least 1"
         );
+    }
+
+    #[test]
+    fn the_admin_token_reads_from_the_file_in_fleet_mode_only() {
+        let file: Args = toml::from_str(
+            "etcd = \"http://127.0.0.1:2379\"\nadmin-token-file = \"/run/token\"\n\
+             admin-token-principal = \"arn:aws:iam::111111111111:user/warden-admin\"\n",
+        )
+        .unwrap();
+        let fleet = settings(Args::default().or(file))
+            .unwrap()
+            .config
+            .fleet
+            .unwrap();
+        let token = fleet.admin_token.unwrap();
+        assert_eq!(token.file, PathBuf::from("/run/token"));
+        assert_eq!(
+            token.principal,
+            "arn:aws:iam::111111111111:user/warden-admin"
+        );
+
+        let alone = Args {
+            admin_token_file: Some("/run/token".into()),
+            admin_token_principal: Some("arn:aws:iam::111111111111:user/a".into()),
+            ..Args::default()
+        };
+        let e = settings(alone).err().unwrap().to_string();
+        assert!(e.contains("fleet mode only"), "{e}");
     }
 
     #[test]

@@ -76,6 +76,18 @@ raw_message!(AuthorizeBytes);
 raw_message!(BatchAuthorizeBytes);
 raw_message!(CheckBytes);
 
+/// The bytes of a `warden.v1.WriteRequest`, counted before prost decodes them
+/// (`grpc::admin`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBytes(pub Bytes);
+
+/// The bytes of a `warden.v1.GetRequest`, counted before prost decodes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GetBytes(pub Bytes);
+
+raw_message!(WriteBytes);
+raw_message!(GetBytes);
+
 /// Where a field is, for errors: formatted only when one is made (`items[3].context`).
 #[derive(Debug, Clone, Copy)]
 struct Place {

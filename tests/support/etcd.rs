@@ -16,6 +16,8 @@ pub struct Etcd {
     pub endpoint: String,
     client_port: u16,
     peer_port: u16,
+    /// Flags after the defaults (the last of a repeated flag wins).
+    extra: Vec<String>,
 }
 
 /// A port free now on loopback (the listener is dropped; etcd takes it right after).
@@ -35,6 +37,12 @@ pub fn binary() -> PathBuf {
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub fn start() -> Etcd {
+        Etcd::start_with(&[])
+    }
+
+    /// Starts etcd with `extra` flags after the defaults (`--max-txn-ops 128`: etcd's own
+    /// default limit back).
+    pub fn start_with(extra: &[&str]) -> Etcd {
         let dir = tempfile::tempdir().unwrap();
         let (client_port, peer_port) = (free_port(), free_port());
         let mut etcd = Etcd {
@@ -43,6 +51,7 @@ impl Etcd {
             endpoint: format!("http://127.0.0.1:{client_port}"),
             client_port,
             peer_port,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         etcd.resume();
         etcd
@@ -72,6 +81,7 @@ impl Etcd {
             // bytes than etcd's defaults (128, 1.5 MiB) for the large synthetic bundles.
             .args(["--max-txn-ops", "200000", "--max-request-bytes", "67108864"])
             .args(["--log-level", "warn"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
