@@ -223,14 +223,21 @@ impl Admin {
             ));
         }
         let asks: Vec<(&str, Verb)> = changes.iter().map(|c| (c.path(), c.verb())).collect();
-        let principal = self.authorize(credentials, &asks).await?;
-        let marker = format!("{{\"principal\":{}}}", json_string(&principal));
         let attempts = if expected.is_some() {
             1
         } else {
             store::ATTEMPTS
         };
+        // The snapshot that authorizes the write must hold the policies the write lands on:
+        // it is at least the caller's expected revision (waited for, bounded), and the
+        // transaction compares against the older of the two, so a bundle changed after the
+        // authorizing snapshot (a revoked right the sidecar has not applied yet) is a
+        // conflict, never a write by policies that no longer hold.
+        let mut wait_for = expected.map_or(0, |e| u64::try_from(e).unwrap_or(0));
         for _ in 0..attempts {
+            let (principal, authorized_at) =
+                self.authorize(credentials.clone(), &asks, wait_for).await?;
+            let marker = format!("{{\"principal\":{}}}", json_string(&principal));
             let read = self.etcd.read_prefix(&self.layout.bundle(), None).await?;
             if let Some(e) = expected
                 && read.max_mod_revision > e
@@ -258,13 +265,18 @@ impl Admin {
                 }
             }
             bundle::load_files(&files).map_err(StoreError::Invalid)?;
-            let base = expected.unwrap_or(read.revision);
+            let authorized_at = i64::try_from(authorized_at).unwrap_or(i64::MAX);
+            let base = expected.unwrap_or(read.revision).min(authorized_at);
             match store::commit(&self.etcd, &self.layout, base, txn, &marker).await {
                 Ok(revision) => {
                     tracing::info!(principal, revision, changes = changes.len(), "admin write");
                     return Ok(revision);
                 }
-                Err(StoreError::Conflict { .. }) if expected.is_none() => continue,
+                // Another writer, or a sidecar behind etcd: authorize again on a snapshot
+                // that has the change.
+                Err(StoreError::Conflict { changed_at, .. }) if expected.is_none() => {
+                    wait_for = u64::try_from(changed_at).unwrap_or(0);
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -290,7 +302,7 @@ impl Admin {
                 .map_err(|m| AdminError::invalid(format!("paths[{i}]"), m))?;
         }
         let asks: Vec<(&str, Verb)> = paths.iter().map(|p| (p.as_str(), Verb::Get)).collect();
-        self.authorize(credentials, &asks).await?;
+        self.authorize(credentials, &asks, 0).await?;
         let mut revision = at.unwrap_or(0);
         let mut documents = Vec::with_capacity(paths.len());
         for path in paths {
@@ -349,7 +361,7 @@ impl Admin {
         credentials: Credentials,
         at: Option<i64>,
     ) -> Result<(Vec<String>, i64), AdminError> {
-        self.authorize_items(credentials, |management| {
+        self.authorize_items(credentials, 0, |management| {
             Ok(vec![(
                 "warden:ListDocuments".to_owned(),
                 access::bundle_resource(management),
@@ -360,13 +372,16 @@ impl Admin {
         Ok((read.files.into_keys().collect(), read.revision))
     }
 
-    /// Authenticates the caller and authorizes `verb` on each path: the principal.
+    /// Authenticates the caller and authorizes `verb` on each path, on the serving
+    /// snapshot once it is at `min_revision` or later: the principal, and the revision of
+    /// the snapshot that decided.
     async fn authorize(
         &self,
         credentials: Credentials,
         asks: &[(&str, Verb)],
-    ) -> Result<String, AdminError> {
-        self.authorize_items(credentials, |management| {
+        min_revision: u64,
+    ) -> Result<(String, u64), AdminError> {
+        self.authorize_items(credentials, min_revision, |management| {
             asks.iter()
                 .enumerate()
                 .map(|(i, (path, verb))| {
@@ -381,12 +396,14 @@ impl Admin {
 
     /// Decides `items` (built from the serving snapshot's management account) for the
     /// caller the credentials prove, through the service's pipeline on the serving
-    /// snapshot: every one must be allowed. The principal.
+    /// snapshot (at `min_revision` or later, waited for as `min_revision` is in
+    /// `Authorize`): every one must be allowed. The principal and the snapshot's revision.
     async fn authorize_items(
         &self,
         credentials: Credentials,
+        min_revision: u64,
         items: impl FnOnce(Option<&str>) -> Result<Vec<(String, String)>, AdminError>,
-    ) -> Result<String, AdminError> {
+    ) -> Result<(String, u64), AdminError> {
         let caller = match credentials {
             Credentials::None => {
                 return Err(AdminError::Unauthenticated(
@@ -412,9 +429,10 @@ impl Admin {
         };
         let snapshot = self
             .service
-            .snapshot(0)
+            .snapshot(min_revision)
             .await
             .map_err(AdminError::Request)?;
+        let decided_at = snapshot.revision();
         let asked = items(snapshot.management_account())?;
         let request_items = asked
             .iter()
@@ -464,7 +482,7 @@ impl Admin {
                 });
             }
         }
-        Ok(principal)
+        Ok((principal, decided_at))
     }
 }
 

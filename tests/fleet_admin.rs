@@ -205,9 +205,10 @@ async fn a_push_too_large_for_etcd_names_its_flags() {
 
 // === the admin API ===
 
-/// A real etcd holding the example bundle, and a server whose serving snapshot is the
-/// example bundle, serving `warden.v1.Admin` on that etcd with a key ring (warden-admin's
-/// and alice's access keys) and the bootstrap token standing for warden-admin.
+/// A real etcd holding the example bundle, and a server in fleet mode on it (its serving
+/// snapshot from the etcd source), serving `warden.v1.Admin` with a key ring
+/// (warden-admin's and alice's access keys) and the bootstrap token standing for
+/// warden-admin.
 struct Fixture {
     etcd: etcd::Etcd,
     _dir: tempfile::TempDir,
@@ -221,6 +222,12 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Fixture {
+        Fixture::serving(None, Limits::default()).await
+    }
+
+    /// Like [`Fixture::start`]; with `stale`, the server serves that bundle from memory
+    /// (revision 1) instead of following etcd: a sidecar that lags behind etcd.
+    async fn serving(stale: Option<BTreeMap<String, String>>, limits: Limits) -> Fixture {
         let etcd = etcd::Etcd::start();
         let client = warden::etcd::Etcd::new(std::slice::from_ref(&etcd.endpoint)).unwrap();
         let pushed =
@@ -244,7 +251,7 @@ impl Fixture {
             max_debounce: Duration::from_secs(2),
             service: ServiceConfig {
                 cache_size: 1000,
-                limits: Limits::default(),
+                limits,
             },
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 1 << 20,
@@ -278,9 +285,11 @@ impl Fixture {
                 }),
             }),
         };
-        let server = Server::bind_source(config, Box::new(MemorySource::new(example_files())))
-            .await
-            .unwrap();
+        let server = match stale {
+            Some(files) => Server::bind_source(config, Box::new(MemorySource::new(files))).await,
+            None => Server::bind(config).await,
+        }
+        .unwrap();
         let addr = server.grpc_addr().to_owned();
         let stop = tokio_util::sync::CancellationToken::new();
         let running = tokio::spawn(server.run(stop.clone().cancelled_owned()));
@@ -1139,4 +1148,37 @@ async fn concurrent_writes_retry_or_abort_as_asked() {
     assert_eq!(landed.len(), 1, "{landed:?}");
     assert_eq!(f.revision().await, landed[0]);
     f.stop().await;
+}
+
+/// A sidecar whose snapshot lags behind etcd must not authorize a write by policies that no
+/// longer hold: warden-admin's rights are revoked in etcd while the sidecar still serves
+/// the bundle that grants them. Its write is refused (the sidecar is behind: nothing
+/// written), with or without an expected revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_sidecar_does_not_authorize_by_revoked_policies() {
+    let limits = Limits {
+        revision_wait: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let f = Fixture::serving(Some(example_files()), limits).await;
+    let mut files = example_files();
+    files.insert(
+        "accounts/111111111111/users/warden-admin.json".to_owned(),
+        "{}".to_owned(),
+    );
+    let client = warden::etcd::Etcd::new(std::slice::from_ref(&f.etcd.endpoint)).unwrap();
+    let revoked = warden::fleet::store::push(&client, &Layout::default(), &files, None, "{}")
+        .await
+        .unwrap();
+    let mut admin = f.client().await;
+    for expected in [0, revoked] {
+        let status = refused(
+            admin
+                .write(bearer(write(vec![put(POLICY, GOOD)], expected), TOKEN))
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert!(status.message().contains("revision"), "{status:?}");
+    }
+    assert_eq!(f.revision().await, revoked);
 }
