@@ -9,11 +9,16 @@
 //!   write to the whole fleet serving it. Reported as p50 / p99 / max over the writes.
 //! - **Decisions per second while writes stream in**: `warden loadgen` against one sidecar
 //!   for a while with no writes, then for as long again while a write lands every
-//!   `--write-every` (each one a new snapshot on every sidecar).
+//!   `--write-every` (each one a new snapshot on every sidecar); `--rounds` times,
+//!   alternating. `WARDEN_BENCH_SIDECAR=PATH` runs another build as the sidecars.
 //!
 //! ```text
 //! cargo bench --bench fleet -- [--statements N] [--writes 100] [--load 10s] [--write-every 100ms]
+//!     [--debounce 20ms] [--rounds 1]
 //! ```
+//!
+//! `--debounce` is the sidecars' `--etcd-debounce` (20 ms by default, as shipped): how long a
+//! change waits for others to join its snapshot, part of every write's time to serving.
 //!
 //! `--statements N` serves a synthetic organization of N statements (`warden synth`)
 //! instead of the example organization. Needs `etcd` on the PATH (or `WARDEN_TEST_ETCD`).
@@ -41,6 +46,12 @@ use warden::etcd::{Etcd, Layout};
 use warden::grpc::pb::AuthorizeRequest;
 use warden::grpc::pb::authorizer_client::AuthorizerClient;
 
+/// The binary the sidecars run: this build's, or `WARDEN_BENCH_SIDECAR` (another build, to
+/// compare two in the same conditions).
+fn sidecar_binary() -> String {
+    std::env::var("WARDEN_BENCH_SIDECAR").unwrap_or_else(|_| WARDEN.to_owned())
+}
+
 const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
 
 struct Sidecar {
@@ -55,9 +66,9 @@ impl Drop for Sidecar {
     }
 }
 
-fn start_sidecar(endpoint: &str, log: &Path) -> Sidecar {
-    let mut child = Command::new(WARDEN)
-        .args(["serve", "--etcd", endpoint])
+fn start_sidecar(endpoint: &str, debounce: &str, log: &Path) -> Sidecar {
+    let mut child = Command::new(sidecar_binary())
+        .args(["serve", "--etcd", endpoint, "--etcd-debounce", debounce])
         .args(["--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
         .args(["--revision-wait", "60s", "--request-timeout", "90s"])
         .args(["--log", "warn"])
@@ -176,10 +187,12 @@ fn main() {
     }
     let statements = flag(&args, "--statements").map(|s| s.parse::<usize>().unwrap());
     let writes: usize = flag(&args, "--writes").map_or(100, |s| s.parse().unwrap());
+    let rounds: usize = flag(&args, "--rounds").map_or(1, |s| s.parse().unwrap());
     let load = flag(&args, "--load").unwrap_or_else(|| "10s".to_owned());
     let every = flag(&args, "--write-every").map_or(Duration::from_millis(100), |s| {
         Duration::from_millis(s.trim_end_matches("ms").parse().unwrap())
     });
+    let debounce = flag(&args, "--debounce").unwrap_or_else(|| "20ms".to_owned());
     let scratch = tempfile::tempdir().unwrap();
     let (files, ask) = bundle(statements, scratch.path());
     let server = etcd::Etcd::start();
@@ -193,7 +206,7 @@ fn main() {
         ops.push(marker(&layout));
         let first = write(&client, ops).await;
         println!(
-            "bundle: {} files ({}), etcd revision {first}",
+            "bundle: {} files ({}), etcd revision {first}; sidecars' --etcd-debounce {debounce}",
             files.len(),
             statements.map_or("the example organization".to_owned(), |n| format!(
                 "{n} statements"
@@ -201,10 +214,8 @@ fn main() {
         );
         let sidecars: Vec<Sidecar> = (0..3)
             .map(|i| {
-                start_sidecar(
-                    &server.endpoint,
-                    &scratch.path().join(format!("sidecar{i}.log")),
-                )
+                let log = scratch.path().join(format!("sidecar{i}.log"));
+                start_sidecar(&server.endpoint, &debounce, &log)
             })
             .collect();
         let mut clients = Vec::new();
@@ -265,49 +276,62 @@ fn main() {
                 .args(["loadgen", "--addr", &target, "-z", &load, "-c", "32"])
                 .output()
                 .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
             assert!(
                 out.status.success(),
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            println!("loadgen, {label}:\n{}", text.trim_end());
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    l.contains("Requests/sec") || l.contains(" 50 % in") || l.contains(" 99 % in")
+                })
+                .map(str::trim)
+                .collect();
+            println!("loadgen, {label}: {}", kept.join("; "));
         };
-        let quiet = loadgen.clone();
-        tokio::task::spawn_blocking(move || quiet("no writes"))
-            .await
-            .unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let streaming = {
-            let stop = stop.clone();
-            let client = client.clone();
-            let layout = layout.clone();
-            tokio::spawn(async move {
-                let mut n = 0usize;
-                let mut i = writes + 1;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let (path, text) = written_policy(i);
-                    write(&client, vec![put(&layout, &path, &text), marker(&layout)]).await;
-                    i += 1;
-                    n += 1;
-                    tokio::time::sleep(every).await;
-                }
-                n
-            })
-        };
-        let label = format!("a write every {every:?}");
-        tokio::task::spawn_blocking(move || loadgen(&label))
-            .await
-            .unwrap();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let n = streaming.await.unwrap();
-        let serving = clients[0]
-            .authorize(at(0))
-            .await
-            .unwrap()
-            .into_inner()
-            .revision;
-        println!("writes during the second run: {n}; sidecar 0 serves revision {serving}");
+        let mut next = writes + 1;
+        for round in 1..=rounds {
+            let quiet = loadgen.clone();
+            let label = format!("round {round}, no writes");
+            tokio::task::spawn_blocking(move || quiet(&label))
+                .await
+                .unwrap();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let streaming = {
+                let stop = stop.clone();
+                let client = client.clone();
+                let layout = layout.clone();
+                tokio::spawn(async move {
+                    let mut n = 0usize;
+                    let mut i = next;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let (path, text) = written_policy(i);
+                        write(&client, vec![put(&layout, &path, &text), marker(&layout)]).await;
+                        i += 1;
+                        n += 1;
+                        tokio::time::sleep(every).await;
+                    }
+                    n
+                })
+            };
+            let streamed = loadgen.clone();
+            let label = format!("round {round}, a write every {every:?}");
+            tokio::task::spawn_blocking(move || streamed(&label))
+                .await
+                .unwrap();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let n = streaming.await.unwrap();
+            next += n;
+            let serving = clients[0]
+                .authorize(at(0))
+                .await
+                .unwrap()
+                .into_inner()
+                .revision;
+            println!("round {round}: {n} writes while loaded; sidecar 0 serves revision {serving}");
+        }
     });
 }
 

@@ -422,8 +422,9 @@ impl Publisher {
         &self.published
     }
 
-    /// Loads and compiles what `source` fetched on a blocking thread and publishes it, or
-    /// records why not (the serving snapshot stays). Returns the published revision.
+    /// Loads and compiles what `source` fetched on a thread of its own, at a lower CPU
+    /// priority than the requests' ([`LOAD_NICE`]), and publishes it, or records why not
+    /// (the serving snapshot stays). Returns the published revision.
     pub async fn offer(&self, source: &str, fetched: Fetched) -> Result<u64, String> {
         let Fetched { revision, files } = fetched;
         let serving = self.published.revision();
@@ -432,11 +433,7 @@ impl Publisher {
             Ok(_) if revision <= serving => Err(format!(
                 "revision {revision} is not above the serving revision {serving}"
             )),
-            Ok(files) => tokio::task::spawn_blocking(move || {
-                Snapshot::load_files(&files, revision).map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("the loader stopped: {e}"))),
+            Ok(files) => load_in_background(files, revision).await,
         };
         let metrics = &self.telemetry.metrics;
         match loaded {
@@ -476,6 +473,43 @@ impl Publisher {
                 Err(message)
             }
         }
+    }
+}
+
+/// How much lower than the requests' the CPU priority of a bundle's load is (Linux `nice`,
+/// which is per thread): a reload takes the CPU that requests leave, so that decisions per
+/// second hold while bundles change (fleet mode publishes every write on every sidecar).
+/// On a saturated machine a publish then takes longer; it never blocks a request.
+pub const LOAD_NICE: i32 = 10;
+
+/// Loads and compiles `files` on a new thread whose priority is lowered by [`LOAD_NICE`]
+/// (not tokio's blocking pool, whose threads serve other work afterwards). A thread that
+/// cannot lower its priority loads at the normal one.
+fn load_in_background(
+    files: BTreeMap<String, String>,
+    revision: u64,
+) -> impl Future<Output = Result<Snapshot, String>> + Send {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name("warden-bundle-load".to_owned())
+        .spawn(move || {
+            lower_priority(LOAD_NICE);
+            let _ = tx.send(Snapshot::load_files(&files, revision).map_err(|e| e.to_string()));
+        })
+        .map_err(|e| format!("cannot start the loader: {}", crate::error::cause(&e)));
+    async move {
+        started?;
+        rx.await
+            .unwrap_or_else(|_| Err("the loader stopped".to_owned()))
+    }
+}
+
+/// Lowers the calling thread's CPU priority by `by` (at most to 19); on Linux the nice value
+/// is the thread's own.
+fn lower_priority(by: i32) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    if let Ok(now) = getpriority_process(None) {
+        let _ = setpriority_process(None, (now + by).min(19));
     }
 }
 

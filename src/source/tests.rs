@@ -329,3 +329,17 @@ async fn a_watch_that_misses_changes_says_it_is_lost_then_watches_again() {
         (Change::Bundle, "watching".to_owned())
     );
 }
+
+#[test]
+fn a_load_runs_at_a_lower_priority_than_the_requests_and_leaves_them_alone() {
+    use rustix::process::getpriority_process;
+    let requests = getpriority_process(None).unwrap();
+    let load = std::thread::spawn(|| {
+        lower_priority(LOAD_NICE);
+        getpriority_process(None).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(load, (requests + LOAD_NICE).min(19));
+    assert_eq!(getpriority_process(None).unwrap(), requests);
+}
