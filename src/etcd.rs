@@ -35,12 +35,13 @@ pub use rpc::kv_client::KvClient;
 pub use rpc::maintenance_client::MaintenanceClient;
 pub use rpc::watch_client::WatchClient;
 
-/// Keys asked for per page of a prefix read.
+/// Keys asked for per page of a prefix read. A page whose message would pass
+/// [`MAX_MESSAGE_BYTES`] (large values, side by side) is asked again with half as many
+/// keys, down to one, so that no content of etcd makes every read fail.
 pub const PAGE_KEYS: i64 = 1000;
 
-/// The largest message taken from etcd: a page of [`PAGE_KEYS`] keys whose values are
-/// bundle files (at most [`crate::bundle::MAX_FILE_BYTES`] each) may be large, but etcd's
-/// own request limit (1.5 MiB by default) keeps most pages far below this.
+/// The largest message taken from etcd (checked against the message's length prefix,
+/// before it is read).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// How long connecting to an endpoint may take.
@@ -223,11 +224,12 @@ impl Etcd {
         let mut revision = at.unwrap_or(0);
         let mut max_mod_revision = 0;
         let mut bytes: u64 = 0;
+        let mut limit = PAGE_KEYS;
         loop {
             let request = rpc::RangeRequest {
                 key: key.clone(),
                 range_end: end.clone(),
-                limit: PAGE_KEYS,
+                limit,
                 revision,
                 sort_order: rpc::range_request::SortOrder::Ascend as i32,
                 sort_target: rpc::range_request::SortTarget::Key as i32,
@@ -235,6 +237,10 @@ impl Etcd {
             };
             let response = match kv.range(request).await {
                 Ok(r) => r.into_inner(),
+                Err(s) if limit > 1 && too_large(&s) => {
+                    limit /= 2;
+                    continue;
+                }
                 Err(s) => {
                     return Err(match EtcdError::call(&s) {
                         EtcdError::Compacted { .. } => EtcdError::Compacted {
@@ -377,6 +383,14 @@ impl Default for Layout {
             prefix: Layout::DEFAULT_PREFIX.to_owned(),
         }
     }
+}
+
+/// Whether etcd's answer was refused for passing [`MAX_MESSAGE_BYTES`].
+fn too_large(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal
+    ) && status.message().contains("too large")
 }
 
 /// The bundle path of `key` under `prefix`: UTF-8, relative, no `.` or `..` component, no

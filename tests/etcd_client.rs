@@ -130,3 +130,17 @@ async fn an_unreachable_cluster_is_an_error_not_a_hang() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_page_of_large_values_is_read_in_smaller_pages() {
+    let server = etcd::Etcd::start();
+    let client = Etcd::new(std::slice::from_ref(&server.endpoint)).unwrap();
+    // 70 values of a million bytes each: a page of them all passes the 64 MiB message limit.
+    let value = "x".repeat(1_000_000);
+    for i in 0..70 {
+        write(&client, vec![put(&format!("/w/big/{i:03}.json"), &value)]).await;
+    }
+    let read = client.read_prefix("/w/big/", None).await.unwrap();
+    assert_eq!(read.files.len(), 70);
+    assert!(read.files.values().all(|v| v.len() == 1_000_000));
+}

@@ -562,7 +562,7 @@ impl Follower {
         let mut client = self.etcd.watch_client();
         let opened = tokio::select! {
             () = self.stop.cancelled() => return Ended::Stop,
-            o = client.watch(tokio_stream::wrappers::ReceiverStream::new(queue)) => o,
+            o = client.watch(require_leader(tokio_stream::wrappers::ReceiverStream::new(queue))) => o,
         };
         let mut stream = match opened {
             Ok(s) => s.into_inner(),
@@ -741,6 +741,19 @@ impl Follower {
 enum Batch {
     Go,
     End(Ended),
+}
+
+/// A watch that etcd cancels when its member loses the cluster's leader (etcd's
+/// `WithRequireLeader`: the `hasleader` metadata). Without it, a member cut off from the
+/// quorum keeps the watch open and answers progress requests from its own stale state, so
+/// a sidecar on it would miss every later change while it looks fresh.
+fn require_leader<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "hasleader",
+        tonic::metadata::MetadataValue::from_static("true"),
+    );
+    request
 }
 
 fn progress() -> rpc::WatchRequest {
