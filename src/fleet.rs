@@ -13,6 +13,7 @@
 pub mod access;
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -156,6 +157,15 @@ pub enum AdminError {
     /// The decision pipeline refused (no snapshot served yet, overload, credentials).
     #[error(transparent)]
     Request(RequestError),
+    /// etcd's revision is below the serving snapshot's: its history is not the one the
+    /// fleet serves (an etcd restored from a backup), and a write there would be skipped by
+    /// every sidecar and mean something else on one restarted.
+    #[error(
+        "etcd is at revision {etcd}, behind the serving revision {serving}: its history is \
+         not the one this sidecar serves (an etcd restored from a backup?); restart the \
+         sidecars on it before writing: nothing was written"
+    )]
+    HistoryBehind { etcd: i64, serving: u64 },
 }
 
 impl AdminError {
@@ -239,6 +249,12 @@ impl Admin {
                 self.authorize(credentials.clone(), &asks, wait_for).await?;
             let marker = format!("{{\"principal\":{}}}", json_string(&principal));
             let read = self.etcd.read_prefix(&self.layout.bundle(), None).await?;
+            if u64::try_from(read.revision).unwrap_or(0) < authorized_at {
+                return Err(AdminError::HistoryBehind {
+                    etcd: read.revision,
+                    serving: authorized_at,
+                });
+            }
             if let Some(e) = expected
                 && read.max_mod_revision > e
             {
@@ -249,6 +265,14 @@ impl Admin {
                 .into());
             }
             let mut files = read.files;
+            let old: BTreeMap<String, String> = changes
+                .iter()
+                .filter_map(|c| {
+                    files
+                        .get(c.path())
+                        .map(|t| (c.path().to_owned(), t.clone()))
+                })
+                .collect();
             let mut txn = Changes::default();
             for change in &changes {
                 match change {
@@ -263,6 +287,14 @@ impl Admin {
                         txn.deletes.push(self.layout.key(path));
                     }
                 }
+            }
+            // A resource policy applies to the ARN (or pattern) its document binds it to,
+            // which its path does not name: the caller must also be allowed the change on
+            // what the document governs, before and after.
+            let bound = bound_resources(&changes, &old);
+            if !bound.is_empty() {
+                self.authorize_items(credentials.clone(), authorized_at, |_| Ok(bound))
+                    .await?;
             }
             bundle::load_files(&files).map_err(StoreError::Invalid)?;
             let authorized_at = i64::try_from(authorized_at).unwrap_or(i64::MAX);
@@ -488,6 +520,43 @@ impl Admin {
 
 /// Limits and paths, before any work: the count of changes, each path in the layout and
 /// named once, each document's size and the total.
+/// What the resource policies a write changes are bound to: for each change of an
+/// `accounts/A/resources/` document, `warden:PutResourcePolicy` (or `Delete...`) on the
+/// `arn` its old text and its new text name (a document that is not JSON, or names none,
+/// is refused by the load that follows).
+fn bound_resources(changes: &[Change], old: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let arn_of = |text: &str| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v.get("arn").and_then(|a| a.as_str()).map(str::to_owned))
+    };
+    let mut bound = Vec::new();
+    for change in changes {
+        let path = change.path();
+        let mut parts = path.split('/');
+        let is_resource = parts.next() == Some("accounts")
+            && parts.next().is_some()
+            && parts.next() == Some("resources");
+        if !is_resource {
+            continue;
+        }
+        let action = format!("warden:{}ResourcePolicy", change.verb().as_str());
+        let new = match change {
+            Change::Put { text, .. } => arn_of(text),
+            Change::Delete { .. } => None,
+        };
+        for arn in [old.get(path).and_then(|t| arn_of(t)), new]
+            .into_iter()
+            .flatten()
+        {
+            if !bound.contains(&(action.clone(), arn.clone())) {
+                bound.push((action.clone(), arn));
+            }
+        }
+    }
+    bound
+}
+
 fn check_changes(changes: &[Change]) -> Result<(), AdminError> {
     if changes.is_empty() || changes.len() > MAX_CHANGES {
         return Err(AdminError::invalid(

@@ -1182,3 +1182,109 @@ async fn a_lagging_sidecar_does_not_authorize_by_revoked_policies() {
     }
     assert_eq!(f.revision().await, revoked);
 }
+
+/// A resource policy governs the ARN its document binds it to, not its file name: a caller
+/// allowed `warden:PutResourcePolicy` only on `resource-policy/mine` cannot bind that
+/// document to the whole account's documents (which would let it write them all next), nor
+/// to another account's resources; it can bind it to what it is allowed to govern.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_policy_is_authorized_on_what_it_binds_not_only_its_name() {
+    let f = Fixture::start().await;
+    let mut admin = f.client().await;
+    // The bootstrap admin gives alice one resource policy of her account, and the orders
+    // under `order/mine/` as what it may govern.
+    let alice_file = serde_json::json!({
+        "path": "/engineering/",
+        "tags": {"team": "orders"},
+        "groups": ["Developers"],
+        "inline_policies": {"MyResourcePolicy": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Action": "warden:PutResourcePolicy",
+            "Resource": [
+                "arn:aws:warden::333333333333:resource-policy/mine",
+                "arn:aws:orders:us-east-1:333333333333:order/mine/*"
+            ]
+        }]}}
+    })
+    .to_string();
+    let granted = admin
+        .write(bearer(
+            write(
+                vec![put("accounts/333333333333/users/alice.json", &alice_file)],
+                f.pushed,
+            ),
+            TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let document = |arn: &str| {
+        serde_json::json!({"arn": arn, "policy": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": ALICE},
+            "Action": "warden:*",
+            "Resource": "*"
+        }]}})
+        .to_string()
+    };
+    let mine = "accounts/333333333333/resources/mine.json";
+    for broader in [
+        "arn:aws:warden::333333333333:*",
+        "arn:aws:warden:::*",
+        "arn:aws:orders:us-east-1:333333333333:*",
+    ] {
+        let mut request = signed_write(&f.alice_key, vec![put(mine, &document(broader))]);
+        request.expected_revision = granted;
+        let status = refused(admin.write(request).await, Code::PermissionDenied);
+        assert!(
+            status.message().contains("warden:PutResourcePolicy"),
+            "{status:?}"
+        );
+        assert!(status.message().contains(broader), "{status:?}");
+        assert_eq!(f.revision().await, granted);
+    }
+    let narrow = "arn:aws:orders:us-east-1:333333333333:order/mine/1";
+    let mut request = signed_write(&f.alice_key, vec![put(mine, &document(narrow))]);
+    request.expected_revision = granted;
+    let written = admin.write(request).await.unwrap().into_inner().revision;
+    assert!(written > granted);
+}
+
+/// An etcd restored from a backup is behind the revision the fleet serves: its history is
+/// another one, and a write there would be skipped by every sidecar (their revisions only
+/// grow) while `min_revision` would answer from the old history. The admin API refuses to
+/// write until the sidecars are restarted on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_an_etcd_behind_the_served_history_is_refused() {
+    let mut f = Fixture::start().await;
+    let mut admin = f.client().await;
+    let mut served = f.pushed;
+    for _ in 0..3 {
+        served = admin
+            .write(bearer(write(vec![put(POLICY, GOOD)], served), TOKEN))
+            .await
+            .unwrap()
+            .into_inner()
+            .revision;
+    }
+    // The sidecar serves `served`; etcd is wiped and given the example bundle again: a
+    // history at a lower revision.
+    f.etcd.stop();
+    std::fs::remove_dir_all(f.etcd.dir.path().join("data")).unwrap();
+    f.etcd.resume();
+    let client = warden::etcd::Etcd::new(std::slice::from_ref(&f.etcd.endpoint)).unwrap();
+    let restored =
+        warden::fleet::store::push(&client, &Layout::default(), &example_files(), None, "{}")
+            .await
+            .unwrap();
+    assert!(restored < served);
+    let status = refused(
+        admin
+            .write(bearer(write(vec![put(POLICY, GOOD)], 0), TOKEN))
+            .await,
+        Code::FailedPrecondition,
+    );
+    assert!(status.message().contains("restored"), "{status:?}");
+    assert_eq!(f.revision().await, restored);
+}

@@ -56,6 +56,7 @@ pub fn status(e: &AdminError) -> Status {
         AdminError::Denied { .. } => Status::permission_denied(e.to_string()),
         AdminError::Invalid { .. } => Status::invalid_argument(e.to_string()),
         AdminError::NotFound { .. } => Status::not_found(e.to_string()),
+        AdminError::HistoryBehind { .. } => Status::failed_precondition(e.to_string()),
         AdminError::Store(StoreError::Invalid(bundle)) => refused(bundle),
         AdminError::Store(StoreError::Conflict { .. } | StoreError::Busy) => {
             Status::aborted(e.to_string())
