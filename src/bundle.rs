@@ -544,6 +544,22 @@ impl Loader {
                         );
                         continue;
                     }
+                    // A bare name resolves to the account's policy before the built-in one:
+                    // a customer policy named `PowerUserAccess` would take over every
+                    // attachment (and boundary) that names the built-in.
+                    if builtin::arn_of(name).is_some() {
+                        self.reader(file).error(
+                            "reserved-name",
+                            "$",
+                            Pos::default(),
+                            format!(
+                                "`{name}` is the name of a built-in managed policy: a customer \
+                                 policy cannot take it (it would replace the built-in wherever \
+                                 it is attached by name)"
+                            ),
+                        );
+                        continue;
+                    }
                     let arn = format!("arn:{PARTITION}:iam::{acct}:policy/{name}");
                     let compiled = parse_file(&mut self.findings, file, text).and_then(|node| {
                         self.policy(

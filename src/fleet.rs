@@ -198,6 +198,10 @@ pub struct Admin {
     service: Arc<Service>,
     /// `None`: no bootstrap token is configured, and a bearer token is refused.
     token: Option<BootstrapToken>,
+    /// One write at a time reads and loads the whole bundle (compare-and-swap serializes
+    /// writes anyway): concurrent writes cannot take every core and hold a copy of the
+    /// bundle each.
+    writing: tokio::sync::Semaphore,
 }
 
 impl Admin {
@@ -212,6 +216,7 @@ impl Admin {
             layout,
             service,
             token,
+            writing: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -247,6 +252,9 @@ impl Admin {
         for _ in 0..attempts {
             let (principal, authorized_at) =
                 self.authorize(credentials.clone(), &asks, wait_for).await?;
+            // Authorized callers only, one at a time, from here: the whole bundle is read
+            // and loaded (the load on a blocking thread, off the request workers).
+            let _writing = self.writing.acquire().await.map_err(|_| StoreError::Busy)?;
             let marker = format!("{{\"principal\":{}}}", json_string(&principal));
             let read = self.etcd.read_prefix(&self.layout.bundle(), None).await?;
             if u64::try_from(read.revision).unwrap_or(0) < authorized_at {
@@ -296,7 +304,10 @@ impl Admin {
                 self.authorize_items(credentials.clone(), authorized_at, |_| Ok(bound))
                     .await?;
             }
-            bundle::load_files(&files).map_err(StoreError::Invalid)?;
+            tokio::task::spawn_blocking(move || bundle::load_files(&files))
+                .await
+                .map_err(|_| StoreError::Busy)?
+                .map_err(StoreError::Invalid)?;
             let authorized_at = i64::try_from(authorized_at).unwrap_or(i64::MAX);
             let base = expected.unwrap_or(read.revision).min(authorized_at);
             match store::commit(&self.etcd, &self.layout, base, txn, &marker).await {

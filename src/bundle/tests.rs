@@ -732,3 +732,23 @@ fn a_bad_listener_document_is_a_located_finding() {
         check(&[(file, "{}")], file, "unexpected-file", "$", 0, 0);
     }
 }
+
+#[test]
+fn a_customer_policy_cannot_take_a_built_in_policy_s_name() {
+    let admin = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#;
+    let file = format!("accounts/{ACCT}/policies/PowerUserAccess.json");
+    check(
+        &[
+            (file.as_str(), admin),
+            (
+                &format!("accounts/{ACCT}/groups/team.json"),
+                r#"{"managed_policies": ["PowerUserAccess"]}"#,
+            ),
+        ],
+        &file,
+        "reserved-name",
+        "$",
+        0,
+        0,
+    );
+}
