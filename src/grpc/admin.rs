@@ -137,9 +137,14 @@ fn refused(bundle: &crate::bundle::BundleError) -> Status {
     )
 }
 
-/// The length-delimited values of field `tag` in a message's top level, and how many
-/// there are, without decoding them.
-fn fields(mut buf: &[u8], tag: u32) -> Result<Vec<&[u8]>, Status> {
+/// How often a single message field may be repeated on the wire before the request is
+/// refused.
+const MAX_REPEATED_SINGLE: usize = 4;
+
+/// The length-delimited values of field `tag` in a message's top level, without decoding
+/// them: at most `at_most + 1` of them (the scan stops there, so that a message of millions
+/// of empty fields costs no list of millions).
+fn fields(mut buf: &[u8], tag: u32, at_most: usize) -> Result<Vec<&[u8]>, Status> {
     let malformed = |e: prost::DecodeError| Status::invalid_argument(format!("malformed: {e}"));
     let mut out = Vec::new();
     while !buf.is_empty() {
@@ -151,6 +156,9 @@ fn fields(mut buf: &[u8], tag: u32) -> Result<Vec<&[u8]>, Status> {
                 return Err(Status::invalid_argument("malformed: a truncated field"));
             };
             out.push(value);
+            if out.len() > at_most {
+                return Ok(out);
+            }
             buf = rest;
         } else {
             skip_field(wire, t, &mut buf, DecodeContext::default()).map_err(malformed)?;
@@ -159,19 +167,33 @@ fn fields(mut buf: &[u8], tag: u32) -> Result<Vec<&[u8]>, Status> {
     Ok(out)
 }
 
+/// `found`, unless a single field was repeated more than [`MAX_REPEATED_SINGLE`] times.
+fn singles<'a>(found: Vec<&'a [u8]>, what: &str) -> Result<Vec<&'a [u8]>, Status> {
+    if found.len() > MAX_REPEATED_SINGLE {
+        return Err(Status::invalid_argument(format!(
+            "{what}: given more than {MAX_REPEATED_SINGLE} times"
+        )));
+    }
+    Ok(found)
+}
+
 /// Counts the repeated fields of a request before prost builds them: `list` (the tag of
 /// `changes` or `paths`) at most [`MAX_CHANGES`], a signed request's headers at most
 /// [`MAX_SIGNED_HEADERS`].
 fn count(bytes: &[u8], list: u32, name: &str) -> Result<(), Status> {
-    let n = fields(bytes, list)?.len();
-    if n > MAX_CHANGES {
+    if fields(bytes, list, MAX_CHANGES)?.len() > MAX_CHANGES {
         return Err(Status::invalid_argument(format!(
-            "{name}: 1 to {MAX_CHANGES}, not {n}"
+            "{name}: 1 to {MAX_CHANGES}, not more"
         )));
     }
-    for credentials in fields(bytes, 1)? {
-        for signed in fields(credentials, 2)? {
-            if fields(signed, 3)?.len() > MAX_SIGNED_HEADERS {
+    // `credentials` and `signed_request` are single fields, which protobuf lets a message
+    // repeat (the last wins): a few repeats are read, a flood is refused.
+    for credentials in singles(fields(bytes, 1, MAX_REPEATED_SINGLE)?, "credentials")? {
+        for signed in singles(
+            fields(credentials, 2, MAX_REPEATED_SINGLE)?,
+            "credentials.signed_request",
+        )? {
+            if fields(signed, 3, MAX_SIGNED_HEADERS)?.len() > MAX_SIGNED_HEADERS {
                 return Err(Status::invalid_argument(format!(
                     "credentials.signed_request.headers: more than the limit of \
                      {MAX_SIGNED_HEADERS} headers"
@@ -350,6 +372,19 @@ impl admin_server::Admin for Admin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_empty_fields_is_refused_after_a_bounded_scan() {
+        // 9 MiB of empty `changes` (tag 2, length 0): 4.7 million fields.
+        let flood: Vec<u8> = [0x12u8, 0x00].repeat(9 << 19);
+        assert_eq!(fields(&flood, 2, MAX_CHANGES).unwrap().len(), MAX_CHANGES + 1);
+        let e = count(&flood, 2, "changes").unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        // Repeated single fields (credentials, tag 1) are refused too.
+        let repeated: Vec<u8> = [0x0au8, 0x00].repeat(1000);
+        let e = count(&repeated, 2, "changes").unwrap_err();
+        assert!(e.message().contains("credentials"), "{e:?}");
+    }
 
     #[test]
     fn a_refusal_with_many_findings_stays_within_trailers_and_says_what_it_left_out() {
