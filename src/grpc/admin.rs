@@ -377,7 +377,10 @@ mod tests {
     fn a_flood_of_empty_fields_is_refused_after_a_bounded_scan() {
         // 9 MiB of empty `changes` (tag 2, length 0): 4.7 million fields.
         let flood: Vec<u8> = [0x12u8, 0x00].repeat(9 << 19);
-        assert_eq!(fields(&flood, 2, MAX_CHANGES).unwrap().len(), MAX_CHANGES + 1);
+        assert_eq!(
+            fields(&flood, 2, MAX_CHANGES).unwrap().len(),
+            MAX_CHANGES + 1
+        );
         let e = count(&flood, 2, "changes").unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         // Repeated single fields (credentials, tag 1) are refused too.
