@@ -296,9 +296,10 @@ impl Admin {
                     }
                 }
             }
-            // A resource policy applies to the ARN (or pattern) its document binds it to,
-            // which its path does not name: the caller must also be allowed the change on
-            // what the document governs, before and after.
+            // A resource policy applies to the ARN (or pattern) its document binds it to, and
+            // an identity's path is part of its ARN, neither named by the file's path: the
+            // caller must also be allowed the change on what the document governs, before
+            // and after.
             let bound = bound_resources(&changes, &old);
             if !bound.is_empty() {
                 self.authorize_items(credentials.clone(), authorized_at, |_| Ok(bound))
@@ -531,37 +532,71 @@ impl Admin {
 
 /// Limits and paths, before any work: the count of changes, each path in the layout and
 /// named once, each document's size and the total.
-/// What the resource policies a write changes are bound to: for each change of an
-/// `accounts/A/resources/` document, `warden:PutResourcePolicy` (or `Delete...`) on the
-/// `arn` its old text and its new text name (a document that is not JSON, or names none,
-/// is refused by the load that follows).
+/// What the documents a write changes govern beyond their names, each to be allowed too:
+/// for an `accounts/A/resources/` document, `warden:PutResourcePolicy` (or `Delete...`) on
+/// the `arn` its old text and its new text bind it to; for a user, group or role whose old
+/// or new document sets a `path` other than `/`, its action on the ARN with that path
+/// (`arn:aws:warden::A:role/breakglass/app`), as IAM authorizes `CreateRole` on the ARN
+/// with its path. A document that is not JSON is refused by the load that follows.
 fn bound_resources(changes: &[Change], old: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    let arn_of = |text: &str| {
+    let field = |text: &str, key: &str| {
         serde_json::from_str::<serde_json::Value>(text)
             .ok()
-            .and_then(|v| v.get("arn").and_then(|a| a.as_str()).map(str::to_owned))
+            .and_then(|v| v.get(key).and_then(|a| a.as_str()).map(str::to_owned))
     };
     let mut bound = Vec::new();
     for change in changes {
         let path = change.path();
-        let mut parts = path.split('/');
-        let is_resource = parts.next() == Some("accounts")
-            && parts.next().is_some()
-            && parts.next() == Some("resources");
-        if !is_resource {
-            continue;
-        }
-        let action = format!("warden:{}ResourcePolicy", change.verb().as_str());
-        let new = match change {
-            Change::Put { text, .. } => arn_of(text),
-            Change::Delete { .. } => None,
+        let parts: Vec<&str> = path.split('/').collect();
+        let texts = [
+            old.get(path).map(String::as_str),
+            match change {
+                Change::Put { text, .. } => Some(text.as_str()),
+                Change::Delete { .. } => None,
+            },
+        ];
+        let governed: Vec<(String, String)> = match parts.as_slice() {
+            ["accounts", _, "resources", _] => texts
+                .into_iter()
+                .flatten()
+                .filter_map(|t| field(t, "arn"))
+                .map(|arn| {
+                    (
+                        format!("warden:{}ResourcePolicy", change.verb().as_str()),
+                        arn,
+                    )
+                })
+                .collect(),
+            [
+                "accounts",
+                acct,
+                kind @ ("users" | "groups" | "roles"),
+                file,
+            ] => {
+                let (noun, resource_type) = match *kind {
+                    "users" => ("User", "user"),
+                    "groups" => ("Group", "group"),
+                    _ => ("Role", "role"),
+                };
+                let name = file.strip_suffix(".json").unwrap_or(file);
+                texts
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| field(t, "path"))
+                    .filter(|p| p != "/")
+                    .map(|p| {
+                        (
+                            format!("warden:{}{noun}", change.verb().as_str()),
+                            format!("arn:aws:warden::{acct}:{resource_type}{p}{name}"),
+                        )
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
         };
-        for arn in [old.get(path).and_then(|t| arn_of(t)), new]
-            .into_iter()
-            .flatten()
-        {
-            if !bound.contains(&(action.clone(), arn.clone())) {
-                bound.push((action.clone(), arn));
+        for item in governed {
+            if !bound.contains(&item) {
+                bound.push(item);
             }
         }
     }

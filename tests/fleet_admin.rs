@@ -1288,3 +1288,95 @@ async fn a_write_to_an_etcd_behind_the_served_history_is_refused() {
     assert!(status.message().contains("restored"), "{status:?}");
     assert_eq!(f.revision().await, restored);
 }
+
+/// `warden pull` writes only the layout's documents: a key etcd holds that no sidecar
+/// would load (`.git/config` under an account, put around the admin API) makes the pull
+/// fail naming it, with no file written.
+#[tokio::test]
+async fn a_pull_writes_nothing_when_etcd_holds_a_key_outside_the_layout() {
+    let etcd = etcd::Etcd::start();
+    let e = etcd.endpoint.as_str();
+    let out = warden(&["push", examples().to_str().unwrap(), "--etcd", e]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    etcd.ctl(&[
+        "put",
+        "/warden/bundle/accounts/555555555555/.git/config",
+        "[core]\n\tfsmonitor = touch /tmp/pwned\n",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let pulled = dir.path().join("pulled");
+    let out = warden(&["pull", pulled.to_str().unwrap(), "--etcd", e]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(".git/config"), "{stderr}");
+    let written = std::fs::read_dir(&pulled).map_or(0, Iterator::count);
+    assert_eq!(written, 0);
+}
+
+/// An identity's path is part of its ARN (`role/breakglass/app-x`), which policies on
+/// `role/breakglass/*` trust: a caller allowed `warden:PutRole` only on `role/app-*` cannot
+/// give its role a path that makes it another role's namesake, nor take the path away from
+/// a role that has one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_s_path_is_part_of_what_a_write_is_authorized_on() {
+    let f = Fixture::start().await;
+    let mut admin = f.client().await;
+    let alice_file = serde_json::json!({
+        "path": "/engineering/",
+        "tags": {"team": "orders"},
+        "groups": ["Developers"],
+        "inline_policies": {"MyRoles": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Action": "warden:PutRole",
+            "Resource": "arn:aws:warden::333333333333:role/app-*"
+        }]}}
+    })
+    .to_string();
+    let granted = admin
+        .write(bearer(
+            write(
+                vec![put("accounts/333333333333/users/alice.json", &alice_file)],
+                f.pushed,
+            ),
+            TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let role = |path: &str| {
+        serde_json::json!({"path": path, "trust_policy": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "deploy.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}})
+        .to_string()
+    };
+    let file = "accounts/333333333333/roles/app-x.json";
+    let mut request = signed_write(&f.alice_key, vec![put(file, &role("/breakglass/"))]);
+    request.expected_revision = granted;
+    let status = refused(admin.write(request).await, Code::PermissionDenied);
+    assert!(
+        status
+            .message()
+            .contains("arn:aws:warden::333333333333:role/breakglass/app-x"),
+        "{status:?}"
+    );
+    assert_eq!(f.revision().await, granted);
+    let mut request = signed_write(&f.alice_key, vec![put(file, &role("/"))]);
+    request.expected_revision = granted;
+    let written = admin.write(request).await.unwrap().into_inner().revision;
+    assert!(written > granted);
+    // `app-runtime` has the path `/service/`: replacing it needs the right on that ARN too.
+    let mut request = signed_write(
+        &f.alice_key,
+        vec![put(
+            "accounts/333333333333/roles/app-runtime.json",
+            &role("/"),
+        )],
+    );
+    request.expected_revision = written;
+    let status = refused(admin.write(request).await, Code::PermissionDenied);
+    assert!(
+        status.message().contains("role/service/app-runtime"),
+        "{status:?}"
+    );
+}

@@ -152,6 +152,14 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let read = runtime
         .block_on(store::pull(&etcd, &layout, args.revision))
         .map_err(|e| anyhow!("pull: {e}"))?;
+    // Only the layout's documents are written (what a sidecar could load), and nothing is
+    // written when etcd holds anything else: a key such as `accounts/A/.git/config` would
+    // otherwise become a file an operator's tools read in the pulled directory.
+    for path in read.files.keys() {
+        warden::fleet::access::access(path, warden::fleet::access::Verb::Get, None).map_err(
+            |why| anyhow!("pull: etcd holds `{path}`, which is no document of a bundle ({why}): nothing was written"),
+        )?;
+    }
     for (path, text) in &read.files {
         // INVARIANT (paths stay inside): `etcd::relative` refused every key that is not a
         // relative path of plain components before it became a file's path.
