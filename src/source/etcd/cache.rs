@@ -30,6 +30,8 @@ pub struct Cache {
     dir: PathBuf,
 }
 
+use std::os::unix::fs::OpenOptionsExt as _;
+
 impl Cache {
     pub fn new(dir: PathBuf) -> Cache {
         Cache { dir }
@@ -44,18 +46,28 @@ impl Cache {
     pub fn read(&self) -> Result<Option<Cached>, String> {
         let path = self.dir.join(FILE);
         let shown = path.display();
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
+        // Opened as the bundle reader opens a file: non-blocking (a FIFO swapped in cannot
+        // hang the start-up), refused unless its own `fstat` says a regular file, and read
+        // no further than the limit whatever size it claims.
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("`{shown}`: {}", crate::error::cause(&e))),
         };
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("`{shown}`: {}", crate::error::cause(&e)))?;
+        if !meta.is_file() {
+            return Err(format!("`{shown}`: not a regular file"));
+        }
         // Room for the bundle's bytes and the JSON escaping of its texts.
         let limit = crate::bundle::dir::MAX_BUNDLE_BYTES.saturating_mul(2);
-        if meta.len() > limit {
-            return Err(format!("`{shown}`: {} bytes, above {limit}", meta.len()));
-        }
-        let text =
-            std::fs::read(&path).map_err(|e| format!("`{shown}`: {}", crate::error::cause(&e)))?;
+        let text = crate::bundle::dir::read_limited(file, meta.len(), limit)
+            .map_err(|p| format!("`{shown}`: {}", p.message))?;
         let cached: Cached =
             serde_json::from_slice(&text).map_err(|e| format!("`{shown}`: {e}"))?;
         if cached.files.len() > crate::bundle::dir::MAX_ENTRIES {
@@ -158,5 +170,24 @@ mod tests {
             let e = cache.read().unwrap_err();
             assert!(e.contains("bundle.json") && e.contains(says), "{e}");
         }
+    }
+
+    #[test]
+    fn a_cache_that_is_no_regular_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        // A FIFO with no writer: opening it to read would block forever.
+        let fifo = dir.path().join(FILE);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = cache.read().unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_file(&fifo).unwrap();
+        // A link to somewhere else is not followed.
+        std::os::unix::fs::symlink("/dev/zero", &fifo).unwrap();
+        assert!(cache.read().is_err());
     }
 }
