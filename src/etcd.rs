@@ -100,6 +100,10 @@ pub struct PrefixRead {
     pub files: BTreeMap<String, String>,
     /// The highest `mod_revision` among the keys (0 when there are none).
     pub max_mod_revision: i64,
+    /// Keys that cannot be documents (a bad path, a value too large or not UTF-8), with
+    /// why: only in a read that keeps them ([`Etcd::read_prefix_keeping_refused`]); any
+    /// other read fails on the first.
+    pub refused: Vec<(Vec<u8>, String)>,
 }
 
 /// A connection to an etcd cluster (one or more endpoints, balanced).
@@ -217,7 +221,29 @@ impl Etcd {
         prefix: &str,
         at: Option<i64>,
     ) -> Result<PrefixRead, EtcdError> {
+        self.read_pages(prefix, at, false).await
+    }
+
+    /// Like [`Etcd::read_prefix`], keeping the keys that cannot be documents in
+    /// [`PrefixRead::refused`] instead of failing on them (each still counts toward the
+    /// bundle's limit of files): a source follows the prefix on, and loads it again once
+    /// they are fixed or deleted, without reading it whole on every change.
+    pub async fn read_prefix_keeping_refused(
+        &self,
+        prefix: &str,
+        at: Option<i64>,
+    ) -> Result<PrefixRead, EtcdError> {
+        self.read_pages(prefix, at, true).await
+    }
+
+    async fn read_pages(
+        &self,
+        prefix: &str,
+        at: Option<i64>,
+        keep_refused: bool,
+    ) -> Result<PrefixRead, EtcdError> {
         let end = prefix_end(prefix.as_bytes());
+        let mut refused: Vec<(Vec<u8>, String)> = Vec::new();
         let mut kv = self.kv();
         let mut files = BTreeMap::new();
         let mut key = prefix.as_bytes().to_vec();
@@ -256,8 +282,7 @@ impl Etcd {
             }
             let last = response.kvs.last().map(|kv| kv.key.clone());
             for kv in response.kvs {
-                let path = relative(prefix, &kv.key)?;
-                if files.len() >= crate::bundle::dir::MAX_ENTRIES {
+                if files.len() + refused.len() >= crate::bundle::dir::MAX_ENTRIES {
                     return Err(EtcdError::TooLarge {
                         prefix: prefix.to_owned(),
                         message: format!(
@@ -266,17 +291,34 @@ impl Etcd {
                         ),
                     });
                 }
-                if kv.value.len() as u64 > crate::bundle::MAX_FILE_BYTES {
-                    return Err(EtcdError::Content {
-                        key: path,
-                        message: format!(
-                            "{} bytes, above the limit of {} bytes for a bundle file",
-                            kv.value.len(),
-                            crate::bundle::MAX_FILE_BYTES
-                        ),
-                    });
-                }
-                bytes += kv.value.len() as u64;
+                let document = relative(prefix, &kv.key).and_then(|path| {
+                    if kv.value.len() as u64 > crate::bundle::MAX_FILE_BYTES {
+                        return Err(EtcdError::Content {
+                            key: path,
+                            message: format!(
+                                "{} bytes, above the limit of {} bytes for a bundle file",
+                                kv.value.len(),
+                                crate::bundle::MAX_FILE_BYTES
+                            ),
+                        });
+                    }
+                    match std::str::from_utf8(&kv.value) {
+                        Ok(text) => Ok((path, text.to_owned())),
+                        Err(_) => Err(EtcdError::Content {
+                            key: path,
+                            message: "the value is not UTF-8 text".to_owned(),
+                        }),
+                    }
+                });
+                let (path, text) = match document {
+                    Ok(d) => d,
+                    Err(EtcdError::Content { message, .. }) if keep_refused => {
+                        refused.push((kv.key, message));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                bytes += text.len() as u64;
                 if bytes > crate::bundle::dir::MAX_BUNDLE_BYTES {
                     return Err(EtcdError::TooLarge {
                         prefix: prefix.to_owned(),
@@ -286,10 +328,6 @@ impl Etcd {
                         ),
                     });
                 }
-                let text = String::from_utf8(kv.value).map_err(|_| EtcdError::Content {
-                    key: path.clone(),
-                    message: "the value is not UTF-8 text".to_owned(),
-                })?;
                 max_mod_revision = max_mod_revision.max(kv.mod_revision);
                 files.insert(path, text);
             }
@@ -306,6 +344,7 @@ impl Etcd {
             revision,
             files,
             max_mod_revision,
+            refused,
         })
     }
 

@@ -645,3 +645,36 @@ async fn a_sidecar_restarted_during_an_outage_starts_from_its_cache() {
     let bare = Server::start_etcd(&etcd.endpoint, PREFIX, &[]);
     assert_eq!(bare.readyz().await.0, 503);
 }
+
+/// A hostile key that a whole read finds (here, present before the sidecar starts) is kept
+/// as refused, as the watch keeps one: each later change fails to load naming it, without
+/// reading the whole prefix again, and deleting it loads the bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_key_found_by_a_whole_read_is_followed_not_read_again() {
+    let etcd = etcd::Etcd::start();
+    let c = client(&etcd);
+    put_example(&c).await;
+    write(&c, vec![put("../x.json", b"{}")]).await;
+    let s = Server::start_etcd(&etcd.endpoint, PREFIX, &[]);
+    let named = |b: &serde_json::Value| {
+        b["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/warden/bundle/../x.json"))
+    };
+    s.until_ready("the hostile key named", |_, b| named(b))
+        .await;
+    let policy = server::reader_policy(&["orders:GetOrder"]);
+    for i in 0..5 {
+        let path = format!("accounts/333333333333/policies/P{i}.json");
+        let at = write(&c, vec![put(&path, policy.as_bytes())]).await;
+        s.until_ready("the change's load failed naming the key", |_, b| {
+            b["last_error"]["revision"].as_u64() == Some(at) && named(b)
+        })
+        .await;
+    }
+    let content = "warden_source_resyncs_total{reason=\"content\"}";
+    let resyncs = s.metrics().await;
+    assert_eq!(resyncs.get(content), 0.0);
+    let fixed = write(&c, vec![delete("../x.json")]).await;
+    serving(&s, fixed).await;
+}

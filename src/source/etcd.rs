@@ -134,6 +134,15 @@ impl Files {
         files
     }
 
+    /// Keeps `key` as refused, for `why` (a read that found it cannot be a document).
+    pub fn refuse(&mut self, key: &[u8], why: &str) {
+        if self.unknown.is_none() {
+            self.refused
+                .insert(key_digest(key), format!("etcd key `{}`: {why}", shown(key)));
+            self.check_limits();
+        }
+    }
+
     /// Whether the files must be read again before they can be offered.
     pub fn is_unknown(&self) -> bool {
         self.unknown.is_some()
@@ -609,9 +618,16 @@ impl Follower {
     async fn read(&mut self) -> Result<u64, String> {
         // The revision first, so that a refused read still has one.
         let at = self.etcd.revision().await.map_err(|e| e.to_string())?;
-        let read = match self.etcd.read_prefix(&self.prefix, Some(at)).await {
-            Ok(read) => Ok(read.files),
-            Err(e @ (EtcdError::Content { .. } | EtcdError::TooLarge { .. })) => Err(e),
+        // Keys that cannot be documents are kept as refused, as the watch keeps them: the
+        // load fails naming them, and the watch goes on (a whole read per later change, on
+        // every sidecar, would be the price of one hostile key).
+        let (read, refused) = match self
+            .etcd
+            .read_prefix_keeping_refused(&self.prefix, Some(at))
+            .await
+        {
+            Ok(read) => (Ok(read.files), read.refused),
+            Err(e @ EtcdError::TooLarge { .. }) => (Err(e), Vec::new()),
             Err(e) => return Err(e.to_string()),
         };
         self.contact.heard(revision(at));
@@ -620,6 +636,9 @@ impl Follower {
         // above etcd's revision keeps serving: see SECURITY.md).
         self.contact.set_from_cache(false);
         self.files = Files::read(&self.prefix, read);
+        for (key, why) in refused {
+            self.files.refuse(&key, &why);
+        }
         let at = revision(at);
         // Offered now, before the first fetch is told that etcd answered.
         self.offer(at);
