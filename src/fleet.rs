@@ -225,6 +225,7 @@ impl Admin {
     pub async fn write(
         &self,
         credentials: Credentials,
+        peer: Option<std::net::IpAddr>,
         changes: Vec<Change>,
         expected: Option<i64>,
     ) -> Result<i64, AdminError> {
@@ -250,8 +251,9 @@ impl Admin {
         // conflict, never a write by policies that no longer hold.
         let mut wait_for = expected.map_or(0, |e| u64::try_from(e).unwrap_or(0));
         for _ in 0..attempts {
-            let (principal, authorized_at) =
-                self.authorize(credentials.clone(), &asks, wait_for).await?;
+            let (principal, authorized_at) = self
+                .authorize(credentials.clone(), peer, &asks, wait_for)
+                .await?;
             // Authorized callers only, one at a time, from here: the whole bundle is read
             // and loaded (the load on a blocking thread, off the request workers).
             let _writing = self.writing.acquire().await.map_err(|_| StoreError::Busy)?;
@@ -302,7 +304,7 @@ impl Admin {
             // and after.
             let bound = bound_resources(&changes, &old);
             if !bound.is_empty() {
-                self.authorize_items(credentials.clone(), authorized_at, |_| Ok(bound))
+                self.authorize_items(credentials.clone(), peer, authorized_at, |_| Ok(bound))
                     .await?;
             }
             tokio::task::spawn_blocking(move || bundle::load_files(&files))
@@ -332,6 +334,7 @@ impl Admin {
     pub async fn get(
         &self,
         credentials: Credentials,
+        peer: Option<std::net::IpAddr>,
         paths: Vec<String>,
         at: Option<i64>,
     ) -> Result<(Vec<(String, String)>, i64), AdminError> {
@@ -346,7 +349,7 @@ impl Admin {
                 .map_err(|m| AdminError::invalid(format!("paths[{i}]"), m))?;
         }
         let asks: Vec<(&str, Verb)> = paths.iter().map(|p| (p.as_str(), Verb::Get)).collect();
-        self.authorize(credentials, &asks, 0).await?;
+        self.authorize(credentials, peer, &asks, 0).await?;
         let mut revision = at.unwrap_or(0);
         let mut documents = Vec::with_capacity(paths.len());
         for path in paths {
@@ -403,9 +406,10 @@ impl Admin {
     pub async fn list(
         &self,
         credentials: Credentials,
+        peer: Option<std::net::IpAddr>,
         at: Option<i64>,
     ) -> Result<(Vec<String>, i64), AdminError> {
-        self.authorize_items(credentials, 0, |management| {
+        self.authorize_items(credentials, peer, 0, |management| {
             Ok(vec![(
                 "warden:ListDocuments".to_owned(),
                 access::bundle_resource(management),
@@ -422,10 +426,11 @@ impl Admin {
     async fn authorize(
         &self,
         credentials: Credentials,
+        peer: Option<std::net::IpAddr>,
         asks: &[(&str, Verb)],
         min_revision: u64,
     ) -> Result<(String, u64), AdminError> {
-        self.authorize_items(credentials, min_revision, |management| {
+        self.authorize_items(credentials, peer, min_revision, |management| {
             asks.iter()
                 .enumerate()
                 .map(|(i, (path, verb))| {
@@ -445,6 +450,7 @@ impl Admin {
     async fn authorize_items(
         &self,
         credentials: Credentials,
+        peer: Option<std::net::IpAddr>,
         min_revision: u64,
         items: impl FnOnce(Option<&str>) -> Result<Vec<(String, String)>, AdminError>,
     ) -> Result<(String, u64), AdminError> {
@@ -492,7 +498,7 @@ impl Admin {
         };
         let request = Request {
             caller,
-            context: Context::default(),
+            context: request_context(peer),
             items: request_items,
             min_revision: 0,
             explain: false,
@@ -532,6 +538,23 @@ impl Admin {
 
 /// Limits and paths, before any work: the count of changes, each path in the layout and
 /// named once, each document's size and the total.
+/// The keys the server fills for an admin request, as the Check face fills them: the
+/// caller's address (`aws:SourceIp`, the connection's peer) and `aws:SecureTransport`
+/// (`false`: the gRPC port has no TLS of its own), so that a policy's network conditions
+/// (an allowed range, a deny without TLS) hold for the admin API as for any request.
+fn request_context(peer: Option<std::net::IpAddr>) -> Context {
+    use crate::context::ContextValue;
+    let mut context = Context::default();
+    context.insert(
+        "aws:SecureTransport",
+        ContextValue::Single("false".to_owned()),
+    );
+    if let Some(ip) = peer {
+        context.insert("aws:SourceIp", ContextValue::Single(ip.to_string()));
+    }
+    context
+}
+
 /// What the documents a write changes govern beyond their names, each to be allowed too:
 /// for an `accounts/A/resources/` document, `warden:PutResourcePolicy` (or `Delete...`) on
 /// the `arn` its old text and its new text bind it to; for a user, group or role whose old

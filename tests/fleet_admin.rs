@@ -1380,3 +1380,58 @@ async fn an_identity_s_path_is_part_of_what_a_write_is_authorized_on() {
         "{status:?}"
     );
 }
+
+/// The admin face fills `aws:SourceIp` (the connection's peer) and `aws:SecureTransport`
+/// (`false`: the port has no TLS) as the Check face does, so a policy's network conditions
+/// hold for admin writes: an Allow limited to loopback allows from loopback, and the usual
+/// "deny without TLS" guard denies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_face_fills_the_network_keys() {
+    let f = Fixture::start().await;
+    let mut admin = f.client().await;
+    let admin_file = |statements: serde_json::Value| {
+        serde_json::json!({"inline_policies": {"WardenAdmin": {
+            "Version": "2012-10-17", "Statement": statements}}})
+        .to_string()
+    };
+    let me = "accounts/111111111111/users/warden-admin.json";
+    let loopback_only = admin_file(serde_json::json!([{
+        "Effect": "Allow", "Action": "warden:*", "Resource": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}
+    }]));
+    let at = admin
+        .write(bearer(
+            write(vec![put(me, &loopback_only)], f.pushed),
+            TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    // Allowed from loopback, by the condition on the address.
+    let at = admin
+        .write(bearer(write(vec![put(POLICY, GOOD)], at), TOKEN))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let tls_only = admin_file(serde_json::json!([
+        {"Effect": "Allow", "Action": "warden:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "warden:*", "Resource": "*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    ]));
+    let at = admin
+        .write(bearer(write(vec![put(me, &tls_only)], at), TOKEN))
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let status = refused(
+        admin
+            .write(bearer(write(vec![put(POLICY, GOOD)], at), TOKEN))
+            .await,
+        Code::PermissionDenied,
+    );
+    assert!(status.message().contains("explicit"), "{status:?}");
+    assert_eq!(f.revision().await, at);
+}

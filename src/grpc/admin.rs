@@ -295,6 +295,7 @@ impl admin_server::Admin for Admin {
         &self,
         request: Request<WriteBytes>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
+        let peer = request.remote_addr().map(|a| a.ip());
         let (metadata, _, WriteBytes(bytes)) = request.into_parts();
         count(&bytes, 2, "changes")?;
         let pb::WriteRequest {
@@ -318,13 +319,14 @@ impl admin_server::Admin for Admin {
             .collect::<Result<Vec<Change>, Status>>()?;
         let revision = self
             .admin
-            .write(credentials, changes, expected)
+            .write(credentials, peer, changes, expected)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::WriteResponse { revision }))
     }
 
     async fn get(&self, request: Request<GetBytes>) -> Result<Response<pb::GetResponse>, Status> {
+        let peer = request.remote_addr().map(|a| a.ip());
         let (metadata, _, GetBytes(bytes)) = request.into_parts();
         count(&bytes, 2, "paths")?;
         let pb::GetRequest {
@@ -337,7 +339,7 @@ impl admin_server::Admin for Admin {
         let at = revision("revision", at)?;
         let (documents, revision) = self
             .admin
-            .get(credentials, paths, at)
+            .get(credentials, peer, paths, at)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::GetResponse {
@@ -353,6 +355,7 @@ impl admin_server::Admin for Admin {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
+        let peer = request.remote_addr().map(|a| a.ip());
         let (metadata, _, message) = request.into_parts();
         let pb::ListRequest {
             credentials: given,
@@ -362,7 +365,7 @@ impl admin_server::Admin for Admin {
         let at = revision("revision", at)?;
         let (paths, revision) = self
             .admin
-            .list(credentials, at)
+            .list(credentials, peer, at)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::ListResponse { paths, revision }))
