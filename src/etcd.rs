@@ -291,32 +291,18 @@ impl Etcd {
                         ),
                     });
                 }
-                let document = relative(prefix, &kv.key).and_then(|path| {
-                    if kv.value.len() as u64 > crate::bundle::MAX_FILE_BYTES {
-                        return Err(EtcdError::Content {
-                            key: path,
-                            message: format!(
-                                "{} bytes, above the limit of {} bytes for a bundle file",
-                                kv.value.len(),
-                                crate::bundle::MAX_FILE_BYTES
-                            ),
-                        });
-                    }
-                    match std::str::from_utf8(&kv.value) {
-                        Ok(text) => Ok((path, text.to_owned())),
-                        Err(_) => Err(EtcdError::Content {
-                            key: path,
-                            message: "the value is not UTF-8 text".to_owned(),
-                        }),
-                    }
-                });
-                let (path, text) = match document {
+                let (path, text) = match document(prefix, &kv.key, &kv.value) {
                     Ok(d) => d,
-                    Err(EtcdError::Content { message, .. }) if keep_refused => {
-                        refused.push((kv.key, message));
+                    Err(why) if keep_refused => {
+                        refused.push((kv.key, why));
                         continue;
                     }
-                    Err(e) => return Err(e),
+                    Err(why) => {
+                        return Err(EtcdError::Content {
+                            key: shown(&kv.key),
+                            message: why,
+                        });
+                    }
                 };
                 bytes += text.len() as u64;
                 if bytes > crate::bundle::dir::MAX_BUNDLE_BYTES {
@@ -430,6 +416,64 @@ fn too_large(status: &tonic::Status) -> bool {
         status.code(),
         tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal
     ) && status.message().contains("too large")
+}
+
+/// A transaction's put of `value` at `key`.
+pub fn put_op(key: Vec<u8>, value: Vec<u8>) -> rpc::RequestOp {
+    rpc::RequestOp {
+        request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
+            key,
+            value,
+            ..Default::default()
+        })),
+    }
+}
+
+/// A transaction's delete of `key`.
+pub fn delete_op(key: Vec<u8>) -> rpc::RequestOp {
+    rpc::RequestOp {
+        request: Some(rpc::request_op::Request::RequestDeleteRange(
+            rpc::DeleteRangeRequest {
+                key,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+/// Bytes of a key shown in a message: a key can be as large as etcd allows.
+const SHOWN_KEY_BYTES: usize = 256;
+
+/// `key` for a message: lossy UTF-8, shortened past [`SHOWN_KEY_BYTES`].
+pub fn shown(key: &[u8]) -> String {
+    let text = String::from_utf8_lossy(key);
+    let mut end = text.len().min(SHOWN_KEY_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    match text.get(..end) {
+        Some(short) if end < text.len() => format!("{short}..."),
+        _ => text.into_owned(),
+    }
+}
+
+/// A key and value under `prefix` as a bundle document: its path and text, or why it cannot
+/// be one (a bad path, a value above [`crate::bundle::MAX_FILE_BYTES`] or not UTF-8; the
+/// caller names the key). The one check of etcd content, for reads and watch events alike.
+pub fn document(prefix: &str, key: &[u8], value: &[u8]) -> Result<(String, String), String> {
+    let path = relative(prefix, key).map_err(|e| match e {
+        EtcdError::Content { message, .. } => message,
+        other => other.to_string(),
+    })?;
+    if value.len() as u64 > crate::bundle::MAX_FILE_BYTES {
+        return Err(format!(
+            "{} bytes, above the limit of {} bytes for a bundle file",
+            value.len(),
+            crate::bundle::MAX_FILE_BYTES
+        ));
+    }
+    let text = std::str::from_utf8(value).map_err(|_| "the value is not UTF-8 text".to_owned())?;
+    Ok((path, text.to_owned()))
 }
 
 /// The bundle path of `key` under `prefix`: UTF-8, relative, no `.` or `..` component, no

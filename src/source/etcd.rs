@@ -27,7 +27,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::{BoxFuture, Change, Contact, Fetched, Resync, Source};
 use crate::etcd::pb::etcdserverpb as rpc;
 use crate::etcd::pb::mvccpb;
-use crate::etcd::{Etcd, EtcdError, Layout};
+use crate::etcd::{Etcd, EtcdError, Layout, shown};
 
 pub mod cache;
 
@@ -75,9 +75,6 @@ impl EtcdConfig {
 
 // === impl Files ===
 
-/// Bytes of a refused key shown in a message: a key can be as large as etcd allows.
-const SHOWN_KEY_BYTES: usize = 256;
-
 /// The bundle as the source knows it: the documents under the prefix, updated by watch
 /// events, within the bundle's limits.
 ///
@@ -100,18 +97,6 @@ pub struct Files {
 fn key_digest(key: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(key).into()
-}
-
-fn shown(key: &[u8]) -> String {
-    let text = String::from_utf8_lossy(key);
-    let mut end = text.len().min(SHOWN_KEY_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    match text.get(..end) {
-        Some(short) if end < text.len() => format!("{short}..."),
-        _ => text.into_owned(),
-    }
 }
 
 impl Files {
@@ -169,36 +154,14 @@ impl Files {
         if event.r#type == mvccpb::event::EventType::Delete as i32 {
             return;
         }
-        let checked = path.and_then(|path| {
-            let size = kv.value.len() as u64;
-            if size > crate::bundle::MAX_FILE_BYTES {
-                return Err(EtcdError::Content {
-                    key: shown(&kv.key),
-                    message: format!(
-                        "{size} bytes, above the limit of {} bytes for a bundle file",
-                        crate::bundle::MAX_FILE_BYTES
-                    ),
-                });
-            }
-            let text = std::str::from_utf8(&kv.value).map_err(|_| EtcdError::Content {
-                key: shown(&kv.key),
-                message: "the value is not UTF-8 text".to_owned(),
-            })?;
-            Ok((path, text.to_owned()))
-        });
-        match checked {
+        match crate::etcd::document(&self.prefix, &kv.key, &kv.value) {
             Ok((path, text)) => {
                 self.bytes += text.len() as u64;
                 self.documents.insert(path, text);
             }
-            Err(e) => {
-                let message = match e {
-                    EtcdError::Content { key, message } => {
-                        format!("etcd key `{}`: {message}", shown(key.as_bytes()))
-                    }
-                    other => other.to_string(),
-                };
-                self.refused.insert(digest, message);
+            Err(why) => {
+                self.refused
+                    .insert(digest, format!("etcd key `{}`: {why}", shown(&kv.key)));
             }
         }
         self.check_limits();
