@@ -115,14 +115,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     path,
                     op: Some(pb::change::Op::Put(text)),
                 };
-                let r = admin
-                    .write(with_metadata(
-                        write(credentials, change, expected_revision),
-                        token,
-                        timeout,
-                    ))
-                    .await
-                    .map_err(refused)?;
+                let request = with_metadata(
+                    write(credentials, change, expected_revision),
+                    token,
+                    timeout,
+                );
+                let r = admin.write(request).await.map_err(refused)?;
                 println!("{}", r.into_inner().revision);
             }
             Command::Delete {
@@ -133,14 +131,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     path,
                     op: Some(pb::change::Op::Delete(true)),
                 };
-                let r = admin
-                    .write(with_metadata(
-                        write(credentials, change, expected_revision),
-                        token,
-                        timeout,
-                    ))
-                    .await
-                    .map_err(refused)?;
+                let request = with_metadata(
+                    write(credentials, change, expected_revision),
+                    token,
+                    timeout,
+                );
+                let r = admin.write(request).await.map_err(refused)?;
                 println!("{}", r.into_inner().revision);
             }
             Command::Get { path, revision } => {

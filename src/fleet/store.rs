@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::bundle::{self, BundleError};
 use crate::etcd::pb::etcdserverpb as rpc;
-use crate::etcd::{Etcd, EtcdError, Layout, PrefixRead, prefix_end};
+use crate::etcd::{Etcd, EtcdError, Layout, PrefixRead, delete_op, prefix_end, put_op};
 
 /// How many times a write without an expected revision is retried when the bundle
 /// changed between its read and its transaction.
@@ -74,24 +74,14 @@ pub async fn commit(
         request: Some(request),
     };
     let mut success = Vec::with_capacity(changes.deletes.len() + changes.puts.len() + 1);
-    for key in changes.deletes {
-        success.push(op(Op::RequestDeleteRange(rpc::DeleteRangeRequest {
-            key,
-            ..Default::default()
-        })));
-    }
-    for (key, text) in changes.puts {
-        success.push(op(Op::RequestPut(rpc::PutRequest {
-            key,
-            value: text.into_bytes(),
-            ..Default::default()
-        })));
-    }
-    success.push(op(Op::RequestPut(rpc::PutRequest {
-        key: layout.written(),
-        value: marker.as_bytes().to_vec(),
-        ..Default::default()
-    })));
+    success.extend(changes.deletes.into_iter().map(delete_op));
+    success.extend(
+        changes
+            .puts
+            .into_iter()
+            .map(|(key, text)| put_op(key, text.into_bytes())),
+    );
+    success.push(put_op(layout.written(), marker.as_bytes().to_vec()));
     // When the comparison fails: the marker's and the newest document's revisions, so
     // the refusal can name when the bundle changed.
     let newest = |key: Vec<u8>, range_end: Vec<u8>| {
