@@ -41,8 +41,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use etcd::write;
 use warden::etcd::pb::etcdserverpb as rpc;
-use warden::etcd::{Etcd, Layout};
+use warden::etcd::{Etcd, Layout, put_op};
 use warden::grpc::pb::AuthorizeRequest;
 use warden::grpc::pb::authorizer_client::AuthorizerClient;
 
@@ -89,36 +90,11 @@ fn start_sidecar(endpoint: &str, debounce: &str, log: &Path) -> Sidecar {
 }
 
 fn put(layout: &Layout, path: &str, text: &str) -> rpc::RequestOp {
-    rpc::RequestOp {
-        request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
-            key: layout.key(path),
-            value: text.as_bytes().to_vec(),
-            ..Default::default()
-        })),
-    }
+    put_op(layout.key(path), text.as_bytes().to_vec())
 }
 
 fn marker(layout: &Layout) -> rpc::RequestOp {
-    rpc::RequestOp {
-        request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
-            key: layout.written(),
-            value: b"bench".to_vec(),
-            ..Default::default()
-        })),
-    }
-}
-
-/// Writes `ops` in one transaction: its revision.
-async fn write(client: &Etcd, ops: Vec<rpc::RequestOp>) -> i64 {
-    let r = client
-        .txn(rpc::TxnRequest {
-            success: ops,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert!(r.succeeded);
-    r.header.unwrap().revision
+    put_op(layout.written(), b"bench".to_vec())
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {

@@ -10,29 +10,12 @@
 #[path = "support/etcd.rs"]
 mod etcd;
 
+use etcd::write;
 use warden::etcd::pb::etcdserverpb as rpc;
-use warden::etcd::{Etcd, EtcdError, PAGE_KEYS};
+use warden::etcd::{Etcd, EtcdError, PAGE_KEYS, put_op};
 
 fn put(key: &str, value: &str) -> rpc::RequestOp {
-    rpc::RequestOp {
-        request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
-            key: key.as_bytes().to_vec(),
-            value: value.as_bytes().to_vec(),
-            ..Default::default()
-        })),
-    }
-}
-
-async fn write(client: &Etcd, ops: Vec<rpc::RequestOp>) -> i64 {
-    let r = client
-        .txn(rpc::TxnRequest {
-            success: ops,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert!(r.succeeded);
-    r.header.unwrap().revision
+    put_op(key.as_bytes().to_vec(), value.as_bytes().to_vec())
 }
 
 #[tokio::test]
@@ -90,20 +73,11 @@ async fn hostile_keys_and_values_are_refused_by_name() {
         );
         server.ctl(&["del", key]);
     }
-    let e = client
-        .txn(rpc::TxnRequest {
-            success: vec![rpc::RequestOp {
-                request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
-                    key: b"/w/b/bin.json".to_vec(),
-                    value: vec![0xff, 0xfe],
-                    ..Default::default()
-                })),
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let rev = e.header.unwrap().revision;
+    let rev = write(
+        &client,
+        vec![put_op(b"/w/b/bin.json".to_vec(), vec![0xff, 0xfe])],
+    )
+    .await;
     let e = client.read_prefix("/w/b/", Some(rev)).await.unwrap_err();
     assert!(
         e.to_string().contains("bin.json") && e.to_string().contains("UTF-8"),

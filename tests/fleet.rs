@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use server::{ORDER, Server, ask};
-use warden::etcd::Etcd;
 use warden::etcd::pb::etcdserverpb as rpc;
+use warden::etcd::{Etcd, delete_op, put_op};
 use warden::grpc::pb::Decision;
 
 const PREFIX: &str = "/warden/";
@@ -35,37 +35,19 @@ const CAROL_FILE: &str = "accounts/333333333333/users/carol.json";
 const CAROL_POLICY: &str = "accounts/333333333333/policies/CarolOrders.json";
 
 fn put(path: &str, value: &[u8]) -> rpc::RequestOp {
-    rpc::RequestOp {
-        request: Some(rpc::request_op::Request::RequestPut(rpc::PutRequest {
-            key: format!("{PREFIX}bundle/{path}").into_bytes(),
-            value: value.to_vec(),
-            ..Default::default()
-        })),
-    }
+    put_op(
+        format!("{PREFIX}bundle/{path}").into_bytes(),
+        value.to_vec(),
+    )
 }
 
 fn delete(path: &str) -> rpc::RequestOp {
-    rpc::RequestOp {
-        request: Some(rpc::request_op::Request::RequestDeleteRange(
-            rpc::DeleteRangeRequest {
-                key: format!("{PREFIX}bundle/{path}").into_bytes(),
-                ..Default::default()
-            },
-        )),
-    }
+    delete_op(format!("{PREFIX}bundle/{path}").into_bytes())
 }
 
 /// Runs `ops` in one transaction: its revision.
 async fn write(client: &Etcd, ops: Vec<rpc::RequestOp>) -> u64 {
-    let r = client
-        .txn(rpc::TxnRequest {
-            success: ops,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert!(r.succeeded);
-    u64::try_from(r.header.unwrap().revision).unwrap()
+    u64::try_from(etcd::write(client, ops).await).unwrap()
 }
 
 fn example_files() -> BTreeMap<String, String> {

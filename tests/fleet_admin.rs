@@ -1183,31 +1183,22 @@ async fn a_lagging_sidecar_does_not_authorize_by_revoked_policies() {
     assert_eq!(f.revision().await, revoked);
 }
 
-/// A resource policy governs the ARN its document binds it to, not its file name: a caller
-/// allowed `warden:PutResourcePolicy` only on `resource-policy/mine` cannot bind that
-/// document to the whole account's documents (which would let it write them all next), nor
-/// to another account's resources; it can bind it to what it is allowed to govern.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resource_policy_is_authorized_on_what_it_binds_not_only_its_name() {
-    let f = Fixture::start().await;
-    let mut admin = f.client().await;
-    // The bootstrap admin gives alice one resource policy of her account, and the orders
-    // under `order/mine/` as what it may govern.
+/// The bootstrap admin gives alice (her example document, plus `statement` as the inline
+/// policy `name`): the revision of the write, which the sidecar then serves.
+async fn grant_alice(
+    f: &Fixture,
+    admin: &mut AdminClient<Channel>,
+    name: &str,
+    statement: serde_json::Value,
+) -> i64 {
     let alice_file = serde_json::json!({
         "path": "/engineering/",
         "tags": {"team": "orders"},
         "groups": ["Developers"],
-        "inline_policies": {"MyResourcePolicy": {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow",
-            "Action": "warden:PutResourcePolicy",
-            "Resource": [
-                "arn:aws:warden::333333333333:resource-policy/mine",
-                "arn:aws:orders:us-east-1:333333333333:order/mine/*"
-            ]
-        }]}}
+        "inline_policies": {name: {"Version": "2012-10-17", "Statement": [statement]}}
     })
     .to_string();
-    let granted = admin
+    admin
         .write(bearer(
             write(
                 vec![put("accounts/333333333333/users/alice.json", &alice_file)],
@@ -1218,7 +1209,33 @@ async fn a_resource_policy_is_authorized_on_what_it_binds_not_only_its_name() {
         .await
         .unwrap()
         .into_inner()
-        .revision;
+        .revision
+}
+
+/// A resource policy governs the ARN its document binds it to, not its file name: a caller
+/// allowed `warden:PutResourcePolicy` only on `resource-policy/mine` cannot bind that
+/// document to the whole account's documents (which would let it write them all next), nor
+/// to another account's resources; it can bind it to what it is allowed to govern.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_policy_is_authorized_on_what_it_binds_not_only_its_name() {
+    let f = Fixture::start().await;
+    let mut admin = f.client().await;
+    // The bootstrap admin gives alice one resource policy of her account, and the orders
+    // under `order/mine/` as what it may govern.
+    let granted = grant_alice(
+        &f,
+        &mut admin,
+        "MyResourcePolicy",
+        serde_json::json!({
+            "Effect": "Allow",
+            "Action": "warden:PutResourcePolicy",
+            "Resource": [
+                "arn:aws:warden::333333333333:resource-policy/mine",
+                "arn:aws:orders:us-east-1:333333333333:order/mine/*"
+            ]
+        }),
+    )
+    .await;
     let document = |arn: &str| {
         serde_json::json!({"arn": arn, "policy": {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow",
@@ -1321,29 +1338,17 @@ async fn a_pull_writes_nothing_when_etcd_holds_a_key_outside_the_layout() {
 async fn an_identity_s_path_is_part_of_what_a_write_is_authorized_on() {
     let f = Fixture::start().await;
     let mut admin = f.client().await;
-    let alice_file = serde_json::json!({
-        "path": "/engineering/",
-        "tags": {"team": "orders"},
-        "groups": ["Developers"],
-        "inline_policies": {"MyRoles": {"Version": "2012-10-17", "Statement": [{
+    let granted = grant_alice(
+        &f,
+        &mut admin,
+        "MyRoles",
+        serde_json::json!({
             "Effect": "Allow",
             "Action": "warden:PutRole",
             "Resource": "arn:aws:warden::333333333333:role/app-*"
-        }]}}
-    })
-    .to_string();
-    let granted = admin
-        .write(bearer(
-            write(
-                vec![put("accounts/333333333333/users/alice.json", &alice_file)],
-                f.pushed,
-            ),
-            TOKEN,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .revision;
+        }),
+    )
+    .await;
     let role = |path: &str| {
         serde_json::json!({"path": path, "trust_policy": {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "deploy.amazonaws.com"},

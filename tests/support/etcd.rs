@@ -171,3 +171,20 @@ impl Drop for Etcd {
         self.stop();
     }
 }
+
+/// Runs `ops` in one transaction, which must succeed: its revision.
+#[allow(dead_code, reason = "not every file that includes this helper writes")]
+pub async fn write(
+    client: &warden::etcd::Etcd,
+    ops: Vec<warden::etcd::pb::etcdserverpb::RequestOp>,
+) -> i64 {
+    let r = client
+        .txn(warden::etcd::pb::etcdserverpb::TxnRequest {
+            success: ops,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(r.succeeded);
+    r.header.unwrap().revision
+}
