@@ -221,7 +221,7 @@ impl Etcd {
         prefix: &str,
         at: Option<i64>,
     ) -> Result<PrefixRead, EtcdError> {
-        self.read_pages(prefix, at, false).await
+        self.read_pages(prefix, at, Read::Documents).await
     }
 
     /// Like [`Etcd::read_prefix`], keeping the keys that cannot be documents in
@@ -233,15 +233,27 @@ impl Etcd {
         prefix: &str,
         at: Option<i64>,
     ) -> Result<PrefixRead, EtcdError> {
-        self.read_pages(prefix, at, true).await
+        self.read_pages(prefix, at, Read::KeepingRefused).await
+    }
+
+    /// The paths of the documents under `prefix` (keys only: no value is sent), at one
+    /// revision: a listing costs the keys, not the bundle.
+    pub async fn list_prefix(
+        &self,
+        prefix: &str,
+        at: Option<i64>,
+    ) -> Result<(Vec<String>, i64), EtcdError> {
+        let read = self.read_pages(prefix, at, Read::Keys).await?;
+        Ok((read.files.into_keys().collect(), read.revision))
     }
 
     async fn read_pages(
         &self,
         prefix: &str,
         at: Option<i64>,
-        keep_refused: bool,
+        how: Read,
     ) -> Result<PrefixRead, EtcdError> {
+        let keep_refused = how == Read::KeepingRefused;
         let end = prefix_end(prefix.as_bytes());
         let mut refused: Vec<(Vec<u8>, String)> = Vec::new();
         let mut kv = self.kv();
@@ -257,6 +269,7 @@ impl Etcd {
                 range_end: end.clone(),
                 limit,
                 revision,
+                keys_only: how == Read::Keys,
                 sort_order: rpc::range_request::SortOrder::Ascend as i32,
                 sort_target: rpc::range_request::SortTarget::Key as i32,
                 ..Default::default()
@@ -416,6 +429,17 @@ fn too_large(status: &tonic::Status) -> bool {
         status.code(),
         tonic::Code::OutOfRange | tonic::Code::ResourceExhausted | tonic::Code::Internal
     ) && status.message().contains("too large")
+}
+
+/// What a prefix read takes from etcd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Every document, failing on the first key that cannot be one.
+    Documents,
+    /// Every document, keeping the keys that cannot be one in `refused`.
+    KeepingRefused,
+    /// The keys alone (their texts empty).
+    Keys,
 }
 
 /// A transaction's put of `value` at `key`.

@@ -416,8 +416,7 @@ impl Admin {
             )])
         })
         .await?;
-        let read = self.etcd.read_prefix(&self.layout.bundle(), at).await?;
-        Ok((read.files.into_keys().collect(), read.revision))
+        Ok(self.etcd.list_prefix(&self.layout.bundle(), at).await?)
     }
 
     /// Authenticates the caller and authorizes `verb` on each path, on the serving
