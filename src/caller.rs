@@ -117,6 +117,12 @@ pub struct Session {
     /// The session policies (the inline policy and the managed ones named at issue),
     /// compiled; `None` when none was passed, so the role's permissions are not capped.
     pub policies: Option<Arc<PolicySet>>,
+    /// The managed policy ARNs passed as session policies at issue, as named (the decision
+    /// log records them, so that a replay looks them up in another bundle).
+    pub policy_arns: Vec<String>,
+    /// The inline session policy passed at issue; `None` without one. Kept for the shadow
+    /// bundle, which builds the session's policies with its own managed policies.
+    pub inline_policy: Option<InlinePolicy>,
     /// Session tags; each overrides the role's tag of the same key (case-insensitively) in
     /// `aws:PrincipalTag/*`.
     pub tags: Vec<(String, String)>,
@@ -133,4 +139,47 @@ pub struct Session {
     /// condition keys (`HOST:sub`, `HOST:aud`, ..., `aws:FederatedProvider`), which its
     /// requests see as server-owned keys.
     pub web_identity: Option<Arc<crate::oidc::WebIdentity>>,
+}
+
+/// A session's inline session policy, as its credentials carried it.
+#[derive(Debug, Clone)]
+pub enum InlinePolicy {
+    Parsed(Arc<crate::policy::Policy>),
+    /// It no longer parses (a token of an older server): the session is capped to nothing.
+    Refused,
+}
+
+impl Session {
+    /// The same session as a server serving `snapshot` would build it from the same
+    /// credentials: its managed session policies looked up there, its inline policy kept.
+    /// For what another bundle would decide (the shadow bundle, a replay).
+    ///
+    /// INVARIANT (fail closed): as when credentials are opened, a managed policy ARN the
+    /// snapshot does not hold, or an inline policy that no longer parses, caps the session
+    /// to nothing, never to the role's whole permissions.
+    pub fn for_snapshot(&self, snapshot: &crate::snapshot::Snapshot) -> Session {
+        let policies = self.policies.as_ref().map(|_| {
+            let mut set = Vec::with_capacity(1 + self.policy_arns.len());
+            let mut complete = true;
+            match &self.inline_policy {
+                Some(InlinePolicy::Parsed(p)) => set.push(p.clone()),
+                Some(InlinePolicy::Refused) => complete = false,
+                None => {}
+            }
+            for arn in &self.policy_arns {
+                match snapshot.managed_policy(arn) {
+                    Some(p) => set.push(p.clone()),
+                    None => complete = false,
+                }
+            }
+            if !complete {
+                set.clear();
+            }
+            Arc::new(PolicySet::new(set))
+        });
+        Session {
+            policies,
+            ..self.clone()
+        }
+    }
 }

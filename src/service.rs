@@ -34,7 +34,10 @@ use crate::eval::{Explanation, Outcome, Reason};
 use crate::request::{Action, parse_resource};
 use crate::snapshot::{Authorization, Question, Resolved, Snapshot};
 use crate::source::Published;
-use crate::telemetry::{DecisionLog, DecisionRecord, Face, Telemetry};
+use crate::telemetry::{
+    DecisionLog, DecisionRecord, Face, NotReplayable, RECORD_CONTEXT_BYTES, RecordedContext,
+    Telemetry,
+};
 
 /// Items in one `BatchAuthorize` call, at most.
 pub const BATCH_MAX: usize = 128;
@@ -423,7 +426,9 @@ impl Service {
                 asked,
                 &Outcome::unknown_principal(),
                 false,
-            );
+            )
+            .at(self.clock.now())
+            .not_replayable(NotReplayable::RefusedBeforeEvaluation);
             record.reason = reason;
             log.record(record);
         }
@@ -500,9 +505,15 @@ impl Service {
                         .iter()
                         .zip(hits.into_iter().flatten())
                         .map(|(item, outcome)| {
+                            // Only a request its screening left as sent is ever stored, so
+                            // the context as sent is the screened one.
+                            let seen = Seen::AsSent {
+                                own: &item.context,
+                                shared: &context,
+                            };
                             self.decided(
-                                (face, &caller),
-                                (&item.action, &item.resource),
+                                (face, &caller, now),
+                                (&item.action, &item.resource, seen),
                                 revision,
                                 outcome,
                                 None,
@@ -566,8 +577,8 @@ impl Service {
                 }
             };
             decisions.push(self.decided(
-                (face, &caller),
-                (&given.action, &given.resource),
+                (face, &caller, now),
+                (&given.action, &given.resource, Seen::View(question.context)),
                 revision,
                 outcome,
                 explanation,
@@ -630,8 +641,8 @@ impl Service {
     /// One item's answer, recorded.
     fn decided(
         &self,
-        (face, caller): (Face, &Caller),
-        asked: (&str, &str),
+        (face, caller, now): (Face, &Caller, SystemTime),
+        asked: (&str, &str, Seen<'_>),
         revision: u64,
         outcome: Arc<Outcome>,
         explanation: Option<Explanation>,
@@ -639,7 +650,7 @@ impl Service {
     ) -> Decided {
         let decision_id = self.ids.next();
         self.record(
-            (face, caller),
+            (face, caller, now),
             &decision_id,
             asked,
             revision,
@@ -694,9 +705,9 @@ impl Service {
     /// Metrics, logs and the decision log for one decided item.
     fn record(
         &self,
-        (face, caller): (Face, &Caller),
+        (face, caller, now): (Face, &Caller, SystemTime),
         decision_id: &str,
-        (action, resource): (&str, &str),
+        (action, resource, seen): (&str, &str, Seen<'_>),
         revision: u64,
         outcome: &Outcome,
         cached: bool,
@@ -724,15 +735,19 @@ impl Service {
             "decided"
         );
         if let Some(log) = &self.log {
-            log.record(DecisionRecord::new(
-                face,
-                decision_id,
-                revision,
-                caller,
-                (action, resource),
-                outcome,
-                cached,
-            ));
+            log.record(
+                DecisionRecord::new(
+                    face,
+                    decision_id,
+                    revision,
+                    caller,
+                    (action, resource),
+                    outcome,
+                    cached,
+                )
+                .at(now)
+                .with_context(seen.copy()),
+            );
         }
     }
 
@@ -856,6 +871,32 @@ impl Service {
                 }
             },
         )
+    }
+}
+
+/// The context one item was decided with, as the decision log copies it.
+#[derive(Debug, Clone, Copy)]
+enum Seen<'a> {
+    /// Screened: its own keys over the request's shared ones.
+    View(CallerView<'a>),
+    /// A request the cache answered whole, as sent.
+    AsSent {
+        own: &'a Context,
+        shared: &'a Context,
+    },
+}
+
+impl Seen<'_> {
+    /// A copy for a record, or `None` when it is larger than a record keeps.
+    fn copy(self) -> Option<RecordedContext> {
+        match self {
+            Seen::View(view) => RecordedContext::copy(view.iter(), RECORD_CONTEXT_BYTES),
+            Seen::AsSent { own, shared } => RecordedContext::copy(
+                own.iter()
+                    .chain(shared.iter().filter(|(k, _)| own.get(k).is_none())),
+                RECORD_CONTEXT_BYTES,
+            ),
+        }
     }
 }
 

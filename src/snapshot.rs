@@ -556,6 +556,8 @@ impl Snapshot {
                 role.account
             ),
             policies: None,
+            policy_arns: Vec::new(),
+            inline_policy: None,
             tags: Vec::new(),
             source_identity: None,
             issued_at: claims.issued_at().filter(|t| *t <= now).unwrap_or(now),

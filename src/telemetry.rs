@@ -15,6 +15,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use smol_str::SmolStr;
+
+use crate::context::ContextValue;
 use crate::eval::{Decision, Outcome, Reason};
 
 /// Latency buckets in seconds: a decision takes microseconds, a slow one milliseconds.
@@ -486,10 +489,22 @@ impl std::str::FromStr for LogSink {
     }
 }
 
+/// Bytes of context keys and values one record keeps, at most: a request with more is
+/// logged without its context and marked `context_too_large` (replay reports it as not
+/// replayable), so a record stays small whatever the service's limits allow.
+pub const RECORD_CONTEXT_BYTES: usize = 16 << 10;
+
 /// One line of the decision log.
+///
+/// Besides the decision, a record keeps what a replay needs to decide the same request
+/// again (`warden replay`): the time the decision used (`ts_ms`), the context the item was
+/// decided with as the service screened it (`context`: keys the server dropped are not in
+/// it), and a session caller's facts (`session`). What cannot be replayed exactly is named
+/// in `not_replayable`. Lines written before these fields existed have none of them.
 #[derive(Debug, Serialize)]
 pub struct DecisionRecord {
-    /// Unix time in milliseconds.
+    /// Unix time in milliseconds: the time the decision used (its time keys, a session's
+    /// MFA age).
     pub ts_ms: u64,
     /// The face the request came through (`Authorize`, `Check`, ...).
     pub face: &'static str,
@@ -504,9 +519,166 @@ pub struct DecisionRecord {
     pub reason: &'static str,
     pub statements: Vec<String>,
     pub cached: bool,
+    /// The item's screened context (its own keys over the request's shared ones), sorted
+    /// by lowercase key; `None` when not recorded (see `not_replayable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<RecordedContext>,
+    /// A session caller's facts; `None` for any other caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<RecordedSession>,
+    /// Why a replay cannot decide this record as it was decided, as a stable code
+    /// ([`NotReplayable`]); `None` when it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_replayable: Option<&'static str>,
+}
+
+/// Why a logged decision cannot be replayed exactly: stable codes, shared by the log's
+/// writer and `warden replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NotReplayable {
+    /// A line written before records kept their context.
+    NoContext,
+    /// The context was larger than [`RECORD_CONTEXT_BYTES`] and was not recorded.
+    ContextTooLarge,
+    /// The session carried an inline session policy, which the log does not keep.
+    InlineSessionPolicy,
+    /// An OIDC web-identity session: its token's claims are not logged.
+    WebIdentitySession,
+    /// Denied before the engine (the Check face: no route, no principal, a token refused).
+    RefusedBeforeEvaluation,
+    /// Credentials that were never verified.
+    UnverifiedCaller,
+}
+
+impl NotReplayable {
+    pub const ALL: [NotReplayable; 6] = [
+        NotReplayable::NoContext,
+        NotReplayable::ContextTooLarge,
+        NotReplayable::InlineSessionPolicy,
+        NotReplayable::WebIdentitySession,
+        NotReplayable::RefusedBeforeEvaluation,
+        NotReplayable::UnverifiedCaller,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotReplayable::NoContext => "no_context",
+            NotReplayable::ContextTooLarge => "context_too_large",
+            NotReplayable::InlineSessionPolicy => "inline_session_policy",
+            NotReplayable::WebIdentitySession => "web_identity_session",
+            NotReplayable::RefusedBeforeEvaluation => "refused_before_evaluation",
+            NotReplayable::UnverifiedCaller => "unverified_caller",
+        }
+    }
+
+    /// What it means, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NotReplayable::NoContext => "no context recorded",
+            NotReplayable::ContextTooLarge => "the context was too large to record",
+            NotReplayable::InlineSessionPolicy => {
+                "the session's inline session policy is not recorded"
+            }
+            NotReplayable::WebIdentitySession => {
+                "a web-identity session's token claims are not recorded"
+            }
+            NotReplayable::RefusedBeforeEvaluation => "refused before evaluation",
+            NotReplayable::UnverifiedCaller => "the caller's credentials were not verified",
+        }
+    }
+
+    /// The code read back from a log line.
+    pub fn from_code(code: &str) -> Option<NotReplayable> {
+        NotReplayable::ALL.into_iter().find(|n| n.as_str() == code)
+    }
+}
+
+/// A record's copy of the context an item was decided with: (lowercase key, value),
+/// sorted by key, written as a JSON object of strings and lists of strings.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedContext(pub Vec<(SmolStr, ContextValue)>);
+
+impl RecordedContext {
+    /// A copy of `entries` (lowercase keys, each once), sorted by key, or `None` when
+    /// their keys and values hold more than `budget` bytes (counted before each copy, so
+    /// an oversized context is never copied whole).
+    pub fn copy<'a>(
+        entries: impl Iterator<Item = (&'a str, &'a ContextValue)>,
+        budget: usize,
+    ) -> Option<RecordedContext> {
+        let mut left = budget;
+        let mut copied = Vec::new();
+        for (key, value) in entries {
+            let size = key.len() + value.values().iter().map(String::len).sum::<usize>();
+            left = left.checked_sub(size)?;
+            copied.push((SmolStr::new(key), value.clone()));
+        }
+        if !copied.is_sorted_by(|a, b| a.0 <= b.0) {
+            copied.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        Some(RecordedContext(copied))
+    }
+
+    /// The context as the engine reads it.
+    pub fn to_context(&self) -> crate::context::Context {
+        let mut context = crate::context::Context::new();
+        for (key, value) in &self.0 {
+            context.insert(key, value.clone());
+        }
+        context
+    }
+}
+
+impl Serialize for RecordedContext {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            match value {
+                ContextValue::Single(v) => map.serialize_entry(key.as_str(), v)?,
+                ContextValue::Multi(vs) => map.serialize_entry(key.as_str(), vs)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A session caller's facts that its decisions read (tags, MFA, issue time, source
+/// identity, managed session policy ARNs), written when the record is.
+#[derive(Debug, Clone)]
+pub struct RecordedSession(pub Arc<crate::caller::Session>);
+
+/// Milliseconds since the epoch (0 before it).
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Serialize for RecordedSession {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let session = &*self.0;
+        let mut out = s.serialize_struct("Session", 5)?;
+        out.serialize_field("issued_at_ms", &unix_ms(session.issued_at))?;
+        if let Some(at) = session.mfa_at {
+            out.serialize_field("mfa_at_ms", &unix_ms(at))?;
+        }
+        if let Some(id) = &session.source_identity {
+            out.serialize_field("source_identity", id)?;
+        }
+        if !session.tags.is_empty() {
+            out.serialize_field("tags", &session.tags)?;
+        }
+        if !session.policy_arns.is_empty() {
+            out.serialize_field("policy_arns", &session.policy_arns)?;
+        }
+        out.end()
+    }
 }
 
 impl DecisionRecord {
+    /// A record of a decision made at the system's time, without its context; see
+    /// [`DecisionRecord::at`] and [`DecisionRecord::with_context`].
     pub fn new(
         face: Face,
         decision_id: &str,
@@ -516,11 +688,23 @@ impl DecisionRecord {
         outcome: &Outcome,
         cached: bool,
     ) -> DecisionRecord {
-        let ts_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        use crate::caller::Caller;
+        let (session, not_replayable) = match caller {
+            Caller::Session(s) => {
+                let why = if s.web_identity.is_some() {
+                    Some(NotReplayable::WebIdentitySession)
+                } else if s.inline_policy.is_some() {
+                    Some(NotReplayable::InlineSessionPolicy)
+                } else {
+                    None
+                };
+                (Some(RecordedSession(s.clone())), why)
+            }
+            Caller::Presented(_) => (None, Some(NotReplayable::UnverifiedCaller)),
+            Caller::Asserted(_) | Caller::AccessKey { .. } => (None, None),
+        };
         DecisionRecord {
-            ts_ms,
+            ts_ms: unix_ms(SystemTime::now()),
             face: face.as_str(),
             decision_id: decision_id.to_owned(),
             revision,
@@ -532,7 +716,36 @@ impl DecisionRecord {
             reason: outcome.reason.as_str(),
             statements: outcome.statements.iter().map(ToString::to_string).collect(),
             cached,
+            context: None,
+            session,
+            not_replayable: not_replayable.map(NotReplayable::as_str),
         }
+    }
+
+    /// The same record, decided at `now` (the service's clock, which its time keys read).
+    pub fn at(mut self, now: SystemTime) -> DecisionRecord {
+        self.ts_ms = unix_ms(now);
+        self
+    }
+
+    /// The same record with the context its item was decided with (`None`: larger than
+    /// [`RECORD_CONTEXT_BYTES`], marked `context_too_large`).
+    pub fn with_context(mut self, context: Option<RecordedContext>) -> DecisionRecord {
+        match context {
+            Some(context) => self.context = Some(context),
+            None => {
+                self.not_replayable = self
+                    .not_replayable
+                    .or(Some(NotReplayable::ContextTooLarge.as_str()));
+            }
+        }
+        self
+    }
+
+    /// The same record, marked as not replayable for `why`.
+    pub fn not_replayable(mut self, why: NotReplayable) -> DecisionRecord {
+        self.not_replayable = Some(why.as_str());
+        self
     }
 }
 

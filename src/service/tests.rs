@@ -558,6 +558,8 @@ fn session(id: &str, policies: Option<Arc<PolicySet>>) -> Session {
         id: id.to_owned(),
         arn: DEVELOPER.to_owned(),
         policies,
+        policy_arns: Vec::new(),
+        inline_policy: None,
         tags: Vec::new(),
         source_identity: None,
         issued_at: UNIX_EPOCH + Duration::from_secs(START - 60),

@@ -30,7 +30,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::caller::Session;
+use crate::caller::{InlinePolicy, Session};
 use crate::compile::PolicySet;
 use crate::context::{CallerContext, CallerView, Context, ContextValue};
 use crate::eval::Decision;
@@ -650,6 +650,7 @@ pub fn session_caller(snapshot: &Snapshot, grant: &Grant) -> Result<Arc<Session>
             "The security token included in the request is invalid",
         ));
     }
+    let mut inline_policy = None;
     let policies = if grant.policy.is_none() && grant.policy_arns.is_empty() {
         None
     } else {
@@ -657,8 +658,15 @@ pub fn session_caller(snapshot: &Snapshot, grant: &Grant) -> Result<Arc<Session>
         let mut complete = true;
         if let Some(text) = &grant.policy {
             match policy::parse_text(text, PolicyKind::Session, "session-policy").policy {
-                Some(p) => set.push(Arc::new(p)),
-                None => complete = false,
+                Some(p) => {
+                    let p = Arc::new(p);
+                    inline_policy = Some(InlinePolicy::Parsed(p.clone()));
+                    set.push(p);
+                }
+                None => {
+                    inline_policy = Some(InlinePolicy::Refused);
+                    complete = false;
+                }
             }
         }
         for arn in &grant.policy_arns {
@@ -690,6 +698,8 @@ pub fn session_caller(snapshot: &Snapshot, grant: &Grant) -> Result<Arc<Session>
         id: grant.access_key_id.clone(),
         arn: grant.arn(),
         policies,
+        policy_arns: grant.policy_arns.clone(),
+        inline_policy,
         tags: grant.tags.clone(),
         source_identity: grant.source_identity.clone(),
         issued_at: UNIX_EPOCH + Duration::from_secs(grant.issued_at),
