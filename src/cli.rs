@@ -8,6 +8,7 @@ mod credentials;
 mod eval;
 mod fleet;
 mod loadgen;
+mod replay;
 mod request;
 mod serve;
 mod synth;
@@ -41,6 +42,8 @@ enum Command {
     Authorize(authorize::Args),
     /// Run the decision service: gRPC Authorizer, health, reflection, admin HTTP.
     Serve(serve::Args),
+    /// Decide a decision log again against a candidate bundle and list what would change.
+    Replay(replay::Args),
     /// Ask a running server one question and print the decision.
     Check(check::Args),
     /// Drive a running server with Authorize requests and print a latency summary.
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Authorize(args) => authorize::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Check(args) => check::run(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Synth(args) => synth::run(args),

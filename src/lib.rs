@@ -44,6 +44,7 @@ pub mod keys;
 pub mod matcher;
 pub mod oidc;
 pub mod policy;
+pub mod replay;
 pub mod request;
 pub mod routes;
 pub mod server;
