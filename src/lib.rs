@@ -19,6 +19,8 @@
 //! - [`oidc`] verifies OIDC tokens of the bundle's identity providers and keeps their
 //!   key sets fresh; a verified token becomes a role session;
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
+//! - [`replay`] decides the decision log again against a candidate bundle (`warden
+//!   replay`), and [`shadow`] decides live traffic against one beside the serving bundle;
 //! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
 //!   no-op server), outside the API.
 
@@ -49,6 +51,7 @@ pub mod request;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod shadow;
 pub mod sigv4;
 pub mod snapshot;
 pub mod source;

@@ -90,6 +90,9 @@ pub struct Config {
     pub credentials: Option<CredentialsConfig>,
     /// Fleet mode: the bundle comes from etcd (`bundle` unused); `None`: from the directory.
     pub fleet: Option<FleetConfig>,
+    /// A candidate bundle decided beside the serving one, off the request path
+    /// (`--shadow-bundle`); `None`: no shadow.
+    pub shadow: Option<crate::shadow::ShadowConfig>,
 }
 
 /// Where a fleet's bundle lives: an etcd cluster and the key layout under its prefix.
@@ -187,6 +190,8 @@ pub struct Server {
     credentials: Option<Credentials>,
     /// The admin API (fleet mode): writes the bundle in etcd.
     fleet_admin: Option<Arc<crate::fleet::Admin>>,
+    /// Reloads the shadow bundle (`--shadow-bundle`); stopped with the server.
+    shadow_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -268,6 +273,19 @@ impl Server {
         if let Some(c) = &credentials {
             service = service.with_authenticator(c.authority.clone());
         }
+        let shadow_task = match &config.shadow {
+            Some(shadow) => {
+                let watch = config.watch.then_some(WatchConfig {
+                    debounce: config.debounce,
+                    max_delay: config.max_debounce,
+                });
+                let (shadow, task) =
+                    crate::shadow::Shadow::start(shadow, watch, telemetry.shadow.clone()).await?;
+                service = service.with_shadow(shadow);
+                Some(task)
+            }
+            None => None,
+        };
         let service = Arc::new(service);
         let fleet_admin = match &config.fleet {
             Some(fleet) => Some(Arc::new(bind_fleet_admin(fleet, &service)?)),
@@ -297,6 +315,7 @@ impl Server {
             verifier,
             credentials,
             fleet_admin,
+            shadow_task,
         })
     }
 
@@ -339,6 +358,7 @@ impl Server {
             verifier,
             credentials,
             fleet_admin,
+            shadow_task,
         } = self;
         let stop = CancellationToken::new();
 
@@ -511,6 +531,9 @@ impl Server {
         let _ = upkeep.await;
         let _ = health_task.await;
         let _ = refresh.await;
+        if let Some(t) = shadow_task {
+            t.abort();
+        }
         for t in credential_tasks {
             let _ = t.await;
         }

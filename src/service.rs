@@ -252,6 +252,8 @@ pub struct Service {
     /// Verifies presented credentials; `None`: this server verifies none, and a request
     /// that presents some is refused.
     authenticator: Option<Arc<dyn Authenticator>>,
+    /// The shadow bundle, offered a copy of every decided item; `None` without one.
+    shadow: Option<crate::shadow::Shadow>,
 }
 
 /// A request admitted for decision; dropping it frees the slot.
@@ -308,6 +310,7 @@ impl Service {
             telemetry,
             clock: Arc::new(SystemClock),
             authenticator: None,
+            shadow: None,
         }
     }
 
@@ -329,6 +332,12 @@ impl Service {
     /// The same service verifying presented credentials with `authenticator`.
     pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Service {
         self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// The same service offering every decided item to `shadow`, off the request path.
+    pub fn with_shadow(mut self, shadow: crate::shadow::Shadow) -> Service {
+        self.shadow = Some(shadow);
         self
     }
 
@@ -734,6 +743,19 @@ impl Service {
             cached,
             "decided"
         );
+        // Copied once for the log and the shadow, and only when one of them is on.
+        let context = (self.log.is_some() || self.shadow.is_some()).then(|| seen.copy());
+        if let Some(shadow) = &self.shadow {
+            shadow.offer(crate::shadow::Asked {
+                caller: caller.clone(),
+                action: action.to_owned(),
+                resource: resource.to_owned(),
+                context: context.clone().flatten(),
+                now,
+                serving: (outcome.decision, outcome.reason),
+                revision,
+            });
+        }
         if let Some(log) = &self.log {
             log.record(
                 DecisionRecord::new(
@@ -746,7 +768,7 @@ impl Service {
                     cached,
                 )
                 .at(now)
-                .with_context(seen.copy()),
+                .with_context(context.flatten()),
             );
         }
     }

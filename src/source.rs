@@ -506,7 +506,7 @@ fn load_in_background(
 
 /// Lowers the calling thread's CPU priority by `by` (at most to 19); on Linux the nice value
 /// is the thread's own.
-fn lower_priority(by: i32) {
+pub(crate) fn lower_priority(by: i32) {
     use rustix::process::{getpriority_process, setpriority_process};
     if let Ok(now) = getpriority_process(None) {
         let _ = setpriority_process(None, (now + by).min(19));

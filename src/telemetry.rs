@@ -79,6 +79,8 @@ pub struct Telemetry {
     pub connections: Connections,
     /// OIDC token and key set metrics ([`crate::oidc::metrics`]), in the same recorder.
     pub oidc: crate::oidc::OidcMetrics,
+    /// The shadow bundle's metrics ([`crate::shadow`]), in the same recorder.
+    pub shadow: Arc<crate::shadow::ShadowMetrics>,
 }
 
 impl Telemetry {
@@ -94,6 +96,10 @@ impl Telemetry {
         let prometheus = recorder.handle();
         let metrics = metrics::with_local_recorder(&recorder, Metrics::register);
         let connections = metrics::with_local_recorder(&recorder, Connections::register);
+        let shadow = Arc::new(metrics::with_local_recorder(
+            &recorder,
+            crate::shadow::ShadowMetrics::register,
+        ));
         // Kept: the OIDC metrics register a provider's handles when it is first fetched.
         let oidc = crate::oidc::OidcMetrics::register(Arc::new(recorder));
         Telemetry {
@@ -101,6 +107,7 @@ impl Telemetry {
             metrics,
             connections,
             oidc,
+            shadow,
         }
     }
 

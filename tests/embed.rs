@@ -34,6 +34,7 @@ fn config() -> Config {
         drain_timeout: Duration::from_secs(5),
         decision_log: None,
         decision_log_queue: 1024,
+        shadow: None,
         connections: warden::server::conn::Config {
             max_grpc: 16,
             max_admin: 4,

@@ -258,6 +258,7 @@ impl Fixture {
             drain_timeout: Duration::from_secs(5),
             decision_log: None,
             decision_log_queue: 1024,
+            shadow: None,
             connections: warden::server::conn::Config {
                 max_grpc: 16,
                 max_admin: 4,

@@ -96,6 +96,15 @@ pub struct Args {
     /// Decision records queued before they are dropped (and counted) [default: 65536].
     #[arg(long, env = "WARDEN_DECISION_LOG_QUEUE", value_name = "N")]
     decision_log_queue: Option<usize>,
+    /// A candidate bundle directory to decide beside the serving bundle, off the request
+    /// path: its disagreements are counted (`warden_shadow_*`) and logged; it never
+    /// changes an answer. Reloaded on change (with `--watch`) and on SIGHUP.
+    #[arg(long, env = "WARDEN_SHADOW_BUNDLE", value_name = "DIR")]
+    shadow_bundle: Option<PathBuf>,
+    /// Decisions queued for the shadow bundle before they are dropped (and counted)
+    /// [default: 1024].
+    #[arg(long, env = "WARDEN_SHADOW_QUEUE", value_name = "N")]
+    shadow_queue: Option<usize>,
     /// Log format [default: text].
     #[arg(long, env = "WARDEN_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -219,6 +228,8 @@ impl Args {
             header_read_timeout: self.header_read_timeout.or(file.header_read_timeout),
             decision_log: self.decision_log.or(file.decision_log),
             decision_log_queue: self.decision_log_queue.or(file.decision_log_queue),
+            shadow_bundle: self.shadow_bundle.or(file.shadow_bundle),
+            shadow_queue: self.shadow_queue.or(file.shadow_queue),
             log_format: self.log_format.or(file.log_format),
             log: self.log.or(file.log),
             key_ring: self.key_ring.or(file.key_ring),
@@ -411,6 +422,10 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
             .decision_log
             .map(|s| s.parse::<LogSink>().unwrap_or_else(|never| match never {})),
         decision_log_queue: args.decision_log_queue.unwrap_or(65_536),
+        shadow: args.shadow_bundle.map(|dir| warden::shadow::ShadowConfig {
+            dir,
+            queue: args.shadow_queue.unwrap_or(1024),
+        }),
         connections,
     };
     Ok(Settings {
