@@ -11,6 +11,10 @@
 //!
 //! Divide the total by 10,000. The request is built before the counted call, as a face
 //! builds it while decoding, and dropped inside it, as the face's is.
+//!
+//! With `WARDEN_BENCH_DECISION_LOG=FILE` (such as `/dev/null`) the service also logs every
+//! decision there: the request path's part of the log (the record built and queued; the
+//! writer's thread is not counted) is then in the total.
 #![allow(
     clippy::expect_used,
     clippy::panic,
@@ -45,13 +49,22 @@ fn main() {
         &bundle::load_files(&org.files).expect("the bundle loads"),
         1,
     );
-    let service = Service::serving(
-        snapshot,
-        ServiceConfig {
-            cache_size: 0,
-            limits: Limits::default(),
-        },
-    );
+    let config = ServiceConfig {
+        cache_size: 0,
+        limits: Limits::default(),
+    };
+    let service = match std::env::var_os("WARDEN_BENCH_DECISION_LOG") {
+        None => Service::serving(snapshot, config),
+        Some(path) => {
+            let published = std::sync::Arc::new(warden::source::Published::new());
+            let telemetry = std::sync::Arc::new(warden::telemetry::Telemetry::new());
+            published.publish(snapshot, &telemetry.metrics);
+            let sink = warden::telemetry::LogSink::File(path.into());
+            let log = warden::telemetry::DecisionLog::start(&sink, 1 << 20, &telemetry.metrics)
+                .expect("the decision log opens");
+            Service::new(published, telemetry, Some(log), config)
+        }
+    };
     let mut allows = 0usize;
     for r in &org.requests {
         let request = black_box(Request {
