@@ -902,6 +902,40 @@ mod tests {
     }
 
     #[test]
+    fn a_record_keeps_a_context_within_its_budget_and_marks_a_larger_one() {
+        let big = ContextValue::Single("v".repeat(RECORD_CONTEXT_BYTES / 2));
+        let keys = ["orders:a", "orders:b", "orders:c"];
+        let entries = |n: usize| keys.iter().take(n).map(|k| (*k, &big));
+        let record = |context| {
+            DecisionRecord::new(
+                Face::Authorize,
+                "id",
+                1,
+                &crate::caller::Caller::Asserted("p".into()),
+                ("a", "r"),
+                &Outcome::unknown_principal(),
+                false,
+            )
+            .at(UNIX_EPOCH + Duration::from_millis(1_234))
+            .with_context(context)
+        };
+        let kept = record(RecordedContext::copy(entries(1), RECORD_CONTEXT_BYTES));
+        let line = serde_json::to_string(&kept).unwrap();
+        assert!(line.starts_with(r#"{"ts_ms":1234,"#), "{line}");
+        assert!(line.contains(r#""context":{"orders:a":"vvv"#), "{line}");
+        assert!(!line.contains("not_replayable"), "{line}");
+        // Two halves and a key: over the budget, found before the second value is copied.
+        assert!(RecordedContext::copy(entries(3), RECORD_CONTEXT_BYTES).is_none());
+        let marked = record(RecordedContext::copy(entries(3), RECORD_CONTEXT_BYTES));
+        let line = serde_json::to_string(&marked).unwrap();
+        assert!(!line.contains(r#""context""#), "{line}");
+        assert!(
+            line.ends_with(r#""not_replayable":"context_too_large"}"#),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn metrics_render_with_labels() {
         let t = Telemetry::new();
         t.metrics.decision(Face::Authorize, Reason::ScpNoAllow);
