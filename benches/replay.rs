@@ -69,7 +69,11 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("the output directory");
     let log = dir.join("decisions.jsonl");
     let once = dir.join("once.jsonl");
-    write_log(&once, &org.requests, Snapshot::load_files(&org.files, 1).expect("loads"));
+    write_log(
+        &once,
+        &org.requests,
+        Snapshot::load_files(&org.files, 1).expect("loads"),
+    );
     let lines = std::fs::read_to_string(&once).expect("the log");
     let per_round = lines.lines().count();
     {
