@@ -4,6 +4,7 @@
 mod admin;
 mod authorize;
 mod check;
+mod compare;
 mod credentials;
 mod eval;
 mod fleet;
@@ -39,6 +40,8 @@ enum Command {
     Validate(validate::Args),
     /// Answer one request offline against a bundle, with its reasons.
     Authorize(authorize::Args),
+    /// Compare two policies or two bundles: new access, with counterexamples, or a proof.
+    Compare(compare::Args),
     /// Run the decision service: gRPC Authorizer, health, reflection, admin HTTP.
     Serve(serve::Args),
     /// Ask a running server one question and print the decision.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Authorize(args) => authorize::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Loadgen(args) => loadgen::run(args),

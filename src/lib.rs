@@ -19,6 +19,7 @@
 //! - [`oidc`] verifies OIDC tokens of the bundle's identity providers and keeps their
 //!   key sets fresh; a verified token becomes a role session;
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
+//! - [`compare`] compares two policies or bundles, with counterexamples (`warden compare`);
 //! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
 //!   no-op server), outside the API.
 
@@ -29,6 +30,7 @@ pub mod bundle;
 pub mod cache;
 pub mod caller;
 pub mod case;
+pub mod compare;
 pub mod compile;
 pub mod condition;
 pub mod context;
