@@ -193,7 +193,9 @@ pub struct PolicySide {
     identity: PolicySet,
     layer: Arc<PolicySet>,
     allow_all: PolicySet,
-    empty: PolicySet,
+    /// The last principal decided for, parsed, with the keys that follow from it: a
+    /// comparison decides many requests for one principal in a row.
+    last: std::cell::RefCell<Option<(String, Principal<'static>, Context)>>,
 }
 
 /// The account a policy-mode principal lives in, and the other one a resource is in.
@@ -205,17 +207,26 @@ const ALLOW_ALL: &str =
 
 impl PolicySide {
     pub fn new(kind: PolicyKind, policy: Arc<Policy>) -> PolicySide {
-        let allow_all = crate::policy::parse_text(ALLOW_ALL, PolicyKind::Identity, "allow-all")
-            .policy
-            .map(|p| PolicySet::new(vec![Arc::new(p)]))
-            .unwrap_or_else(|| PolicySet::new(Vec::new()));
+        // Compiled once per process: the property test builds tens of thousands of sides.
+        static ALLOW: std::sync::OnceLock<Option<Arc<Policy>>> = std::sync::OnceLock::new();
+        let allow_all = ALLOW
+            .get_or_init(|| {
+                crate::policy::parse_text(ALLOW_ALL, PolicyKind::Identity, "allow-all")
+                    .policy
+                    .map(Arc::new)
+            })
+            .as_ref()
+            .map_or_else(
+                || PolicySet::new(Vec::new()),
+                |p| PolicySet::new(vec![p.clone()]),
+            );
         let layer = Arc::new(PolicySet::new(vec![policy.clone()]));
         PolicySide {
             kind,
             identity: PolicySet::new(vec![policy]),
             layer,
             allow_all,
-            empty: PolicySet::new(Vec::new()),
+            last: std::cell::RefCell::new(None),
         }
     }
 
@@ -233,14 +244,14 @@ impl PolicySide {
     fn decide_principal(
         &self,
         p: &Principal<'_>,
+        defaults: &Context,
         action: &Action,
         resource: &str,
         ctx: &Context,
     ) -> Decision {
-        let mut ctx = ctx.clone();
-        p.fill_context_defaults(&mut ctx);
+        let layered = Layered { ctx, defaults };
         let account = PolicySide::resource_account(self.kind, &p.account);
-        let req = Request::new(p, action, resource, account, &ctx);
+        let req = Request::new(p, action, resource, account, &layered);
         let layer = std::slice::from_ref(&self.layer);
         let policies = Policies {
             identity: if self.kind == PolicyKind::Identity {
@@ -266,17 +277,54 @@ impl PolicySide {
             },
             resource_policy_required: eval::resource_policy_required(action.as_str()),
         };
-        let _ = &self.empty;
         eval::evaluate(&req, &policies).decision
+    }
+}
+
+/// A request's context over the keys that follow from its principal, as a case fills
+/// them (`Principal::fill_context_defaults`: the context's own value wins), without
+/// copying the context for each request.
+#[derive(Debug)]
+struct Layered<'a> {
+    ctx: &'a Context,
+    defaults: &'a Context,
+}
+
+impl crate::context::Lookup for Layered<'_> {
+    fn get(&self, lower_key: &str) -> Option<&ContextValue> {
+        self.ctx
+            .get(lower_key)
+            .or_else(|| self.defaults.get(lower_key))
+    }
+}
+
+impl PolicySide {
+    /// Decides one request as the comparison does (for tests and brute force).
+    pub fn decide(
+        &self,
+        principal: &str,
+        action: &Action,
+        resource: &str,
+        ctx: &Context,
+    ) -> Decision {
+        let mut last = self.last.borrow_mut();
+        if last.as_ref().is_none_or(|(text, _, _)| text != principal) {
+            *last = principal_of(principal).map(|p| {
+                let mut defaults = Context::new();
+                p.fill_context_defaults(&mut defaults);
+                (principal.to_owned(), p.into_owned(), defaults)
+            });
+        }
+        match &*last {
+            Some((_, p, defaults)) => self.decide_principal(p, defaults, action, resource, ctx),
+            None => Decision::ImplicitDeny,
+        }
     }
 }
 
 impl Side for PolicySide {
     fn decide(&self, principal: &str, action: &Action, resource: &str, ctx: &Context) -> Decision {
-        match principal_of(principal) {
-            Some(p) => self.decide_principal(&p, action, resource, ctx),
-            None => Decision::ImplicitDeny,
-        }
+        PolicySide::decide(self, principal, action, resource, ctx)
     }
 }
 
@@ -501,18 +549,43 @@ impl Witnessed {
             .fold(self.resources.len(), usize::saturating_mul);
     }
 
-    /// The `i`-th combination: a resource and a context.
-    fn probe(&self, mut i: usize) -> (&str, Vec<(String, Vec<String>)>) {
+    /// The number of context combinations.
+    fn context_count(&self) -> usize {
+        self.keys
+            .iter()
+            .map(|(_, vs)| vs.len().max(1))
+            .fold(1, usize::saturating_mul)
+    }
+
+    /// The `c`-th context combination, as (key, values) pairs.
+    fn context_pairs(&self, mut c: usize) -> Vec<(String, Vec<String>)> {
         let mut context = Vec::new();
         for (k, vs) in &self.keys {
             let n = vs.len().max(1);
-            if let Some(Some(v)) = vs.get(i % n) {
+            if let Some(Some(v)) = vs.get(c % n) {
                 context.push((k.clone(), v.values().to_vec()));
             }
-            i /= n;
+            c /= n;
         }
-        let r = self.resources.get(i).map_or("*", String::as_str);
-        (r, context)
+        context
+    }
+
+    /// The first `n` context combinations, built once for every resource and principal.
+    fn contexts(&self, n: usize) -> Vec<Context> {
+        (0..n)
+            .map(|c| {
+                let mut ctx = Context::new();
+                let mut c = c;
+                for (k, vs) in &self.keys {
+                    let m = vs.len().max(1);
+                    if let Some(Some(v)) = vs.get(c % m) {
+                        ctx.insert(k, v.clone());
+                    }
+                    c /= m;
+                }
+                ctx
+            })
+            .collect()
     }
 }
 
@@ -527,34 +600,44 @@ fn compare_witnessed(
 ) -> Compared {
     let mut new_access: Option<Counterexample> = None;
     let mut lost_access: Option<Counterexample> = None;
-    for i in 0..w.total.min(w.limit) {
-        let (resource, context) = w.probe(i);
-        let probe = Probe {
+    let per_resource = w.context_count();
+    let contexts = w.contexts(per_resource.min(w.limit));
+    let probe = |i: usize| {
+        let r = i.checked_div(per_resource).unwrap_or(0);
+        Probe {
             principal: principal.to_owned(),
             action: text.to_owned(),
-            resource: resource.to_owned(),
-            context,
-        };
-        let ctx = probe.context();
-        let a = old.decide(principal, action, resource, &ctx);
-        let b = new.decide(principal, action, resource, &ctx);
-        *requests += 1;
-        let (ao, bo) = (a == Decision::Allow, b == Decision::Allow);
-        if bo && !ao && new_access.is_none() {
-            new_access = Some(Counterexample {
-                request: probe.clone(),
-                old: a,
-                new: b,
-            });
-        } else if ao && !bo && lost_access.is_none() {
-            lost_access = Some(Counterexample {
-                request: probe,
-                old: a,
-                new: b,
-            });
+            resource: w.resources.get(r).cloned().unwrap_or_else(|| "*".into()),
+            context: w.context_pairs(i.checked_rem(per_resource).unwrap_or(0)),
         }
-        if new_access.is_some() && lost_access.is_some() {
-            break;
+    };
+    let mut i = 0usize;
+    'all: for resource in &w.resources {
+        for ctx in &contexts {
+            if i >= w.limit {
+                break 'all;
+            }
+            let a = old.decide(principal, action, resource, ctx);
+            let b = new.decide(principal, action, resource, ctx);
+            *requests += 1;
+            let (ao, bo) = (a == Decision::Allow, b == Decision::Allow);
+            if bo && !ao && new_access.is_none() {
+                new_access = Some(Counterexample {
+                    request: probe(i),
+                    old: a,
+                    new: b,
+                });
+            } else if ao && !bo && lost_access.is_none() {
+                lost_access = Some(Counterexample {
+                    request: probe(i),
+                    old: a,
+                    new: b,
+                });
+            }
+            if new_access.is_some() && lost_access.is_some() {
+                break 'all;
+            }
+            i += 1;
         }
     }
     let complete = w.complete && w.total <= w.limit;
