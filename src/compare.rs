@@ -516,6 +516,12 @@ pub struct Witnessed {
 impl Witnessed {
     fn of(atoms: &mut Atoms, limits: Limits) -> Witnessed {
         let resources = atoms.resource_witnesses(limits.max_states, limits.max_requests);
+        Witnessed::with_resources(atoms, resources, limits)
+    }
+
+    /// With resource witnesses already found (from a superset of the statements: a finer
+    /// partition is still a proof).
+    fn with_resources(atoms: &mut Atoms, resources: Vec<String>, limits: Limits) -> Witnessed {
         let keys = atoms.key_witnesses(limits.max_states, limits.max_requests);
         let total = keys
             .iter()
@@ -748,9 +754,38 @@ pub fn bundle_principals(b: &Bundle) -> Vec<String> {
     out
 }
 
+/// The policies that take part in a principal's decisions whatever the resource: its
+/// identity policies, boundary and SCPs (gathered by the snapshot as a request would).
+fn own_policies(snapshot: &Snapshot, principal: &str, now: SystemTime) -> Vec<Arc<Policy>> {
+    let Ok(Some(who)) = snapshot.resolve(principal, None, now) else {
+        return Vec::new();
+    };
+    let Ok(action) = Action::parse("warden:Compare") else {
+        return Vec::new();
+    };
+    let empty = CallerContext::empty();
+    let q = crate::snapshot::Question {
+        action: &action,
+        resource: "*",
+        resource_arn: None,
+        context: crate::context::CallerView::of(&empty),
+    };
+    let g = snapshot.gather(&who, &q, now);
+    let mut out = g.identity;
+    out.extend(g.boundary.into_iter().flatten());
+    out.extend(g.session.into_iter().flatten());
+    out.extend(g.scps.into_iter().flatten());
+    out
+}
+
 /// Compares two bundles per principal of either and per action of either catalog.
-/// `only` restricts the actions (`--check access-not-granted`); `resources` replaces the
-/// explored resources when given.
+/// `only` restricts the actions (`--check access-not-granted`); `scope.resources`
+/// replaces the explored resources when given.
+///
+/// The regions of one principal's requests come from the statements that can decide
+/// them: its own identity policies, boundary and SCPs on each side, every resource and
+/// trust policy and RCP of either bundle, and what the server derives from a resource
+/// (its account, the bindings of resource policies, the roles for `sts:` actions).
 pub fn compare_bundles(
     old: (&Bundle, &Snapshot),
     new: (&Bundle, &Snapshot),
@@ -779,19 +814,36 @@ pub fn compare_bundles(
     let mut seen = std::collections::BTreeSet::new();
     principals.retain(|p| seen.insert(p.clone()));
 
-    let old_policies = match baseline {
-        Baseline::Old => bundle_policies(old.0),
-        Baseline::Nothing => Vec::new(),
+    let with_old = baseline == Baseline::Old;
+    // Policies every principal's requests may read: resource and trust policies, RCPs.
+    let shared_of = |b: &Bundle| -> Vec<(String, Arc<Policy>)> {
+        bundle_policies(b)
+            .into_iter()
+            .filter(|(_, p)| {
+                matches!(
+                    p.kind,
+                    PolicyKind::Resource | PolicyKind::Trust | PolicyKind::Rcp
+                )
+            })
+            .collect()
     };
-    let policies: Vec<(bool, String, Arc<Policy>)> = old_policies
-        .into_iter()
-        .map(|(n, p)| (false, n, p))
-        .chain(
-            bundle_policies(new.0)
-                .into_iter()
-                .map(|(n, p)| (true, n, p)),
-        )
+    let mut shared: Vec<(&str, String, Arc<Policy>)> = Vec::new();
+    if with_old {
+        shared.extend(shared_of(old.0).into_iter().map(|(n, p)| ("old", n, p)));
+    }
+    shared.extend(shared_of(new.0).into_iter().map(|(n, p)| ("new", n, p)));
+    let own: Vec<Vec<(&str, Arc<Policy>)>> = principals
+        .iter()
+        .map(|p| {
+            let mut v: Vec<(&str, Arc<Policy>)> = Vec::new();
+            if with_old {
+                v.extend(own_policies(old.1, p, now).into_iter().map(|x| ("old", x)));
+            }
+            v.extend(own_policies(new.1, p, now).into_iter().map(|x| ("new", x)));
+            v
+        })
         .collect();
+
     let old_bundle = BundleSide {
         snapshot: old.1,
         now,
@@ -807,60 +859,103 @@ pub fn compare_bundles(
     let mut report = Report::default();
     let mut unknowns = std::collections::BTreeSet::new();
     let varies = |k: &str| crate::keys::caller_supplies(k);
+    let grants = |p: &Policy, s: &Statement| {
+        s.effect == crate::policy::Effect::Allow
+            && matches!(
+                p.kind,
+                PolicyKind::Identity | PolicyKind::Resource | PolicyKind::Trust
+            )
+    };
     for text in &actions {
         let Ok(action) = Action::parse(text) else {
             continue;
         };
-        let mut atoms = Atoms::default();
-        for (is_new, name, p) in &policies {
+        let mut base = Atoms::default();
+        let mut shared_grants = false;
+        for (side, name, p) in &shared {
             for s in p.statements.iter().filter(|s| relevant(s, &action)) {
-                let side = if *is_new { "new" } else { "old" };
+                shared_grants |= grants(p, s);
                 let place = format!("{side}: {name} Statement[{}] ({})", s.index, s.pos);
-                atoms.add_statement(s, &place, &varies);
+                base.add_statement(s, &place, &varies);
             }
         }
-        let assume = action.service() == "sts";
-        // What the server derives from a resource or a named account: its bindings,
-        // roles and accounts are regions of their own.
-        for b in [old.0, new.0] {
-            for a in b.accounts.values() {
-                let acct: Vec<crate::matcher::Token> =
-                    a.id.chars().map(crate::matcher::Token::Lit).collect();
-                let mut any_in_account: [Vec<crate::matcher::Token>; 6] =
-                    std::array::from_fn(|_| vec![crate::matcher::Token::Star]);
-                any_in_account[4] = acct;
-                atoms.add_resource_segments(any_in_account);
-                for k in crate::context::ACCOUNT_KEYS {
-                    atoms.add_text(k, &a.id);
-                }
-                for r in a.resources.iter().filter(|_| !assume) {
-                    if let Ok(p) =
-                        crate::arn::ArnPattern::new(&r.arn, false, crate::arn::ShortArn::Pad)
-                    {
-                        atoms.add_resource(&p, &format!("resource policy of {}", r.arn));
-                    }
-                }
-                for r in a.roles.iter().filter(|_| assume) {
-                    if let Ok(p) =
-                        crate::arn::ArnPattern::new(&r.arn, false, crate::arn::ShortArn::Pad)
-                    {
-                        atoms.add_resource(&p, &format!("role {}", r.arn));
-                    }
-                    // A session ARN omits the role's path.
-                    let short = format!("arn:aws:iam::{}:role/{}", a.id, r.name);
-                    if let Ok(p) =
-                        crate::arn::ArnPattern::new(&short, false, crate::arn::ShortArn::Pad)
-                    {
-                        atoms.add_resource(&p, &format!("role {}", r.arn));
-                    }
-                }
+        add_server_regions(&mut base, [old.0, new.0], action.service() == "sts");
+        // The resource regions of every principal's statements at once, explored once.
+        let mut all = base.clone();
+        let mut added = std::collections::HashSet::new();
+        for (side, policy) in own.iter().flatten() {
+            if !added.insert(Arc::as_ptr(policy) as usize) {
+                continue;
+            }
+            for s in policy.statements.iter().filter(|s| relevant(s, &action)) {
+                let place = format!("{side}: {} Statement[{}] ({})", policy.id, s.index, s.pos);
+                all.add_statement(s, &place, &varies);
             }
         }
-        let mut w = Witnessed::of(&mut atoms, limits);
-        if let Some(rs) = resources {
-            w.set_resources(rs);
-        }
-        for p in &principals {
+        let resource_witnesses = all.resource_witnesses(limits.max_states, limits.max_requests);
+        let bounds: Vec<Unknown> = all
+            .unknowns
+            .iter()
+            .filter(|u| u.place == "-")
+            .cloned()
+            .collect();
+        let resources_complete = bounds.is_empty();
+        unknowns.extend(bounds);
+        // Principals with the same own policies share their witnesses.
+        let mut by_policies: std::collections::HashMap<Vec<usize>, std::rc::Rc<Witnessed>> =
+            std::collections::HashMap::new();
+        for (p, own) in principals.iter().zip(&own) {
+            let own_grants = own.iter().any(|(_, policy)| {
+                policy
+                    .statements
+                    .iter()
+                    .any(|s| relevant(s, &action) && grants(policy, s))
+            });
+            // No statement that grants, on either side, to a principal that is not an
+            // account's root (which acts in its own account without one): both sides
+            // deny every request, as the engine's default deny.
+            if !own_grants
+                && !shared_grants
+                && !p.ends_with(":root")
+                && action.as_str() != "sts:getcalleridentity"
+            {
+                report.compared.push(Compared {
+                    principal: Some(p.clone()),
+                    action: text.clone(),
+                    relation: Relation::Equivalent,
+                    new_access: None,
+                    lost_access: None,
+                    complete: true,
+                });
+                continue;
+            }
+            let key: Vec<usize> = own
+                .iter()
+                .map(|(side, policy)| Arc::as_ptr(policy) as usize ^ usize::from(*side == "new"))
+                .collect();
+            let w = match by_policies.get(&key) {
+                Some(w) => w.clone(),
+                None => {
+                    let mut atoms = base.clone();
+                    for (side, policy) in own {
+                        for s in policy.statements.iter().filter(|s| relevant(s, &action)) {
+                            let place =
+                                format!("{side}: {} Statement[{}] ({})", policy.id, s.index, s.pos);
+                            atoms.add_statement(s, &place, &varies);
+                        }
+                    }
+                    let mut w =
+                        Witnessed::with_resources(&mut atoms, resource_witnesses.clone(), limits);
+                    if let Some(rs) = resources {
+                        w.set_resources(rs);
+                    }
+                    w.complete &= resources_complete;
+                    unknowns.extend(atoms.unknowns);
+                    let w = std::rc::Rc::new(w);
+                    by_policies.insert(key, w.clone());
+                    w
+                }
+            };
             let mut c = compare_witnessed(
                 old_side,
                 &new_side,
@@ -873,10 +968,41 @@ pub fn compare_bundles(
             c.principal = Some(p.clone());
             report.compared.push(c);
         }
-        unknowns.extend(atoms.unknowns);
     }
     report.unknowns = unknowns.into_iter().collect();
     report
+}
+
+/// What the server derives from a resource or a named account: each account's
+/// resources, the bindings of resource policies and (for `sts:` actions) the roles are
+/// regions of their own, and an account named in a caller's key is one of its values.
+fn add_server_regions(atoms: &mut Atoms, bundles: [&Bundle; 2], assume: bool) {
+    use crate::arn::{ArnPattern, ShortArn};
+    use crate::matcher::Token;
+    for b in bundles {
+        for a in b.accounts.values() {
+            let mut in_account: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
+            in_account[4] = a.id.chars().map(Token::Lit).collect();
+            atoms.add_resource_segments(in_account);
+            for k in crate::context::ACCOUNT_KEYS {
+                atoms.add_text(k, &a.id);
+            }
+            for r in a.resources.iter().filter(|_| !assume) {
+                if let Ok(p) = ArnPattern::new(&r.arn, false, ShortArn::Pad) {
+                    atoms.add_resource(&p, &format!("resource policy of {}", r.arn));
+                }
+            }
+            for r in a.roles.iter().filter(|_| assume) {
+                // A session ARN omits the role's path; a request may name either.
+                let short = format!("arn:aws:iam::{}:role/{}", a.id, r.name);
+                for arn in [&r.arn, &short] {
+                    if let Ok(p) = ArnPattern::new(arn, false, ShortArn::Pad) {
+                        atoms.add_resource(&p, &format!("role {}", r.arn));
+                    }
+                }
+            }
+        }
+    }
 }
 
 // === impl grants ===
