@@ -739,9 +739,19 @@ pub fn bundle_policies(b: &Bundle) -> Vec<(String, Arc<Policy>)> {
     out
 }
 
-/// The principals of a bundle: users, a session (`compare`) of each role, account roots.
+/// The principals of a bundle: users, a session (`compare`) of each role, account roots,
+/// and every role session a resource or trust policy names.
 pub fn bundle_principals(b: &Bundle) -> Vec<String> {
     let mut out = Vec::new();
+    for (_, p) in bundle_policies(b) {
+        for s in p.statements.iter() {
+            for e in s.principals.iter().flat_map(|set| &set.entries) {
+                if let PrincipalEntry::Session(arn) = e {
+                    out.push(arn.to_string());
+                }
+            }
+        }
+    }
     for a in b.accounts.values() {
         out.push(format!("arn:aws:iam::{}:root", a.id));
         out.extend(a.users.iter().map(|u| u.arn.clone()));

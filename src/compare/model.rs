@@ -169,6 +169,14 @@ impl Atoms {
             }
         }
         if !varies(key) {
+            // A role session's id carries its session name, which a bundle comparison
+            // fixes (`compare`): a condition on it could hold for another name.
+            if key == "aws:userid" {
+                self.unknown(
+                    place,
+                    &format!("`{name}` on `aws:userid`, which holds a role session's name"),
+                );
+            }
             if crate::keys::varies_with_time(key) {
                 self.unknown(
                     place,
