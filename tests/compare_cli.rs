@@ -293,6 +293,37 @@ fn access_not_granted_finds_who_may_delete_production_orders() {
     assert_eq!(commands.len(), 1);
     let run = shell(commands[0].as_str().unwrap());
     assert_eq!(run.status.code(), Some(0), "{}", out(&run));
+    // On production orders (account 555555555555) only break-glass may delete.
+    let o = warden(&[
+        "compare",
+        "examples/org",
+        "examples/org",
+        "--check",
+        "access-not-granted",
+        "--action",
+        "orders:DeleteOrder",
+        "--resource",
+        "arn:aws:orders:us-east-1:555555555555:order/o-1",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let who: Vec<&str> = report["counterexamples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["counterexample"]["request"]["principal"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        who,
+        ["arn:aws:sts::555555555555:assumed-role/BreakGlass/compare"],
+        "{}",
+        out(&o)
+    );
 }
 
 #[test]
@@ -360,6 +391,19 @@ fn errors_exit_2_with_the_place() {
     assert!(err.contains(&format!("{b}:1:")), "{err}");
     // A file and a directory do not compare.
     let o = warden(&["compare", b, "examples/org"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    // A resource that is not an ARN (it would be "not granted" everywhere).
+    let o = warden(&[
+        "compare",
+        "examples/org",
+        "examples/org",
+        "--check",
+        "access-not-granted",
+        "--action",
+        "orders:DeleteOrder",
+        "--resource",
+        "orders/1",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     // An action the catalog lacks.
     let o = warden(&[

@@ -111,6 +111,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     {
         bail!("`--action` and `--resource` go with `--check access-not-granted`");
     }
+    // A resource that is not one would be refused by every side: "not granted" for a typo.
+    for r in &args.resources {
+        warden::request::parse_resource(r).map_err(|e| anyhow!("`--resource`: {e}"))?;
+    }
     let loaded = match (args.old.is_dir(), args.new.is_dir()) {
         (true, true) => Loaded::Bundles {
             old: load_bundle(&args.old)?,
