@@ -195,3 +195,68 @@ fn address_witnesses_start_every_range_and_follow_its_end() {
     }
     assert!(w.values.contains(&"x".to_owned()));
 }
+
+#[test]
+fn an_operator_is_named_as_it_is_written() {
+    for name in [
+        "StringEquals",
+        "StringNotEqualsIgnoreCase",
+        "StringNotLike",
+        "NumericLessThanEquals",
+        "NumericNotEquals",
+        "DateGreaterThan",
+        "DateNotEquals",
+        "Bool",
+        "BinaryEquals",
+        "NotIpAddress",
+        "ArnNotLike",
+        "Null",
+        "ForAnyValue:StringLike",
+        "ForAllValues:StringEqualsIfExists",
+    ] {
+        let op = crate::condition::Operator::parse(name).unwrap();
+        assert_eq!(super::model::operator_name(&op), name);
+    }
+}
+
+/// The UNKNOWNs of one statement read as a bundle reads it (only caller keys vary).
+fn bundle_unknowns(statement: &str) -> Vec<String> {
+    let text = format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#);
+    let p = crate::policy::parse_text(&text, crate::policy::PolicyKind::Identity, "p")
+        .policy
+        .unwrap();
+    let mut atoms = super::model::Atoms::default();
+    let varies = |k: &str| crate::keys::caller_supplies(k);
+    for s in p.statements.iter() {
+        atoms.add_statement(s, "here", &varies);
+    }
+    atoms.unknowns.iter().map(|u| u.feature.clone()).collect()
+}
+
+#[test]
+fn in_a_bundle_what_a_principal_fixes_is_decided_and_what_it_does_not_is_unknown() {
+    // The principal's account against the resource's: both enumerated.
+    let same_account = r#"{"Effect":"Allow","Action":"*","Resource":"*",
+        "Condition":{"StringEquals":{"aws:ResourceAccount":"${aws:PrincipalAccount}"}}}"#;
+    assert!(bundle_unknowns(same_account).is_empty());
+    // A caller's key against a variable: not modelled.
+    let caller = r#"{"Effect":"Allow","Action":"*","Resource":"*",
+        "Condition":{"StringEquals":{"aws:SourceAccount":"${aws:PrincipalAccount}"}}}"#;
+    assert_eq!(
+        bundle_unknowns(caller),
+        ["`StringEquals` with a policy variable (`${aws:principalaccount}`)"]
+    );
+    // A session's name, which the comparison fixes, and the time.
+    let userid = r#"{"Effect":"Allow","Action":"*","Resource":"*",
+        "Condition":{"StringLike":{"aws:userid":"AROA*:alice"},"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}}"#;
+    assert_eq!(
+        bundle_unknowns(userid),
+        [
+            "`DateLessThan` on `aws:currenttime`, which the server fills with the time",
+            "`StringLike` on `aws:userid`, which holds a role session's name",
+        ]
+    );
+    // A variable in `Resource`.
+    let home = r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b/${aws:username}/*"}"#;
+    assert_eq!(bundle_unknowns(home), ["a policy variable in `Resource`"]);
+}
