@@ -4,6 +4,7 @@
 mod admin;
 mod authorize;
 mod check;
+mod compare;
 mod credentials;
 mod eval;
 mod fleet;
@@ -40,6 +41,8 @@ enum Command {
     Validate(validate::Args),
     /// Answer one request offline against a bundle, with its reasons.
     Authorize(authorize::Args),
+    /// Compare two policies or two bundles: new access, with counterexamples, or a proof.
+    Compare(compare::Args),
     /// Run the decision service: gRPC Authorizer, health, reflection, admin HTTP.
     Serve(serve::Args),
     /// Decide a decision log again against a candidate bundle and list what would change.
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Authorize(args) => authorize::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Check(args) => check::run(args),

@@ -410,6 +410,61 @@ impl Condition {
     }
 }
 
+/// A condition's compiled values, read by tools that reason about every request a
+/// condition can distinguish (`compare`). `None` stands for a value with policy variables.
+#[derive(Debug, Clone)]
+pub enum ValuesView<'a> {
+    /// `StringEquals`, `StringEqualsIgnoreCase` (lowercased) and their negations.
+    Text(Vec<Option<&'a str>>),
+    Like(Vec<Option<&'a Pattern>>),
+    Number(&'a [f64]),
+    /// Milliseconds since the epoch.
+    Date(&'a [i64]),
+    Bool(&'a [bool]),
+    Binary(&'a [Vec<u8>]),
+    Ip(&'a [IpNet]),
+    Arn(Vec<Option<&'a ArnPattern>>),
+    Null,
+}
+
+impl Condition {
+    /// The compiled values, for analysis (see [`ValuesView`]).
+    pub fn values_view(&self) -> ValuesView<'_> {
+        match &self.values {
+            Values::Text(vs) => ValuesView::Text(
+                vs.iter()
+                    .map(|v| match v {
+                        Text::Lit(t) => Some(&**t),
+                        Text::Tpl(_) => None,
+                    })
+                    .collect(),
+            ),
+            Values::Like(vs) => ValuesView::Like(
+                vs.iter()
+                    .map(|v| match v {
+                        Like::Pat(p) => Some(p),
+                        Like::Tpl(_) => None,
+                    })
+                    .collect(),
+            ),
+            Values::Number(vs) => ValuesView::Number(vs),
+            Values::Date(vs) => ValuesView::Date(vs),
+            Values::Bool(vs) => ValuesView::Bool(vs),
+            Values::Binary(vs) => ValuesView::Binary(vs),
+            Values::Ip(vs) => ValuesView::Ip(vs),
+            Values::Arn(vs) => ValuesView::Arn(
+                vs.iter()
+                    .map(|v| match v {
+                        ArnValue::Pat(p) => Some(p),
+                        ArnValue::Tpl(_) => None,
+                    })
+                    .collect(),
+            ),
+            Values::Null { .. } => ValuesView::Null,
+        }
+    }
+}
+
 fn at<T>(i: usize, r: Result<T, String>) -> Result<T, ValueError> {
     r.map_err(|m| (i, m))
 }

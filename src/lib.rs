@@ -21,6 +21,7 @@
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
 //! - [`replay`] decides the decision log again against a candidate bundle (`warden
 //!   replay`), and [`shadow`] decides live traffic against one beside the serving bundle;
+//! - [`compare`] compares two policies or bundles, with counterexamples (`warden compare`);
 //! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
 //!   no-op server), outside the API.
 
@@ -31,6 +32,7 @@ pub mod bundle;
 pub mod cache;
 pub mod caller;
 pub mod case;
+pub mod compare;
 pub mod compile;
 pub mod condition;
 pub mod context;

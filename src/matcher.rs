@@ -318,6 +318,31 @@ impl Pattern {
         }))
     }
 
+    /// The pattern as tokens again (`*`, `?` and literal characters), for tools that
+    /// reason about the language a pattern matches (`compare`).
+    pub fn tokens(&self) -> Vec<Token> {
+        let lits = |t: &str| t.chars().map(Token::Lit).collect::<Vec<_>>();
+        match self {
+            Pattern::Any => vec![Token::Star],
+            Pattern::Exact(t) => lits(t),
+            Pattern::Prefix(t) => [lits(t), vec![Token::Star]].concat(),
+            Pattern::Suffix(t) => [vec![Token::Star], lits(t)].concat(),
+            Pattern::Contains(t) => [vec![Token::Star], lits(t), vec![Token::Star]].concat(),
+            Pattern::Glob(g) => {
+                let mut out = g.first.tokens();
+                for piece in &g.middle {
+                    out.push(Token::Star);
+                    out.extend(piece.tokens());
+                }
+                if let Some(last) = &g.last {
+                    out.push(Token::Star);
+                    out.extend(last.tokens());
+                }
+                out
+            }
+        }
+    }
+
     /// Whether the pattern contains no wildcard.
     pub fn is_exact(&self) -> bool {
         matches!(self, Pattern::Exact(_))
@@ -370,6 +395,17 @@ impl PieceBuilder {
 }
 
 impl Piece {
+    fn tokens(&self) -> Vec<Token> {
+        let mut out = Vec::new();
+        for part in &self.parts {
+            match part {
+                PiecePart::Text(t) => out.extend(t.chars().map(Token::Lit)),
+                PiecePart::AnyChars(n) => out.extend(std::iter::repeat_n(Token::One, *n)),
+            }
+        }
+        out
+    }
+
     /// Length in characters.
     fn char_len(&self) -> usize {
         self.parts

@@ -1,0 +1,344 @@
+//! The regions of one variable's value space that a set of atomic predicates distinguish,
+//! with one concrete witness value per realisable region.
+//!
+//! Strings matched by wildcard patterns are regular languages: [`strings`] explores the
+//! product of the patterns' automata breadth first over the characters the patterns use
+//! plus one fresh character (every other character behaves as that one), recording the
+//! shortest witness of each vector "which patterns match". ARNs are matched per segment
+//! ([`crate::arn`]), so [`arns`] explores each segment alone and combines the segments.
+//! Numbers, dates and addresses are intervals: their witnesses are the breakpoints and a
+//! value on each side ([`numbers`], [`dates`], [`addresses`]).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+use crate::arn::{ArnPattern, Head, Tail};
+use crate::matcher::{Pattern, Token};
+
+/// Product states one exploration may visit before it gives up (the answer is then
+/// incomplete and the caller reports UNKNOWN).
+pub const MAX_STATES: usize = 200_000;
+
+/// Witness values for the regions of one variable, and whether they cover every region.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Witnesses {
+    pub values: Vec<String>,
+    /// False when a bound stopped the exploration: some region may lack a witness.
+    pub complete: bool,
+}
+
+/// Characters tried, in order, as the one character no pattern names.
+const FRESH: &str = "xzqjkvw0123456789abcdefghilmnoprsuyXZQJKVWABCDEFGHILMNOPRSUY";
+
+/// One shortest string per realisable vector of "which of `patterns` match it". No
+/// witness contains a character of `avoid` (an ARN segment holds no `:`).
+pub fn strings(patterns: &[Vec<Token>], avoid: &[char], max_states: usize) -> Witnesses {
+    let mut alphabet: BTreeSet<char> = patterns
+        .iter()
+        .flatten()
+        .filter_map(|t| match t {
+            Token::Lit(c) => Some(*c),
+            Token::Star | Token::One => None,
+        })
+        .filter(|c| !avoid.contains(c))
+        .collect();
+    if let Some(fresh) = FRESH
+        .chars()
+        .find(|c| !alphabet.contains(c) && !avoid.contains(c))
+    {
+        alphabet.insert(fresh);
+    }
+    let nfas: Vec<Nfa<'_>> = patterns.iter().map(|p| Nfa { tokens: p }).collect();
+    let start: Vec<Vec<u64>> = nfas.iter().map(Nfa::start).collect();
+    let mut seen: HashMap<Vec<Vec<u64>>, ()> = HashMap::new();
+    let mut vectors: HashMap<Vec<bool>, ()> = HashMap::new();
+    let mut out = Witnesses {
+        values: Vec::new(),
+        complete: true,
+    };
+    let mut queue: VecDeque<(Vec<Vec<u64>>, String)> = VecDeque::new();
+    seen.insert(start.clone(), ());
+    queue.push_back((start, String::new()));
+    while let Some((state, text)) = queue.pop_front() {
+        let vector: Vec<bool> = nfas.iter().zip(&state).map(|(n, s)| n.accepts(s)).collect();
+        if vectors.insert(vector, ()).is_none() {
+            out.values.push(text.clone());
+        }
+        for &c in &alphabet {
+            let next: Vec<Vec<u64>> = nfas.iter().zip(&state).map(|(n, s)| n.step(s, c)).collect();
+            if seen.contains_key(&next) {
+                continue;
+            }
+            if seen.len() >= max_states {
+                out.complete = false;
+                return out;
+            }
+            seen.insert(next.clone(), ());
+            let mut t = text.clone();
+            t.push(c);
+            queue.push_back((next, t));
+        }
+    }
+    out
+}
+
+/// A pattern's automaton: its states are the positions between tokens.
+struct Nfa<'a> {
+    tokens: &'a [Token],
+}
+
+impl Nfa<'_> {
+    fn words(&self) -> usize {
+        (self.tokens.len() + 1).div_ceil(64)
+    }
+
+    fn start(&self) -> Vec<u64> {
+        let mut s = vec![0; self.words()];
+        set(&mut s, 0);
+        self.close(&mut s);
+        s
+    }
+
+    /// Adds the positions after every `*` reached (a star matches the empty run).
+    fn close(&self, s: &mut [u64]) {
+        for (i, t) in self.tokens.iter().enumerate() {
+            if *t == Token::Star && get(s, i) {
+                set(s, i + 1);
+            }
+        }
+    }
+
+    fn step(&self, s: &[u64], c: char) -> Vec<u64> {
+        let mut next = vec![0; self.words()];
+        for (i, t) in self.tokens.iter().enumerate() {
+            if !get(s, i) {
+                continue;
+            }
+            match t {
+                Token::Star => set(&mut next, i),
+                Token::One => set(&mut next, i + 1),
+                Token::Lit(l) if *l == c => set(&mut next, i + 1),
+                Token::Lit(_) => {}
+            }
+        }
+        self.close(&mut next);
+        next
+    }
+
+    fn accepts(&self, s: &[u64]) -> bool {
+        get(s, self.tokens.len())
+    }
+}
+
+fn set(s: &mut [u64], i: usize) {
+    if let Some(w) = s.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+fn get(s: &[u64], i: usize) -> bool {
+    s.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// The six segments of an ARN pattern as tokens, as [`ArnPattern::matches`] reads them;
+/// `None` for `*`, a pattern that matches nothing, or one with policy variables.
+pub fn segments(p: &ArnPattern) -> Option<[Vec<Token>; 6]> {
+    let ArnPattern::Parts { head, tail } = p else {
+        return None;
+    };
+    let Tail::Static(tail) = tail else {
+        return None;
+    };
+    let head: [Vec<Token>; 5] = match head {
+        Head::Exact(text) => {
+            let mut parts = text.split(':').map(|s| s.chars().map(Token::Lit).collect());
+            std::array::from_fn(|_| parts.next().unwrap_or_default())
+        }
+        Head::Parts(parts) => {
+            let mut it = parts.iter().map(Pattern::tokens);
+            std::array::from_fn(|_| it.next().unwrap_or_default())
+        }
+    };
+    let [a, b, c, d, e] = head;
+    Some([a, b, c, d, e, tail.tokens()])
+}
+
+/// Witness ARNs for `patterns` (each given by [`segments`]): one per realisable vector of
+/// "which patterns match". A request's ARN always starts `arn:aws:` (the bundle's
+/// partition), so the first two segments are fixed and the other four explored alone,
+/// then combined, keeping one combination per distinct vector.
+pub fn arns(patterns: &[[Vec<Token>; 6]], max_states: usize, max_combinations: usize) -> Witnesses {
+    let fixed = ["arn", crate::bundle::PARTITION];
+    // Patterns whose fixed segments cannot match take no part.
+    let live: Vec<&[Vec<Token>; 6]> = patterns
+        .iter()
+        .filter(|p| {
+            p.iter().zip(fixed).all(|(seg, text)| {
+                let toks: Vec<Token> = seg.clone();
+                Pattern::from_tokens(toks).matches(text)
+            })
+        })
+        .collect();
+    let mut complete = true;
+    // Partial combinations: the ARN so far and the vector of patterns still matching.
+    let mut partial: Vec<(String, Vec<bool>)> = vec![(fixed.join(":"), vec![true; live.len()])];
+    for seg in 2..6 {
+        let mut distinct: Vec<Vec<Token>> = Vec::new();
+        let mut index: Vec<usize> = Vec::with_capacity(live.len());
+        for p in &live {
+            let toks = p.get(seg).cloned().unwrap_or_default();
+            let at = match distinct.iter().position(|d| *d == toks) {
+                Some(i) => i,
+                None => {
+                    distinct.push(toks);
+                    distinct.len() - 1
+                }
+            };
+            index.push(at);
+        }
+        // The resource part may hold `:`; the first five may not.
+        let avoid: &[char] = if seg == 5 { &[] } else { &[':'] };
+        let found = strings(&distinct, avoid, max_states);
+        complete &= found.complete;
+        let compiled: Vec<Pattern> = distinct
+            .iter()
+            .map(|d| Pattern::from_tokens(d.iter().copied()))
+            .collect();
+        let mut next: Vec<(String, Vec<bool>)> = Vec::new();
+        let mut vectors: HashMap<Vec<bool>, ()> = HashMap::new();
+        'outer: for (text, vector) in &partial {
+            for w in &found.values {
+                let hits: Vec<bool> = compiled.iter().map(|p| p.matches(w)).collect();
+                let v: Vec<bool> = vector
+                    .iter()
+                    .zip(&index)
+                    .map(|(&m, &i)| m && hits.get(i).copied().unwrap_or(false))
+                    .collect();
+                if vectors.insert(v.clone(), ()).is_none() {
+                    if next.len() >= max_combinations {
+                        complete = false;
+                        break 'outer;
+                    }
+                    next.push((format!("{text}:{w}"), v));
+                }
+            }
+        }
+        partial = next;
+    }
+    Witnesses {
+        values: partial.into_iter().map(|(t, _)| t).collect(),
+        complete,
+    }
+}
+
+/// Witness numbers for comparisons against `values`: each value, one between each two,
+/// one below and one above.
+pub fn numbers(values: &[f64]) -> Witnesses {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    let mut out = Vec::new();
+    let mut complete = true;
+    let push = |x: f64, out: &mut Vec<String>| {
+        let text = format!("{x}");
+        // The text must read back as the value it stands for.
+        if crate::condition::parse_number(&text) == Some(x) {
+            out.push(text);
+            true
+        } else {
+            false
+        }
+    };
+    match (sorted.first(), sorted.last()) {
+        (Some(&lo), Some(&hi)) => {
+            let below = lo - 1.0 - lo.abs();
+            let above = hi + 1.0 + hi.abs();
+            complete &= below < lo && push(below, &mut out);
+            complete &= above > hi && push(above, &mut out);
+        }
+        _ => {
+            push(0.0, &mut out);
+        }
+    }
+    for w in sorted.windows(2) {
+        if let [a, b] = w {
+            let mid = a / 2.0 + b / 2.0;
+            if mid > *a && mid < *b {
+                complete &= push(mid, &mut out);
+            }
+        }
+        // Adjacent floats have nothing between them.
+    }
+    for &v in &sorted {
+        complete &= push(v, &mut out);
+    }
+    out.push("x".into());
+    Witnesses {
+        values: out,
+        complete,
+    }
+}
+
+/// Witness dates (milliseconds since the epoch, written in RFC 3339) for comparisons
+/// against `values`: each, one millisecond on each side, and not a date at all.
+pub fn dates(values: &[i64]) -> Witnesses {
+    let mut points: BTreeSet<i64> = BTreeSet::new();
+    for &v in values {
+        points.insert(v);
+        points.extend(v.checked_sub(1));
+        points.extend(v.checked_add(1));
+    }
+    if points.is_empty() {
+        points.insert(0);
+    }
+    let mut complete = true;
+    let mut out: Vec<String> = Vec::new();
+    for ms in points {
+        match chrono::DateTime::from_timestamp_millis(ms) {
+            Some(d)
+                if crate::condition::parse_date(
+                    &d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ) == Some(ms) =>
+            {
+                out.push(d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            }
+            _ => complete = false,
+        }
+    }
+    out.push("x".into());
+    Witnesses {
+        values: out,
+        complete,
+    }
+}
+
+/// Witness addresses for membership in `nets`: the start of every range, the address after
+/// its end, the lowest address of each family, and something that is not an address.
+pub fn addresses(nets: &[IpNet]) -> Witnesses {
+    let mut points: BTreeSet<IpAddr> = BTreeSet::new();
+    points.insert(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    points.insert(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    for n in nets {
+        points.insert(n.network());
+        match n.broadcast() {
+            IpAddr::V4(b) => {
+                if let Some(after) = u32::from(b).checked_add(1) {
+                    points.insert(IpAddr::V4(Ipv4Addr::from(after)));
+                }
+            }
+            IpAddr::V6(b) => {
+                if let Some(after) = u128::from(b).checked_add(1) {
+                    points.insert(IpAddr::V6(Ipv6Addr::from(after)));
+                }
+            }
+        }
+    }
+    let mut values: Vec<String> = points.into_iter().map(|a| a.to_string()).collect();
+    values.push("x".into());
+    Witnesses {
+        values,
+        complete: true,
+    }
+}
