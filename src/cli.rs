@@ -11,6 +11,7 @@ mod loadgen;
 mod request;
 mod serve;
 mod synth;
+mod test;
 mod token;
 mod validate;
 
@@ -50,6 +51,8 @@ enum Command {
     Synth(synth::Args),
     /// Mint a signed OIDC token (JWT) for the demo walk-through; DEMO ONLY.
     Token(token::Args),
+    /// Run test suites against a bundle: expected decisions and statement coverage.
+    Test(test::Args),
     /// Manage the key ring that seals session tokens and the secrets store.
     Keyring(credentials::KeyringArgs),
     /// Manage users' access keys in the secrets store.
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Loadgen(args) => loadgen::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Token(args) => token::run(args),
+        Command::Test(args) => test::run(args),
         Command::Keyring(args) => credentials::keyring(args),
         Command::Keys(args) => credentials::keys(args),
         Command::Mfa(args) => credentials::mfa(args),

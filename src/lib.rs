@@ -19,6 +19,7 @@
 //! - [`oidc`] verifies OIDC tokens of the bundle's identity providers and keeps their
 //!   key sets fresh; a verified token becomes a role session;
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
+//! - [`suite`] reads and runs the test suites of `warden test`, with statement coverage;
 //! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
 //!   no-op server), outside the API.
 
@@ -52,4 +53,5 @@ pub mod sigv4;
 pub mod snapshot;
 pub mod source;
 pub mod sts;
+pub mod suite;
 pub mod telemetry;
