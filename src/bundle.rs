@@ -208,6 +208,8 @@ pub struct Bundle {
     pub warnings: Vec<BundleFinding>,
     /// Each policy's JSON text, when loaded with [`load_files_with_sources`]; else empty.
     pub sources: Sources,
+    /// Each policy's file, when loaded with [`load_files_with_places`]; else empty.
+    pub places: Places,
 }
 
 /// The partition of every ARN warden builds.
@@ -276,6 +278,34 @@ pub fn load_files_with_sources(files: &BTreeMap<String, String>) -> Result<Bundl
     .load(files)
 }
 
+/// Like [`load_files`], keeping the file each policy was read from in [`Bundle::places`]:
+/// for tools that name a statement at `file:line:column` (`warden test`'s coverage).
+pub fn load_files_with_places(files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+    Loader {
+        places: Some(Places::default()),
+        ..Loader::default()
+    }
+    .load(files)
+}
+
+/// The file of each policy of a bundle (its statements' positions are in that file), by
+/// the policy's allocation as in [`Sources`]. Built-in policies have none.
+#[derive(Debug, Clone, Default)]
+pub struct Places {
+    by_policy: rustc_hash::FxHashMap<usize, Arc<str>>,
+}
+
+impl Places {
+    /// The bundle-relative path `p` was read from, when kept.
+    pub fn of(&self, p: &Arc<Policy>) -> Option<&str> {
+        self.by_policy.get(&(Arc::as_ptr(p) as usize)).map(|f| &**f)
+    }
+
+    fn add(&mut self, p: &Arc<Policy>, file: &str) {
+        self.by_policy.insert(Arc::as_ptr(p) as usize, file.into());
+    }
+}
+
 /// The JSON text of each policy of a bundle, by the policy's allocation: the bundle holds
 /// every policy for as long as it lives, so no two of its policies share an address.
 #[derive(Debug, Clone, Default)]
@@ -301,6 +331,8 @@ struct Loader {
     findings: Vec<BundleFinding>,
     /// `Some` when the policies' texts are kept.
     sources: Option<Sources>,
+    /// `Some` when the policies' files are kept.
+    places: Option<Places>,
 }
 
 /// The organization file, which every bundle has.
@@ -685,6 +717,7 @@ impl Loader {
             listeners,
             warnings,
             sources: self.sources.take().unwrap_or_default(),
+            places: self.places.take().unwrap_or_default(),
         })
     }
 
@@ -800,6 +833,9 @@ impl Loader {
         catalog.check_policy(&mut r, node, path);
         if let Some(sources) = &mut self.sources {
             sources.add(&p, node.to_json());
+        }
+        if let Some(places) = &mut self.places {
+            places.add(&p, file);
         }
         Some(p)
     }

@@ -13,6 +13,7 @@ mod replay;
 mod request;
 mod serve;
 mod synth;
+mod test;
 mod token;
 mod validate;
 
@@ -56,6 +57,8 @@ enum Command {
     Synth(synth::Args),
     /// Mint a signed OIDC token (JWT) for the demo walk-through; DEMO ONLY.
     Token(token::Args),
+    /// Run test suites against a bundle: expected decisions and statement coverage.
+    Test(test::Args),
     /// Manage the key ring that seals session tokens and the secrets store.
     Keyring(credentials::KeyringArgs),
     /// Manage users' access keys in the secrets store.
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Loadgen(args) => loadgen::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Token(args) => token::run(args),
+        Command::Test(args) => test::run(args),
         Command::Keyring(args) => credentials::keyring(args),
         Command::Keys(args) => credentials::keys(args),
         Command::Mfa(args) => credentials::mfa(args),

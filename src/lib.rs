@@ -22,6 +22,7 @@
 //! - [`replay`] decides the decision log again against a candidate bundle (`warden
 //!   replay`), and [`shadow`] decides live traffic against one beside the serving bundle;
 //! - [`compare`] compares two policies or bundles, with counterexamples (`warden compare`);
+//! - [`suite`] reads and runs the test suites of `warden test`, with statement coverage;
 //! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
 //!   no-op server), outside the API.
 
@@ -58,4 +59,5 @@ pub mod sigv4;
 pub mod snapshot;
 pub mod source;
 pub mod sts;
+pub mod suite;
 pub mod telemetry;
