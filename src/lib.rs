@@ -18,6 +18,8 @@
 //!   it, wired by [`server`] and observed through [`telemetry`];
 //! - [`oidc`] verifies OIDC tokens of the bundle's identity providers and keeps their
 //!   key sets fresh; a verified token becomes a role session;
+//! - [`reverse`] answers reverse queries (who can, what can, can any), paged, through
+//!   the same resolve and decide as every request;
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
 //! - [`bench`] holds the benchmark tools (synthetic organizations, the load generator, the
 //!   no-op server), outside the API.
@@ -45,6 +47,7 @@ pub mod matcher;
 pub mod oidc;
 pub mod policy;
 pub mod request;
+pub mod reverse;
 pub mod routes;
 pub mod server;
 pub mod service;
