@@ -47,7 +47,8 @@ pub struct Limits {
     pub max_page: usize,
     /// Decisions one page may make before it stops (complete: false, with a cursor).
     pub budget: usize,
-    /// Roles in a chain of `AssumeRole` calls followed back from a role in an answer.
+    /// Roles in a chain of `AssumeRole` calls followed back from a role in an answer; 0
+    /// leaves out who may become the answer's roles (`assumable_by` is then empty).
     pub chain_depth: usize,
     /// Resource patterns one `WhatCan` action item lists, at most; more are said
     /// (`more_patterns`), never dropped silently.
@@ -665,7 +666,7 @@ impl<'a> Walk<'a> {
         }
         let statements = self.because(&outcome, s.identity.as_deref(), q.action);
         let assumable_by = match (s.kind, &s.identity) {
-            ("role", Some(role)) => self.assumable_by(role, session),
+            ("role", Some(role)) if self.limits.chain_depth > 0 => self.assumable_by(role, session),
             _ => Vec::new(),
         };
         Some(PrincipalItem {
