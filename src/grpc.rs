@@ -4,6 +4,7 @@
 //! build until it is handled. One function maps request errors to `tonic::Status`.
 
 pub mod admin;
+pub mod analysis;
 pub mod check;
 pub mod client;
 pub mod sts;

@@ -187,6 +187,9 @@ pub struct Server {
     credentials: Option<Credentials>,
     /// The admin API (fleet mode): writes the bundle in etcd.
     fleet_admin: Option<Arc<crate::fleet::Admin>>,
+    /// Whether `warden.v1.Analysis` answers reverse queries (`--analysis`); registered
+    /// either way, so that a caller is told it is off.
+    analysis: bool,
 }
 
 impl Server {
@@ -297,7 +300,15 @@ impl Server {
             verifier,
             credentials,
             fleet_admin,
+            analysis: false,
         })
+    }
+
+    /// Serves reverse queries (`warden.v1.Analysis`) when `on`: they disclose who has
+    /// access, so they are off unless asked for.
+    pub fn with_analysis(mut self, on: bool) -> Server {
+        self.analysis = on;
+        self
     }
 
     /// The STS listener's address actually bound.
@@ -339,6 +350,7 @@ impl Server {
             verifier,
             credentials,
             fleet_admin,
+            analysis,
         } = self;
         let stop = CancellationToken::new();
 
@@ -396,6 +408,10 @@ impl Server {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
+            .add_service(
+                grpc::analysis::Analysis::new(service.clone(), analysis)
+                    .into_server(config.max_message_bytes),
+            )
             .add_service(Authorizer::new(service).into_server(config.max_message_bytes))
             .add_service(
                 grpc::check::Authorization::new(checker).into_server(config.max_message_bytes),
@@ -613,5 +629,8 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
         .await;
     health
         .set_service_status(grpc::admin::SERVICE_NAME, status)
+        .await;
+    health
+        .set_service_status(grpc::analysis::SERVICE_NAME, status)
         .await;
 }
