@@ -323,6 +323,12 @@ pub fn answer(
             let subjects = subjects(snapshot, session_name);
             universe_len = subjects.len();
             check_start(start, universe_len)?;
+            let resource_may_grant = snapshot.resource_may_grant(&Question {
+                action: &action,
+                resource,
+                resource_arn,
+                context: CallerView::of(context),
+            });
             while let Some(s) = subjects.get(position) {
                 if items.len() >= size || (position > start && walk.decisions >= limits.budget) {
                     break;
@@ -334,7 +340,7 @@ pub fn answer(
                     resource_arn,
                     context: CallerView::of(context),
                 };
-                if let Some(item) = walk.who(s, &q, session_name) {
+                if let Some(item) = walk.who(s, &q, session_name, resource_may_grant) {
                     items.push(Item::Principal(item));
                 }
             }
@@ -655,8 +661,24 @@ impl<'a> Walk<'a> {
         self.snapshot.decide(who, q, self.now, false).0.outcome
     }
 
-    /// `WhoCan` for one subject.
-    fn who(&mut self, s: &Subject, q: &Question<'_>, session: &str) -> Option<PrincipalItem> {
+    /// `WhoCan` for one subject. `resource_may_grant` is [`Snapshot::resource_may_grant`]
+    /// of the question: when false, a user or role without an identity `Allow` candidate
+    /// for the action cannot be allowed (see [`Snapshot::identity_may_allow`]) and is
+    /// skipped without a decision; roots are always decided. The brute-force test checks
+    /// the skip (`tests/reverse_brute.rs`).
+    fn who(
+        &mut self,
+        s: &Subject,
+        q: &Question<'_>,
+        session: &str,
+        resource_may_grant: bool,
+    ) -> Option<PrincipalItem> {
+        if !resource_may_grant
+            && let Some(identity) = &s.identity
+            && !self.snapshot.identity_may_allow(identity, q.action)
+        {
+            return None;
+        }
         let Ok(Some(who)) = self.snapshot.resolve(&s.arn, None, self.now) else {
             return None;
         };

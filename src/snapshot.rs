@@ -724,6 +724,45 @@ impl Snapshot {
         out
     }
 
+    /// Whether a resource-side policy could take part in deciding `q` (a resource policy
+    /// of the resource, or the role's trust policy for `sts:AssumeRole*`), or the action
+    /// needs no permission (`sts:GetCallerIdentity`). When not, only an identity policy's
+    /// `Allow` (or a root acting in its account) can make [`Snapshot::decide`] answer
+    /// Allow: see [`Snapshot::identity_may_allow`].
+    pub fn resource_may_grant(&self, q: &Question<'_>) -> bool {
+        if q.action.as_str() == "sts:getcalleridentity" {
+            return true;
+        }
+        if eval::resource_policy_required(q.action.as_str()) && q.action.service() == "sts" {
+            return self
+                .role_by_arn(q.resource, q.resource_arn.as_ref())
+                .is_some_and(|r| r.trust.is_some());
+        }
+        !self
+            .resource_entries(q.resource, q.resource_arn.as_ref())
+            .is_empty()
+    }
+
+    /// Whether the identity policies of the user or role `arn` (with its path) hold an
+    /// `Allow` statement that is a candidate for `action` (its index's, before conditions
+    /// and resources are read); true for an ARN the snapshot does not hold. When false and
+    /// [`Snapshot::resource_may_grant`] is false, `eval::evaluate` has no path to Allow for
+    /// the user or the role's session (its identity allow is missing, and every other
+    /// Allow path needs a resource policy or a root caller), so reverse queries skip it.
+    pub fn identity_may_allow(&self, arn: &str, action: &Action) -> bool {
+        let id = self.users.get(arn).or_else(|| {
+            let parsed = Arn::parse(arn);
+            self.role_by_arn(arn, parsed.as_ref())
+        });
+        let Some(id) = id else { return true };
+        let mut any = false;
+        id.identity.for_candidates(action, |c| {
+            any = c.effect == crate::policy::Effect::Allow;
+            !any
+        });
+        any
+    }
+
     /// Every resource policy the snapshot holds with the ARN (or ARN pattern) it is bound
     /// to, written out; in no particular order.
     pub fn resource_bindings(&self) -> Vec<(String, &PolicySet)> {
