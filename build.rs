@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "warden/v1/authorizer.proto",
         "warden/v1/sts.proto",
         "warden/v1/admin.proto",
+        "warden/v1/analysis.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
     let mut compiler = protox::Compiler::new(["proto"])?;

@@ -207,6 +207,59 @@ impl ArnPattern {
         }
     }
 
+    /// The pattern as policy text (`*` for any; an empty string for a pattern that matches
+    /// nothing): what a reverse query reports.
+    pub fn text(&self) -> String {
+        self.render(["*"; 5], "*", '?', &|k| format!("${{{k}}}"))
+            .unwrap_or_default()
+    }
+
+    /// A resource ARN the pattern matches when its variables read `var`: each `*` of the
+    /// first five parts written as that part's `head` filler, each `*` of the resource part
+    /// as `star`, each `?` as `x`. `None` for `*` (no ARN to build: the caller picks one)
+    /// and for a pattern that matches nothing.
+    pub fn witness(
+        &self,
+        head: [&str; 5],
+        star: &str,
+        var: &dyn Fn(&str) -> String,
+    ) -> Option<String> {
+        match self {
+            ArnPattern::Any | ArnPattern::Never => None,
+            ArnPattern::Parts { .. } => self.render(head, star, 'x', var),
+        }
+    }
+
+    fn render(
+        &self,
+        head_fill: [&str; 5],
+        star: &str,
+        one: char,
+        var: &dyn Fn(&str) -> String,
+    ) -> Option<String> {
+        match self {
+            ArnPattern::Any => Some(star.to_owned()),
+            ArnPattern::Never => None,
+            ArnPattern::Parts { head, tail } => {
+                let mut out = match head {
+                    Head::Exact(text) => text.to_string(),
+                    Head::Parts(parts) => parts
+                        .iter()
+                        .zip(head_fill)
+                        .map(|(p, fill)| p.render(fill, one))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                };
+                out.push(':');
+                match tail {
+                    Tail::Static(p) => out.push_str(&p.render(star, one)),
+                    Tail::Template(t) => out.push_str(&t.render(star, one, var)),
+                }
+                Some(out)
+            }
+        }
+    }
+
     /// The (lowercase) keys its policy variables read.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         let template = match self {

@@ -11,6 +11,7 @@ mod fleet;
 mod loadgen;
 mod replay;
 mod request;
+mod reverse;
 mod serve;
 mod synth;
 mod test;
@@ -71,6 +72,12 @@ enum Command {
     Pull(fleet::PullArgs),
     /// Put, delete, get and list the bundle's documents through a sidecar's admin API.
     Admin(admin::Args),
+    /// Every principal allowed an action on a resource, explained (offline, paged).
+    WhoCan(reverse::WhoCanArgs),
+    /// The catalog actions a principal is allowed, on a resource or anywhere (paged).
+    WhatCan(reverse::WhatCanArgs),
+    /// Whether a principal may do any action to some resource of a type, with witnesses.
+    CanAny(reverse::CanAnyArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +100,9 @@ pub fn main() -> ExitCode {
         Command::Push(args) => fleet::push(args),
         Command::Pull(args) => fleet::pull(args),
         Command::Admin(args) => admin::run(args),
+        Command::WhoCan(args) => reverse::who_can(args),
+        Command::WhatCan(args) => reverse::what_can(args),
+        Command::CanAny(args) => reverse::can_any(args),
     };
     match result {
         Ok(code) => code,

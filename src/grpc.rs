@@ -4,6 +4,7 @@
 //! build until it is handled. One function maps request errors to `tonic::Status`.
 
 pub mod admin;
+pub mod analysis;
 pub mod check;
 pub mod client;
 pub mod sts;
@@ -49,7 +50,9 @@ pub fn status(e: &RequestError) -> Status {
     match e {
         RequestError::Invalid { .. } => Status::invalid_argument(e.to_string()),
         RequestError::NoSnapshot => Status::unavailable(e.to_string()),
-        RequestError::RevisionBehind { .. } => Status::failed_precondition(e.to_string()),
+        RequestError::RevisionBehind { .. } | RequestError::StaleCursor { .. } => {
+            Status::failed_precondition(e.to_string())
+        }
         RequestError::Overloaded { .. } => Status::resource_exhausted(e.to_string()),
         RequestError::SessionExpired { .. } | RequestError::Unauthenticated { .. } => {
             Status::unauthenticated(e.to_string())

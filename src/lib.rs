@@ -18,6 +18,8 @@
 //!   it, wired by [`server`] and observed through [`telemetry`];
 //! - [`oidc`] verifies OIDC tokens of the bundle's identity providers and keeps their
 //!   key sets fresh; a verified token becomes a role session;
+//! - [`reverse`] answers reverse queries (who can, what can, can any), paged, through
+//!   the same resolve and decide as every request;
 //! - [`case`] reads the self-contained evaluation cases of `warden eval`;
 //! - [`replay`] decides the decision log again against a candidate bundle (`warden
 //!   replay`), and [`shadow`] decides live traffic against one beside the serving bundle;
@@ -51,6 +53,7 @@ pub mod oidc;
 pub mod policy;
 pub mod replay;
 pub mod request;
+pub mod reverse;
 pub mod routes;
 pub mod server;
 pub mod service;

@@ -218,8 +218,45 @@ enum PiecePart {
     AnyChars(usize),
 }
 
+impl Piece {
+    fn render(&self, one: char, out: &mut String) {
+        for part in &self.parts {
+            match part {
+                PiecePart::Text(t) => out.push_str(t),
+                PiecePart::AnyChars(n) => out.extend(std::iter::repeat_n(one, *n)),
+            }
+        }
+    }
+}
+
 impl Pattern {
     /// Compiles pattern text where `*` and `?` are wildcards.
+    /// The pattern written out with each `*` as `star` and each `?` as `one`: its text
+    /// (`"*"`, `'?'`), or, with literal fillers, a string it matches (a witness). A literal
+    /// `*` or `?` (from `${*}`) is written as itself.
+    pub fn render(&self, star: &str, one: char) -> String {
+        match self {
+            Pattern::Any => star.to_owned(),
+            Pattern::Exact(t) => t.to_string(),
+            Pattern::Prefix(t) => format!("{t}{star}"),
+            Pattern::Suffix(t) => format!("{star}{t}"),
+            Pattern::Contains(t) => format!("{star}{t}{star}"),
+            Pattern::Glob(g) => {
+                let mut out = String::new();
+                g.first.render(one, &mut out);
+                for m in &g.middle {
+                    out.push_str(star);
+                    m.render(one, &mut out);
+                }
+                if let Some(last) = &g.last {
+                    out.push_str(star);
+                    last.render(one, &mut out);
+                }
+                out
+            }
+        }
+    }
+
     pub fn new(text: &str) -> Pattern {
         // Most pattern text (every part of most ARNs) has no wildcard, or one `*` at an
         // end: classified directly, that is one allocation instead of half a dozen, and

@@ -192,6 +192,9 @@ pub struct Server {
     fleet_admin: Option<Arc<crate::fleet::Admin>>,
     /// Reloads the shadow bundle (`--shadow-bundle`); stopped with the server.
     shadow_task: Option<tokio::task::JoinHandle<()>>,
+    /// Whether `warden.v1.Analysis` answers reverse queries (`--analysis`); registered
+    /// either way, so that a caller is told it is off.
+    analysis: bool,
 }
 
 impl Server {
@@ -316,7 +319,15 @@ impl Server {
             credentials,
             fleet_admin,
             shadow_task,
+            analysis: false,
         })
+    }
+
+    /// Serves reverse queries (`warden.v1.Analysis`) when `on`: they disclose who has
+    /// access, so they are off unless asked for.
+    pub fn with_analysis(mut self, on: bool) -> Server {
+        self.analysis = on;
+        self
     }
 
     /// The STS listener's address actually bound.
@@ -359,6 +370,7 @@ impl Server {
             credentials,
             fleet_admin,
             shadow_task,
+            analysis,
         } = self;
         let stop = CancellationToken::new();
 
@@ -416,6 +428,10 @@ impl Server {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
+            .add_service(
+                grpc::analysis::Analysis::new(service.clone(), analysis)
+                    .into_server(config.max_message_bytes),
+            )
             .add_service(Authorizer::new(service).into_server(config.max_message_bytes))
             .add_service(
                 grpc::check::Authorization::new(checker).into_server(config.max_message_bytes),
@@ -636,5 +652,8 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
         .await;
     health
         .set_service_status(grpc::admin::SERVICE_NAME, status)
+        .await;
+    health
+        .set_service_status(grpc::analysis::SERVICE_NAME, status)
         .await;
 }

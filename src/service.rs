@@ -97,6 +97,12 @@ pub enum RequestError {
     /// ...), `message` says what.
     #[error("{code}: {message}")]
     Unauthenticated { code: &'static str, message: String },
+    /// A reverse query's cursor was made at a revision the server no longer serves: its
+    /// answer cannot be continued (a page is never answered from another revision).
+    #[error(
+        "the cursor was made at revision {cursor}, and the server now serves revision {serving}: start the query again without a cursor"
+    )]
+    StaleCursor { cursor: u64, serving: u64 },
 }
 
 impl RequestError {
@@ -116,6 +122,7 @@ impl RequestError {
             RequestError::Overloaded { .. } => "overloaded",
             RequestError::SessionExpired { .. } => "session_expired",
             RequestError::Unauthenticated { .. } => "unauthenticated",
+            RequestError::StaleCursor { .. } => "stale_cursor",
         }
     }
 }
@@ -773,6 +780,11 @@ impl Service {
         }
     }
 
+    /// The serving snapshot, if any, without waiting.
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.published.current()
+    }
+
     /// The serving snapshot, at `min_revision` or later (0: any), waiting up to the
     /// revision wait for a newer one.
     pub async fn snapshot(&self, min_revision: u64) -> Result<Arc<Snapshot>, RequestError> {
@@ -875,6 +887,18 @@ impl Service {
             shared,
             items: valid,
         })
+    }
+
+    /// A caller's context as `Authorize` takes it: within the limits (keys, values, sizes),
+    /// then screened (server-owned keys dropped and counted). For faces that decide
+    /// through [`Snapshot::decide`] themselves (reverse queries).
+    pub fn screen_caller_context(
+        &self,
+        snapshot: &Snapshot,
+        context: Context,
+    ) -> Result<CallerContext, RequestError> {
+        check_context(&self.limits, &context).map_err(|m| RequestError::invalid("context", m))?;
+        Ok(self.screen(snapshot, context))
     }
 
     /// Drops (and counts) the keys a caller may not supply: the registry's server-owned

@@ -25,7 +25,7 @@ use crate::caller::Session;
 use crate::compile::PolicySet;
 use crate::context::{ACCOUNT_KEYS, CallerContext, CallerView, Context, ContextValue, Lookup};
 use crate::eval::{self, Outcome, Policies};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyKind};
 use crate::request::{
     Action, ArnKind, Principal, PrincipalArn, PrincipalKind, Request, parse_principal,
     parse_resource,
@@ -85,6 +85,9 @@ struct Identity {
     /// A role's `max_session_duration` in seconds (what `AssumeRole` may grant); 0 for a
     /// user.
     max_session: u64,
+    /// Through what each identity policy is attached (policy id, then `user`, `role` or
+    /// `group NAME`), for reverse queries to explain an Allow ([`Snapshot::attached_via`]).
+    via: Vec<(Arc<str>, SmolStr)>,
 }
 
 /// What the snapshot knows of an account.
@@ -215,9 +218,21 @@ impl Snapshot {
             for u in &account.users {
                 let mut policies: Vec<Arc<Policy>> = u.inline.clone();
                 policies.extend(u.managed.iter().filter_map(managed));
+                let mut via: Vec<(Arc<str>, SmolStr)> = policies
+                    .iter()
+                    .map(|p| (p.id.clone(), SmolStr::new_static("user")))
+                    .collect();
                 for g in account.groups.iter().filter(|g| u.groups.contains(&g.name)) {
+                    let before = policies.len();
                     policies.extend(g.inline.iter().cloned());
                     policies.extend(g.managed.iter().filter_map(managed));
+                    let group = SmolStr::new(format!("group {}", g.name));
+                    via.extend(
+                        policies
+                            .iter()
+                            .skip(before)
+                            .map(|p| (p.id.clone(), group.clone())),
+                    );
                 }
                 let unique_id = unique_id("AIDA", &u.arn);
                 let principal = Principal::from_arn(&u.arn).ok().map(|p| {
@@ -242,12 +257,17 @@ impl Snapshot {
                     keys,
                     principal,
                     max_session: 0,
+                    via,
                 };
                 users.insert(u.arn.clone(), Arc::new(identity));
             }
             for r in &account.roles {
                 let mut policies: Vec<Arc<Policy>> = r.inline.clone();
                 policies.extend(r.managed.iter().filter_map(managed));
+                let via = policies
+                    .iter()
+                    .map(|p| (p.id.clone(), SmolStr::new_static("role")))
+                    .collect();
                 // The keys of any session of the role; each session adds its own id.
                 let session = Principal {
                     arn: Cow::Borrowed(&r.arn),
@@ -274,6 +294,7 @@ impl Snapshot {
                     keys: principal_keys(&session, &r.tags),
                     principal: None,
                     max_session: r.max_session_duration,
+                    via,
                 };
                 roles
                     .entry(account.id.clone())
@@ -643,6 +664,125 @@ impl Snapshot {
                 outcome.reason.as_str()
             ))
         }
+    }
+
+    /// Every user the snapshot holds, by ARN (in no particular order): what reverse
+    /// queries ask about.
+    pub fn user_arns(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// Every role the snapshot holds: its account, its name (what a session ARN names)
+    /// and its ARN (with its path), in no particular order.
+    pub fn role_names(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.roles.iter().flat_map(|(account, roles)| {
+            roles
+                .iter()
+                .map(move |(name, r)| (account.as_str(), name.as_str(), r.arn.as_str()))
+        })
+    }
+
+    /// Every account the snapshot knows (in the organization, or holding identities), in
+    /// no particular order: their roots are principals a resource policy can name.
+    pub fn account_ids(&self) -> impl Iterator<Item = &str> {
+        self.accounts.keys().map(String::as_str)
+    }
+
+    /// Through what the identity policy `policy` reaches the user or role `arn` (its ARN
+    /// with the path): `user`, `role`, `group NAME`; empty when it does not.
+    pub fn attached_via(&self, arn: &str, policy: &str) -> Vec<&str> {
+        let id = self.users.get(arn).or_else(|| {
+            let parsed = Arn::parse(arn);
+            self.role_by_arn(arn, parsed.as_ref())
+        });
+        id.map(|id| {
+            id.via
+                .iter()
+                .filter(|(p, _)| &**p == policy)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// The policy layers on the principal's side of a resolved caller, named: its
+    /// identity policies, its boundary, its session's policies, its account's SCP levels.
+    /// Reverse queries read their statements for candidate resource patterns and the
+    /// denies that narrow them; decisions are made by [`Snapshot::decide`] alone.
+    pub fn principal_layers<'a>(&'a self, who: &Resolved<'a>) -> Vec<(PolicyKind, &'a PolicySet)> {
+        let mut out = vec![(
+            PolicyKind::Identity,
+            who.identity.map_or(&self.empty, |i| &*i.identity),
+        )];
+        if let Some(b) = who.identity.and_then(|i| i.boundary.as_deref()) {
+            out.push((PolicyKind::Boundary, b));
+        }
+        if let Some(s) = who.session.and_then(|s| s.policies.as_deref()) {
+            out.push((PolicyKind::Session, s));
+        }
+        for scp in who.account_info.map_or(&[][..], |a| &a.scps) {
+            out.push((PolicyKind::Scp, scp));
+        }
+        out
+    }
+
+    /// Whether a resource-side policy could take part in deciding `q` (a resource policy
+    /// of the resource, or the role's trust policy for `sts:AssumeRole*`), or the action
+    /// needs no permission (`sts:GetCallerIdentity`). When not, only an identity policy's
+    /// `Allow` (or a root acting in its account) can make [`Snapshot::decide`] answer
+    /// Allow: see [`Snapshot::identity_may_allow`].
+    pub fn resource_may_grant(&self, q: &Question<'_>) -> bool {
+        if q.action.as_str() == "sts:getcalleridentity" {
+            return true;
+        }
+        if eval::resource_policy_required(q.action.as_str()) && q.action.service() == "sts" {
+            return self
+                .role_by_arn(q.resource, q.resource_arn.as_ref())
+                .is_some_and(|r| r.trust.is_some());
+        }
+        !self
+            .resource_entries(q.resource, q.resource_arn.as_ref())
+            .is_empty()
+    }
+
+    /// Whether the identity policies of the user or role `arn` (with its path) hold an
+    /// `Allow` statement that is a candidate for `action` (its index's, before conditions
+    /// and resources are read); true for an ARN the snapshot does not hold. When false and
+    /// [`Snapshot::resource_may_grant`] is false, `eval::evaluate` has no path to Allow for
+    /// the user or the role's session (its identity allow is missing, and every other
+    /// Allow path needs a resource policy or a root caller), so reverse queries skip it.
+    pub fn identity_may_allow(&self, arn: &str, action: &Action) -> bool {
+        let id = self.users.get(arn).or_else(|| {
+            let parsed = Arn::parse(arn);
+            self.role_by_arn(arn, parsed.as_ref())
+        });
+        let Some(id) = id else { return true };
+        let mut any = false;
+        id.identity.for_candidates(action, |c| {
+            any = c.effect == crate::policy::Effect::Allow;
+            !any
+        });
+        any
+    }
+
+    /// Every resource policy the snapshot holds with the ARN (or ARN pattern) it is bound
+    /// to, written out; in no particular order.
+    pub fn resource_bindings(&self) -> Vec<(String, &PolicySet)> {
+        let mut out: Vec<(String, &PolicySet)> = self
+            .resources_exact
+            .iter()
+            .flat_map(|(arn, v)| v.iter().map(move |e| (arn.clone(), &*e.set)))
+            .collect();
+        for e in self
+            .resources_pattern
+            .by_head
+            .values()
+            .flatten()
+            .chain(&self.resources_pattern.any_head)
+        {
+            out.push((e.pattern.text(), &*e.entry.set));
+        }
+        out
     }
 
     /// Statements compiled (each distinct policy set counted once).

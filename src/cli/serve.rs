@@ -188,6 +188,10 @@ pub struct Args {
     /// (`arn:aws:iam::111111111111:user/warden-admin`): the policies must allow it.
     #[arg(long, env = "WARDEN_ADMIN_TOKEN_PRINCIPAL", value_name = "ARN")]
     admin_token_principal: Option<String>,
+    /// Serve reverse queries (`warden.v1.Analysis`: who can, what can, can any), which
+    /// disclose who has access; off by default (PERMISSION_DENIED).
+    #[arg(long, env = "WARDEN_ANALYSIS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    analysis: Option<bool>,
     /// Load the bundle, report, and exit: 0 when it loads, 1 when it does not.
     #[arg(long)]
     #[serde(skip)]
@@ -244,6 +248,7 @@ impl Args {
             container_token_file: self.container_token_file.or(file.container_token_file),
             container_path: self.container_path.or(file.container_path),
             container_session: self.container_session.or(file.container_session),
+            analysis: self.analysis.or(file.analysis),
             check: self.check,
         }
     }
@@ -331,6 +336,8 @@ fn read_file(path: &Path) -> anyhow::Result<Args> {
 
 struct Settings {
     config: Config,
+    /// `warden.v1.Analysis` is served (`--analysis`).
+    analysis: bool,
     worker_threads: Option<usize>,
     log_format: LogFormat,
     log: String,
@@ -430,6 +437,7 @@ fn settings(args: Args) -> anyhow::Result<Settings> {
     };
     Ok(Settings {
         config,
+        analysis: args.analysis.unwrap_or(false),
         worker_threads: args.worker_threads,
         log_format: args.log_format.unwrap_or_default(),
         log: args.log.unwrap_or_else(|| "info".to_owned()),
@@ -692,7 +700,7 @@ async fn serve(s: Settings) -> anyhow::Result<ExitCode> {
     warden::telemetry::init_tracing(s.log_format, &s.log);
     let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    let server = Server::bind(s.config).await?;
+    let server = Server::bind(s.config).await?.with_analysis(s.analysis);
     let admin = server
         .admin_addr()
         .map_or_else(|| "off".to_owned(), |a: SocketAddr| a.to_string());

@@ -29,6 +29,29 @@ enum Part {
 }
 
 impl Template {
+    /// The template written out: text with each `*` as `star` and `?` as `one`, each
+    /// escape as its character, each variable as `var` says (for a witness string, or
+    /// `${key}` for people).
+    pub fn render(&self, star: &str, one: char, var: &dyn Fn(&str) -> String) -> String {
+        let mut out = String::with_capacity(self.text_len);
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => {
+                    for c in t.chars() {
+                        match c {
+                            '*' => out.push_str(star),
+                            '?' => out.push(one),
+                            c => out.push(c),
+                        }
+                    }
+                }
+                Part::Escaped(c) => out.push(*c),
+                Part::Var { key, .. } => out.push_str(&var(key)),
+            }
+        }
+        out
+    }
+
     /// The (lowercase) keys its variables read.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {

@@ -76,7 +76,9 @@ pub fn status(e: &AdminError) -> Status {
         AdminError::Request(r) => match r {
             RequestError::Invalid { .. } => Status::invalid_argument(e.to_string()),
             RequestError::NoSnapshot => Status::unavailable(e.to_string()),
-            RequestError::RevisionBehind { .. } => Status::failed_precondition(e.to_string()),
+            RequestError::RevisionBehind { .. } | RequestError::StaleCursor { .. } => {
+                Status::failed_precondition(e.to_string())
+            }
             RequestError::Overloaded { .. } => Status::resource_exhausted(e.to_string()),
             RequestError::SessionExpired { .. } | RequestError::Unauthenticated { .. } => {
                 Status::unauthenticated(e.to_string())

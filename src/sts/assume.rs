@@ -413,6 +413,40 @@ fn authorize_assume(
     Ok(())
 }
 
+/// Whether `caller_arn` (a user, an account's root, or a role session, asserted as the
+/// request path asserts it: no tags) may call `AssumeRole` on `role_arn` with the session
+/// name `session_name` and nothing else, presenting an MFA code just verified when `mfa`
+/// is set: the decision [`assume_role`] makes, by the same [`authorize_assume`], for
+/// reverse queries (who may become a role).
+pub fn may_assume(
+    snapshot: &Snapshot,
+    caller_arn: &str,
+    role_arn: &str,
+    session_name: &str,
+    mfa: bool,
+    now: SystemTime,
+) -> bool {
+    let input = AssumeRoleInput {
+        role_arn: role_arn.to_owned(),
+        session_name: session_name.to_owned(),
+        mfa: mfa.then(|| MfaProof {
+            serial: String::new(),
+            authenticated_at: now,
+        }),
+        ..AssumeRoleInput::default()
+    };
+    let mut keys = Context::new();
+    keys.insert(
+        "sts:RoleSessionName",
+        ContextValue::Single(session_name.to_owned()),
+    );
+    let context = CallerContext::screen(keys, |_| {});
+    snapshot
+        .entity(role_arn)
+        .is_some_and(|e| e.unique_id.starts_with("AROA"))
+        && authorize_assume(snapshot, caller_arn, None, &input, &context, now).is_ok()
+}
+
 /// The tags of `g` that pass on to a session it assumes, and their keys.
 fn transitive_of(g: &Grant) -> (Vec<(String, String)>, Vec<String>) {
     let tags: Vec<(String, String)> = g

@@ -1,0 +1,512 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use super::*;
+use crate::context::Context;
+
+const PROD_ORDER: &str = "arn:aws:orders:us-east-1:555555555555:order/1";
+const SHARED_ORDER: &str = "arn:aws:orders:us-east-1:555555555555:order/shared/7";
+
+fn example() -> &'static Snapshot {
+    static SNAPSHOT: OnceLock<Snapshot> = OnceLock::new();
+    SNAPSHOT.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org");
+        Snapshot::load_dir(&dir, 7).unwrap()
+    })
+}
+
+fn no_context() -> CallerContext {
+    CallerContext::screen(Context::new(), |_| {})
+}
+
+fn who_can(action: &str, resource: &str, mfa: bool) -> Query {
+    Query::WhoCan {
+        action: action.into(),
+        resource: resource.into(),
+        session_name: DEFAULT_SESSION.into(),
+        assume_with_mfa: mfa,
+    }
+}
+
+fn all(snapshot: &Snapshot, q: &Query, size: Option<usize>, limits: &Limits) -> Vec<Item> {
+    answer_all(snapshot, q, &no_context(), size, limits, SystemTime::now()).unwrap()
+}
+
+fn principals(items: &[Item]) -> BTreeSet<String> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Principal(p) => p.principal.clone(),
+            other => panic!("not a principal: {other:?}"),
+        })
+        .collect()
+}
+
+fn page(q: &Query, cursor: Option<String>) -> Result<Answer, RequestError> {
+    answer(
+        example(),
+        q,
+        &no_context(),
+        &PageRequest {
+            size: Some(2),
+            cursor,
+        },
+        &Limits::default(),
+        SystemTime::now(),
+    )
+}
+
+#[test]
+fn only_break_glass_deletes_production_orders() {
+    let items = all(
+        example(),
+        &who_can("orders:DeleteOrder", PROD_ORDER, true),
+        None,
+        &Limits::default(),
+    );
+    assert_eq!(
+        principals(&items),
+        BTreeSet::from([
+            "arn:aws:sts::555555555555:assumed-role/BreakGlass/warden-who-can".to_owned()
+        ])
+    );
+    let Item::Principal(p) = &items[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        p.role.as_deref(),
+        Some("arn:aws:iam::555555555555:role/BreakGlass")
+    );
+    assert_eq!(p.reason, "identity_allow");
+    assert!(
+        p.statements
+            .iter()
+            .any(|b| b.statement.contains("AdministratorAccess") && b.via == "role"),
+        "{p:?}"
+    );
+    // Who may become BreakGlass: its trust policy names the security account and asks
+    // for MFA. The account's root may (a root needs no identity allow); erin's policy
+    // allows only Auditor; nobody without MFA.
+    let by: Vec<(&str, &[String])> = p
+        .assumable_by
+        .iter()
+        .map(|a| (a.principal.as_str(), a.through.as_slice()))
+        .collect();
+    assert_eq!(
+        by,
+        vec![(
+            "arn:aws:iam::222222222222:root",
+            &["arn:aws:iam::555555555555:role/BreakGlass".to_owned()][..]
+        )]
+    );
+    let without_mfa = all(
+        example(),
+        &who_can("orders:DeleteOrder", PROD_ORDER, false),
+        None,
+        &Limits::default(),
+    );
+    let Item::Principal(p) = &without_mfa[0] else {
+        unreachable!()
+    };
+    assert!(p.assumable_by.is_empty(), "{p:?}");
+}
+
+#[test]
+fn shared_orders_are_read_across_accounts_as_documented() {
+    let items = all(
+        example(),
+        &who_can("orders:GetOrder", SHARED_ORDER, false),
+        None,
+        &Limits::default(),
+    );
+    assert_eq!(
+        principals(&items),
+        BTreeSet::from(
+            [
+                // Through the resource policy that trusts the dev account.
+                "arn:aws:iam::333333333333:root",
+                "arn:aws:iam::333333333333:user/engineering/alice",
+                "arn:aws:iam::333333333333:user/engineering/bob",
+                "arn:aws:sts::333333333333:assumed-role/app-runtime/warden-who-can",
+                // Prod's own principals that read everything.
+                "arn:aws:iam::555555555555:root",
+                "arn:aws:iam::555555555555:user/admin",
+                "arn:aws:sts::555555555555:assumed-role/Auditor/warden-who-can",
+                "arn:aws:sts::555555555555:assumed-role/BreakGlass/warden-who-can",
+                "arn:aws:sts::555555555555:assumed-role/Developer/warden-who-can",
+            ]
+            .map(String::from)
+        )
+    );
+    let cross: Vec<&PrincipalItem> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Principal(p) if p.principal.contains("333333333333") => Some(p),
+            _ => None,
+        })
+        .collect();
+    for p in cross {
+        assert_eq!(p.reason, "cross_account_allow", "{p:?}");
+        assert!(
+            p.statements
+                .iter()
+                .any(|b| b.via == "resource policy" && b.statement.contains("ReportingReadsShared")),
+            "{p:?}"
+        );
+    }
+    // bob's read comes through his own attachment, alice's through her group.
+    let via = |who: &str| -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Principal(p) if p.principal.ends_with(who) => Some(
+                    p.statements
+                        .iter()
+                        .map(|b| b.via.clone())
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    assert!(via("user/engineering/alice").contains(&"group Developers".to_owned()));
+    assert!(via("user/engineering/bob").contains(&"user".to_owned()));
+}
+
+#[test]
+fn every_item_is_what_ask_decides() {
+    let now = SystemTime::now();
+    let snapshot = example();
+    for q in [
+        who_can("orders:GetOrder", SHARED_ORDER, false),
+        who_can("orders:DeleteOrder", PROD_ORDER, false),
+        who_can(
+            "db:Query",
+            "arn:aws:db:us-east-1:333333333333:database/main",
+            false,
+        ),
+        who_can(
+            "sts:AssumeRole",
+            "arn:aws:iam::555555555555:role/Developer",
+            false,
+        ),
+    ] {
+        let Query::WhoCan {
+            action, resource, ..
+        } = &q
+        else {
+            unreachable!()
+        };
+        let got = principals(&all(snapshot, &q, None, &Limits::default()));
+        let mut want = BTreeSet::new();
+        for s in subjects(snapshot, DEFAULT_SESSION) {
+            let a = snapshot
+                .ask(&s.arn, action, resource, &no_context(), now)
+                .unwrap();
+            if a.outcome.decision == Decision::Allow {
+                want.insert(s.arn);
+            }
+        }
+        assert_eq!(got, want, "{q:?}");
+    }
+}
+
+#[test]
+fn pages_together_are_the_unlimited_answer() {
+    let tiny = Limits {
+        budget: 1,
+        ..Limits::default()
+    };
+    let queries = [
+        who_can("orders:GetOrder", SHARED_ORDER, true),
+        Query::WhatCan {
+            principal: "arn:aws:iam::333333333333:user/engineering/alice".into(),
+            resource: None,
+        },
+        Query::WhatCan {
+            principal: "arn:aws:iam::555555555555:user/admin".into(),
+            resource: Some(PROD_ORDER.into()),
+        },
+        Query::CanAny {
+            principal: "arn:aws:iam::333333333333:user/engineering/bob".into(),
+            resource_type: "orders:order".into(),
+        },
+    ];
+    for q in &queries {
+        let whole = all(example(), q, Some(1_000), &Limits::default());
+        assert!(!whole.is_empty(), "{q:?}");
+        for (size, limits) in [
+            (Some(1), Limits::default()),
+            (Some(3), Limits::default()),
+            (None, tiny),
+        ] {
+            assert_eq!(all(example(), q, size, &limits), whole, "{q:?} {size:?}");
+        }
+        // The one-page answer says it is complete and has no cursor.
+        let one = answer(
+            example(),
+            q,
+            &no_context(),
+            &PageRequest {
+                size: Some(1_000),
+                cursor: None,
+            },
+            &Limits::default(),
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert!(one.complete && one.next_cursor.is_none());
+    }
+    // A page that stops early says so.
+    let first = page(&queries[0], None).unwrap();
+    assert_eq!(first.items.len(), 2);
+    assert!(!first.complete && first.next_cursor.is_some());
+}
+
+#[test]
+fn a_cursor_of_another_revision_is_refused() {
+    let q = who_can("orders:GetOrder", SHARED_ORDER, false);
+    let first = page(&q, None).unwrap();
+    let cursor = first.next_cursor.unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org");
+    let newer = Snapshot::load_dir(&dir, 8).unwrap();
+    let e = answer(
+        &newer,
+        &q,
+        &no_context(),
+        &PageRequest {
+            size: Some(2),
+            cursor: Some(cursor),
+        },
+        &Limits::default(),
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        RequestError::StaleCursor {
+            cursor: 7,
+            serving: 8
+        }
+    );
+    assert!(e.to_string().contains("revision 7"), "{e}");
+}
+
+#[test]
+fn a_cursor_of_another_query_or_garbage_is_refused() {
+    let q = who_can("orders:GetOrder", SHARED_ORDER, false);
+    let cursor = page(&q, None).unwrap().next_cursor.unwrap();
+    let other = who_can("orders:GetOrder", PROD_ORDER, false);
+    let e = page(&other, Some(cursor.clone())).unwrap_err();
+    assert!(e.to_string().contains("another query"), "{e}");
+    // The same query with another context is another query.
+    let mut ctx = Context::new();
+    ctx.insert(
+        "aws:SourceIp",
+        crate::context::ContextValue::Single("10.0.0.1".into()),
+    );
+    let screened = CallerContext::screen(ctx, |_| {});
+    let e = answer(
+        example(),
+        &q,
+        &screened,
+        &PageRequest {
+            size: Some(2),
+            cursor: Some(cursor.clone()),
+        },
+        &Limits::default(),
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("another query"), "{e}");
+    for garbage in [
+        "",
+        "x",
+        "!!!!",
+        &"A".repeat(5_000),
+        &cursor[1..],
+        &format!("{cursor}AA"),
+    ] {
+        let e = page(&q, Some(garbage.to_owned())).unwrap_err();
+        assert!(e.to_string().starts_with("cursor: "), "{garbage}: {e}");
+    }
+    // A well-formed cursor whose position lies past the answer (forged) is refused.
+    let mut forged = Cursor::decode(&cursor).unwrap();
+    forged.position = 1_000_000;
+    let e = page(&q, Some(forged.encode())).unwrap_err();
+    assert!(e.to_string().contains("past the end"), "{e}");
+    // Every byte flipped in turn: refused or a page of this very query, never a panic.
+    let bytes = cursor.as_bytes().to_vec();
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+        if let Ok(a) = page(&q, Some(String::from_utf8(b).unwrap())) {
+            assert_eq!(a.revision, 7);
+        }
+    }
+}
+
+#[test]
+fn what_can_on_a_resource_is_every_allowed_catalog_action() {
+    let now = SystemTime::now();
+    let principal = "arn:aws:iam::333333333333:user/engineering/alice";
+    let resource = "arn:aws:orders:us-east-1:333333333333:order/9";
+    let q = Query::WhatCan {
+        principal: principal.into(),
+        resource: Some(resource.into()),
+    };
+    let got: BTreeSet<String> = all(example(), &q, None, &Limits::default())
+        .into_iter()
+        .map(|i| match i {
+            Item::Action(a) => {
+                assert_eq!(a.exact, "decision");
+                a.action
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut want = BTreeSet::new();
+    for (s, a) in example().catalog().actions() {
+        let name = format!("{}:{}", s.prefix, a.name);
+        if example()
+            .ask(principal, &name, resource, &no_context(), now)
+            .unwrap()
+            .outcome
+            .decision
+            == Decision::Allow
+        {
+            want.insert(name);
+        }
+    }
+    assert!(want.contains("orders:DeleteOrder"));
+    assert!(!want.contains("iam:CreateUser"));
+    assert_eq!(got, want);
+}
+
+#[test]
+fn what_can_anywhere_lists_patterns_with_witnesses_and_narrowing_denies() {
+    let q = Query::WhatCan {
+        principal: "arn:aws:iam::555555555555:user/admin".into(),
+        resource: None,
+    };
+    let items = all(example(), &q, None, &Limits::default());
+    let find = |name: &str| {
+        items.iter().find_map(|i| match i {
+            Item::Action(a) if a.action == name => Some(a.clone()),
+            _ => None,
+        })
+    };
+    let get = find("orders:GetOrder").expect("admin reads orders");
+    assert_eq!(get.exact, "witness");
+    assert!(get.patterns.iter().any(|p| p.decision == "Allow"));
+    // DeleteOrder is denied by the production SCP on every witness: not in the answer.
+    assert!(find("orders:DeleteOrder").is_none(), "{items:?}");
+    // An action the SCP narrows but allows somewhere names the deny.
+    let narrowed: Vec<&ActionItem> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Action(a) if !a.narrowed_by.is_empty() => Some(a),
+            _ => None,
+        })
+        .collect();
+    for a in narrowed {
+        assert!(
+            a.narrowed_by.iter().all(|d| d.starts_with("scp ")
+                || d.starts_with("identity ")
+                || d.starts_with("boundary ")),
+            "{a:?}"
+        );
+    }
+}
+
+#[test]
+fn can_any_finds_a_witness_and_refuses_an_unknown_type() {
+    let q = Query::CanAny {
+        principal: "arn:aws:iam::333333333333:user/engineering/carol".into(),
+        resource_type: "orders:order".into(),
+    };
+    assert!(
+        all(example(), &q, None, &Limits::default()).is_empty(),
+        "carol has no policy"
+    );
+    let q = Query::CanAny {
+        principal: "arn:aws:iam::333333333333:user/engineering/bob".into(),
+        resource_type: "orders:order".into(),
+    };
+    let items = all(example(), &q, None, &Limits::default());
+    let now = SystemTime::now();
+    for i in &items {
+        let Item::Witness(w) = i else { panic!("{i:?}") };
+        let a = example()
+            .ask(
+                "arn:aws:iam::333333333333:user/engineering/bob",
+                &w.action,
+                &w.resource,
+                &no_context(),
+                now,
+            )
+            .unwrap();
+        assert_eq!(a.outcome.decision, Decision::Allow, "{w:?}");
+    }
+    assert!(
+        items
+            .iter()
+            .any(|i| matches!(i, Item::Witness(w) if w.action == "orders:GetOrder"))
+    );
+    let bad = Query::CanAny {
+        principal: "arn:aws:iam::333333333333:user/engineering/bob".into(),
+        resource_type: "orders:nothing".into(),
+    };
+    let e = page(&bad, None).unwrap_err();
+    assert!(e.to_string().contains("not a resource type"), "{e}");
+}
+
+#[test]
+fn malformed_queries_are_refused_naming_the_field() {
+    for (q, field) in [
+        (who_can("orders:Nope", PROD_ORDER, false), "action"),
+        (who_can("orders:GetOrder", "not-an-arn", false), "resource"),
+        (
+            Query::WhoCan {
+                action: "orders:GetOrder".into(),
+                resource: PROD_ORDER.into(),
+                session_name: "a b".into(),
+                assume_with_mfa: false,
+            },
+            "session_name",
+        ),
+        (
+            Query::WhatCan {
+                principal: "arn:aws:iam::999999999999:user/nobody".into(),
+                resource: None,
+            },
+            "principal",
+        ),
+    ] {
+        let e = page(&q, None).unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{field}: ")), "{e}");
+    }
+    let e = answer(
+        example(),
+        &who_can("orders:GetOrder", PROD_ORDER, false),
+        &no_context(),
+        &PageRequest {
+            size: Some(1_001),
+            cursor: None,
+        },
+        &Limits::default(),
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("page_size: "), "{e}");
+}
