@@ -118,7 +118,8 @@ pub struct Check {
 }
 
 /// A `who_can` expectation: the complete set of principals who can do `action` on
-/// `resource`. Parsed and checked for form; deciding it needs reverse queries.
+/// `resource`, answered by the reverse query `WhoCan` ([`crate::reverse`]). Users and
+/// account roots are named by their ARNs, roles by their role ARNs (with the path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhoCan {
     pub action: Located<String>,
@@ -147,7 +148,8 @@ impl Test {
     pub fn checks(&self) -> usize {
         match &self.body {
             Body::Checks(c) => c.len(),
-            Body::WhoCan(_) => 0,
+            // The whole answer is one check: it equals the expected set or it fails.
+            Body::WhoCan(_) => 1,
         }
     }
 }

@@ -182,18 +182,87 @@ fn a_request_the_service_refuses_is_an_error_at_its_field() {
 }
 
 #[test]
-fn a_who_can_expectation_is_an_error_never_a_pass() {
-    let text = r#"{"tests": [{"name": "who deletes prod orders", "who_can": {"action": "orders:DeleteOrder",
-        "resource": "arn:aws:orders:us-east-1:555555555555:order/1",
-        "principals": ["arn:aws:iam::555555555555:role/BreakGlass"]}}]}"#;
+fn a_who_can_expectation_fails_on_a_principal_too_many_or_too_few() {
+    // The set leaves out Developer (allowed) and names carol (not allowed).
+    let text = r#"{"tests": [{"name": "who reads shared orders", "who_can": {"action": "orders:GetOrder",
+        "resource": "arn:aws:orders:us-east-1:555555555555:order/shared/7",
+        "principals": ["arn:aws:iam::333333333333:root", "arn:aws:iam::333333333333:user/engineering/alice",
+          "arn:aws:iam::333333333333:user/engineering/bob", "arn:aws:iam::333333333333:role/service/app-runtime",
+          "arn:aws:iam::555555555555:root", "arn:aws:iam::555555555555:user/admin",
+          "arn:aws:iam::555555555555:role/Auditor", "arn:aws:iam::555555555555:role/BreakGlass",
+          "arn:aws:iam::333333333333:user/engineering/carol"]}}]}"#;
+    let dir = scratch(&[("who.json", text.to_owned())]);
+    let o = warden(&["test", path_str(&dir.path().join("who.json"))]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 1, "{out}{}", stderr(&o));
+    assert!(
+        out.contains("who can `orders:GetOrder` on `arn:aws:orders:us-east-1:555555555555:order/shared/7` is not the expected set"),
+        "{out}"
+    );
+    assert!(
+        out.contains("allowed, not expected: `arn:aws:iam::555555555555:role/Developer` (identity_allow; decided by"),
+        "{out}"
+    );
+    assert!(
+        out.contains("expected, not allowed: `arn:aws:iam::333333333333:user/engineering/carol`"),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 1 failed, 0 errors"), "{out}");
+    let json = json_of(&warden(&[
+        "test",
+        "--json",
+        path_str(&dir.path().join("who.json")),
+    ]));
+    let f = &json["tests"][0]["who_can_failures"][0];
+    assert_eq!(
+        f["missing"],
+        serde_json::json!(["arn:aws:iam::333333333333:user/engineering/carol"])
+    );
+    assert_eq!(
+        f["unexpected"][0]["principal"],
+        "arn:aws:iam::555555555555:role/Developer"
+    );
+}
+
+#[test]
+fn a_new_access_path_fails_the_example_suite() {
+    // Account 222222222222 is granted the shared orders by their resource policy: every
+    // request check of the suite still passes; the `who_can` test of the shared orders is
+    // what fails, naming the account's root, the one new principal.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("org");
+    copy_tree(&root.join("examples/org"), &bundle);
+    let file = bundle.join("accounts/555555555555/resources/shared-orders.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    doc["policy"]["Statement"][0]["Principal"]["AWS"] =
+        serde_json::json!(["333333333333", "222222222222"]);
+    std::fs::write(&file, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["test", "--bundle", path_str(&bundle)])
+        .arg(root.join("examples/org.tests"))
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert_eq!(code(&o), 1, "{out}{}", stderr(&o));
+    assert!(
+        out.contains("allowed, not expected: `arn:aws:iam::222222222222:root`"),
+        "{out}"
+    );
+    // erin's own policies do not allow it: cross-account access needs both sides.
+    assert!(!out.contains("user/erin"), "{out}");
+    assert!(out.contains(", 1 failed, 0 errors"), "{out}");
+}
+
+#[test]
+fn a_who_can_query_the_service_refuses_is_an_error_at_its_field() {
+    let text = r#"{"tests": [{"name": "who", "who_can": {"action": "orders:DeleteOrdr",
+        "resource": "arn:aws:orders:us-east-1:555555555555:order/1", "principals": []}}]}"#;
     let dir = scratch(&[("who.json", text.to_owned())]);
     let o = warden(&["test", path_str(&dir.path().join("who.json"))]);
     let out = stdout(&o);
     assert_eq!(code(&o), 2, "{out}");
-    assert!(
-        out.contains(":1:59: test `who deletes prod orders`: who_can expectations need reverse queries, not in this build"),
-        "{out}"
-    );
+    assert!(out.contains(":1:50: test `who`: who can `orders:DeleteOrdr` on `arn:aws:orders:us-east-1:555555555555:order/1` is refused: action: `orders:DeleteOrdr` is not an action of the catalog"), "{out}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //!
 //! Exit status: 0 when every check passed (and coverage reached `--threshold`), 1 when a
 //! check failed or coverage is below the threshold, 2 on an error (a suite unreadable or
-//! invalid, the bundle invalid, a request the service refuses, a `who_can` expectation).
+//! invalid, the bundle invalid, a request or a `who_can` query the service refuses).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,8 +22,7 @@ use warden::suite::{self, Check, Suite, SuiteError, Test};
 #[command(
     after_help = "Exit status: 0 every check passed and coverage reached the threshold; \
 1 a check failed or coverage is below the threshold; 2 an error (a suite unreadable or \
-invalid, the bundle invalid, a request the service refuses, a `who_can` expectation, which \
-needs reverse queries)."
+invalid, the bundle invalid, a request or a `who_can` query the service refuses)."
 )]
 pub struct Args {
     /// The bundle directory [default: examples/org, from the working directory or the
@@ -135,7 +134,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let checks: usize = results.iter().map(|r| r.checks).sum();
     let passed: usize = results.iter().map(|r| r.passed).sum();
-    let failed: usize = results.iter().map(|r| r.failures.len()).sum();
+    let failed: usize = results
+        .iter()
+        .map(|r| r.failures.len() + r.who_can_failures.len())
+        .sum();
     let errors: usize = results.iter().map(|r| r.errors.len()).sum();
     let percent = coverage.percent();
     let below = args.threshold.is_some_and(|t| percent < t);
@@ -297,7 +299,7 @@ fn report_text(args: &Args, results: &[TestResult], coverage: &Coverage, s: &Sum
     let mut out = String::new();
     for r in results {
         let place = format!("{}:{}", r.file, r.pos);
-        if r.failures.is_empty() && r.errors.is_empty() {
+        if r.failures.is_empty() && r.who_can_failures.is_empty() && r.errors.is_empty() {
             if args.verbose {
                 let _ = writeln!(out, "PASS  {place} `{}` ({} checks)", r.name, r.checks);
             }
@@ -339,6 +341,20 @@ fn report_text(args: &Args, results: &[TestResult], coverage: &Coverage, s: &Sum
                     "      not among the deciding statements: {}",
                     f.missing_statements.join("; ")
                 );
+            }
+        }
+        for f in &r.who_can_failures {
+            let _ = writeln!(out, "FAIL  {place} `{}`", r.name);
+            let _ = writeln!(
+                out,
+                "      who can `{}` on `{}` is not the expected set",
+                f.action, f.resource
+            );
+            for (name, why) in &f.unexpected {
+                let _ = writeln!(out, "      allowed, not expected: `{name}` ({why})");
+            }
+            for name in &f.missing {
+                let _ = writeln!(out, "      expected, not allowed: `{name}`");
             }
         }
         for e in &r.errors {
@@ -449,6 +465,12 @@ fn report_json(args: &Args, results: &[TestResult], coverage: &Coverage, s: &Sum
                 "checks": r.checks,
                 "passed": r.passed,
                 "failures": failures,
+                "who_can_failures": r.who_can_failures.iter().map(|f| json!({
+                    "action": f.action,
+                    "resource": f.resource,
+                    "unexpected": f.unexpected.iter().map(|(p, why)| json!({"principal": p, "why": why})).collect::<Vec<_>>(),
+                    "missing": f.missing,
+                })).collect::<Vec<_>>(),
                 "errors": r.errors.iter().map(error_json).collect::<Vec<_>>(),
             })
         })

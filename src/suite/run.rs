@@ -11,22 +11,19 @@
 //! not hold is closer than one that never was a candidate. Statements are found by a hash
 //! of their policy's identity and index, so coverage is linear in the explanations' size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{Body, Check, Suite, SuiteError, Test};
+use super::{Body, Check, Suite, SuiteError, Test, WhoCan};
 use crate::bundle::{Bundle, OrgUnit};
 use crate::caller::Caller;
 use crate::eval::{Decision, Explanation, Mismatch, Outcome};
 use crate::json::Pos;
 use crate::policy::{Effect, Policy, PolicyKind};
+use crate::reverse;
 use crate::service::{Item, Request, RequestError, Service, Shape};
-
-/// The message a `who_can` test is an error with until reverse queries are wired in.
-pub const WHO_CAN_UNSUPPORTED: &str =
-    "who_can expectations need reverse queries, not in this build";
 
 /// Where a statement is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +333,18 @@ pub struct Failure {
     pub missing_statements: Vec<String>,
 }
 
+/// A `who_can` test whose answer was not the expected set.
+#[derive(Debug, Clone)]
+pub struct WhoCanFailure {
+    pub action: String,
+    pub resource: String,
+    /// Principals allowed that the test does not list, each with why (`reason`, and the
+    /// deciding statements).
+    pub unexpected: Vec<(String, String)>,
+    /// Principals the test lists that are not allowed.
+    pub missing: Vec<String>,
+}
+
 /// What one test came to.
 #[derive(Debug, Clone)]
 pub struct TestResult {
@@ -345,7 +354,8 @@ pub struct TestResult {
     pub checks: usize,
     pub passed: usize,
     pub failures: Vec<Failure>,
-    /// Checks the service refused, and a `who_can` expectation: errors, not failures.
+    pub who_can_failures: Vec<WhoCanFailure>,
+    /// Checks the service refused (and `who_can` queries it refused): errors, not failures.
     pub errors: Vec<SuiteError>,
 }
 
@@ -364,14 +374,15 @@ pub async fn run(
             checks: test.checks(),
             passed: 0,
             failures: Vec::new(),
+            who_can_failures: Vec::new(),
             errors: Vec::new(),
         };
         match &test.body {
-            Body::WhoCan(w) => result.errors.push(SuiteError {
-                file: suite.file.clone(),
-                pos: Some(w.pos),
-                message: format!("test `{}`: {WHO_CAN_UNSUPPORTED}", test.name),
-            }),
+            Body::WhoCan(w) => match who_can(service, w) {
+                Ok(None) => result.passed += 1,
+                Ok(Some(failure)) => result.who_can_failures.push(failure),
+                Err(e) => result.errors.push(who_can_refused(&suite.file, test, w, e)),
+            },
             Body::Checks(checks) => {
                 for check in checks {
                     match decide(service, check).await {
@@ -443,6 +454,78 @@ async fn decide(
         .next()
         .ok_or_else(|| RequestError::invalid("items", "the service answered no decision"))?;
     Ok((decided.outcome, decided.explanation))
+}
+
+/// A `who_can` test: the reverse query's whole answer (every page, at the serving snapshot,
+/// the context screened as `Authorize` screens it) against the expected set. `Ok(None)`
+/// when they are equal. Who may become a role is not part of the answer compared.
+fn who_can(service: &Service, w: &WhoCan) -> Result<Option<WhoCanFailure>, RequestError> {
+    let snapshot = service
+        .current()
+        .ok_or_else(|| RequestError::invalid("bundle", "no snapshot is loaded"))?;
+    let context = service.screen_caller_context(&snapshot, w.context.clone())?;
+    let query = reverse::Query::WhoCan {
+        action: w.action.value.clone(),
+        resource: w.resource.value.clone(),
+        session_name: reverse::DEFAULT_SESSION.to_owned(),
+        assume_with_mfa: false,
+    };
+    let limits = reverse::Limits {
+        chain_depth: 0,
+        ..reverse::Limits::default()
+    };
+    let items = reverse::answer_all(
+        &snapshot,
+        &query,
+        &context,
+        None,
+        &limits,
+        std::time::SystemTime::now(),
+    )?;
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    for item in items {
+        if let reverse::Item::Principal(p) = item {
+            let why: Vec<&str> = p.statements.iter().map(|b| b.statement.as_str()).collect();
+            let name = p.role.unwrap_or(p.principal);
+            found.insert(name, format!("{}; decided by {}", p.reason, why.join("; ")));
+        }
+    }
+    let expected: BTreeSet<&str> = w.principals.iter().map(|p| p.value.as_str()).collect();
+    let unexpected: Vec<(String, String)> = found
+        .iter()
+        .filter(|(name, _)| !expected.contains(name.as_str()))
+        .map(|(n, why)| (n.clone(), why.clone()))
+        .collect();
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|name| !found.contains_key(**name))
+        .map(|n| (*n).to_owned())
+        .collect();
+    Ok(
+        (!unexpected.is_empty() || !missing.is_empty()).then(|| WhoCanFailure {
+            action: w.action.value.clone(),
+            resource: w.resource.value.clone(),
+            unexpected,
+            missing,
+        }),
+    )
+}
+
+/// A refused `who_can` query as a located error.
+fn who_can_refused(file: &str, test: &Test, w: &WhoCan, e: RequestError) -> SuiteError {
+    let pos = match &e {
+        RequestError::Invalid { field, .. } if field == "action" => w.action.pos,
+        RequestError::Invalid { field, .. } if field == "resource" => w.resource.pos,
+        _ => w.pos,
+    };
+    SuiteError {
+        file: file.to_owned(),
+        pos: Some(pos),
+        message: format!(
+            "test `{}`: who can `{}` on `{}` is refused: {e}",
+            test.name, w.action.value, w.resource.value
+        ),
+    }
 }
 
 /// A refused check as a located error: at the field the service names.

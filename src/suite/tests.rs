@@ -99,7 +99,7 @@ fn a_who_can_test_is_parsed_with_its_complete_set() {
         }
         Body::Checks(_) => panic!("not a who_can test"),
     }
-    assert_eq!(s.tests[0].checks(), 0);
+    assert_eq!(s.tests[0].checks(), 1, "a who_can test is one check");
 }
 
 #[test]
