@@ -3,10 +3,11 @@
 //!
 //! The format follows Cerbos's matrix tests and OpenFGA's model tests: a test is a matrix
 //! (principals × actions × resources, one expectation, per-cell overrides in `except`) or a
-//! list of requests, each with its own expectation; or a `who_can` expectation (the whole set
-//! of principals who can do an action on a resource), which this build parses but cannot
-//! decide (reverse queries are not in it): running one is an error, never a pass.
-//! `suite/run` decides the checks and measures statement coverage.
+//! list of requests, each with its own expectation; a `who_can` expectation (the whole set
+//! of principals who can do an action on a resource, answered by [`crate::reverse`]); or an
+//! `assume` check (whether a principal, a service or a web identity may become a role, as
+//! warden's STS decides it). `suite/run` decides the checks and measures statement
+//! coverage over the request checks' decisions.
 
 pub mod run;
 
@@ -129,11 +130,42 @@ pub struct WhoCan {
     pub pos: Pos,
 }
 
+/// Who asks to become a role in an `assume` test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssumeBy {
+    /// A user, an account's root or a role session calling `AssumeRole`, with an MFA code
+    /// just verified when `mfa` is set (a trust policy's `aws:MultiFactorAuthPresent`).
+    Principal { arn: Located<String>, mfa: bool },
+    /// A service principal (`deploy.amazonaws.com`) assuming the role for a workload.
+    Service(Located<String>),
+    /// `AssumeRoleWithWebIdentity` with a token of `provider` that carries `claims` (as a
+    /// verifier would have checked them: the test states them; `exp` defaults to an hour
+    /// from the run, `iat` to the run).
+    WebIdentity {
+        provider: Located<String>,
+        claims: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+/// An `assume` test: whether a caller may become a role, decided as warden's STS decides
+/// it (the trust policy, the caller's own policies, SCPs and RCPs), so that trust policies
+/// that `Authorize` never reads — MFA, service and web-identity principals — are tested too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assume {
+    pub role: Located<String>,
+    pub by: AssumeBy,
+    pub session_name: String,
+    /// `Allow`, or `Deny` (STS answers allowed or refused, not which deny).
+    pub allow: bool,
+    pub pos: Pos,
+}
+
 /// What a test holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     Checks(Vec<Check>),
     WhoCan(WhoCan),
+    Assume(Assume),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +181,7 @@ impl Test {
         match &self.body {
             Body::Checks(c) => c.len(),
             // The whole answer is one check: it equals the expected set or it fails.
-            Body::WhoCan(_) => 1,
+            Body::WhoCan(_) | Body::Assume(_) => 1,
         }
     }
 }
@@ -498,18 +530,27 @@ impl Parser<'_> {
             has("principals") || has("actions") || has("resources"),
             has("requests"),
             has("who_can"),
+            has("assume"),
         ];
         let known: Vec<&str> = match forms {
-            [true, false, false] => ["name", "description", "context"]
+            [true, false, false, false] => ["name", "description", "context"]
                 .iter()
                 .chain(MATRIX)
                 .chain(EXPECTATION)
                 .copied()
                 .collect(),
-            [false, true, false] => vec!["name", "description", "context", "requests"],
-            [false, false, true] => vec!["name", "description", "who_can"],
+            [false, true, false, false] => vec!["name", "description", "context", "requests"],
+            [false, false, true, false] => vec!["name", "description", "who_can"],
+            [false, false, false, true] => vec!["name", "description", "assume", "expect"],
             _ => {
-                let all = ["name", "description", "context", "requests", "who_can"];
+                let all = [
+                    "name",
+                    "description",
+                    "context",
+                    "requests",
+                    "who_can",
+                    "assume",
+                ];
                 for m in members {
                     let key = m.key.as_str();
                     if !(all.contains(&key) || MATRIX.contains(&key) || EXPECTATION.contains(&key))
@@ -519,7 +560,7 @@ impl Parser<'_> {
                 }
                 self.error(
                     node.pos,
-                    "a test is one of: a matrix (`principals`, `actions`, `resources`, `expect`), a list of `requests`, or a `who_can` expectation",
+                    "a test is one of: a matrix (`principals`, `actions`, `resources`, `expect`), a list of `requests`, a `who_can` expectation, or an `assume` check",
                 );
                 return None;
             }
@@ -546,6 +587,8 @@ impl Parser<'_> {
         };
         let body = if let Some(w) = get("who_can") {
             Body::WhoCan(self.who_can(&w.value)?)
+        } else if let Some(a) = get("assume") {
+            Body::Assume(self.assume(&a.value, get("expect"), node.pos)?)
         } else if let Some(r) = get("requests") {
             Body::Checks(self.requests(&r.value, &context)?)
         } else {
@@ -762,6 +805,110 @@ impl Parser<'_> {
             }
         }
         Some(out)
+    }
+
+    fn assume(&mut self, node: &Node, expect: Option<&Member>, at: Pos) -> Option<Assume> {
+        let known = [
+            "role",
+            "principal",
+            "mfa",
+            "service",
+            "web_identity",
+            "session_name",
+        ];
+        let members = self.object(node, "`assume`", &known)?;
+        let get = |k: &str| members.iter().find(|m| m.key == k);
+        let allow = match expect {
+            None => {
+                self.error(at, "missing `expect`: `Allow` or `Deny`");
+                return None;
+            }
+            Some(m) => {
+                let word = self.string(&m.value, "`expect`")?;
+                match word.value.as_str() {
+                    "Allow" => true,
+                    "Deny" => false,
+                    other => {
+                        self.error(
+                            word.pos,
+                            format!("`{other}`: an `assume` check expects `Allow` or `Deny`"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let role = match get("role") {
+            Some(m) => self.string(&m.value, "`role`")?,
+            None => {
+                self.error(node.pos, "`assume` needs the `role`");
+                return None;
+            }
+        };
+        let session_name = match get("session_name") {
+            Some(m) => self.string(&m.value, "`session_name`")?.value,
+            None => "warden-test".to_owned(),
+        };
+        let mfa = match get("mfa") {
+            None => None,
+            Some(m) => match m.value.value {
+                Value::Bool(b) => Some(b),
+                _ => {
+                    self.error(
+                        m.value.pos,
+                        format!("`mfa` must be true or false, not {}", m.value.kind()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let by = match (get("principal"), get("service"), get("web_identity")) {
+            (Some(p), None, None) => AssumeBy::Principal {
+                arn: self.string(&p.value, "`principal`")?,
+                mfa: mfa.unwrap_or(false),
+            },
+            (None, Some(s), None) if mfa.is_none() => {
+                AssumeBy::Service(self.string(&s.value, "`service`")?)
+            }
+            (None, None, Some(w)) if mfa.is_none() => {
+                let inner = self.object(&w.value, "`web_identity`", &["provider", "claims"])?;
+                let provider = match inner.iter().find(|m| m.key == "provider") {
+                    Some(m) => self.string(&m.value, "`provider`")?,
+                    None => {
+                        self.error(w.value.pos, "`web_identity` needs the `provider`");
+                        return None;
+                    }
+                };
+                let claims = match inner.iter().find(|m| m.key == "claims").map(|m| &m.value) {
+                    Some(c) => match c.to_serde() {
+                        serde_json::Value::Object(map) => map,
+                        _ => {
+                            self.error(c.pos, "`claims` must be an object");
+                            return None;
+                        }
+                    },
+                    None => {
+                        self.error(w.value.pos, "`web_identity` needs the token's `claims`");
+                        return None;
+                    }
+                };
+                AssumeBy::WebIdentity { provider, claims }
+            }
+            _ => {
+                self.error(
+                    node.pos,
+                    "`assume` names exactly one caller: a `principal` (with `mfa`), a `service`, or a `web_identity`",
+                );
+                return None;
+            }
+        };
+        Some(Assume {
+            role,
+            by,
+            session_name,
+            allow,
+            pos: node.pos,
+        })
     }
 
     fn who_can(&mut self, node: &Node) -> Option<WhoCan> {

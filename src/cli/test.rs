@@ -136,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let passed: usize = results.iter().map(|r| r.passed).sum();
     let failed: usize = results
         .iter()
-        .map(|r| r.failures.len() + r.who_can_failures.len())
+        .map(|r| r.failures.len() + r.who_can_failures.len() + r.assume_failures.len())
         .sum();
     let errors: usize = results.iter().map(|r| r.errors.len()).sum();
     let percent = coverage.percent();
@@ -299,7 +299,11 @@ fn report_text(args: &Args, results: &[TestResult], coverage: &Coverage, s: &Sum
     let mut out = String::new();
     for r in results {
         let place = format!("{}:{}", r.file, r.pos);
-        if r.failures.is_empty() && r.who_can_failures.is_empty() && r.errors.is_empty() {
+        if r.failures.is_empty()
+            && r.who_can_failures.is_empty()
+            && r.assume_failures.is_empty()
+            && r.errors.is_empty()
+        {
             if args.verbose {
                 let _ = writeln!(out, "PASS  {place} `{}` ({} checks)", r.name, r.checks);
             }
@@ -356,6 +360,12 @@ fn report_text(args: &Args, results: &[TestResult], coverage: &Coverage, s: &Sum
             for name in &f.missing {
                 let _ = writeln!(out, "      expected, not allowed: `{name}`");
             }
+        }
+        for f in &r.assume_failures {
+            let _ = writeln!(out, "FAIL  {place} `{}`", r.name);
+            let _ = writeln!(out, "      {}", f.asked);
+            let _ = writeln!(out, "      expected: {}", f.expected);
+            let _ = writeln!(out, "      actual:   {}", f.actual);
         }
         for e in &r.errors {
             let _ = writeln!(out, "ERROR {e}");
@@ -470,6 +480,11 @@ fn report_json(args: &Args, results: &[TestResult], coverage: &Coverage, s: &Sum
                     "resource": f.resource,
                     "unexpected": f.unexpected.iter().map(|(p, why)| json!({"principal": p, "why": why})).collect::<Vec<_>>(),
                     "missing": f.missing,
+                })).collect::<Vec<_>>(),
+                "assume_failures": r.assume_failures.iter().map(|f| json!({
+                    "asked": f.asked,
+                    "expected": f.expected,
+                    "actual": f.actual,
                 })).collect::<Vec<_>>(),
                 "errors": r.errors.iter().map(error_json).collect::<Vec<_>>(),
             })

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{Body, Check, Suite, SuiteError, Test, WhoCan};
+use super::{Assume, AssumeBy, Body, Check, Suite, SuiteError, Test, WhoCan};
 use crate::bundle::{Bundle, OrgUnit};
 use crate::caller::Caller;
 use crate::eval::{Decision, Explanation, Mismatch, Outcome};
@@ -345,6 +345,16 @@ pub struct WhoCanFailure {
     pub missing: Vec<String>,
 }
 
+/// An `assume` test whose answer was not the expected one.
+#[derive(Debug, Clone)]
+pub struct AssumeFailure {
+    /// Who asked to become which role.
+    pub asked: String,
+    pub expected: &'static str,
+    /// `Allow`, or `Deny` with why.
+    pub actual: String,
+}
+
 /// What one test came to.
 #[derive(Debug, Clone)]
 pub struct TestResult {
@@ -355,6 +365,7 @@ pub struct TestResult {
     pub passed: usize,
     pub failures: Vec<Failure>,
     pub who_can_failures: Vec<WhoCanFailure>,
+    pub assume_failures: Vec<AssumeFailure>,
     /// Checks the service refused (and `who_can` queries it refused): errors, not failures.
     pub errors: Vec<SuiteError>,
 }
@@ -375,6 +386,7 @@ pub async fn run(
             passed: 0,
             failures: Vec::new(),
             who_can_failures: Vec::new(),
+            assume_failures: Vec::new(),
             errors: Vec::new(),
         };
         match &test.body {
@@ -382,6 +394,15 @@ pub async fn run(
                 Ok(None) => result.passed += 1,
                 Ok(Some(failure)) => result.who_can_failures.push(failure),
                 Err(e) => result.errors.push(who_can_refused(&suite.file, test, w, e)),
+            },
+            Body::Assume(a) => match assume(service, a) {
+                Ok(None) => result.passed += 1,
+                Ok(Some(failure)) => result.assume_failures.push(failure),
+                Err((pos, message)) => result.errors.push(SuiteError {
+                    file: suite.file.clone(),
+                    pos: Some(pos),
+                    message: format!("test `{}`: {message}", test.name),
+                }),
             },
             Body::Checks(checks) => {
                 for check in checks {
@@ -509,6 +530,92 @@ fn who_can(service: &Service, w: &WhoCan) -> Result<Option<WhoCanFailure>, Reque
             missing,
         }),
     )
+}
+
+/// An `assume` test, decided as warden's STS decides it: `AssumeRole` for a principal
+/// (the trust policy, the caller's own policies, SCPs and RCPs; `sts::assume::may_assume`),
+/// for a service principal (`Snapshot::service_may_assume`), or
+/// `AssumeRoleWithWebIdentity` with the stated claims. `Ok(None)` when it answered as
+/// expected. A role, principal or provider the bundle does not hold is a Deny that says
+/// so, as `Authorize` denies an unknown principal; claims that are not a token's are an
+/// error (with where).
+fn assume(service: &Service, a: &Assume) -> Result<Option<AssumeFailure>, (Pos, String)> {
+    let snapshot = service
+        .current()
+        .ok_or_else(|| (a.pos, "no snapshot is loaded".to_owned()))?;
+    let now = std::time::SystemTime::now();
+    let role = a.role.value.as_str();
+    let is_role = snapshot
+        .entity(role)
+        .is_some_and(|e| e.unique_id.starts_with("AROA"));
+    let (asked, actual) = match &a.by {
+        AssumeBy::Principal { arn, mfa } => {
+            let with = if *mfa { " with MFA" } else { "" };
+            let known = matches!(snapshot.resolve(&arn.value, None, now), Ok(Some(_)));
+            let actual = if !is_role {
+                Err(format!("no role `{role}` in the bundle"))
+            } else if !known {
+                Err(format!("no principal `{}` in the bundle", arn.value))
+            } else if crate::sts::assume::may_assume(
+                &snapshot,
+                &arn.value,
+                role,
+                &a.session_name,
+                *mfa,
+                now,
+            ) {
+                Ok(())
+            } else {
+                Err("refused".to_owned())
+            };
+            (format!("`{}`{with} assumes `{role}`", arn.value), actual)
+        }
+        AssumeBy::Service(name) => (
+            format!("the service `{}` assumes `{role}`", name.value),
+            snapshot.service_may_assume(&name.value, role, &a.session_name, now),
+        ),
+        AssumeBy::WebIdentity { provider, claims } => {
+            let mut claims = claims.clone();
+            let secs = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            claims
+                .entry("exp")
+                .or_insert_with(|| serde_json::Value::from(secs + 3600));
+            claims
+                .entry("iat")
+                .or_insert_with(|| serde_json::Value::from(secs));
+            let claims = crate::oidc::Claims::from_json(claims)
+                .map_err(|e| (provider.pos, format!("the token's claims: {e}")))?;
+            let answer = snapshot.assume_role_with_web_identity(
+                &provider.value,
+                role,
+                &a.session_name,
+                &claims,
+                (now, std::time::Duration::ZERO),
+            );
+            (
+                format!("a token of `{}` assumes `{role}`", provider.value),
+                answer
+                    .map(|_| ())
+                    .map_err(|d| format!("{}: {}", d.code, d.message)),
+            )
+        }
+    };
+    let expected = if a.allow { "Allow" } else { "Deny" };
+    Ok(match (a.allow, actual) {
+        (true, Ok(())) | (false, Err(_)) => None,
+        (true, Err(why)) => Some(AssumeFailure {
+            asked,
+            expected,
+            actual: format!("Deny ({why})"),
+        }),
+        (false, Ok(())) => Some(AssumeFailure {
+            asked,
+            expected,
+            actual: "Allow".to_owned(),
+        }),
+    })
 }
 
 /// A refused `who_can` query as a located error.

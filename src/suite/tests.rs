@@ -24,7 +24,7 @@ fn errors(text: &str) -> Vec<String> {
 fn checks(t: &Test) -> &[Check] {
     match &t.body {
         Body::Checks(c) => c,
-        Body::WhoCan(_) => panic!("a who_can test"),
+        Body::WhoCan(_) | Body::Assume(_) => panic!("not a test of checks"),
     }
 }
 
@@ -97,7 +97,7 @@ fn a_who_can_test_is_parsed_with_its_complete_set() {
             assert!(w.principals.is_empty());
             assert_eq!(w.action.value, "orders:DeleteOrder");
         }
-        Body::Checks(_) => panic!("not a who_can test"),
+        Body::Checks(_) | Body::Assume(_) => panic!("not a who_can test"),
     }
     assert_eq!(s.tests[0].checks(), 1, "a who_can test is one check");
 }
