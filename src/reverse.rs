@@ -329,19 +329,50 @@ pub fn answer(
                 resource_arn,
                 context: CallerView::of(context),
             });
-            while let Some(s) = subjects.get(position) {
-                if items.len() >= size || (position > start && walk.decisions >= limits.budget) {
-                    break;
+            let q = Question {
+                action: &action,
+                resource,
+                resource_arn,
+                context: CallerView::of(context),
+            };
+            if limits.chain_depth == 0 {
+                // Subjects are independent without who may become roles (no memo shared):
+                // a window of them is decided on every core, then taken in order with the
+                // same stops as one at a time, so pages and cursors are unchanged; what a
+                // window decided past a stop is dropped.
+                let mut window = 256;
+                'page: while position < subjects.len() {
+                    let end = subjects.len().min(position.saturating_add(window));
+                    let decided = walk.who_window(
+                        subjects.get(position..end).unwrap_or_default(),
+                        &q,
+                        session_name,
+                        resource_may_grant,
+                    );
+                    for (decisions, item) in decided {
+                        if items.len() >= size
+                            || (position > start && walk.decisions >= limits.budget)
+                        {
+                            break 'page;
+                        }
+                        position += 1;
+                        walk.decisions += decisions;
+                        if let Some(item) = item {
+                            items.push(Item::Principal(item));
+                        }
+                    }
+                    window = window.saturating_mul(2).min(8_192);
                 }
-                position += 1;
-                let q = Question {
-                    action: &action,
-                    resource,
-                    resource_arn,
-                    context: CallerView::of(context),
-                };
-                if let Some(item) = walk.who(s, &q, session_name, resource_may_grant) {
-                    items.push(Item::Principal(item));
+            } else {
+                while let Some(s) = subjects.get(position) {
+                    if items.len() >= size || (position > start && walk.decisions >= limits.budget)
+                    {
+                        break;
+                    }
+                    position += 1;
+                    if let Some(item) = walk.who(s, &q, session_name, resource_may_grant) {
+                        items.push(Item::Principal(item));
+                    }
                 }
             }
         }
@@ -659,6 +690,55 @@ impl<'a> Walk<'a> {
     {
         self.decisions += 1;
         self.snapshot.decide(who, q, self.now, false).0.outcome
+    }
+
+    /// [`Walk::who`] for each of `subjects`, split across the available cores (at most
+    /// four threads): each subject's decisions made and its item, in order. Only for a
+    /// walk that does not follow who may become roles (`chain_depth` 0), whose subjects
+    /// share nothing.
+    fn who_window(
+        &self,
+        subjects: &[Subject],
+        q: &Question<'_>,
+        session: &str,
+        resource_may_grant: bool,
+    ) -> Vec<(usize, Option<PrincipalItem>)> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .clamp(1, 4);
+        let per = subjects.len().div_ceil(threads).max(1);
+        let run = |part: &[Subject]| {
+            let mut walk = Walk {
+                snapshot: self.snapshot,
+                context: self.context,
+                limits: self.limits,
+                now: self.now,
+                decisions: 0,
+                assumers: HashMap::new(),
+                mfa: self.mfa,
+            };
+            part.iter()
+                .map(|s| {
+                    let before = walk.decisions;
+                    let item = walk.who(s, q, session, resource_may_grant);
+                    (walk.decisions - before, item)
+                })
+                .collect::<Vec<_>>()
+        };
+        if threads == 1 || subjects.len() < 64 {
+            return run(subjects);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = subjects
+                .chunks(per)
+                .map(|part| scope.spawn(move || run(part)))
+                .collect();
+            handles
+                .into_iter()
+                // A panic in a part is the caller's panic, never a window cut short.
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
     }
 
     /// `WhoCan` for one subject. `resource_may_grant` is [`Snapshot::resource_may_grant`]

@@ -510,3 +510,41 @@ fn malformed_queries_are_refused_naming_the_field() {
     .unwrap_err();
     assert!(e.to_string().starts_with("page_size: "), "{e}");
 }
+
+#[test]
+fn pages_decided_on_every_core_are_the_unlimited_answer() {
+    // Without who may become roles, `WhoCan` decides windows of subjects on every core:
+    // a synthetic organization has enough subjects for several windows and threads, and
+    // any page size or budget must still give the one-page answer, in order.
+    let org = crate::bench::synth::generate(crate::bench::synth::Spec {
+        statements: 1_000,
+        requests: 20,
+        seed: 5,
+    })
+    .unwrap();
+    let snapshot = Snapshot::load_files(&org.files, 1).unwrap();
+    let flat = Limits {
+        chain_depth: 0,
+        ..Limits::default()
+    };
+    let mut nonempty = 0;
+    for r in org.requests.iter().take(8) {
+        let q = Query::WhoCan {
+            action: r.action.clone(),
+            resource: r.resource.clone(),
+            session_name: DEFAULT_SESSION.into(),
+            assume_with_mfa: false,
+        };
+        let whole = all(&snapshot, &q, Some(1_000), &flat);
+        nonempty += usize::from(!whole.is_empty());
+        for (size, budget) in [(Some(1), 50_000), (Some(7), 50_000), (None, 5), (None, 300)] {
+            let limits = Limits { budget, ..flat };
+            assert_eq!(
+                all(&snapshot, &q, size, &limits),
+                whole,
+                "{q:?} {size:?} {budget}"
+            );
+        }
+    }
+    assert!(nonempty > 0, "every query's answer was empty");
+}
