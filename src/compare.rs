@@ -1057,27 +1057,40 @@ fn requires(c: &crate::condition::Condition, keys: &[&str]) -> bool {
 /// (`*`) with no condition that requires the caller's identity: public access.
 pub fn public_grants(policies: &[(String, Arc<Policy>)]) -> Vec<Grant> {
     let mut out = Vec::new();
-    for (name, p) in policies {
-        if !matches!(p.kind, PolicyKind::Resource | PolicyKind::Trust) {
-            continue;
-        }
-        for s in p
-            .statements
-            .iter()
-            .filter(|s| s.effect == crate::policy::Effect::Allow)
-        {
-            let Some(set) = &s.principals else { continue };
-            let everyone = !set.negated && set.entries.contains(&PrincipalEntry::Wildcard);
-            if everyone && !s.conditions.iter().any(|c| requires(c, PRINCIPAL_KEYS)) {
-                out.push(Grant {
-                    place: format!("{name} Statement[{}] ({})", s.index, s.pos),
-                    finding: "grants `Principal: *` (anonymous callers included) with no condition on the caller's identity".into(),
-                    definite: true,
-                });
-            }
+    for (place, s, set) in principal_allows(policies) {
+        let everyone = !set.negated && set.entries.contains(&PrincipalEntry::Wildcard);
+        if everyone && !s.conditions.iter().any(|c| requires(c, PRINCIPAL_KEYS)) {
+            out.push(Grant {
+                place,
+                finding: "grants `Principal: *` (anonymous callers included) with no condition on the caller's identity".into(),
+                definite: true,
+            });
         }
     }
     out
+}
+
+/// The Allow statements of resource and trust policies that name principals, each with
+/// its place (`POLICY Statement[I] (line:column)`): what the public and cross-organization
+/// checks read.
+fn principal_allows(
+    policies: &[(String, Arc<Policy>)],
+) -> impl Iterator<
+    Item = (
+        String,
+        &crate::policy::Statement,
+        &crate::policy::principal::PrincipalSet,
+    ),
+> {
+    policies
+        .iter()
+        .filter(|(_, p)| matches!(p.kind, PolicyKind::Resource | PolicyKind::Trust))
+        .flat_map(|(name, p)| p.statements.iter().map(move |s| (name, s)))
+        .filter(|(_, s)| s.effect == crate::policy::Effect::Allow)
+        .filter_map(|(name, s)| {
+            let set = s.principals.as_ref()?;
+            Some((format!("{name} Statement[{}] ({})", s.index, s.pos), s, set))
+        })
 }
 
 /// Allow statements of resource and trust policies that reach principals outside the
@@ -1089,52 +1102,41 @@ pub fn cross_org_grants(
     members: &std::collections::BTreeSet<String>,
 ) -> Vec<Grant> {
     let mut out = Vec::new();
-    for (name, p) in policies {
-        if !matches!(p.kind, PolicyKind::Resource | PolicyKind::Trust) {
+    for (place, s, set) in principal_allows(policies) {
+        if set.negated {
             continue;
         }
-        for s in p
-            .statements
+        let org = s
+            .conditions
             .iter()
-            .filter(|s| s.effect == crate::policy::Effect::Allow)
-        {
-            let Some(set) = &s.principals else { continue };
-            let place = format!("{name} Statement[{}] ({})", s.index, s.pos);
-            if set.negated {
-                continue;
-            }
-            let org = s
-                .conditions
-                .iter()
-                .any(|c| requires(c, &["aws:principalorgid", "aws:principalorgpaths"]));
-            for e in &set.entries {
-                let account: Option<String> = match e {
-                    PrincipalEntry::Account(a) => Some(a.to_string()),
-                    PrincipalEntry::User(arn) | PrincipalEntry::Session(arn) => {
-                        arn.split(':').nth(4).map(str::to_owned)
-                    }
-                    PrincipalEntry::Role { account, .. } => Some(account.to_string()),
-                    PrincipalEntry::Wildcard if !org => {
-                        let restricted = s.conditions.iter().any(|c| requires(c, PRINCIPAL_KEYS));
-                        out.push(Grant {
+            .any(|c| requires(c, &["aws:principalorgid", "aws:principalorgpaths"]));
+        for e in &set.entries {
+            let account: Option<String> = match e {
+                PrincipalEntry::Account(a) => Some(a.to_string()),
+                PrincipalEntry::User(arn) | PrincipalEntry::Session(arn) => {
+                    arn.split(':').nth(4).map(str::to_owned)
+                }
+                PrincipalEntry::Role { account, .. } => Some(account.to_string()),
+                PrincipalEntry::Wildcard if !org => {
+                    let restricted = s.conditions.iter().any(|c| requires(c, PRINCIPAL_KEYS));
+                    out.push(Grant {
                             place: place.clone(),
                             finding: "grants `Principal: *` without a condition requiring `aws:PrincipalOrgID`".into(),
                             definite: !restricted,
                         });
-                        None
-                    }
-                    _ => None,
-                };
-                if let Some(a) = account
-                    && !members.contains(&a)
-                    && !org
-                {
-                    out.push(Grant {
-                        place: place.clone(),
-                        finding: format!("grants account `{a}`, which is outside the organization"),
-                        definite: true,
-                    });
+                    None
                 }
+                _ => None,
+            };
+            if let Some(a) = account
+                && !members.contains(&a)
+                && !org
+            {
+                out.push(Grant {
+                    place: place.clone(),
+                    finding: format!("grants account `{a}`, which is outside the organization"),
+                    definite: true,
+                });
             }
         }
     }
