@@ -8,7 +8,7 @@
 use smol_str::SmolStr;
 
 /// One element of a pattern before it is classified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Token {
     /// A character that matches itself, even if it is `*` or `?` (from `${*}`, `${?}` or a
     /// substituted variable value).

@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use super::space::{self, Witnesses};
 use crate::arn::ArnPattern;
 use crate::condition::{Base, Cmp, Condition, Operator, SetOp, ValuesView};
-use crate::context::ContextValue;
+use crate::context::{ContextValue, Lookup};
 use crate::matcher::Token;
 use crate::policy::Statement;
 
@@ -104,6 +104,23 @@ impl Atoms {
         self.resources.push(segments);
     }
 
+    /// Keeps only the resource regions that some ARN of `within` can fall in (each
+    /// given by [`space::segments`]), once each: a pattern no resource of `within`
+    /// matches splits nothing there, and the exploration grows with every pattern kept.
+    pub fn keep_resources_within(&mut self, within: &[[Vec<Token>; 6]]) {
+        let mut kept: Vec<[Vec<Token>; 6]> = Vec::new();
+        let mut seen: std::collections::HashSet<[Vec<Token>; 6]> = std::collections::HashSet::new();
+        for r in std::mem::take(&mut self.resources) {
+            let overlaps = within
+                .iter()
+                .any(|w| r.iter().zip(w.iter()).all(|(a, b)| space::intersects(a, b)));
+            if overlaps && seen.insert(r.clone()) {
+                kept.push(r);
+            }
+        }
+        self.resources = kept;
+    }
+
     /// Adds an exact text a key already read may be compared with by the server (an
     /// account id whose organization keys it fills).
     pub fn add_text(&mut self, key: &str, text: &str) {
@@ -129,6 +146,72 @@ impl Atoms {
         }
         for c in &s.conditions {
             self.add_condition(c, place, varies);
+        }
+    }
+
+    /// Adds a statement for questions whose principal, context and time are fixed and
+    /// whose resource alone varies (a reverse query without a resource): its resource
+    /// patterns, their policy variables read from `ctx` as a decision reads them, and the
+    /// accounts `aws:ResourceAccount` is compared with. Nothing else a condition reads
+    /// depends on the resource except through its account or the resource policy bound to
+    /// it, which the caller makes regions of their own.
+    pub fn add_statement_for_resource(&mut self, s: &Statement, place: &str, ctx: &dyn Lookup) {
+        if let Some(r) = &s.resources {
+            for p in &r.patterns {
+                if p.variables().any(|k| k.starts_with("aws:resource")) {
+                    self.unknown(
+                        place,
+                        "a policy variable in `Resource` that reads the resource's own keys",
+                    );
+                } else if let Some(segments) = space::segments_in(p, ctx) {
+                    self.resources.push(segments);
+                }
+            }
+        }
+        for c in &s.conditions {
+            let key = c.key.as_str();
+            let reads_account = c.keys_read().skip(1).any(|k| k == "aws:resourceaccount");
+            let mut accounts: Vec<Vec<Token>> = Vec::new();
+            if key == "aws:resourceaccount" {
+                match c.values_view() {
+                    ValuesView::Text(vs) => accounts.extend(
+                        vs.into_iter()
+                            .flatten()
+                            .map(|t| t.chars().map(Token::Lit).collect()),
+                    ),
+                    ValuesView::Like(vs) => {
+                        accounts.extend(vs.into_iter().flatten().map(|p| p.tokens()));
+                    }
+                    _ => {}
+                }
+                for read in c.keys_read().skip(1) {
+                    for v in ctx.get(read).map(ContextValue::values).unwrap_or_default() {
+                        accounts.push(v.chars().map(Token::Lit).collect());
+                    }
+                }
+            } else if reads_account {
+                // The resource's account compared with a key the question fixes: each of
+                // its values is an account of its own; a pattern around it is not modelled.
+                if matches!(c.values_view(), ValuesView::Like(_) | ValuesView::Arn(_)) {
+                    let name = operator_name(&c.op);
+                    self.unknown(
+                        place,
+                        &format!(
+                            "`{name}` on `{key}` with `${{aws:ResourceAccount}}` in a pattern"
+                        ),
+                    );
+                }
+                for v in ctx.get(key).map(ContextValue::values).unwrap_or_default() {
+                    accounts.push(v.chars().map(Token::Lit).collect());
+                }
+            }
+            for account in accounts {
+                let mut segments: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
+                if let Some(slot) = segments.get_mut(4) {
+                    *slot = account;
+                }
+                self.resources.push(segments);
+            }
         }
     }
 

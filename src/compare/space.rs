@@ -84,6 +84,51 @@ pub fn strings(patterns: &[Vec<Token>], avoid: &[char], max_states: usize) -> Wi
     out
 }
 
+/// Whether some text matches both `a` and `b` (wildcard token lists): a search over pairs
+/// of positions, where a `*` may match nothing or eat the character the other side
+/// produces.
+pub fn intersects(a: &[Token], b: &[Token]) -> bool {
+    let width = b.len() + 1;
+    let mut seen = vec![false; (a.len() + 1) * width];
+    let mut stack = vec![(0usize, 0usize)];
+    while let Some((i, j)) = stack.pop() {
+        let Some(slot) = seen.get_mut(i * width + j) else {
+            continue;
+        };
+        if *slot {
+            continue;
+        }
+        *slot = true;
+        let (x, y) = (a.get(i), b.get(j));
+        if x.is_none() && y.is_none() {
+            return true;
+        }
+        if x == Some(&Token::Star) {
+            stack.push((i + 1, j));
+            if y.is_some() {
+                stack.push((i, j + 1));
+            }
+        }
+        if y == Some(&Token::Star) {
+            stack.push((i, j + 1));
+            if x.is_some() {
+                stack.push((i + 1, j));
+            }
+        }
+        if let (Some(x), Some(y)) = (x, y) {
+            let one = match (x, y) {
+                (Token::Lit(c), Token::Lit(d)) => c == d,
+                (Token::Star, _) | (_, Token::Star) => false,
+                _ => true,
+            };
+            if one {
+                stack.push((i + 1, j + 1));
+            }
+        }
+    }
+    false
+}
+
 /// A pattern's automaton: its states are the positions between tokens.
 struct Nfa<'a> {
     tokens: &'a [Token],
@@ -163,6 +208,27 @@ pub fn segments(p: &ArnPattern) -> Option<[Vec<Token>; 6]> {
     };
     let [a, b, c, d, e] = head;
     Some([a, b, c, d, e, tail.tokens()])
+}
+
+/// [`segments`] for a question whose principal and context are fixed (a reverse query):
+/// the resource part's policy variables are read from `ctx`, their values literal, as
+/// [`ArnPattern::matches`] resolves them. `None` for `*`, a pattern that matches nothing,
+/// and one whose variable `ctx` cannot resolve (it matches no resource).
+pub fn segments_in(p: &ArnPattern, ctx: &dyn crate::context::Lookup) -> Option<[Vec<Token>; 6]> {
+    let ArnPattern::Parts {
+        head,
+        tail: Tail::Template(t),
+    } = p
+    else {
+        return segments(p);
+    };
+    let tail = t.resolve_tokens(ctx, true)?;
+    let static_head = ArnPattern::Parts {
+        head: head.clone(),
+        tail: Tail::Static(Pattern::Any),
+    };
+    let [a, b, c, d, e, _] = segments(&static_head)?;
+    Some([a, b, c, d, e, tail])
 }
 
 /// Witness ARNs for `patterns` (each given by [`segments`]): one per realisable vector of

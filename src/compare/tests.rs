@@ -70,6 +70,24 @@ fn one_witness_per_realisable_vector_of_wildcard_patterns() {
 }
 
 #[test]
+fn two_wildcard_patterns_intersect_exactly_when_some_string_matches_both() {
+    let patterns = [
+        "", "a", "b", "ab", "ba", "*", "?", "a*", "*a", "*a*", "a?b", "??", "*b*a*", "a*b", "b*a",
+        "?*?", "a/*", "*/b", "x", "ab*ba",
+    ];
+    let strings = all_strings(&['a', 'b', '/', 'x'], 5);
+    for p in patterns {
+        for q in patterns {
+            let (pp, qq) = (Pattern::new(p), Pattern::new(q));
+            let brute = strings.iter().any(|s| pp.matches(s) && qq.matches(s));
+            let a: Vec<_> = glob_tokens(p).collect();
+            let b: Vec<_> = glob_tokens(q).collect();
+            assert_eq!(space::intersects(&a, &b), brute, "{p:?} and {q:?}");
+        }
+    }
+}
+
+#[test]
 fn an_exploration_past_its_bound_is_incomplete() {
     let tokens: Vec<_> = ["*a?????", "*b?????", "*ab*ba*"]
         .iter()
