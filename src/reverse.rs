@@ -12,6 +12,7 @@
 //! yields at most one item, so all pages together are the unlimited answer.
 
 pub mod cursor;
+mod regions;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::SystemTime;
@@ -29,6 +30,7 @@ use crate::sts::assume::may_assume;
 use crate::sts::grant::assumed_role_arn;
 
 pub use cursor::Cursor;
+pub use regions::format_pattern;
 
 /// The session name roles are asked under when a query names none.
 pub const DEFAULT_SESSION: &str = "warden-who-can";
@@ -53,6 +55,11 @@ pub struct Limits {
     /// Resource patterns one `WhatCan` action item lists, at most; more are said
     /// (`more_patterns`), never dropped silently.
     pub max_patterns: usize,
+    /// Product states one split of the resource space may visit (`WhatCan` without a
+    /// resource, `CanAny`: see [`regions`]); beyond it the action is undecided, never "no".
+    pub max_states: usize,
+    /// Regions (witness ARNs) one split may produce, at most; likewise.
+    pub max_regions: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +70,8 @@ impl Default for Limits {
             budget: 50_000,
             chain_depth: 3,
             max_patterns: 256,
+            max_states: crate::compare::space::MAX_STATES,
+            max_regions: 20_000,
         }
     }
 }
@@ -176,6 +185,19 @@ pub struct Answer {
     pub examined: usize,
     /// Decisions this page made.
     pub decisions: usize,
+    /// `WhatCan` without a resource and `CanAny`: the actions of this page found allowed
+    /// on no resource without that being proven (a feature the split of the resource
+    /// space cannot tell apart, or its bound). Every action examined and absent from both
+    /// the items and this list is allowed on no resource at all.
+    pub undecided: Vec<Undecided>,
+}
+
+/// An action whose "allowed nowhere" could not be proven.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Undecided {
+    pub action: String,
+    /// What could not be decided, and where it is written.
+    pub why: String,
 }
 
 /// One item of an answer.
@@ -309,6 +331,7 @@ pub fn answer(
     };
     let universe_len;
     let mut items = Vec::new();
+    let mut undecided = Vec::new();
     let mut position = start;
     match query {
         Query::WhoCan {
@@ -399,7 +422,7 @@ pub fn answer(
                 position += 1;
                 let item = match resource {
                     Some((r, arn)) => walk.action_on(&who, a, r, arn),
-                    None => walk.action_anywhere(&who, a, &candidates),
+                    None => walk.action_anywhere(&who, a, &candidates, &mut undecided),
                 };
                 if let Some(item) = item {
                     items.push(Item::Action(item));
@@ -432,6 +455,7 @@ pub fn answer(
             let actions = catalog_actions(snapshot, Some((&service, noun)));
             universe_len = actions.len();
             check_start(start, universe_len)?;
+            let types: Vec<ArnPattern> = regions::format_pattern(&format).into_iter().collect();
             let mut witnesses = vec![format_witness(&format, who.principal().account.as_ref())];
             for c in walk.candidates(&who) {
                 if c.witness.split(':').nth(2) == Some(service.as_str())
@@ -445,7 +469,7 @@ pub fn answer(
                     break;
                 }
                 position += 1;
-                if let Some(item) = walk.witness(&who, a, &witnesses) {
+                if let Some(item) = walk.witness(&who, a, &witnesses, &types, &mut undecided) {
                     items.push(Item::Witness(item));
                 }
             }
@@ -468,11 +492,13 @@ pub fn answer(
         next_cursor,
         examined: position - start,
         decisions: walk.decisions,
+        undecided,
     })
 }
 
 /// Answers every page of a query, one after the other, at one snapshot: the unlimited
-/// answer (for the CLI's `--all` and for tests).
+/// answer (for the CLI's `--all` and for tests), its pages' items, undecided actions,
+/// examined elements and decisions put together.
 pub fn answer_all(
     snapshot: &Snapshot,
     query: &Query,
@@ -480,15 +506,26 @@ pub fn answer_all(
     size: Option<usize>,
     limits: &Limits,
     now: SystemTime,
-) -> Result<Vec<Item>, RequestError> {
+) -> Result<Answer, RequestError> {
     let mut page = PageRequest { size, cursor: None };
-    let mut items = Vec::new();
+    let mut all = Answer {
+        revision: snapshot.revision(),
+        items: Vec::new(),
+        complete: true,
+        next_cursor: None,
+        examined: 0,
+        decisions: 0,
+        undecided: Vec::new(),
+    };
     loop {
         let a = answer(snapshot, query, context, &page, limits, now)?;
-        items.extend(a.items);
+        all.items.extend(a.items);
+        all.undecided.extend(a.undecided);
+        all.examined += a.examined;
+        all.decisions += a.decisions;
         match a.next_cursor {
             Some(c) => page.cursor = Some(c),
-            None => return Ok(items),
+            None => return Ok(all),
         }
     }
 }
@@ -988,12 +1025,16 @@ impl<'a> Walk<'a> {
         out
     }
 
-    /// `WhatCan` without a resource: the action's candidate patterns, each witness decided.
+    /// `WhatCan` without a resource: the action's candidate patterns, each witness decided;
+    /// when none is allowed, every resource of the action's types, split into the regions
+    /// the statements tell apart ([`regions`]), so that an action left out is allowed
+    /// nowhere (or is said `undecided`).
     fn action_anywhere(
         &mut self,
         who: &Resolved<'a>,
         a: &CatalogAction,
         candidates: &[Candidate],
+        undecided: &mut Vec<Undecided>,
     ) -> Option<ActionItem> {
         let action = Action::parse(&a.name).ok()?;
         let no_resource_level = a.resource_types.is_empty();
@@ -1048,7 +1089,62 @@ impl<'a> Walk<'a> {
                 first_allow = Some(outcome);
             }
         }
-        let outcome = first_allow?;
+        let outcome = match first_allow {
+            Some(o) => o,
+            None => {
+                let types: Vec<ArnPattern> = a
+                    .resource_types
+                    .iter()
+                    .filter_map(|noun| {
+                        let svc = self.snapshot.catalog().service(&a.service)?;
+                        regions::format_pattern(svc.resource_types.get(noun)?)
+                    })
+                    .collect();
+                if types.len() < a.resource_types.len() {
+                    undecided.push(Undecided {
+                        action: a.name.clone(),
+                        why: "a resource type's ARN format is not an ARN pattern".to_owned(),
+                    });
+                    return None;
+                }
+                match self.search(who, &action, &types) {
+                    regions::Search::Allowed { resource, outcome } => {
+                        if patterns.len() >= self.limits.max_patterns {
+                            more = true;
+                        } else {
+                            let (pattern, from) = if types.is_empty() {
+                                ("*".to_owned(), "no resource-level permissions")
+                            } else {
+                                (
+                                    types
+                                        .iter()
+                                        .map(ArnPattern::text)
+                                        .collect::<Vec<_>>()
+                                        .join(", "),
+                                    "every resource of the action's types, split by every statement that can decide it",
+                                )
+                            };
+                            patterns.push(PatternItem {
+                                pattern,
+                                from: from.to_owned(),
+                                witness: resource,
+                                decision: outcome.decision.as_str(),
+                                reason: outcome.reason.as_str(),
+                            });
+                        }
+                        outcome
+                    }
+                    regions::Search::Denied => return None,
+                    regions::Search::Undecided(why) => {
+                        undecided.push(Undecided {
+                            action: a.name.clone(),
+                            why,
+                        });
+                        return None;
+                    }
+                }
+            }
+        };
         let mut narrowed_by = Vec::new();
         for (kind, set) in self.snapshot.principal_layers(who) {
             for p in set.policies() {
@@ -1072,12 +1168,16 @@ impl<'a> Walk<'a> {
         })
     }
 
-    /// `CanAny` for one action: the first witness decided Allow.
+    /// `CanAny` for one action: the first witness decided Allow; when none is, every
+    /// resource of the type, split into the regions the statements tell apart
+    /// ([`regions`]).
     fn witness(
         &mut self,
         who: &Resolved<'a>,
         a: &CatalogAction,
         witnesses: &[String],
+        types: &[ArnPattern],
+        undecided: &mut Vec<Undecided>,
     ) -> Option<WitnessItem> {
         let action = Action::parse(&a.name).ok()?;
         for w in witnesses {
@@ -1101,7 +1201,30 @@ impl<'a> Walk<'a> {
                 });
             }
         }
-        None
+        if types.is_empty() {
+            undecided.push(Undecided {
+                action: a.name.clone(),
+                why: "the resource type's ARN format is not an ARN pattern".to_owned(),
+            });
+            return None;
+        }
+        match self.search(who, &action, types) {
+            regions::Search::Allowed { resource, outcome } => Some(WitnessItem {
+                action: a.name.clone(),
+                access: access_name(a.access),
+                resource,
+                reason: outcome.reason.as_str(),
+                statements: self.because(&outcome, identity_arn(who), &action),
+            }),
+            regions::Search::Denied => None,
+            regions::Search::Undecided(why) => {
+                undecided.push(Undecided {
+                    action: a.name.clone(),
+                    why,
+                });
+                None
+            }
+        }
     }
 }
 

@@ -785,6 +785,57 @@ impl Snapshot {
         out
     }
 
+    /// Everything on the resource side that can tell two resources apart for one
+    /// principal: what a reverse query that explores every resource (`WhatCan` without one,
+    /// `CanAny`) must split the resource space by. See [`ResourceSide`].
+    pub fn resource_side(&self) -> ResourceSide<'_> {
+        let mut exact: Vec<(&str, &PolicySet)> = self
+            .resources_exact
+            .iter()
+            .flat_map(|(arn, v)| v.iter().map(move |e| (arn.as_str(), &*e.set)))
+            .collect();
+        exact.sort_by(|a, b| a.0.cmp(b.0));
+        let mut patterns: Vec<(usize, &ArnPattern, &PolicySet)> = self
+            .resources_pattern
+            .by_head
+            .values()
+            .flatten()
+            .chain(&self.resources_pattern.any_head)
+            .map(|e| (e.order, &e.pattern, &*e.entry.set))
+            .collect();
+        patterns.sort_by_key(|p| p.0);
+        let mut roles: Vec<(&str, &str, Option<&PolicySet>)> = self
+            .roles
+            .iter()
+            .flat_map(|(account, roles)| {
+                roles
+                    .values()
+                    .map(move |r| (account.as_str(), r.arn.as_str(), r.trust.as_deref()))
+            })
+            .collect();
+        roles.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut accounts: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
+        accounts.sort_unstable();
+        let mut rcps: Vec<&PolicySet> = Vec::new();
+        let mut seen: Vec<usize> = Vec::new();
+        for a in &accounts {
+            for set in self.accounts.get(*a).map_or(&[][..], |i| &i.rcps) {
+                let ptr = Arc::as_ptr(set) as usize;
+                if !seen.contains(&ptr) {
+                    seen.push(ptr);
+                    rcps.push(set);
+                }
+            }
+        }
+        ResourceSide {
+            exact,
+            patterns: patterns.into_iter().map(|(_, p, s)| (p, s)).collect(),
+            roles,
+            accounts,
+            rcps,
+        }
+    }
+
     /// Statements compiled (each distinct policy set counted once).
     pub fn statement_count(&self) -> usize {
         self.statements
@@ -1487,6 +1538,25 @@ impl<'a> Resolved<'a> {
     pub fn cache_identity(&self) -> CacheIdentity<'a> {
         self.cache
     }
+}
+
+/// What the resource side of a decision depends on, besides the resource's ARN matched by
+/// statements' patterns (see [`Snapshot::resource_side`]): which resource policies bind
+/// (by exact ARN or by pattern), which role an `sts:` action names (`role/NAME` under any
+/// path, in its account), and the resource's account (its RCPs, its keys, whether the
+/// request is cross-account).
+#[derive(Debug)]
+pub struct ResourceSide<'a> {
+    /// Resource policies bound to one ARN, compared as text.
+    pub exact: Vec<(&'a str, &'a PolicySet)>,
+    /// Resource policies bound to an ARN pattern, in the bundle's order.
+    pub patterns: Vec<(&'a ArnPattern, &'a PolicySet)>,
+    /// Every role: its account, its ARN and its trust policy.
+    pub roles: Vec<(&'a str, &'a str, Option<&'a PolicySet>)>,
+    /// Every account the snapshot knows, sorted.
+    pub accounts: Vec<&'a str>,
+    /// Every account's RCP levels, each set once.
+    pub rcps: Vec<&'a PolicySet>,
 }
 
 /// What one decision reads (see [`Snapshot::gather`]).

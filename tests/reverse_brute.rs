@@ -129,6 +129,7 @@ fn reverse_queries_equal_brute_force_on_synthetic_organizations() {
                 let got: BTreeSet<String> =
                     reverse::answer_all(&snapshot, &q, &context, size, &limits, now)
                         .unwrap()
+                        .items
                         .into_iter()
                         .map(|i| match i {
                             Item::Principal(p) => p.principal,
@@ -158,6 +159,7 @@ fn reverse_queries_equal_brute_force_on_synthetic_organizations() {
                 let got: BTreeSet<String> =
                     reverse::answer_all(&snapshot, &q, &context, size, &limits, now)
                         .unwrap()
+                        .items
                         .into_iter()
                         .map(|i| match i {
                             Item::Action(a) => a.action,

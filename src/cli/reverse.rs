@@ -136,15 +136,7 @@ fn run(query: Query, args: Common) -> anyhow::Result<ExitCode> {
     let limits = reverse::Limits::default();
     let now = SystemTime::now();
     let answer = if args.all {
-        let items = reverse::answer_all(&snapshot, &query, &context, args.page_size, &limits, now)?;
-        Answer {
-            revision: snapshot.revision(),
-            examined: 0,
-            decisions: 0,
-            items,
-            complete: true,
-            next_cursor: None,
-        }
+        reverse::answer_all(&snapshot, &query, &context, args.page_size, &limits, now)?
     } else {
         let page = PageRequest {
             size: args.page_size,
@@ -226,6 +218,9 @@ fn human(a: &Answer) -> String {
     }
     if a.items.is_empty() {
         out.push_str("(no items)\n");
+    }
+    for u in &a.undecided {
+        let _ = writeln!(out, "undecided: {}: {}", u.action, u.why);
     }
     match &a.next_cursor {
         Some(c) => {

@@ -201,6 +201,7 @@ fn answer_to_pb(a: Answer) -> pb::ReverseResponse {
         next_cursor,
         examined,
         decisions,
+        undecided,
     } = a;
     pb::ReverseResponse {
         revision,
@@ -209,6 +210,10 @@ fn answer_to_pb(a: Answer) -> pb::ReverseResponse {
         next_cursor: next_cursor.unwrap_or_default(),
         examined: examined as u64,
         decisions: decisions as u64,
+        undecided: undecided
+            .into_iter()
+            .map(|reverse::Undecided { action, why }| pb::Undecided { action, why })
+            .collect(),
     }
 }
 

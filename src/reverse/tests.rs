@@ -38,7 +38,9 @@ fn who_can(action: &str, resource: &str, mfa: bool) -> Query {
 }
 
 fn all(snapshot: &Snapshot, q: &Query, size: Option<usize>, limits: &Limits) -> Vec<Item> {
-    answer_all(snapshot, q, &no_context(), size, limits, SystemTime::now()).unwrap()
+    answer_all(snapshot, q, &no_context(), size, limits, SystemTime::now())
+        .unwrap()
+        .items
 }
 
 fn principals(items: &[Item]) -> BTreeSet<String> {
@@ -547,4 +549,193 @@ fn pages_decided_on_every_core_are_the_unlimited_answer() {
         }
     }
     assert!(nonempty > 0, "every query's answer was empty");
+}
+
+/// The example organization with one more user of 333333333333, `dave`, whose managed
+/// policy `policy` is.
+fn example_with_dave(policy: &str) -> Snapshot {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org");
+    let mut files = crate::bundle::read_dir(&dir).unwrap();
+    files.insert(
+        "accounts/333333333333/policies/DavePolicy.json".into(),
+        policy.into(),
+    );
+    files.insert(
+        "accounts/333333333333/users/dave.json".into(),
+        r#"{"path": "/engineering/", "managed_policies": ["DavePolicy"]}"#.into(),
+    );
+    Snapshot::load_files(&files, 1).unwrap()
+}
+
+const DAVE: &str = "arn:aws:iam::333333333333:user/engineering/dave";
+
+fn allowed_anywhere(snapshot: &Snapshot, q: &Query) -> BTreeMap<String, String> {
+    let a = answer_all(
+        snapshot,
+        q,
+        &no_context(),
+        None,
+        &Limits::default(),
+        SystemTime::now(),
+    )
+    .unwrap();
+    assert!(a.undecided.is_empty(), "{:?}", a.undecided);
+    let mut out = BTreeMap::new();
+    for i in a.items {
+        let (action, resource) = match i {
+            Item::Action(x) => {
+                let w = x.patterns.iter().find(|p| p.decision == "Allow").unwrap();
+                (x.action, w.witness.clone())
+            }
+            Item::Witness(w) => (w.action, w.resource),
+            other => panic!("{other:?}"),
+        };
+        let principal = match q {
+            Query::WhatCan { principal, .. } | Query::CanAny { principal, .. } => principal,
+            Query::WhoCan { .. } => unreachable!(),
+        };
+        let d = snapshot
+            .ask(
+                principal,
+                &action,
+                &resource,
+                &no_context(),
+                SystemTime::now(),
+            )
+            .unwrap()
+            .outcome
+            .decision;
+        assert_eq!(d, Decision::Allow, "{action} on {resource}");
+        out.insert(action, resource);
+    }
+    out
+}
+
+#[test]
+fn an_action_allowed_only_where_no_witness_lands_is_found() {
+    // Orders anywhere but in us-east-1 (the region a witness was built in), and none whose
+    // id starts with `w` (as `warden-witness` does): every witness of the allowing
+    // pattern was denied, so `CanAny` and `WhatCan` answered that dave reads no order.
+    let snapshot = example_with_dave(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:orders:*:333333333333:order/*"},
+            {"Effect": "Deny", "Action": "orders:*",
+             "Resource": ["arn:aws:orders:us-east-1:*:*", "arn:aws:orders:*:*:order/w*"]}
+        ]}"#,
+    );
+    let can_any = Query::CanAny {
+        principal: DAVE.into(),
+        resource_type: "orders:order".into(),
+    };
+    let found = allowed_anywhere(&snapshot, &can_any);
+    assert_eq!(
+        found.keys().collect::<Vec<_>>(),
+        ["orders:GetOrder"],
+        "{found:?}"
+    );
+    let what_can = Query::WhatCan {
+        principal: DAVE.into(),
+        resource: None,
+    };
+    let found = allowed_anywhere(&snapshot, &what_can);
+    assert!(found.contains_key("orders:GetOrder"), "{found:?}");
+    assert!(!found.contains_key("orders:DeleteOrder"), "{found:?}");
+
+    // Denied in every region: proven allowed nowhere, and not undecided.
+    let snapshot = example_with_dave(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:orders:*:333333333333:order/*"},
+            {"Effect": "Deny", "Action": "orders:*", "Resource": "arn:aws:orders:*:*:order/*"}
+        ]}"#,
+    );
+    assert!(allowed_anywhere(&snapshot, &can_any).is_empty());
+}
+
+#[test]
+fn a_role_of_another_account_is_found_through_its_trust_policy() {
+    // alice may assume 555555555555's Developer role (its trust policy names her account):
+    // the witness in her own account was a role that does not exist, so `WhatCan` and
+    // `CanAny` left `sts:AssumeRole` out.
+    let alice = "arn:aws:iam::333333333333:user/engineering/alice";
+    let found = allowed_anywhere(
+        example(),
+        &Query::CanAny {
+            principal: alice.into(),
+            resource_type: "sts:role".into(),
+        },
+    );
+    assert_eq!(
+        found.get("sts:AssumeRole").map(String::as_str),
+        Some("arn:aws:iam::555555555555:role/Developer"),
+        "{found:?}"
+    );
+    let found = allowed_anywhere(
+        example(),
+        &Query::WhatCan {
+            principal: alice.into(),
+            resource: None,
+        },
+    );
+    assert!(found.contains_key("sts:AssumeRole"), "{found:?}");
+}
+
+#[test]
+fn the_resource_account_a_condition_names_is_a_region() {
+    // dave may read orders only of 555555555555, whose shared orders' resource policy
+    // grants his account: the one allowed region is there, and the search must not stop
+    // at his own account's orders, where the condition fails.
+    let snapshot = example_with_dave(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceAccount": "555555555555"}}}
+        ]}"#,
+    );
+    let found = allowed_anywhere(
+        &snapshot,
+        &Query::CanAny {
+            principal: DAVE.into(),
+            resource_type: "orders:order".into(),
+        },
+    );
+    let resource = found
+        .get("orders:GetOrder")
+        .expect("the shared orders of 555555555555");
+    assert!(
+        resource.contains(":555555555555:order/shared/"),
+        "{resource}"
+    );
+}
+
+#[test]
+fn a_resource_part_read_from_the_resource_itself_is_undecided_not_denied() {
+    // Which orders dave may read depends on each order's own tag: no split of the ARNs
+    // tells them apart, so the answer says undecided and why instead of "no".
+    let snapshot = example_with_dave(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:orders:*:333333333333:order/${aws:ResourceTag/owner}"}
+        ]}"#,
+    );
+    let a = answer_all(
+        &snapshot,
+        &Query::CanAny {
+            principal: DAVE.into(),
+            resource_type: "orders:order".into(),
+        },
+        &no_context(),
+        None,
+        &Limits::default(),
+        SystemTime::now(),
+    )
+    .unwrap();
+    assert!(a.items.is_empty(), "{:?}", a.items);
+    let u = a
+        .undecided
+        .iter()
+        .find(|u| u.action == "orders:GetOrder")
+        .unwrap_or_else(|| panic!("{:?}", a.undecided));
+    assert!(u.why.contains("DavePolicy"), "{}", u.why);
+    assert!(u.why.contains("reads the resource's own keys"), "{}", u.why);
 }

@@ -502,7 +502,8 @@ fn who_can(service: &Service, w: &WhoCan) -> Result<Option<WhoCanFailure>, Reque
         None,
         &limits,
         std::time::SystemTime::now(),
-    )?;
+    )?
+    .items;
     let mut found: BTreeMap<String, String> = BTreeMap::new();
     for item in items {
         if let reverse::Item::Principal(p) = item {

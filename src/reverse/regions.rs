@@ -1,0 +1,240 @@
+//! Whether a principal may do an action to *some* resource (of some types): `WhatCan`
+//! without a resource and `CanAny`, proven rather than sampled.
+//!
+//! For one principal, one action and the query's context, a decision depends on the
+//! resource only through which statements' `Resource` patterns match its ARN, which
+//! resource policy is bound to it, which role it names (`sts:` actions), and its account
+//! (its RCPs, its keys, whether the request is cross-account). Each of these is a
+//! wildcard pattern over the ARN's segments (an account is a pattern of the account
+//! segment), so [`crate::compare::space::arns`] splits the ARNs into the regions they
+//! distinguish, with one witness ARN each. Every resource of a region is decided as its
+//! witness is, so deciding every witness with [`Snapshot::decide`] answers the question
+//! for every resource: an action with no allowed witness is allowed nowhere. When a
+//! feature cannot be split exactly (a policy variable that reads the resource's own keys)
+//! or the exploration reaches its bound, the answer says so instead of "no".
+
+use crate::arn::{ArnPattern, ShortArn};
+use crate::compare::model::Atoms;
+use crate::compare::space;
+use crate::compile::PolicySet;
+use crate::context::{ACCOUNT_KEYS, CallerView, ContextValue};
+use crate::eval::{self, Decision, Outcome};
+use crate::matcher::Token;
+use crate::policy::{Effect, PolicyKind, Statement};
+use crate::request::{Action, PrincipalKind, parse_resource};
+use crate::snapshot::{Question, Resolved};
+
+use super::{Walk, statement_name};
+
+/// What a search over every resource found.
+pub(super) enum Search {
+    /// Allowed on `resource` (a witness of its region), as `outcome` decides.
+    Allowed { resource: String, outcome: Outcome },
+    /// Allowed on no resource: every region was decided.
+    Denied,
+    /// No allowed witness, but some region could not be told apart: why.
+    Undecided(String),
+}
+
+/// A catalog ARN format (`arn:${Partition}:orders:${Region}:${Account}:order/${OrderId}`)
+/// as the pattern of every ARN of its type: each `${...}` is `*`.
+pub fn format_pattern(format: &str) -> Option<ArnPattern> {
+    let mut text = String::new();
+    let mut rest = format;
+    while let Some(start) = rest.find("${") {
+        text.push_str(rest.get(..start)?);
+        let after = rest.get(start + 2..)?;
+        let end = after.find('}')?;
+        text.push('*');
+        rest = after.get(end + 1..)?;
+    }
+    text.push_str(rest);
+    ArnPattern::new(&text, false, ShortArn::Never).ok()
+}
+
+/// The segments of an ARN compared as text (a resource policy bound to one ARN).
+fn literal(arn: &str) -> Option<[Vec<Token>; 6]> {
+    let mut parts = arn.splitn(6, ':');
+    let segments: [Vec<Token>; 6] = std::array::from_fn(|_| {
+        parts
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .map(Token::Lit)
+            .collect()
+    });
+    (arn.split(':').count() >= 6).then_some(segments)
+}
+
+fn account_segments(account: &str) -> [Vec<Token>; 6] {
+    let mut segments: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
+    if let Some(slot) = segments.get_mut(4) {
+        *slot = account.chars().map(Token::Lit).collect();
+    }
+    segments
+}
+
+impl<'a> Walk<'a> {
+    /// Whether `who` may do `action` to some resource matching one of `types` (ARN
+    /// patterns of resource types; empty: the action has no resource-level permissions
+    /// and is asked on `*`).
+    pub(super) fn search(
+        &mut self,
+        who: &Resolved<'a>,
+        action: &Action,
+        types: &[ArnPattern],
+    ) -> Search {
+        let star = CallerView::of(self.context);
+        let decide_on = |walk: &mut Walk<'a>, resource: &str| -> Option<Outcome> {
+            let arn = parse_resource(resource).ok()?;
+            let q = Question {
+                action,
+                resource,
+                resource_arn: arn,
+                context: star,
+            };
+            Some(walk.decide(who, &q))
+        };
+        if types.is_empty() {
+            return match decide_on(self, "*") {
+                Some(o) if o.decision == Decision::Allow => Search::Allowed {
+                    resource: "*".to_owned(),
+                    outcome: o,
+                },
+                _ => Search::Denied,
+            };
+        }
+        let relevant = |s: &Statement| s.actions.matches(action.service(), action.name());
+        let allows = |set: &PolicySet| {
+            set.policies()
+                .iter()
+                .flat_map(|p| p.statements.iter())
+                .any(|s| s.effect == Effect::Allow && relevant(s))
+        };
+        let side = self.snapshot.resource_side();
+        let assume = eval::resource_policy_required(action.as_str()) && action.service() == "sts";
+        let layers = self.snapshot.principal_layers(who);
+        // Without an allowing statement on the principal's side or the resource side, only
+        // an account's root (acting in its own account) can be allowed.
+        let root = matches!(who.principal().kind, PrincipalKind::Root);
+        let may_grant = root
+            || layers
+                .iter()
+                .any(|(k, set)| matches!(k, PolicyKind::Identity) && allows(set))
+            || side.exact.iter().any(|(_, set)| allows(set))
+            || side.patterns.iter().any(|(_, set)| allows(set))
+            || (assume && side.roles.iter().any(|(_, _, t)| t.is_some_and(allows)));
+        if !may_grant {
+            return Search::Denied;
+        }
+
+        let no_context = crate::context::Context::new();
+        let of_type = |arn: &str| {
+            parse_resource(arn).ok().flatten().is_some_and(|a| {
+                types
+                    .iter()
+                    .any(|t| t.matches(Some(&a), &no_context) == Some(true))
+            })
+        };
+        if assume {
+            // A role is assumed through its trust policy, found by its exact ARN: no
+            // other resource can be allowed, so the roles are every region.
+            for (_, arn, _) in &side.roles {
+                if !of_type(arn) {
+                    continue;
+                }
+                if let Some(o) = decide_on(self, arn)
+                    && o.decision == Decision::Allow
+                {
+                    return Search::Allowed {
+                        resource: (*arn).to_owned(),
+                        outcome: o,
+                    };
+                }
+            }
+            return Search::Denied;
+        }
+
+        let q = Question {
+            action,
+            resource: "*",
+            resource_arn: None,
+            context: star,
+        };
+        let ctx = self.snapshot.gather(who, &q, self.now).context;
+        let mut atoms = Atoms::default();
+        let add = |atoms: &mut Atoms, kind: PolicyKind, name: &str, set: &PolicySet| {
+            for p in set.policies() {
+                for s in p.statements.iter().filter(|s| relevant(s)) {
+                    let place = statement_name(kind, if name.is_empty() { &p.id } else { name }, s);
+                    atoms.add_statement_for_resource(s, &place, &ctx);
+                }
+            }
+        };
+        for (kind, set) in &layers {
+            add(&mut atoms, *kind, "", set);
+        }
+        for set in &side.rcps {
+            add(&mut atoms, PolicyKind::Rcp, "", set);
+        }
+        for (arn, set) in &side.exact {
+            if let Some(s) = literal(arn) {
+                atoms.add_resource_segments(s);
+            }
+            add(&mut atoms, PolicyKind::Resource, arn, set);
+        }
+        for (pattern, set) in &side.patterns {
+            if let Some(s) = space::segments(pattern) {
+                atoms.add_resource_segments(s);
+            }
+            add(&mut atoms, PolicyKind::Resource, &pattern.text(), set);
+        }
+        // The accounts: each known one, the principal's, and those the context names.
+        atoms.add_resource_segments(account_segments(who.principal().account.as_ref()));
+        for a in &side.accounts {
+            atoms.add_resource_segments(account_segments(a));
+        }
+        for k in ACCOUNT_KEYS {
+            for v in ctx.get(k).map(ContextValue::values).unwrap_or_default() {
+                atoms.add_resource_segments(account_segments(v));
+            }
+        }
+        let within: Vec<[Vec<Token>; 6]> = types.iter().filter_map(space::segments).collect();
+        if within.len() < types.len() {
+            return Search::Undecided(format!(
+                "a resource type of {action} has no ARN pattern to split"
+            ));
+        }
+        for s in &within {
+            atoms.add_resource_segments(s.clone());
+        }
+        // Only the patterns some resource of the action's types can match split them.
+        atoms.keep_resources_within(&within);
+        let witnesses = atoms.resource_witnesses(self.limits.max_states, self.limits.max_regions);
+        for w in witnesses {
+            if !of_type(&w) {
+                continue;
+            }
+            if let Some(o) = decide_on(self, &w)
+                && o.decision == Decision::Allow
+            {
+                return Search::Allowed {
+                    resource: w,
+                    outcome: o,
+                };
+            }
+        }
+        if atoms.unknowns.is_empty() {
+            Search::Denied
+        } else {
+            Search::Undecided(
+                atoms
+                    .unknowns
+                    .iter()
+                    .map(|u| format!("{}: {}", u.place, u.feature))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        }
+    }
+}
