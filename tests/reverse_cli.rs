@@ -143,3 +143,55 @@ fn what_can_and_can_any_group_and_explain() {
         "{err}"
     );
 }
+
+#[test]
+fn an_action_no_split_of_the_resources_decides_is_printed_undecided() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("org");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/org"))
+        .arg(&bundle)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::write(
+        bundle.join("accounts/333333333333/policies/DavePolicy.json"),
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:orders:*:333333333333:order/${aws:ResourceTag/owner}"}
+        ]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        bundle.join("accounts/333333333333/users/dave.json"),
+        r#"{"path": "/engineering/", "managed_policies": ["DavePolicy"]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "can-any",
+            "--principal",
+            "arn:aws:iam::333333333333:user/engineering/dave",
+            "--type",
+            "orders:order",
+            "--all",
+            "--bundle",
+        ])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("(no items)\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "undecided: orders:GetOrder: identity arn:aws:iam::333333333333:policy/DavePolicy Statement[0]: a policy variable in `Resource` that reads the resource's own keys\n"
+        ),
+        "{stdout}"
+    );
+}

@@ -199,3 +199,68 @@ async fn who_can_through_the_server_pages_and_refuses_stale_cursors() {
         .into_inner();
     assert!(r.items.is_empty() && r.complete);
 }
+
+#[tokio::test]
+async fn an_action_the_search_cannot_decide_is_listed_undecided_with_why() {
+    let server = Server::start(&["--analysis"]);
+    // dave may read the orders whose own tag names him: no split of order ARNs decides it.
+    server.write(
+        "accounts/333333333333/policies/DavePolicy.json",
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:orders:*:333333333333:order/${aws:ResourceTag/owner}"},
+            {"Effect": "Allow", "Action": "orders:ListOrders", "Resource": "*"}
+        ]}"#,
+    );
+    let mut c = AnalysisClient::new(server.channel().await);
+    // The policy serves (revision 2) before the user that attaches it is written.
+    c.can_any(pb::CanAnyRequest {
+        principal: "arn:aws:iam::333333333333:user/engineering/carol".into(),
+        resource_type: "orders:order".into(),
+        min_revision: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    server.write(
+        "accounts/333333333333/users/dave.json",
+        r#"{"path": "/engineering/", "managed_policies": ["DavePolicy"]}"#,
+    );
+    let r = c
+        .what_can(pb::WhatCanRequest {
+            principal: "arn:aws:iam::333333333333:user/engineering/dave".into(),
+            min_revision: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let actions: Vec<String> = r
+        .items
+        .iter()
+        .map(|i| match &i.item {
+            Some(pb::reverse_item::Item::Action(a)) => a.action.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(
+        actions.contains(&"orders:ListOrders".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.contains(&"orders:GetOrder".to_owned()),
+        "{actions:?}"
+    );
+    let u: Vec<(&str, &str)> = r
+        .undecided
+        .iter()
+        .map(|u| (u.action.as_str(), u.why.as_str()))
+        .collect();
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert_eq!(u[0].0, "orders:GetOrder");
+    assert!(
+        u[0].1.contains("reads the resource's own keys"),
+        "{}",
+        u[0].1
+    );
+}
