@@ -8,6 +8,12 @@
 //! combination of regions on both sides is then a proof; where a feature was not modelled
 //! exactly (policy variables, `...IgnoreCase`, set operators, a bound) a difference found
 //! is still definite, but "no new access" becomes UNKNOWN naming the feature.
+//!
+//! Comparing bundles, a principal that may hold a verified session (a role session, a
+//! user's `GetSessionToken` session) is also asked as real sessions
+//! ([`crate::caller::Session`]): the facts a session carries (MFA and its age, the issue
+//! time, the source identity, session tags) are dimensions of their own
+//! ([`model::SessionSpace`]), and a web identity token's keys are UNKNOWN.
 
 pub mod model;
 pub mod space;
@@ -193,6 +199,24 @@ trait Side {
         resource: &str,
         ctx: &Context,
     ) -> Decision;
+
+    /// Decides the probes of one principal, session, action and resource over each of
+    /// `contexts`, in order, into `out` (a bundle resolves the caller once for them).
+    fn decide_each(
+        &self,
+        (principal, session): (&str, Option<&Session>),
+        action: &Action,
+        resource: &str,
+        contexts: &[Context],
+        out: &mut Vec<Decision>,
+    ) {
+        out.clear();
+        out.extend(
+            contexts
+                .iter()
+                .map(|ctx| self.decide(principal, session, action, resource, ctx)),
+        );
+    }
 }
 
 // === impl policies ===
@@ -720,7 +744,8 @@ fn compare_witnessed(
                     ..f.clone()
                 }));
             }
-            if w.session.read {
+            let bare = f.mfa_age.is_none() && f.source_identity.is_none() && f.tags.is_empty();
+            if w.session.read && !(bare && w.session.bare_is_asserted()) {
                 facts.push(Some(f));
             }
         }
@@ -740,15 +765,21 @@ fn compare_witnessed(
         session: f.clone(),
     };
     let mut i = 0usize;
+    let (mut olds, mut news) = (Vec::new(), Vec::new());
     'all: for resource in &w.resources {
         for (f, session) in facts.iter().zip(&sessions) {
-            for (c, ctx) in contexts.iter().enumerate() {
-                if i >= w.limit {
-                    break 'all;
-                }
-                let a = old.decide(principal, session.as_ref(), action, resource, ctx);
-                let b = new.decide(principal, session.as_ref(), action, resource, ctx);
-                *requests += 1;
+            if i >= w.limit {
+                break 'all;
+            }
+            let batch = contexts
+                .get(..(w.limit - i).min(contexts.len()))
+                .unwrap_or(&[]);
+            let who = (principal, session.as_ref());
+            old.decide_each(who, action, resource, batch, &mut olds);
+            new.decide_each(who, action, resource, batch, &mut news);
+            *requests += batch.len() as u64;
+            i += batch.len();
+            for (c, (&a, &b)) in olds.iter().zip(&news).enumerate() {
                 let (ao, bo) = (a == Decision::Allow, b == Decision::Allow);
                 if bo && !ao && new_access.is_none() {
                     new_access = Some(Counterexample {
@@ -766,7 +797,6 @@ fn compare_witnessed(
                 if new_access.is_some() && lost_access.is_some() {
                     break 'all;
                 }
-                i += 1;
             }
         }
     }
@@ -817,7 +847,7 @@ impl Side for BundleSide<'_> {
         resource: &str,
         ctx: &Context,
     ) -> Decision {
-        let context = CallerContext::screen(ctx.clone(), |_| {});
+        let context = self.screen(ctx);
         match self.snapshot.ask_as(
             principal,
             session,
@@ -830,6 +860,60 @@ impl Side for BundleSide<'_> {
             // A request the bundle refuses (an action its catalog lacks) is not allowed.
             Err(_) => Decision::ImplicitDeny,
         }
+    }
+
+    /// As [`BundleSide::decide`] per context, the caller resolved and the action and
+    /// resource read once.
+    fn decide_each(
+        &self,
+        (principal, session): (&str, Option<&Session>),
+        action: &Action,
+        resource: &str,
+        contexts: &[Context],
+        out: &mut Vec<Decision>,
+    ) {
+        out.clear();
+        let snapshot = self.snapshot;
+        let who = snapshot
+            .check_action(action, action.as_str())
+            .and_then(|()| crate::request::parse_resource(resource))
+            .and_then(|arn| Ok((arn, snapshot.resolve(principal, session, self.now)?)));
+        let (resource_arn, who) = match who {
+            Ok((arn, Some(who))) => (arn, who),
+            // Refused, or a principal the bundle does not hold: not allowed.
+            Ok((_, None)) | Err(_) => {
+                out.resize(contexts.len(), Decision::ImplicitDeny);
+                return;
+            }
+        };
+        for ctx in contexts {
+            let context = self.screen(ctx);
+            let q = crate::snapshot::Question {
+                action,
+                resource,
+                resource_arn,
+                context: crate::context::CallerView::of(&context),
+            };
+            out.push(
+                snapshot
+                    .decide(&who, &q, self.now, false)
+                    .0
+                    .outcome
+                    .decision,
+            );
+        }
+    }
+}
+
+impl BundleSide<'_> {
+    /// The caller's context as the service screens it: the keys a caller may supply,
+    /// without the snapshot's web identity token keys.
+    fn screen(&self, ctx: &Context) -> CallerContext {
+        CallerContext::screen_with(
+            ctx.clone(),
+            |k| self.snapshot.is_web_identity_key(k),
+            |_| {},
+        )
     }
 }
 
@@ -1021,9 +1105,18 @@ pub fn compare_bundles(
         }
     };
     let varies = &role;
-    // Role sessions a resource or trust policy grants to by their own ARN: such a grant
-    // is not capped by the session's policies, so they are tried with a session policy
-    // (see `named` in `compare_witnessed`).
+    // Session policies. A session policy only intersects: the engine's identity and
+    // role paths need its Allow (`sp_ok`) and its Deny denies, so with a session policy
+    // P, Allow_P(B, r) = Allow(B, r) ∧ (Direct_B(r) ∨ P allows r) ∧ ¬(P denies r), where
+    // Direct_B(r) is a grant of B's resource or trust policy to the calling session's own
+    // ARN, which no session policy caps (eval: "(i) grants to the calling user or session
+    // itself"). If NEW gave some P-session new access while sessions without a policy
+    // gained none, OLD allows r without a policy, so OLD's grant was capped and NEW's is
+    // Direct: NEW grants r to the session's ARN and OLD does not. Then the session policy
+    // that allows nothing (`CAPPING_SESSION_POLICY`) shows it too: trying it, for the
+    // role sessions some Allow statement names by ARN (the only ones with a Direct
+    // path), decides every session policy. It adds no region: it reads no key and
+    // matches no action. Users' sessions carry no session policy (`GetSessionToken`).
     let mut named = std::collections::BTreeSet::new();
     for b in [old.0, new.0] {
         for (_, p) in bundle_policies(b) {

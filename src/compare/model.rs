@@ -636,6 +636,14 @@ fn session_strings(
 }
 
 impl SessionSpace {
+    /// Whether a session that carries no MFA, no source identity, no tag and no session
+    /// policy decides as the principal asserted: so when nothing reads MFA nor the issue
+    /// time, the two keys it adds (`aws:MultiFactorAuthPresent` false and
+    /// `aws:TokenIssueTime`).
+    pub fn bare_is_asserted(&self) -> bool {
+        !self.mfa && self.issued.is_none()
+    }
+
     /// The witness sessions of a principal that may hold one (`role`: a role session,
     /// otherwise a user's `GetSessionToken` session, which carries no tags and no source
     /// identity), decided at `now`.
