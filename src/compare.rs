@@ -1238,6 +1238,16 @@ pub fn compare_bundles(
                 &w,
                 &mut report.requests,
             );
+            if w.complete && !c.complete {
+                // The principal's witness sessions took its requests past the bound.
+                unknowns.insert(Unknown {
+                    place: "-".to_owned(),
+                    feature: format!(
+                        "the witness requests of `{text}` for `{p}`, its sessions included, exceed the bound ({})",
+                        limits.max_requests
+                    ),
+                });
+            }
             c.principal = Some(p.clone());
             report.compared.push(c);
         }

@@ -529,6 +529,21 @@ fn a_grant_only_under_mfa_is_new_access_for_an_mfa_session() {
         "{text}"
     );
     assert!(text.ends_with("no-new-access: FAIL\n"), "{text}");
+
+    // Sessions count against the bound: past it, UNKNOWN naming the principal, not PASS.
+    let o = warden(&[
+        "compare",
+        "examples/org",
+        tmp.path().join("org").to_str().unwrap(),
+        "--max-requests",
+        "16",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("undecided: -: the witness requests of `orders:DeleteOrder` for `arn:aws:sts::444444444444:assumed-role/ci-deployer/compare`, its sessions included, exceed the bound (16)"),
+        "{text}"
+    );
 }
 
 #[test]
