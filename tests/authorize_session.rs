@@ -101,6 +101,24 @@ fn session_facts_are_the_keys_the_case_is_evaluated_with() {
     assert_eq!(ctx["aws:sourceidentity"], "alice@example.com");
     assert_eq!(ctx["aws:tokenissuetime"], "2026-11-30T10:00:00Z");
 
+    // A value may start with `-`, as STS allows it (and as a comparison may print it).
+    let o = authorize(
+        DEVELOPER,
+        "orders:UpdateOrder",
+        "arn:aws:orders:us-east-1:555555555555:order/1",
+        &[
+            "--source-identity",
+            "-ci",
+            "--session-tag",
+            "-k=-v",
+            "--case",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let case: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(case["request"]["context"]["aws:sourceidentity"], "-ci");
+    assert_eq!(case["request"]["context"]["aws:principaltag/-k"], "-v");
+
     // Without a session: none of them.
     let o = authorize(
         DEVELOPER,

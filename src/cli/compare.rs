@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context as _, anyhow, bail};
-
-use super::request::SessionArgs;
 use warden::bundle::{self, Bundle};
 use warden::case::Case;
 use warden::compare::{
@@ -23,6 +21,8 @@ use warden::context::{CallerContext, Context};
 use warden::eval::Decision;
 use warden::policy::{self, Policy, PolicyKind, Severity};
 use warden::snapshot::Snapshot;
+
+use super::request::SessionArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -56,10 +56,14 @@ pub struct SessionArgs {
     pub mfa_age: Option<u64>,
     /// A session tag `key=value` (`aws:PrincipalTag/key`, over the principal's own tag);
     /// repeat for more. A role session's only.
-    #[arg(long = "session-tag", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "session-tag",
+        value_name = "KEY=VALUE",
+        allow_hyphen_values = true
+    )]
     pub session_tags: Vec<String>,
     /// The session's source identity (`aws:SourceIdentity`). A role session's only.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
     pub source_identity: Option<String>,
     /// When the session was issued (`aws:TokenIssueTime`), e.g. `2026-12-01T22:18:15Z`
     /// [default: now].
