@@ -529,7 +529,7 @@ pub fn compare_policies(
         for principal in &principals {
             let c = compare_witnessed(
                 (old_side, &new_side),
-                (principal, false),
+                (principal, false, 0),
                 text,
                 &action,
                 &w,
@@ -721,10 +721,10 @@ fn holds_session(principal: &str) -> Option<bool> {
 
 /// Compares one action for one principal over every witness. `named`: a resource or
 /// trust policy names the principal (a role session) itself, so its sessions capped by a
-/// session policy are tried too.
+/// session policy are tried too; `lifetime`: the longest its sessions last.
 fn compare_witnessed(
     (old, new): (&dyn Side, &dyn Side),
-    (principal, named): (&str, bool),
+    (principal, named, lifetime): (&str, bool, u64),
     text: &str,
     action: &Action,
     w: &Witnessed,
@@ -737,7 +737,7 @@ fn compare_witnessed(
     if let Some(role) = holds_session(principal)
         && (w.session.read || (named && role))
     {
-        for f in w.session.sessions(role, w.now) {
+        for f in w.session.sessions(role, lifetime, w.now) {
             if named && role {
                 facts.push(Some(SessionFacts {
                     capped: true,
@@ -1232,7 +1232,7 @@ pub fn compare_bundles(
             };
             let mut c = compare_witnessed(
                 (old_side, &new_side),
-                (p, named.contains(p)),
+                (p, named.contains(p), session_lifetime([old.0, new.0], p)),
                 text,
                 &action,
                 &w,
@@ -1254,6 +1254,29 @@ pub fn compare_bundles(
     }
     report.unknowns = unknowns.into_iter().collect();
     report
+}
+
+/// The longest a session of `principal` lasts in either bundle: a role session its role's
+/// `max_session_duration` (the longer of the two bundles'), a user's session
+/// `GetSessionToken`'s maximum. A session issued earlier has expired, and is not tried.
+fn session_lifetime(bundles: [&Bundle; 2], principal: &str) -> u64 {
+    let Some(arn) = crate::arn::Arn::parse(principal) else {
+        return 0;
+    };
+    let Some(role) = arn
+        .resource
+        .strip_prefix("assumed-role/")
+        .and_then(|r| r.split('/').next())
+    else {
+        return model::USER_SESSION_LIFETIME;
+    };
+    bundles
+        .iter()
+        .filter_map(|b| b.accounts.get(arn.account))
+        .flat_map(|a| a.roles.iter().filter(|r| r.name == role))
+        .map(|r| r.max_session_duration)
+        .max()
+        .unwrap_or(0)
 }
 
 /// What the server derives from a resource or a named account: each account's

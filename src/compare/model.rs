@@ -543,16 +543,9 @@ fn rfc3339<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
-/// The longest a session lasts, by who holds it (STS's maxima: a role session, a user's
-/// `GetSessionToken` session): a session issued earlier has expired.
-pub fn session_lifetime(role: bool) -> u64 {
-    use crate::sts::assume::{ROLE_MAX_DURATION, USER_MAX_DURATION};
-    u64::from(if role {
-        ROLE_MAX_DURATION
-    } else {
-        USER_MAX_DURATION
-    })
-}
+/// The longest a user's session lasts (`GetSessionToken`'s maximum): one issued earlier
+/// has expired. A role session lasts at most its role's `max_session_duration`.
+pub const USER_SESSION_LIFETIME: u64 = crate::sts::assume::USER_MAX_DURATION as u64;
 
 impl Atoms {
     /// The session facts read, with witness values for the strings (source identity and
@@ -646,7 +639,7 @@ impl SessionSpace {
 
     /// The witness sessions of a principal that may hold one (`role`: a role session,
     /// otherwise a user's `GetSessionToken` session, which carries no tags and no source
-    /// identity), decided at `now`.
+    /// identity) and that lasts at most `lifetime` seconds, decided at `now`.
     ///
     /// Each fact's witnesses are values a real session can hold, one in every region of
     /// the fact's predicates that holds one: MFA absent, or present at an age (whole
@@ -662,11 +655,16 @@ impl SessionSpace {
     /// breaks it stands for a pair of regions no real session is in, and is dropped;
     /// every other combination is decided as it is. A combination with more than
     /// [`crate::sts::assume::MAX_TAGS`] tags is dropped likewise.
-    pub fn sessions(&self, role: bool, now: std::time::SystemTime) -> Vec<SessionFacts> {
+    pub fn sessions(
+        &self,
+        role: bool,
+        lifetime: u64,
+        now: std::time::SystemTime,
+    ) -> Vec<SessionFacts> {
         let now_s = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let lifetime = session_lifetime(role);
+        let lifetime = lifetime.max(1);
         let latest = i64::try_from(now_s).unwrap_or(i64::MAX);
         let earliest = latest
             .saturating_sub(i64::try_from(lifetime).unwrap_or(i64::MAX))

@@ -413,18 +413,12 @@ fn session_ages_and_issue_times_take_the_largest_of_every_region_a_session_can_b
     }
 }
 
-#[test]
-fn witness_sessions_are_ones_a_server_could_hold() {
-    use std::time::{Duration, UNIX_EPOCH};
-    let now = UNIX_EPOCH + Duration::from_millis(1_800_000_000_500);
-    let now_s = 1_800_000_000i64;
-    // MFA within 300 s, a session issued 1,000 s ago or earlier, a source identity and a
-    // tag: no session issued before its MFA, none with a tag or identity STS refuses.
-    let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{
-        "NumericLessThan":{"aws:MultiFactorAuthAge":"300"},
-        "DateLessThanEquals":{"aws:TokenIssueTime":"2027-01-15T07:43:20Z"},
-        "StringEquals":{"aws:SourceIdentity":"a","aws:PrincipalTag/team":"bad#value"}}}]}"#;
-    let p = crate::policy::parse_text(text, crate::policy::PolicyKind::Identity, "p")
+/// The session space of one statement with `conditions`.
+fn session_space(conditions: &str) -> model::SessionSpace {
+    let text = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{conditions}}}]}}"#
+    );
+    let p = crate::policy::parse_text(&text, crate::policy::PolicyKind::Identity, "p")
         .policy
         .unwrap();
     let mut atoms = model::Atoms::default();
@@ -437,10 +431,48 @@ fn witness_sessions_are_ones_a_server_could_hold() {
             }
         });
     }
-    let space = atoms.session_space(space::MAX_STATES);
+    atoms.session_space(space::MAX_STATES)
+}
+
+#[test]
+fn a_session_is_issued_within_its_lifetime() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    // Issued more than 5,000 s ago (2027-01-15T06:36:40Z): a session of a role that lasts
+    // 12 hours may be, one of a role that lasts an hour may not.
+    let space = session_space(r#"{"DateLessThan":{"aws:TokenIssueTime":"2027-01-15T06:36:40Z"}}"#);
+    let old = |lifetime: u64| {
+        space
+            .sessions(true, lifetime, now)
+            .iter()
+            .any(|f| f.issued_at < 1_800_000_000 - 5_000)
+    };
+    assert!(old(43_200));
+    assert!(!old(3_600));
+    assert!(
+        space
+            .sessions(true, 3_600, now)
+            .iter()
+            .all(|f| f.issued_at > 1_800_000_000 - 3_600)
+    );
+}
+
+#[test]
+fn witness_sessions_are_ones_a_server_could_hold() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let now = UNIX_EPOCH + Duration::from_millis(1_800_000_000_500);
+    let now_s = 1_800_000_000i64;
+    // MFA within 300 s, a session issued 1,000 s ago or earlier, a source identity and a
+    // tag: no session issued before its MFA, none with a tag or identity STS refuses.
+    let space = session_space(
+        r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"300"},
+        "DateLessThanEquals":{"aws:TokenIssueTime":"2027-01-15T07:43:20Z"},
+        "StringEquals":{"aws:SourceIdentity":"a","aws:PrincipalTag/team":"bad#value"}}"#,
+    );
     assert!(space.read);
-    let roles = space.sessions(true, now);
-    let users = space.sessions(false, now);
+    let roles = space.sessions(true, 43_200, now);
+    let users = space.sessions(false, model::USER_SESSION_LIFETIME, now);
+
     // 2027-01-15T07:43:20Z is 1,000 s before now.
     let cutoff = now_s - 1_000;
     for f in roles.iter().chain(&users) {
