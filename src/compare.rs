@@ -8,6 +8,12 @@
 //! combination of regions on both sides is then a proof; where a feature was not modelled
 //! exactly (policy variables, `...IgnoreCase`, set operators, a bound) a difference found
 //! is still definite, but "no new access" becomes UNKNOWN naming the feature.
+//!
+//! Comparing bundles, a principal that may hold a verified session (a role session, a
+//! user's `GetSessionToken` session) is also asked as real sessions
+//! ([`crate::caller::Session`]): the facts a session carries (MFA and its age, the issue
+//! time, the source identity, session tags) are dimensions of their own
+//! ([`model::SessionSpace`]), and a web identity token's keys are UNKNOWN.
 
 pub mod model;
 pub mod space;
@@ -16,14 +22,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::bundle::Bundle;
+use crate::caller::Session;
 use crate::compile::PolicySet;
 use crate::context::{CallerContext, Context, ContextValue};
 use crate::eval::{self, Decision, Policies};
 use crate::policy::{Policy, PolicyKind, PrincipalEntry, Statement};
 use crate::request::{Action, Principal, PrincipalKind, Request};
 use crate::snapshot::Snapshot;
-pub use model::Unknown;
-use model::{Atoms, operator_name};
+use model::{Atoms, KeyRole, SessionSpace, operator_name};
+pub use model::{SessionFacts, Unknown};
 
 /// How NEW's allowed requests relate to OLD's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -60,6 +67,10 @@ pub struct Probe {
     pub resource: String,
     /// The context keys present, in order; an empty list is a key holding no value.
     pub context: Vec<(String, Vec<String>)>,
+    /// The verified session the principal holds; `None`: the principal asserted, as
+    /// `warden authorize` asserts it without session flags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionFacts>,
 }
 
 impl Probe {
@@ -180,7 +191,32 @@ impl Report {
 
 /// One side of a comparison: decides a probe.
 trait Side {
-    fn decide(&self, principal: &str, action: &Action, resource: &str, ctx: &Context) -> Decision;
+    fn decide(
+        &self,
+        principal: &str,
+        session: Option<&Session>,
+        action: &Action,
+        resource: &str,
+        ctx: &Context,
+    ) -> Decision;
+
+    /// Decides the probes of one principal, session, action and resource over each of
+    /// `contexts`, in order, into `out` (a bundle resolves the caller once for them).
+    fn decide_each(
+        &self,
+        (principal, session): (&str, Option<&Session>),
+        action: &Action,
+        resource: &str,
+        contexts: &[Context],
+        out: &mut Vec<Decision>,
+    ) {
+        out.clear();
+        out.extend(
+            contexts
+                .iter()
+                .map(|ctx| self.decide(principal, session, action, resource, ctx)),
+        );
+    }
 }
 
 // === impl policies ===
@@ -323,7 +359,19 @@ impl PolicySide {
 }
 
 impl Side for PolicySide {
-    fn decide(&self, principal: &str, action: &Action, resource: &str, ctx: &Context) -> Decision {
+    fn decide(
+        &self,
+        principal: &str,
+        session: Option<&Session>,
+        action: &Action,
+        resource: &str,
+        ctx: &Context,
+    ) -> Decision {
+        // A policy's comparison tries no session (its keys are the context's): one
+        // here would be a bug, denied rather than decided without it.
+        if session.is_some() {
+            return Decision::ImplicitDeny;
+        }
         PolicySide::decide(self, principal, action, resource, ctx)
     }
 }
@@ -458,7 +506,7 @@ pub fn compare_policies(
             }
             for s in p.statements.iter().filter(|s| relevant(s, &action)) {
                 any = true;
-                atoms.add_statement(s, &place(is_new, s), &|_| true);
+                atoms.add_statement(s, &place(is_new, s), &|_| KeyRole::Caller);
             }
         }
         if !any {
@@ -480,9 +528,8 @@ pub fn compare_policies(
         }
         for principal in &principals {
             let c = compare_witnessed(
-                old_side,
-                &new_side,
-                principal,
+                (old_side, &new_side),
+                (principal, false, 0),
                 text,
                 &action,
                 &w,
@@ -503,10 +550,15 @@ pub fn compare_policies(
     report
 }
 
-/// The witness requests of one action: resources and per-key values.
+/// The witness requests of one action: resources, per-key values and the session facts
+/// read.
 pub struct Witnessed {
     resources: Vec<String>,
     keys: Vec<(String, Vec<Option<ContextValue>>)>,
+    /// Turned into sessions per principal ([`SessionSpace::sessions`]).
+    session: SessionSpace,
+    /// When the sessions' facts are decided (their MFA ages count to it).
+    now: SystemTime,
     /// Combinations beyond the bound are not decided.
     total: usize,
     limit: usize,
@@ -523,6 +575,7 @@ impl Witnessed {
     /// partition is still a proof).
     fn with_resources(atoms: &mut Atoms, resources: Vec<String>, limits: Limits) -> Witnessed {
         let keys = atoms.key_witnesses(limits.max_states, limits.max_requests);
+        let session = atoms.session_space(limits.max_states);
         let total = keys
             .iter()
             .map(|(_, vs)| vs.len())
@@ -539,6 +592,8 @@ impl Witnessed {
         Witnessed {
             resources,
             keys,
+            session,
+            now: SystemTime::UNIX_EPOCH,
             total,
             limit: limits.max_requests,
             complete: atoms.unknowns.is_empty(),
@@ -595,10 +650,81 @@ impl Witnessed {
     }
 }
 
+/// A session policy that allows nothing (`NotAction: *` matches no action): the session
+/// dimension's capped sessions carry it (see [`compare_bundles`]).
+pub const CAPPING_SESSION_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"*","Resource":"*"}]}"#;
+
+/// [`CAPPING_SESSION_POLICY`], parsed once.
+fn capping_policy() -> Option<Arc<Policy>> {
+    static CAPPING: std::sync::OnceLock<Option<Arc<Policy>>> = std::sync::OnceLock::new();
+    CAPPING
+        .get_or_init(|| {
+            crate::policy::parse_text(CAPPING_SESSION_POLICY, PolicyKind::Session, "session")
+                .policy
+                .map(Arc::new)
+        })
+        .clone()
+}
+
+impl SessionFacts {
+    /// The session these facts describe, for `principal`, as a server would hold it: MFA
+    /// authenticated `mfa_age` whole seconds before `now` (so its age at `now` is
+    /// `mfa_age`), issued at `issued_at`, never expired (the comparison's issue times are
+    /// within a session's lifetime).
+    pub fn session(&self, principal: &str, now: SystemTime) -> Session {
+        use std::time::{Duration, UNIX_EPOCH};
+        let secs = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let capping = self.capped.then(capping_policy);
+        Session {
+            id: "compare".to_owned(),
+            arn: principal.to_owned(),
+            policies: capping.as_ref().map(|p| {
+                // A policy that does not parse caps to nothing too: the same decision.
+                Arc::new(PolicySet::new(p.iter().cloned().collect()))
+            }),
+            policy_arns: Vec::new(),
+            inline_policy: capping.map(|p| match p {
+                Some(p) => crate::caller::InlinePolicy::Parsed(p),
+                None => crate::caller::InlinePolicy::Refused,
+            }),
+            tags: self.tags.clone(),
+            source_identity: self.source_identity.clone(),
+            issued_at: secs(u64::try_from(self.issued_at).unwrap_or(0)),
+            expires_at: secs(u64::from(u32::MAX)),
+            mfa_at: self.mfa_age.map(|a| secs(now_s.saturating_sub(a))),
+            web_identity: None,
+        }
+    }
+
+    /// `aws:TokenIssueTime` as RFC 3339 (`--issued-at`).
+    pub fn issued_at_text(&self) -> String {
+        chrono::DateTime::from_timestamp(self.issued_at, 0)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Whether a principal may hold a verified session, and whether as a role session: a
+/// role session, or a user (`GetSessionToken`). An account root may not.
+fn holds_session(principal: &str) -> Option<bool> {
+    let arn = crate::arn::Arn::parse(principal)?;
+    if arn.service == "sts" && arn.resource.starts_with("assumed-role/") {
+        Some(true)
+    } else if arn.service == "iam" && arn.resource.starts_with("user/") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Compares one action for one principal over every witness. `named`: a resource or
+/// trust policy names the principal (a role session) itself, so its sessions capped by a
+/// session policy are tried too; `lifetime`: the longest its sessions last.
 fn compare_witnessed(
-    old: &dyn Side,
-    new: &dyn Side,
-    principal: &str,
+    (old, new): (&dyn Side, &dyn Side),
+    (principal, named, lifetime): (&str, bool, u64),
     text: &str,
     action: &Action,
     w: &Witnessed,
@@ -606,47 +732,75 @@ fn compare_witnessed(
 ) -> Compared {
     let mut new_access: Option<Counterexample> = None;
     let mut lost_access: Option<Counterexample> = None;
+    // The principal asserted (no session), then each witness session it may hold.
+    let mut facts: Vec<Option<SessionFacts>> = vec![None];
+    if let Some(role) = holds_session(principal)
+        && (w.session.read || (named && role))
+    {
+        for f in w.session.sessions(role, lifetime, w.now) {
+            if named && role {
+                facts.push(Some(SessionFacts {
+                    capped: true,
+                    ..f.clone()
+                }));
+            }
+            let bare = f.mfa_age.is_none() && f.source_identity.is_none() && f.tags.is_empty();
+            if w.session.read && !(bare && w.session.bare_is_asserted()) {
+                facts.push(Some(f));
+            }
+        }
+    }
+    let sessions: Vec<Option<Session>> = facts
+        .iter()
+        .map(|f| f.as_ref().map(|f| f.session(principal, w.now)))
+        .collect();
     let per_resource = w.context_count();
     let contexts = w.contexts(per_resource.min(w.limit));
-    let probe = |i: usize| {
-        let r = i.checked_div(per_resource).unwrap_or(0);
-        Probe {
-            principal: principal.to_owned(),
-            action: text.to_owned(),
-            resource: w.resources.get(r).cloned().unwrap_or_else(|| "*".into()),
-            context: w.context_pairs(i.checked_rem(per_resource).unwrap_or(0)),
-        }
+    let total = w.total.saturating_mul(facts.len());
+    let probe = |r: &str, f: &Option<SessionFacts>, c: usize| Probe {
+        principal: principal.to_owned(),
+        action: text.to_owned(),
+        resource: r.to_owned(),
+        context: w.context_pairs(c),
+        session: f.clone(),
     };
     let mut i = 0usize;
+    let (mut olds, mut news) = (Vec::new(), Vec::new());
     'all: for resource in &w.resources {
-        for ctx in &contexts {
+        for (f, session) in facts.iter().zip(&sessions) {
             if i >= w.limit {
                 break 'all;
             }
-            let a = old.decide(principal, action, resource, ctx);
-            let b = new.decide(principal, action, resource, ctx);
-            *requests += 1;
-            let (ao, bo) = (a == Decision::Allow, b == Decision::Allow);
-            if bo && !ao && new_access.is_none() {
-                new_access = Some(Counterexample {
-                    request: probe(i),
-                    old: a,
-                    new: b,
-                });
-            } else if ao && !bo && lost_access.is_none() {
-                lost_access = Some(Counterexample {
-                    request: probe(i),
-                    old: a,
-                    new: b,
-                });
+            let batch = contexts
+                .get(..(w.limit - i).min(contexts.len()))
+                .unwrap_or(&[]);
+            let who = (principal, session.as_ref());
+            old.decide_each(who, action, resource, batch, &mut olds);
+            new.decide_each(who, action, resource, batch, &mut news);
+            *requests += batch.len() as u64;
+            i += batch.len();
+            for (c, (&a, &b)) in olds.iter().zip(&news).enumerate() {
+                let (ao, bo) = (a == Decision::Allow, b == Decision::Allow);
+                if bo && !ao && new_access.is_none() {
+                    new_access = Some(Counterexample {
+                        request: probe(resource, f, c),
+                        old: a,
+                        new: b,
+                    });
+                } else if ao && !bo && lost_access.is_none() {
+                    lost_access = Some(Counterexample {
+                        request: probe(resource, f, c),
+                        old: a,
+                        new: b,
+                    });
+                }
+                if new_access.is_some() && lost_access.is_some() {
+                    break 'all;
+                }
             }
-            if new_access.is_some() && lost_access.is_some() {
-                break 'all;
-            }
-            i += 1;
         }
     }
-    let complete = w.complete && w.total <= w.limit;
+    let complete = w.complete && total <= w.limit;
     let relation = match (&new_access, &lost_access) {
         (Some(_), Some(_)) => Relation::Incomparable,
         (Some(_), None) if complete => Relation::Broader,
@@ -671,29 +825,95 @@ fn compare_witnessed(
 struct Nothing;
 
 impl Side for Nothing {
-    fn decide(&self, _: &str, _: &Action, _: &str, _: &Context) -> Decision {
+    fn decide(&self, _: &str, _: Option<&Session>, _: &Action, _: &str, _: &Context) -> Decision {
         Decision::ImplicitDeny
     }
 }
 
 /// A bundle's snapshot, asked as `warden authorize` asks it (the caller's context
-/// screened to the keys a caller may supply); a refused request is a deny.
+/// screened to the keys a caller may supply, a session given by its flags); a refused
+/// request is a deny.
 pub struct BundleSide<'a> {
     pub snapshot: &'a Snapshot,
     pub now: SystemTime,
 }
 
 impl Side for BundleSide<'_> {
-    fn decide(&self, principal: &str, action: &Action, resource: &str, ctx: &Context) -> Decision {
-        let context = CallerContext::screen(ctx.clone(), |_| {});
-        match self
-            .snapshot
-            .ask(principal, action.as_str(), resource, &context, self.now)
-        {
+    fn decide(
+        &self,
+        principal: &str,
+        session: Option<&Session>,
+        action: &Action,
+        resource: &str,
+        ctx: &Context,
+    ) -> Decision {
+        let context = self.screen(ctx);
+        match self.snapshot.ask_as(
+            principal,
+            session,
+            action.as_str(),
+            resource,
+            &context,
+            self.now,
+        ) {
             Ok(a) => a.outcome.decision,
             // A request the bundle refuses (an action its catalog lacks) is not allowed.
             Err(_) => Decision::ImplicitDeny,
         }
+    }
+
+    /// As [`BundleSide::decide`] per context, the caller resolved and the action and
+    /// resource read once.
+    fn decide_each(
+        &self,
+        (principal, session): (&str, Option<&Session>),
+        action: &Action,
+        resource: &str,
+        contexts: &[Context],
+        out: &mut Vec<Decision>,
+    ) {
+        out.clear();
+        let snapshot = self.snapshot;
+        let who = snapshot
+            .check_action(action, action.as_str())
+            .and_then(|()| crate::request::parse_resource(resource))
+            .and_then(|arn| Ok((arn, snapshot.resolve(principal, session, self.now)?)));
+        let (resource_arn, who) = match who {
+            Ok((arn, Some(who))) => (arn, who),
+            // Refused, or a principal the bundle does not hold: not allowed.
+            Ok((_, None)) | Err(_) => {
+                out.resize(contexts.len(), Decision::ImplicitDeny);
+                return;
+            }
+        };
+        for ctx in contexts {
+            let context = self.screen(ctx);
+            let q = crate::snapshot::Question {
+                action,
+                resource,
+                resource_arn,
+                context: crate::context::CallerView::of(&context),
+            };
+            out.push(
+                snapshot
+                    .decide(&who, &q, self.now, false)
+                    .0
+                    .outcome
+                    .decision,
+            );
+        }
+    }
+}
+
+impl BundleSide<'_> {
+    /// The caller's context as the service screens it: the keys a caller may supply,
+    /// without the snapshot's web identity token keys.
+    fn screen(&self, ctx: &Context) -> CallerContext {
+        CallerContext::screen_with(
+            ctx.clone(),
+            |k| self.snapshot.is_web_identity_key(k),
+            |_| {},
+        )
     }
 }
 
@@ -868,7 +1088,50 @@ pub fn compare_bundles(
     };
     let mut report = Report::default();
     let mut unknowns = std::collections::BTreeSet::new();
-    let varies = |k: &str| crate::keys::caller_supplies(k);
+    // A web identity session's token keys are the server's for its requests (and
+    // dropped from a caller's context); other session facts are a dimension of their own.
+    let web = |k: &str| {
+        k == "aws:federatedprovider" || old.1.is_web_identity_key(k) || new.1.is_web_identity_key(k)
+    };
+    let role = |k: &str| {
+        if web(k) {
+            KeyRole::WebIdentity
+        } else if model::is_session_key(k) {
+            KeyRole::Session
+        } else if crate::keys::caller_supplies(k) {
+            KeyRole::Caller
+        } else {
+            KeyRole::Server
+        }
+    };
+    let varies = &role;
+    // Session policies. A session policy only intersects: the engine's identity and
+    // role paths need its Allow (`sp_ok`) and its Deny denies, so with a session policy
+    // P, Allow_P(B, r) = Allow(B, r) ∧ (Direct_B(r) ∨ P allows r) ∧ ¬(P denies r), where
+    // Direct_B(r) is a grant of B's resource or trust policy to the calling session's own
+    // ARN, which no session policy caps (eval: "(i) grants to the calling user or session
+    // itself"). If NEW gave some P-session new access while sessions without a policy
+    // gained none, OLD allows r without a policy, so OLD's grant was capped and NEW's is
+    // Direct: NEW grants r to the session's ARN and OLD does not. Then the session policy
+    // that allows nothing (`CAPPING_SESSION_POLICY`) shows it too: trying it, for the
+    // role sessions some Allow statement names by ARN (the only ones with a Direct
+    // path), decides every session policy. It adds no region: it reads no key and
+    // matches no action. Users' sessions carry no session policy (`GetSessionToken`).
+    let mut named = std::collections::BTreeSet::new();
+    for b in [old.0, new.0] {
+        for (_, p) in bundle_policies(b) {
+            for s in p.statements.iter() {
+                if s.effect != crate::policy::Effect::Allow {
+                    continue;
+                }
+                for e in s.principals.iter().flat_map(|set| &set.entries) {
+                    if let PrincipalEntry::Session(arn) = e {
+                        named.insert(arn.to_string());
+                    }
+                }
+            }
+        }
+    }
     let grants = |p: &Policy, s: &Statement| {
         s.effect == crate::policy::Effect::Allow
             && matches!(
@@ -886,7 +1149,7 @@ pub fn compare_bundles(
             for s in p.statements.iter().filter(|s| relevant(s, &action)) {
                 shared_grants |= grants(p, s);
                 let place = format!("{side}: {name} Statement[{}] ({})", s.index, s.pos);
-                base.add_statement(s, &place, &varies);
+                base.add_statement(s, &place, varies);
             }
         }
         add_server_regions(&mut base, [old.0, new.0], action.service() == "sts");
@@ -899,7 +1162,7 @@ pub fn compare_bundles(
             }
             for s in policy.statements.iter().filter(|s| relevant(s, &action)) {
                 let place = format!("{side}: {} Statement[{}] ({})", policy.id, s.index, s.pos);
-                all.add_statement(s, &place, &varies);
+                all.add_statement(s, &place, varies);
             }
         }
         let resource_witnesses = all.resource_witnesses(limits.max_states, limits.max_requests);
@@ -951,7 +1214,7 @@ pub fn compare_bundles(
                         for s in policy.statements.iter().filter(|s| relevant(s, &action)) {
                             let place =
                                 format!("{side}: {} Statement[{}] ({})", policy.id, s.index, s.pos);
-                            atoms.add_statement(s, &place, &varies);
+                            atoms.add_statement(s, &place, varies);
                         }
                     }
                     let mut w =
@@ -959,6 +1222,7 @@ pub fn compare_bundles(
                     if let Some(rs) = resources {
                         w.set_resources(rs);
                     }
+                    w.now = now;
                     w.complete &= resources_complete;
                     unknowns.extend(atoms.unknowns);
                     let w = std::rc::Rc::new(w);
@@ -967,20 +1231,52 @@ pub fn compare_bundles(
                 }
             };
             let mut c = compare_witnessed(
-                old_side,
-                &new_side,
-                p,
+                (old_side, &new_side),
+                (p, named.contains(p), session_lifetime([old.0, new.0], p)),
                 text,
                 &action,
                 &w,
                 &mut report.requests,
             );
+            if w.complete && !c.complete {
+                // The principal's witness sessions took its requests past the bound.
+                unknowns.insert(Unknown {
+                    place: "-".to_owned(),
+                    feature: format!(
+                        "the witness requests of `{text}` for `{p}`, its sessions included, exceed the bound ({})",
+                        limits.max_requests
+                    ),
+                });
+            }
             c.principal = Some(p.clone());
             report.compared.push(c);
         }
     }
     report.unknowns = unknowns.into_iter().collect();
     report
+}
+
+/// The longest a session of `principal` lasts in either bundle: a role session its role's
+/// `max_session_duration` (the longer of the two bundles'), a user's session
+/// `GetSessionToken`'s maximum. A session issued earlier has expired, and is not tried.
+fn session_lifetime(bundles: [&Bundle; 2], principal: &str) -> u64 {
+    let Some(arn) = crate::arn::Arn::parse(principal) else {
+        return 0;
+    };
+    let Some(role) = arn
+        .resource
+        .strip_prefix("assumed-role/")
+        .and_then(|r| r.split('/').next())
+    else {
+        return model::USER_SESSION_LIFETIME;
+    };
+    bundles
+        .iter()
+        .filter_map(|b| b.accounts.get(arn.account))
+        .flat_map(|a| a.roles.iter().filter(|r| r.name == role))
+        .map(|r| r.max_session_duration)
+        .max()
+        .unwrap_or(0)
 }
 
 /// What the server derives from a resource or a named account: each account's

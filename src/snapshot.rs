@@ -865,8 +865,23 @@ impl Snapshot {
         context: &CallerContext,
         now: SystemTime,
     ) -> Result<Authorization, String> {
+        self.ask_as(principal, None, action, resource, context, now)
+    }
+
+    /// [`Snapshot::ask`] for a caller holding `session` (a verified session's facts, its
+    /// policies already built for this snapshot): what `warden authorize` and `warden
+    /// compare` decide for a session given offline.
+    pub fn ask_as(
+        &self,
+        principal: &str,
+        session: Option<&Session>,
+        action: &str,
+        resource: &str,
+        context: &CallerContext,
+        now: SystemTime,
+    ) -> Result<Authorization, String> {
         Ok(self
-            .ask_text(principal, action, resource, context, now, false)?
+            .ask_text((principal, session), action, resource, context, now, false)?
             .0)
     }
 
@@ -880,12 +895,12 @@ impl Snapshot {
         context: &CallerContext,
         now: SystemTime,
     ) -> Result<(Authorization, Option<eval::Explanation>), String> {
-        self.ask_text(principal, action, resource, context, now, true)
+        self.ask_text((principal, None), action, resource, context, now, true)
     }
 
     fn ask_text(
         &self,
-        principal: &str,
+        (principal, session): (&str, Option<&Session>),
         action: &str,
         resource: &str,
         context: &CallerContext,
@@ -900,7 +915,7 @@ impl Snapshot {
             resource_arn: parse_resource(resource)?,
             context: CallerView::of(context),
         };
-        Ok(match self.resolve(principal, None, now)? {
+        Ok(match self.resolve(principal, session, now)? {
             Some(who) => self.decide(&who, &question, now, explain),
             None => (Authorization::unknown_principal(), None),
         })

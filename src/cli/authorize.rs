@@ -19,7 +19,7 @@ use warden::request::{Action, parse_resource};
 use warden::service::{Item, Limits, Request, Service, ServiceConfig, Shape};
 use warden::snapshot::{Question, Snapshot};
 
-use super::request::{self, RequestArgs};
+use super::request::{self, RequestArgs, SessionArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,6 +29,8 @@ pub struct Args {
     bundle: Option<PathBuf>,
     #[command(flatten)]
     request: RequestArgs,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Write the request as a self-contained evaluation case (one JSON line: the request
     /// with every key it is evaluated with, and every policy it reads) instead of deciding.
     #[arg(long, conflicts_with_all = ["explain", "json"])]
@@ -52,9 +54,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     .with_context(|| format!("cannot load the bundle `{}`", dir.display()))?;
     let snapshot = Snapshot::compile(&loaded, 1);
+    let now = std::time::SystemTime::now();
+    let session = args
+        .session
+        .session(&args.request.principal, now)?
+        .map(Arc::new);
     let case = args
         .case
-        .then(|| case(&snapshot, &loaded.sources, &args.request))
+        .then(|| {
+            let session = session
+                .as_deref()
+                .map(|s| (s, args.session.session_policy.as_deref()));
+            case(&snapshot, &loaded.sources, &args.request, session, now)
+        })
         .transpose()?;
     let service = Service::serving(
         snapshot,
@@ -72,7 +84,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..
     } = &args.request;
     let request = Request {
-        caller: Caller::Asserted(principal.clone()),
+        caller: match session {
+            Some(s) => Caller::Session(s),
+            None => Caller::Asserted(principal.clone()),
+        },
         context: args.request.context()?,
         items: vec![Item {
             action: action.clone(),
@@ -130,8 +145,16 @@ struct CaseRequest {
     context: BTreeMap<String, Value>,
 }
 
-/// The request as a self-contained case.
-fn case(snapshot: &Snapshot, sources: &Sources, r: &RequestArgs) -> anyhow::Result<String> {
+/// The request as a self-contained case (with a session, the keys it carries written in,
+/// and its session policy as the case's).
+fn case(
+    snapshot: &Snapshot,
+    sources: &Sources,
+    r: &RequestArgs,
+    session: Option<(&warden::caller::Session, Option<&str>)>,
+    now: std::time::SystemTime,
+) -> anyhow::Result<String> {
+    let (session, session_policy) = session.map_or((None, None), |(s, p)| (Some(s), p));
     let refused = |e: String| anyhow!("the request is refused: {e}");
     let action = Action::parse(&r.action).map_err(refused)?;
     snapshot.check_action(&action, &r.action).map_err(refused)?;
@@ -142,9 +165,8 @@ fn case(snapshot: &Snapshot, sources: &Sources, r: &RequestArgs) -> anyhow::Resu
         resource_arn: parse_resource(&r.resource).map_err(refused)?,
         context: CallerView::of(&context),
     };
-    let now = std::time::SystemTime::now();
     let who = snapshot
-        .resolve(&r.principal, None, now)
+        .resolve(&r.principal, session, now)
         .map_err(refused)?
         .ok_or_else(|| {
             anyhow!(
@@ -227,7 +249,11 @@ fn case(snapshot: &Snapshot, sources: &Sources, r: &RequestArgs) -> anyhow::Resu
         identity_policies: list(&g.identity)?,
         resource_policy: one(Some(&g.resource))?,
         permission_boundary: one(g.boundary.as_deref())?,
-        session_policy: one(g.session.as_deref())?,
+        // A session policy given as a flag has no text in the bundle: the flag's is it.
+        session_policy: match session_policy {
+            Some(text) => Some(raw(text.to_owned())?),
+            None => one(g.session.as_deref())?,
+        },
         scps: levels(&g.scps)?,
         rcps: levels(&g.rcps)?,
     };

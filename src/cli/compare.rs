@@ -22,6 +22,8 @@ use warden::eval::Decision;
 use warden::policy::{self, Policy, PolicyKind, Severity};
 use warden::snapshot::Snapshot;
 
+use super::request::SessionArgs;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The old policy file, or bundle directory.
@@ -330,6 +332,24 @@ fn reproduce(args: &Args, loaded: &Loaded, cx: &Counterexample) -> anyhow::Resul
                 pairs.extend(vs.iter().map(|v| format!("{k}={v}")));
             }
             let ctx = Context::from_pairs(&pairs).map_err(anyhow::Error::msg)?;
+            // The session's flags, read back as `warden authorize` reads them: the session
+            // decided below is the one the printed lines give.
+            let session_words = r.session.as_ref().map(session_flags).unwrap_or_default();
+            let now = SystemTime::now();
+            let session = {
+                #[derive(clap::Parser)]
+                struct Flags {
+                    #[command(flatten)]
+                    session: SessionArgs,
+                }
+                let words = std::iter::once("authorize".to_owned()).chain(session_words.clone());
+                let flags = <Flags as clap::Parser>::try_parse_from(words)
+                    .map_err(|e| anyhow!("the session's flags do not parse: {e}"))?;
+                flags.session.session(&r.principal, now)?
+            };
+            if session.is_some() != r.session.is_some() {
+                bail!("the session's flags give no session");
+            }
             let mut commands = Vec::new();
             let sides = [
                 (
@@ -344,14 +364,21 @@ fn reproduce(args: &Args, loaded: &Loaded, cx: &Counterexample) -> anyhow::Resul
                 if skip {
                     continue;
                 }
-                let context = CallerContext::screen(ctx.clone(), |_| {});
+                // Screened as the service screens it (`warden authorize`): a snapshot's
+                // web identity token keys are the server's.
+                let context = CallerContext::screen_with(
+                    ctx.clone(),
+                    |k| snapshot.is_web_identity_key(k),
+                    |_| {},
+                );
                 let got = snapshot
-                    .ask(
+                    .ask_as(
                         &r.principal,
+                        session.as_ref(),
                         &r.action,
                         &r.resource,
                         &context,
-                        SystemTime::now(),
+                        now,
                     )
                     .map_or(Decision::ImplicitDeny, |a| a.outcome.decision);
                 if got != expected {
@@ -376,6 +403,7 @@ fn reproduce(args: &Args, loaded: &Loaded, cx: &Counterexample) -> anyhow::Resul
                     words.push("--context".into());
                     words.push(quote(p));
                 }
+                words.extend(session_words.iter().map(|w| quote(w)));
                 commands.push(words.join(" "));
             }
             Ok(commands)
@@ -405,6 +433,27 @@ fn reproduce(args: &Args, loaded: &Loaded, cx: &Counterexample) -> anyhow::Resul
             Ok(commands)
         }
     }
+}
+
+/// `warden authorize`'s flags for a witness session, unquoted.
+fn session_flags(f: &compare::SessionFacts) -> Vec<String> {
+    let mut out = vec!["--issued-at".to_owned(), f.issued_at_text()];
+    if let Some(age) = f.mfa_age {
+        out.extend(["--mfa-age".to_owned(), age.to_string()]);
+    }
+    if let Some(si) = &f.source_identity {
+        out.extend(["--source-identity".to_owned(), si.clone()]);
+    }
+    for (k, v) in &f.tags {
+        out.extend(["--session-tag".to_owned(), format!("{k}={v}")]);
+    }
+    if f.capped {
+        out.extend([
+            "--session-policy".to_owned(),
+            compare::CAPPING_SESSION_POLICY.to_owned(),
+        ]);
+    }
+    out
 }
 
 /// The counterexample as a `warden eval` case: the policy in its layer, the others
@@ -466,6 +515,26 @@ fn case_line(
     Ok(Some(serde_json::to_string(&Value::Object(case))?))
 }
 
+/// A witness session for people: ` (a session: MFA 3599 s ago, issued ...)`.
+fn session_text(f: &compare::SessionFacts) -> String {
+    let mut parts = Vec::new();
+    match f.mfa_age {
+        Some(age) => parts.push(format!("MFA {age} s ago")),
+        None => parts.push("no MFA".to_owned()),
+    }
+    parts.push(format!("issued {}", f.issued_at_text()));
+    if let Some(si) = &f.source_identity {
+        parts.push(format!("source identity {si}"));
+    }
+    for (k, v) in &f.tags {
+        parts.push(format!("tag {k}={v}"));
+    }
+    if f.capped {
+        parts.push("a session policy that allows nothing".to_owned());
+    }
+    format!(" (a session: {})", parts.join(", "))
+}
+
 fn context_text(c: &[(String, Vec<String>)]) -> String {
     if c.is_empty() {
         return "no context".into();
@@ -514,10 +583,11 @@ fn text_report(
         let r = &s.counterexample.request;
         let _ = writeln!(
             out,
-            "{}: {} by {} on {} with {}: OLD {}, NEW {}",
+            "{}: {} by {}{} on {} with {}: OLD {}, NEW {}",
             s.kind,
             r.action,
             r.principal,
+            r.session.as_ref().map_or_else(String::new, session_text),
             r.resource,
             context_text(&r.context),
             s.counterexample.old,

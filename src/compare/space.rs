@@ -35,6 +35,17 @@ const FRESH: &str = "xzqjkvw0123456789abcdefghilmnoprsuyXZQJKVWABCDEFGHILMNOPRSU
 /// One shortest string per realisable vector of "which of `patterns` match it". No
 /// witness contains a character of `avoid` (an ARN segment holds no `:`).
 pub fn strings(patterns: &[Vec<Token>], avoid: &[char], max_states: usize) -> Witnesses {
+    strings_from(patterns, avoid, 0, max_states)
+}
+
+/// [`strings`] among the strings of at least `min_len` characters (a session's source
+/// identity has two): one shortest such string per vector they realise.
+pub fn strings_from(
+    patterns: &[Vec<Token>],
+    avoid: &[char],
+    min_len: usize,
+    max_states: usize,
+) -> Witnesses {
     let mut alphabet: BTreeSet<char> = patterns
         .iter()
         .flatten()
@@ -52,33 +63,40 @@ pub fn strings(patterns: &[Vec<Token>], avoid: &[char], max_states: usize) -> Wi
     }
     let nfas: Vec<Nfa<'_>> = patterns.iter().map(|p| Nfa { tokens: p }).collect();
     let start: Vec<Vec<u64>> = nfas.iter().map(Nfa::start).collect();
-    let mut seen: HashMap<Vec<Vec<u64>>, ()> = HashMap::new();
+    // A state is the automata's states and the length so far, counted up to `min_len`:
+    // below it, a string that reaches a state seen before may still be the first long
+    // enough to realise its vector.
+    let mut seen: HashMap<(Vec<Vec<u64>>, usize), ()> = HashMap::new();
     let mut vectors: HashMap<Vec<bool>, ()> = HashMap::new();
     let mut out = Witnesses {
         values: Vec::new(),
         complete: true,
     };
-    let mut queue: VecDeque<(Vec<Vec<u64>>, String)> = VecDeque::new();
-    seen.insert(start.clone(), ());
-    queue.push_back((start, String::new()));
-    while let Some((state, text)) = queue.pop_front() {
-        let vector: Vec<bool> = nfas.iter().zip(&state).map(|(n, s)| n.accepts(s)).collect();
-        if vectors.insert(vector, ()).is_none() {
-            out.values.push(text.clone());
+    let mut queue: VecDeque<(Vec<Vec<u64>>, usize, String)> = VecDeque::new();
+    seen.insert((start.clone(), 0), ());
+    queue.push_back((start, 0, String::new()));
+    while let Some((state, len, text)) = queue.pop_front() {
+        if len >= min_len {
+            let vector: Vec<bool> = nfas.iter().zip(&state).map(|(n, s)| n.accepts(s)).collect();
+            if vectors.insert(vector, ()).is_none() {
+                out.values.push(text.clone());
+            }
         }
+        let next_len = (len + 1).min(min_len);
         for &c in &alphabet {
             let next: Vec<Vec<u64>> = nfas.iter().zip(&state).map(|(n, s)| n.step(s, c)).collect();
-            if seen.contains_key(&next) {
+            let key = (next, next_len);
+            if seen.contains_key(&key) {
                 continue;
             }
             if seen.len() >= max_states {
                 out.complete = false;
                 return out;
             }
-            seen.insert(next.clone(), ());
             let mut t = text.clone();
             t.push(c);
-            queue.push_back((next, t));
+            queue.push_back((key.0.clone(), next_len, t));
+            seen.insert(key, ());
         }
     }
     out

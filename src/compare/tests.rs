@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use super::model::{self, KeyRole};
 use super::space;
 use crate::arn::{Arn, ArnPattern, ShortArn};
 use crate::context::Context;
@@ -244,10 +245,22 @@ fn bundle_unknowns(statement: &str) -> Vec<String> {
         .policy
         .unwrap();
     let mut atoms = super::model::Atoms::default();
-    let varies = |k: &str| crate::keys::caller_supplies(k);
+    // As `compare_bundles` reads keys, with one web identity provider (`idp.example`).
+    let role = |k: &str| {
+        if k == "aws:federatedprovider" || k.starts_with("idp.example:") {
+            KeyRole::WebIdentity
+        } else if super::model::is_session_key(k) {
+            KeyRole::Session
+        } else if crate::keys::caller_supplies(k) {
+            KeyRole::Caller
+        } else {
+            KeyRole::Server
+        }
+    };
     for s in p.statements.iter() {
-        atoms.add_statement(s, "here", &varies);
+        atoms.add_statement(s, "here", &role);
     }
+    atoms.session_space(space::MAX_STATES);
     atoms.unknowns.iter().map(|u| u.feature.clone()).collect()
 }
 
@@ -277,4 +290,241 @@ fn in_a_bundle_what_a_principal_fixes_is_decided_and_what_it_does_not_is_unknown
     // A variable in `Resource`.
     let home = r#"{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b/${aws:username}/*"}"#;
     assert_eq!(bundle_unknowns(home), ["a policy variable in `Resource`"]);
+}
+
+#[test]
+fn in_a_bundle_session_facts_are_decided_and_web_identity_keys_are_unknown() {
+    // MFA, its age, the issue time, the source identity and a session tag: dimensions of
+    // their own, compared as their values are.
+    let session = r#"{"Effect":"Allow","Action":"*","Resource":"*","Condition":{
+        "Bool":{"aws:MultiFactorAuthPresent":"true"},
+        "NumericLessThan":{"aws:MultiFactorAuthAge":"3600"},
+        "DateGreaterThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"},
+        "StringLike":{"aws:SourceIdentity":"ops-*","aws:PrincipalTag/team":"a*"}}}"#;
+    assert!(
+        bundle_unknowns(session).is_empty(),
+        "{:?}",
+        bundle_unknowns(session)
+    );
+    // MFA's presence has two values and absence, all tried: any operator is decided.
+    let present = r#"{"Effect":"Allow","Action":"*","Resource":"*",
+        "Condition":{"ForAnyValue:StringEqualsIgnoreCase":{"aws:MultiFactorAuthPresent":"TRUE"}}}"#;
+    assert!(bundle_unknowns(present).is_empty());
+    // A session's value compared as another type than it has: not modelled.
+    let age_text = r#"{"Effect":"Allow","Action":"*","Resource":"*",
+        "Condition":{"StringLike":{"aws:MultiFactorAuthAge":"1*"}}}"#;
+    assert_eq!(
+        bundle_unknowns(age_text),
+        ["`StringLike` on `aws:multifactorauthage`, a session's value, compared as string"]
+    );
+    // A session tag in a policy variable can differ per session.
+    let variable = r#"{"Effect":"Allow","Action":"*","Resource":"*",
+        "Condition":{"StringEquals":{"aws:PrincipalAccount":"${aws:PrincipalTag/account}"}}}"#;
+    assert_eq!(
+        bundle_unknowns(variable),
+        ["`StringEquals` with a policy variable (`${aws:principaltag/account}`)"]
+    );
+    // A web identity token's key: UNKNOWN where an IAM principal's request reads it...
+    let web = r#"{"Effect":"Allow","Action":"*","Resource":"*",
+        "Condition":{"StringEquals":{"idp.example:sub":"ci","aws:FederatedProvider":"x"}}}"#;
+    assert_eq!(
+        bundle_unknowns(web),
+        [
+            "`StringEquals` on `aws:federatedprovider`, a web identity session's key, which a bundle comparison does not model",
+            "`StringEquals` on `idp.example:sub`, a web identity session's key, which a bundle comparison does not model",
+        ]
+    );
+    // ...and not in a statement that grants to the provider alone, which applies to no
+    // IAM principal.
+    let trust = r#"{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/idp.example"},
+        "Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"idp.example:aud":"x"}}}"#;
+    let text = format!(r#"{{"Version":"2012-10-17","Statement":[{trust}]}}"#);
+    let p = crate::policy::parse_text(&text, crate::policy::PolicyKind::Trust, "p")
+        .policy
+        .unwrap();
+    let mut atoms = model::Atoms::default();
+    for s in p.statements.iter() {
+        atoms.add_statement(s, "here", &|k: &str| {
+            if k.starts_with("idp.example:") {
+                KeyRole::WebIdentity
+            } else {
+                KeyRole::Caller
+            }
+        });
+    }
+    assert!(atoms.unknowns.is_empty(), "{:?}", atoms.unknowns);
+}
+
+#[test]
+fn strings_of_a_least_length_realise_every_vector_long_strings_do() {
+    for patterns in [&["a*"][..], &["ab", "a?", "*b"], &[], &["a", "?"]] {
+        let tokens: Vec<_> = patterns.iter().map(|p| glob_tokens(p).collect()).collect();
+        let w = space::strings_from(&tokens, &[], 2, space::MAX_STATES);
+        assert!(w.complete);
+        assert!(w.values.iter().all(|v| v.chars().count() >= 2), "{w:?}");
+        let compiled: Vec<Pattern> = patterns.iter().map(|p| Pattern::new(p)).collect();
+        let preds: Vec<Pred<'_>> = compiled
+            .iter()
+            .map(|p| Box::new(move |s: &String| p.matches(s)) as Pred<'_>)
+            .collect();
+        let refs: Vec<&dyn Fn(&String) -> bool> = preds.iter().map(|b| &**b).collect();
+        let long: Vec<String> = all_strings(&['a', 'b', 'x'], 5)
+            .into_iter()
+            .filter(|s| s.len() >= 2)
+            .collect();
+        assert_eq!(
+            vectors(&w.values, &refs),
+            vectors(&long, &refs),
+            "{patterns:?}: {:?}",
+            w.values
+        );
+    }
+}
+
+/// The region of `x` among sorted breakpoints: below, at or between them.
+fn region(points: &[i64], x: i64) -> Vec<std::cmp::Ordering> {
+    points.iter().map(|p| x.cmp(p)).collect()
+}
+
+#[test]
+fn session_ages_and_issue_times_take_the_largest_of_every_region_a_session_can_be_in() {
+    // Ages: whole seconds in 0..=oldest; brute force over every one.
+    let oldest = 60u64;
+    for (points, lifetime) in [
+        (vec![10.0], 30),
+        (vec![0.0, 10.5, 20.0, 59.0], 5),
+        (vec![-3.0, 100.0], 30),
+        (vec![], 30),
+    ] {
+        let w = model::age_witnesses(&points, lifetime, oldest);
+        let ints: Vec<i64> = points.iter().map(|p: &f64| (p * 2.0) as i64).collect();
+        let reg = |a: u64| region(&ints, a as i64 * 2);
+        let found: BTreeSet<_> = w.iter().map(|a| reg(*a)).collect();
+        let brute: BTreeSet<_> = (0..=oldest).map(reg).collect();
+        assert_eq!(found, brute, "{points:?}: {w:?}");
+        for a in &w {
+            // The largest of its region, or at least the lifetime when unbounded above.
+            let next_same = (*a + 1..=oldest).any(|b| reg(b) == reg(*a));
+            assert!(!next_same || *a >= lifetime, "{points:?}: {a}");
+        }
+    }
+    // Issue times: whole seconds in the window; instants in ms.
+    let (earliest, latest) = (100i64, 130i64);
+    for points in [
+        vec![110_000i64],
+        vec![110_500, 111_000, 129_999],
+        vec![50_000, 200_000],
+        vec![],
+    ] {
+        let w = model::issue_witnesses(&points, earliest, latest);
+        let reg = |s: i64| region(&points, s * 1000);
+        let found: BTreeSet<_> = w.iter().map(|s| reg(*s)).collect();
+        let brute: BTreeSet<_> = (earliest..=latest).map(reg).collect();
+        assert_eq!(found, brute, "{points:?}: {w:?}");
+        for s in &w {
+            assert!((earliest..=latest).contains(s));
+            assert!(
+                !(*s + 1..=latest).any(|t| reg(t) == reg(*s)),
+                "{points:?}: {s} is not the latest of its region"
+            );
+        }
+    }
+}
+
+/// The session space of one statement with `conditions`.
+fn session_space(conditions: &str) -> model::SessionSpace {
+    let text = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{conditions}}}]}}"#
+    );
+    let p = crate::policy::parse_text(&text, crate::policy::PolicyKind::Identity, "p")
+        .policy
+        .unwrap();
+    let mut atoms = model::Atoms::default();
+    for s in p.statements.iter() {
+        atoms.add_statement(s, "here", &|k: &str| {
+            if model::is_session_key(k) {
+                KeyRole::Session
+            } else {
+                KeyRole::Caller
+            }
+        });
+    }
+    atoms.session_space(space::MAX_STATES)
+}
+
+#[test]
+fn a_session_is_issued_within_its_lifetime() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    // Issued more than 5,000 s ago (2027-01-15T06:36:40Z): a session of a role that lasts
+    // 12 hours may be, one of a role that lasts an hour may not.
+    let space = session_space(r#"{"DateLessThan":{"aws:TokenIssueTime":"2027-01-15T06:36:40Z"}}"#);
+    let old = |lifetime: u64| {
+        space
+            .sessions(true, lifetime, now)
+            .iter()
+            .any(|f| f.issued_at < 1_800_000_000 - 5_000)
+    };
+    assert!(old(43_200));
+    assert!(!old(3_600));
+    assert!(
+        space
+            .sessions(true, 3_600, now)
+            .iter()
+            .all(|f| f.issued_at > 1_800_000_000 - 3_600)
+    );
+}
+
+#[test]
+fn witness_sessions_are_ones_a_server_could_hold() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let now = UNIX_EPOCH + Duration::from_millis(1_800_000_000_500);
+    let now_s = 1_800_000_000i64;
+    // MFA within 300 s, a session issued 1,000 s ago or earlier, a source identity and a
+    // tag: no session issued before its MFA, none with a tag or identity STS refuses.
+    let space = session_space(
+        r#"{"NumericLessThan":{"aws:MultiFactorAuthAge":"300"},
+        "DateLessThanEquals":{"aws:TokenIssueTime":"2027-01-15T07:43:20Z"},
+        "StringEquals":{"aws:SourceIdentity":"a","aws:PrincipalTag/team":"bad#value"}}"#,
+    );
+    assert!(space.read);
+    let roles = space.sessions(true, 43_200, now);
+    let users = space.sessions(false, model::USER_SESSION_LIFETIME, now);
+
+    // 2027-01-15T07:43:20Z is 1,000 s before now.
+    let cutoff = now_s - 1_000;
+    for f in roles.iter().chain(&users) {
+        assert!(f.issued_at <= now_s);
+        if let Some(age) = f.mfa_age {
+            assert!(age as i64 >= now_s - f.issued_at, "{f:?}");
+        }
+        assert!(f.source_identity.as_ref().is_none_or(|s| s.len() >= 2));
+        assert!(f.tags.iter().all(|(_, v)| v != "bad#value"));
+    }
+    // A recent MFA in a session issued before the cutoff: no session has it.
+    assert!(
+        !roles
+            .iter()
+            .any(|f| f.mfa_age.is_some_and(|a| a < 300) && f.issued_at <= cutoff)
+    );
+    // Each other pair of regions is tried: MFA within 300 s in a recent session, and an
+    // older MFA in an older one.
+    assert!(
+        roles
+            .iter()
+            .any(|f| f.mfa_age.is_some_and(|a| a < 300) && f.issued_at > cutoff)
+    );
+    assert!(
+        roles
+            .iter()
+            .any(|f| f.mfa_age.is_some_and(|a| a >= 300) && f.issued_at <= cutoff)
+    );
+    // A user's session carries no tags and no source identity.
+    assert!(
+        users
+            .iter()
+            .all(|f| f.tags.is_empty() && f.source_identity.is_none())
+    );
+    assert!(roles.iter().any(|f| !f.tags.is_empty()));
+    assert!(roles.iter().any(|f| f.source_identity.is_some()));
 }

@@ -802,6 +802,36 @@ impl SessionCallers {
 
 // === Validation ===
 
+/// An inline session policy as STS checks it (`Policy` of `AssumeRole*`): at most
+/// [`MAX_POLICY_CHARS`] characters, a valid session policy; the parsed policy.
+pub fn session_policy(t: &str) -> Result<policy::Policy, StsError> {
+    // Counted before anything is parsed: every input is hostile.
+    let chars = t.chars().count();
+    if chars == 0 || chars > MAX_POLICY_CHARS {
+        return Err(StsError::validation(format!(
+            "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length {}",
+            if chars == 0 {
+                "greater than or equal to 1".to_owned()
+            } else {
+                format!("less than or equal to {MAX_POLICY_CHARS}")
+            }
+        )));
+    }
+    let parsed = policy::parse_text(t, PolicyKind::Session, "session-policy");
+    if let Some(f) = parsed.errors().next() {
+        return Err(StsError::new(
+            Code::MalformedPolicyDocument,
+            format!("the session policy is not valid: {f}"),
+        ));
+    }
+    parsed.policy.ok_or_else(|| {
+        StsError::new(
+            Code::MalformedPolicyDocument,
+            "the session policy is not valid",
+        )
+    })
+}
+
 /// The session policies of a call, checked: the inline text compiled as AWS validates an
 /// identity policy, and the managed ARNs found in the snapshot.
 struct SessionPolicies {
@@ -833,25 +863,7 @@ impl SessionPolicies {
         let minified = match text {
             None => None,
             Some(t) => {
-                // Counted before anything is parsed: every input is hostile.
-                let chars = t.chars().count();
-                if chars == 0 || chars > MAX_POLICY_CHARS {
-                    return Err(StsError::validation(format!(
-                        "1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length {}",
-                        if chars == 0 {
-                            "greater than or equal to 1".to_owned()
-                        } else {
-                            format!("less than or equal to {MAX_POLICY_CHARS}")
-                        }
-                    )));
-                }
-                let parsed = policy::parse_text(t, PolicyKind::Session, "session-policy");
-                if let Some(f) = parsed.errors().next() {
-                    return Err(StsError::new(
-                        Code::MalformedPolicyDocument,
-                        format!("the session policy is not valid: {f}"),
-                    ));
-                }
+                session_policy(t)?;
                 let value: serde_json::Value = serde_json::from_str(t)
                     .map_err(|e| StsError::new(Code::MalformedPolicyDocument, format!("{e}")))?;
                 Some(value.to_string())
@@ -949,7 +961,8 @@ fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), StsErr
     Ok(())
 }
 
-fn session_name_char(c: char) -> bool {
+/// A character of a role session name or a source identity (`[\w+=,.@-]`).
+pub fn session_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
 }
 
@@ -960,7 +973,7 @@ fn check_session_name(name: &str) -> Result<(), StsError> {
 }
 
 /// `SourceIdentity`: `[\w+=,.@-]{2,64}`, and not starting with `aws:` (AWS reserves it).
-fn check_source_identity(si: &str) -> Result<(), StsError> {
+pub fn check_source_identity(si: &str) -> Result<(), StsError> {
     check_len("sourceIdentity", si, 2, 64)?;
     check_pattern("sourceIdentity", si, "[\\w+=,.@-]*", session_name_char)?;
     if si
@@ -974,11 +987,15 @@ fn check_source_identity(si: &str) -> Result<(), StsError> {
     Ok(())
 }
 
+/// A character of a tag key or value as IAM and STS allow them (`[\p{L}\p{Z}\p{N}_.:/=+\-@]`).
+pub fn tag_char(c: char) -> bool {
+    c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
+}
+
 /// Tag keys and values as IAM and STS allow them (`[\p{L}\p{Z}\p{N}_.:/=+\-@]`), a key at
 /// most once (case-insensitively), and the transitive keys' count.
-fn check_tags(tags: &[(String, String)], transitive: &[String]) -> Result<(), StsError> {
+pub fn check_tags(tags: &[(String, String)], transitive: &[String]) -> Result<(), StsError> {
     const PATTERN: &str = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*";
-    let tag_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
     if tags.len() > MAX_TAGS {
         return Err(constraint(
             "tags",
