@@ -328,6 +328,7 @@ pub fn answer(
         decisions: 0,
         assumers: HashMap::new(),
         mfa: false,
+        side: None,
     };
     let universe_len;
     let mut items = Vec::new();
@@ -718,6 +719,8 @@ struct Walk<'a> {
     assumers: HashMap<String, Vec<(String, Option<String>)>>,
     /// Whether `AssumeRole` is asked with an MFA code presented.
     mfa: bool,
+    /// The snapshot's resource side, gathered once for every action searched.
+    side: Option<crate::snapshot::ResourceSide<'a>>,
 }
 
 impl<'a> Walk<'a> {
@@ -753,6 +756,7 @@ impl<'a> Walk<'a> {
                 decisions: 0,
                 assumers: HashMap::new(),
                 mfa: self.mfa,
+                side: None,
             };
             part.iter()
                 .map(|s| {

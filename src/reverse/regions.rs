@@ -22,7 +22,7 @@ use crate::eval::{self, Decision, Outcome};
 use crate::matcher::Token;
 use crate::policy::{Effect, PolicyKind, Statement};
 use crate::request::{Action, PrincipalKind, parse_resource};
-use crate::snapshot::{Question, Resolved};
+use crate::snapshot::{Question, Resolved, ResourceSide};
 
 use super::{Walk, statement_name};
 
@@ -84,6 +84,22 @@ impl<'a> Walk<'a> {
         action: &Action,
         types: &[ArnPattern],
     ) -> Search {
+        let side = self
+            .side
+            .take()
+            .unwrap_or_else(|| self.snapshot.resource_side());
+        let found = self.search_in(&side, who, action, types);
+        self.side = Some(side);
+        found
+    }
+
+    fn search_in(
+        &mut self,
+        side: &ResourceSide<'a>,
+        who: &Resolved<'a>,
+        action: &Action,
+        types: &[ArnPattern],
+    ) -> Search {
         let star = CallerView::of(self.context);
         let decide_on = |walk: &mut Walk<'a>, resource: &str| -> Option<Outcome> {
             let arn = parse_resource(resource).ok()?;
@@ -111,7 +127,6 @@ impl<'a> Walk<'a> {
                 .flat_map(|p| p.statements.iter())
                 .any(|s| s.effect == Effect::Allow && relevant(s))
         };
-        let side = self.snapshot.resource_side();
         let assume = eval::resource_policy_required(action.as_str()) && action.service() == "sts";
         let layers = self.snapshot.principal_layers(who);
         // Without an allowing statement on the principal's side or the resource side, only
