@@ -83,7 +83,8 @@ fn main() -> anyhow::Result<()> {
                 let ctx = context(&r.context);
                 let started = Instant::now();
                 let items =
-                    reverse::answer_all(&snapshot, &who_can(r), &ctx, Some(1_000), &limits, now)?;
+                    reverse::answer_all(&snapshot, &who_can(r), &ctx, Some(1_000), &limits, now)?
+                        .items;
                 times.push(started.elapsed());
                 found += items.len();
             }
@@ -101,13 +102,14 @@ fn main() -> anyhow::Result<()> {
         ] {
             let mut times = Vec::new();
             let mut found = 0;
+            let mut undecided = 0;
             for r in org.requests.iter().take(50) {
                 let q = Query::WhatCan {
                     principal: r.principal.clone(),
                     resource: resource.clone().map(|_| r.resource.clone()),
                 };
                 let started = Instant::now();
-                let items = reverse::answer_all(
+                let a = reverse::answer_all(
                     &snapshot,
                     &q,
                     &context(&[]),
@@ -116,10 +118,48 @@ fn main() -> anyhow::Result<()> {
                     now,
                 )?;
                 times.push(started.elapsed());
-                found += items.len();
+                found += a.items.len();
+                undecided += a.undecided.len();
             }
             report(label, &mut times, found);
+            println!("  undecided actions in all: {undecided}");
         }
+        // CanAny: each request's principal, on the first resource type of its action.
+        let mut times = Vec::new();
+        let mut found = 0;
+        let mut undecided = 0;
+        for r in org.requests.iter().take(50) {
+            let (service, name) = r.action.split_once(':').unwrap_or_default();
+            let Some(t) = snapshot.catalog().actions().find_map(|(s, a)| {
+                (s.prefix == service && a.name == name)
+                    .then(|| a.resource_types.first().map(|t| format!("{service}:{t}")))
+                    .flatten()
+            }) else {
+                continue;
+            };
+            let q = Query::CanAny {
+                principal: r.principal.clone(),
+                resource_type: t,
+            };
+            let started = Instant::now();
+            let a = reverse::answer_all(
+                &snapshot,
+                &q,
+                &context(&[]),
+                Some(1_000),
+                &Limits::default(),
+                now,
+            )?;
+            times.push(started.elapsed());
+            found += a.items.len();
+            undecided += a.undecided.len();
+        }
+        report(
+            "CanAny, one principal, the first resource type of an action",
+            &mut times,
+            found,
+        );
+        println!("  undecided actions in all: {undecided}");
     }
 
     let mut c = Criterion::default().configure_from_args();
