@@ -389,8 +389,13 @@ impl Server {
         };
 
         // Health follows the snapshot: NOT_SERVING until one is loaded.
+        let services = Served {
+            sts: credentials.is_some(),
+            admin: fleet_admin.is_some(),
+            analysis,
+        };
         let (health, health_service) = tonic_health::server::health_reporter();
-        set_health(&health, ServingStatus::NotServing).await;
+        set_health(&health, ServingStatus::NotServing, services).await;
         let health_task = {
             let health = health.clone();
             let mut revision = published.subscribe();
@@ -401,7 +406,7 @@ impl Server {
                     r = revision.wait_for(|r| *r > 0) => r.is_ok(),
                 };
                 if ready {
-                    set_health(&health, ServingStatus::Serving).await;
+                    set_health(&health, ServingStatus::Serving, services).await;
                 }
             })
         };
@@ -523,7 +528,7 @@ impl Server {
             }
         };
         if drain {
-            set_health(&health, ServingStatus::NotServing).await;
+            set_health(&health, ServingStatus::NotServing, services).await;
             let _ = grpc_stop.send(());
             match tokio::time::timeout(config.drain_timeout, &mut grpc_task).await {
                 Ok(Ok(Err(e))) if result.is_ok() => result = Err(ServeError::Grpc(e)),
@@ -641,19 +646,47 @@ async fn bind_credentials(
     })
 }
 
-async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+/// Which of the optional services this server answers.
+#[derive(Debug, Clone, Copy)]
+struct Served {
+    /// `warden.v1.Sts` (registered only with credentials configured).
+    sts: bool,
+    /// `warden.v1.Admin` (registered only in fleet mode).
+    admin: bool,
+    /// `warden.v1.Analysis` answers (registered either way; without `--analysis` every
+    /// call is PERMISSION_DENIED).
+    analysis: bool,
+}
+
+/// Every registered service's health: `status`, except `warden.v1.Analysis` without
+/// `--analysis`, which is never SERVING. A service not registered is not reported (a
+/// health check for it is NOT_FOUND).
+async fn set_health(
+    health: &tonic_health::server::HealthReporter,
+    status: ServingStatus,
+    served: Served,
+) {
     health.set_service_status("", status).await;
     health.set_service_status(grpc::SERVICE_NAME, status).await;
     health
         .set_service_status(grpc::check::SERVICE_NAME, status)
         .await;
+    if served.sts {
+        health
+            .set_service_status(grpc::sts::SERVICE_NAME, status)
+            .await;
+    }
+    if served.admin {
+        health
+            .set_service_status(grpc::admin::SERVICE_NAME, status)
+            .await;
+    }
+    let analysis = if served.analysis {
+        status
+    } else {
+        ServingStatus::NotServing
+    };
     health
-        .set_service_status(grpc::sts::SERVICE_NAME, status)
-        .await;
-    health
-        .set_service_status(grpc::admin::SERVICE_NAME, status)
-        .await;
-    health
-        .set_service_status(grpc::analysis::SERVICE_NAME, status)
+        .set_service_status(grpc::analysis::SERVICE_NAME, analysis)
         .await;
 }

@@ -777,6 +777,29 @@ async fn health_and_reflection_answer() {
         h.status(),
         tonic_health::pb::health_check_response::ServingStatus::Serving
     );
+    // Analysis is registered but off without --analysis (every call PERMISSION_DENIED):
+    // never SERVING. STS and Admin are not registered without credentials or a fleet:
+    // health does not know them.
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "warden.v1.Analysis".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        h.status(),
+        tonic_health::pb::health_check_response::ServingStatus::NotServing
+    );
+    for service in ["warden.v1.Sts", "warden.v1.Admin"] {
+        let e = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{service}: {e:?}");
+    }
 
     let mut reflection = ServerReflectionClient::new(server.channel().await);
     let asks = [

@@ -70,6 +70,18 @@ async fn reverse_queries_are_off_without_the_flag() {
 async fn who_can_through_the_server_pages_and_refuses_stale_cursors() {
     let server = Server::start(&["--analysis"]);
     let mut c = AnalysisClient::new(server.channel().await);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "warden.v1.Analysis".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        h.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
 
     // The documented story: only BreakGlass deletes production orders, and the security
     // account's root (with MFA) may become it.
