@@ -1111,22 +1111,29 @@ impl<'a> Walk<'a> {
                     });
                     return None;
                 }
-                match self.search(who, &action, &types) {
-                    regions::Search::Allowed { resource, outcome } => {
+                match self.search(who, &action, &types, true) {
+                    regions::Search::Allowed {
+                        resource,
+                        outcome,
+                        region,
+                    } => {
                         if patterns.len() >= self.limits.max_patterns {
                             more = true;
                         } else {
-                            let (pattern, from) = if types.is_empty() {
-                                ("*".to_owned(), "no resource-level permissions")
-                            } else {
-                                (
+                            let (pattern, from) = match region {
+                                regions::Region::Star => ("*".to_owned(), "the resource `*`"),
+                                regions::Region::Types => (
                                     types
                                         .iter()
                                         .map(ArnPattern::text)
                                         .collect::<Vec<_>>()
                                         .join(", "),
                                     "every resource of the action's types, split by every statement that can decide it",
-                                )
+                                ),
+                                regions::Region::Elsewhere => (
+                                    "*".to_owned(),
+                                    "every ARN outside the action's types (which Authorize decides too), split by every statement that can decide it",
+                                ),
                             };
                             patterns.push(PatternItem {
                                 pattern,
@@ -1212,8 +1219,10 @@ impl<'a> Walk<'a> {
             });
             return None;
         }
-        match self.search(who, &action, types) {
-            regions::Search::Allowed { resource, outcome } => Some(WitnessItem {
+        match self.search(who, &action, types, false) {
+            regions::Search::Allowed {
+                resource, outcome, ..
+            } => Some(WitnessItem {
                 action: a.name.clone(),
                 access: access_name(a.access),
                 resource,

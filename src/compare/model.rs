@@ -134,6 +134,11 @@ impl Atoms {
         self.resources.push(segments);
     }
 
+    /// The resource regions added so far (each given by [`space::segments`]).
+    pub fn resource_segments(&self) -> &[[Vec<Token>; 6]] {
+        &self.resources
+    }
+
     /// Keeps only the resource regions that some ARN of `within` can fall in (each
     /// given by [`space::segments`]), once each: a pattern no resource of `within`
     /// matches splits nothing there, and the exploration grows with every pattern kept.

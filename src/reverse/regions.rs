@@ -28,12 +28,28 @@ use super::{Walk, statement_name};
 
 /// What a search over every resource found.
 pub(super) enum Search {
-    /// Allowed on `resource` (a witness of its region), as `outcome` decides.
-    Allowed { resource: String, outcome: Outcome },
+    /// Allowed on `resource` (a witness of its region, in `region`), as `outcome` decides.
+    Allowed {
+        resource: String,
+        outcome: Outcome,
+        region: Region,
+    },
     /// Allowed on no resource: every region was decided.
     Denied,
     /// No allowed witness, but some region could not be told apart: why.
     Undecided(String),
+}
+
+/// Where an allowed witness lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Region {
+    /// The resource `*` (as a request for an action without resource-level permissions
+    /// names it).
+    Star,
+    /// An ARN of one of the action's resource types.
+    Types,
+    /// An ARN of no type of the action, which `Authorize` decides all the same.
+    Elsewhere,
 }
 
 /// A catalog ARN format (`arn:${Partition}:orders:${Region}:${Account}:order/${OrderId}`)
@@ -76,19 +92,20 @@ fn account_segments(account: &str) -> [Vec<Token>; 6] {
 
 impl<'a> Walk<'a> {
     /// Whether `who` may do `action` to some resource matching one of `types` (ARN
-    /// patterns of resource types; empty: the action has no resource-level permissions
-    /// and is asked on `*`).
+    /// patterns of resource types) or, when `everywhere`, to any resource a request can
+    /// name: `*` and every ARN, of the action's types first.
     pub(super) fn search(
         &mut self,
         who: &Resolved<'a>,
         action: &Action,
         types: &[ArnPattern],
+        everywhere: bool,
     ) -> Search {
         let side = self
             .side
             .take()
             .unwrap_or_else(|| self.snapshot.resource_side());
-        let found = self.search_in(&side, who, action, types);
+        let found = self.search_in(&side, who, action, types, everywhere);
         self.side = Some(side);
         found
     }
@@ -99,6 +116,7 @@ impl<'a> Walk<'a> {
         who: &Resolved<'a>,
         action: &Action,
         types: &[ArnPattern],
+        everywhere: bool,
     ) -> Search {
         let star = CallerView::of(self.context);
         let decide_on = |walk: &mut Walk<'a>, resource: &str| -> Option<Outcome> {
@@ -111,14 +129,18 @@ impl<'a> Walk<'a> {
             };
             Some(walk.decide(who, &q))
         };
-        if types.is_empty() {
-            return match decide_on(self, "*") {
-                Some(o) if o.decision == Decision::Allow => Search::Allowed {
-                    resource: "*".to_owned(),
-                    outcome: o,
-                },
-                _ => Search::Denied,
+        if everywhere
+            && let Some(o) = decide_on(self, "*")
+            && o.decision == Decision::Allow
+        {
+            return Search::Allowed {
+                resource: "*".to_owned(),
+                outcome: o,
+                region: Region::Star,
             };
+        }
+        if types.is_empty() && !everywhere {
+            return Search::Denied;
         }
         let relevant = |s: &Statement| s.actions.matches(action.service(), action.name());
         let allows = |set: &PolicySet| {
@@ -155,7 +177,8 @@ impl<'a> Walk<'a> {
             // A role is assumed through its trust policy, found by its exact ARN: no
             // other resource can be allowed, so the roles are every region.
             for (_, arn, _) in &side.roles {
-                if !of_type(arn) {
+                let in_types = of_type(arn);
+                if !in_types && !everywhere {
                     continue;
                 }
                 if let Some(o) = decide_on(self, arn)
@@ -164,6 +187,11 @@ impl<'a> Walk<'a> {
                     return Search::Allowed {
                         resource: (*arn).to_owned(),
                         outcome: o,
+                        region: if in_types {
+                            Region::Types
+                        } else {
+                            Region::Elsewhere
+                        },
                     };
                 }
             }
@@ -220,36 +248,89 @@ impl<'a> Walk<'a> {
                 "a resource type of {action} has no ARN pattern to split"
             ));
         }
-        for s in &within {
-            atoms.add_resource_segments(s.clone());
+        let mut unknowns: Vec<String> = Vec::new();
+        // The action's types first, then (everywhere) each region of services in turn:
+        // an ARN is in exactly one, and within it the service part decides nothing more.
+        let mut groups: Vec<(Vec<[Vec<Token>; 6]>, bool)> = Vec::new();
+        if !within.is_empty() {
+            groups.push((within, true));
         }
-        // Only the patterns some resource of the action's types can match split them.
-        atoms.keep_resources_within(&within);
-        let witnesses = atoms.resource_witnesses(self.limits.max_states, self.limits.max_regions);
-        for w in witnesses {
-            if !of_type(&w) {
-                continue;
+        if everywhere {
+            let services: Vec<Vec<Token>> = {
+                let mut seen = std::collections::HashSet::new();
+                atoms
+                    .resource_segments()
+                    .iter()
+                    .filter_map(|r| r.get(2).cloned())
+                    .filter(|t| seen.insert(t.clone()))
+                    .collect()
+            };
+            let found = space::strings(&services, &[':'], self.limits.max_states);
+            if !found.complete {
+                unknowns.push(format!(
+                    "-: the services' regions exceed the exploration bound ({} states)",
+                    self.limits.max_states
+                ));
             }
-            if let Some(o) = decide_on(self, &w)
-                && o.decision == Decision::Allow
-            {
-                return Search::Allowed {
-                    resource: w,
-                    outcome: o,
-                };
+            for w in found.values {
+                let mut segments: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
+                if let Some(slot) = segments.get_mut(2) {
+                    *slot = w.chars().map(Token::Lit).collect();
+                }
+                groups.push((vec![segments], false));
             }
         }
-        if atoms.unknowns.is_empty() {
+        for (within, of_types) in groups {
+            let mut part = atoms.clone();
+            for s in &within {
+                part.add_resource_segments(s.clone());
+            }
+            // Only the patterns some resource of the part can match split it.
+            part.keep_resources_within(&within);
+            let witnesses =
+                part.resource_witnesses(self.limits.max_states, self.limits.max_regions);
+            for w in witnesses {
+                if w == "*" {
+                    continue;
+                }
+                let in_types = of_type(&w);
+                if of_types != in_types {
+                    // A types' witness outside them, or an ARN of the types met again
+                    // among the services (decided in the first part).
+                    continue;
+                }
+                if let Some(o) = decide_on(self, &w)
+                    && o.decision == Decision::Allow
+                {
+                    return Search::Allowed {
+                        resource: w,
+                        outcome: o,
+                        region: if in_types {
+                            Region::Types
+                        } else {
+                            Region::Elsewhere
+                        },
+                    };
+                }
+            }
+            unknowns.extend(
+                part.unknowns
+                    .iter()
+                    .map(|u| format!("{}: {}", u.place, u.feature)),
+            );
+        }
+        unknowns.extend(
+            atoms
+                .unknowns
+                .iter()
+                .map(|u| format!("{}: {}", u.place, u.feature)),
+        );
+        unknowns.sort();
+        unknowns.dedup();
+        if unknowns.is_empty() {
             Search::Denied
         } else {
-            Search::Undecided(
-                atoms
-                    .unknowns
-                    .iter()
-                    .map(|u| format!("{}: {}", u.place, u.feature))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+            Search::Undecided(unknowns.join("; "))
         }
     }
 }

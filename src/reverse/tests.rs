@@ -739,3 +739,76 @@ fn a_resource_part_read_from_the_resource_itself_is_undecided_not_denied() {
     assert!(u.why.contains("DavePolicy"), "{}", u.why);
     assert!(u.why.contains("reads the resource's own keys"), "{}", u.why);
 }
+
+/// `WhatCan` without a resource for dave under `policy`: each allowed action and the
+/// resource its answer names (checked Allow by `ask`).
+fn what_dave_can(policy: &str) -> BTreeMap<String, String> {
+    allowed_anywhere(
+        &example_with_dave(policy),
+        &Query::WhatCan {
+            principal: DAVE.into(),
+            resource: None,
+        },
+    )
+}
+
+#[test]
+fn an_action_without_resource_types_allowed_on_an_arn_is_found() {
+    // ListOrders has no resource-level permissions, so a service asks it on `*`; a caller
+    // may still name an ARN, and Authorize decides it: allowed there, so it is listed.
+    let found = what_dave_can(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:ListOrders",
+             "Resource": "arn:aws:orders:*:333333333333:order/*"}
+        ]}"#,
+    );
+    let resource = found
+        .get("orders:ListOrders")
+        .expect("ListOrders on an order");
+    assert!(resource.starts_with("arn:aws:orders:"), "{resource}");
+}
+
+#[test]
+fn an_action_allowed_only_on_the_resource_star_is_found() {
+    // Every ARN is denied; `*` itself is a resource a request may name.
+    let found = what_dave_can(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder", "Resource": "*"},
+            {"Effect": "Deny", "Action": "orders:GetOrder", "Resource": "arn:*:*:*:*:*"}
+        ]}"#,
+    );
+    assert_eq!(found.get("orders:GetOrder").map(String::as_str), Some("*"));
+}
+
+#[test]
+fn an_action_allowed_only_on_an_arn_of_another_type_is_found() {
+    // GetOrder on a database ARN is no order, but Authorize decides it: allowed on the
+    // databases whose name does not start with `warden-` (as a witness's does).
+    let found = what_dave_can(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:db:*:333333333333:database/*"},
+            {"Effect": "Deny", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:db:*:*:database/warden-*"}
+        ]}"#,
+    );
+    let resource = found
+        .get("orders:GetOrder")
+        .expect("GetOrder on a database");
+    assert!(resource.starts_with("arn:aws:db:"), "{resource}");
+    // CanAny asks about orders only: none.
+    let snapshot = example_with_dave(
+        r#"{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "orders:GetOrder",
+             "Resource": "arn:aws:db:*:333333333333:database/*"}
+        ]}"#,
+    );
+    let found = allowed_anywhere(
+        &snapshot,
+        &Query::CanAny {
+            principal: DAVE.into(),
+            resource_type: "orders:order".into(),
+        },
+    );
+    assert!(found.is_empty(), "{found:?}");
+}
