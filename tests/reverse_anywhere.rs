@@ -27,6 +27,9 @@ use warden::snapshot::Snapshot;
 /// A `WhatCan` query's answer is checked for this many random catalog actions (a
 /// `CanAny` query's for every action of its type).
 const SAMPLE: usize = 25;
+/// A `WhatCan` answer is also checked on this many random request resources of any
+/// service for each action.
+const OTHERS: usize = 20;
 /// Statements and queries of each kind (`WhatCan` anywhere, `CanAny`): 1,200 in all,
 /// about 35 s in a debug build.
 const QUERIES: [(usize, usize); 2] = [(1_000, 500), (10_000, 100)];
@@ -247,27 +250,33 @@ fn what_can_anywhere_and_can_any_miss_no_allowed_action() {
             // Every action allowed somewhere in the bounded space is in the answer.
             let service_resources: Vec<&str> =
                 org.requests.iter().map(|r| r.resource.as_str()).collect();
+            // `WhatCan` without a resource answers for every resource a request may name
+            // (`*`, ARNs of other types and services too); `CanAny` for the type's.
+            let what_can = i % 2 == 0;
             for action in &universe {
                 let ts = &types[action];
                 let service = action.split(':').next().unwrap();
                 let mut space: BTreeSet<String> = BTreeSet::new();
-                if ts.is_empty() {
-                    space.insert("*".into());
-                } else {
-                    for p in &patterns {
-                        if p.split(':')
-                            .nth(2)
-                            .is_some_and(|s| s == service || s.contains('*'))
-                        {
-                            space.extend(fill(p, &accounts, &name));
-                        }
+                for p in &patterns {
+                    if p.split(':')
+                        .nth(2)
+                        .is_some_and(|s| s == service || s.contains('*'))
+                    {
+                        space.extend(fill(p, &accounts, &name));
                     }
-                    space.extend(
-                        service_resources
-                            .iter()
-                            .filter(|r| r.split(':').nth(2) == Some(service))
-                            .map(|r| (*r).to_owned()),
-                    );
+                }
+                space.extend(
+                    service_resources
+                        .iter()
+                        .filter(|r| r.split(':').nth(2) == Some(service))
+                        .map(|r| (*r).to_owned()),
+                );
+                if what_can {
+                    space.insert("*".into());
+                    for _ in 0..OTHERS {
+                        space.insert(service_resources[pick(service_resources.len())].to_owned());
+                    }
+                } else {
                     space.retain(|r| {
                         let arn = Arn::parse(r);
                         ts.iter()
