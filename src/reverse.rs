@@ -29,8 +29,8 @@ use crate::snapshot::{Question, Resolved, Snapshot};
 use crate::sts::assume::may_assume;
 use crate::sts::grant::assumed_role_arn;
 
+pub use crate::bundle::catalog::format_pattern;
 pub use cursor::Cursor;
-pub use regions::format_pattern;
 
 /// The session name roles are asked under when a query names none.
 pub const DEFAULT_SESSION: &str = "warden-who-can";
@@ -456,7 +456,7 @@ pub fn answer(
             let actions = catalog_actions(snapshot, Some((&service, noun)));
             universe_len = actions.len();
             check_start(start, universe_len)?;
-            let types: Vec<ArnPattern> = regions::format_pattern(&format).into_iter().collect();
+            let types: Vec<ArnPattern> = format_pattern(&format).into_iter().collect();
             let mut witnesses = vec![format_witness(&format, who.principal().account.as_ref())];
             for c in walk.candidates(&who) {
                 if c.witness.split(':').nth(2) == Some(service.as_str())
@@ -673,25 +673,13 @@ fn access_name(a: crate::bundle::catalog::AccessLevel) -> &'static str {
 /// A witness ARN from a catalog ARN format: the partition `aws`, the region
 /// [`WITNESS_REGION`], the principal's account, and [`WITNESS_FILL`] for the rest.
 fn format_witness(format: &str, account: &str) -> String {
-    let mut out = String::new();
-    let mut rest = format;
-    while let Some(start) = rest.find("${") {
-        out.push_str(rest.get(..start).unwrap_or_default());
-        let after = rest.get(start + 2..).unwrap_or_default();
-        let Some(end) = after.find('}') else {
-            out.push_str(rest.get(start..).unwrap_or_default());
-            return out;
-        };
-        out.push_str(match after.get(..end).unwrap_or_default() {
-            "Partition" => "aws",
-            "Region" => WITNESS_REGION,
-            "Account" => account,
-            _ => WITNESS_FILL,
-        });
-        rest = after.get(end + 1..).unwrap_or_default();
-    }
-    out.push_str(rest);
-    out
+    crate::bundle::catalog::fill_format(format, |name| match name {
+        "Partition" => "aws",
+        "Region" => WITNESS_REGION,
+        "Account" => account,
+        _ => WITNESS_FILL,
+    })
+    .unwrap_or_else(|| format.to_owned())
 }
 
 /// A resource pattern of an allowing statement, and the witness decided for it.
@@ -1101,7 +1089,7 @@ impl<'a> Walk<'a> {
                     .iter()
                     .filter_map(|noun| {
                         let svc = self.snapshot.catalog().service(&a.service)?;
-                        regions::format_pattern(svc.resource_types.get(noun)?)
+                        format_pattern(svc.resource_types.get(noun)?)
                     })
                     .collect();
                 if types.len() < a.resource_types.len() {
@@ -1120,21 +1108,7 @@ impl<'a> Walk<'a> {
                         if patterns.len() >= self.limits.max_patterns {
                             more = true;
                         } else {
-                            let (pattern, from) = match region {
-                                regions::Region::Star => ("*".to_owned(), "the resource `*`"),
-                                regions::Region::Types => (
-                                    types
-                                        .iter()
-                                        .map(ArnPattern::text)
-                                        .collect::<Vec<_>>()
-                                        .join(", "),
-                                    "every resource of the action's types, split by every statement that can decide it",
-                                ),
-                                regions::Region::Elsewhere => (
-                                    "*".to_owned(),
-                                    "every ARN outside the action's types (which Authorize decides too), split by every statement that can decide it",
-                                ),
-                            };
+                            let (pattern, from) = region.described(&types);
                             patterns.push(PatternItem {
                                 pattern,
                                 from: from.to_owned(),

@@ -804,16 +804,12 @@ impl Snapshot {
             .map(|e| (e.order, &e.pattern, &*e.entry.set))
             .collect();
         patterns.sort_by_key(|p| p.0);
-        let mut roles: Vec<(&str, &str, Option<&PolicySet>)> = self
+        let mut roles: Vec<(&str, Option<&PolicySet>)> = self
             .roles
-            .iter()
-            .flat_map(|(account, roles)| {
-                roles
-                    .values()
-                    .map(move |r| (account.as_str(), r.arn.as_str(), r.trust.as_deref()))
-            })
+            .values()
+            .flat_map(|roles| roles.values().map(|r| (r.arn.as_str(), r.trust.as_deref())))
             .collect();
-        roles.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        roles.sort_by(|a, b| a.0.cmp(b.0));
         let mut accounts: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
         accounts.sort_unstable();
         let mut rcps: Vec<&PolicySet> = Vec::new();
@@ -1557,17 +1553,16 @@ impl<'a> Resolved<'a> {
 
 /// What the resource side of a decision depends on, besides the resource's ARN matched by
 /// statements' patterns (see [`Snapshot::resource_side`]): which resource policies bind
-/// (by exact ARN or by pattern), which role an `sts:` action names (`role/NAME` under any
-/// path, in its account), and the resource's account (its RCPs, its keys, whether the
-/// request is cross-account).
+/// (by exact ARN or by pattern), which role an `sts:` action names (by its exact ARN),
+/// and the resource's account (its RCPs, its keys, whether the request is cross-account).
 #[derive(Debug)]
 pub struct ResourceSide<'a> {
     /// Resource policies bound to one ARN, compared as text.
     pub exact: Vec<(&'a str, &'a PolicySet)>,
     /// Resource policies bound to an ARN pattern, in the bundle's order.
     pub patterns: Vec<(&'a ArnPattern, &'a PolicySet)>,
-    /// Every role: its account, its ARN and its trust policy.
-    pub roles: Vec<(&'a str, &'a str, Option<&'a PolicySet>)>,
+    /// Every role: its ARN and its trust policy, sorted by ARN.
+    pub roles: Vec<(&'a str, Option<&'a PolicySet>)>,
     /// Every account the snapshot knows, sorted.
     pub accounts: Vec<&'a str>,
     /// Every account's RCP levels, each set once.

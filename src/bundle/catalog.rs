@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::arn::{ArnPattern, ShortArn};
 use crate::json::{Node, Value};
 use crate::matcher::Pattern;
 
@@ -358,12 +359,14 @@ impl Catalog {
                     );
                     continue;
                 };
-                if !arn.starts_with("arn:") {
+                if !arn.starts_with("arn:") || format_pattern(arn).is_none() {
                     r.error(
                         "invalid-arn-format",
                         &format!("{mpath}.arn"),
                         m.value.pos,
-                        format!("`{arn}` is not an ARN format"),
+                        format!(
+                            "`{arn}` is not an ARN format: `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`, each `${{Name}}` closed"
+                        ),
                     );
                 }
                 resource_types.insert(m.key.clone(), arn.to_owned());
@@ -569,4 +572,31 @@ fn warden_service() -> Service {
         resource_types,
         condition_keys: Vec::new(),
     }
+}
+
+/// A catalog ARN format (`arn:${Partition}:orders:${Region}:${Account}:order/${OrderId}`)
+/// as the pattern of every ARN of its type: each `${...}` is `*`. `None` unless it has the
+/// six parts of an ARN and every `${` is closed.
+pub fn format_pattern(format: &str) -> Option<ArnPattern> {
+    let text = fill_format(format, |_| "*")?;
+    if text.splitn(6, ':').count() < 6 {
+        return None;
+    }
+    ArnPattern::new(&text, false, ShortArn::Never).ok()
+}
+
+/// A catalog ARN format with each `${NAME}` replaced by `fill(NAME)`; `None` when a `${`
+/// is not closed.
+pub fn fill_format<'f>(format: &str, fill: impl Fn(&str) -> &'f str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = format;
+    while let Some(start) = rest.find("${") {
+        out.push_str(rest.get(..start)?);
+        let after = rest.get(start + 2..)?;
+        let end = after.find('}')?;
+        out.push_str(fill(after.get(..end)?));
+        rest = after.get(end + 1..)?;
+    }
+    out.push_str(rest);
+    Some(out)
 }

@@ -481,6 +481,21 @@ fn catalog_files_are_checked() {
         1,
         75,
     );
+    // A format reverse queries cannot read as the pattern of its ARNs (an unclosed
+    // `${`, too few parts) is refused where it is written.
+    for arn in ["arn:${Partition}:ships:${Region", "arn:aws:ships"] {
+        let text = format!(
+            r#"{{"prefix": "ships", "resource_types": {{"boat": {{"arn": "{arn}"}}}}, "actions": {{}}}}"#
+        );
+        check(
+            &[("catalog/ships.json", &text)],
+            "catalog/ships.json",
+            "invalid-arn-format",
+            "$.resource_types.boat.arn",
+            1,
+            48,
+        );
+    }
     check(
         &[("catalog/iam.json", r#"{"prefix": "iam", "actions": {}}"#)],
         "catalog/iam.json",

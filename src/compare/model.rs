@@ -222,11 +222,9 @@ impl Atoms {
             let mut accounts: Vec<Vec<Token>> = Vec::new();
             if key == "aws:resourceaccount" {
                 match c.values_view() {
-                    ValuesView::Text(vs) => accounts.extend(
-                        vs.into_iter()
-                            .flatten()
-                            .map(|t| t.chars().map(Token::Lit).collect()),
-                    ),
+                    ValuesView::Text(vs) => {
+                        accounts.extend(vs.into_iter().flatten().map(space::literal));
+                    }
                     ValuesView::Like(vs) => {
                         accounts.extend(vs.into_iter().flatten().map(|p| p.tokens()));
                     }
@@ -234,7 +232,7 @@ impl Atoms {
                 }
                 for read in c.keys_read().skip(1) {
                     for v in ctx.get(read).map(ContextValue::values).unwrap_or_default() {
-                        accounts.push(v.chars().map(Token::Lit).collect());
+                        accounts.push(space::literal(v));
                     }
                 }
             } else if reads_account {
@@ -250,15 +248,12 @@ impl Atoms {
                     );
                 }
                 for v in ctx.get(key).map(ContextValue::values).unwrap_or_default() {
-                    accounts.push(v.chars().map(Token::Lit).collect());
+                    accounts.push(space::literal(v));
                 }
             }
             for account in accounts {
-                let mut segments: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
-                if let Some(slot) = segments.get_mut(4) {
-                    *slot = account;
-                }
-                self.resources.push(segments);
+                self.resources
+                    .push(space::only_segment(space::ACCOUNT, account));
             }
         }
     }

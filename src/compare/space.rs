@@ -102,6 +102,25 @@ pub fn strings_from(
     out
 }
 
+/// The ARN segment of the service and of the account (0 is `arn`).
+pub const SERVICE: usize = 2;
+pub const ACCOUNT: usize = 4;
+
+/// A text as the tokens that match it alone.
+pub fn literal(text: &str) -> Vec<Token> {
+    text.chars().map(Token::Lit).collect()
+}
+
+/// The segments of every ARN whose segment `index` matches `tokens`: every other
+/// segment `*`.
+pub fn only_segment(index: usize, tokens: Vec<Token>) -> [Vec<Token>; 6] {
+    let mut segments: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
+    if let Some(slot) = segments.get_mut(index) {
+        *slot = tokens;
+    }
+    segments
+}
+
 /// Whether some text matches both `a` and `b` (wildcard token lists): a search over pairs
 /// of positions, where a `*` may match nothing or eat the character the other side
 /// produces.

@@ -13,7 +13,7 @@
 //! feature cannot be split exactly (a policy variable that reads the resource's own keys)
 //! or the exploration reaches its bound, the answer says so instead of "no".
 
-use crate::arn::{ArnPattern, ShortArn};
+use crate::arn::ArnPattern;
 use crate::compare::model::Atoms;
 use crate::compare::space;
 use crate::compile::PolicySet;
@@ -52,42 +52,34 @@ pub(super) enum Region {
     Elsewhere,
 }
 
-/// A catalog ARN format (`arn:${Partition}:orders:${Region}:${Account}:order/${OrderId}`)
-/// as the pattern of every ARN of its type: each `${...}` is `*`.
-pub fn format_pattern(format: &str) -> Option<ArnPattern> {
-    let mut text = String::new();
-    let mut rest = format;
-    while let Some(start) = rest.find("${") {
-        text.push_str(rest.get(..start)?);
-        let after = rest.get(start + 2..)?;
-        let end = after.find('}')?;
-        text.push('*');
-        rest = after.get(end + 1..)?;
+impl Region {
+    /// The pattern a `WhatCan` item lists for a witness found here (the action's `types`),
+    /// and where it comes from.
+    pub(super) fn described(self, types: &[ArnPattern]) -> (String, &'static str) {
+        match self {
+            Region::Star => ("*".to_owned(), "the resource `*`"),
+            Region::Types => (
+                types
+                    .iter()
+                    .map(ArnPattern::text)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "every resource of the action's types, split by every statement that can decide it",
+            ),
+            Region::Elsewhere => (
+                "*".to_owned(),
+                "every ARN outside the action's types (which Authorize decides too), split by every statement that can decide it",
+            ),
+        }
     }
-    text.push_str(rest);
-    ArnPattern::new(&text, false, ShortArn::Never).ok()
 }
 
 /// The segments of an ARN compared as text (a resource policy bound to one ARN).
 fn literal(arn: &str) -> Option<[Vec<Token>; 6]> {
     let mut parts = arn.splitn(6, ':');
-    let segments: [Vec<Token>; 6] = std::array::from_fn(|_| {
-        parts
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .map(Token::Lit)
-            .collect()
-    });
+    let segments: [Vec<Token>; 6] =
+        std::array::from_fn(|_| space::literal(parts.next().unwrap_or_default()));
     (arn.split(':').count() >= 6).then_some(segments)
-}
-
-fn account_segments(account: &str) -> [Vec<Token>; 6] {
-    let mut segments: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
-    if let Some(slot) = segments.get_mut(4) {
-        *slot = account.chars().map(Token::Lit).collect();
-    }
-    segments
 }
 
 impl<'a> Walk<'a> {
@@ -160,7 +152,7 @@ impl<'a> Walk<'a> {
                 .any(|(k, set)| matches!(k, PolicyKind::Identity) && allows(set))
             || side.exact.iter().any(|(_, set)| allows(set))
             || side.patterns.iter().any(|(_, set)| allows(set))
-            || (assume && side.roles.iter().any(|(_, _, t)| t.is_some_and(allows)));
+            || (assume && side.roles.iter().any(|(_, t)| t.is_some_and(allows)));
         if !may_grant {
             return Search::Denied;
         }
@@ -176,7 +168,7 @@ impl<'a> Walk<'a> {
         if assume {
             // A role is assumed through its trust policy, found by its exact ARN: no
             // other resource can be allowed, so the roles are every region.
-            for (_, arn, _) in &side.roles {
+            for (arn, _) in &side.roles {
                 let in_types = of_type(arn);
                 if !in_types && !everywhere {
                     continue;
@@ -233,13 +225,16 @@ impl<'a> Walk<'a> {
             add(&mut atoms, PolicyKind::Resource, &pattern.text(), set);
         }
         // The accounts: each known one, the principal's, and those the context names.
-        atoms.add_resource_segments(account_segments(who.principal().account.as_ref()));
+        atoms.add_resource_segments(space::only_segment(
+            space::ACCOUNT,
+            space::literal(who.principal().account.as_ref()),
+        ));
         for a in &side.accounts {
-            atoms.add_resource_segments(account_segments(a));
+            atoms.add_resource_segments(space::only_segment(space::ACCOUNT, space::literal(a)));
         }
         for k in ACCOUNT_KEYS {
             for v in ctx.get(k).map(ContextValue::values).unwrap_or_default() {
-                atoms.add_resource_segments(account_segments(v));
+                atoms.add_resource_segments(space::only_segment(space::ACCOUNT, space::literal(v)));
             }
         }
         let within: Vec<[Vec<Token>; 6]> = types.iter().filter_map(space::segments).collect();
@@ -273,11 +268,10 @@ impl<'a> Walk<'a> {
                 ));
             }
             for w in found.values {
-                let mut segments: [Vec<Token>; 6] = std::array::from_fn(|_| vec![Token::Star]);
-                if let Some(slot) = segments.get_mut(2) {
-                    *slot = w.chars().map(Token::Lit).collect();
-                }
-                groups.push((vec![segments], false));
+                groups.push((
+                    vec![space::only_segment(space::SERVICE, space::literal(&w))],
+                    false,
+                ));
             }
         }
         for (within, of_types) in groups {
