@@ -764,40 +764,23 @@ async fn health_and_reflection_answer() {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
+    use tonic_health::pb::health_check_response::ServingStatus;
+
     let server = Server::start(&[]);
-    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
-    let h = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "warden.v1.Authorizer".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let status = |service: &'static str| async { health(server.channel().await, service).await };
     assert_eq!(
-        h.status(),
-        tonic_health::pb::health_check_response::ServingStatus::Serving
+        status("warden.v1.Authorizer").await.unwrap(),
+        ServingStatus::Serving
     );
     // Analysis is registered but off without --analysis (every call PERMISSION_DENIED):
     // never SERVING. STS and Admin are not registered without credentials or a fleet:
     // health does not know them.
-    let h = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "warden.v1.Analysis".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        h.status(),
-        tonic_health::pb::health_check_response::ServingStatus::NotServing
+        status("warden.v1.Analysis").await.unwrap(),
+        ServingStatus::NotServing
     );
     for service in ["warden.v1.Sts", "warden.v1.Admin"] {
-        let e = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap_err();
+        let e = status(service).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::NotFound, "{service}: {e:?}");
     }
 

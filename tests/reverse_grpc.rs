@@ -46,6 +46,16 @@ fn principals(r: &pb::ReverseResponse) -> Vec<String> {
         .collect()
 }
 
+fn actions(r: &pb::ReverseResponse) -> Vec<String> {
+    r.items
+        .iter()
+        .map(|i| match &i.item {
+            Some(pb::reverse_item::Item::Action(a)) => a.action.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn reverse_queries_are_off_without_the_flag() {
     let server = Server::start(&[]);
@@ -70,16 +80,10 @@ async fn reverse_queries_are_off_without_the_flag() {
 async fn who_can_through_the_server_pages_and_refuses_stale_cursors() {
     let server = Server::start(&["--analysis"]);
     let mut c = AnalysisClient::new(server.channel().await);
-    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
-    let h = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "warden.v1.Analysis".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        h.status(),
+        health(server.channel().await, "warden.v1.Analysis")
+            .await
+            .unwrap(),
         tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 
@@ -190,14 +194,7 @@ async fn who_can_through_the_server_pages_and_refuses_stale_cursors() {
         .await
         .unwrap()
         .into_inner();
-    let actions: Vec<String> = r
-        .items
-        .iter()
-        .map(|i| match &i.item {
-            Some(pb::reverse_item::Item::Action(a)) => a.action.clone(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let actions = actions(&r);
     // GetCallerIdentity needs no permission (on any resource).
     assert_eq!(actions, ["orders:GetOrder", "sts:GetCallerIdentity"]);
     let r = c
@@ -247,14 +244,7 @@ async fn an_action_the_search_cannot_decide_is_listed_undecided_with_why() {
         .await
         .unwrap()
         .into_inner();
-    let actions: Vec<String> = r
-        .items
-        .iter()
-        .map(|i| match &i.item {
-            Some(pb::reverse_item::Item::Action(a)) => a.action.clone(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let actions = actions(&r);
     assert!(
         actions.contains(&"orders:ListOrders".to_owned()),
         "{actions:?}"

@@ -327,3 +327,19 @@ pub fn reader_policy(actions: &[&str]) -> String {
     })
     .to_string()
 }
+
+/// The status gRPC health reports for `service` on `channel` (NOT_FOUND: a service it does
+/// not know).
+pub async fn health(
+    channel: Channel,
+    service: &str,
+) -> Result<tonic_health::pb::health_check_response::ServingStatus, tonic::Status> {
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let h = client
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await?
+        .into_inner();
+    Ok(h.status())
+}
