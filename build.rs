@@ -5,7 +5,9 @@
 //! Two passes over one descriptor set: the messages and the client (`api/`), then the
 //! server (`server/`) with the request messages mapped to `grpc::wire` types that keep
 //! the request's bytes, so that the service decodes them itself within its limits
-//! (prost's decoding has no limit on the entries of a map or a repeated field).
+//! (prost's decoding has no limit on the entries of a map or a repeated field), and the
+//! answers built on every request (`AuthorizeResponse`, Envoy's `CheckResponse`) mapped
+//! to bytes the faces write themselves.
 
 use std::path::PathBuf;
 
@@ -49,6 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(
             ".warden.v1.BatchAuthorizeRequest",
             "crate::grpc::wire::BatchAuthorizeBytes",
+        )
+        .extern_path(
+            ".warden.v1.AuthorizeResponse",
+            "crate::grpc::wire::AuthorizeResponseBytes",
         )
         .extern_path(".warden.v1.WriteRequest", "crate::grpc::wire::WriteBytes")
         .extern_path(".warden.v1.GetRequest", "crate::grpc::wire::GetBytes")
@@ -104,6 +110,10 @@ fn envoy(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(
             ".envoy.service.auth.v3.CheckRequest",
             "crate::grpc::wire::CheckBytes",
+        )
+        .extern_path(
+            ".envoy.service.auth.v3.CheckResponse",
+            "crate::grpc::wire::CheckResponseBytes",
         )
         .emit_rerun_if_changed(false)
         .compile_fds(compiler.file_descriptor_set())?;

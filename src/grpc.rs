@@ -43,7 +43,7 @@ pub mod server {
 }
 
 pub use server::authorizer_server::AuthorizerServer;
-use wire::{AuthorizeBytes, BatchAuthorizeBytes};
+use wire::{AuthorizeBytes, AuthorizeResponseBytes, BatchAuthorizeBytes, put};
 
 /// Maps a request error to its status: the one place this happens.
 pub fn status(e: &RequestError) -> Status {
@@ -114,7 +114,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
     async fn authorize(
         &self,
         request: Request<AuthorizeBytes>,
-    ) -> Result<Response<pb::AuthorizeResponse>, Status> {
+    ) -> Result<Response<AuthorizeResponseBytes>, Status> {
         let started = Instant::now();
         let bytes = request.into_inner().0;
         let answered = self
@@ -134,7 +134,7 @@ impl server::authorizer_server::Authorizer for Authorizer {
                 let response = decisions
                     .into_iter()
                     .next()
-                    .map(|d| response(d, revision))
+                    .map(|d| AuthorizeResponseBytes(encode_response(d, revision)))
                     .unwrap_or_default();
                 (response, decision, digest)
             },
@@ -219,6 +219,98 @@ pub fn response(decided: Decided, revision: u64) -> pb::AuthorizeResponse {
         decision_id,
         explanation: explanation.map(explanation_to_pb),
     }
+}
+
+/// One item's answer as the bytes of an `AuthorizeResponse`, written from the decision
+/// without building the message (an Authorize's answer, on every request): the same bytes
+/// as [`response`] encoded by prost, which a test holds them to.
+pub fn encode_response(decided: Decided, revision: u64) -> prost::bytes::Bytes {
+    let Decided {
+        outcome,
+        decision_id,
+        explanation,
+        cached: _,
+    } = decided;
+    let Outcome {
+        decision,
+        reason,
+        denied_by,
+        statements,
+    } = &*outcome;
+    let decision = decision_to_pb(*decision) as u64;
+    let reason = reason.as_str();
+    let denied_by = denied_by.map_or("", |k| k.as_str());
+    let explanation = explanation.map(explanation_to_pb);
+    let len = put::varint_len(1, decision)
+        + put::str_len(2, reason)
+        + put::str_len(3, denied_by)
+        + statements
+            .iter()
+            .map(|m| put::delimited_len(4, statement_len(m)))
+            .sum::<usize>()
+        + put::varint_len(5, revision)
+        + put::str_len(6, &decision_id)
+        + explanation
+            .as_ref()
+            .map_or(0, |e| prost::encoding::message::encoded_len(7, e));
+    let mut buf = prost::bytes::BytesMut::with_capacity(len);
+    put::varint(1, decision, &mut buf);
+    put::str(2, reason, &mut buf);
+    put::str(3, denied_by, &mut buf);
+    for m in statements {
+        put::header(4, statement_len(m), &mut buf);
+        put_statement(m, &mut buf);
+    }
+    put::varint(5, revision, &mut buf);
+    put::str(6, &decision_id, &mut buf);
+    if let Some(e) = &explanation {
+        prost::encoding::message::encode(7, e, &mut buf);
+    }
+    buf.freeze()
+}
+
+/// The fields of a `Statement` as [`statement_to_pb`] makes it, in the order prost writes
+/// them; `statement_len` is their length.
+fn put_statement(m: &Matched, buf: &mut impl prost::bytes::BufMut) {
+    let Matched {
+        kind,
+        level,
+        policy,
+        index,
+        sid,
+        effect,
+    } = m;
+    put::str(1, kind.as_str(), buf);
+    put::str(2, policy, buf);
+    put::varint(3, u64::from(u32::try_from(*index).unwrap_or(u32::MAX)), buf);
+    put::str(4, sid.as_deref().unwrap_or_default(), buf);
+    put::varint(5, effect_to_pb(*effect) as u64, buf);
+    if let Some(level) = level {
+        // `optional`: written when present, even as 0.
+        let level = u64::from(u32::try_from(*level).unwrap_or(u32::MAX));
+        prost::encoding::encode_key(6, prost::encoding::WireType::Varint, buf);
+        prost::encoding::encode_varint(level, buf);
+    }
+}
+
+fn statement_len(m: &Matched) -> usize {
+    let Matched {
+        kind,
+        level,
+        policy,
+        index,
+        sid,
+        effect,
+    } = m;
+    put::str_len(1, kind.as_str())
+        + put::str_len(2, policy)
+        + put::varint_len(3, u64::from(u32::try_from(*index).unwrap_or(u32::MAX)))
+        + put::str_len(4, sid.as_deref().unwrap_or_default())
+        + put::varint_len(5, effect_to_pb(*effect) as u64)
+        + level.map_or(0, |level| {
+            let level = u64::from(u32::try_from(level).unwrap_or(u32::MAX));
+            prost::encoding::key_len(6) + prost::encoding::encoded_len_varint(level)
+        })
 }
 
 pub fn decision_to_pb(d: Decision) -> pb::Decision {
@@ -330,5 +422,63 @@ mod tests {
         assert_eq!(strongest(Allow, Allow), Allow);
         assert_eq!(strongest(Allow, ImplicitDeny), ImplicitDeny);
         assert_eq!(strongest(ExplicitDeny, ImplicitDeny), ExplicitDeny);
+    }
+
+    /// A random decision: every reason and layer, statements with and without a level or
+    /// a Sid, indexes past `u32`, sometimes an explanation.
+    fn random_decided(rng: &mut oorandom::Rand32) -> Decided {
+        use crate::eval::Reason;
+        use crate::policy::PolicyKind;
+        let pick = |rng: &mut oorandom::Rand32, n: usize| rng.rand_range(0..n as u32) as usize;
+        let kinds = PolicyKind::ALL;
+        let reasons: Vec<Reason> = Reason::all().collect();
+        let decisions = [
+            Decision::Allow,
+            Decision::ExplicitDeny,
+            Decision::ImplicitDeny,
+        ];
+        let statements = (0..pick(rng, 4))
+            .map(|i| Matched {
+                kind: kinds[pick(rng, kinds.len())],
+                level: [None, Some(0), Some(3), Some(usize::MAX)][pick(rng, 4)],
+                policy: format!("arn:aws:iam::1:policy/p{}", rng.rand_u32()).into(),
+                index: [0, i, 300, usize::MAX][pick(rng, 4)],
+                sid: [None, Some(""), Some("Read")][pick(rng, 3)].map(Arc::from),
+                effect: [Effect::Allow, Effect::Deny][pick(rng, 2)],
+            })
+            .collect();
+        let explanation = (pick(rng, 4) == 0).then(|| Explanation {
+            layers: vec![LayerExplanation {
+                kind: kinds[pick(rng, kinds.len())],
+                level: Some(1),
+                result: LayerResult::NoMatch,
+                statements: Vec::new(),
+            }],
+        });
+        Decided {
+            outcome: Arc::new(Outcome {
+                decision: decisions[pick(rng, 3)],
+                reason: reasons[pick(rng, reasons.len())],
+                denied_by: [None, Some(kinds[pick(rng, kinds.len())])][pick(rng, 2)],
+                statements,
+            }),
+            decision_id: ["", "0123456789abcdef0123456789abcdef"][pick(rng, 2)].to_owned(),
+            explanation,
+            cached: false,
+        }
+    }
+
+    #[test]
+    fn the_written_answer_is_the_bytes_prost_writes_for_the_message() {
+        use prost::Message;
+        let mut rng = oorandom::Rand32::new(12);
+        for _ in 0..2000 {
+            let decided = random_decided(&mut rng);
+            let revision = [0, 1, 300, u64::MAX][rng.rand_range(0..4) as usize];
+            let written = encode_response(decided.clone(), revision);
+            let message = response(decided, revision);
+            assert_eq!(&written[..], &message.encode_to_vec()[..], "{message:?}");
+            assert_eq!(pb::AuthorizeResponse::decode(written).unwrap(), message);
+        }
     }
 }

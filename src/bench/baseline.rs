@@ -1,8 +1,8 @@
 //! A constant-answer `warden.v1.Authorizer` and Envoy `Check`: the no-op server `warden
 //! load --baseline` measures against (and Envoy's constant ext_authz server for the `wrk`
-//! comparison). It decodes the same requests and encodes the very answer the real service
-//! gave to the first of them, and decides nothing, so the difference is the cost of
-//! deciding.
+//! comparison). It decodes the same requests with prost and encodes with prost the very
+//! answer the real service gave to the first of them, and decides nothing, so the
+//! difference is the cost of deciding.
 
 use std::net::SocketAddr;
 
@@ -18,7 +18,9 @@ use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse, OkH
 use crate::grpc::check::server::authorization_server::{Authorization, AuthorizationServer};
 use crate::grpc::pb;
 use crate::grpc::server::authorizer_server::{Authorizer, AuthorizerServer};
-use crate::grpc::wire::{AuthorizeBytes, BatchAuthorizeBytes, CheckBytes};
+use crate::grpc::wire::{
+    AuthorizeBytes, AuthorizeResponseBytes, BatchAuthorizeBytes, CheckBytes, CheckResponseBytes,
+};
 
 /// The answers a baseline gives.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,11 +76,16 @@ struct ConstantCheck {
 
 #[tonic::async_trait]
 impl Authorization for ConstantCheck {
-    async fn check(&self, request: Request<CheckBytes>) -> Result<Response<CheckResponse>, Status> {
+    async fn check(
+        &self,
+        request: Request<CheckBytes>,
+    ) -> Result<Response<CheckResponseBytes>, Status> {
         let decoded = CheckRequest::decode(request.into_inner().0)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         drop(decoded);
-        Ok(Response::new(self.answer.clone()))
+        Ok(Response::new(CheckResponseBytes(
+            self.answer.encode_to_vec().into(),
+        )))
     }
 }
 
@@ -87,12 +94,14 @@ impl Authorizer for Constant {
     async fn authorize(
         &self,
         request: Request<AuthorizeBytes>,
-    ) -> Result<Response<pb::AuthorizeResponse>, Status> {
+    ) -> Result<Response<AuthorizeResponseBytes>, Status> {
         // Decoded as prost decodes it, so that the baseline pays for reading a request.
         let decoded = pb::AuthorizeRequest::decode(request.into_inner().0)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         drop(decoded);
-        Ok(Response::new(self.answer.clone()))
+        Ok(Response::new(AuthorizeResponseBytes(
+            self.answer.encode_to_vec().into(),
+        )))
     }
 
     async fn batch_authorize(

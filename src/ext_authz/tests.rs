@@ -229,3 +229,16 @@ fn the_context_of_a_check_is_in_key_order_so_that_the_cache_can_keep_it() {
     server_keys(&h, 0, &mut alone);
     assert!(keys(&alone).is_sorted(), "{:?}", keys(&alone));
 }
+
+#[test]
+fn an_address_is_written_as_display_writes_it() {
+    let mut rng = oorandom::Rand32::new(16);
+    for _ in 0..20_000 {
+        let ip = IpAddr::from(std::net::Ipv4Addr::from(rng.rand_u32()));
+        assert_eq!(ip_text(ip), ip.to_string());
+    }
+    for text in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "::1", "2001:db8::1", "::ffff:1.2.3.4"] {
+        let ip: IpAddr = text.parse().unwrap();
+        assert_eq!(ip_text(ip), ip.to_string());
+    }
+}

@@ -1,35 +1,25 @@
 //! `envoy.service.auth.v3.Authorization/Check` over tonic: Envoy's `CheckRequest` decoded
-//! once the request is admitted (its bytes come in as [`CheckBytes`]; prost's decoding is
-//! linear in them, and they are bounded by the server's message limit), converted to an
-//! [`HttpCheck`], decided by [`Checker`], and the [`Verdict`] converted back. A deny is an
+//! once the request is admitted (its bytes come in as [`CheckBytes`], bounded by the
+//! server's message limit, and are read field by field into an [`HttpCheck`], linear in
+//! them), decided by [`Checker`], and the [`Verdict`] written back as the bytes of a
+//! `CheckResponse` ([`CheckResponseBytes`]). A deny is an
 //! answer (`PERMISSION_DENIED` or `UNAUTHENTICATED` with Envoy's denied response), never a
 //! gRPC error: Envoy treats errors as an outage, and `failure_mode_allow` would pass them.
 //! Even a message that does not decode is answered with a deny.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use envoy_types::pb::envoy::config::core::v3::{
-    Address, HeaderValue, HeaderValueOption, Metadata, SocketAddress, address,
-    header_value_option::HeaderAppendAction,
-};
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
-    HttpRequest as PbHttpRequest, Peer, Request as PbRequest,
-};
-use envoy_types::pb::envoy::service::auth::v3::{
-    AttributeContext, CheckRequest, CheckResponse, DeniedHttpResponse, OkHttpResponse,
-    check_response::HttpResponse,
-};
-use envoy_types::pb::envoy::r#type::v3::HttpStatus;
+use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
-use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::Message;
+use prost::bytes::{Bytes, BytesMut};
 use tonic::{Request, Response, Status};
 
 use crate::ext_authz::{Checker, HttpCheck, MAX_HEADERS, Record, Verdict};
-use crate::grpc::wire::CheckBytes;
+use crate::grpc::wire::{CheckBytes, CheckResponseBytes, Reader, put};
+use crate::service::RequestError;
 use crate::telemetry::{Face, RpcResult};
 
 /// The server side, generated over the request's bytes (see `build.rs`).
@@ -75,7 +65,10 @@ impl Authorization {
 
 #[tonic::async_trait]
 impl server::authorization_server::Authorization for Authorization {
-    async fn check(&self, request: Request<CheckBytes>) -> Result<Response<CheckResponse>, Status> {
+    async fn check(
+        &self,
+        request: Request<CheckBytes>,
+    ) -> Result<Response<CheckResponseBytes>, Status> {
         let started = Instant::now();
         let bytes = request.into_inner().0;
         let verdict = self.checker.check(|| decode(&bytes)).await;
@@ -84,113 +77,319 @@ impl server::authorization_server::Authorization for Authorization {
             RpcResult::Decided(verdict.record.decision),
             started.elapsed(),
         );
-        Ok(Response::new(response(verdict)))
+        Ok(Response::new(CheckResponseBytes(encode_response(&verdict))))
     }
 }
 
 /// A `CheckRequest`'s bytes as an [`HttpCheck`]; `Err` names what is malformed.
+///
+/// Read field by field with `grpc::wire`'s reader, only the fields warden uses, with
+/// protobuf's semantics for them (a message given twice merges, a scalar keeps its last
+/// value, a map its last value for a key, the last member of a oneof wins): a test decodes
+/// random messages with prost too and compares. Headers are counted as they come, at most
+/// [`MAX_HEADERS`] entries of either encoding. The fields warden does not read are skipped
+/// unread, as unknown fields are; the `jwt_authn` filter's claims are decoded by prost, and
+/// only when they are there.
 pub fn decode(bytes: &[u8]) -> Result<HttpCheck, String> {
-    let request = CheckRequest::decode(bytes).map_err(|e| format!("not a check request: {e}"))?;
-    let CheckRequest { attributes } = request;
-    let AttributeContext {
-        source,
-        destination: _,
-        request,
-        context_extensions,
-        metadata_context,
-        route_metadata_context: _,
-        tls_session: _,
-    } = attributes.ok_or("no `attributes`")?;
-    let PbRequest { time: _, http } = request.ok_or("no `attributes.request`")?;
-    let PbHttpRequest {
-        id: _,
-        method,
-        headers,
-        header_map,
-        path,
-        host,
-        scheme,
-        query: _,
-        fragment: _,
-        size: _,
-        protocol: _,
-        body,
-        raw_body,
-    } = http.ok_or("no `attributes.request.http`")?;
-    let headers = match header_map {
-        // `encode_raw_headers: true`: repeated headers arrive apart; joined as Envoy joins
-        // them in `headers`, so that both encodings decide alike.
-        Some(map) => {
-            if map.headers.len() > MAX_HEADERS {
-                return Err(format!("more than {MAX_HEADERS} headers"));
+    let mut read = Read::default();
+    let mut r = Reader::of(bytes, "");
+    while let Some((tag, wire)) = r.key().map_err(malformed)? {
+        match tag {
+            1 => {
+                read.attributes = true;
+                read.attributes(&mut r.message(wire, "attributes").map_err(malformed)?)?;
             }
-            let mut joined: Vec<(String, String)> = Vec::with_capacity(map.headers.len());
-            for HeaderValue {
-                key,
-                value,
-                raw_value,
-            } in map.headers
-            {
-                let value = if raw_value.is_empty() {
-                    value
-                } else {
-                    String::from_utf8(raw_value)
-                        .map_err(|_| format!("header `{key}` is not UTF-8"))?
-                };
-                let key = lowercase(key);
-                match joined.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, v)) => {
-                        v.push(',');
-                        v.push_str(&value);
+            _ => r.skip(tag, wire).map_err(malformed)?,
+        }
+    }
+    read.finish()
+}
+
+fn malformed(e: RequestError) -> String {
+    format!("not a check request: {e}")
+}
+
+/// What [`decode`] has read so far.
+#[derive(Default)]
+struct Read {
+    attributes: bool,
+    request: bool,
+    http: bool,
+    method: String,
+    host: String,
+    path: String,
+    scheme: String,
+    /// The `headers` map's entries as sent (a key sent twice is kept once, at the end).
+    headers: Vec<(String, String)>,
+    /// `header_map`'s entries, when it was sent (then it wins over `headers`).
+    header_map: Option<Vec<(String, String)>>,
+    /// The source's address, while it is a socket address.
+    socket: Option<String>,
+    principal: String,
+    extensions: HashMap<String, String>,
+    /// The `jwt_authn` filter's `Struct`, as bytes (two of them merge).
+    jwt: Option<Vec<u8>>,
+    body: String,
+    raw_body: Vec<u8>,
+}
+
+type Step = Result<(), String>;
+
+impl Read {
+    fn attributes(&mut self, r: &mut Reader<'_>) -> Step {
+        while let Some((tag, wire)) = r.key().map_err(malformed)? {
+            match tag {
+                1 => self.peer(&mut r.message(wire, "source").map_err(malformed)?)?,
+                4 => {
+                    self.request = true;
+                    let mut m = r.message(wire, "request").map_err(malformed)?;
+                    while let Some((tag, wire)) = m.key().map_err(malformed)? {
+                        match tag {
+                            2 => {
+                                self.http = true;
+                                self.http(&mut m.message(wire, "http").map_err(malformed)?)?;
+                            }
+                            _ => m.skip(tag, wire).map_err(malformed)?,
+                        }
                     }
-                    None => joined.push((key, value)),
+                }
+                10 => {
+                    let (k, v) = string_pair(
+                        &mut r.message(wire, "context_extensions").map_err(malformed)?,
+                    )?;
+                    self.extensions.insert(k, v);
+                }
+                11 => {
+                    self.metadata(&mut r.message(wire, "metadata_context").map_err(malformed)?)?
+                }
+                _ => r.skip(tag, wire).map_err(malformed)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `source`: its address (a oneof: a socket address, a pipe, an internal address) and
+    /// its principal.
+    fn peer(&mut self, r: &mut Reader<'_>) -> Step {
+        while let Some((tag, wire)) = r.key().map_err(malformed)? {
+            match tag {
+                1 => {
+                    let mut address = r.message(wire, "address").map_err(malformed)?;
+                    while let Some((tag, wire)) = address.key().map_err(malformed)? {
+                        if tag != 1 {
+                            // A pipe or an internal address replaces a socket address.
+                            self.socket = None;
+                            address.skip(tag, wire).map_err(malformed)?;
+                            continue;
+                        }
+                        let socket = self.socket.get_or_insert_with(String::new);
+                        let mut m = address.message(wire, "socket_address").map_err(malformed)?;
+                        while let Some((tag, wire)) = m.key().map_err(malformed)? {
+                            match tag {
+                                2 => {
+                                    *socket =
+                                        m.string(wire, "address", usize::MAX).map_err(malformed)?
+                                }
+                                _ => m.skip(tag, wire).map_err(malformed)?,
+                            }
+                        }
+                    }
+                }
+                4 => self.principal = r.string(wire, "principal", usize::MAX).map_err(malformed)?,
+                _ => r.skip(tag, wire).map_err(malformed)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn http(&mut self, r: &mut Reader<'_>) -> Step {
+        let string =
+            |r: &mut Reader<'_>, wire, field| r.string(wire, field, usize::MAX).map_err(malformed);
+        while let Some((tag, wire)) = r.key().map_err(malformed)? {
+            match tag {
+                2 => self.method = string(r, wire, "method")?,
+                3 => {
+                    if self.headers.len() == MAX_HEADERS {
+                        return Err(format!("more than {MAX_HEADERS} headers"));
+                    }
+                    let (k, v) = string_pair(&mut r.message(wire, "headers").map_err(malformed)?)?;
+                    self.headers.push((k, v));
+                }
+                4 => self.path = string(r, wire, "path")?,
+                5 => self.host = string(r, wire, "host")?,
+                6 => self.scheme = string(r, wire, "scheme")?,
+                11 => self.body = string(r, wire, "body")?,
+                12 => self.raw_body = r.delimited(wire, "raw_body").map_err(malformed)?.to_vec(),
+                13 => {
+                    let list = self.header_map.get_or_insert_with(Vec::new);
+                    let mut m = r.message(wire, "header_map").map_err(malformed)?;
+                    while let Some((tag, wire)) = m.key().map_err(malformed)? {
+                        if tag != 1 {
+                            m.skip(tag, wire).map_err(malformed)?;
+                            continue;
+                        }
+                        if list.len() == MAX_HEADERS {
+                            return Err(format!("more than {MAX_HEADERS} headers"));
+                        }
+                        list.push(header_value(
+                            &mut m.message(wire, "headers").map_err(malformed)?,
+                        )?);
+                    }
+                }
+                _ => r.skip(tag, wire).map_err(malformed)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `metadata_context`: of its `filter_metadata` map, only `jwt_authn`'s entry is kept.
+    fn metadata(&mut self, r: &mut Reader<'_>) -> Step {
+        while let Some((tag, wire)) = r.key().map_err(malformed)? {
+            if tag != 1 {
+                r.skip(tag, wire).map_err(malformed)?;
+                continue;
+            }
+            let mut entry = r.message(wire, "filter_metadata").map_err(malformed)?;
+            let (mut key, mut value) = (String::new(), Vec::new());
+            while let Some((tag, wire)) = entry.key().map_err(malformed)? {
+                match tag {
+                    1 => {
+                        key = entry
+                            .string(wire, "filter_metadata", usize::MAX)
+                            .map_err(malformed)?
+                    }
+                    2 => value.extend_from_slice(
+                        entry
+                            .delimited(wire, "filter_metadata")
+                            .map_err(malformed)?,
+                    ),
+                    _ => entry.skip(tag, wire).map_err(malformed)?,
                 }
             }
-            joined
-        }
-        None => {
-            if headers.len() > MAX_HEADERS {
-                return Err(format!("more than {MAX_HEADERS} headers"));
+            if key == JWT_AUTHN_FILTER {
+                self.jwt = Some(value);
             }
-            let mut list: Vec<(String, String)> = headers
-                .into_iter()
-                .map(|(k, v)| (lowercase(k), v))
-                .collect();
-            // A map's order is arbitrary; sorted, a request reads the same every time.
-            list.sort();
-            list
         }
-    };
-    let (peer, peer_principal) = match source {
-        Some(Peer {
-            address, principal, ..
-        }) => (address.as_ref().and_then(socket_ip), principal),
-        None => (None, String::new()),
-    };
-    let jwt_claims = metadata_context
-        .and_then(
-            |Metadata {
-                 filter_metadata, ..
-             }| {
-                filter_metadata
-                    .into_iter()
-                    .find(|(k, _)| k == JWT_AUTHN_FILTER)
-            },
-        )
-        .and_then(|(_, s)| jwt_payload(s));
-    let body = request_body(body, raw_body, &headers);
-    Ok(HttpCheck {
-        method,
-        host,
-        path,
-        scheme,
-        headers,
-        peer,
-        peer_principal,
-        extensions: context_extensions,
-        jwt_claims,
-        body,
-    })
+        Ok(())
+    }
+
+    fn finish(self) -> Result<HttpCheck, String> {
+        let Read {
+            attributes,
+            request,
+            http,
+            method,
+            host,
+            path,
+            scheme,
+            headers,
+            header_map,
+            socket,
+            principal,
+            extensions,
+            jwt,
+            body,
+            raw_body,
+        } = self;
+        if !attributes {
+            return Err("no `attributes`".to_owned());
+        }
+        if !request {
+            return Err("no `attributes.request`".to_owned());
+        }
+        if !http {
+            return Err("no `attributes.request.http`".to_owned());
+        }
+        let headers = match header_map {
+            // `encode_raw_headers: true`: repeated headers arrive apart; joined as Envoy joins
+            // them in `headers`, so that both encodings decide alike.
+            Some(map) => {
+                let mut joined: Vec<(String, String)> = Vec::with_capacity(map.len());
+                for (key, value) in map {
+                    let key = lowercase(key);
+                    match joined.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, v)) => {
+                            v.push(',');
+                            v.push_str(&value);
+                        }
+                        None => joined.push((key, value)),
+                    }
+                }
+                joined
+            }
+            None => {
+                // A map: a key sent twice keeps its last value. Stable, so the last of
+                // equal keys is last of its run.
+                let mut list = headers;
+                list.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut kept: Vec<(String, String)> = Vec::with_capacity(list.len());
+                for (k, v) in list {
+                    match kept.last_mut() {
+                        Some(last) if last.0 == k => last.1 = v,
+                        _ => kept.push((k, v)),
+                    }
+                }
+                let mut list: Vec<(String, String)> =
+                    kept.into_iter().map(|(k, v)| (lowercase(k), v)).collect();
+                // Sorted, a request reads the same every time.
+                list.sort();
+                list
+            }
+        };
+        let jwt_claims = match jwt {
+            Some(bytes) => jwt_payload(
+                Struct::decode(&*bytes)
+                    .map_err(|e| format!("not a check request: metadata_context: {e}"))?,
+            ),
+            None => None,
+        };
+        let body = request_body(body, raw_body, &headers);
+        Ok(HttpCheck {
+            method,
+            host,
+            path,
+            scheme,
+            headers,
+            peer: socket.and_then(|a| a.parse().ok()),
+            peer_principal: principal,
+            extensions,
+            jwt_claims,
+            body,
+        })
+    }
+}
+
+/// A `map<string, string>` entry.
+fn string_pair(r: &mut Reader<'_>) -> Result<(String, String), String> {
+    let (mut key, mut value) = (String::new(), String::new());
+    while let Some((tag, wire)) = r.key().map_err(malformed)? {
+        match tag {
+            1 => key = r.string(wire, "key", usize::MAX).map_err(malformed)?,
+            2 => value = r.string(wire, "value", usize::MAX).map_err(malformed)?,
+            _ => r.skip(tag, wire).map_err(malformed)?,
+        }
+    }
+    Ok((key, value))
+}
+
+/// A `HeaderValue` of `header_map`: its `raw_value` when set (UTF-8), else its `value`.
+fn header_value(r: &mut Reader<'_>) -> Result<(String, String), String> {
+    let (mut key, mut value, mut raw): (String, String, &[u8]) =
+        (String::new(), String::new(), &[]);
+    while let Some((tag, wire)) = r.key().map_err(malformed)? {
+        match tag {
+            1 => key = r.string(wire, "key", usize::MAX).map_err(malformed)?,
+            2 => value = r.string(wire, "value", usize::MAX).map_err(malformed)?,
+            3 => raw = r.delimited(wire, "raw_value").map_err(malformed)?,
+            _ => r.skip(tag, wire).map_err(malformed)?,
+        }
+    }
+    if !raw.is_empty() {
+        value = std::str::from_utf8(raw)
+            .map_err(|_| format!("header `{key}` is not UTF-8"))?
+            .to_owned();
+    }
+    Ok((key, value))
 }
 
 /// The header Envoy adds when it may send part of a body (`allow_partial_message`).
@@ -231,16 +430,6 @@ fn lowercase(mut name: String) -> String {
     name
 }
 
-/// The downstream's IP address, when it connected over IP.
-fn socket_ip(address: &Address) -> Option<IpAddr> {
-    match &address.address {
-        Some(address::Address::SocketAddress(SocketAddress { address, .. })) => {
-            address.parse().ok()
-        }
-        _ => None,
-    }
-}
-
 /// The one payload `jwt_authn` stored (under its `payload_in_metadata` name), as JSON.
 fn jwt_payload(s: Struct) -> Option<serde_json::Map<String, serde_json::Value>> {
     let mut fields = s.fields.into_iter();
@@ -279,8 +468,11 @@ fn value_to_json(v: Value) -> serde_json::Value {
     }
 }
 
-/// A verdict as Envoy's answer.
-pub fn response(verdict: Verdict) -> CheckResponse {
+/// A verdict as the bytes of Envoy's `CheckResponse`, written without building the message
+/// (an answer on every request; a test decodes them with prost against the message they
+/// stand for): `status`, the OK or denied HTTP response, and the decision as
+/// `dynamic_metadata` for Envoy's access log.
+pub fn encode_response(verdict: &Verdict) -> Bytes {
     let Verdict {
         allowed,
         status,
@@ -289,59 +481,118 @@ pub fn response(verdict: Verdict) -> CheckResponse {
         body,
         record,
     } = verdict;
-    let headers: Vec<HeaderValueOption> = headers
-        .into_iter()
-        .map(|(key, value)| HeaderValueOption {
-            header: Some(HeaderValue {
-                key,
-                value,
-                raw_value: Vec::new(),
-            }),
-            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
-            ..HeaderValueOption::default()
-        })
-        .collect();
-    let dynamic_metadata = Some(metadata(&record));
-    if allowed {
-        CheckResponse {
-            status: Some(rpc_status(OK, "")),
-            dynamic_metadata,
-            http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                headers,
-                headers_to_remove: remove,
-                ..OkHttpResponse::default()
-            })),
+    // `google.rpc.Status`: `code = 1`, `message = 2`.
+    let (code, message) = match (allowed, status) {
+        (true, _) => (OK, ""),
+        (false, 401) => (UNAUTHENTICATED, record.reason.as_str()),
+        (false, _) => (PERMISSION_DENIED, record.reason.as_str()),
+    };
+    let code = code as u64;
+    let status_len = put::varint_len(1, code) + put::str_len(2, message);
+    // `HeaderValueOption`: `header = 1` (`key = 1`, `value = 2`), `append_action = 3`.
+    let header_len = |(k, v): &(String, String)| put::str_len(1, k) + put::str_len(2, v);
+    let option_len =
+        |h: &(String, String)| put::delimited_len(1, header_len(h)) + put::varint_len(3, OVERWRITE);
+    let headers_len: usize = headers
+        .iter()
+        .map(|h| put::delimited_len(2, option_len(h)))
+        .sum();
+    // OK: `headers = 2`, `headers_to_remove = 5`; denied: `status = 1` (`code = 1`),
+    // `headers = 2`, `body = 3`.
+    let http_status_len = put::varint_len(1, u64::from(*status));
+    let http_len = if *allowed {
+        headers_len
+            + remove
+                .iter()
+                .map(|r| put::delimited_len(5, r.len()))
+                .sum::<usize>()
+    } else {
+        put::delimited_len(1, http_status_len) + headers_len + put::str_len(3, body)
+    };
+    let fields = metadata_fields(record);
+    let metadata_len: usize = fields.iter().map(|f| put::delimited_len(1, f.len())).sum();
+    let len = put::delimited_len(1, status_len)
+        + put::delimited_len(if *allowed { 3 } else { 2 }, http_len)
+        + put::delimited_len(4, metadata_len);
+    let mut buf = BytesMut::with_capacity(len);
+    put::header(1, status_len, &mut buf);
+    put::varint(1, code, &mut buf);
+    put::str(2, message, &mut buf);
+    put::header(if *allowed { 3 } else { 2 }, http_len, &mut buf);
+    if !*allowed {
+        put::header(1, http_status_len, &mut buf);
+        put::varint(1, u64::from(*status), &mut buf);
+    }
+    for h in headers {
+        put::header(2, option_len(h), &mut buf);
+        put::header(1, header_len(h), &mut buf);
+        put::str(1, &h.0, &mut buf);
+        put::str(2, &h.1, &mut buf);
+        put::varint(3, OVERWRITE, &mut buf);
+    }
+    if *allowed {
+        for r in remove {
+            put::bytes(5, r.as_bytes(), &mut buf);
         }
     } else {
-        let code = if status == 401 {
-            UNAUTHENTICATED
-        } else {
-            PERMISSION_DENIED
-        };
-        CheckResponse {
-            status: Some(rpc_status(code, &record.reason)),
-            dynamic_metadata,
-            http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
-                status: Some(HttpStatus {
-                    code: i32::from(status),
-                }),
-                headers,
-                body,
-            })),
+        put::str(3, body, &mut buf);
+    }
+    put::header(4, metadata_len, &mut buf);
+    for f in &fields {
+        put::header(1, f.len(), &mut buf);
+        f.put(&mut buf);
+    }
+    buf.freeze()
+}
+
+/// `HeaderAppendAction::OverwriteIfExistsOrAdd`: a header warden sets replaces the client's.
+const OVERWRITE: u64 = HeaderAppendAction::OverwriteIfExistsOrAdd as u64;
+
+/// One entry of the `dynamic_metadata` `Struct`'s `fields` map: `key = 1`, and a
+/// `google.protobuf.Value` as `value = 2` (`number_value = 2`, a double;
+/// `string_value = 3`; `bool_value = 4`).
+struct Field<'r> {
+    key: &'static str,
+    value: FieldValue<'r>,
+}
+
+enum FieldValue<'r> {
+    String(&'r str),
+    Number(f64),
+    Bool(bool),
+}
+
+impl Field<'_> {
+    fn value_len(&self) -> usize {
+        match self.value {
+            FieldValue::String(s) => put::delimited_len(3, s.len()),
+            FieldValue::Number(_) => prost::encoding::key_len(2) + 8,
+            FieldValue::Bool(_) => prost::encoding::key_len(4) + 1,
+        }
+    }
+
+    fn len(&self) -> usize {
+        put::str_len(1, self.key) + put::delimited_len(2, self.value_len())
+    }
+
+    fn put(&self, buf: &mut BytesMut) {
+        put::str(1, self.key, buf);
+        put::header(2, self.value_len(), buf);
+        match self.value {
+            // A oneof member: written even when empty or false.
+            FieldValue::String(s) => put::bytes(3, s.as_bytes(), buf),
+            FieldValue::Number(n) => prost::encoding::double::encode(2, &n, buf),
+            FieldValue::Bool(b) => {
+                prost::encoding::encode_key(4, prost::encoding::WireType::Varint, buf);
+                prost::encoding::encode_varint(u64::from(b), buf);
+            }
         }
     }
 }
 
-fn rpc_status(code: i32, message: &str) -> RpcStatus {
-    RpcStatus {
-        code,
-        message: message.to_owned(),
-        details: Vec::new(),
-    }
-}
-
-/// The decision for Envoy's dynamic metadata.
-fn metadata(record: &Record) -> Struct {
+/// The decision for Envoy's dynamic metadata: every field of the record, those naming the
+/// request only when known.
+fn metadata_fields(record: &Record) -> Vec<Field<'_>> {
     let Record {
         decision,
         reason,
@@ -354,20 +605,23 @@ fn metadata(record: &Record) -> Struct {
         route,
         dry_run,
     } = record;
-    let string = |s: &str| Value {
-        kind: Some(Kind::StringValue(s.to_owned())),
-    };
-    // Sized for every field at once: no rehash while it fills.
-    let mut fields = HashMap::with_capacity(10);
-    fields.insert("decision".to_owned(), string(decision.as_str()));
-    fields.insert("reason".to_owned(), string(reason));
-    fields.insert(
-        "revision".to_owned(),
-        Value {
-            kind: Some(Kind::NumberValue(*revision as f64)),
-        },
-    );
-    fields.insert("decision_id".to_owned(), string(decision_id));
+    let mut fields = Vec::with_capacity(10);
+    fields.push(Field {
+        key: "decision",
+        value: FieldValue::String(decision.as_str()),
+    });
+    fields.push(Field {
+        key: "reason",
+        value: FieldValue::String(reason),
+    });
+    fields.push(Field {
+        key: "revision",
+        value: FieldValue::Number(*revision as f64),
+    });
+    fields.push(Field {
+        key: "decision_id",
+        value: FieldValue::String(decision_id),
+    });
     for (key, value) in [
         ("principal", principal),
         ("action", action),
@@ -376,16 +630,17 @@ fn metadata(record: &Record) -> Struct {
         ("route", route),
     ] {
         if !value.is_empty() {
-            fields.insert(key.to_owned(), string(value));
+            fields.push(Field {
+                key,
+                value: FieldValue::String(value),
+            });
         }
     }
-    fields.insert(
-        "dry_run".to_owned(),
-        Value {
-            kind: Some(Kind::BoolValue(*dry_run)),
-        },
-    );
-    Struct { fields }
+    fields.push(Field {
+        key: "dry_run",
+        value: FieldValue::Bool(*dry_run),
+    });
+    fields
 }
 
 #[cfg(test)]

@@ -76,6 +76,24 @@ raw_message!(AuthorizeBytes);
 raw_message!(BatchAuthorizeBytes);
 raw_message!(CheckBytes);
 
+/// The bytes of a `warden.v1.AuthorizeResponse`, written by `grpc::encode_response`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizeResponseBytes(pub Bytes);
+
+/// The bytes of an Envoy `envoy.service.auth.v3.CheckResponse`, written by
+/// `grpc::check::encode_response`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckResponseBytes(pub Bytes);
+
+raw_message!(AuthorizeResponseBytes);
+raw_message!(CheckResponseBytes);
+
+/// Any message, as its bytes: what the load generator sends and receives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Raw(pub Bytes);
+
+raw_message!(Raw);
+
 /// The bytes of a `warden.v1.WriteRequest`, counted before prost decodes them
 /// (`grpc::admin`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -403,7 +421,7 @@ impl<'l> Entries<'l> {
 // === the wire format ===
 
 /// Reads protobuf fields from a byte slice; errors name the field where it is.
-struct Reader<'b> {
+pub(super) struct Reader<'b> {
     buf: &'b [u8],
     /// The message being read.
     at: Place,
@@ -412,6 +430,11 @@ struct Reader<'b> {
 impl<'b> Reader<'b> {
     fn new(buf: &'b [u8], at: Place) -> Reader<'b> {
         Reader { buf, at }
+    }
+
+    /// A reader of a whole message, whose errors name `field` (empty: the message).
+    pub(super) fn of(buf: &'b [u8], field: &'static str) -> Reader<'b> {
+        Reader::new(buf, Place::request(field))
     }
 
     /// `field` of this message (empty: the message itself) is not protobuf.
@@ -425,7 +448,7 @@ impl<'b> Reader<'b> {
     }
 
     /// The next field's tag and wire type; `None` at the end.
-    fn key(&mut self) -> Result<Option<(u32, WireType)>, RequestError> {
+    pub(super) fn key(&mut self) -> Result<Option<(u32, WireType)>, RequestError> {
         if self.buf.is_empty() {
             return Ok(None);
         }
@@ -447,13 +470,21 @@ impl<'b> Reader<'b> {
         }
     }
 
-    fn varint(&mut self, wire: WireType, field: &'static str) -> Result<u64, RequestError> {
+    pub(super) fn varint(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+    ) -> Result<u64, RequestError> {
         self.expect(wire, WireType::Varint, field)?;
         decode_varint(&mut self.buf).map_err(|e| self.malformed(field, e))
     }
 
     /// A length-delimited field's bytes, without copying them.
-    fn delimited(&mut self, wire: WireType, field: &'static str) -> Result<&'b [u8], RequestError> {
+    pub(super) fn delimited(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+    ) -> Result<&'b [u8], RequestError> {
         self.expect(wire, WireType::LengthDelimited, field)?;
         let len = decode_varint(&mut self.buf).map_err(|e| self.malformed(field, e))?;
         let Some(len) = usize::try_from(len).ok().filter(|n| *n <= self.buf.len()) else {
@@ -466,7 +497,7 @@ impl<'b> Reader<'b> {
     }
 
     /// A string of at most `max` bytes: the length is checked before anything is copied.
-    fn string(
+    pub(super) fn string(
         &mut self,
         wire: WireType,
         field: &'static str,
@@ -496,15 +527,76 @@ impl<'b> Reader<'b> {
     }
 
     /// An embedded message, read by a reader of its own.
-    fn message(&mut self, wire: WireType, field: &'static str) -> Result<Reader<'b>, RequestError> {
+    pub(super) fn message(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+    ) -> Result<Reader<'b>, RequestError> {
         let bytes = self.delimited(wire, field)?;
         Ok(Reader::new(bytes, self.at.with(field)))
     }
 
     /// Skips a field this version does not know (protobuf's forward compatibility).
-    fn skip(&mut self, tag: u32, wire: WireType) -> Result<(), RequestError> {
+    pub(super) fn skip(&mut self, tag: u32, wire: WireType) -> Result<(), RequestError> {
         skip_field(wire, tag, &mut self.buf, DecodeContext::default())
             .map_err(|e| self.malformed("", e))
+    }
+}
+
+// === writing ===
+
+/// Protobuf fields written by hand, for the answers built on every request: straight into
+/// the answer's bytes, with no message built, copied and dropped on the way. Each `*_len`
+/// is what its writer writes. `varint` and `str` omit a proto3 default (zero, empty) as
+/// prost does; `bytes` and `header` always write (a oneof member, a repeated element, a
+/// message that is present).
+pub(super) mod put {
+    use prost::bytes::BufMut;
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+
+    pub fn varint_len(tag: u32, v: u64) -> usize {
+        if v == 0 {
+            0
+        } else {
+            key_len(tag) + encoded_len_varint(v)
+        }
+    }
+
+    pub fn varint(tag: u32, v: u64, buf: &mut impl BufMut) {
+        if v != 0 {
+            encode_key(tag, WireType::Varint, buf);
+            encode_varint(v, buf);
+        }
+    }
+
+    pub fn str_len(tag: u32, s: &str) -> usize {
+        if s.is_empty() {
+            0
+        } else {
+            delimited_len(tag, s.len())
+        }
+    }
+
+    pub fn str(tag: u32, s: &str, buf: &mut impl BufMut) {
+        if !s.is_empty() {
+            bytes(tag, s.as_bytes(), buf);
+        }
+    }
+
+    /// A length-delimited field of `len` bytes, with its key and length.
+    pub fn delimited_len(tag: u32, len: usize) -> usize {
+        key_len(tag) + encoded_len_varint(len as u64) + len
+    }
+
+    /// The key and length of a length-delimited field whose `len` bytes follow.
+    pub fn header(tag: u32, len: usize, buf: &mut impl BufMut) {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(len as u64, buf);
+    }
+
+    pub fn bytes(tag: u32, b: &[u8], buf: &mut impl BufMut) {
+        header(tag, b.len(), buf);
+        buf.put_slice(b);
     }
 }
 
