@@ -235,14 +235,21 @@ async fn drive(addr: &str, args: &Args, plan: Plan, load: Load) -> anyhow::Resul
         .first()
         .cloned()
         .ok_or_else(|| anyhow!("no connection to `{addr}`"))?;
+    // Encoded once: the generator sends bytes.
+    let encoded = match &load {
+        Load::Authorize(r) => client::encoded(r),
+        Load::Check(r) => client::encoded(r),
+    };
     let report = warden::bench::loadgen::run(plan, |w| {
         let channel = channels
             .get(w % channels.len())
             .cloned()
             .unwrap_or_else(|| first.clone());
         match &load {
-            Load::Authorize(r) => AnyTarget::Authorize(AuthorizeTarget::new(channel, r.clone())),
-            Load::Check(r) => AnyTarget::Check(CheckTarget::new(channel, r.clone())),
+            Load::Authorize(_) => {
+                AnyTarget::Authorize(AuthorizeTarget::new(channel, encoded.clone()))
+            }
+            Load::Check(_) => AnyTarget::Check(CheckTarget::new(channel, encoded.clone())),
         }
     })
     .await
