@@ -193,8 +193,8 @@ pub struct Checker {
     /// The role session ARN an mTLS peer's SPIFFE id maps to, by listener and revision
     /// (the rules are matched once per peer, not per request); confirmed like `sessions`.
     peers: quick_cache::sync::Cache<u64, Arc<Peer>>,
-    /// The key of `sessions`' and `peers`' hashes.
-    hasher: std::hash::RandomState,
+    /// The key of `sessions`' and `peers`' hashes: foldhash with a random seed.
+    hasher: quick_cache::DefaultHashBuilder,
 }
 
 /// An mTLS peer's role session, as a listener's rules mapped it at a revision.
@@ -250,7 +250,7 @@ impl Checker {
             verifier,
             sessions: quick_cache::sync::Cache::new(SESSION_CACHE_ENTRIES),
             peers: quick_cache::sync::Cache::new(SESSION_CACHE_ENTRIES),
-            hasher: std::hash::RandomState::new(),
+            hasher: quick_cache::DefaultHashBuilder::default(),
         }
     }
 
@@ -801,8 +801,9 @@ fn signed_request(
 fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim_start_matches(' ');
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains([' ', ',']))
-        .then_some(token)
+    // Bytes, not chars: both are ASCII, and a token is scanned on every request.
+    let plain = memchr::memchr2(b' ', b',', token.as_bytes()).is_none();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && plain).then_some(token)
 }
 
 /// The refusal code of a token error (`token_` and the verifier's code).
