@@ -33,6 +33,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use smol_str::SmolStr;
+
 use crate::caller::{Caller, Presented, Session, SignedRequest};
 use crate::context::{Context, ContextValue};
 use crate::eval::Decision;
@@ -120,8 +122,9 @@ pub struct HttpCheck {
     pub scheme: String,
     /// Lower-case names; a header sent several times is one entry, its values joined by
     /// `,` (Envoy's `headers` encoding; `header_map` is joined the same way, so both
-    /// encodings decide alike).
-    pub headers: Vec<(String, String)>,
+    /// encodings decide alike). `SmolStr`: most names and many values are short enough
+    /// to need no allocation.
+    pub headers: Vec<(SmolStr, SmolStr)>,
     /// The downstream peer's address.
     pub peer: Option<IpAddr>,
     /// The peer certificate's URI SAN (SPIFFE id) when the downstream used mTLS.
@@ -766,7 +769,11 @@ fn signed_request(
         return Ok(None);
     }
     let has_host = http.header("host").is_some() || http.header(":authority").is_some();
-    let mut headers = http.headers.clone();
+    let mut headers: Vec<(String, String)> = http
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     if !has_host && !http.host.is_empty() {
         headers.push((":authority".to_owned(), http.host.clone()));
     }

@@ -4,7 +4,7 @@ fn http(headers: &[(&str, &str)], peer: &str) -> HttpCheck {
     HttpCheck {
         headers: headers
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect(),
         peer: peer.parse().ok(),
         ..HttpCheck::default()
@@ -237,7 +237,14 @@ fn an_address_is_written_as_display_writes_it() {
         let ip = IpAddr::from(std::net::Ipv4Addr::from(rng.rand_u32()));
         assert_eq!(ip_text(ip), ip.to_string());
     }
-    for text in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "::1", "2001:db8::1", "::ffff:1.2.3.4"] {
+    for text in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "10.0.100.9",
+        "::1",
+        "2001:db8::1",
+        "::ffff:1.2.3.4",
+    ] {
         let ip: IpAddr = text.parse().unwrap();
         assert_eq!(ip_text(ip), ip.to_string());
     }

@@ -15,6 +15,7 @@ use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendA
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use prost::Message;
 use prost::bytes::{Bytes, BytesMut};
+use smol_str::SmolStr;
 use tonic::{Request, Response, Status};
 
 use crate::ext_authz::{Checker, HttpCheck, MAX_HEADERS, Record, Verdict};
@@ -120,9 +121,9 @@ struct Read {
     path: String,
     scheme: String,
     /// The `headers` map's entries as sent (a key sent twice is kept once, at the end).
-    headers: Vec<(String, String)>,
+    headers: Vec<(SmolStr, SmolStr)>,
     /// `header_map`'s entries, when it was sent (then it wins over `headers`).
-    header_map: Option<Vec<(String, String)>>,
+    header_map: Option<Vec<(SmolStr, SmolStr)>>,
     /// The source's address, while it is a socket address.
     socket: Option<String>,
     principal: String,
@@ -212,8 +213,16 @@ impl Read {
                     if self.headers.len() == MAX_HEADERS {
                         return Err(format!("more than {MAX_HEADERS} headers"));
                     }
-                    let (k, v) = string_pair(&mut r.message(wire, "headers").map_err(malformed)?)?;
-                    self.headers.push((k, v));
+                    let mut entry = r.message(wire, "headers").map_err(malformed)?;
+                    let (mut k, mut v) = ("", "");
+                    while let Some((tag, wire)) = entry.key().map_err(malformed)? {
+                        match tag {
+                            1 => k = entry.str(wire, "key").map_err(malformed)?,
+                            2 => v = entry.str(wire, "value").map_err(malformed)?,
+                            _ => entry.skip(tag, wire).map_err(malformed)?,
+                        }
+                    }
+                    self.headers.push((SmolStr::new(k), SmolStr::new(v)));
                 }
                 4 => self.path = string(r, wire, "path")?,
                 5 => self.host = string(r, wire, "host")?,
@@ -304,14 +313,11 @@ impl Read {
             // `encode_raw_headers: true`: repeated headers arrive apart; joined as Envoy joins
             // them in `headers`, so that both encodings decide alike.
             Some(map) => {
-                let mut joined: Vec<(String, String)> = Vec::with_capacity(map.len());
+                let mut joined: Vec<(SmolStr, SmolStr)> = Vec::with_capacity(map.len());
                 for (key, value) in map {
                     let key = lowercase(key);
                     match joined.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, v)) => {
-                            v.push(',');
-                            v.push_str(&value);
-                        }
+                        Some((_, v)) => *v = SmolStr::from(format!("{v},{value}")),
                         None => joined.push((key, value)),
                     }
                 }
@@ -322,14 +328,14 @@ impl Read {
                 // equal keys is last of its run.
                 let mut list = headers;
                 list.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut kept: Vec<(String, String)> = Vec::with_capacity(list.len());
+                let mut kept: Vec<(SmolStr, SmolStr)> = Vec::with_capacity(list.len());
                 for (k, v) in list {
                     match kept.last_mut() {
                         Some(last) if last.0 == k => last.1 = v,
                         _ => kept.push((k, v)),
                     }
                 }
-                let mut list: Vec<(String, String)> =
+                let mut list: Vec<(SmolStr, SmolStr)> =
                     kept.into_iter().map(|(k, v)| (lowercase(k), v)).collect();
                 // Sorted, a request reads the same every time.
                 list.sort();
@@ -373,23 +379,20 @@ fn string_pair(r: &mut Reader<'_>) -> Result<(String, String), String> {
 }
 
 /// A `HeaderValue` of `header_map`: its `raw_value` when set (UTF-8), else its `value`.
-fn header_value(r: &mut Reader<'_>) -> Result<(String, String), String> {
-    let (mut key, mut value, mut raw): (String, String, &[u8]) =
-        (String::new(), String::new(), &[]);
+fn header_value(r: &mut Reader<'_>) -> Result<(SmolStr, SmolStr), String> {
+    let (mut key, mut value, mut raw): (&str, &str, &[u8]) = ("", "", &[]);
     while let Some((tag, wire)) = r.key().map_err(malformed)? {
         match tag {
-            1 => key = r.string(wire, "key", usize::MAX).map_err(malformed)?,
-            2 => value = r.string(wire, "value", usize::MAX).map_err(malformed)?,
+            1 => key = r.str(wire, "key").map_err(malformed)?,
+            2 => value = r.str(wire, "value").map_err(malformed)?,
             3 => raw = r.delimited(wire, "raw_value").map_err(malformed)?,
             _ => r.skip(tag, wire).map_err(malformed)?,
         }
     }
     if !raw.is_empty() {
-        value = std::str::from_utf8(raw)
-            .map_err(|_| format!("header `{key}` is not UTF-8"))?
-            .to_owned();
+        value = std::str::from_utf8(raw).map_err(|_| format!("header `{key}` is not UTF-8"))?;
     }
-    Ok((key, value))
+    Ok((SmolStr::new(key), SmolStr::new(value)))
 }
 
 /// The header Envoy adds when it may send part of a body (`allow_partial_message`).
@@ -402,7 +405,7 @@ pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 fn request_body(
     body: String,
     raw_body: Vec<u8>,
-    headers: &[(String, String)],
+    headers: &[(SmolStr, SmolStr)],
 ) -> Option<prost::bytes::Bytes> {
     let header = |name: &str| {
         headers
@@ -425,9 +428,12 @@ fn request_body(
 }
 
 /// A header name in lower case: Envoy's already are, so most are moved, not copied.
-fn lowercase(mut name: String) -> String {
-    name.make_ascii_lowercase();
-    name
+fn lowercase(name: SmolStr) -> SmolStr {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        SmolStr::from(name.to_ascii_lowercase())
+    } else {
+        name
+    }
 }
 
 /// The one payload `jwt_authn` stored (under its `payload_in_metadata` name), as JSON.

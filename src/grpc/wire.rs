@@ -526,6 +526,16 @@ impl<'b> Reader<'b> {
             .map_err(|_| self.at.with(field).invalid("is not UTF-8"))
     }
 
+    /// A string without copying it, of any length (the message's own bound).
+    pub(super) fn str(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+    ) -> Result<&'b str, RequestError> {
+        let bytes = self.delimited(wire, field)?;
+        std::str::from_utf8(bytes).map_err(|_| self.at.with(field).invalid("is not UTF-8"))
+    }
+
     /// An embedded message, read by a reader of its own.
     pub(super) fn message(
         &mut self,

@@ -202,10 +202,10 @@ fn an_allow_overwrites_the_headers_it_sets_and_removes_the_rest() {
 
 #[test]
 fn the_body_is_known_when_envoy_sent_it_whole_or_the_request_has_none() {
-    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+    let h = |pairs: &[(&str, &str)]| -> Vec<(SmolStr, SmolStr)> {
         pairs
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
     };
     let bytes = |b: &[u8]| Some(prost::bytes::Bytes::copy_from_slice(b));
@@ -301,7 +301,7 @@ fn prost_decode(bytes: &[u8]) -> Result<HttpCheck, String> {
                     String::from_utf8(raw_value)
                         .map_err(|_| format!("header `{key}` is not UTF-8"))?
                 };
-                let key = lowercase(key);
+                let key = key.to_ascii_lowercase();
                 match joined.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, v)) => {
                         v.push(',');
@@ -318,7 +318,7 @@ fn prost_decode(bytes: &[u8]) -> Result<HttpCheck, String> {
             }
             let mut list: Vec<(String, String)> = headers
                 .into_iter()
-                .map(|(k, v)| (lowercase(k), v))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect();
             // A map's order is arbitrary; sorted, a request reads the same every time.
             list.sort();
@@ -342,6 +342,10 @@ fn prost_decode(bytes: &[u8]) -> Result<HttpCheck, String> {
             },
         )
         .and_then(|(_, s)| jwt_payload(s));
+    let headers: Vec<(SmolStr, SmolStr)> = headers
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
     let body = request_body(body, raw_body, &headers);
     Ok(HttpCheck {
         method,
