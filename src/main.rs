@@ -2,6 +2,12 @@
 
 mod cli;
 
+/// mimalloc rather than glibc's malloc: a decision allocates a few dozen small strings and
+/// buffers (h2's, tonic's, the request's), and glibc's malloc and free cost a Check a
+/// quarter of its instructions (BENCHMARKS.md, issue 14).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
