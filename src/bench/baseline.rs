@@ -143,8 +143,12 @@ impl Baseline {
             .name("warden-baseline".to_owned())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let incoming = tonic::transport::server::TcpIncoming::from(listener)
-                        .with_nodelay(Some(true));
+                    // Written as warden's server writes (`server::conn::Unvectored`).
+                    let incoming = tonic::codegen::tokio_stream::StreamExt::map(
+                        tonic::transport::server::TcpIncoming::from(listener)
+                            .with_nodelay(Some(true)),
+                        |io| io.map(crate::server::conn::Unvectored),
+                    );
                     let served = tonic::transport::Server::builder()
                         .add_service(AuthorizerServer::new(Constant {
                             answer: answers.authorize,

@@ -546,8 +546,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
         }
     }
 
+    /// Not vectored, on purpose. h2 sends a DATA payload from 256 bytes up as an I/O slice
+    /// of its own when the socket takes vectored writes, and then flushes before it buffers
+    /// another frame: an answer of 256 bytes or more (an Allow naming its statements, any
+    /// Check answer) cost two `writev`s of its own, its body then its trailers, and no
+    /// answers shared a write. Without vectored writes h2 copies payloads under 1 KiB into
+    /// its buffer and writes a batch of answers at once (BENCHMARKS.md, issue 12).
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        false
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -556,6 +562,50 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut Pin::into_inner(self).io).poll_shutdown(cx)
+    }
+}
+
+/// A socket whose writes h2 must not vector (see [`Conn`]'s `is_write_vectored`): for a
+/// server without warden's connection limits, the no-op baseline of `warden load`, so
+/// that it writes its answers as warden's server does.
+pub struct Unvectored<T>(pub T);
+
+impl<T: AsyncRead + Unpin> AsyncRead for Unvectored<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut Pin::into_inner(self).0).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Unvectored<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut Pin::into_inner(self).0).poll_write(cx, buf)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut Pin::into_inner(self).0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut Pin::into_inner(self).0).poll_shutdown(cx)
+    }
+}
+
+impl<T: Connected> Connected for Unvectored<T> {
+    type ConnectInfo = T::ConnectInfo;
+    fn connect_info(&self) -> T::ConnectInfo {
+        self.0.connect_info()
     }
 }
 

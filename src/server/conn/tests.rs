@@ -142,3 +142,130 @@ fn the_open_files_warning_names_the_flag_and_what_fits() {
         ),
     );
 }
+
+/// A socket that counts the writes made to it, vectored like a TCP stream's.
+struct Counting {
+    io: DuplexStream,
+    writes: Arc<AtomicUsize>,
+}
+
+impl AsyncRead for Counting {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut Pin::into_inner(self).io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counting {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = Pin::into_inner(self);
+        this.writes.fetch_add(1, Ordering::Relaxed);
+        Pin::new(&mut this.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = Pin::into_inner(self);
+        this.writes.fetch_add(1, Ordering::Relaxed);
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut Pin::into_inner(self).io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut Pin::into_inner(self).io).poll_shutdown(cx)
+    }
+}
+
+/// HTTP/2 over a connection: 64 requests at once, each answered as gRPC answers (headers,
+/// a 300-byte body, trailers). Returns the writes the server's side made, the handshake's
+/// included.
+async fn writes_for_answers<T>(wrap: impl FnOnce(Counting) -> T) -> usize
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    const REQUESTS: usize = 64;
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let writes = Arc::new(AtomicUsize::new(0));
+    let io = wrap(Counting {
+        io: ours,
+        writes: writes.clone(),
+    });
+    let server = tokio::spawn(async move {
+        let mut connection = h2::server::handshake(io).await.unwrap();
+        // Every request first, as a busy connection reads them, then every answer.
+        let mut pending = Vec::new();
+        while pending.len() < REQUESTS {
+            let (_request, respond) = connection.accept().await.unwrap().unwrap();
+            pending.push(respond);
+        }
+        for mut respond in pending {
+            let mut stream = respond
+                .send_response(http::Response::new(()), false)
+                .unwrap();
+            stream
+                .send_data(prost::bytes::Bytes::from(vec![7u8; 300]), false)
+                .unwrap();
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            stream.send_trailers(trailers).unwrap();
+        }
+        // Let the answers out until the client hangs up.
+        std::future::poll_fn(|cx| connection.poll_closed(cx))
+            .await
+            .ok();
+    });
+    let (client, connection) = h2::client::handshake(theirs).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let mut responses = Vec::new();
+    for _ in 0..REQUESTS {
+        let request = http::Request::post("http://warden/x").body(()).unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        responses.push(response);
+        client = client.ready().await.unwrap();
+    }
+    for response in responses {
+        let mut body = response.await.unwrap().into_body();
+        while let Some(data) = body.data().await {
+            data.unwrap();
+        }
+        body.trailers().await.unwrap();
+    }
+    drop(client);
+    server.await.unwrap();
+    writes.load(Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn answers_share_writes_where_a_vectored_socket_writes_each_on_its_own() {
+    // The socket as it is: h2 flushes at each 300-byte body (67 writes here).
+    let vectored = writes_for_answers(|io| io).await;
+    // Through `Conn` (and `Unvectored`, the baseline's), answers are copied and batched
+    // (4 writes here).
+    let through_conn = writes_for_answers(|io| {
+        let slot = gate(1).admit().unwrap();
+        Conn::new(io, slot, None)
+    })
+    .await;
+    let unvectored = writes_for_answers(Unvectored).await;
+    assert!(vectored >= 64, "{vectored}");
+    assert!(through_conn < 16, "{through_conn} writes for 64 answers");
+    assert!(unvectored < 16, "{unvectored} writes for 64 answers");
+}
