@@ -648,6 +648,28 @@ fn http2_authority_stands_for_host() {
     .unwrap();
 }
 
+/// A key keeps its HMAC pads from when it was derived: what it signs is the HMAC-SHA256
+/// under its bytes, whichever message, of whatever length.
+#[test]
+fn a_signing_key_signs_as_the_hmac_under_its_bytes() {
+    let key = SigningKey::derive("one", "20261201", "us-east-1", "sts");
+    let fresh = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    for len in [0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000] {
+        let message = "x".repeat(len);
+        assert_eq!(
+            key.sign(&message).as_slice(),
+            ring::hmac::sign(&fresh, message.as_bytes()).as_ref(),
+            "{len}"
+        );
+    }
+    let clone = key.clone();
+    assert_eq!(clone.sign("abc"), key.sign("abc"));
+    assert_ne!(
+        SigningKey::derive("two", "20261201", "us-east-1", "sts").sign("abc"),
+        key.sign("abc")
+    );
+}
+
 /// AWS's published SigV4 examples (the signature test suite's `get-vanilla` and
 /// `get-vanilla-query-order-key-case`, and the key derivation example).
 #[test]
