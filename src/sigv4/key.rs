@@ -6,6 +6,8 @@ use std::fmt;
 
 use ring::hmac;
 
+use super::canonical::{self, Hashing, Scope};
+
 /// A derived SigV4 key (`kSigning`): HMAC chain of the secret over the scope's date,
 /// region, service and `aws4_request`. Valid for that scope only. Kept as an HMAC key
 /// whose inner and outer pads are computed once, when it is derived, so a signature
@@ -35,7 +37,7 @@ impl SigningKey {
         let k_date = hmac_sha256(&k_secret, date.as_bytes());
         let k_region = hmac_sha256(&k_date, region.as_bytes());
         let k_service = hmac_sha256(&k_region, service.as_bytes());
-        let bytes = hmac_sha256(&k_service, super::canonical::TERMINATOR.as_bytes());
+        let bytes = hmac_sha256(&k_service, canonical::TERMINATOR.as_bytes());
         SigningKey {
             bytes,
             hmac: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
@@ -45,6 +47,24 @@ impl SigningKey {
     /// The signature of `string_to_sign`.
     pub(super) fn sign(&self, string_to_sign: &str) -> [u8; 32] {
         let tag = hmac::sign(&self.hmac, string_to_sign.as_bytes());
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(tag.as_ref()) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// The signature of the string to sign for a canonical request whose SHA-256 is
+    /// `request_hash`, the string to sign fed to the HMAC as it is written.
+    pub(super) fn sign_request(
+        &self,
+        amz_date: &str,
+        scope: &Scope<'_>,
+        request_hash: &[u8],
+    ) -> [u8; 32] {
+        let mut sts = Hashing::new(hmac::Context::with_key(&self.hmac));
+        canonical::write_string_to_sign(&mut sts, amz_date, scope, request_hash);
+        let tag = sts.into_inner().sign();
         let mut out = [0u8; 32];
         for (o, b) in out.iter_mut().zip(tag.as_ref()) {
             *o = *b;

@@ -670,6 +670,120 @@ fn a_signing_key_signs_as_the_hmac_under_its_bytes() {
     );
 }
 
+/// The hashing sink hashes exactly what a `String` written the same way holds, however the
+/// writes fall across its buffer: single characters (ASCII and not), words, and runs longer
+/// than the buffer, from every offset.
+#[test]
+fn a_hashing_sink_hashes_what_the_text_holds() {
+    let long = "abcdefghij".repeat(40);
+    for start in 0..130 {
+        let mut text = String::new();
+        let mut sha = canonical::request_hasher();
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"key");
+        let mut mac = canonical::Hashing::new(ring::hmac::Context::with_key(&key));
+        let mut write = |s: &str| {
+            canonical::Sink::push_str(&mut text, s);
+            canonical::Sink::push_str(&mut sha, s);
+            canonical::Sink::push_str(&mut mac, s);
+        };
+        write(long.get(..start).unwrap());
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 256, 300] {
+            write(long.get(..len).unwrap());
+            write("\u{e9}\u{20ac}");
+        }
+        for c in ['a', '\n', '\u{e9}', '\u{20ac}', '\u{1f600}'] {
+            for _ in 0..(start % 7 + 1) {
+                canonical::Sink::push(&mut text, c);
+                canonical::Sink::push(&mut sha, c);
+                canonical::Sink::push(&mut mac, c);
+            }
+        }
+        let sha = sha.clone().into_inner().finish();
+        assert_eq!(
+            sha.as_ref(),
+            ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref(),
+            "{start}"
+        );
+        assert_eq!(
+            mac.into_inner().sign().as_ref(),
+            ring::hmac::sign(&key, text.as_bytes()).as_ref(),
+            "{start}"
+        );
+    }
+}
+
+/// What the verifier hashes as it writes is the canonical request and string to sign the
+/// signing helpers build as text, for every boto3 request and a presigned one.
+#[test]
+fn the_verifier_signs_what_the_text_says() {
+    let all = fixtures();
+    let host = [("Host", "127.0.0.1:18443")];
+    let get = HttpRequest {
+        method: "GET",
+        target: "/a/./b/../c%20d?Version=2011-06-15&Action=GetCallerIdentity&x=%E2%82%AC",
+        headers: &host,
+        payload: Payload::Unknown,
+    };
+    let target = presign(&get, &signer(None), at("20261201T213532Z"), secs(900));
+    let presigned = HttpRequest {
+        target: &target,
+        ..get
+    };
+    let headers: Vec<Vec<(&str, &str)>> = all.iter().map(Fixture::headers).collect();
+    let mut requests: Vec<HttpRequest<'_>> = all
+        .iter()
+        .zip(&headers)
+        .map(|(f, h)| request(f, h))
+        .collect();
+    requests.push(presigned);
+    for req in &requests {
+        let signed = parse(req).unwrap().unwrap();
+        let (path, query) = split_target(req.target);
+        let presigned = signed.presigned_expires.is_some();
+        let text = canonical::canonical_request_head(
+            req.method,
+            path,
+            query,
+            presigned,
+            &signed.signed_headers,
+            req.headers,
+        );
+        let mut streamed = canonical::request_hasher();
+        canonical::write_request_head(
+            &mut streamed,
+            req.method,
+            path,
+            query,
+            presigned,
+            &signed.signed_headers,
+            req.headers,
+        );
+        let scope = Scope {
+            date: signed.date,
+            region: signed.region,
+            service: signed.service,
+        };
+        let key = SigningKey::derive("s", signed.date, signed.region, signed.service);
+        for hash in signed.payload_hashes(req).unwrap() {
+            let whole = format!("{text}{hash}");
+            let mut request = streamed.clone();
+            canonical::Sink::push_str(&mut request, &hash);
+            let request_hash = request.into_inner().finish();
+            assert_eq!(
+                request_hash.as_ref(),
+                ring::digest::digest(&ring::digest::SHA256, whole.as_bytes()).as_ref(),
+                "{whole}"
+            );
+            let string_to_sign = canonical::string_to_sign(signed.amz_date, &scope, &text, &hash);
+            assert_eq!(
+                key.sign_request(signed.amz_date, &scope, request_hash.as_ref()),
+                key.sign(&string_to_sign),
+                "{string_to_sign}"
+            );
+        }
+    }
+}
+
 /// AWS's published SigV4 examples (the signature test suite's `get-vanilla` and
 /// `get-vanilla-query-order-key-case`, and the key derivation example).
 #[test]
