@@ -3,8 +3,11 @@
 //! the derivation once a day.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use ring::hmac;
+use subtle::ConstantTimeEq;
 
 use super::canonical::{self, Hashing, Scope};
 
@@ -85,32 +88,82 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// A bounded cache of derived keys, by access key id, a fingerprint of the secret, and the
-/// scope. The fingerprint is part of the key so that a secret that changes under the same
-/// access key id (a rotated or forged one) never reuses the key derived from another.
+/// A bounded cache of derived keys, by access key id and scope. Each entry keeps the secret
+/// its key was derived from, compared in constant time on a hit: a secret that changes
+/// under the same access key id (a rotated one) never reuses the key derived from another,
+/// and gets its own, which replaces the old.
+///
+/// The secrets kept are copies of what the caller passes (the secrets store's), as long as
+/// their entry stays: no more exposed than the store they come from.
 pub struct SigningKeys {
-    /// Fingerprint of (access key id, secret, date, region, service) → derived key.
-    cache: quick_cache::sync::Cache<[u8; 32], SigningKey>,
-    /// Keys the fingerprints: random per process, so the fingerprints kept in memory are
-    /// no offline-checkable hash of any secret.
-    fingerprint: hmac::Key,
+    cache: quick_cache::sync::Cache<ScopeKey, Arc<Derived>>,
+}
+
+/// A cache entry: the key and the secret it was derived from.
+struct Derived {
+    secret: Box<[u8]>,
+    key: SigningKey,
+}
+
+/// What a cached key is found by: access key id, date, region, service, each its own field
+/// (no two tuples are the same key).
+#[derive(PartialEq, Eq)]
+struct ScopeKey {
+    access_key_id: Box<str>,
+    date: Box<str>,
+    region: Box<str>,
+    service: Box<str>,
+}
+
+/// [`ScopeKey`] borrowed, to look one up without allocating.
+struct ScopeRef<'a> {
+    access_key_id: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+}
+
+impl ScopeRef<'_> {
+    fn fields(&self) -> [&str; 4] {
+        [self.access_key_id, self.date, self.region, self.service]
+    }
+}
+
+impl ScopeKey {
+    fn fields(&self) -> [&str; 4] {
+        [&self.access_key_id, &self.date, &self.region, &self.service]
+    }
+}
+
+// A key and its borrowed form hash the same: the same four `str`s in the same order.
+impl Hash for ScopeKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fields().hash(state);
+    }
+}
+
+impl Hash for ScopeRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fields().hash(state);
+    }
+}
+
+impl quick_cache::Equivalent<ScopeKey> for ScopeRef<'_> {
+    fn equivalent(&self, key: &ScopeKey) -> bool {
+        self.fields() == key.fields()
+    }
 }
 
 impl SigningKeys {
     /// A cache of at most `capacity` keys (one per caller and day, region and service).
     pub fn new(capacity: usize) -> SigningKeys {
-        let rng = ring::rand::SystemRandom::new();
-        // Without an RNG the fingerprint is still collision-resistant (HMAC under a fixed
-        // key): only the offline-guessing protection is lost, never correctness.
-        let fingerprint = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, b"warden sigv4 key cache"));
         SigningKeys {
             cache: quick_cache::sync::Cache::new(capacity.max(1)),
-            fingerprint,
         }
     }
 
-    /// The key for `secret` in this scope, derived on a miss.
+    /// The key for `secret` in this scope: the cached one when it was derived from this
+    /// very secret, else derived (and cached in place of the other).
     pub fn get(
         &self,
         access_key_id: &str,
@@ -119,22 +172,30 @@ impl SigningKeys {
         region: &str,
         service: &str,
     ) -> SigningKey {
-        let mut ctx = hmac::Context::with_key(&self.fingerprint);
-        // Each field length-prefixed: no two tuples feed the same bytes.
-        for field in [access_key_id, secret, date, region, service] {
-            ctx.update(&(field.len() as u64).to_be_bytes());
-            ctx.update(field.as_bytes());
-        }
-        let tag = ctx.sign();
-        let mut id = [0u8; 32];
-        for (o, b) in id.iter_mut().zip(tag.as_ref()) {
-            *o = *b;
-        }
-        if let Some(key) = self.cache.get(&id) {
-            return key;
+        let scope = ScopeRef {
+            access_key_id,
+            date,
+            region,
+            service,
+        };
+        if let Some(d) = self.cache.get(&scope)
+            && bool::from(d.secret.ct_eq(secret.as_bytes()))
+        {
+            return d.key.clone();
         }
         let key = SigningKey::derive(secret, date, region, service);
-        self.cache.insert(id, key.clone());
+        self.cache.insert(
+            ScopeKey {
+                access_key_id: access_key_id.into(),
+                date: date.into(),
+                region: region.into(),
+                service: service.into(),
+            },
+            Arc::new(Derived {
+                secret: secret.as_bytes().into(),
+                key: key.clone(),
+            }),
+        );
         key
     }
 

@@ -1284,6 +1284,60 @@ fn the_key_cache_never_lends_a_key_to_another_secret() {
     assert_eq!(format!("{a:?}"), "SigningKey(..)");
 }
 
+/// The cache is found by key id and scope, and the secret compared on a hit: the same key
+/// id with another secret (longer, shorter, one byte apart) derives its own key, which then
+/// stands for that id and scope until the first secret comes back and derives its own again;
+/// another scope of the same secret is another key.
+#[test]
+fn the_key_cache_compares_the_secret_it_derived_from() {
+    let keys = SigningKeys::new(64);
+    let id = "AKIAPROBEEXAMPLE0001";
+    let derive = |secret: &str| SigningKey::derive(secret, "20261201", "us-east-1", "sts");
+    let get = |secret: &str| keys.get(id, secret, "20261201", "us-east-1", "sts");
+    for secret in [
+        "one", "one1", "on", "onf", "", "one", "0ne", "one", "one\0", "one",
+    ] {
+        assert_eq!(
+            get(secret).as_bytes(),
+            derive(secret).as_bytes(),
+            "{secret:?}"
+        );
+        assert_eq!(
+            get(secret).as_bytes(),
+            derive(secret).as_bytes(),
+            "{secret:?}"
+        );
+    }
+    // One entry for the id and scope, whichever secret last derived it.
+    assert_eq!(keys.len(), 1);
+    let scopes = [
+        ("20261201", "us-east-1", "sts"),
+        ("20261202", "us-east-1", "sts"),
+        ("20261201", "eu-west-1", "sts"),
+        ("20261201", "us-east-1", "orders"),
+    ];
+    for (date, region, service) in scopes {
+        assert_eq!(
+            keys.get(id, "one", date, region, service).as_bytes(),
+            SigningKey::derive("one", date, region, service).as_bytes()
+        );
+    }
+    assert_eq!(keys.len(), 4);
+    // Fields do not run into each other: the same characters split differently.
+    assert_ne!(
+        keys.get("AKIA1", "s", "20261201", "us-east-1", "sts")
+            .as_bytes(),
+        keys.get("AKIA", "s", "120261201", "us-east-1", "sts")
+            .as_bytes()
+    );
+    for (date, region, service) in scopes {
+        assert_eq!(
+            keys.get(id, "one", date, region, service).as_bytes(),
+            SigningKey::derive("one", date, region, service).as_bytes()
+        );
+    }
+}
+
 #[test]
 fn scope_checks_answer_as_aws() {
     let all = fixtures();
