@@ -824,6 +824,37 @@ impl Signed<'_> {
         Ok(())
     }
 
+    /// The canonical requests the signature may have been computed over, as text, one per
+    /// payload hash [`Signed::verify`] tries (two for a presigned request without
+    /// `x-amz-content-sha256`): for debugging and benches. [`Signed::verify`] checks the
+    /// same, hashed as it is written, never built.
+    pub fn canonical_requests(&self, req: &HttpRequest<'_>) -> Result<Vec<String>, StsError> {
+        let (path, query) = split_target(req.target);
+        let head = canonical::canonical_request_head(
+            req.method,
+            path,
+            query,
+            self.presigned_expires.is_some(),
+            &self.signed_headers,
+            req.headers,
+        );
+        Ok(self
+            .payload_hashes(req)?
+            .iter()
+            .map(|hash| format!("{head}{hash}"))
+            .collect())
+    }
+
+    /// The string to sign of `canonical_request` in this request's time and scope.
+    pub fn string_to_sign(&self, canonical_request: &str) -> String {
+        let scope = Scope {
+            date: self.date,
+            region: self.region,
+            service: self.service,
+        };
+        canonical::string_to_sign(self.amz_date, &scope, canonical_request, "")
+    }
+
     /// The names in `SignedHeaders`, lower case and sorted.
     pub fn signed_headers(&self) -> &[&str] {
         &self.signed_headers

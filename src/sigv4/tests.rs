@@ -775,6 +775,8 @@ fn the_verifier_signs_what_the_text_says() {
                 "{whole}"
             );
             let string_to_sign = canonical::string_to_sign(signed.amz_date, &scope, &text, &hash);
+            assert!(signed.canonical_requests(req).unwrap().contains(&whole));
+            assert_eq!(signed.string_to_sign(&whole), string_to_sign);
             assert_eq!(
                 key.sign_request(signed.amz_date, &scope, request_hash.as_ref()),
                 key.sign(&string_to_sign),
