@@ -762,6 +762,8 @@ impl Signed<'_> {
             )));
         }
         let body: Option<Cow<'r, str>> = match req.payload {
+            // An empty body (a GET's) has a known hash.
+            Payload::Bytes([]) => Some(Cow::Borrowed(EMPTY_SHA256)),
             Payload::Bytes(b) => Some(Cow::Owned(canonical::sha256_hex(b))),
             Payload::Declared(d) => Some(Cow::Borrowed(d)),
             Payload::Unknown => None,

@@ -1162,6 +1162,27 @@ fn limits_refuse_before_any_work() {
 
 #[test]
 fn payload_hashes() {
+    // An empty body's hash is not computed: this one.
+    assert_eq!(canonical::sha256_hex(b""), EMPTY_SHA256);
+    let get = HttpRequest {
+        method: "GET",
+        target: "/orders/42",
+        headers: &[HOST],
+        payload: Payload::Bytes(b""),
+    };
+    let added = sign_headers(&get, &signer(None), at("20261201T213532Z"));
+    let mut headers = vec![HOST];
+    headers.extend(added.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let get = HttpRequest {
+        headers: &headers,
+        ..get
+    };
+    let signed = parse(&get).unwrap().unwrap();
+    assert_eq!(
+        signed.payload_hashes(&get).unwrap().as_slice(),
+        [EMPTY_SHA256]
+    );
+    check(&get, "containerSecret/xyz", at("20261201T213532Z")).unwrap();
     let all = fixtures();
     let f = &all[0];
     let now = at("20261201T213532Z");
