@@ -1,12 +1,12 @@
 //! AWS Signature Version 4, verified. [`parse`] reads what a signed request claims (access
 //! key id, credential scope, time, security token) without any crypto and with a limit on
-//! every length, so the caller can look up the secret; [`Signed::verify`] then rebuilds the
-//! canonical request as AWS builds it for every service but S3, derives nothing itself
-//! (the [`SigningKey`] comes from the caller, usually through [`SigningKeys`]) and compares
-//! signatures in constant time. Both forms: the `Authorization` header (5 minutes of clock
-//! skew) and presigned query strings (`X-Amz-Expires` honoured). Errors carry AWS's codes
-//! and messages. [`sign_headers`] and [`presign`] sign as botocore does, for tests, benches
-//! and the load generator.
+//! every length, so the caller can look up the secret; [`Signed::verify`] then hashes the
+//! canonical request as AWS builds it for every service but S3 (as it is written: the text
+//! is never built), derives nothing itself (the [`SigningKey`] comes from the caller,
+//! usually through [`SigningKeys`]) and compares signatures in constant time. Both forms:
+//! the `Authorization` header (5 minutes of clock skew) and presigned query strings
+//! (`X-Amz-Expires` honoured). Errors carry AWS's codes and messages. [`sign_headers`] and
+//! [`presign`] sign as botocore does, for tests, benches and the load generator.
 //!
 //! Why not the `aws-sigv4` crate: it signs. Verifying needs the caller's own signed-header
 //! list and canonical form taken from the request as received, AWS's error messages, and a
@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 
 use crate::sts::StsError;
 use crate::sts::error::Code;
-use canonical::{ALGORITHM, EMPTY_SHA256, Scope, TERMINATOR, UNSIGNED_PAYLOAD};
+use canonical::{ALGORITHM, EMPTY_SHA256, Scope, Sink as _, TERMINATOR, UNSIGNED_PAYLOAD};
 pub use key::{SigningKey, SigningKeys};
 pub use sign::{Signer, presign, sign_headers};
 
@@ -662,7 +662,10 @@ impl Signed<'_> {
         }
         let hashes = self.payload_hashes(req)?;
         let (path, query) = split_target(req.target);
-        let head = canonical::canonical_request_head(
+        // The canonical request is hashed as it is written, never built.
+        let mut head = canonical::request_hasher();
+        canonical::write_request_head(
+            &mut head,
             req.method,
             path,
             query,
@@ -678,8 +681,12 @@ impl Signed<'_> {
         // Every candidate computed and compared, whichever matches.
         let mut matched = subtle::Choice::from(0);
         for hash in &hashes {
-            let string_to_sign = canonical::string_to_sign(self.amz_date, &scope, &head, hash);
-            matched |= key.sign(&string_to_sign).ct_eq(&self.signature);
+            let mut request = head.clone();
+            request.push_str(hash);
+            let request_hash = request.into_inner().finish();
+            matched |= key
+                .sign_request(self.amz_date, &scope, request_hash.as_ref())
+                .ct_eq(&self.signature);
         }
         if bool::from(matched) {
             Ok(())
@@ -755,6 +762,8 @@ impl Signed<'_> {
             )));
         }
         let body: Option<Cow<'r, str>> = match req.payload {
+            // An empty body (a GET's) has a known hash.
+            Payload::Bytes([]) => Some(Cow::Borrowed(EMPTY_SHA256)),
             Payload::Bytes(b) => Some(Cow::Owned(canonical::sha256_hex(b))),
             Payload::Declared(d) => Some(Cow::Borrowed(d)),
             Payload::Unknown => None,
@@ -815,6 +824,37 @@ impl Signed<'_> {
             )));
         }
         Ok(())
+    }
+
+    /// The canonical requests the signature may have been computed over, as text, one per
+    /// payload hash [`Signed::verify`] tries (two for a presigned request without
+    /// `x-amz-content-sha256`): for debugging and benches. [`Signed::verify`] checks the
+    /// same, hashed as it is written, never built.
+    pub fn canonical_requests(&self, req: &HttpRequest<'_>) -> Result<Vec<String>, StsError> {
+        let (path, query) = split_target(req.target);
+        let head = canonical::canonical_request_head(
+            req.method,
+            path,
+            query,
+            self.presigned_expires.is_some(),
+            &self.signed_headers,
+            req.headers,
+        );
+        Ok(self
+            .payload_hashes(req)?
+            .iter()
+            .map(|hash| format!("{head}{hash}"))
+            .collect())
+    }
+
+    /// The string to sign of `canonical_request` in this request's time and scope.
+    pub fn string_to_sign(&self, canonical_request: &str) -> String {
+        let scope = Scope {
+            date: self.date,
+            region: self.region,
+            service: self.service,
+        };
+        canonical::string_to_sign(self.amz_date, &scope, canonical_request, "")
     }
 
     /// The names in `SignedHeaders`, lower case and sorted.

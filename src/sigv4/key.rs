@@ -3,13 +3,23 @@
 //! the derivation once a day.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use ring::hmac;
+use subtle::ConstantTimeEq;
+
+use super::canonical::{self, Hashing, Scope};
 
 /// A derived SigV4 key (`kSigning`): HMAC chain of the secret over the scope's date,
-/// region, service and `aws4_request`. Valid for that scope only.
+/// region, service and `aws4_request`. Valid for that scope only. Kept as an HMAC key
+/// whose inner and outer pads are computed once, when it is derived, so a signature
+/// verified with it costs the string to sign's blocks only.
 #[derive(Clone)]
-pub struct SigningKey([u8; 32]);
+pub struct SigningKey {
+    bytes: [u8; 32],
+    hmac: hmac::Key,
+}
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message);
@@ -30,20 +40,44 @@ impl SigningKey {
         let k_date = hmac_sha256(&k_secret, date.as_bytes());
         let k_region = hmac_sha256(&k_date, region.as_bytes());
         let k_service = hmac_sha256(&k_region, service.as_bytes());
-        SigningKey(hmac_sha256(
-            &k_service,
-            super::canonical::TERMINATOR.as_bytes(),
-        ))
+        let bytes = hmac_sha256(&k_service, canonical::TERMINATOR.as_bytes());
+        SigningKey {
+            bytes,
+            hmac: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+        }
     }
 
     /// The signature of `string_to_sign`.
     pub(super) fn sign(&self, string_to_sign: &str) -> [u8; 32] {
-        hmac_sha256(&self.0, string_to_sign.as_bytes())
+        let tag = hmac::sign(&self.hmac, string_to_sign.as_bytes());
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(tag.as_ref()) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// The signature of the string to sign for a canonical request whose SHA-256 is
+    /// `request_hash`, the string to sign fed to the HMAC as it is written.
+    pub(super) fn sign_request(
+        &self,
+        amz_date: &str,
+        scope: &Scope<'_>,
+        request_hash: &[u8],
+    ) -> [u8; 32] {
+        let mut sts = Hashing::new(hmac::Context::with_key(&self.hmac));
+        canonical::write_string_to_sign(&mut sts, amz_date, scope, request_hash);
+        let tag = sts.into_inner().sign();
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(tag.as_ref()) {
+            *o = *b;
+        }
+        out
     }
 
     /// The key's bytes (for tests against AWS's published derivation example).
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 }
 
@@ -54,32 +88,82 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-/// A bounded cache of derived keys, by access key id, a fingerprint of the secret, and the
-/// scope. The fingerprint is part of the key so that a secret that changes under the same
-/// access key id (a rotated or forged one) never reuses the key derived from another.
+/// A bounded cache of derived keys, by access key id and scope. Each entry keeps the secret
+/// its key was derived from, compared in constant time on a hit: a secret that changes
+/// under the same access key id (a rotated one) never reuses the key derived from another,
+/// and gets its own, which replaces the old.
+///
+/// The secrets kept are copies of what the caller passes (the secrets store's), as long as
+/// their entry stays: no more exposed than the store they come from.
 pub struct SigningKeys {
-    /// Fingerprint of (access key id, secret, date, region, service) → derived key.
-    cache: quick_cache::sync::Cache<[u8; 32], SigningKey>,
-    /// Keys the fingerprints: random per process, so the fingerprints kept in memory are
-    /// no offline-checkable hash of any secret.
-    fingerprint: hmac::Key,
+    cache: quick_cache::sync::Cache<ScopeKey, Arc<Derived>>,
+}
+
+/// A cache entry: the key and the secret it was derived from.
+struct Derived {
+    secret: Box<[u8]>,
+    key: SigningKey,
+}
+
+/// What a cached key is found by: access key id, date, region, service, each its own field
+/// (no two tuples are the same key).
+#[derive(PartialEq, Eq)]
+struct ScopeKey {
+    access_key_id: Box<str>,
+    date: Box<str>,
+    region: Box<str>,
+    service: Box<str>,
+}
+
+/// [`ScopeKey`] borrowed, to look one up without allocating.
+struct ScopeRef<'a> {
+    access_key_id: &'a str,
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+}
+
+impl ScopeRef<'_> {
+    fn fields(&self) -> [&str; 4] {
+        [self.access_key_id, self.date, self.region, self.service]
+    }
+}
+
+impl ScopeKey {
+    fn fields(&self) -> [&str; 4] {
+        [&self.access_key_id, &self.date, &self.region, &self.service]
+    }
+}
+
+// A key and its borrowed form hash the same: the same four `str`s in the same order.
+impl Hash for ScopeKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fields().hash(state);
+    }
+}
+
+impl Hash for ScopeRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fields().hash(state);
+    }
+}
+
+impl quick_cache::Equivalent<ScopeKey> for ScopeRef<'_> {
+    fn equivalent(&self, key: &ScopeKey) -> bool {
+        self.fields() == key.fields()
+    }
 }
 
 impl SigningKeys {
     /// A cache of at most `capacity` keys (one per caller and day, region and service).
     pub fn new(capacity: usize) -> SigningKeys {
-        let rng = ring::rand::SystemRandom::new();
-        // Without an RNG the fingerprint is still collision-resistant (HMAC under a fixed
-        // key): only the offline-guessing protection is lost, never correctness.
-        let fingerprint = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .unwrap_or_else(|_| hmac::Key::new(hmac::HMAC_SHA256, b"warden sigv4 key cache"));
         SigningKeys {
             cache: quick_cache::sync::Cache::new(capacity.max(1)),
-            fingerprint,
         }
     }
 
-    /// The key for `secret` in this scope, derived on a miss.
+    /// The key for `secret` in this scope: the cached one when it was derived from this
+    /// very secret, else derived (and cached in place of the other).
     pub fn get(
         &self,
         access_key_id: &str,
@@ -88,22 +172,30 @@ impl SigningKeys {
         region: &str,
         service: &str,
     ) -> SigningKey {
-        let mut ctx = hmac::Context::with_key(&self.fingerprint);
-        // Each field length-prefixed: no two tuples feed the same bytes.
-        for field in [access_key_id, secret, date, region, service] {
-            ctx.update(&(field.len() as u64).to_be_bytes());
-            ctx.update(field.as_bytes());
-        }
-        let tag = ctx.sign();
-        let mut id = [0u8; 32];
-        for (o, b) in id.iter_mut().zip(tag.as_ref()) {
-            *o = *b;
-        }
-        if let Some(key) = self.cache.get(&id) {
-            return key;
+        let scope = ScopeRef {
+            access_key_id,
+            date,
+            region,
+            service,
+        };
+        if let Some(d) = self.cache.get(&scope)
+            && bool::from(d.secret.ct_eq(secret.as_bytes()))
+        {
+            return d.key.clone();
         }
         let key = SigningKey::derive(secret, date, region, service);
-        self.cache.insert(id, key.clone());
+        self.cache.insert(
+            ScopeKey {
+                access_key_id: access_key_id.into(),
+                date: date.into(),
+                region: region.into(),
+                service: service.into(),
+            },
+            Arc::new(Derived {
+                secret: secret.as_bytes().into(),
+                key: key.clone(),
+            }),
+        );
         key
     }
 

@@ -648,6 +648,144 @@ fn http2_authority_stands_for_host() {
     .unwrap();
 }
 
+/// A key keeps its HMAC pads from when it was derived: what it signs is the HMAC-SHA256
+/// under its bytes, whichever message, of whatever length.
+#[test]
+fn a_signing_key_signs_as_the_hmac_under_its_bytes() {
+    let key = SigningKey::derive("one", "20261201", "us-east-1", "sts");
+    let fresh = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    for len in [0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000] {
+        let message = "x".repeat(len);
+        assert_eq!(
+            key.sign(&message).as_slice(),
+            ring::hmac::sign(&fresh, message.as_bytes()).as_ref(),
+            "{len}"
+        );
+    }
+    let clone = key.clone();
+    assert_eq!(clone.sign("abc"), key.sign("abc"));
+    assert_ne!(
+        SigningKey::derive("two", "20261201", "us-east-1", "sts").sign("abc"),
+        key.sign("abc")
+    );
+}
+
+/// The hashing sink hashes exactly what a `String` written the same way holds, however the
+/// writes fall across its buffer: single characters (ASCII and not), words, and runs longer
+/// than the buffer, from every offset.
+#[test]
+fn a_hashing_sink_hashes_what_the_text_holds() {
+    let long = "abcdefghij".repeat(40);
+    for start in 0..130 {
+        let mut text = String::new();
+        let mut sha = canonical::request_hasher();
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"key");
+        let mut mac = canonical::Hashing::new(ring::hmac::Context::with_key(&key));
+        let mut write = |s: &str| {
+            canonical::Sink::push_str(&mut text, s);
+            canonical::Sink::push_str(&mut sha, s);
+            canonical::Sink::push_str(&mut mac, s);
+        };
+        write(long.get(..start).unwrap());
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 256, 300] {
+            write(long.get(..len).unwrap());
+            write("\u{e9}\u{20ac}");
+        }
+        for c in ['a', '\n', '\u{e9}', '\u{20ac}', '\u{1f600}'] {
+            for _ in 0..(start % 7 + 1) {
+                canonical::Sink::push(&mut text, c);
+                canonical::Sink::push(&mut sha, c);
+                canonical::Sink::push(&mut mac, c);
+            }
+        }
+        let sha = sha.clone().into_inner().finish();
+        assert_eq!(
+            sha.as_ref(),
+            ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref(),
+            "{start}"
+        );
+        assert_eq!(
+            mac.into_inner().sign().as_ref(),
+            ring::hmac::sign(&key, text.as_bytes()).as_ref(),
+            "{start}"
+        );
+    }
+}
+
+/// What the verifier hashes as it writes is the canonical request and string to sign the
+/// signing helpers build as text, for every boto3 request and a presigned one.
+#[test]
+fn the_verifier_signs_what_the_text_says() {
+    let all = fixtures();
+    let host = [("Host", "127.0.0.1:18443")];
+    let get = HttpRequest {
+        method: "GET",
+        target: "/a/./b/../c%20d?Version=2011-06-15&Action=GetCallerIdentity&x=%E2%82%AC",
+        headers: &host,
+        payload: Payload::Unknown,
+    };
+    let target = presign(&get, &signer(None), at("20261201T213532Z"), secs(900));
+    let presigned = HttpRequest {
+        target: &target,
+        ..get
+    };
+    let headers: Vec<Vec<(&str, &str)>> = all.iter().map(Fixture::headers).collect();
+    let mut requests: Vec<HttpRequest<'_>> = all
+        .iter()
+        .zip(&headers)
+        .map(|(f, h)| request(f, h))
+        .collect();
+    requests.push(presigned);
+    for req in &requests {
+        let signed = parse(req).unwrap().unwrap();
+        let (path, query) = split_target(req.target);
+        let presigned = signed.presigned_expires.is_some();
+        let text = canonical::canonical_request_head(
+            req.method,
+            path,
+            query,
+            presigned,
+            &signed.signed_headers,
+            req.headers,
+        );
+        let mut streamed = canonical::request_hasher();
+        canonical::write_request_head(
+            &mut streamed,
+            req.method,
+            path,
+            query,
+            presigned,
+            &signed.signed_headers,
+            req.headers,
+        );
+        let scope = Scope {
+            date: signed.date,
+            region: signed.region,
+            service: signed.service,
+        };
+        let key = SigningKey::derive("s", signed.date, signed.region, signed.service);
+        for hash in signed.payload_hashes(req).unwrap() {
+            let whole = format!("{text}{hash}");
+            let mut request = streamed.clone();
+            canonical::Sink::push_str(&mut request, &hash);
+            let request_hash = request.into_inner().finish();
+            assert_eq!(
+                request_hash.as_ref(),
+                ring::digest::digest(&ring::digest::SHA256, whole.as_bytes()).as_ref(),
+                "{whole}"
+            );
+            let string_to_sign = canonical::string_to_sign(signed.amz_date, &scope, &text, &hash);
+            assert!(signed.canonical_requests(req).unwrap().contains(&whole));
+            assert_eq!(signed.string_to_sign(&whole), string_to_sign);
+            assert_eq!(
+                key.sign_request(signed.amz_date, &scope, request_hash.as_ref()),
+                key.sign(&string_to_sign),
+                "{string_to_sign}"
+            );
+        }
+    }
+}
+
 /// AWS's published SigV4 examples (the signature test suite's `get-vanilla` and
 /// `get-vanilla-query-order-key-case`, and the key derivation example).
 #[test]
@@ -1024,6 +1162,27 @@ fn limits_refuse_before_any_work() {
 
 #[test]
 fn payload_hashes() {
+    // An empty body's hash is not computed: this one.
+    assert_eq!(canonical::sha256_hex(b""), EMPTY_SHA256);
+    let get = HttpRequest {
+        method: "GET",
+        target: "/orders/42",
+        headers: &[HOST],
+        payload: Payload::Bytes(b""),
+    };
+    let added = sign_headers(&get, &signer(None), at("20261201T213532Z"));
+    let mut headers = vec![HOST];
+    headers.extend(added.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let get = HttpRequest {
+        headers: &headers,
+        ..get
+    };
+    let signed = parse(&get).unwrap().unwrap();
+    assert_eq!(
+        signed.payload_hashes(&get).unwrap().as_slice(),
+        [EMPTY_SHA256]
+    );
+    check(&get, "containerSecret/xyz", at("20261201T213532Z")).unwrap();
     let all = fixtures();
     let f = &all[0];
     let now = at("20261201T213532Z");
@@ -1146,6 +1305,60 @@ fn the_key_cache_never_lends_a_key_to_another_secret() {
     }
     assert!(keys.len() <= 8, "{}", keys.len());
     assert_eq!(format!("{a:?}"), "SigningKey(..)");
+}
+
+/// The cache is found by key id and scope, and the secret compared on a hit: the same key
+/// id with another secret (longer, shorter, one byte apart) derives its own key, which then
+/// stands for that id and scope until the first secret comes back and derives its own again;
+/// another scope of the same secret is another key.
+#[test]
+fn the_key_cache_compares_the_secret_it_derived_from() {
+    let keys = SigningKeys::new(64);
+    let id = "AKIAPROBEEXAMPLE0001";
+    let derive = |secret: &str| SigningKey::derive(secret, "20261201", "us-east-1", "sts");
+    let get = |secret: &str| keys.get(id, secret, "20261201", "us-east-1", "sts");
+    for secret in [
+        "one", "one1", "on", "onf", "", "one", "0ne", "one", "one\0", "one",
+    ] {
+        assert_eq!(
+            get(secret).as_bytes(),
+            derive(secret).as_bytes(),
+            "{secret:?}"
+        );
+        assert_eq!(
+            get(secret).as_bytes(),
+            derive(secret).as_bytes(),
+            "{secret:?}"
+        );
+    }
+    // One entry for the id and scope, whichever secret last derived it.
+    assert_eq!(keys.len(), 1);
+    let scopes = [
+        ("20261201", "us-east-1", "sts"),
+        ("20261202", "us-east-1", "sts"),
+        ("20261201", "eu-west-1", "sts"),
+        ("20261201", "us-east-1", "orders"),
+    ];
+    for (date, region, service) in scopes {
+        assert_eq!(
+            keys.get(id, "one", date, region, service).as_bytes(),
+            SigningKey::derive("one", date, region, service).as_bytes()
+        );
+    }
+    assert_eq!(keys.len(), 4);
+    // Fields do not run into each other: the same characters split differently.
+    assert_ne!(
+        keys.get("AKIA1", "s", "20261201", "us-east-1", "sts")
+            .as_bytes(),
+        keys.get("AKIA", "s", "120261201", "us-east-1", "sts")
+            .as_bytes()
+    );
+    for (date, region, service) in scopes {
+        assert_eq!(
+            keys.get(id, "one", date, region, service).as_bytes(),
+            SigningKey::derive("one", date, region, service).as_bytes()
+        );
+    }
 }
 
 #[test]

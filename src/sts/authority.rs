@@ -80,7 +80,7 @@ pub struct ContainerRole {
 /// revision it was asked at, and the SigV4 signing key of its secret for the last scope it
 /// signed with. Both are the token's own (the cache finds an entry by the whole token, and
 /// the secret is derived from it), so a hit needs no shared cache: no key to allocate or
-/// hash, no grant to compare, no fingerprint of the secret to compute.
+/// hash, no grant or secret to compare.
 struct OpenToken {
     opened: Opened,
     session: ArcSwapOption<SessionAt>,
