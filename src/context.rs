@@ -63,6 +63,21 @@ pub struct Context {
     values: Vec<ContextValue>,
 }
 
+/// A key in lower case; one that fits in a `SmolStr` (23 bytes) is lowered on the stack,
+/// without the heap string `to_ascii_lowercase` makes.
+fn lowercase(key: &str) -> SmolStr {
+    let mut buf = [0u8; 23];
+    match buf.get_mut(..key.len()) {
+        Some(short) => {
+            short.copy_from_slice(key.as_bytes());
+            short.make_ascii_lowercase();
+            // ASCII case changes keep UTF-8 valid.
+            SmolStr::new(std::str::from_utf8(short).unwrap_or(key))
+        }
+        None => SmolStr::new(key.to_ascii_lowercase()),
+    }
+}
+
 /// A key's bit in [`Context::filter`], from its length and two of its bytes: cheap, and
 /// different for the keys a context usually holds together.
 fn filter_bit(lower_key: &str) -> u64 {
@@ -118,23 +133,28 @@ impl Context {
     /// A context of `entries` (keys in any case), sorted by key; `Err` with a key given
     /// twice (case-insensitively). A sort rather than a lookup per key: a caller's context
     /// is checked in `n log n` whatever it holds.
-    pub fn from_entries(entries: Vec<(String, ContextValue)>) -> Result<Context, String> {
+    pub fn from_entries<K: AsRef<str>>(entries: Vec<(K, ContextValue)>) -> Result<Context, String> {
         if entries.is_empty() {
             // Most requests carry no context.
             return Ok(Context::new());
         }
-        let mut lowered: Vec<(SmolStr, String, ContextValue)> = entries
+        let mut lowered: Vec<(SmolStr, K, ContextValue)> = entries
             .into_iter()
-            .map(|(k, v)| (SmolStr::new(k.to_ascii_lowercase()), k, v))
+            .map(|(k, v)| (lowercase(k.as_ref()), k, v))
             .collect();
         lowered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = lowered
             .windows(2)
             .find(|w| w.first().map(|a| &a.0) == w.get(1).map(|b| &b.0))
         {
-            return Err(w.get(1).map(|b| b.1.clone()).unwrap_or_default());
+            return Err(w
+                .get(1)
+                .map(|b| b.1.as_ref().to_owned())
+                .unwrap_or_default());
         }
         let mut ctx = Context::new();
+        ctx.keys.reserve_exact(lowered.len());
+        ctx.values.reserve_exact(lowered.len());
         for (lower, _, value) in lowered {
             ctx.filter |= filter_bit(&lower);
             ctx.keys.push(lower);
@@ -508,6 +528,32 @@ mod tests {
         assert_eq!(
             ContextValue::Multi(vec!["x".into(), "y".into()]).single(),
             None
+        );
+    }
+
+    #[test]
+    fn a_key_is_lowered_alike_on_the_stack_and_on_the_heap() {
+        for key in [
+            "",
+            "aws:SourceIp",
+            "AWS:PRINCIPALTAG/TEAM12", // 23 bytes: the longest on the stack
+            "aws:PrincipalTag/Team123", // 24: on the heap
+            "svc:Clé",                 // not ASCII: only ASCII letters change
+            "svc:KEY-ÉTÉ-AVEC-ACCENTS-ET-PLUS",
+        ] {
+            assert_eq!(lowercase(key), key.to_ascii_lowercase(), "{key}");
+        }
+        let ctx = Context::from_entries(vec![("AWS:SourceIp", ContextValue::Single("1".into()))])
+            .unwrap();
+        assert!(ctx.get("aws:sourceip").is_some());
+        assert_eq!(
+            Context::from_entries(vec![
+                ("a:K", ContextValue::Single("1".into())),
+                ("A:k", ContextValue::Single("2".into())),
+            ])
+            .unwrap_err()
+            .to_ascii_lowercase(),
+            "a:k"
         );
     }
 }

@@ -317,14 +317,15 @@ fn item(r: &mut Reader<'_>, limits: &Limits) -> Result<Item, RequestError> {
 // === the context map ===
 
 /// A context map being read: its entries, counted as they come.
-struct Entries<'l> {
+struct Entries<'l, 'b> {
     at: Place,
     limits: &'l Limits,
-    entries: Vec<(String, ContextValue)>,
+    /// Keys as the request spells them, borrowed from its bytes.
+    entries: Vec<(&'b str, ContextValue)>,
 }
 
-impl<'l> Entries<'l> {
-    fn new(at: Place, limits: &'l Limits) -> Entries<'l> {
+impl<'l, 'b> Entries<'l, 'b> {
+    fn new(at: Place, limits: &'l Limits) -> Entries<'l, 'b> {
         Entries {
             at,
             limits,
@@ -333,20 +334,20 @@ impl<'l> Entries<'l> {
     }
 
     /// One map entry (`key = 1`, `value = 2`).
-    fn entry(&mut self, r: &mut Reader<'_>) -> Result<(), RequestError> {
+    fn entry(&mut self, r: &mut Reader<'b>) -> Result<(), RequestError> {
         if self.entries.len() == self.limits.max_context_entries {
             return Err(self.at.invalid(format!(
                 "more than the limit of {} keys",
                 self.limits.max_context_entries
             )));
         }
-        let (mut key, mut value) = (String::new(), None);
+        let (mut key, mut value) = ("", None);
         while let Some((tag, wire)) = r.key()? {
             match tag {
-                1 => key = r.string(wire, self.at.field, MAX_KEY_BYTES)?,
+                1 => key = r.str_max(wire, self.at.field, MAX_KEY_BYTES)?,
                 2 => {
                     let mut m = r.message(wire, self.at.field)?;
-                    self.value(&mut m, &key, &mut value)?;
+                    self.value(&mut m, key, &mut value)?;
                 }
                 _ => r.skip(tag, wire)?,
             }
@@ -517,13 +518,35 @@ impl<'b> Reader<'b> {
         max: usize,
         too_long: impl FnOnce() -> RequestError,
     ) -> Result<String, RequestError> {
+        self.str_or(wire, field, max, too_long).map(str::to_owned)
+    }
+
+    /// [`Reader::string`] without copying it.
+    fn str_max(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+        max: usize,
+    ) -> Result<&'b str, RequestError> {
+        let at = self.at.with(field);
+        self.str_or(wire, field, max, || {
+            at.invalid(format!("is longer than {max} bytes"))
+        })
+    }
+
+    /// A string of at most `max` bytes, borrowed: the length is checked first.
+    fn str_or(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+        max: usize,
+        too_long: impl FnOnce() -> RequestError,
+    ) -> Result<&'b str, RequestError> {
         let bytes = self.delimited(wire, field)?;
         if bytes.len() > max {
             return Err(too_long());
         }
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| self.at.with(field).invalid("is not UTF-8"))
+        std::str::from_utf8(bytes).map_err(|_| self.at.with(field).invalid("is not UTF-8"))
     }
 
     /// A string without copying it, of any length (the message's own bound).
