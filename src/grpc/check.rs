@@ -313,15 +313,25 @@ impl Read {
             // `encode_raw_headers: true`: repeated headers arrive apart; joined as Envoy joins
             // them in `headers`, so that both encodings decide alike.
             Some(map) => {
-                let mut joined: Vec<(SmolStr, SmolStr)> = Vec::with_capacity(map.len());
+                // A repeated header's values are appended to one growing string, so that
+                // 256 repeats of a long value cost their length, not its square.
+                let mut joined: Vec<(SmolStr, SmolStr, Option<String>)> =
+                    Vec::with_capacity(map.len());
                 for (key, value) in map {
                     let key = lowercase(key);
-                    match joined.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, v)) => *v = SmolStr::from(format!("{v},{value}")),
-                        None => joined.push((key, value)),
+                    match joined.iter_mut().find(|(k, _, _)| *k == key) {
+                        Some((_, first, more)) => {
+                            let more = more.get_or_insert_with(|| first.to_string());
+                            more.push(',');
+                            more.push_str(&value);
+                        }
+                        None => joined.push((key, value, None)),
                     }
                 }
                 joined
+                    .into_iter()
+                    .map(|(k, first, more)| (k, more.map_or(first, SmolStr::from)))
+                    .collect()
             }
             None => {
                 // A map: a key sent twice keeps its last value. Stable, so the last of

@@ -739,3 +739,33 @@ fn the_written_answer_is_the_message_prost_would_write() {
         assert_eq!(bytes.len(), want.encoded_len());
     }
 }
+
+#[test]
+fn repeated_headers_are_joined_in_time_linear_in_their_length() {
+    // 256 repeats of a 16 KiB value: joined once, 4 MiB, not 256 copies of a growing join.
+    let value = "v".repeat(16 * 1024);
+    let check = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(PbRequest {
+                time: None,
+                http: Some(PbHttpRequest {
+                    header_map: Some(HeaderMap {
+                        headers: (0..MAX_HEADERS)
+                            .map(|_| HeaderValue {
+                                key: "x-repeat".into(),
+                                value: value.clone(),
+                                raw_value: Vec::new(),
+                            })
+                            .collect(),
+                    }),
+                    ..PbHttpRequest::default()
+                }),
+            }),
+            ..AttributeContext::default()
+        }),
+    };
+    let http = decode(&check.encode_to_vec()).unwrap();
+    let joined = http.header("x-repeat").unwrap();
+    assert_eq!(joined.len(), MAX_HEADERS * (value.len() + 1) - 1);
+    assert_eq!(joined.matches(',').count(), MAX_HEADERS - 1);
+}
