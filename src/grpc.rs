@@ -237,41 +237,25 @@ pub fn encode_response(decided: Decided, revision: u64) -> prost::bytes::Bytes {
         denied_by,
         statements,
     } = &*outcome;
-    let decision = decision_to_pb(*decision) as u64;
-    let reason = reason.as_str();
-    let denied_by = denied_by.map_or("", |k| k.as_str());
-    let explanation = explanation.map(explanation_to_pb);
-    let len = put::varint_len(1, decision)
-        + put::str_len(2, reason)
-        + put::str_len(3, denied_by)
-        + statements
-            .iter()
-            .map(|m| put::delimited_len(4, statement_len(m)))
-            .sum::<usize>()
-        + put::varint_len(5, revision)
-        + put::str_len(6, &decision_id)
-        + explanation
-            .as_ref()
-            .map_or(0, |e| prost::encoding::message::encoded_len(7, e));
-    let mut buf = prost::bytes::BytesMut::with_capacity(len);
-    put::varint(1, decision, &mut buf);
-    put::str(2, reason, &mut buf);
-    put::str(3, denied_by, &mut buf);
+    // Room for the whole answer at once: a statement takes under 128 bytes.
+    let mut buf = prost::bytes::BytesMut::with_capacity(128 + 128 * statements.len());
+    put::varint(1, decision_to_pb(*decision) as u64, &mut buf);
+    put::str(2, reason.as_str(), &mut buf);
+    put::str(3, denied_by.map_or("", |k| k.as_str()), &mut buf);
     for m in statements {
-        put::header(4, statement_len(m), &mut buf);
-        put_statement(m, &mut buf);
+        put::message(4, &mut buf, |buf| put_statement(m, buf));
     }
     put::varint(5, revision, &mut buf);
     put::str(6, &decision_id, &mut buf);
-    if let Some(e) = &explanation {
-        prost::encoding::message::encode(7, e, &mut buf);
+    if let Some(e) = explanation {
+        prost::encoding::message::encode(7, &explanation_to_pb(e), &mut buf);
     }
     buf.freeze()
 }
 
 /// The fields of a `Statement` as [`statement_to_pb`] makes it, in the order prost writes
-/// them; `statement_len` is their length.
-fn put_statement(m: &Matched, buf: &mut impl prost::bytes::BufMut) {
+/// them.
+fn put_statement(m: &Matched, buf: &mut prost::bytes::BytesMut) {
     let Matched {
         kind,
         level,
@@ -280,37 +264,16 @@ fn put_statement(m: &Matched, buf: &mut impl prost::bytes::BufMut) {
         sid,
         effect,
     } = m;
+    let number = |n: usize| u64::from(u32::try_from(n).unwrap_or(u32::MAX));
     put::str(1, kind.as_str(), buf);
     put::str(2, policy, buf);
-    put::varint(3, u64::from(u32::try_from(*index).unwrap_or(u32::MAX)), buf);
+    put::varint(3, number(*index), buf);
     put::str(4, sid.as_deref().unwrap_or_default(), buf);
     put::varint(5, effect_to_pb(*effect) as u64, buf);
     if let Some(level) = level {
         // `optional`: written when present, even as 0.
-        let level = u64::from(u32::try_from(*level).unwrap_or(u32::MAX));
-        prost::encoding::encode_key(6, prost::encoding::WireType::Varint, buf);
-        prost::encoding::encode_varint(level, buf);
+        put::present_varint(6, number(*level), buf);
     }
-}
-
-fn statement_len(m: &Matched) -> usize {
-    let Matched {
-        kind,
-        level,
-        policy,
-        index,
-        sid,
-        effect,
-    } = m;
-    put::str_len(1, kind.as_str())
-        + put::str_len(2, policy)
-        + put::varint_len(3, u64::from(u32::try_from(*index).unwrap_or(u32::MAX)))
-        + put::str_len(4, sid.as_deref().unwrap_or_default())
-        + put::varint_len(5, effect_to_pb(*effect) as u64)
-        + level.map_or(0, |level| {
-            let level = u64::from(u32::try_from(level).unwrap_or(u32::MAX));
-            prost::encoding::key_len(6) + prost::encoding::encoded_len_varint(level)
-        })
 }
 
 pub fn decision_to_pb(d: Decision) -> pb::Decision {

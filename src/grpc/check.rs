@@ -217,8 +217,8 @@ impl Read {
                     let (mut k, mut v) = ("", "");
                     while let Some((tag, wire)) = entry.key().map_err(malformed)? {
                         match tag {
-                            1 => k = entry.str(wire, "key").map_err(malformed)?,
-                            2 => v = entry.str(wire, "value").map_err(malformed)?,
+                            1 => k = entry.str(wire, "key", usize::MAX).map_err(malformed)?,
+                            2 => v = entry.str(wire, "value", usize::MAX).map_err(malformed)?,
                             _ => entry.skip(tag, wire).map_err(malformed)?,
                         }
                     }
@@ -393,8 +393,8 @@ fn header_value(r: &mut Reader<'_>) -> Result<(SmolStr, SmolStr), String> {
     let (mut key, mut value, mut raw): (&str, &str, &[u8]) = ("", "", &[]);
     while let Some((tag, wire)) = r.key().map_err(malformed)? {
         match tag {
-            1 => key = r.str(wire, "key").map_err(malformed)?,
-            2 => value = r.str(wire, "value").map_err(malformed)?,
+            1 => key = r.str(wire, "key", usize::MAX).map_err(malformed)?,
+            2 => value = r.str(wire, "value", usize::MAX).map_err(malformed)?,
             3 => raw = r.delimited(wire, "raw_value").map_err(malformed)?,
             _ => r.skip(tag, wire).map_err(malformed)?,
         }
@@ -497,118 +497,78 @@ pub fn encode_response(verdict: &Verdict) -> Bytes {
         body,
         record,
     } = verdict;
-    // `google.rpc.Status`: `code = 1`, `message = 2`.
     let (code, message) = match (allowed, status) {
         (true, _) => (OK, ""),
         (false, 401) => (UNAUTHENTICATED, record.reason.as_str()),
         (false, _) => (PERMISSION_DENIED, record.reason.as_str()),
     };
-    let code = code as u64;
-    let status_len = put::varint_len(1, code) + put::str_len(2, message);
-    // `HeaderValueOption`: `header = 1` (`key = 1`, `value = 2`), `append_action = 3`.
-    let header_len = |(k, v): &(String, String)| put::str_len(1, k) + put::str_len(2, v);
-    let option_len =
-        |h: &(String, String)| put::delimited_len(1, header_len(h)) + put::varint_len(3, OVERWRITE);
-    let headers_len: usize = headers
-        .iter()
-        .map(|h| put::delimited_len(2, option_len(h)))
-        .sum();
-    // OK: `headers = 2`, `headers_to_remove = 5`; denied: `status = 1` (`code = 1`),
-    // `headers = 2`, `body = 3`.
-    let http_status_len = put::varint_len(1, u64::from(*status));
-    let http_len = if *allowed {
-        headers_len
-            + remove
-                .iter()
-                .map(|r| put::delimited_len(5, r.len()))
-                .sum::<usize>()
-    } else {
-        put::delimited_len(1, http_status_len) + headers_len + put::str_len(3, body)
-    };
-    let fields = metadata_fields(record);
-    let metadata_len: usize = fields.iter().map(|f| put::delimited_len(1, f.len())).sum();
-    let len = put::delimited_len(1, status_len)
-        + put::delimited_len(if *allowed { 3 } else { 2 }, http_len)
-        + put::delimited_len(4, metadata_len);
-    let mut buf = BytesMut::with_capacity(len);
-    put::header(1, status_len, &mut buf);
-    put::varint(1, code, &mut buf);
-    put::str(2, message, &mut buf);
-    put::header(if *allowed { 3 } else { 2 }, http_len, &mut buf);
-    if !*allowed {
-        put::header(1, http_status_len, &mut buf);
-        put::varint(1, u64::from(*status), &mut buf);
-    }
-    for h in headers {
-        put::header(2, option_len(h), &mut buf);
-        put::header(1, header_len(h), &mut buf);
-        put::str(1, &h.0, &mut buf);
-        put::str(2, &h.1, &mut buf);
-        put::varint(3, OVERWRITE, &mut buf);
-    }
-    if *allowed {
-        for r in remove {
-            put::bytes(5, r.as_bytes(), &mut buf);
+    // Room for the whole answer at once: the metadata takes a few hundred bytes.
+    let mut buf = BytesMut::with_capacity(
+        1024 + headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 16)
+            .sum::<usize>(),
+    );
+    // `google.rpc.Status`: `code = 1`, `message = 2`.
+    put::message(1, &mut buf, |buf| {
+        put::varint(1, code as u64, buf);
+        put::str(2, message, buf);
+    });
+    // `ok_response = 3`: `headers = 2`, `headers_to_remove = 5`; `denied_response = 2`:
+    // `status = 1` (`code = 1`), `headers = 2`, `body = 3`.
+    put::message(if *allowed { 3 } else { 2 }, &mut buf, |buf| {
+        if !*allowed {
+            put::message(1, buf, |buf| put::varint(1, u64::from(*status), buf));
         }
-    } else {
-        put::str(3, body, &mut buf);
-    }
-    put::header(4, metadata_len, &mut buf);
-    for f in &fields {
-        put::header(1, f.len(), &mut buf);
-        f.put(&mut buf);
-    }
+        // `HeaderValueOption`: `header = 1` (`key = 1`, `value = 2`), `append_action = 3`.
+        for (key, value) in headers {
+            put::message(2, buf, |buf| {
+                put::message(1, buf, |buf| {
+                    put::str(1, key, buf);
+                    put::str(2, value, buf);
+                });
+                put::varint(3, OVERWRITE, buf);
+            });
+        }
+        if *allowed {
+            for name in remove {
+                put::bytes(5, name.as_bytes(), buf);
+            }
+        } else {
+            put::str(3, body, buf);
+        }
+    });
+    // `dynamic_metadata = 4`, a `Struct`: its `fields` map's entries, `key = 1` and a
+    // `google.protobuf.Value` as `value = 2` (`number_value = 2`, `string_value = 3`,
+    // `bool_value = 4`: oneof members, written even when empty or false).
+    put::message(4, &mut buf, |buf| {
+        for (key, value) in metadata_fields(record) {
+            put::message(1, buf, |buf| {
+                put::str(1, key, buf);
+                put::message(2, buf, |buf| match value {
+                    FieldValue::String(s) => put::bytes(3, s.as_bytes(), buf),
+                    FieldValue::Number(n) => prost::encoding::double::encode(2, &n, buf),
+                    FieldValue::Bool(b) => put::present_varint(4, u64::from(b), buf),
+                });
+            });
+        }
+    });
     buf.freeze()
 }
 
 /// `HeaderAppendAction::OverwriteIfExistsOrAdd`: a header warden sets replaces the client's.
 const OVERWRITE: u64 = HeaderAppendAction::OverwriteIfExistsOrAdd as u64;
 
-/// One entry of the `dynamic_metadata` `Struct`'s `fields` map: `key = 1`, and a
-/// `google.protobuf.Value` as `value = 2` (`number_value = 2`, a double;
-/// `string_value = 3`; `bool_value = 4`).
-struct Field<'r> {
-    key: &'static str,
-    value: FieldValue<'r>,
-}
-
+/// A value of the metadata `Struct`.
 enum FieldValue<'r> {
     String(&'r str),
     Number(f64),
     Bool(bool),
 }
 
-impl Field<'_> {
-    fn value_len(&self) -> usize {
-        match self.value {
-            FieldValue::String(s) => put::delimited_len(3, s.len()),
-            FieldValue::Number(_) => prost::encoding::key_len(2) + 8,
-            FieldValue::Bool(_) => prost::encoding::key_len(4) + 1,
-        }
-    }
-
-    fn len(&self) -> usize {
-        put::str_len(1, self.key) + put::delimited_len(2, self.value_len())
-    }
-
-    fn put(&self, buf: &mut BytesMut) {
-        put::str(1, self.key, buf);
-        put::header(2, self.value_len(), buf);
-        match self.value {
-            // A oneof member: written even when empty or false.
-            FieldValue::String(s) => put::bytes(3, s.as_bytes(), buf),
-            FieldValue::Number(n) => prost::encoding::double::encode(2, &n, buf),
-            FieldValue::Bool(b) => {
-                prost::encoding::encode_key(4, prost::encoding::WireType::Varint, buf);
-                prost::encoding::encode_varint(u64::from(b), buf);
-            }
-        }
-    }
-}
-
 /// The decision for Envoy's dynamic metadata: every field of the record, those naming the
 /// request only when known.
-fn metadata_fields(record: &Record) -> Vec<Field<'_>> {
+fn metadata_fields(record: &Record) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> {
     let Record {
         decision,
         reason,
@@ -621,42 +581,25 @@ fn metadata_fields(record: &Record) -> Vec<Field<'_>> {
         route,
         dry_run,
     } = record;
-    let mut fields = Vec::with_capacity(10);
-    fields.push(Field {
-        key: "decision",
-        value: FieldValue::String(decision.as_str()),
-    });
-    fields.push(Field {
-        key: "reason",
-        value: FieldValue::String(reason),
-    });
-    fields.push(Field {
-        key: "revision",
-        value: FieldValue::Number(*revision as f64),
-    });
-    fields.push(Field {
-        key: "decision_id",
-        value: FieldValue::String(decision_id),
-    });
-    for (key, value) in [
+    let named = [
         ("principal", principal),
         ("action", action),
         ("resource", resource),
         ("listener", listener),
         ("route", route),
-    ] {
-        if !value.is_empty() {
-            fields.push(Field {
-                key,
-                value: FieldValue::String(value),
-            });
-        }
-    }
-    fields.push(Field {
-        key: "dry_run",
-        value: FieldValue::Bool(*dry_run),
-    });
-    fields
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(key, value)| (key, FieldValue::String(value)));
+    [
+        ("decision", FieldValue::String(decision.as_str())),
+        ("reason", FieldValue::String(reason)),
+        ("revision", FieldValue::Number(*revision as f64)),
+        ("decision_id", FieldValue::String(decision_id)),
+    ]
+    .into_iter()
+    .chain(named)
+    .chain([("dry_run", FieldValue::Bool(*dry_run))])
 }
 
 #[cfg(test)]

@@ -344,7 +344,7 @@ impl<'l, 'b> Entries<'l, 'b> {
         let (mut key, mut value) = ("", None);
         while let Some((tag, wire)) = r.key()? {
             match tag {
-                1 => key = r.str_max(wire, self.at.field, MAX_KEY_BYTES)?,
+                1 => key = r.str(wire, self.at.field, MAX_KEY_BYTES)?,
                 2 => {
                     let mut m = r.message(wire, self.at.field)?;
                     self.value(&mut m, key, &mut value)?;
@@ -377,7 +377,7 @@ impl<'l, 'b> Entries<'l, 'b> {
         while let Some((tag, wire)) = r.key()? {
             match tag {
                 1 => {
-                    let s = r.string_or(wire, field, MAX_VALUE_BYTES, too_long)?;
+                    let s = r.str_or(wire, field, MAX_VALUE_BYTES, too_long)?.to_owned();
                     *value = Some(ContextValue::Single(s));
                 }
                 2 => {
@@ -397,7 +397,7 @@ impl<'l, 'b> Entries<'l, 'b> {
                                 self.limits.max_context_values
                             )));
                         }
-                        list.push(m.string_or(wire, field, MAX_VALUE_BYTES, too_long)?);
+                        list.push(m.str_or(wire, field, MAX_VALUE_BYTES, too_long)?.to_owned());
                     }
                     *value = Some(ContextValue::Multi(list));
                 }
@@ -504,25 +504,11 @@ impl<'b> Reader<'b> {
         field: &'static str,
         max: usize,
     ) -> Result<String, RequestError> {
-        let at = self.at.with(field);
-        self.string_or(wire, field, max, || {
-            at.invalid(format!("is longer than {max} bytes"))
-        })
-    }
-
-    /// [`Reader::string`] with its own error for a string over `max` bytes.
-    fn string_or(
-        &mut self,
-        wire: WireType,
-        field: &'static str,
-        max: usize,
-        too_long: impl FnOnce() -> RequestError,
-    ) -> Result<String, RequestError> {
-        self.str_or(wire, field, max, too_long).map(str::to_owned)
+        self.str(wire, field, max).map(str::to_owned)
     }
 
     /// [`Reader::string`] without copying it.
-    fn str_max(
+    pub(super) fn str(
         &mut self,
         wire: WireType,
         field: &'static str,
@@ -534,7 +520,7 @@ impl<'b> Reader<'b> {
         })
     }
 
-    /// A string of at most `max` bytes, borrowed: the length is checked first.
+    /// [`Reader::str`] with its own error for a string over `max` bytes.
     fn str_or(
         &mut self,
         wire: WireType,
@@ -546,16 +532,6 @@ impl<'b> Reader<'b> {
         if bytes.len() > max {
             return Err(too_long());
         }
-        std::str::from_utf8(bytes).map_err(|_| self.at.with(field).invalid("is not UTF-8"))
-    }
-
-    /// A string without copying it, of any length (the message's own bound).
-    pub(super) fn str(
-        &mut self,
-        wire: WireType,
-        field: &'static str,
-    ) -> Result<&'b str, RequestError> {
-        let bytes = self.delimited(wire, field)?;
         std::str::from_utf8(bytes).map_err(|_| self.at.with(field).invalid("is not UTF-8"))
     }
 
@@ -579,57 +555,55 @@ impl<'b> Reader<'b> {
 // === writing ===
 
 /// Protobuf fields written by hand, for the answers built on every request: straight into
-/// the answer's bytes, with no message built, copied and dropped on the way. Each `*_len`
-/// is what its writer writes. `varint` and `str` omit a proto3 default (zero, empty) as
-/// prost does; `bytes` and `header` always write (a oneof member, a repeated element, a
-/// message that is present).
+/// the answer's bytes, with no message built, copied and dropped on the way. `varint` and
+/// `str` omit a proto3 default (zero, empty) as prost does; `present_varint`, `bytes` and
+/// `message` always write (an `optional` or oneof member, a repeated element, a message
+/// that is present). A message is written once: its body first, then its length before it.
 pub(super) mod put {
-    use prost::bytes::BufMut;
-    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+    use prost::bytes::{BufMut, BytesMut};
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
-    pub fn varint_len(tag: u32, v: u64) -> usize {
-        if v == 0 {
-            0
-        } else {
-            key_len(tag) + encoded_len_varint(v)
-        }
-    }
-
-    pub fn varint(tag: u32, v: u64, buf: &mut impl BufMut) {
+    pub fn varint(tag: u32, v: u64, buf: &mut BytesMut) {
         if v != 0 {
-            encode_key(tag, WireType::Varint, buf);
-            encode_varint(v, buf);
+            present_varint(tag, v, buf);
         }
     }
 
-    pub fn str_len(tag: u32, s: &str) -> usize {
-        if s.is_empty() {
-            0
-        } else {
-            delimited_len(tag, s.len())
-        }
+    pub fn present_varint(tag: u32, v: u64, buf: &mut BytesMut) {
+        encode_key(tag, WireType::Varint, buf);
+        encode_varint(v, buf);
     }
 
-    pub fn str(tag: u32, s: &str, buf: &mut impl BufMut) {
+    pub fn str(tag: u32, s: &str, buf: &mut BytesMut) {
         if !s.is_empty() {
             bytes(tag, s.as_bytes(), buf);
         }
     }
 
-    /// A length-delimited field of `len` bytes, with its key and length.
-    pub fn delimited_len(tag: u32, len: usize) -> usize {
-        key_len(tag) + encoded_len_varint(len as u64) + len
-    }
-
-    /// The key and length of a length-delimited field whose `len` bytes follow.
-    pub fn header(tag: u32, len: usize, buf: &mut impl BufMut) {
+    pub fn bytes(tag: u32, b: &[u8], buf: &mut BytesMut) {
         encode_key(tag, WireType::LengthDelimited, buf);
-        encode_varint(len as u64, buf);
+        encode_varint(b.len() as u64, buf);
+        buf.put_slice(b);
     }
 
-    pub fn bytes(tag: u32, b: &[u8], buf: &mut impl BufMut) {
-        header(tag, b.len(), buf);
-        buf.put_slice(b);
+    /// An embedded message whose fields `body` writes. Its length is written after them,
+    /// into one byte left before them (most are under 128 bytes); a longer one moves its
+    /// body along to make room, so the bytes are prost's, with the shortest length.
+    pub fn message(tag: u32, buf: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        let at = buf.len();
+        buf.put_u8(0);
+        body(buf);
+        let len = buf.len() - at - 1;
+        let width = encoded_len_varint(len as u64);
+        if width > 1 {
+            let end = buf.len();
+            buf.resize(end + width - 1, 0);
+            buf.copy_within(at + 1..end, at + width);
+        }
+        if let Some(mut slot) = buf.get_mut(at..at + width) {
+            encode_varint(len as u64, &mut slot);
+        }
     }
 }
 

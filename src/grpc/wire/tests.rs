@@ -462,3 +462,21 @@ fn each_size_and_shape_is_refused_with_its_field() {
         )
     );
 }
+
+#[test]
+fn a_message_written_before_its_length_is_prosts_bytes() {
+    for len in [0, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+        let body = vec![b'x'; len];
+        let mut ours = prost::bytes::BytesMut::new();
+        put::varint(1, 7, &mut ours);
+        put::message(2, &mut ours, |buf| put::bytes(3, &body, buf));
+        put::str(4, "after", &mut ours);
+        let mut inner = Vec::new();
+        prost::encoding::bytes::encode(3, &body, &mut inner);
+        let mut theirs = Vec::new();
+        prost::encoding::uint64::encode(1, &7, &mut theirs);
+        prost::encoding::bytes::encode(2, &inner, &mut theirs);
+        prost::encoding::string::encode(4, &"after".to_owned(), &mut theirs);
+        assert_eq!(&ours[..], &theirs[..], "{len}");
+    }
+}
