@@ -22,7 +22,11 @@ pub struct SigningKey {
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message);
+    tag_bytes(&hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message))
+}
+
+/// An HMAC-SHA-256 tag's 32 bytes.
+fn tag_bytes(tag: &hmac::Tag) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (o, b) in out.iter_mut().zip(tag.as_ref()) {
         *o = *b;
@@ -49,12 +53,7 @@ impl SigningKey {
 
     /// The signature of `string_to_sign`.
     pub(super) fn sign(&self, string_to_sign: &str) -> [u8; 32] {
-        let tag = hmac::sign(&self.hmac, string_to_sign.as_bytes());
-        let mut out = [0u8; 32];
-        for (o, b) in out.iter_mut().zip(tag.as_ref()) {
-            *o = *b;
-        }
-        out
+        tag_bytes(&hmac::sign(&self.hmac, string_to_sign.as_bytes()))
     }
 
     /// The signature of the string to sign for a canonical request whose SHA-256 is
@@ -67,12 +66,7 @@ impl SigningKey {
     ) -> [u8; 32] {
         let mut sts = Hashing::new(hmac::Context::with_key(&self.hmac));
         canonical::write_string_to_sign(&mut sts, amz_date, scope, request_hash);
-        let tag = sts.into_inner().sign();
-        let mut out = [0u8; 32];
-        for (o, b) in out.iter_mut().zip(tag.as_ref()) {
-            *o = *b;
-        }
-        out
+        tag_bytes(&sts.into_inner().sign())
     }
 
     /// The key's bytes (for tests against AWS's published derivation example).
