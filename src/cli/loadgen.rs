@@ -15,8 +15,8 @@ use anyhow::{Context as _, anyhow, bail};
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 use serde::Deserialize;
 use warden::bench::baseline::{self, Answers, Baseline};
-use warden::bench::loadgen::{Plan, Report, Target};
-use warden::grpc::client::{self, AuthorizeTarget, CheckTarget, HttpAsk};
+use warden::bench::loadgen::{Plan, Report};
+use warden::grpc::client::{self, HttpAsk, Prepared};
 use warden::grpc::pb::AuthorizeRequest;
 
 #[derive(Debug, clap::Args)]
@@ -133,21 +133,6 @@ enum Load {
     Check(Arc<[CheckRequest]>),
 }
 
-/// A worker of either face.
-enum AnyTarget {
-    Authorize(AuthorizeTarget),
-    Check(CheckTarget),
-}
-
-impl Target for AnyTarget {
-    async fn call(&mut self, seq: u64) -> Result<(), String> {
-        match self {
-            AnyTarget::Authorize(t) => t.call(seq).await,
-            AnyTarget::Check(t) => t.call(seq).await,
-        }
-    }
-}
-
 fn load(args: &Args) -> anyhow::Result<Load> {
     if args.face != "check" {
         return Ok(Load::Authorize(requests(args)?.into()));
@@ -236,21 +221,16 @@ async fn drive(addr: &str, args: &Args, plan: Plan, load: Load) -> anyhow::Resul
         .cloned()
         .ok_or_else(|| anyhow!("no connection to `{addr}`"))?;
     // Encoded once: the generator sends bytes.
-    let encoded = match &load {
-        Load::Authorize(r) => client::encoded(r),
-        Load::Check(r) => client::encoded(r),
+    let (path, encoded) = match &load {
+        Load::Authorize(r) => (client::AUTHORIZE_PATH, client::encoded(r)),
+        Load::Check(r) => (client::CHECK_PATH, client::encoded(r)),
     };
     let report = warden::bench::loadgen::run(plan, |w| {
         let channel = channels
             .get(w % channels.len())
             .cloned()
             .unwrap_or_else(|| first.clone());
-        match &load {
-            Load::Authorize(_) => {
-                AnyTarget::Authorize(AuthorizeTarget::new(channel, encoded.clone()))
-            }
-            Load::Check(_) => AnyTarget::Check(CheckTarget::new(channel, encoded.clone())),
-        }
+        Prepared::new(channel, path, encoded.clone())
     })
     .await
     .context("cannot start the load generator")?;

@@ -150,18 +150,37 @@ fn nth<T>(requests: &[T], seq: u64) -> Option<&T> {
     requests.get(usize::try_from(seq % n).unwrap_or(0))
 }
 
-/// A load-generator target that cycles through prepared Authorize requests, encoded once.
-pub struct AuthorizeTarget {
+/// A load-generator target that cycles through prepared requests of one face, encoded
+/// once ([`encoded`]). A deny is an answer, not an error: only a gRPC status counts as one.
+pub struct Prepared {
     client: Unary,
     requests: std::sync::Arc<[prost::bytes::Bytes]>,
 }
 
-impl AuthorizeTarget {
-    /// `requests` ([`encoded`]) must not be empty.
-    pub fn new(channel: Channel, requests: std::sync::Arc<[prost::bytes::Bytes]>) -> Self {
-        AuthorizeTarget {
-            client: Unary::new(channel, "/warden.v1.Authorizer/Authorize"),
+/// The method `warden.v1.Authorizer/Authorize`, for [`Prepared::new`].
+pub const AUTHORIZE_PATH: &str = "/warden.v1.Authorizer/Authorize";
+/// The method `envoy.service.auth.v3.Authorization/Check`, for [`Prepared::new`].
+pub const CHECK_PATH: &str = "/envoy.service.auth.v3.Authorization/Check";
+
+impl Prepared {
+    /// `requests` must not be empty.
+    pub fn new(
+        channel: Channel,
+        path: &'static str,
+        requests: std::sync::Arc<[prost::bytes::Bytes]>,
+    ) -> Self {
+        Prepared {
+            client: Unary::new(channel, path),
             requests,
+        }
+    }
+}
+
+impl crate::bench::loadgen::Target for Prepared {
+    async fn call(&mut self, seq: u64) -> Result<(), String> {
+        match nth(&self.requests, seq) {
+            Some(request) => self.client.call(request.clone()).await,
+            None => Err("NoRequest".to_owned()),
         }
     }
 }
@@ -169,15 +188,6 @@ impl AuthorizeTarget {
 /// Each message's bytes, for a load-generator target.
 pub fn encoded<M: prost::Message>(messages: &[M]) -> std::sync::Arc<[prost::bytes::Bytes]> {
     messages.iter().map(|m| m.encode_to_vec().into()).collect()
-}
-
-impl crate::bench::loadgen::Target for AuthorizeTarget {
-    async fn call(&mut self, seq: u64) -> Result<(), String> {
-        match nth(&self.requests, seq) {
-            Some(request) => self.client.call(request.clone()).await,
-            None => Err("NoRequest".to_owned()),
-        }
-    }
 }
 
 // === Check (Envoy ext_authz) ===
@@ -261,30 +271,4 @@ pub async fn check(
     request.set_timeout(timeout);
     let response = AuthorizationClient::new(channel).check(request).await?;
     Ok(response.into_inner())
-}
-
-/// A load-generator target that cycles through prepared Check requests, encoded once. A
-/// deny is an answer, not an error: only a gRPC status counts as one.
-pub struct CheckTarget {
-    client: Unary,
-    requests: std::sync::Arc<[prost::bytes::Bytes]>,
-}
-
-impl CheckTarget {
-    /// `requests` ([`encoded`]) must not be empty.
-    pub fn new(channel: Channel, requests: std::sync::Arc<[prost::bytes::Bytes]>) -> Self {
-        CheckTarget {
-            client: Unary::new(channel, "/envoy.service.auth.v3.Authorization/Check"),
-            requests,
-        }
-    }
-}
-
-impl crate::bench::loadgen::Target for CheckTarget {
-    async fn call(&mut self, seq: u64) -> Result<(), String> {
-        match nth(&self.requests, seq) {
-            Some(request) => self.client.call(request.clone()).await,
-            None => Err("NoRequest".to_owned()),
-        }
-    }
 }

@@ -22,7 +22,10 @@ pub struct SigningKey {
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    tag_bytes(&hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message))
+    tag_bytes(&hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, key),
+        message,
+    ))
 }
 
 /// An HMAC-SHA-256 tag's 32 bytes.
