@@ -103,6 +103,9 @@ pub const REFUSALS: &[&str] = &[
 
 /// Header entries one request may carry, at most (Envoy's own default is 100).
 pub const MAX_HEADERS: usize = 256;
+/// Route `context_extensions` entries one request may carry, at most (a route sets a few:
+/// `warden.listener`, `warden.action`, ...).
+pub const MAX_EXTENSIONS: usize = 64;
 /// Bytes in a request's path (with its query), at most.
 pub const MAX_PATH_BYTES: usize = 8192;
 /// The listener a request names when its route sets none.

@@ -18,7 +18,7 @@ use prost::bytes::{Bytes, BytesMut};
 use smol_str::SmolStr;
 use tonic::{Request, Response, Status};
 
-use crate::ext_authz::{Checker, HttpCheck, MAX_HEADERS, Record, Verdict};
+use crate::ext_authz::{Checker, HttpCheck, MAX_EXTENSIONS, MAX_HEADERS, Record, Verdict};
 use crate::grpc::wire::{CheckBytes, CheckResponseBytes, Reader, put};
 use crate::service::RequestError;
 use crate::telemetry::{Face, RpcResult};
@@ -128,6 +128,8 @@ struct Read {
     socket: Option<String>,
     principal: String,
     extensions: HashMap<String, String>,
+    /// `context_extensions` entries read, a key sent twice counted twice.
+    extension_entries: usize,
     /// The `jwt_authn` filter's `Struct`, as bytes (two of them merge).
     jwt: Option<Vec<u8>>,
     body: String,
@@ -155,6 +157,11 @@ impl Read {
                     }
                 }
                 10 => {
+                    // Counted as they come, a repeated key too.
+                    self.extension_entries += 1;
+                    if self.extension_entries > MAX_EXTENSIONS {
+                        return Err(format!("more than {MAX_EXTENSIONS} context extensions"));
+                    }
                     let (k, v) = string_pair(
                         &mut r.message(wire, "context_extensions").map_err(malformed)?,
                     )?;
@@ -296,6 +303,7 @@ impl Read {
             socket,
             principal,
             extensions,
+            extension_entries: _,
             jwt,
             body,
             raw_body,

@@ -769,3 +769,31 @@ fn repeated_headers_are_joined_in_time_linear_in_their_length() {
     assert_eq!(joined.len(), MAX_HEADERS * (value.len() + 1) - 1);
     assert_eq!(joined.matches(',').count(), MAX_HEADERS - 1);
 }
+
+#[test]
+fn context_extensions_are_counted_as_they_come() {
+    let with = |n: usize| {
+        let mut check = CheckRequest::decode(&*fixture("check_request_default.bin")).unwrap();
+        let attributes = check.attributes.as_mut().unwrap();
+        attributes.context_extensions = (0..n).map(|i| (format!("k{i}"), "v".into())).collect();
+        check.encode_to_vec()
+    };
+    assert_eq!(
+        decode(&with(MAX_EXTENSIONS)).unwrap().extensions.len(),
+        MAX_EXTENSIONS
+    );
+    assert_eq!(
+        decode(&with(MAX_EXTENSIONS + 1)).unwrap_err(),
+        format!("more than {MAX_EXTENSIONS} context extensions")
+    );
+    // A key sent again counts again: the same key 65 times is refused too.
+    let mut bytes = with(MAX_EXTENSIONS);
+    let again = CheckRequest {
+        attributes: Some(AttributeContext {
+            context_extensions: [("k0".to_owned(), "w".to_owned())].into_iter().collect(),
+            ..AttributeContext::default()
+        }),
+    };
+    bytes.extend(again.encode_to_vec());
+    assert!(decode(&bytes).is_err());
+}
