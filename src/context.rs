@@ -71,8 +71,9 @@ fn lowercase(key: &str) -> SmolStr {
         Some(short) => {
             short.copy_from_slice(key.as_bytes());
             short.make_ascii_lowercase();
-            // ASCII case changes keep UTF-8 valid.
-            SmolStr::new(std::str::from_utf8(short).unwrap_or(key))
+            // ASCII case changes keep UTF-8 valid; were it not so, the heap's way.
+            std::str::from_utf8(short)
+                .map_or_else(|_| SmolStr::new(key.to_ascii_lowercase()), SmolStr::new)
         }
         None => SmolStr::new(key.to_ascii_lowercase()),
     }
