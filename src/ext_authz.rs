@@ -28,12 +28,11 @@
 //! Every deny before the engine is recorded in the decision log and counted by reason
 //! ([`REFUSALS`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-use smol_str::SmolStr;
 
 use crate::caller::{Caller, Presented, Session, SignedRequest};
 use crate::context::{Context, ContextValue};
@@ -113,25 +112,26 @@ pub const DEFAULT_LISTENER: &str = "default";
 /// The `context_extensions` key that names the listener.
 pub const LISTENER_EXTENSION: &str = "warden.listener";
 
-/// An HTTP request as Envoy reports it, converted from its `CheckRequest`.
+/// An HTTP request as Envoy reports it, converted from its `CheckRequest`: its text is
+/// borrowed from the request's bytes where it can be (`'a`), so that reading a request
+/// copies only what it must (a header name not in lower case, repeated headers joined).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HttpCheck {
-    pub method: String,
+pub struct HttpCheck<'a> {
+    pub method: Cow<'a, str>,
     /// `:authority`.
-    pub host: String,
+    pub host: Cow<'a, str>,
     /// With the query string, as Envoy sent it (after its own normalisation).
-    pub path: String,
+    pub path: Cow<'a, str>,
     /// `http` or `https`, as the downstream connection was.
-    pub scheme: String,
+    pub scheme: Cow<'a, str>,
     /// Lower-case names; a header sent several times is one entry, its values joined by
     /// `,` (Envoy's `headers` encoding; `header_map` is joined the same way, so both
-    /// encodings decide alike). `SmolStr`: most names and many values are short enough
-    /// to need no allocation.
-    pub headers: Vec<(SmolStr, SmolStr)>,
+    /// encodings decide alike).
+    pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     /// The downstream peer's address.
     pub peer: Option<IpAddr>,
     /// The peer certificate's URI SAN (SPIFFE id) when the downstream used mTLS.
-    pub peer_principal: String,
+    pub peer_principal: Cow<'a, str>,
     /// The route's `context_extensions`.
     pub extensions: HashMap<String, String>,
     /// The claims Envoy's `jwt_authn` filter verified, from `metadata_context` (read only
@@ -143,13 +143,13 @@ pub struct HttpCheck {
     pub body: Option<prost::bytes::Bytes>,
 }
 
-impl HttpCheck {
+impl HttpCheck<'_> {
     /// The value of a header (lower-case name).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| &**v)
     }
 }
 
@@ -267,7 +267,10 @@ impl Checker {
     /// Decides one HTTP request, which `decode` reads from the face's wire format once the
     /// request is admitted (so refused work costs nothing). Never an error: what cannot be
     /// decoded or decided is denied.
-    pub async fn check(&self, decode: impl FnOnce() -> Result<HttpCheck, String>) -> Verdict {
+    pub async fn check<'a>(
+        &self,
+        decode: impl FnOnce() -> Result<HttpCheck<'a>, String>,
+    ) -> Verdict {
         let admitted = match self.service.admit() {
             Ok(a) => a,
             Err(e) => return self.unavailable(&e),
@@ -294,11 +297,7 @@ impl Checker {
         let Some(listener) = snapshot.listener(name) else {
             return self.refuse("unknown_listener", 403);
         };
-        let headers: Vec<(&str, &str)> = http
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let headers: Vec<(&str, &str)> = http.headers.iter().map(|(k, v)| (&**k, &**v)).collect();
         let request = HttpRequest {
             host: &http.host,
             method: &http.method,
@@ -400,7 +399,7 @@ impl Checker {
         snapshot: &Arc<Snapshot>,
         ask: &Ask<'_>,
         routed: &Routed<'_>,
-        http: &HttpCheck,
+        http: &HttpCheck<'_>,
         now: SystemTime,
     ) -> Result<(Caller, Option<Arc<Claims>>), (&'static str, u16)> {
         let PrincipalSources {
@@ -443,7 +442,7 @@ impl Checker {
                 let peer = Peer {
                     revision,
                     listener: listener.into(),
-                    spiffe: http.peer_principal.as_str().into(),
+                    spiffe: (*http.peer_principal).into(),
                     arn: arn.clone(),
                 };
                 self.peers.insert(slot, Arc::new(peer));
@@ -473,7 +472,7 @@ impl Checker {
         snapshot: &Arc<Snapshot>,
         oidc: &OidcSource,
         routed: &Routed<'_>,
-        http: &HttpCheck,
+        http: &HttpCheck<'_>,
         now: SystemTime,
     ) -> Result<Option<(Caller, Option<Arc<Claims>>)>, (&'static str, u16)> {
         let skew = Duration::from_secs(oidc.skew_seconds);
@@ -749,7 +748,7 @@ fn denied(record: Record, status: u16) -> Verdict {
 }
 
 /// Counts and sizes, before anything that grows with them.
-fn bounded(http: &HttpCheck) -> Result<(), &'static str> {
+fn bounded(http: &HttpCheck<'_>) -> Result<(), &'static str> {
     if http.headers.len() > MAX_HEADERS || http.path.len() > MAX_PATH_BYTES {
         return Err("malformed_request");
     }
@@ -763,7 +762,7 @@ fn bounded(http: &HttpCheck) -> Result<(), &'static str> {
 /// malformed to read is refused here, as the service would.
 fn signed_request(
     source: &Sigv4Source,
-    http: &HttpCheck,
+    http: &HttpCheck<'_>,
 ) -> Result<Option<SignedRequest>, (&'static str, u16)> {
     let header_form = http
         .header("authorization")
@@ -778,7 +777,7 @@ fn signed_request(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     if !has_host && !http.host.is_empty() {
-        headers.push((":authority".to_owned(), http.host.clone()));
+        headers.push((":authority".to_owned(), http.host.to_string()));
     }
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -800,8 +799,8 @@ fn signed_request(
     }
     drop(pairs);
     Ok(Some(SignedRequest {
-        method: http.method.clone(),
-        target: http.path.clone(),
+        method: http.method.to_string(),
+        target: http.path.to_string(),
         headers,
         body: http.body.clone(),
     }))
@@ -865,7 +864,7 @@ fn in_key_order(context: Context) -> Context {
 
 /// The keys the server fills from the request: `aws:SourceIp`, `aws:SecureTransport`,
 /// `aws:UserAgent`. A route cannot map a header into them (the routes document refuses it).
-fn server_keys(http: &HttpCheck, trusted_hops: usize, context: &mut Context) {
+fn server_keys(http: &HttpCheck<'_>, trusted_hops: usize, context: &mut Context) {
     // Added in key order, so that a context that had none before stays sorted (see
     // `in_key_order`).
     let secure = http.scheme.eq_ignore_ascii_case("https");
@@ -907,7 +906,7 @@ fn ip_text(ip: IpAddr) -> String {
 /// entry from the right (each trusted proxy appends the address it saw). When the header has
 /// fewer entries than that, or the entry is not an address, the request did not come through
 /// the trusted proxies as declared, and the peer — a fact, not a claim — is used.
-pub fn source_ip(http: &HttpCheck, trusted_hops: usize) -> Option<IpAddr> {
+pub fn source_ip(http: &HttpCheck<'_>, trusted_hops: usize) -> Option<IpAddr> {
     if trusted_hops == 0 {
         return http.peer;
     }

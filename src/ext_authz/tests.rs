@@ -1,6 +1,6 @@
 use super::*;
 
-fn http(headers: &[(&str, &str)], peer: &str) -> HttpCheck {
+fn http<'a>(headers: &[(&'a str, &'a str)], peer: &str) -> HttpCheck<'a> {
     HttpCheck {
         headers: headers
             .iter()

@@ -7,6 +7,7 @@
 //! gRPC error: Envoy treats errors as an outage, and `failure_mode_allow` would pass them.
 //! Even a message that does not decode is answered with a deny.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendA
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use prost::Message;
 use prost::bytes::{Bytes, BytesMut};
-use smol_str::SmolStr;
+use prost::encoding::WireType;
 use tonic::{Request, Response, Status};
 
 use crate::ext_authz::{Checker, HttpCheck, MAX_EXTENSIONS, MAX_HEADERS, Record, Verdict};
@@ -82,7 +83,8 @@ impl server::authorization_server::Authorization for Authorization {
     }
 }
 
-/// A `CheckRequest`'s bytes as an [`HttpCheck`]; `Err` names what is malformed.
+/// A `CheckRequest`'s bytes as an [`HttpCheck`] that borrows their text; `Err` names what
+/// is malformed.
 ///
 /// Read field by field with `grpc::wire`'s reader, only the fields warden uses, with
 /// protobuf's semantics for them (a message given twice merges, a scalar keeps its last
@@ -91,7 +93,7 @@ impl server::authorization_server::Authorization for Authorization {
 /// [`MAX_HEADERS`] entries of either encoding. The fields warden does not read are skipped
 /// unread, as unknown fields are; the `jwt_authn` filter's claims are decoded by prost, and
 /// only when they are there.
-pub fn decode(bytes: &[u8]) -> Result<HttpCheck, String> {
+pub fn decode(bytes: &[u8]) -> Result<HttpCheck<'_>, String> {
     let mut read = Read::default();
     let mut r = Reader::of(bytes, "");
     while let Some((tag, wire)) = r.key().map_err(malformed)? {
@@ -110,36 +112,40 @@ fn malformed(e: RequestError) -> String {
     format!("not a check request: {e}")
 }
 
-/// What [`decode`] has read so far.
+/// Header entries a request is read with room for before its list grows (Envoy sends a
+/// dozen or so).
+const HEADERS_AT_FIRST: usize = 16;
+
+/// What [`decode`] has read so far, borrowed from the request's bytes.
 #[derive(Default)]
-struct Read {
+struct Read<'a> {
     attributes: bool,
     request: bool,
     http: bool,
-    method: String,
-    host: String,
-    path: String,
-    scheme: String,
+    method: &'a str,
+    host: &'a str,
+    path: &'a str,
+    scheme: &'a str,
     /// The `headers` map's entries as sent (a key sent twice is kept once, at the end).
-    headers: Vec<(SmolStr, SmolStr)>,
+    headers: Vec<(&'a str, &'a str)>,
     /// `header_map`'s entries, when it was sent (then it wins over `headers`).
-    header_map: Option<Vec<(SmolStr, SmolStr)>>,
+    header_map: Option<Vec<(&'a str, &'a str)>>,
     /// The source's address, while it is a socket address.
-    socket: Option<String>,
-    principal: String,
+    socket: Option<&'a str>,
+    principal: &'a str,
     extensions: HashMap<String, String>,
     /// `context_extensions` entries read, a key sent twice counted twice.
     extension_entries: usize,
     /// The `jwt_authn` filter's `Struct`, as bytes (two of them merge).
     jwt: Option<Vec<u8>>,
-    body: String,
-    raw_body: Vec<u8>,
+    body: &'a str,
+    raw_body: &'a [u8],
 }
 
 type Step = Result<(), String>;
 
-impl Read {
-    fn attributes(&mut self, r: &mut Reader<'_>) -> Step {
+impl<'a> Read<'a> {
+    fn attributes(&mut self, r: &mut Reader<'a>) -> Step {
         while let Some((tag, wire)) = r.key().map_err(malformed)? {
             match tag {
                 1 => self.peer(&mut r.message(wire, "source").map_err(malformed)?)?,
@@ -165,7 +171,7 @@ impl Read {
                     let (k, v) = string_pair(
                         &mut r.message(wire, "context_extensions").map_err(malformed)?,
                     )?;
-                    self.extensions.insert(k, v);
+                    self.extensions.insert(k.to_owned(), v.to_owned());
                 }
                 11 => {
                     self.metadata(&mut r.message(wire, "metadata_context").map_err(malformed)?)?
@@ -178,7 +184,7 @@ impl Read {
 
     /// `source`: its address (a oneof: a socket address, a pipe, an internal address) and
     /// its principal.
-    fn peer(&mut self, r: &mut Reader<'_>) -> Step {
+    fn peer(&mut self, r: &mut Reader<'a>) -> Step {
         while let Some((tag, wire)) = r.key().map_err(malformed)? {
             match tag {
                 1 => {
@@ -190,32 +196,27 @@ impl Read {
                             address.skip(tag, wire).map_err(malformed)?;
                             continue;
                         }
-                        let socket = self.socket.get_or_insert_with(String::new);
+                        let socket = self.socket.get_or_insert("");
                         let mut m = address.message(wire, "socket_address").map_err(malformed)?;
                         while let Some((tag, wire)) = m.key().map_err(malformed)? {
                             match tag {
-                                2 => {
-                                    *socket =
-                                        m.string(wire, "address", usize::MAX).map_err(malformed)?
-                                }
+                                2 => *socket = text(&mut m, wire, "address")?,
                                 _ => m.skip(tag, wire).map_err(malformed)?,
                             }
                         }
                     }
                 }
-                4 => self.principal = r.string(wire, "principal", usize::MAX).map_err(malformed)?,
+                4 => self.principal = text(r, wire, "principal")?,
                 _ => r.skip(tag, wire).map_err(malformed)?,
             }
         }
         Ok(())
     }
 
-    fn http(&mut self, r: &mut Reader<'_>) -> Step {
-        let string =
-            |r: &mut Reader<'_>, wire, field| r.string(wire, field, usize::MAX).map_err(malformed);
+    fn http(&mut self, r: &mut Reader<'a>) -> Step {
         while let Some((tag, wire)) = r.key().map_err(malformed)? {
             match tag {
-                2 => self.method = string(r, wire, "method")?,
+                2 => self.method = text(r, wire, "method")?,
                 3 => {
                     if self.headers.len() == MAX_HEADERS {
                         return Err(format!("more than {MAX_HEADERS} headers"));
@@ -224,20 +225,25 @@ impl Read {
                     let (mut k, mut v) = ("", "");
                     while let Some((tag, wire)) = entry.key().map_err(malformed)? {
                         match tag {
-                            1 => k = entry.str(wire, "key", usize::MAX).map_err(malformed)?,
-                            2 => v = entry.str(wire, "value", usize::MAX).map_err(malformed)?,
+                            1 => k = text(&mut entry, wire, "key")?,
+                            2 => v = text(&mut entry, wire, "value")?,
                             _ => entry.skip(tag, wire).map_err(malformed)?,
                         }
                     }
-                    self.headers.push((SmolStr::new(k), SmolStr::new(v)));
+                    if self.headers.capacity() == 0 {
+                        self.headers.reserve_exact(HEADERS_AT_FIRST);
+                    }
+                    self.headers.push((k, v));
                 }
-                4 => self.path = string(r, wire, "path")?,
-                5 => self.host = string(r, wire, "host")?,
-                6 => self.scheme = string(r, wire, "scheme")?,
-                11 => self.body = string(r, wire, "body")?,
-                12 => self.raw_body = r.delimited(wire, "raw_body").map_err(malformed)?.to_vec(),
+                4 => self.path = text(r, wire, "path")?,
+                5 => self.host = text(r, wire, "host")?,
+                6 => self.scheme = text(r, wire, "scheme")?,
+                11 => self.body = text(r, wire, "body")?,
+                12 => self.raw_body = r.delimited(wire, "raw_body").map_err(malformed)?,
                 13 => {
-                    let list = self.header_map.get_or_insert_with(Vec::new);
+                    let list = self
+                        .header_map
+                        .get_or_insert_with(|| Vec::with_capacity(HEADERS_AT_FIRST));
                     let mut m = r.message(wire, "header_map").map_err(malformed)?;
                     while let Some((tag, wire)) = m.key().map_err(malformed)? {
                         if tag != 1 {
@@ -259,21 +265,17 @@ impl Read {
     }
 
     /// `metadata_context`: of its `filter_metadata` map, only `jwt_authn`'s entry is kept.
-    fn metadata(&mut self, r: &mut Reader<'_>) -> Step {
+    fn metadata(&mut self, r: &mut Reader<'a>) -> Step {
         while let Some((tag, wire)) = r.key().map_err(malformed)? {
             if tag != 1 {
                 r.skip(tag, wire).map_err(malformed)?;
                 continue;
             }
             let mut entry = r.message(wire, "filter_metadata").map_err(malformed)?;
-            let (mut key, mut value) = (String::new(), Vec::new());
+            let (mut key, mut value) = ("", Vec::new());
             while let Some((tag, wire)) = entry.key().map_err(malformed)? {
                 match tag {
-                    1 => {
-                        key = entry
-                            .string(wire, "filter_metadata", usize::MAX)
-                            .map_err(malformed)?
-                    }
+                    1 => key = text(&mut entry, wire, "filter_metadata")?,
                     2 => value.extend_from_slice(
                         entry
                             .delimited(wire, "filter_metadata")
@@ -289,7 +291,7 @@ impl Read {
         Ok(())
     }
 
-    fn finish(self) -> Result<HttpCheck, String> {
+    fn finish(self) -> Result<HttpCheck<'a>, String> {
         let Read {
             attributes,
             request,
@@ -320,45 +322,8 @@ impl Read {
         let headers = match header_map {
             // `encode_raw_headers: true`: repeated headers arrive apart; joined as Envoy joins
             // them in `headers`, so that both encodings decide alike.
-            Some(map) => {
-                // A repeated header's values are appended to one growing string, so that
-                // 256 repeats of a long value cost their length, not its square.
-                let mut joined: Vec<(SmolStr, SmolStr, Option<String>)> =
-                    Vec::with_capacity(map.len());
-                for (key, value) in map {
-                    let key = lowercase(key);
-                    match joined.iter_mut().find(|(k, _, _)| *k == key) {
-                        Some((_, first, more)) => {
-                            let more = more.get_or_insert_with(|| first.to_string());
-                            more.push(',');
-                            more.push_str(&value);
-                        }
-                        None => joined.push((key, value, None)),
-                    }
-                }
-                joined
-                    .into_iter()
-                    .map(|(k, first, more)| (k, more.map_or(first, SmolStr::from)))
-                    .collect()
-            }
-            None => {
-                // A map: a key sent twice keeps its last value. Stable, so the last of
-                // equal keys is last of its run.
-                let mut list = headers;
-                list.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut kept: Vec<(SmolStr, SmolStr)> = Vec::with_capacity(list.len());
-                for (k, v) in list {
-                    match kept.last_mut() {
-                        Some(last) if last.0 == k => last.1 = v,
-                        _ => kept.push((k, v)),
-                    }
-                }
-                let mut list: Vec<(SmolStr, SmolStr)> =
-                    kept.into_iter().map(|(k, v)| (lowercase(k), v)).collect();
-                // Sorted, a request reads the same every time.
-                list.sort();
-                list
-            }
+            Some(map) => joined(map),
+            None => last_of_each(headers),
         };
         let jwt_claims = match jwt {
             Some(bytes) => jwt_payload(
@@ -369,13 +334,13 @@ impl Read {
         };
         let body = request_body(body, raw_body, &headers);
         Ok(HttpCheck {
-            method,
-            host,
-            path,
-            scheme,
+            method: Cow::Borrowed(method),
+            host: Cow::Borrowed(host),
+            path: Cow::Borrowed(path),
+            scheme: Cow::Borrowed(scheme),
             headers,
             peer: socket.and_then(|a| a.parse().ok()),
-            peer_principal: principal,
+            peer_principal: Cow::Borrowed(principal),
             extensions,
             jwt_claims,
             body,
@@ -383,13 +348,67 @@ impl Read {
     }
 }
 
+/// A header entry of either encoding, its name in lower case.
+type Header<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// `header_map`'s entries, a repeated header's values joined by `,` in the order sent.
+/// They are appended to one growing string, so that 256 repeats of a long value cost their
+/// length, not its square.
+fn joined<'a>(map: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
+    let mut joined: Vec<Header<'a>> = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let key = lowercase(key);
+        match joined.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, values)) => {
+                let values = values.to_mut();
+                values.push(',');
+                values.push_str(value);
+            }
+            None => joined.push((key, Cow::Borrowed(value))),
+        }
+    }
+    joined
+}
+
+/// The `headers` map's entries: a key sent twice keeps its last value, and the list is
+/// sorted, so that a request reads the same every time.
+fn last_of_each<'a>(mut list: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
+    // Stable, so the last of equal keys is last of its run.
+    list.sort_by(|a, b| a.0.cmp(b.0));
+    let mut kept: Vec<Header<'a>> = Vec::with_capacity(list.len());
+    let (mut lowered, mut previous) = (false, None);
+    for (k, v) in list {
+        // Equal as sent: a name in lower case is compared with the one before it was lowered.
+        match kept.last_mut() {
+            Some(last) if previous == Some(k) => last.1 = Cow::Borrowed(v),
+            _ => {
+                let name = lowercase(k);
+                lowered |= matches!(name, Cow::Owned(_));
+                kept.push((name, Cow::Borrowed(v)));
+            }
+        }
+        previous = Some(k);
+    }
+    // Envoy's names are in lower case already; a name that was not may now sort elsewhere,
+    // or equal another's (both are kept, by value).
+    if lowered {
+        kept.sort();
+    }
+    kept
+}
+
+/// A string field, borrowed.
+fn text<'a>(r: &mut Reader<'a>, wire: WireType, field: &'static str) -> Result<&'a str, String> {
+    r.str(wire, field, usize::MAX).map_err(malformed)
+}
+
 /// A `map<string, string>` entry.
-fn string_pair(r: &mut Reader<'_>) -> Result<(String, String), String> {
-    let (mut key, mut value) = (String::new(), String::new());
+fn string_pair<'a>(r: &mut Reader<'a>) -> Result<(&'a str, &'a str), String> {
+    let (mut key, mut value) = ("", "");
     while let Some((tag, wire)) = r.key().map_err(malformed)? {
         match tag {
-            1 => key = r.string(wire, "key", usize::MAX).map_err(malformed)?,
-            2 => value = r.string(wire, "value", usize::MAX).map_err(malformed)?,
+            1 => key = text(r, wire, "key")?,
+            2 => value = text(r, wire, "value")?,
             _ => r.skip(tag, wire).map_err(malformed)?,
         }
     }
@@ -397,12 +416,12 @@ fn string_pair(r: &mut Reader<'_>) -> Result<(String, String), String> {
 }
 
 /// A `HeaderValue` of `header_map`: its `raw_value` when set (UTF-8), else its `value`.
-fn header_value(r: &mut Reader<'_>) -> Result<(SmolStr, SmolStr), String> {
+fn header_value<'a>(r: &mut Reader<'a>) -> Result<(&'a str, &'a str), String> {
     let (mut key, mut value, mut raw): (&str, &str, &[u8]) = ("", "", &[]);
     while let Some((tag, wire)) = r.key().map_err(malformed)? {
         match tag {
-            1 => key = r.str(wire, "key", usize::MAX).map_err(malformed)?,
-            2 => value = r.str(wire, "value", usize::MAX).map_err(malformed)?,
+            1 => key = text(r, wire, "key")?,
+            2 => value = text(r, wire, "value")?,
             3 => raw = r.delimited(wire, "raw_value").map_err(malformed)?,
             _ => r.skip(tag, wire).map_err(malformed)?,
         }
@@ -410,7 +429,7 @@ fn header_value(r: &mut Reader<'_>) -> Result<(SmolStr, SmolStr), String> {
     if !raw.is_empty() {
         value = std::str::from_utf8(raw).map_err(|_| format!("header `{key}` is not UTF-8"))?;
     }
-    Ok((SmolStr::new(key), SmolStr::new(value)))
+    Ok((key, value))
 }
 
 /// The header Envoy adds when it may send part of a body (`allow_partial_message`).
@@ -420,37 +439,28 @@ pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 /// bytes of `pack_as_bytes`, else the text), unless Envoy says it is partial; empty when
 /// Envoy sent none and the request declares none (no `content-length` but `0`, no
 /// `transfer-encoding`). Otherwise `None`: the body exists and was not seen.
-fn request_body(
-    body: String,
-    raw_body: Vec<u8>,
-    headers: &[(SmolStr, SmolStr)],
-) -> Option<prost::bytes::Bytes> {
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+fn request_body(body: &str, raw_body: &[u8], headers: &[Header<'_>]) -> Option<Bytes> {
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| &**v);
     if header(PARTIAL_BODY_HEADER).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return None;
     }
     if !raw_body.is_empty() {
-        return Some(raw_body.into());
+        return Some(Bytes::copy_from_slice(raw_body));
     }
     if !body.is_empty() {
-        return Some(body.into());
+        return Some(Bytes::copy_from_slice(body.as_bytes()));
     }
     let declares_none = header("content-length").is_none_or(|v| v.trim() == "0")
         && header("transfer-encoding").is_none();
-    declares_none.then(prost::bytes::Bytes::new)
+    declares_none.then(Bytes::new)
 }
 
-/// A header name in lower case: Envoy's already are, so most are moved, not copied.
-fn lowercase(name: SmolStr) -> SmolStr {
+/// A header name in lower case: Envoy's already are, so most are borrowed, not copied.
+fn lowercase(name: &str) -> Cow<'_, str> {
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        SmolStr::from(name.to_ascii_lowercase())
+        Cow::Owned(name.to_ascii_lowercase())
     } else {
-        name
+        Cow::Borrowed(name)
     }
 }
 

@@ -26,15 +26,18 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// The headers that differ between two captures of the same curl (Envoy's request id).
-fn without_request_id(mut h: HttpCheck) -> HttpCheck {
+fn without_request_id(mut h: HttpCheck<'_>) -> HttpCheck<'_> {
     h.headers.retain(|(k, _)| k != "x-request-id");
     h
 }
 
 #[test]
 fn both_header_encodings_decode_to_the_same_request() {
-    let plain = decode(&fixture("check_request_default.bin")).unwrap();
-    let raw = decode(&fixture("check_request_raw_headers.bin")).unwrap();
+    let (plain, raw) = (
+        fixture("check_request_default.bin"),
+        fixture("check_request_raw_headers.bin"),
+    );
+    let (plain, raw) = (decode(&plain).unwrap(), decode(&raw).unwrap());
     assert_eq!(plain.method, "GET");
     assert_eq!(plain.path, "/allowed/x?q=1");
     assert_eq!(plain.host, "127.0.0.1:18000");
@@ -100,7 +103,8 @@ fn jwt_authn_claims_are_read_from_the_metadata_context() {
         .collect(),
         ..Metadata::default()
     });
-    let http = decode(&check.encode_to_vec()).unwrap();
+    let bytes = check.encode_to_vec();
+    let http = decode(&bytes).unwrap();
     let claims = http.jwt_claims.unwrap();
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["exp"], 1_900_000_000_i64);
@@ -202,7 +206,7 @@ fn an_allow_overwrites_the_headers_it_sets_and_removes_the_rest() {
 
 #[test]
 fn the_body_is_known_when_envoy_sent_it_whole_or_the_request_has_none() {
-    let h = |pairs: &[(&str, &str)]| -> Vec<(SmolStr, SmolStr)> {
+    let h = |pairs: &[(&'static str, &'static str)]| -> Vec<Header<'static>> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -210,18 +214,15 @@ fn the_body_is_known_when_envoy_sent_it_whole_or_the_request_has_none() {
     };
     let bytes = |b: &[u8]| Some(prost::bytes::Bytes::copy_from_slice(b));
     // Sent by Envoy, as bytes or as text.
+    assert_eq!(request_body("", b"a=1", &h(&[])), bytes(b"a=1"));
     assert_eq!(
-        request_body(String::new(), b"a=1".to_vec(), &h(&[])),
-        bytes(b"a=1")
-    );
-    assert_eq!(
-        request_body("a=1".into(), Vec::new(), &h(&[("content-length", "3")])),
+        request_body("a=1", &[], &h(&[("content-length", "3")])),
         bytes(b"a=1")
     );
     // No body declared: empty.
-    assert_eq!(request_body(String::new(), Vec::new(), &h(&[])), bytes(b""));
+    assert_eq!(request_body("", &[], &h(&[])), bytes(b""));
     assert_eq!(
-        request_body(String::new(), Vec::new(), &h(&[("content-length", "0")])),
+        request_body("", &[], &h(&[("content-length", "0")])),
         bytes(b"")
     );
     // A body Envoy did not send, or sent in part: unknown.
@@ -229,22 +230,14 @@ fn the_body_is_known_when_envoy_sent_it_whole_or_the_request_has_none() {
         h(&[("content-length", "12")]),
         h(&[("transfer-encoding", "chunked")]),
     ] {
-        assert_eq!(request_body(String::new(), Vec::new(), &headers), None);
+        assert_eq!(request_body("", &[], &headers), None);
     }
     assert_eq!(
-        request_body(
-            "a=".into(),
-            Vec::new(),
-            &h(&[(PARTIAL_BODY_HEADER, "true")])
-        ),
+        request_body("a=", &[], &h(&[(PARTIAL_BODY_HEADER, "true")])),
         None
     );
     assert_eq!(
-        request_body(
-            "a=1".into(),
-            Vec::new(),
-            &h(&[(PARTIAL_BODY_HEADER, "false")])
-        ),
+        request_body("a=1", &[], &h(&[(PARTIAL_BODY_HEADER, "false")])),
         bytes(b"a=1")
     );
 }
@@ -253,7 +246,7 @@ fn the_body_is_known_when_envoy_sent_it_whole_or_the_request_has_none() {
 
 /// What [`decode`] stands for: the message decoded by prost, then converted (the decoder
 /// before it read the bytes itself).
-fn prost_decode(bytes: &[u8]) -> Result<HttpCheck, String> {
+fn prost_decode(bytes: &[u8]) -> Result<HttpCheck<'static>, String> {
     let request = CheckRequest::decode(bytes).map_err(|e| format!("not a check request: {e}"))?;
     let CheckRequest { attributes } = request;
     let AttributeContext {
@@ -342,19 +335,19 @@ fn prost_decode(bytes: &[u8]) -> Result<HttpCheck, String> {
             },
         )
         .and_then(|(_, s)| jwt_payload(s));
-    let headers: Vec<(SmolStr, SmolStr)> = headers
+    let headers: Vec<Header<'static>> = headers
         .into_iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
-    let body = request_body(body, raw_body, &headers);
+    let body = request_body(&body, &raw_body, &headers);
     Ok(HttpCheck {
-        method,
-        host,
-        path,
-        scheme,
+        method: method.into(),
+        host: host.into(),
+        path: path.into(),
+        scheme: scheme.into(),
         headers,
         peer,
-        peer_principal,
+        peer_principal: peer_principal.into(),
         extensions: context_extensions,
         jwt_claims,
         body,
@@ -764,7 +757,8 @@ fn repeated_headers_are_joined_in_time_linear_in_their_length() {
             ..AttributeContext::default()
         }),
     };
-    let http = decode(&check.encode_to_vec()).unwrap();
+    let bytes = check.encode_to_vec();
+    let http = decode(&bytes).unwrap();
     let joined = http.header("x-repeat").unwrap();
     assert_eq!(joined.len(), MAX_HEADERS * (value.len() + 1) - 1);
     assert_eq!(joined.matches(',').count(), MAX_HEADERS - 1);
