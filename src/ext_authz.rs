@@ -34,6 +34,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use smallvec::SmallVec;
+
 use crate::caller::{Caller, Presented, Session, SignedRequest};
 use crate::context::{Context, ContextValue};
 use crate::eval::Decision;
@@ -153,39 +155,79 @@ impl HttpCheck<'_> {
     }
 }
 
-/// What Envoy is told.
+/// What Envoy is told. Its text is borrowed (`'v`) from what decided it (the snapshot's
+/// listener and route, the caller, the decision) while the answer is written
+/// ([`Checker::check_with`]); [`Verdict::into_owned`] keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct Verdict<'v> {
     /// Whether the request goes on to the upstream (an allow, or a deny in dry-run).
     pub allowed: bool,
     /// The HTTP status of a denied request: 401 without a principal, 403 for a deny, 503
     /// when warden cannot decide (overload, no snapshot).
     pub status: u16,
     /// Headers for the upstream (allowed) or for the client (denied).
-    pub headers: Vec<(String, String)>,
+    pub headers: SmallVec<[(Cow<'v, str>, Cow<'v, str>); 2]>,
     /// Headers removed from the request before it goes upstream, so a client cannot send
     /// the ones warden sets.
-    pub remove: Vec<String>,
+    pub remove: SmallVec<[Cow<'v, str>; 2]>,
     /// The body of a denied response (JSON).
     pub body: String,
     /// For Envoy's dynamic metadata (its access log).
-    pub record: Record,
+    pub record: Record<'v>,
+}
+
+impl Verdict<'_> {
+    /// The verdict with its text copied, for a caller that keeps it.
+    pub fn into_owned(self) -> Verdict<'static> {
+        let owned = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Verdict {
+            allowed: self.allowed,
+            status: self.status,
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(k, v)| (owned(k), owned(v)))
+                .collect(),
+            remove: self.remove.into_iter().map(owned).collect(),
+            body: self.body,
+            record: self.record.into_owned(),
+        }
+    }
 }
 
 /// What a Check decided, for Envoy's dynamic metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Record {
+pub struct Record<'v> {
     pub decision: Decision,
     /// The engine's reason code, or a [`REFUSALS`] code.
-    pub reason: String,
+    pub reason: Cow<'v, str>,
     pub revision: u64,
-    pub decision_id: String,
-    pub principal: String,
-    pub action: String,
-    pub resource: String,
-    pub listener: String,
-    pub route: String,
+    pub decision_id: Cow<'v, str>,
+    pub principal: Cow<'v, str>,
+    pub action: Cow<'v, str>,
+    pub resource: Cow<'v, str>,
+    pub listener: Cow<'v, str>,
+    pub route: Cow<'v, str>,
     pub dry_run: bool,
+}
+
+impl Record<'_> {
+    /// The record with its text copied.
+    pub fn into_owned(self) -> Record<'static> {
+        let owned = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        Record {
+            decision: self.decision,
+            reason: owned(self.reason),
+            revision: self.revision,
+            decision_id: owned(self.decision_id),
+            principal: owned(self.principal),
+            action: owned(self.action),
+            resource: owned(self.resource),
+            listener: owned(self.listener),
+            route: owned(self.route),
+            dry_run: self.dry_run,
+        }
+    }
 }
 
 /// The Check face: routes, identifies, asks the service.
@@ -266,36 +308,46 @@ impl Checker {
 
     /// Decides one HTTP request, which `decode` reads from the face's wire format once the
     /// request is admitted (so refused work costs nothing). Never an error: what cannot be
-    /// decoded or decided is denied.
+    /// decoded or decided is denied. The verdict, with its text copied.
     pub async fn check<'a>(
         &self,
         decode: impl FnOnce() -> Result<HttpCheck<'a>, String>,
-    ) -> Verdict {
+    ) -> Verdict<'static> {
+        self.check_with(decode, |v| v.into_owned()).await
+    }
+
+    /// [`Checker::check`], with the verdict handed to `answer` (a face writes its answer
+    /// from it) while its text is still borrowed from what decided it.
+    pub async fn check_with<'a, R>(
+        &self,
+        decode: impl FnOnce() -> Result<HttpCheck<'a>, String>,
+        answer: impl FnOnce(Verdict<'_>) -> R,
+    ) -> R {
         let admitted = match self.service.admit() {
             Ok(a) => a,
-            Err(e) => return self.unavailable(&e),
+            Err(e) => return answer(self.unavailable(&e)),
         };
         let http = match decode() {
             Ok(http) => http,
             Err(message) => {
                 tracing::debug!(message, "malformed check request");
-                return self.refuse("malformed_request", 403);
+                return answer(self.refuse("malformed_request", 403));
             }
         };
         let http = &http;
         let snapshot = match self.service.snapshot(0).await {
             Ok(s) => s,
-            Err(e) => return self.unavailable(&e),
+            Err(e) => return answer(self.unavailable(&e)),
         };
         if let Err(code) = bounded(http) {
-            return self.refuse(code, 403);
+            return answer(self.refuse(code, 403));
         }
         let name = http
             .extensions
             .get(LISTENER_EXTENSION)
             .map_or(DEFAULT_LISTENER, String::as_str);
         let Some(listener) = snapshot.listener(name) else {
-            return self.refuse("unknown_listener", 403);
+            return answer(self.refuse("unknown_listener", 403));
         };
         let headers: Vec<(&str, &str)> = http.headers.iter().map(|(k, v)| (&**k, &**v)).collect();
         let request = HttpRequest {
@@ -313,7 +365,7 @@ impl Checker {
                     routed: None,
                     revision: snapshot.revision(),
                 };
-                return self.deny_before(&ask, None, refusal.code, 403);
+                return answer(self.deny_before(&ask, None, refusal.code, 403));
             }
         };
         let ask = Ask {
@@ -323,14 +375,14 @@ impl Checker {
         };
         let Some(routed) = &ask.routed else {
             if listener.unmatched_allows() {
-                return self.pass_unmatched(&ask);
+                return answer(self.pass_unmatched(&ask));
             }
-            return self.deny_before(&ask, None, "no_route", 403);
+            return answer(self.deny_before(&ask, None, "no_route", 403));
         };
         let now = SystemTime::now();
         let (caller, claims) = match self.identify(&snapshot, &ask, routed, http, now).await {
             Ok(found) => found,
-            Err((code, status)) => return self.deny_before(&ask, None, code, status),
+            Err((code, status)) => return answer(self.deny_before(&ask, None, code, status)),
         };
         let mut context = routed.context.clone();
         if let Some(claims) = &claims {
@@ -356,28 +408,29 @@ impl Checker {
             snapshot: Some(snapshot.clone()),
         };
         match self.service.decide_admitted(&admitted, request).await {
-            Ok(answer) => {
+            Ok(decided) => {
                 // Presented credentials: the caller is who they proved to be.
-                let caller = answer.verified.unwrap_or(caller);
-                let Some(decided) = answer.decisions.into_iter().next() else {
-                    return self.deny_before(&ask, Some(&caller), "other", 403);
+                let caller = decided.verified.unwrap_or(caller);
+                let revision = decided.revision;
+                let Some(decided) = decided.decisions.into_iter().next() else {
+                    return answer(self.deny_before(&ask, Some(&caller), "other", 403));
                 };
                 let record = Record {
                     decision: decided.outcome.decision,
-                    reason: decided.outcome.reason.as_str().to_owned(),
-                    revision: answer.revision,
-                    decision_id: decided.decision_id,
-                    principal: caller.arn().to_owned(),
-                    action: routed.action.clone(),
-                    resource: routed.resource.clone(),
-                    listener: listener.name().to_owned(),
-                    route: routed.route.to_owned(),
+                    reason: Cow::Borrowed(decided.outcome.reason.as_str()),
+                    revision,
+                    decision_id: Cow::Borrowed(&decided.decision_id),
+                    principal: Cow::Borrowed(caller.arn()),
+                    action: Cow::Borrowed(&routed.action),
+                    resource: Cow::Borrowed(&routed.resource),
+                    listener: Cow::Borrowed(listener.name()),
+                    route: Cow::Borrowed(routed.route),
                     dry_run: routed.dry_run,
                 };
                 if decided.outcome.decision == Decision::Allow {
-                    self.allow(listener, Some(&caller), record)
+                    answer(self.allow(listener, Some(&caller), record))
                 } else {
-                    self.deny(&ask, Some(&caller), record, 403)
+                    answer(self.deny(&ask, Some(&caller), record, 403))
                 }
             }
             Err(e) => {
@@ -387,7 +440,7 @@ impl Checker {
                     RequestError::Unauthenticated { .. } => ("credentials_refused", 401),
                     _ => (e.code(), 403),
                 };
-                self.deny_before(&ask, Some(&caller), code, status)
+                answer(self.deny_before(&ask, Some(&caller), code, status))
             }
         }
     }
@@ -560,12 +613,12 @@ impl Checker {
 
     /// Overload or no snapshot: warden cannot decide, so the request is denied (503) — an
     /// answer, not a gRPC error, so that `failure_mode_allow` cannot pass it.
-    fn unavailable(&self, e: &RequestError) -> Verdict {
+    fn unavailable(&self, e: &RequestError) -> Verdict<'static> {
         self.refuse(e.code(), 503)
     }
 
     /// A deny with no listener to consult (no dry-run, no headers of its own).
-    fn refuse(&self, code: &'static str, status: u16) -> Verdict {
+    fn refuse(&self, code: &'static str, status: u16) -> Verdict<'static> {
         self.service.telemetry().metrics.check_refused(code);
         let decision_id = self.service.refused(
             Face::Check,
@@ -576,54 +629,59 @@ impl Checker {
         );
         let record = Record {
             decision: Decision::ImplicitDeny,
-            reason: code.to_owned(),
-            decision_id,
+            reason: Cow::Borrowed(code),
+            decision_id: Cow::Owned(decision_id),
             ..Record::default()
         };
         denied(record, status)
     }
 
     /// A deny decided before the engine: recorded and counted, and let through in dry-run.
-    fn deny_before(
+    fn deny_before<'v>(
         &self,
-        ask: &Ask<'_>,
-        caller: Option<&Caller>,
+        ask: &'v Ask<'_>,
+        caller: Option<&'v Caller>,
         code: &'static str,
         status: u16,
-    ) -> Verdict {
+    ) -> Verdict<'v> {
         self.service.telemetry().metrics.check_refused(code);
         let nobody = Caller::Asserted(String::new());
-        let caller = caller.unwrap_or(&nobody);
         let (action, resource, route) = match &ask.routed {
             Some(r) => (r.action.as_str(), r.resource.as_str(), r.route),
             None => ("", "", ""),
         };
-        let decision_id =
-            self.service
-                .refused(Face::Check, caller, (action, resource), ask.revision, code);
+        let decision_id = self.service.refused(
+            Face::Check,
+            caller.unwrap_or(&nobody),
+            (action, resource),
+            ask.revision,
+            code,
+        );
+        let caller = caller.filter(|c| !c.arn().is_empty());
         let record = Record {
             decision: Decision::ImplicitDeny,
-            reason: code.to_owned(),
+            reason: Cow::Borrowed(code),
             revision: ask.revision,
-            decision_id,
-            principal: caller.arn().to_owned(),
-            action: action.to_owned(),
-            resource: resource.to_owned(),
-            listener: ask.listener.name().to_owned(),
-            route: route.to_owned(),
+            decision_id: Cow::Owned(decision_id),
+            principal: Cow::Borrowed(caller.map_or("", Caller::arn)),
+            action: Cow::Borrowed(action),
+            resource: Cow::Borrowed(resource),
+            listener: Cow::Borrowed(ask.listener.name()),
+            route: Cow::Borrowed(route),
             dry_run: dry_run(ask),
         };
-        self.deny(
-            ask,
-            Some(caller).filter(|c| !c.arn().is_empty()),
-            record,
-            status,
-        )
+        self.deny(ask, caller, record, status)
     }
 
     /// A deny, or — in dry-run — the request let through with what would have happened
     /// (and the principal, when one was established).
-    fn deny(&self, ask: &Ask<'_>, caller: Option<&Caller>, record: Record, status: u16) -> Verdict {
+    fn deny<'v>(
+        &self,
+        ask: &'v Ask<'_>,
+        caller: Option<&'v Caller>,
+        record: Record<'v>,
+        status: u16,
+    ) -> Verdict<'v> {
         if dry_run(ask) {
             self.service.telemetry().metrics.check_dry_run.increment(1);
             let mut record = record;
@@ -634,7 +692,7 @@ impl Checker {
     }
 
     /// A request no route matched, on a listener that lets those through.
-    fn pass_unmatched(&self, ask: &Ask<'_>) -> Verdict {
+    fn pass_unmatched<'v>(&self, ask: &'v Ask<'_>) -> Verdict<'v> {
         let decision_id = self.service.refused(
             Face::Check,
             &Caller::Asserted(String::new()),
@@ -644,10 +702,10 @@ impl Checker {
         );
         let record = Record {
             decision: Decision::Allow,
-            reason: "unmatched_allowed".to_owned(),
+            reason: Cow::Borrowed("unmatched_allowed"),
             revision: ask.revision,
-            decision_id,
-            listener: ask.listener.name().to_owned(),
+            decision_id: Cow::Owned(decision_id),
+            listener: Cow::Borrowed(ask.listener.name()),
             ..Record::default()
         };
         self.allow(ask.listener, None, record)
@@ -655,25 +713,34 @@ impl Checker {
 
     /// OK, with the listener's headers for the upstream: the principal (removed when there
     /// is none, so a client cannot send its own) and the decision id.
-    fn allow(&self, listener: &Listener, caller: Option<&Caller>, record: Record) -> Verdict {
+    fn allow<'v>(
+        &self,
+        listener: &'v Listener,
+        caller: Option<&'v Caller>,
+        record: Record<'v>,
+    ) -> Verdict<'v> {
         let names = listener.upstream_headers();
-        let mut headers = Vec::new();
-        let mut remove = Vec::new();
+        let mut headers = SmallVec::new();
+        let mut remove = SmallVec::new();
         if let Some(name) = &names.principal {
             // A caller whose credentials the service verified is not named here (the
             // service does not hand its verified caller back): no header, and the client's
             // own removed, rather than an empty or a forged one.
             match caller.map(Caller::arn).filter(|arn| !arn.is_empty()) {
-                Some(arn) => headers.push((name.clone(), arn.to_owned())),
-                None => remove.push(name.clone()),
+                Some(arn) => headers.push((Cow::Borrowed(name.as_str()), Cow::Borrowed(arn))),
+                None => remove.push(Cow::Borrowed(name.as_str())),
             }
         }
         // A bearer session token is warden's to read: the upstream never sees it.
         if let Some(token) = &listener.principals().session_token {
-            remove.push(token.name.clone());
+            remove.push(Cow::Borrowed(token.name.as_str()));
         }
         if let Some(name) = &names.decision_id {
-            headers.push((name.clone(), record.decision_id.clone()));
+            let id = match &record.decision_id {
+                Cow::Borrowed(id) => Cow::Borrowed(*id),
+                Cow::Owned(id) => Cow::Owned(id.clone()),
+            };
+            headers.push((Cow::Borrowed(name.as_str()), id));
         }
         Verdict {
             allowed: true,
@@ -719,14 +786,18 @@ fn dry_run(ask: &Ask<'_>) -> bool {
 }
 
 /// A denied answer: the status, and a small JSON body (decision, reason, decision id).
-fn denied(record: Record, status: u16) -> Verdict {
+fn denied(record: Record<'_>, status: u16) -> Verdict<'_> {
     let body = serde_json::json!({
         "decision": record.decision.as_str(),
         "reason": record.reason,
         "decision_id": record.decision_id,
     })
     .to_string();
-    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    let mut headers: SmallVec<[(Cow<'_, str>, Cow<'_, str>); 2]> = SmallVec::new();
+    headers.push((
+        Cow::Borrowed("content-type"),
+        Cow::Borrowed("application/json"),
+    ));
     if status == 401 {
         let error = if record.reason.starts_with("token_") {
             r#"Bearer error="invalid_token""#
@@ -735,13 +806,13 @@ fn denied(record: Record, status: u16) -> Verdict {
         } else {
             "Bearer"
         };
-        headers.push(("www-authenticate".to_owned(), error.to_owned()));
+        headers.push((Cow::Borrowed("www-authenticate"), Cow::Borrowed(error)));
     }
     Verdict {
         allowed: false,
         status,
         headers,
-        remove: Vec::new(),
+        remove: SmallVec::new(),
         body,
         record,
     }

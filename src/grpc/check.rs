@@ -73,13 +73,19 @@ impl server::authorization_server::Authorization for Authorization {
     ) -> Result<Response<CheckResponseBytes>, Status> {
         let started = Instant::now();
         let bytes = request.into_inner().0;
-        let verdict = self.checker.check(|| decode(&bytes)).await;
+        let (decision, answer) = self
+            .checker
+            .check_with(
+                || decode(&bytes),
+                |verdict| (verdict.record.decision, encode_response(&verdict)),
+            )
+            .await;
         self.checker.service().telemetry().metrics.rpc(
             Face::Check,
-            RpcResult::Decided(verdict.record.decision),
+            RpcResult::Decided(decision),
             started.elapsed(),
         );
-        Ok(Response::new(CheckResponseBytes(encode_response(&verdict))))
+        Ok(Response::new(CheckResponseBytes(answer)))
     }
 }
 
@@ -506,7 +512,7 @@ fn value_to_json(v: Value) -> serde_json::Value {
 /// (an answer on every request; a test decodes them with prost against the message they
 /// stand for): `status`, the OK or denied HTTP response, and the decision as
 /// `dynamic_metadata` for Envoy's access log.
-pub fn encode_response(verdict: &Verdict) -> Bytes {
+pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
     let Verdict {
         allowed,
         status,
@@ -517,8 +523,8 @@ pub fn encode_response(verdict: &Verdict) -> Bytes {
     } = verdict;
     let (code, message) = match (allowed, status) {
         (true, _) => (OK, ""),
-        (false, 401) => (UNAUTHENTICATED, record.reason.as_str()),
-        (false, _) => (PERMISSION_DENIED, record.reason.as_str()),
+        (false, 401) => (UNAUTHENTICATED, &*record.reason),
+        (false, _) => (PERMISSION_DENIED, &*record.reason),
     };
     // Room for the whole answer at once: the metadata takes a few hundred bytes.
     let mut buf = BytesMut::with_capacity(
@@ -586,7 +592,9 @@ enum FieldValue<'r> {
 
 /// The decision for Envoy's dynamic metadata: every field of the record, those naming the
 /// request only when known.
-fn metadata_fields(record: &Record) -> impl Iterator<Item = (&'static str, FieldValue<'_>)> {
+fn metadata_fields<'r>(
+    record: &'r Record<'_>,
+) -> impl Iterator<Item = (&'static str, FieldValue<'r>)> {
     let Record {
         decision,
         reason,

@@ -151,8 +151,8 @@ fn a_deny_is_an_answer_with_envoy_status_and_body() {
     let verdict = Verdict {
         allowed: false,
         status: 403,
-        headers: vec![("content-type".into(), "application/json".into())],
-        remove: vec![],
+        headers: smallvec::smallvec![("content-type".into(), "application/json".into())],
+        remove: smallvec::smallvec![],
         body: "{}".into(),
         record: Record {
             decision: Decision::ExplicitDeny,
@@ -181,11 +181,11 @@ fn an_allow_overwrites_the_headers_it_sets_and_removes_the_rest() {
     let verdict = Verdict {
         allowed: true,
         status: 200,
-        headers: vec![(
+        headers: smallvec::smallvec![(
             "x-warden-principal-arn".into(),
             "arn:aws:iam::1:user/a".into(),
         )],
-        remove: vec!["x-other".into()],
+        remove: smallvec::smallvec!["x-other".into()],
         body: String::new(),
         record: Record {
             decision: Decision::Allow,
@@ -365,7 +365,7 @@ fn socket_ip(address: &Address) -> Option<IpAddr> {
 }
 
 /// What [`encode_response`] stands for: the message, built with prost's types.
-fn message(verdict: Verdict) -> CheckResponse {
+fn message(verdict: Verdict<'_>) -> CheckResponse {
     let Verdict {
         allowed,
         status,
@@ -378,8 +378,8 @@ fn message(verdict: Verdict) -> CheckResponse {
         .into_iter()
         .map(|(key, value)| HeaderValueOption {
             header: Some(HeaderValue {
-                key,
-                value,
+                key: key.into_owned(),
+                value: value.into_owned(),
                 raw_value: Vec::new(),
             }),
             append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
@@ -393,7 +393,7 @@ fn message(verdict: Verdict) -> CheckResponse {
             dynamic_metadata,
             http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
                 headers,
-                headers_to_remove: remove,
+                headers_to_remove: remove.into_iter().map(Cow::into_owned).collect(),
                 ..OkHttpResponse::default()
             })),
         }
@@ -426,7 +426,7 @@ fn rpc_status(code: i32, message: &str) -> RpcStatus {
 }
 
 /// The decision for Envoy's dynamic metadata.
-fn metadata_struct(record: &Record) -> Struct {
+fn metadata_struct(record: &Record<'_>) -> Struct {
     let Record {
         decision,
         reason,
@@ -679,13 +679,13 @@ fn headers_are_counted_as_they_come_in_either_encoding() {
 
 /// A random verdict: allowed or denied with each status, headers, removals, a body, and
 /// a record with fields empty or not.
-fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict {
-    let text = |rng: &mut oorandom::Rand32, from: &[&str]| (*pick(rng, from)).to_owned();
+fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict<'static> {
+    let text = |rng: &mut oorandom::Rand32, from: &[&'static str]| Cow::Borrowed(*pick(rng, from));
     let pairs = |rng: &mut oorandom::Rand32| {
         (0..rng.rand_range(0..4))
             .map(|i| {
                 (
-                    format!("x-warden-{i}"),
+                    Cow::Owned(format!("x-warden-{i}")),
                     text(rng, &["", "v", "arn:aws:iam::1:user/a"]),
                 )
             })
@@ -696,9 +696,9 @@ fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict {
         status: *pick(rng, &[200, 401, 403, 503]),
         headers: pairs(rng),
         remove: (0..rng.rand_range(0..3))
-            .map(|i| [String::new(), format!("x-{i}")][i as usize % 2].clone())
+            .map(|i| Cow::Owned([String::new(), format!("x-{i}")][i as usize % 2].clone()))
             .collect(),
-        body: text(rng, &["", "{\"decision\":\"ExplicitDeny\"}"]),
+        body: text(rng, &["", "{\"decision\":\"ExplicitDeny\"}"]).into_owned(),
         record: Record {
             decision: *pick(
                 rng,
