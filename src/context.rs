@@ -190,6 +190,32 @@ impl Context {
         }
     }
 
+    /// [`Context::insert`] of a key the server names, already in lower case (`aws:sourceip`):
+    /// held without a copy. A key not in lower case is lowered as `insert` lowers it.
+    pub fn insert_lowercase(&mut self, key: &'static str, value: ContextValue) {
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.insert(key, value);
+        }
+        match self.keys.iter().position(|k| k == key) {
+            Some(i) => {
+                if let Some(slot) = self.values.get_mut(i) {
+                    *slot = value;
+                }
+            }
+            None => {
+                self.filter |= filter_bit(key);
+                self.keys.push(SmolStr::new_static(key));
+                self.values.push(value);
+            }
+        }
+    }
+
+    /// Room for `more` keys without growing.
+    pub fn reserve(&mut self, more: usize) {
+        self.keys.reserve(more);
+        self.values.reserve(more);
+    }
+
     /// Sets a key only when the context has no value for it yet.
     pub fn insert_default(&mut self, key: &str, value: ContextValue) {
         if self.get(&key.to_ascii_lowercase()).is_none() {
@@ -418,6 +444,28 @@ impl Lookup for CallerView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_named_in_lower_case_is_held_as_insert_holds_it() {
+        let single = |v: &str| ContextValue::Single(v.into());
+        let (mut a, mut b) = (Context::new(), Context::new());
+        a.reserve(3);
+        for (k, v) in [
+            ("aws:sourceip", "10.0.0.1"),
+            ("aws:SecureTransport", "true"),
+        ] {
+            a.insert_lowercase(k, single(v));
+            b.insert(k, single(v));
+        }
+        // Replaced, not added twice, whichever way the key came in.
+        a.insert("AWS:SourceIp", single("10.0.0.2"));
+        a.insert_lowercase("aws:securetransport", single("false"));
+        b.insert("aws:sourceip", single("10.0.0.2"));
+        b.insert("aws:securetransport", single("false"));
+        assert_eq!(a, b);
+        assert_eq!(a.get("aws:securetransport"), Some(&single("false")));
+        assert_eq!(a.iter().count(), 2);
+    }
 
     #[test]
     fn a_caller_context_holds_only_what_a_caller_may_supply() {

@@ -937,17 +937,18 @@ fn in_key_order(context: Context) -> Context {
 /// `aws:UserAgent`. A route cannot map a header into them (the routes document refuses it).
 fn server_keys(http: &HttpCheck<'_>, trusted_hops: usize, context: &mut Context) {
     // Added in key order, so that a context that had none before stays sorted (see
-    // `in_key_order`).
+    // `in_key_order`); named in lower case, as a context holds them.
+    context.reserve(3);
     let secure = http.scheme.eq_ignore_ascii_case("https");
-    context.insert(
-        "aws:SecureTransport",
+    context.insert_lowercase(
+        "aws:securetransport",
         ContextValue::Single(secure.to_string()),
     );
     if let Some(ip) = source_ip(http, trusted_hops) {
-        context.insert("aws:SourceIp", ContextValue::Single(ip_text(ip)));
+        context.insert_lowercase("aws:sourceip", ContextValue::Single(ip_text(ip)));
     }
     if let Some(agent) = http.header("user-agent") {
-        context.insert("aws:UserAgent", ContextValue::Single(agent.to_owned()));
+        context.insert_lowercase("aws:useragent", ContextValue::Single(agent.to_owned()));
     }
 }
 
