@@ -449,10 +449,32 @@ impl<'b> Reader<'b> {
     }
 
     /// The next field's tag and wire type; `None` at the end.
+    #[inline]
     pub(super) fn key(&mut self) -> Result<Option<(u32, WireType)>, RequestError> {
-        if self.buf.is_empty() {
+        let Some((&first, rest)) = self.buf.split_first() else {
             return Ok(None);
+        };
+        // Fields 1 to 15 (all that warden reads) have a key of one byte; read here without
+        // prost's general varint. Tag 0 and wire types 6 and 7 take prost's way, to its error.
+        if first < 0x80 && first >> 3 != 0 && first & 7 <= 5 {
+            self.buf = rest;
+            let wire = match first & 7 {
+                0 => WireType::Varint,
+                1 => WireType::SixtyFourBit,
+                2 => WireType::LengthDelimited,
+                3 => WireType::StartGroup,
+                4 => WireType::EndGroup,
+                _ => WireType::ThirtyTwoBit,
+            };
+            return Ok(Some((u32::from(first >> 3), wire)));
         }
+        self.long_key()
+    }
+
+    /// A key of more than one byte, or none that protobuf allows.
+    #[cold]
+    #[inline(never)]
+    fn long_key(&mut self) -> Result<Option<(u32, WireType)>, RequestError> {
         decode_key(&mut self.buf)
             .map(Some)
             .map_err(|e| self.malformed("", e))
@@ -481,7 +503,28 @@ impl<'b> Reader<'b> {
     }
 
     /// A length-delimited field's bytes, without copying them.
+    #[inline]
     pub(super) fn delimited(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+    ) -> Result<&'b [u8], RequestError> {
+        // Under 128 bytes, the length is one byte: read here without prost's general varint.
+        if wire == WireType::LengthDelimited
+            && let Some((&len, rest)) = self.buf.split_first()
+            && len < 0x80
+            && let Some((bytes, rest)) = rest.split_at_checked(usize::from(len))
+        {
+            self.buf = rest;
+            return Ok(bytes);
+        }
+        self.long_delimited(wire, field)
+    }
+
+    /// [`Reader::delimited`] of 128 bytes or more, or of a field that is not one.
+    #[cold]
+    #[inline(never)]
+    fn long_delimited(
         &mut self,
         wire: WireType,
         field: &'static str,
@@ -508,19 +551,19 @@ impl<'b> Reader<'b> {
     }
 
     /// [`Reader::string`] without copying it.
+    #[inline]
     pub(super) fn str(
         &mut self,
         wire: WireType,
         field: &'static str,
         max: usize,
     ) -> Result<&'b str, RequestError> {
-        let at = self.at.with(field);
-        self.str_or(wire, field, max, || {
-            at.invalid(format!("is longer than {max} bytes"))
-        })
+        let at = self.at;
+        self.str_or(wire, field, max, || too_long(at.with(field), max))
     }
 
     /// [`Reader::str`] with its own error for a string over `max` bytes.
+    #[inline]
     fn str_or(
         &mut self,
         wire: WireType,
@@ -532,7 +575,7 @@ impl<'b> Reader<'b> {
         if bytes.len() > max {
             return Err(too_long());
         }
-        std::str::from_utf8(bytes).map_err(|_| self.at.with(field).invalid("is not UTF-8"))
+        std::str::from_utf8(bytes).map_err(|_| not_utf8(self.at.with(field)))
     }
 
     /// An embedded message, read by a reader of its own.
@@ -550,6 +593,16 @@ impl<'b> Reader<'b> {
         skip_field(wire, tag, &mut self.buf, DecodeContext::default())
             .map_err(|e| self.malformed("", e))
     }
+}
+
+#[cold]
+fn too_long(at: Place, max: usize) -> RequestError {
+    at.invalid(format!("is longer than {max} bytes"))
+}
+
+#[cold]
+fn not_utf8(at: Place) -> RequestError {
+    at.invalid("is not UTF-8")
 }
 
 // === writing ===

@@ -480,3 +480,52 @@ fn a_message_written_before_its_length_is_prosts_bytes() {
         assert_eq!(&ours[..], &theirs[..], "{len}");
     }
 }
+
+#[test]
+fn a_key_reads_as_prost_reads_it_one_byte_or_more() {
+    // Every first byte, alone and followed by continuation bytes: the same tag, wire type
+    // and bytes left, or an error for both.
+    for first in 0..=255u8 {
+        for rest in [&[][..], &[0x01], &[0x80, 0x01], &[0xff; 11]] {
+            let bytes: Vec<u8> = std::iter::once(first).chain(rest.iter().copied()).collect();
+            let mut ours = Reader::of(&bytes, "");
+            let mut theirs = &bytes[..];
+            match (ours.key(), decode_key(&mut theirs)) {
+                (Ok(Some(key)), Ok(want)) => {
+                    assert_eq!(key, want, "{bytes:?}");
+                    assert_eq!(ours.buf.len(), theirs.len(), "{bytes:?}");
+                }
+                (Err(_), Err(_)) => {}
+                (got, want) => panic!("{bytes:?}: {got:?} against prost's {want:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_delimited_field_reads_its_length_as_prost_does_short_long_or_truncated() {
+    for len in [0usize, 1, 100, 127, 128, 129, 300, 20_000] {
+        let mut bytes = Vec::new();
+        prost::encoding::encode_varint(len as u64, &mut bytes);
+        let head = bytes.len();
+        bytes.extend(std::iter::repeat_n(b'x', len));
+        bytes.push(0x08);
+        // Whole, then cut one byte into the body and into the length.
+        for cut in [bytes.len(), head + len.saturating_sub(1), head - 1] {
+            let Some(given) = bytes.get(..cut) else {
+                continue;
+            };
+            let mut r = Reader::of(given, "");
+            let got = r.delimited(WireType::LengthDelimited, "f").map(<[u8]>::len);
+            let whole = cut >= head + len;
+            assert_eq!(got.is_ok(), whole, "len {len}, cut at {cut}");
+            if whole {
+                assert_eq!(got.unwrap(), len);
+                assert_eq!(r.buf.len(), cut - head - len);
+            }
+        }
+    }
+    // A field of another wire type is refused, however short.
+    let mut r = Reader::of(&[0x01, 0x41], "");
+    assert!(r.delimited(WireType::Varint, "f").is_err());
+}
