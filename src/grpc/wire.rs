@@ -616,44 +616,73 @@ pub(super) mod put {
     use prost::bytes::{BufMut, BytesMut};
     use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
+    /// A field's key: one byte for fields 1 to 15 (all of warden's answers').
+    #[inline]
+    fn key(tag: u32, wire: WireType, buf: &mut BytesMut) {
+        if tag < 16 {
+            buf.put_u8(((tag as u8) << 3) | wire as u8);
+        } else {
+            encode_key(tag, wire, buf);
+        }
+    }
+
+    /// A varint, one byte when under 128.
+    #[inline]
+    fn uint(v: u64, buf: &mut BytesMut) {
+        if v < 0x80 {
+            buf.put_u8(v as u8);
+        } else {
+            encode_varint(v, buf);
+        }
+    }
+
+    #[inline]
     pub fn varint(tag: u32, v: u64, buf: &mut BytesMut) {
         if v != 0 {
             present_varint(tag, v, buf);
         }
     }
 
+    #[inline]
     pub fn present_varint(tag: u32, v: u64, buf: &mut BytesMut) {
-        encode_key(tag, WireType::Varint, buf);
-        encode_varint(v, buf);
+        key(tag, WireType::Varint, buf);
+        uint(v, buf);
     }
 
+    #[inline]
     pub fn str(tag: u32, s: &str, buf: &mut BytesMut) {
         if !s.is_empty() {
             bytes(tag, s.as_bytes(), buf);
         }
     }
 
+    #[inline]
     pub fn bytes(tag: u32, b: &[u8], buf: &mut BytesMut) {
-        encode_key(tag, WireType::LengthDelimited, buf);
-        encode_varint(b.len() as u64, buf);
+        key(tag, WireType::LengthDelimited, buf);
+        uint(b.len() as u64, buf);
         buf.put_slice(b);
     }
 
     /// An embedded message whose fields `body` writes. Its length is written after them,
     /// into one byte left before them (most are under 128 bytes); a longer one moves its
     /// body along to make room, so the bytes are prost's, with the shortest length.
+    #[inline]
     pub fn message(tag: u32, buf: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
-        encode_key(tag, WireType::LengthDelimited, buf);
+        key(tag, WireType::LengthDelimited, buf);
         let at = buf.len();
         buf.put_u8(0);
         body(buf);
         let len = buf.len() - at - 1;
-        let width = encoded_len_varint(len as u64);
-        if width > 1 {
-            let end = buf.len();
-            buf.resize(end + width - 1, 0);
-            buf.copy_within(at + 1..end, at + width);
+        if len < 0x80 {
+            if let Some(slot) = buf.get_mut(at) {
+                *slot = len as u8;
+            }
+            return;
         }
+        let width = encoded_len_varint(len as u64);
+        let end = buf.len();
+        buf.resize(end + width - 1, 0);
+        buf.copy_within(at + 1..end, at + width);
         if let Some(mut slot) = buf.get_mut(at..at + width) {
             encode_varint(len as u64, &mut slot);
         }
