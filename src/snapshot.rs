@@ -179,7 +179,11 @@ impl Snapshot {
 
     /// Compiles a validated bundle.
     pub fn compile(b: &Bundle, revision: u64) -> Snapshot {
-        let mut sets = SetCache::default();
+        Snapshot::compile_with(b, revision, &mut SetCache::default())
+    }
+
+    /// Compiles a validated bundle, its sets from `sets`.
+    fn compile_with(b: &Bundle, revision: u64, sets: &mut SetCache) -> Snapshot {
         let managed = |arn: &String| b.managed.get(arn).cloned();
 
         let mut accounts: FxHashMap<String, AccountInfo> = FxHashMap::default();
@@ -194,7 +198,7 @@ impl Snapshot {
                 &org.root,
                 &mut chain,
                 b,
-                &mut sets,
+                sets,
                 &org.management_account,
                 &mut accounts,
             );
@@ -1675,10 +1679,82 @@ impl Lookup for Keys<'_> {
     }
 }
 
+/// Loads bundles one after another, each reusing what the previous load made and is
+/// provably unchanged: the documents' results ([`bundle::Incremental`]) and the compiled
+/// policy sets whose policies are the very same allocations as before. What it returns is
+/// what [`Snapshot::load_files`] returns for the same files (the same decisions, digest
+/// and statement count); only the time differs.
+///
+/// A set is reused when its policies, in the order this compile asks for them, are the
+/// same `Arc<Policy>`s as a set of the previous snapshot: a policy is immutable, and a set
+/// is a function of its policies in order. Comparing allocations is sound because the
+/// loader holds the previous sets (and so their policies) until the next compile is done:
+/// no new policy can be allocated where one of them lives.
+#[derive(Default)]
+pub struct Loader {
+    bundle: bundle::Incremental,
+    /// The sets of the last snapshot compiled, by their policies' allocations.
+    sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
+}
+
+/// What a load by [`Loader`] reused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reused {
+    pub documents: bundle::Reused,
+    /// Compiled sets taken from the previous snapshot.
+    pub sets: usize,
+    /// Sets compiled.
+    pub compiled: usize,
+}
+
+impl Loader {
+    /// Loads and compiles `files` as [`Snapshot::load_files`] does, reusing the previous
+    /// load's work where it is unchanged. A failed load changes nothing the next one
+    /// reuses but the documents' results, which depend on their texts only.
+    pub fn load(
+        &mut self,
+        files: BTreeMap<String, String>,
+        revision: u64,
+    ) -> Result<Snapshot, BundleError> {
+        self.load_counted(files, revision).0
+    }
+
+    /// [`Loader::load`], and how much it reused.
+    pub fn load_counted(
+        &mut self,
+        files: BTreeMap<String, String>,
+        revision: u64,
+    ) -> (Result<Snapshot, BundleError>, Reused) {
+        let digest = crate::digest::of_files(&files);
+        let (bundle, documents) = self.bundle.load_counted(files);
+        let mut reused = Reused {
+            documents,
+            ..Reused::default()
+        };
+        let bundle = match bundle {
+            Ok(b) => b,
+            Err(e) => return (Err(e), reused),
+        };
+        let mut sets = SetCache {
+            previous: std::mem::take(&mut self.sets),
+            ..SetCache::default()
+        };
+        let snapshot = Snapshot::compile_with(&bundle, revision, &mut sets).with_digest(digest);
+        reused.sets = sets.reused;
+        reused.compiled = sets.sets.len() - sets.reused;
+        // The previous snapshot's sets not reused are freed here, on the loading thread.
+        self.sets = sets.sets;
+        (Ok(snapshot), reused)
+    }
+}
+
 /// Shares one compiled set among every principal with the same policies.
 #[derive(Default)]
 struct SetCache {
     sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
+    /// The previous snapshot's sets ([`Loader`]), alive while this compile runs.
+    previous: FxHashMap<Vec<usize>, Arc<PolicySet>>,
+    reused: usize,
     texts: crate::compile::Texts,
     statements: usize,
 }
@@ -1702,7 +1778,22 @@ impl SetCache {
         if let Some(s) = self.sets.get(&key) {
             return s.clone();
         }
-        let set = Arc::new(PolicySet::with_texts(policies, &mut self.texts));
+        // The previous snapshot's set, when it holds these very policies in this order
+        // (the order of the principal that reached it first, as a fresh compile keeps).
+        let same = |s: &&Arc<PolicySet>| {
+            s.policies().len() == policies.len()
+                && s.policies()
+                    .iter()
+                    .zip(&policies)
+                    .all(|(a, b)| Arc::ptr_eq(a, b))
+        };
+        let set = match self.previous.get(&key).filter(same) {
+            Some(s) => {
+                self.reused += 1;
+                s.clone()
+            }
+            None => Arc::new(PolicySet::with_texts(policies, &mut self.texts)),
+        };
         self.statements += set.statement_count();
         self.sets.insert(key, set.clone());
         set
