@@ -88,12 +88,12 @@ fn main() {
     let only = flag(&args, "--incremental").map(|n| n.parse::<usize>().unwrap());
     if let Some(n) = only {
         let mut loader = Loader::default();
-        loader.load(files.clone(), 1).unwrap();
+        loader.load(&files, 1).unwrap();
         let start = Instant::now();
         for i in 0..n {
             let (path, text) = written(i);
             files.insert(path, text);
-            loader.load(files.clone(), 2 + i as u64).unwrap();
+            loader.load(&files, 2 + i as u64).unwrap();
         }
         println!(
             "Loader::load, one document      {}",
@@ -133,7 +133,7 @@ fn main() {
     // One policy document written, as the fleet bench writes it.
     let mut loader = Loader::default();
     let mut revision = 1;
-    let (first, _) = best(1, || loader.load(files.clone(), revision).unwrap());
+    let (first, _) = best(1, || loader.load(&files, revision).unwrap());
     println!("Loader::load, first             {}", ms(first));
     let mut i = 0;
     let (incremental, (loaded, reused)) = best(rounds.max(5), || {
@@ -141,9 +141,9 @@ fn main() {
         revision += 1;
         let (path, text) = written(i);
         files.insert(path, text);
-        loader.load_counted(files.clone(), revision)
+        loader.load_counted(&files, revision)
     });
     loaded.unwrap();
     println!("Loader::load, one document      {}", ms(incremental));
-    println!("  (includes cloning the file map; reused {reused:?})");
+    println!("  reused {reused:?}");
 }

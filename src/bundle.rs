@@ -184,10 +184,10 @@ pub struct ResourcePolicy {
 pub struct Account {
     pub id: String,
     pub name: String,
-    pub users: Vec<User>,
-    pub groups: Vec<Group>,
-    pub roles: Vec<Role>,
-    pub resources: Vec<ResourcePolicy>,
+    pub users: Vec<Arc<User>>,
+    pub groups: Vec<Arc<Group>>,
+    pub roles: Vec<Arc<Role>>,
+    pub resources: Vec<Arc<ResourcePolicy>>,
     /// OIDC identity providers, each by its ARN (`arn:aws:iam::ACCT:oidc-provider/HOST`).
     pub oidc_providers: Vec<Arc<crate::oidc::OidcProvider>>,
 }
@@ -345,13 +345,13 @@ struct Loader {
 ///
 /// A document's result (its policy, user, group, role or resource policy, and every
 /// finding it made, with their places) is kept by its path and reused only when
-/// - its text is byte for byte the text it was loaded from (the previous load's file map
-///   is kept, moved in, not copied);
+/// - its text is byte for byte the text it was loaded from (kept with the result);
 /// - the quotas and the catalog (everything a document's validation reads beyond its
 ///   own text, its path and its account) are equal to the ones it was loaded under: a
 ///   change of `quotas.json` or of `catalog/` loads every document again;
 /// - every managed policy name it resolved (attachments, boundaries) resolves to the
-///   same ARN, or to none, as before.
+///   same ARN, or to none, as before (asked again only when the managed policies, or
+///   those that did not load, are not the same names as in the previous load).
 ///
 /// Everything else is done again on every load: `organization.json`, `quotas.json`,
 /// `catalog/`, `account.json`, OIDC providers, listeners, and every check across
@@ -365,8 +365,9 @@ pub struct Incremental {
 /// What [`Incremental`] keeps of its last load.
 #[derive(Default)]
 struct Memo {
-    /// The files of the last load, as given.
-    files: BTreeMap<String, String>,
+    /// The ARNs of the managed policies, then of the customer policies that did not load:
+    /// what a name resolves to depends on these alone (and the account).
+    names: Option<(Vec<String>, Vec<String>)>,
     /// The quotas and catalog the documents were loaded under.
     env: Option<(Quotas, Catalog)>,
     /// The built-in policies for that catalog: kept, so that their allocations (and the
@@ -384,6 +385,8 @@ struct Builtins {
 
 /// One document's result.
 struct Doc {
+    /// The text it was loaded from.
+    text: Box<str>,
     findings: Vec<BundleFinding>,
     /// Each managed policy name the document resolved, and what it resolved to.
     lookups: Vec<(String, Option<PolicyArn>)>,
@@ -393,10 +396,10 @@ struct Doc {
 #[derive(Clone)]
 enum Out {
     Policy(Option<Arc<Policy>>),
-    User(Option<User>),
-    Group(Option<Group>),
-    Role(Option<Role>),
-    Resource(Option<ResourcePolicy>),
+    User(Option<Arc<User>>),
+    Group(Option<Arc<Group>>),
+    Role(Option<Arc<Role>>),
+    Resource(Option<Arc<ResourcePolicy>>),
 }
 
 /// An incremental load in progress.
@@ -404,6 +407,10 @@ struct Reuse {
     old: Memo,
     /// Whether the quotas and catalog are the ones `old`'s documents were loaded under.
     same_env: bool,
+    /// Whether the managed policies (and those that did not load) have the names they had
+    /// in `old`: every name then resolves as it did.
+    same_names: bool,
+    names: Option<(Vec<String>, Vec<String>)>,
     env: Option<(Quotas, Catalog)>,
     builtins: Option<Builtins>,
     docs: rustc_hash::FxHashMap<String, Arc<Doc>>,
@@ -420,22 +427,50 @@ pub struct Reused {
     pub loaded: usize,
 }
 
+impl Reuse {
+    /// Notes the names managed policies resolve among, and whether they are the old ones.
+    fn note_names(
+        &mut self,
+        managed: &BTreeMap<PolicyArn, Arc<Policy>>,
+        broken: &std::collections::BTreeSet<String>,
+    ) {
+        let same = |old: &(Vec<String>, Vec<String>)| {
+            old.0.iter().eq(managed.keys()) && old.1.iter().eq(broken.iter())
+        };
+        match self.old.names.take() {
+            Some(old) if same(&old) => {
+                self.same_names = true;
+                self.names = Some(old);
+            }
+            _ => {
+                self.same_names = false;
+                self.names = Some((
+                    managed.keys().cloned().collect(),
+                    broken.iter().cloned().collect(),
+                ));
+            }
+        }
+    }
+}
+
 impl Incremental {
     /// Loads `files` as [`load_files`] does (the same bundle, or the same findings in the
     /// same order), reusing what the previous load found for every unchanged document.
-    pub fn load(&mut self, files: BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+    pub fn load(&mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
         self.load_counted(files).0
     }
 
     /// [`Incremental::load`], and how much it reused.
     pub fn load_counted(
         &mut self,
-        files: BTreeMap<String, String>,
+        files: &BTreeMap<String, String>,
     ) -> (Result<Bundle, BundleError>, Reused) {
         let mut loader = Loader {
             reuse: Some(Reuse {
                 old: std::mem::take(&mut self.memo),
                 same_env: false,
+                same_names: false,
+                names: None,
                 env: None,
                 builtins: None,
                 docs: rustc_hash::FxHashMap::default(),
@@ -444,7 +479,7 @@ impl Incremental {
             }),
             ..Loader::default()
         };
-        let loaded = loader.run(&files);
+        let loaded = loader.run(files);
         let mut counted = Reused::default();
         if let Some(reuse) = loader.reuse.take() {
             counted = Reused {
@@ -453,7 +488,7 @@ impl Incremental {
             };
             // The old memo drops here, with every entry not carried over.
             self.memo = Memo {
-                files,
+                names: reuse.names,
                 env: reuse.env,
                 builtins: reuse.builtins,
                 docs: reuse.docs,
@@ -528,14 +563,18 @@ impl Loader {
     /// its findings are added again, in order.
     fn reused(&mut self, file: &str, text: &str, cx: Option<&Cx<'_>>) -> Option<Out> {
         let reuse = self.reuse.as_mut()?;
-        if !reuse.same_env || reuse.old.files.get(file).map(String::as_str) != Some(text) {
+        if !reuse.same_env {
             return None;
         }
         let doc = reuse.old.docs.get(file)?;
-        let same_lookups = doc.lookups.iter().all(|(name, arn)| match cx {
-            Some(cx) => cx.resolve_unrecorded(name) == *arn,
-            None => false,
-        });
+        if *doc.text != *text {
+            return None;
+        }
+        let same_lookups = reuse.same_names
+            || doc.lookups.iter().all(|(name, arn)| match cx {
+                Some(cx) => cx.resolve_unrecorded(name) == *arn,
+                None => false,
+            });
         if !same_lookups {
             return None;
         }
@@ -566,6 +605,7 @@ impl Loader {
         if let Some(reuse) = self.reuse.as_mut() {
             reuse.loaded += 1;
             let doc = Doc {
+                text: text.into(),
                 findings: self.findings.get(before..).unwrap_or_default().to_vec(),
                 lookups: cx.map(|cx| cx.lookups.take()).unwrap_or_default(),
                 out: out.clone(),
@@ -793,6 +833,9 @@ impl Loader {
                 }
             }
         }
+        if let Some(reuse) = self.reuse.as_mut() {
+            reuse.note_names(&managed, &broken);
+        }
         for (acct, list) in &account_files {
             let mut account = Account {
                 id: (*acct).to_owned(),
@@ -813,27 +856,31 @@ impl Loader {
                     AccountFile::User(name) => Some(self.document(file, text, Some(&cx), |this| {
                         Out::User(
                             parse_file(&mut this.findings, file, text)
-                                .and_then(|node| this.user(file, name, &node, &cx)),
+                                .and_then(|node| this.user(file, name, &node, &cx))
+                                .map(Arc::new),
                         )
                     })),
                     AccountFile::Group(name) => {
                         Some(self.document(file, text, Some(&cx), |this| {
                             Out::Group(
                                 parse_file(&mut this.findings, file, text)
-                                    .and_then(|node| this.group(file, name, &node, &cx)),
+                                    .and_then(|node| this.group(file, name, &node, &cx))
+                                    .map(Arc::new),
                             )
                         }))
                     }
                     AccountFile::Role(name) => Some(self.document(file, text, Some(&cx), |this| {
                         Out::Role(
                             parse_file(&mut this.findings, file, text)
-                                .and_then(|node| this.role(file, name, &node, &cx)),
+                                .and_then(|node| this.role(file, name, &node, &cx))
+                                .map(Arc::new),
                         )
                     })),
                     AccountFile::Resource => Some(self.document(file, text, Some(&cx), |this| {
                         Out::Resource(
                             parse_file(&mut this.findings, file, text)
-                                .and_then(|node| this.resource(file, &node, &cx)),
+                                .and_then(|node| this.resource(file, &node, &cx))
+                                .map(Arc::new),
                         )
                     })),
                     _ => None,
@@ -1725,7 +1772,9 @@ impl Loader {
         let file_of = |kind: &str, name: &str| -> String {
             format!("accounts/{}/{kind}/{name}.json", account.id)
         };
-        let mut names: Vec<(String, String)> = Vec::new();
+        // Each name seen, lowercase, by kind (a set: the check was quadratic in an
+        // account's identities).
+        let mut names: rustc_hash::FxHashSet<(&str, String)> = rustc_hash::FxHashSet::default();
         for (kind, list) in [
             (
                 "users",
@@ -1745,11 +1794,12 @@ impl Loader {
             ),
         ] {
             for n in list {
-                let lower = n.to_ascii_lowercase();
-                if let Some((_, other)) = names.iter().find(|(k, l)| *k == kind && *l == lower) {
+                let other = n.to_ascii_lowercase();
+                if names.contains(&(kind, other.clone())) {
                     self.reader(&file_of(kind, n)).error("duplicate-name", "$", Pos::default(), format!("`{n}` and `{other}` differ only in case; IAM names are unique regardless of case"));
+                } else {
+                    names.insert((kind, other));
                 }
-                names.push((kind.to_owned(), lower));
             }
         }
         for u in &account.users {

@@ -508,7 +508,7 @@ fn load_in_background(
                 *l = crate::snapshot::Loader::default();
                 l
             });
-            let loaded = loader.load(files, revision).map_err(|e| e.to_string());
+            let loaded = loader.load(&files, revision).map_err(|e| e.to_string());
             let _ = tx.send(loaded);
         })
         .map_err(|e| format!("cannot start the loader: {}", crate::error::cause(&e)));
