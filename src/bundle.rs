@@ -184,10 +184,10 @@ pub struct ResourcePolicy {
 pub struct Account {
     pub id: String,
     pub name: String,
-    pub users: Vec<User>,
-    pub groups: Vec<Group>,
-    pub roles: Vec<Role>,
-    pub resources: Vec<ResourcePolicy>,
+    pub users: Vec<Arc<User>>,
+    pub groups: Vec<Arc<Group>>,
+    pub roles: Vec<Arc<Role>>,
+    pub resources: Vec<Arc<ResourcePolicy>>,
     /// OIDC identity providers, each by its ARN (`arn:aws:iam::ACCT:oidc-provider/HOST`).
     pub oidc_providers: Vec<Arc<crate::oidc::OidcProvider>>,
 }
@@ -333,6 +333,169 @@ struct Loader {
     sources: Option<Sources>,
     /// `Some` when the policies' files are kept.
     places: Option<Places>,
+    /// `Some` when loading incrementally ([`Incremental`]): the previous load's documents
+    /// and this load's. Never with `sources` or `places`, whose keys are allocations.
+    reuse: Option<Reuse>,
+}
+
+/// Loads bundles one after another, each document's result reused from the previous load
+/// when it is provably what loading it again would give: a write's cost is then the
+/// changed documents' (parsed and validated again) plus the checks across documents,
+/// which always run.
+///
+/// A document's result (its policy, user, group, role or resource policy, and every
+/// finding it made, with their places) is kept by its path and reused only when
+/// - its text is byte for byte the text it was loaded from (kept with the result);
+/// - the quotas and the catalog (everything a document's validation reads beyond its
+///   own text, its path and its account) are equal to the ones it was loaded under: a
+///   change of `quotas.json` or of `catalog/` loads every document again;
+/// - every managed policy name it resolved (attachments, boundaries) resolves to the
+///   same ARN, or to none, as before (asked again only when the managed policies, or
+///   those that did not load, are not the same names as in the previous load).
+///
+/// Everything else is done again on every load: `organization.json`, `quotas.json`,
+/// `catalog/`, `account.json`, OIDC providers, listeners, and every check across
+/// documents (names, groups, attachments to the organization). The entries of documents
+/// no longer in the bundle are dropped, so what is kept is bounded by the bundle itself.
+#[derive(Default)]
+pub struct Incremental {
+    memo: Memo,
+}
+
+/// What [`Incremental`] keeps of its last load.
+#[derive(Default)]
+struct Memo {
+    /// The ARNs of the managed policies, then of the customer policies that did not load:
+    /// what a name resolves to depends on these alone (and the account).
+    names: Option<(Vec<String>, Vec<String>)>,
+    /// The quotas and catalog the documents were loaded under.
+    env: Option<(Quotas, Catalog)>,
+    /// The built-in policies for that catalog: kept, so that their allocations (and the
+    /// compiled sets that hold them) survive a load.
+    builtins: Option<Builtins>,
+    /// Each document's result, by path.
+    docs: rustc_hash::FxHashMap<String, Arc<Doc>>,
+}
+
+#[derive(Clone)]
+struct Builtins {
+    managed: Vec<Arc<Policy>>,
+    full_aws_access: Arc<Policy>,
+}
+
+/// One document's result.
+struct Doc {
+    /// The text it was loaded from.
+    text: Box<str>,
+    findings: Vec<BundleFinding>,
+    /// Each managed policy name the document resolved, and what it resolved to.
+    lookups: Vec<(String, Option<PolicyArn>)>,
+    out: Out,
+}
+
+#[derive(Clone)]
+enum Out {
+    Policy(Option<Arc<Policy>>),
+    User(Option<Arc<User>>),
+    Group(Option<Arc<Group>>),
+    Role(Option<Arc<Role>>),
+    Resource(Option<Arc<ResourcePolicy>>),
+}
+
+/// An incremental load in progress.
+struct Reuse {
+    old: Memo,
+    /// Whether the quotas and catalog are the ones `old`'s documents were loaded under.
+    same_env: bool,
+    /// Whether the managed policies (and those that did not load) have the names they had
+    /// in `old`: every name then resolves as it did.
+    same_names: bool,
+    names: Option<(Vec<String>, Vec<String>)>,
+    env: Option<(Quotas, Catalog)>,
+    builtins: Option<Builtins>,
+    docs: rustc_hash::FxHashMap<String, Arc<Doc>>,
+    reused: usize,
+    loaded: usize,
+}
+
+/// How much of a load [`Incremental`] reused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reused {
+    /// Documents whose previous result was reused.
+    pub documents: usize,
+    /// Documents parsed and validated.
+    pub loaded: usize,
+}
+
+impl Reuse {
+    /// Notes the names managed policies resolve among, and whether they are the old ones.
+    fn note_names(
+        &mut self,
+        managed: &BTreeMap<PolicyArn, Arc<Policy>>,
+        broken: &std::collections::BTreeSet<String>,
+    ) {
+        let same = |old: &(Vec<String>, Vec<String>)| {
+            old.0.iter().eq(managed.keys()) && old.1.iter().eq(broken.iter())
+        };
+        match self.old.names.take() {
+            Some(old) if same(&old) => {
+                self.same_names = true;
+                self.names = Some(old);
+            }
+            _ => {
+                self.same_names = false;
+                self.names = Some((
+                    managed.keys().cloned().collect(),
+                    broken.iter().cloned().collect(),
+                ));
+            }
+        }
+    }
+}
+
+impl Incremental {
+    /// Loads `files` as [`load_files`] does (the same bundle, or the same findings in the
+    /// same order), reusing what the previous load found for every unchanged document.
+    pub fn load(&mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+        self.load_counted(files).0
+    }
+
+    /// [`Incremental::load`], and how much it reused.
+    pub fn load_counted(
+        &mut self,
+        files: &BTreeMap<String, String>,
+    ) -> (Result<Bundle, BundleError>, Reused) {
+        let mut loader = Loader {
+            reuse: Some(Reuse {
+                old: std::mem::take(&mut self.memo),
+                same_env: false,
+                same_names: false,
+                names: None,
+                env: None,
+                builtins: None,
+                docs: rustc_hash::FxHashMap::default(),
+                reused: 0,
+                loaded: 0,
+            }),
+            ..Loader::default()
+        };
+        let loaded = loader.run(files);
+        let mut counted = Reused::default();
+        if let Some(reuse) = loader.reuse.take() {
+            counted = Reused {
+                documents: reuse.reused,
+                loaded: reuse.loaded,
+            };
+            // The old memo drops here, with every entry not carried over.
+            self.memo = Memo {
+                names: reuse.names,
+                env: reuse.env,
+                builtins: reuse.builtins,
+                docs: reuse.docs,
+            };
+        }
+        (loaded, counted)
+    }
 }
 
 /// The organization file, which every bundle has.
@@ -393,6 +556,66 @@ impl Loader {
     }
 
     fn load(mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+        self.run(files)
+    }
+
+    /// The previous result of document `file`, when it is reused (see [`Incremental`]):
+    /// its findings are added again, in order.
+    fn reused(&mut self, file: &str, text: &str, cx: Option<&Cx<'_>>) -> Option<Out> {
+        let reuse = self.reuse.as_mut()?;
+        if !reuse.same_env {
+            return None;
+        }
+        let doc = reuse.old.docs.get(file)?;
+        if *doc.text != *text {
+            return None;
+        }
+        let same_lookups = reuse.same_names
+            || doc.lookups.iter().all(|(name, arn)| match cx {
+                Some(cx) => cx.resolve_unrecorded(name) == *arn,
+                None => false,
+            });
+        if !same_lookups {
+            return None;
+        }
+        let doc = doc.clone();
+        reuse.reused += 1;
+        reuse.docs.insert(file.to_owned(), doc.clone());
+        self.findings.extend(doc.findings.iter().cloned());
+        Some(doc.out.clone())
+    }
+
+    /// Loads document `file` with `run`, keeping its result for the next load when
+    /// loading incrementally.
+    fn document(
+        &mut self,
+        file: &str,
+        text: &str,
+        cx: Option<&Cx<'_>>,
+        run: impl FnOnce(&mut Loader) -> Out,
+    ) -> Out {
+        if let Some(out) = self.reused(file, text, cx) {
+            return out;
+        }
+        let before = self.findings.len();
+        if let Some(cx) = cx {
+            cx.lookups.borrow_mut().clear();
+        }
+        let out = run(self);
+        if let Some(reuse) = self.reuse.as_mut() {
+            reuse.loaded += 1;
+            let doc = Doc {
+                text: text.into(),
+                findings: self.findings.get(before..).unwrap_or_default().to_vec(),
+                lookups: cx.map(|cx| cx.lookups.take()).unwrap_or_default(),
+                out: out.clone(),
+            };
+            reuse.docs.insert(file.to_owned(), Arc::new(doc));
+        }
+        out
+    }
+
+    fn run(&mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
         // Without it a bundle would have no SCPs or RCPs at all: a file lost in a copy, or an
         // emptied directory, would silently lift every organization deny.
         if !files.contains_key(ORGANIZATION) {
@@ -431,26 +654,15 @@ impl Loader {
             }
         }
 
-        let mut builtin_policy = |b: builtin::Builtin| {
-            let p = Arc::new(b.policy);
-            if let Some(sources) = &mut self.sources {
-                sources.add(&p, b.document);
-            }
-            p
-        };
-        let mut managed: BTreeMap<PolicyArn, Arc<Policy>> = builtin::policies(&catalog)
-            .into_iter()
-            .map(|b| {
-                let p = builtin_policy(b);
-                (p.id.to_string(), p)
-            })
+        let builtins = self.builtins(&quotas, &catalog);
+        let mut managed: BTreeMap<PolicyArn, Arc<Policy>> = builtins
+            .managed
+            .iter()
+            .map(|p| (p.id.to_string(), p.clone()))
             .collect();
         let mut scps = BTreeMap::new();
         let mut rcps = BTreeMap::new();
-        scps.insert(
-            "FullAWSAccess".to_owned(),
-            builtin_policy(builtin::full_aws_access()),
-        );
+        scps.insert("FullAWSAccess".to_owned(), builtins.full_aws_access);
         let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
         let mut organization = None;
         // Account files, grouped so that managed policies are known before identities.
@@ -495,18 +707,22 @@ impl Loader {
                     } else {
                         PolicyKind::Rcp
                     };
-                    let Some(node) = parse_file(&mut self.findings, file, text) else {
-                        continue;
-                    };
-                    if let Some(p) = self.policy(
-                        file,
-                        "$",
-                        &node,
-                        kind,
-                        &name,
-                        Some(quotas.org_policy_chars),
-                        &catalog,
-                    ) {
+                    let compiled = self.document(file, text, None, |this| {
+                        Out::Policy(parse_file(&mut this.findings, file, text).and_then(
+                            |node| {
+                                this.policy(
+                                    file,
+                                    "$",
+                                    &node,
+                                    kind,
+                                    &name,
+                                    Some(quotas.org_policy_chars),
+                                    &catalog,
+                                )
+                            },
+                        ))
+                    });
+                    if let Out::Policy(Some(p)) = compiled {
                         let map = if kind == PolicyKind::Scp {
                             &mut scps
                         } else {
@@ -593,27 +809,32 @@ impl Loader {
                         continue;
                     }
                     let arn = format!("arn:{PARTITION}:iam::{acct}:policy/{name}");
-                    let compiled = parse_file(&mut self.findings, file, text).and_then(|node| {
-                        self.policy(
-                            file,
-                            "$",
-                            &node,
-                            PolicyKind::Identity,
-                            &arn,
-                            Some(quotas.managed_policy_chars),
-                            &catalog,
-                        )
+                    let compiled = self.document(file, text, None, |this| {
+                        Out::Policy(parse_file(&mut this.findings, file, text).and_then(|node| {
+                            this.policy(
+                                file,
+                                "$",
+                                &node,
+                                PolicyKind::Identity,
+                                &arn,
+                                Some(quotas.managed_policy_chars),
+                                &catalog,
+                            )
+                        }))
                     });
                     match compiled {
-                        Some(p) => {
+                        Out::Policy(Some(p)) => {
                             managed.insert(arn, p);
                         }
-                        None => {
+                        _ => {
                             broken.insert(arn);
                         }
                     }
                 }
             }
+        }
+        if let Some(reuse) = self.reuse.as_mut() {
+            reuse.note_names(&managed, &broken);
         }
         for (acct, list) in &account_files {
             let mut account = Account {
@@ -621,19 +842,65 @@ impl Loader {
                 ..Account::default()
             };
             for (file, kind, text) in list {
-                let node = match kind {
-                    AccountFile::Policy(_) => continue,
-                    _ => match parse_file(&mut self.findings, file, text) {
-                        Some(n) => n,
-                        None => continue,
-                    },
-                };
                 let cx = Cx {
                     acct,
                     quotas: &quotas,
                     catalog: &catalog,
                     managed: &managed,
                     broken: &broken,
+                    lookups: std::cell::RefCell::default(),
+                };
+                // Users, groups, roles and resource policies: one document each, reused
+                // when unchanged (see `Incremental`).
+                let out = match kind {
+                    AccountFile::User(name) => Some(self.document(file, text, Some(&cx), |this| {
+                        Out::User(
+                            parse_file(&mut this.findings, file, text)
+                                .and_then(|node| this.user(file, name, &node, &cx))
+                                .map(Arc::new),
+                        )
+                    })),
+                    AccountFile::Group(name) => {
+                        Some(self.document(file, text, Some(&cx), |this| {
+                            Out::Group(
+                                parse_file(&mut this.findings, file, text)
+                                    .and_then(|node| this.group(file, name, &node, &cx))
+                                    .map(Arc::new),
+                            )
+                        }))
+                    }
+                    AccountFile::Role(name) => Some(self.document(file, text, Some(&cx), |this| {
+                        Out::Role(
+                            parse_file(&mut this.findings, file, text)
+                                .and_then(|node| this.role(file, name, &node, &cx))
+                                .map(Arc::new),
+                        )
+                    })),
+                    AccountFile::Resource => Some(self.document(file, text, Some(&cx), |this| {
+                        Out::Resource(
+                            parse_file(&mut this.findings, file, text)
+                                .and_then(|node| this.resource(file, &node, &cx))
+                                .map(Arc::new),
+                        )
+                    })),
+                    _ => None,
+                };
+                if let Some(out) = out {
+                    match out {
+                        Out::User(Some(u)) => account.users.push(u),
+                        Out::Group(Some(g)) => account.groups.push(g),
+                        Out::Role(Some(r)) => account.roles.push(r),
+                        Out::Resource(Some(r)) => account.resources.push(r),
+                        _ => {}
+                    }
+                    continue;
+                }
+                let node = match kind {
+                    AccountFile::Policy(_) => continue,
+                    _ => match parse_file(&mut self.findings, file, text) {
+                        Some(n) => n,
+                        None => continue,
+                    },
                 };
                 match kind {
                     AccountFile::Account => {
@@ -643,26 +910,6 @@ impl Loader {
                                 .string(&node, "$", "name")
                                 .map(|s| s.0)
                                 .unwrap_or_default();
-                        }
-                    }
-                    AccountFile::User(name) => {
-                        if let Some(u) = self.user(file, name, &node, &cx) {
-                            account.users.push(u);
-                        }
-                    }
-                    AccountFile::Group(name) => {
-                        if let Some(g) = self.group(file, name, &node, &cx) {
-                            account.groups.push(g);
-                        }
-                    }
-                    AccountFile::Role(name) => {
-                        if let Some(r) = self.role(file, name, &node, &cx) {
-                            account.roles.push(r);
-                        }
-                    }
-                    AccountFile::Resource => {
-                        if let Some(r) = self.resource(file, &node, &cx) {
-                            account.resources.push(r);
                         }
                     }
                     AccountFile::OidcProvider(name) => {
@@ -686,7 +933,11 @@ impl Loader {
                             }
                         }
                     }
-                    AccountFile::Policy(_) => {}
+                    AccountFile::Policy(_)
+                    | AccountFile::User(_)
+                    | AccountFile::Group(_)
+                    | AccountFile::Role(_)
+                    | AccountFile::Resource => {}
                 }
             }
             self.check_account(&account, list, &quotas);
@@ -697,8 +948,7 @@ impl Loader {
         }
         let listeners = self.listeners(&route_files, organization.as_ref(), &accounts, &catalog);
 
-        let (errors, warnings): (Vec<_>, Vec<_>) = self
-            .findings
+        let (errors, warnings): (Vec<_>, Vec<_>) = std::mem::take(&mut self.findings)
             .into_iter()
             .partition(|f| f.finding.severity == Severity::Error);
         if !errors.is_empty() {
@@ -719,6 +969,43 @@ impl Loader {
             sources: self.sources.take().unwrap_or_default(),
             places: self.places.take().unwrap_or_default(),
         })
+    }
+
+    /// The built-in managed policies and `FullAWSAccess` for `catalog`; when loading
+    /// incrementally, the previous load's when its quotas and catalog are these, which
+    /// decides whether any document is reused.
+    fn builtins(&mut self, quotas: &Quotas, catalog: &Catalog) -> Builtins {
+        if let Some(reuse) = self.reuse.as_mut() {
+            let env = (quotas.clone(), catalog.clone());
+            reuse.same_env = reuse.old.env.as_ref() == Some(&env);
+            reuse.env = Some(env);
+            let builtins = match &reuse.old.builtins {
+                Some(b) if reuse.same_env => b.clone(),
+                _ => Builtins {
+                    managed: builtin::policies(catalog)
+                        .into_iter()
+                        .map(|b| Arc::new(b.policy))
+                        .collect(),
+                    full_aws_access: Arc::new(builtin::full_aws_access().policy),
+                },
+            };
+            reuse.builtins = Some(builtins.clone());
+            return builtins;
+        }
+        let mut builtin_policy = |b: builtin::Builtin| {
+            let p = Arc::new(b.policy);
+            if let Some(sources) = &mut self.sources {
+                sources.add(&p, b.document);
+            }
+            p
+        };
+        Builtins {
+            managed: builtin::policies(catalog)
+                .into_iter()
+                .map(&mut builtin_policy)
+                .collect(),
+            full_aws_access: builtin_policy(builtin::full_aws_access()),
+        }
     }
 
     /// The listeners of `routes/`, checked against the organization, roles and catalog.
@@ -1485,7 +1772,9 @@ impl Loader {
         let file_of = |kind: &str, name: &str| -> String {
             format!("accounts/{}/{kind}/{name}.json", account.id)
         };
-        let mut names: Vec<(String, String)> = Vec::new();
+        // Each name seen, lowercase, by kind (a set: the check was quadratic in an
+        // account's identities).
+        let mut names: rustc_hash::FxHashSet<(&str, String)> = rustc_hash::FxHashSet::default();
         for (kind, list) in [
             (
                 "users",
@@ -1505,11 +1794,12 @@ impl Loader {
             ),
         ] {
             for n in list {
-                let lower = n.to_ascii_lowercase();
-                if let Some((_, other)) = names.iter().find(|(k, l)| *k == kind && *l == lower) {
+                let other = n.to_ascii_lowercase();
+                if names.contains(&(kind, other.clone())) {
                     self.reader(&file_of(kind, n)).error("duplicate-name", "$", Pos::default(), format!("`{n}` and `{other}` differ only in case; IAM names are unique regardless of case"));
+                } else {
+                    names.insert((kind, other));
                 }
-                names.push((kind.to_owned(), lower));
             }
         }
         for u in &account.users {
@@ -1681,12 +1971,23 @@ struct Cx<'a> {
     managed: &'a BTreeMap<PolicyArn, Arc<Policy>>,
     /// Customer policies whose files have errors: they exist, but did not compile.
     broken: &'a std::collections::BTreeSet<String>,
+    /// Every name resolved, and to what: a document's result depends on them.
+    lookups: std::cell::RefCell<Vec<(String, Option<PolicyArn>)>>,
 }
 
 impl Cx<'_> {
     /// A managed policy by ARN, or by bare name: the account's customer policy of that
-    /// name, else the built-in one.
+    /// name, else the built-in one. Recorded in `lookups`.
     fn resolve(&self, name: &str) -> Option<PolicyArn> {
+        let arn = self.resolve_unrecorded(name);
+        self.lookups
+            .borrow_mut()
+            .push((name.to_owned(), arn.clone()));
+        arn
+    }
+
+    /// [`Cx::resolve`], not recorded.
+    fn resolve_unrecorded(&self, name: &str) -> Option<PolicyArn> {
         let known = |arn: &str| self.managed.contains_key(arn) || self.broken.contains(arn);
         if name.starts_with("arn:") {
             return known(name).then(|| name.to_owned());

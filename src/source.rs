@@ -143,7 +143,8 @@ impl Published {
             status.reloads_ok += 1;
             status.last_error = None;
         }
-        self.current.store(Some(Arc::new(snapshot)));
+        let previous = self.current.swap(Some(Arc::new(snapshot)));
+        retire(previous);
         metrics.reloads_ok.increment(1);
         metrics.snapshot_revision.set(revision as f64);
         metrics.snapshot_loaded.set(unix_seconds(now) as f64);
@@ -408,6 +409,10 @@ pub const REPORTED_BYTES: usize = 16 << 10;
 pub struct Publisher {
     published: Arc<Published>,
     telemetry: Arc<Telemetry>,
+    /// The one loader of every bundle this publisher offers: it keeps the previous load's
+    /// work, so that a change costs what changed ([`crate::snapshot::Loader`]). Held by
+    /// the loading thread for the length of a load; offers come one at a time.
+    loader: Arc<Mutex<crate::snapshot::Loader>>,
 }
 
 impl Publisher {
@@ -415,6 +420,7 @@ impl Publisher {
         Publisher {
             published,
             telemetry,
+            loader: Arc::default(),
         }
     }
 
@@ -433,7 +439,7 @@ impl Publisher {
             Ok(_) if revision <= serving => Err(format!(
                 "revision {revision} is not above the serving revision {serving}"
             )),
-            Ok(files) => load_in_background(files, revision).await,
+            Ok(files) => load_in_background(self.loader.clone(), files, revision).await,
         };
         let metrics = &self.telemetry.metrics;
         match loaded {
@@ -482,10 +488,11 @@ impl Publisher {
 /// On a saturated machine a publish then takes longer; it never blocks a request.
 pub const LOAD_NICE: i32 = 10;
 
-/// Loads and compiles `files` on a new thread whose priority is lowered by [`LOAD_NICE`]
-/// (not tokio's blocking pool, whose threads serve other work afterwards). A thread that
-/// cannot lower its priority loads at the normal one.
+/// Loads and compiles `files` with `loader` on a new thread whose priority is lowered by
+/// [`LOAD_NICE`] (not tokio's blocking pool, whose threads serve other work afterwards). A
+/// thread that cannot lower its priority loads at the normal one.
 fn load_in_background(
+    loader: Arc<Mutex<crate::snapshot::Loader>>,
     files: BTreeMap<String, String>,
     revision: u64,
 ) -> impl Future<Output = Result<Snapshot, String>> + Send {
@@ -494,7 +501,15 @@ fn load_in_background(
         .name("warden-bundle-load".to_owned())
         .spawn(move || {
             lower_priority(LOAD_NICE);
-            let _ = tx.send(Snapshot::load_files(&files, revision).map_err(|e| e.to_string()));
+            // A load that panicked left nothing half-made that a later one trusts: the
+            // loader is replaced whole then.
+            let mut loader = loader.lock().unwrap_or_else(|poisoned| {
+                let mut l = poisoned.into_inner();
+                *l = crate::snapshot::Loader::default();
+                l
+            });
+            let loaded = loader.load(&files, revision).map_err(|e| e.to_string());
+            let _ = tx.send(loaded);
         })
         .map_err(|e| format!("cannot start the loader: {}", crate::error::cause(&e)));
     async move {
@@ -502,6 +517,25 @@ fn load_in_background(
         rx.await
             .unwrap_or_else(|_| Err("the loader stopped".to_owned()))
     }
+}
+
+/// Drops a snapshot that no longer serves on a thread of its own at the loader's priority:
+/// freeing a large snapshot takes tens of milliseconds, which would otherwise be taken
+/// from the runtime thread that published. (A request still holding it frees it when it
+/// ends, as before.)
+fn retire(snapshot: Option<Arc<Snapshot>>) {
+    let Some(snapshot) = snapshot else { return };
+    if Arc::strong_count(&snapshot) > 1 {
+        return;
+    }
+    let dropped = std::thread::Builder::new()
+        .name("warden-bundle-drop".to_owned())
+        .spawn(move || {
+            lower_priority(LOAD_NICE);
+            drop(snapshot);
+        });
+    // Without a thread, the snapshot was dropped with the closure, here.
+    let _ = dropped;
 }
 
 /// Lowers the calling thread's CPU priority by `by` (at most to 19); on Linux the nice value

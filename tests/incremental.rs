@@ -1,0 +1,545 @@
+//! Incremental loading (`snapshot::Loader`): after every edit of a random sequence (put,
+//! modify, delete of policies, users, roles, groups, resource policies, SCPs and their
+//! attachments, quotas and the catalog, and documents that do not load), the snapshot the
+//! loader builds from the previous load's work decides every request exactly as
+//! `Snapshot::load_files` of the same files does, with the same digest and statement
+//! count, or fails with the very same findings. Then the dependencies, one by one: quotas,
+//! the catalog, the organization and a name an attachment resolves.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use warden::context::{CallerContext, Context};
+use warden::eval::Decision;
+use warden::snapshot::{Loader, Snapshot};
+
+type Files = BTreeMap<String, String>;
+
+const DEV: &str = "accounts/333333333333";
+
+fn example() -> Files {
+    warden::bundle::read_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/org")).unwrap()
+}
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// A small deterministic generator (xorshift64*), so that a failing sequence is replayed
+/// from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const ACTIONS: &[&str] = &[
+    "orders:GetOrder",
+    "orders:ListOrders",
+    "orders:*",
+    "files:GetFile",
+    "db:*",
+    "*",
+];
+const RESOURCES: &[&str] = &[
+    "*",
+    "arn:aws:orders:us-east-1:333333333333:order/42",
+    "arn:aws:orders:us-east-1:333333333333:order/*",
+    "arn:aws:files:us-east-1:555555555555:file/report",
+];
+
+/// The requests asked after every edit: every principal either snapshot knows (users, and
+/// a session of every role), for these actions on these resources.
+const ASKED: &[&str] = &[
+    "orders:GetOrder",
+    "orders:ListOrders",
+    "orders:CancelOrder",
+    "files:GetFile",
+    "db:Query",
+    "sts:AssumeRole",
+];
+const ON: &[&str] = &[
+    "arn:aws:orders:us-east-1:333333333333:order/42",
+    "arn:aws:files:us-east-1:555555555555:file/report",
+    "arn:aws:iam::555555555555:role/Auditor",
+    "*",
+];
+
+fn policy_text(rng: &mut Rng) -> String {
+    let statements: Vec<serde_json::Value> = (0..1 + rng.below(3))
+        .map(|i| {
+            serde_json::json!({
+                "Sid": format!("S{i}"),
+                "Effect": if rng.below(3) == 0 { "Deny" } else { "Allow" },
+                "Action": *rng.pick(ACTIONS),
+                "Resource": *rng.pick(RESOURCES),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    // Sometimes the same document written another way: a new text, the same policy.
+    if rng.below(4) == 0 {
+        serde_json::to_string_pretty(&doc).unwrap()
+    } else {
+        doc.to_string()
+    }
+}
+
+/// Names of generated managed policies (some never written: an attachment to one is an
+/// `unknown-policy` finding until it is).
+const POLICIES: &[&str] = &["Gen0", "Gen1", "Gen2", "Gen3", "ReportsReader"];
+
+fn identity_text(rng: &mut Rng, role: bool) -> String {
+    let managed: Vec<&str> = (0..rng.below(3)).map(|_| *rng.pick(POLICIES)).collect();
+    let mut doc = serde_json::json!({ "managed_policies": managed });
+    if rng.below(2) == 0 {
+        doc["inline_policies"] = serde_json::json!({
+            "Inline": serde_json::from_str::<serde_json::Value>(&policy_text(rng)).unwrap()
+        });
+    }
+    if rng.below(4) == 0 {
+        doc["permissions_boundary"] = serde_json::json!(*rng.pick(POLICIES));
+    }
+    if role {
+        doc["trust_policy"] = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Principal": {"AWS": "arn:aws:iam::333333333333:root"}}]
+        });
+    } else if rng.below(2) == 0 {
+        doc["groups"] = serde_json::json!(["Developers"]);
+    }
+    doc.to_string()
+}
+
+/// One random edit of `files`.
+fn edit(rng: &mut Rng, files: &mut Files) -> String {
+    let n = rng.below(5);
+    match rng.below(14) {
+        0 | 1 => {
+            let path = format!("{DEV}/policies/Gen{n}.json");
+            files.insert(path.clone(), policy_text(rng));
+            format!("put {path}")
+        }
+        2 => {
+            let path = format!("{DEV}/policies/Gen{n}.json");
+            files.remove(&path);
+            format!("delete {path}")
+        }
+        3 => {
+            let path = format!("{DEV}/users/gen{n}.json");
+            files.insert(path.clone(), identity_text(rng, false));
+            format!("put {path}")
+        }
+        4 => {
+            let path = format!("{DEV}/users/gen{n}.json");
+            files.remove(&path);
+            format!("delete {path}")
+        }
+        5 => {
+            let path = format!("{DEV}/roles/gen{n}.json");
+            files.insert(path.clone(), identity_text(rng, true));
+            format!("put {path}")
+        }
+        6 => {
+            let path = format!("{DEV}/groups/Developers.json");
+            let managed: Vec<&str> = (0..rng.below(3)).map(|_| *rng.pick(POLICIES)).collect();
+            files.insert(
+                path.clone(),
+                serde_json::json!({ "managed_policies": managed }).to_string(),
+            );
+            format!("put {path}")
+        }
+        7 => {
+            let path = format!("scps/Gen{n}.json");
+            files.insert(path.clone(), policy_text(rng));
+            format!("put {path}")
+        }
+        8 => {
+            // Attach (or detach) SCPs on the root of the organization.
+            let mut org: serde_json::Value =
+                serde_json::from_str(&files["organization.json"]).unwrap();
+            let mut scps = vec![serde_json::json!("FullAWSAccess")];
+            for _ in 0..rng.below(3) {
+                scps.push(serde_json::json!(format!("Gen{}", rng.below(5))));
+            }
+            scps.dedup();
+            org["root"]["scps"] = serde_json::Value::Array(scps);
+            files.insert("organization.json".to_owned(), org.to_string());
+            "attach SCPs to the root".to_owned()
+        }
+        9 => {
+            let quotas = match rng.below(3) {
+                0 => None,
+                1 => Some(r#"{"managed_policies_per_user": 1}"#),
+                _ => Some(r#"{"managed_policy_chars": 120}"#),
+            };
+            match quotas {
+                Some(q) => files.insert("quotas.json".to_owned(), q.to_owned()),
+                None => files.remove("quotas.json"),
+            };
+            format!("quotas {quotas:?}")
+        }
+        10 => {
+            // The catalog gains or loses an action that generated policies may name.
+            let mut orders: serde_json::Value =
+                serde_json::from_str(&files["catalog/orders.json"]).unwrap();
+            let actions = orders["actions"].as_object_mut().unwrap();
+            let added = if actions.contains_key("CancelOrder") {
+                actions.remove("CancelOrder");
+                false
+            } else {
+                actions.insert(
+                    "CancelOrder".to_owned(),
+                    serde_json::json!({"access": "Write", "resources": ["order"]}),
+                );
+                true
+            };
+            files.insert("catalog/orders.json".to_owned(), orders.to_string());
+            format!("catalog: CancelOrder added {added}")
+        }
+        11 => {
+            let path = format!("{DEV}/resources/gen{n}.json");
+            let doc = serde_json::json!({
+                "arn": "arn:aws:orders:us-east-1:333333333333:order/*",
+                "policy": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": if rng.below(2) == 0 { "Deny" } else { "Allow" },
+                    "Principal": {"AWS": "arn:aws:iam::333333333333:root"},
+                    "Action": *rng.pick(ACTIONS), "Resource": "*"}]}
+            });
+            files.insert(path.clone(), doc.to_string());
+            format!("put {path}")
+        }
+        12 => {
+            // A document that does not load: invalid JSON, or a policy the grammar
+            // refuses.
+            let path = format!("{DEV}/policies/Gen{n}.json");
+            let text = if rng.below(2) == 0 {
+                "{\"Version\": ".to_owned()
+            } else {
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}"#
+                    .to_owned()
+            };
+            files.insert(path.clone(), text);
+            format!("broken {path}")
+        }
+        _ => {
+            // Cross-account: a user of another account attaches a generated policy by ARN.
+            let path = "accounts/555555555555/users/dana.json".to_owned();
+            let doc = serde_json::json!({"managed_policies": [
+                format!("arn:aws:iam::333333333333:policy/Gen{n}")
+            ]});
+            files.insert(path.clone(), doc.to_string());
+            format!("put {path}")
+        }
+    }
+}
+
+/// Every decision `s` makes on the asked requests, principals from `users` and `roles`.
+fn decisions(s: &Snapshot, principals: &[String]) -> Vec<String> {
+    let context = CallerContext::screen(Context::new(), |_| {});
+    let mut out = Vec::new();
+    for p in principals {
+        for a in ASKED {
+            for r in ON {
+                let answer = s.ask(p, a, r, &context, now());
+                out.push(format!("{p} {a} {r}: {answer:?}"));
+            }
+        }
+    }
+    out
+}
+
+fn principals(s: &Snapshot) -> Vec<String> {
+    let mut all: Vec<String> = s.user_arns().map(str::to_owned).collect();
+    all.extend(
+        s.role_names()
+            .map(|(acct, name, _)| format!("arn:aws:sts::{acct}:assumed-role/{name}/test")),
+    );
+    all.sort();
+    all
+}
+
+/// The incremental snapshot agrees with a whole load of the same files.
+fn agree(loader: &mut Loader, files: &Files, revision: u64, step: &str) {
+    let whole = Snapshot::load_files(files, revision);
+    let incremental = loader.load(files, revision);
+    match (whole, incremental) {
+        (Ok(whole), Ok(incremental)) => {
+            assert_eq!(whole.digest(), incremental.digest(), "{step}");
+            assert_eq!(
+                whole.statement_count(),
+                incremental.statement_count(),
+                "{step}"
+            );
+            let who = principals(&whole);
+            assert_eq!(who, principals(&incremental), "{step}");
+            let (whole, incremental) = (decisions(&whole, &who), decisions(&incremental, &who));
+            if let Some((w, i)) = whole.iter().zip(&incremental).find(|(w, i)| w != i) {
+                panic!("{step}: a whole load decides\n  {w}\nthe incremental one\n  {i}");
+            }
+        }
+        (Err(whole), Err(incremental)) => assert_eq!(whole, incremental, "{step}"),
+        (whole, incremental) => panic!(
+            "{step}: a whole load gave {:?}, the incremental one {:?}",
+            whole.map(|s| s.digest().to_string()),
+            incremental.map(|s| s.digest().to_string())
+        ),
+    }
+}
+
+#[test]
+fn random_edits_load_incrementally_exactly_as_a_whole_load() {
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut files = example();
+        let mut loader = Loader::default();
+        agree(&mut loader, &files, 1, "the example");
+        let mut done = Vec::new();
+        for step in 0..40u64 {
+            // One to three edits per load, as a batch of watch events would be.
+            for _ in 0..1 + rng.below(3) {
+                done.push(edit(&mut rng, &mut files));
+            }
+            agree(
+                &mut loader,
+                &files,
+                step + 2,
+                &format!("seed {seed}, after {done:?}"),
+            );
+        }
+    }
+}
+
+/// Loads `files` with `loader` and decides one request.
+fn decide(loader: &mut Loader, files: &Files, principal: &str, action: &str) -> Decision {
+    let s = loader.load(files, 1).unwrap();
+    let context = CallerContext::screen(Context::new(), |_| {});
+    s.ask(
+        principal,
+        action,
+        "arn:aws:orders:us-east-1:333333333333:order/42",
+        &context,
+        now(),
+    )
+    .unwrap()
+    .outcome
+    .decision
+}
+
+const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
+
+#[test]
+fn one_changed_document_is_the_only_one_loaded_again() {
+    let mut files = example();
+    let mut loader = Loader::default();
+    let (first, counted) = loader.load_counted(&files, 1);
+    first.unwrap();
+    assert_eq!(counted.documents.documents, 0);
+    files.insert(
+        format!("{DEV}/policies/ReportsReader.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"orders:ListOrders","Resource":"*"}]}"#
+            .to_owned(),
+    );
+    let (second, counted) = loader.load_counted(&files, 2);
+    second.unwrap();
+    assert_eq!(counted.documents.loaded, 1, "{counted:?}");
+    assert!(counted.documents.documents > 10, "{counted:?}");
+    // Only the sets that hold the changed policy are compiled again, and only the
+    // identities that hold those sets are built again.
+    assert!(
+        counted.sets > 0 && counted.compiled < counted.sets,
+        "{counted:?}"
+    );
+    assert!(counted.identities > 5, "{counted:?}");
+    // Nothing changed: nothing loaded, nothing compiled.
+    let (third, counted) = loader.load_counted(&files, 3);
+    third.unwrap();
+    assert_eq!(
+        (counted.documents.loaded, counted.compiled),
+        (0, 0),
+        "{counted:?}"
+    );
+}
+
+#[test]
+fn a_policy_turned_to_deny_denies_at_once() {
+    // The same length of text, one word changed: a stale result would still allow.
+    let mut files = example();
+    let path = format!("{DEV}/policies/Gen0.json");
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"orders:GetOrder","Resource":"*"}]}"#;
+    files.insert(path.clone(), allow.to_owned());
+    files.insert(
+        format!("{DEV}/users/gen.json"),
+        r#"{"managed_policies":["Gen0"]}"#.to_owned(),
+    );
+    let gen_user = "arn:aws:iam::333333333333:user/gen";
+    let mut loader = Loader::default();
+    assert_eq!(
+        decide(&mut loader, &files, gen_user, "orders:GetOrder"),
+        Decision::Allow
+    );
+    let deny = allow.replace("\"Allow\"", "\"Deny\" ");
+    assert_eq!(deny.len(), allow.len());
+    files.insert(path, deny);
+    assert_eq!(
+        decide(&mut loader, &files, gen_user, "orders:GetOrder"),
+        Decision::ExplicitDeny
+    );
+}
+
+#[test]
+fn quotas_load_every_document_again() {
+    let mut files = example();
+    files.insert(
+        format!("{DEV}/users/gen.json"),
+        r#"{"managed_policies":["ReportsReader","AppBoundary"]}"#.to_owned(),
+    );
+    let mut loader = Loader::default();
+    loader.load(&files, 1).unwrap();
+    // The user's document is unchanged, but it now has one attachment too many.
+    files.insert(
+        "quotas.json".to_owned(),
+        r#"{"managed_policies_per_user": 1}"#.to_owned(),
+    );
+    let e = loader.load(&files, 2).unwrap_err();
+    assert_eq!(Err(e), Snapshot::load_files(&files, 2).map(|_| ()));
+    let e = loader.load(&files, 2).unwrap_err().to_string();
+    assert!(
+        e.contains("too-many-attachments") && e.contains("users/gen.json"),
+        "{e}"
+    );
+    // And back.
+    files.remove("quotas.json");
+    loader.load(&files, 3).unwrap();
+}
+
+#[test]
+fn the_catalog_loads_every_document_again() {
+    let mut files = example();
+    files.insert(
+        format!("{DEV}/policies/Gen0.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"orders:CancelOrder","Resource":"*"}]}"#
+            .to_owned(),
+    );
+    let mut loader = Loader::default();
+    let e = loader.load(&files, 1).unwrap_err().to_string();
+    assert!(e.contains("unknown-action"), "{e}");
+    // The policy is unchanged; the catalog now knows its action.
+    let mut orders: serde_json::Value =
+        serde_json::from_str(&files["catalog/orders.json"]).unwrap();
+    orders["actions"]["CancelOrder"] = serde_json::json!({"access": "Write"});
+    files.insert("catalog/orders.json".to_owned(), orders.to_string());
+    loader.load(&files, 2).unwrap();
+    // And forgets it again.
+    files.insert(
+        "catalog/orders.json".to_owned(),
+        example()["catalog/orders.json"].clone(),
+    );
+    let e = loader.load(&files, 3).unwrap_err().to_string();
+    assert!(e.contains("unknown-action"), "{e}");
+}
+
+#[test]
+fn an_scp_attached_in_the_organization_denies_unchanged_identities() {
+    let mut files = example();
+    let mut loader = Loader::default();
+    assert_eq!(
+        decide(&mut loader, &files, ALICE, "orders:GetOrder"),
+        Decision::Allow
+    );
+    files.insert(
+        "scps/NoOrders.json".to_owned(),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"orders:*","Resource":"*"}]}"#
+            .to_owned(),
+    );
+    // Written, not attached: nothing changes.
+    assert_eq!(
+        decide(&mut loader, &files, ALICE, "orders:GetOrder"),
+        Decision::Allow
+    );
+    let mut org: serde_json::Value = serde_json::from_str(&files["organization.json"]).unwrap();
+    org["root"]["scps"] = serde_json::json!(["FullAWSAccess", "NoOrders"]);
+    files.insert("organization.json".to_owned(), org.to_string());
+    assert_eq!(
+        decide(&mut loader, &files, ALICE, "orders:GetOrder"),
+        Decision::ExplicitDeny
+    );
+}
+
+#[test]
+fn an_attachment_is_resolved_again_when_the_policy_it_names_comes_or_goes() {
+    let mut files = example();
+    let user = format!("{DEV}/users/gen.json");
+    files.insert(user, r#"{"managed_policies":["Gen0"]}"#.to_owned());
+    let mut loader = Loader::default();
+    let e = loader.load(&files, 1).unwrap_err().to_string();
+    assert!(e.contains("unknown-policy"), "{e}");
+    // The user's document is unchanged; the name it attaches now resolves.
+    let policy = format!("{DEV}/policies/Gen0.json");
+    files.insert(
+        policy.clone(),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"orders:GetOrder","Resource":"*"}]}"#
+            .to_owned(),
+    );
+    assert_eq!(
+        decide(
+            &mut loader,
+            &files,
+            "arn:aws:iam::333333333333:user/gen",
+            "orders:GetOrder"
+        ),
+        Decision::Allow
+    );
+    files.remove(&policy);
+    let e = loader.load(&files, 2).unwrap_err().to_string();
+    assert!(e.contains("unknown-policy"), "{e}");
+}
+
+#[test]
+fn a_set_is_reused_only_in_the_order_a_whole_load_would_compile_it() {
+    // Two users with the same policies in two orders share one set, in the order of the
+    // first. Without the first, a whole load compiles the second's order: the statements
+    // an Allow names follow it.
+    let mut files = example();
+    let allow = |sid: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Action":"orders:GetOrder","Resource":"*"}}]}}"#
+        )
+    };
+    files.insert(format!("{DEV}/policies/P.json"), allow("P"));
+    files.insert(format!("{DEV}/policies/Q.json"), allow("Q"));
+    files.insert(
+        format!("{DEV}/users/a.json"),
+        r#"{"managed_policies":["P","Q"]}"#.to_owned(),
+    );
+    files.insert(
+        format!("{DEV}/users/b.json"),
+        r#"{"managed_policies":["Q","P"]}"#.to_owned(),
+    );
+    let mut loader = Loader::default();
+    agree(&mut loader, &files, 1, "both users");
+    files.remove(&format!("{DEV}/users/a.json"));
+    agree(&mut loader, &files, 2, "the second user alone");
+}
