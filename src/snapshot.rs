@@ -249,10 +249,7 @@ impl Snapshot {
                 // same sets and the same groups' policies.
                 let previous = sets.previous_users.get(&u.arn).filter(|(user, i)| {
                     Arc::ptr_eq(user, u)
-                        && *i.account == *account.id
-                        && Arc::ptr_eq(&i.identity, &identity)
-                        && same_set(i.boundary.as_ref(), boundary.as_ref())
-                        && i.via == via
+                        && i.built_from(&account.id, &identity, boundary.as_ref(), None, &via)
                 });
                 if let Some((_, i)) = previous {
                     let i = i.clone();
@@ -306,11 +303,13 @@ impl Snapshot {
                 // The previous snapshot's, as for a user.
                 let previous = sets.previous_roles.get(&r.arn).filter(|(role, i)| {
                     Arc::ptr_eq(role, r)
-                        && *i.account == *account.id
-                        && Arc::ptr_eq(&i.identity, &identity)
-                        && same_set(i.boundary.as_ref(), boundary.as_ref())
-                        && same_set(i.trust.as_ref(), Some(&trust))
-                        && i.via == via
+                        && i.built_from(
+                            &account.id,
+                            &identity,
+                            boundary.as_ref(),
+                            Some(&trust),
+                            &via,
+                        )
                 });
                 if let Some((_, i)) = previous {
                     let i = i.clone();
@@ -1807,6 +1806,26 @@ impl Loader {
         self.users = sets.users;
         self.roles = sets.roles;
         (Ok(snapshot), reused)
+    }
+}
+
+impl Identity {
+    /// Whether this identity (of the previous snapshot, built from the same user or role
+    /// document) was built in `account` from these very sets, each policy given by the
+    /// same source (`via`): then building it again would give the same identity.
+    fn built_from(
+        &self,
+        account: &str,
+        identity: &Arc<PolicySet>,
+        boundary: Option<&Arc<PolicySet>>,
+        trust: Option<&Arc<PolicySet>>,
+        via: &[(Arc<str>, SmolStr)],
+    ) -> bool {
+        *self.account == *account
+            && Arc::ptr_eq(&self.identity, identity)
+            && same_set(self.boundary.as_ref(), boundary)
+            && same_set(self.trust.as_ref(), trust)
+            && self.via == via
     }
 }
 
