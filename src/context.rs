@@ -81,6 +81,7 @@ fn lowercase(key: &str) -> SmolStr {
 
 /// A key's bit in [`Context::filter`], from its length and two of its bytes: cheap, and
 /// different for the keys a context usually holds together.
+#[inline]
 fn filter_bit(lower_key: &str) -> u64 {
     let b = lower_key.as_bytes();
     let len = b.len();
@@ -192,6 +193,9 @@ impl Context {
 
     /// [`Context::insert`] of a key the server names, already in lower case (`aws:sourceip`):
     /// held without a copy. A key not in lower case is lowered as `insert` lowers it.
+    /// Inlined, so that for a literal key the case test and the key's filter bit are
+    /// worked out when compiling.
+    #[inline]
     pub fn insert_lowercase(&mut self, key: &'static str, value: ContextValue) {
         if key.bytes().any(|b| b.is_ascii_uppercase()) {
             return self.insert(key, value);

@@ -397,7 +397,7 @@ impl Checker {
             caller: caller.clone(),
             context: in_key_order(context),
             items: vec![Item {
-                action: routed.action.clone(),
+                action: routed.action.to_owned(),
                 resource: routed.resource.clone(),
                 context: Context::new(),
             }],
@@ -421,7 +421,7 @@ impl Checker {
                     revision,
                     decision_id: Cow::Borrowed(&decided.decision_id),
                     principal: Cow::Borrowed(caller.arn()),
-                    action: Cow::Borrowed(&routed.action),
+                    action: Cow::Borrowed(routed.action),
                     resource: Cow::Borrowed(&routed.resource),
                     listener: Cow::Borrowed(listener.name()),
                     route: Cow::Borrowed(routed.route),
@@ -647,7 +647,7 @@ impl Checker {
         self.service.telemetry().metrics.check_refused(code);
         let nobody = Caller::Asserted(String::new());
         let (action, resource, route) = match &ask.routed {
-            Some(r) => (r.action.as_str(), r.resource.as_str(), r.route),
+            Some(r) => (r.action, r.resource.as_str(), r.route),
             None => ("", "", ""),
         };
         let decision_id = self.service.refused(
@@ -942,7 +942,7 @@ fn server_keys(http: &HttpCheck<'_>, trusted_hops: usize, context: &mut Context)
     let secure = http.scheme.eq_ignore_ascii_case("https");
     context.insert_lowercase(
         "aws:securetransport",
-        ContextValue::Single(secure.to_string()),
+        ContextValue::Single(if secure { "true" } else { "false" }.to_owned()),
     );
     if let Some(ip) = source_ip(http, trusted_hops) {
         context.insert_lowercase("aws:sourceip", ContextValue::Single(ip_text(ip)));

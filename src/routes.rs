@@ -124,7 +124,7 @@ pub struct Routed<'l> {
     /// The route's name, or [`EXTENSIONS_ROUTE`].
     pub route: &'l str,
     /// As the catalog spells it (`orders:GetOrder`).
-    pub action: String,
+    pub action: &'l str,
     /// An ARN, or `*` for an action without resource types.
     pub resource: String,
     /// From headers and query parameters.
@@ -658,7 +658,7 @@ impl Listener {
         };
         Ok(Some(Routed {
             route: &route.name,
-            action: route.action.to_string(),
+            action: &route.action,
             resource,
             context,
             claim_keys: &route.claim_keys,
@@ -715,7 +715,7 @@ impl Listener {
         };
         Ok(Routed {
             route: EXTENSIONS_ROUTE,
-            action: known.name.to_string(),
+            action: &known.name,
             resource,
             context: Context::new(),
             claim_keys: &[],
@@ -821,8 +821,12 @@ fn split_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 8]>, Refusal> {
         ));
     };
     let bytes = body.as_bytes();
+    // Whether a segment may hold a `;`, sent or percent-encoded (`%3B`): most paths have
+    // none, and skip the searches per segment.
+    let mut semicolon = false;
     for (i, &b) in bytes.iter().enumerate() {
         match b {
+            b';' => semicolon = true,
             0x00..=0x1f | 0x7f => {
                 return Err(Refusal::new(
                     "control_character",
@@ -842,6 +846,7 @@ fn split_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 8]>, Refusal> {
                 ));
             }
             b'%' => {
+                semicolon = true;
                 let (h, l) = (bytes.get(i + 1).copied(), bytes.get(i + 2).copied());
                 if h == Some(b'2') && matches!(l, Some(b'f' | b'F'))
                     || h == Some(b'5') && matches!(l, Some(b'c' | b'C'))
@@ -860,7 +865,20 @@ fn split_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 8]>, Refusal> {
         return Ok(segs);
     }
     let body = body.strip_suffix('/').unwrap_or(body);
-    for raw in body.split('/') {
+    // Split on `/` by bytes: `str::split` with a `char` pattern costs a searcher per segment.
+    let mut rest = Some(body);
+    while let Some(left) = rest {
+        let raw = match left.bytes().position(|b| b == b'/') {
+            Some(slash) => {
+                let (raw, tail) = left.split_at(slash);
+                rest = tail.get(1..);
+                raw
+            }
+            None => {
+                rest = None;
+                left
+            }
+        };
         if segs.len() == MAX_SEGMENTS {
             return Err(Refusal::new(
                 "path_too_long",
@@ -874,7 +892,11 @@ fn split_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 8]>, Refusal> {
             ));
         }
         let seg = decode(raw, false)?;
-        let before_params = seg.split(';').next().unwrap_or("");
+        let before_params = if semicolon {
+            seg.split(';').next().unwrap_or("")
+        } else {
+            &seg
+        };
         if before_params == "." || before_params == ".." {
             return Err(Refusal::new(
                 "dot_segment",
@@ -884,7 +906,7 @@ fn split_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 8]>, Refusal> {
         // Servlet containers (Tomcat, Jetty, Spring) drop a segment's `;` parameters, so
         // `/orders/secret;x` would be decided on `order/secret;x` and served as
         // `/orders/secret`, and `/orders;x/42` would miss its route.
-        if seg.contains(';') {
+        if semicolon && seg.contains(';') {
             return Err(Refusal::new(
                 "path_parameter",
                 "a `;` (path parameter) in the path, which some servers drop before routing",

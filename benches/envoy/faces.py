@@ -125,18 +125,22 @@ def run(args, w, addr, pid):
     print(f"\nmedians of {args.rounds} rounds of {args.duration}, warden load -c "
           f"{args.concurrency} --connections {args.connections}, serve --worker-threads "
           f"{args.workers}:")
-    print("| face | requests/s | p50 | p99 | server CPU per request | vs Authorize (median of per-round ratios) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| face | requests/s | p50 | p99 | server CPU per request | vs Authorize (median of per-round ratios) | vs Authorize (all rounds' requests) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     summary = {}
     for face in names:
         rs = [row[face] for row in rounds]
         base = "authorize-web" if face == "check-token" else "authorize"
         ratio = med([row[face]["rps"] / row[base]["rps"] for row in rounds])
+        # Every round's windows are equally long: the requests of all rounds, pooled, weigh
+        # a noisy round by what it served rather than letting one slow window decide.
+        pooled = sum(row[face]["rps"] for row in rounds) / sum(row[base]["rps"] for row in rounds)
         summary[face] = {k: med([x[k] for x in rs]) for k in ("rps", "p50_us", "p99_us", "cpu_us")}
         summary[face]["ratio_vs_" + base] = ratio
+        summary[face]["pooled_ratio_vs_" + base] = pooled
         s = summary[face]
         print(f"| {face} | {s['rps']:,.0f} | {s['p50_us']:.0f} µs | {s['p99_us']:.0f} µs "
-              f"| {s['cpu_us']:.1f} µs | {ratio * 100:.1f} % of {base} |")
+              f"| {s['cpu_us']:.1f} µs | {ratio * 100:.1f} % of {base} | {pooled * 100:.1f} % |")
     print(f"load average before/after: {load_before} / {os.getloadavg()}")
     if args.json:
         with open(args.json, "w") as f:

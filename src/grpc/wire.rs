@@ -617,7 +617,7 @@ pub(super) mod put {
     use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
     /// A field's key: one byte for fields 1 to 15 (all of warden's answers').
-    #[inline]
+    #[inline(always)]
     fn key(tag: u32, wire: WireType, buf: &mut BytesMut) {
         if tag < 16 {
             buf.put_u8(((tag as u8) << 3) | wire as u8);
@@ -627,7 +627,7 @@ pub(super) mod put {
     }
 
     /// A varint, one byte when under 128.
-    #[inline]
+    #[inline(always)]
     fn uint(v: u64, buf: &mut BytesMut) {
         if v < 0x80 {
             buf.put_u8(v as u8);
