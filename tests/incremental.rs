@@ -642,3 +642,39 @@ fn an_account_is_not_taken_whole_when_a_set_it_shared_would_be_compiled_in_its_o
     assert_eq!(counted.accounts, 3, "{counted:?}");
     agree(&mut loader, &files, 3, "the second user alone");
 }
+
+#[test]
+fn an_accounts_checks_across_documents_are_found_again_when_they_could_change() {
+    let mut files = example();
+    let mut loader = Loader::default();
+    let user = format!("{DEV}/users/gen.json");
+    files.insert(user, r#"{"groups":["Ops"]}"#.to_owned());
+    agree(
+        &mut loader,
+        &files,
+        1,
+        "a user in a group that is not there",
+    );
+    let e = loader.load(&files, 1).unwrap_err().to_string();
+    assert!(e.contains("unknown-group"), "{e}");
+    let group = format!("{DEV}/groups/Ops.json");
+    files.insert(group.clone(), "{}".to_owned());
+    agree(&mut loader, &files, 2, "the group written");
+    loader.load(&files, 2).unwrap();
+    files.remove(&group);
+    agree(&mut loader, &files, 3, "the group deleted");
+    files.insert(group, "{}".to_owned());
+    files.insert(format!("{DEV}/users/Gen.json"), "{}".to_owned());
+    agree(&mut loader, &files, 4, "two users differing in case");
+    let e = loader.load(&files, 4).unwrap_err().to_string();
+    assert!(e.contains("duplicate-name"), "{e}");
+    // An unrelated write: the same findings, from the previous load's checks.
+    files.insert(
+        "accounts/555555555555/users/gen.json".to_owned(),
+        "{}".to_owned(),
+    );
+    agree(&mut loader, &files, 5, "an unrelated user written");
+    files.remove(&format!("{DEV}/users/Gen.json"));
+    agree(&mut loader, &files, 6, "one of the two deleted");
+    loader.load(&files, 6).unwrap();
+}
