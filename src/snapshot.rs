@@ -1668,6 +1668,8 @@ impl Loader {
             Err(e) => return (Err(e), reused),
         };
         let mut sets = SetCache {
+            // As many as last time, most likely: no growing the map set by set.
+            sets: FxHashMap::with_capacity_and_hasher(self.sets.len(), Default::default()),
             previous: std::mem::take(&mut self.sets),
             previous_parts: std::mem::take(&mut self.parts),
             keep: true,
@@ -1782,7 +1784,12 @@ impl SetCache {
         if let Some(r) = &mut self.recording
             && r.seen.insert(Arc::as_ptr(set) as usize)
         {
-            r.sets.push((key.to_vec(), set.clone(), own));
+            r.sets.push(PartSet {
+                key: key.to_vec(),
+                set: set.clone(),
+                own,
+                statements: set.statement_count(),
+            });
         }
     }
 
@@ -1816,28 +1823,25 @@ impl SetCache {
                     (None, None) => true,
                     _ => false,
                 })
-            && part
-                .sets
-                .iter()
-                .all(|(key, set, own)| match self.sets.get(key) {
-                    Some(s) => Arc::ptr_eq(s, set),
-                    None => *own,
-                });
+            && part.sets.iter().all(|s| match self.sets.get(&s.key) {
+                Some(taken) => Arc::ptr_eq(taken, &s.set),
+                None => s.own,
+            });
         if !same {
             return None;
         }
         let part = part.clone();
-        for (key, set, _) in &part.sets {
-            if self.sets.contains_key(key) {
+        for s in &part.sets {
+            if self.sets.contains_key(&s.key) {
                 continue;
             }
             self.reused += 1;
-            self.statements += set.statement_count();
+            self.statements += s.statements;
             let key = self
                 .previous
-                .remove_entry(key)
-                .map_or_else(|| key.clone(), |(k, _)| k);
-            self.sets.insert(key, set.clone());
+                .remove_entry(&s.key)
+                .map_or_else(|| s.key.clone(), |(k, _)| k);
+            self.sets.insert(key, s.set.clone());
         }
         self.parts_reused += 1;
         Some(part)
@@ -1932,10 +1936,22 @@ struct AccountPart {
     resources: Vec<(Arc<bundle::ResourcePolicy>, Arc<ResourceEntry>)>,
     /// Each managed policy ARN its users, groups and roles name, and what it resolved to.
     managed: Vec<(bundle::PolicyArn, Option<Arc<Policy>>)>,
-    /// Each set the account's identities and resources took (in the order they first
-    /// reached it), with its key and whether the set holds its policies in the order the
-    /// first of them asked for (then this account, compiled first, would make it so).
-    sets: Vec<(Vec<usize>, Arc<PolicySet>, bool)>,
+    /// Each set the account's identities and resources took, in the order they first
+    /// reached it.
+    sets: Vec<PartSet>,
+}
+
+/// A set an account's part took.
+struct PartSet {
+    /// Its policies' allocations, sorted (the [`SetCache`] key).
+    key: Vec<usize>,
+    set: Arc<PolicySet>,
+    /// Whether the set holds its policies in the order the first of the account's
+    /// principals to reach it asked for them (then this account, compiled before any
+    /// other that takes the set, would make it so).
+    own: bool,
+    /// Its statements, counted once.
+    statements: usize,
 }
 
 /// The sets an account's compile takes, noted for its [`AccountPart`].
@@ -1943,7 +1959,7 @@ struct AccountPart {
 struct Recording {
     /// The sets noted, by allocation.
     seen: rustc_hash::FxHashSet<usize>,
-    sets: Vec<(Vec<usize>, Arc<PolicySet>, bool)>,
+    sets: Vec<PartSet>,
 }
 
 /// Compiles one account's users, roles and resource policies. An identity of the previous
