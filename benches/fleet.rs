@@ -10,7 +10,11 @@
 //! - **Decisions per second while writes stream in**: `warden loadgen` against one sidecar
 //!   for a while with no writes, then for as long again while a write lands every
 //!   `--write-every` (each one a new snapshot on every sidecar); `--rounds` times,
-//!   alternating. `WARDEN_BENCH_SIDECAR=PATH` runs another build as the sidecars.
+//!   alternating. A quiet window starts only once every sidecar serves the last write
+//!   (none of its loads still running). The medians of the quiet and of the writing
+//!   windows, and their ratio, close the report: one window on this noisy machine says
+//!   little, several alternated say more. `WARDEN_BENCH_SIDECAR=PATH` runs another
+//!   build as the sidecars.
 //!
 //! ```text
 //! cargo bench --bench fleet -- [--statements N] [--writes 100] [--load 10s] [--write-every 100ms]
@@ -266,14 +270,33 @@ fn main() {
                 .map(str::trim)
                 .collect();
             println!("loadgen, {label}: {}", kept.join("; "));
+            // `Requests/sec: N`
+            text.lines()
+                .find(|l| l.contains("Requests/sec"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|n| n.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no Requests/sec in {text:?}"))
         };
         let mut next = writes + 1;
+        // The revision every sidecar must serve before a quiet window starts: the last
+        // write's, so that no load of the writing window runs into the quiet one.
+        let mut last = first;
+        let (mut quiet_rates, mut writing_rates) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
+            let settle = Instant::now();
+            for c in &mut clients {
+                c.authorize(at(last)).await.unwrap();
+            }
+            let settle = settle.elapsed();
             let quiet = loadgen.clone();
-            let label = format!("round {round}, no writes");
-            tokio::task::spawn_blocking(move || quiet(&label))
+            let label = format!(
+                "round {round}, no writes (all three at revision {last} after {})",
+                ms(settle)
+            );
+            let rate = tokio::task::spawn_blocking(move || quiet(&label))
                 .await
                 .unwrap();
+            quiet_rates.push(rate);
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let streaming = {
                 let stop = stop.clone();
@@ -282,24 +305,28 @@ fn main() {
                 tokio::spawn(async move {
                     let mut n = 0usize;
                     let mut i = next;
+                    let mut revision = 0;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let (path, text) = written_policy(i);
-                        write(&client, vec![put(&layout, &path, &text), marker(&layout)]).await;
+                        revision =
+                            write(&client, vec![put(&layout, &path, &text), marker(&layout)]).await;
                         i += 1;
                         n += 1;
                         tokio::time::sleep(every).await;
                     }
-                    n
+                    (n, revision)
                 })
             };
             let streamed = loadgen.clone();
             let label = format!("round {round}, a write every {every:?}");
-            tokio::task::spawn_blocking(move || streamed(&label))
+            let rate = tokio::task::spawn_blocking(move || streamed(&label))
                 .await
                 .unwrap();
+            writing_rates.push(rate);
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let n = streaming.await.unwrap();
+            let (n, revision) = streaming.await.unwrap();
             next += n;
+            last = last.max(revision);
             let serving = clients[0]
                 .authorize(at(0))
                 .await
@@ -308,7 +335,33 @@ fn main() {
                 .revision;
             println!("round {round}: {n} writes while loaded; sidecar 0 serves revision {serving}");
         }
+        if rounds > 0 {
+            let (quiet, writing) = (median(&quiet_rates), median(&writing_rates));
+            let pairs: Vec<String> = quiet_rates
+                .iter()
+                .zip(&writing_rates)
+                .map(|(q, w)| format!("{:.0}%", 100.0 * w / q))
+                .collect();
+            println!(
+                "decisions/s over {rounds} rounds: quiet median {quiet:.0}, writing median \
+                 {writing:.0}: writing/quiet {:.0}% (each round: {})",
+                100.0 * writing / quiet,
+                pairs.join(", ")
+            );
+        }
     });
+}
+
+/// The median of `rates` (the mean of the middle two for an even count).
+fn median(rates: &[f64]) -> f64 {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
 }
 
 /// Waits for every task, in order.

@@ -375,6 +375,18 @@ struct Memo {
     builtins: Option<Builtins>,
     /// Each document's result, by path.
     docs: rustc_hash::FxHashMap<String, Arc<Doc>>,
+    /// Each account's checks across its documents, by account id.
+    checks: rustc_hash::FxHashMap<String, Arc<Checked>>,
+}
+
+/// What the checks across one account's documents found ([`Loader::check_account`]),
+/// and what they read: its users, groups and roles (each the result of its document,
+/// whose text it holds). The same allocations, in the same order, find the same.
+struct Checked {
+    users: Vec<Arc<User>>,
+    groups: Vec<Arc<Group>>,
+    roles: Vec<Arc<Role>>,
+    findings: Vec<BundleFinding>,
 }
 
 #[derive(Clone)]
@@ -414,6 +426,7 @@ struct Reuse {
     env: Option<(Quotas, Catalog)>,
     builtins: Option<Builtins>,
     docs: rustc_hash::FxHashMap<String, Arc<Doc>>,
+    checks: rustc_hash::FxHashMap<String, Arc<Checked>>,
     reused: usize,
     loaded: usize,
 }
@@ -465,15 +478,21 @@ impl Incremental {
         &mut self,
         files: &BTreeMap<String, String>,
     ) -> (Result<Bundle, BundleError>, Reused) {
+        let old = std::mem::take(&mut self.memo);
+        let docs = rustc_hash::FxHashMap::with_capacity_and_hasher(
+            old.docs.len(),
+            rustc_hash::FxBuildHasher,
+        );
         let mut loader = Loader {
             reuse: Some(Reuse {
-                old: std::mem::take(&mut self.memo),
+                old,
                 same_env: false,
                 same_names: false,
                 names: None,
                 env: None,
                 builtins: None,
-                docs: rustc_hash::FxHashMap::default(),
+                docs,
+                checks: rustc_hash::FxHashMap::default(),
                 reused: 0,
                 loaded: 0,
             }),
@@ -492,6 +511,7 @@ impl Incremental {
                 env: reuse.env,
                 builtins: reuse.builtins,
                 docs: reuse.docs,
+                checks: reuse.checks,
             };
         }
         (loaded, counted)
@@ -578,9 +598,10 @@ impl Loader {
         if !same_lookups {
             return None;
         }
-        let doc = doc.clone();
+        // Moved to this load's memo, path and all: nothing allocated per document.
+        let (path, doc) = reuse.old.docs.remove_entry(file)?;
         reuse.reused += 1;
-        reuse.docs.insert(file.to_owned(), doc.clone());
+        reuse.docs.insert(path, doc.clone());
         self.findings.extend(doc.findings.iter().cloned());
         Some(doc.out.clone())
     }
@@ -671,7 +692,7 @@ impl Loader {
         let mut route_files: Vec<(&str, &str, &str)> = Vec::new();
 
         for (file, text) in files {
-            let parts: Vec<&str> = file.split('/').collect();
+            let parts: smallvec::SmallVec<[&str; 4]> = file.split('/').collect();
             let stem = |f: &'_ str| f.strip_suffix(".json").map(str::to_owned);
             match parts.as_slice() {
                 [ORGANIZATION] => {
@@ -940,7 +961,7 @@ impl Loader {
                     | AccountFile::Resource => {}
                 }
             }
-            self.check_account(&account, list, &quotas);
+            self.checked_account(&account, list, &quotas);
             accounts.insert((*acct).to_owned(), account);
         }
         if let Some(org) = &organization {
@@ -1759,6 +1780,46 @@ impl Loader {
                     .error("invalid-provider-url", "$.url", node.pos, m);
                 None
             }
+        }
+    }
+
+    /// [`Loader::check_account`]; when loading incrementally, the previous load's findings
+    /// when it checked the very same users, groups and roles.
+    fn checked_account(
+        &mut self,
+        account: &Account,
+        files: &[(&str, AccountFile<'_>, &str)],
+        q: &Quotas,
+    ) {
+        fn same<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+        }
+        let Some(reuse) = self.reuse.as_mut() else {
+            self.check_account(account, files, q);
+            return;
+        };
+        if let Some((id, checked)) = reuse.old.checks.remove_entry(&account.id)
+            && same(&checked.users, &account.users)
+            && same(&checked.groups, &account.groups)
+            && same(&checked.roles, &account.roles)
+        {
+            self.findings.extend(checked.findings.iter().cloned());
+            reuse.checks.insert(id, checked);
+            return;
+        }
+        let before = self.findings.len();
+        self.check_account(account, files, q);
+        let findings = self.findings.get(before..).unwrap_or_default().to_vec();
+        if let Some(reuse) = self.reuse.as_mut() {
+            reuse.checks.insert(
+                account.id.clone(),
+                Arc::new(Checked {
+                    users: account.users.clone(),
+                    groups: account.groups.clone(),
+                    roles: account.roles.clone(),
+                    findings,
+                }),
+            );
         }
     }
 

@@ -124,7 +124,7 @@ pub struct Snapshot {
     /// Users by ARN.
     users: FxHashMap<String, Arc<Identity>>,
     /// Roles by account, then name; a session ARN omits the role's path.
-    roles: FxHashMap<String, FxHashMap<String, Arc<Identity>>>,
+    roles: FxHashMap<String, Arc<FxHashMap<String, Arc<Identity>>>>,
     accounts: FxHashMap<String, AccountInfo>,
     /// Resource policies bound to one exact ARN.
     resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>>,
@@ -184,8 +184,6 @@ impl Snapshot {
 
     /// Compiles a validated bundle, its sets from `sets`.
     fn compile_with(b: &Bundle, revision: u64, sets: &mut SetCache) -> Snapshot {
-        let managed = |arn: &String| b.managed.get(arn).cloned();
-
         let mut accounts: FxHashMap<String, AccountInfo> = FxHashMap::default();
         let org_id = b.organization.as_ref().map(|o| o.id.clone());
         if let Some(org) = &b.organization {
@@ -215,159 +213,35 @@ impl Snapshot {
         }
 
         let mut users = FxHashMap::default();
-        let mut roles: FxHashMap<String, FxHashMap<String, Arc<Identity>>> = FxHashMap::default();
+        let mut roles: FxHashMap<String, Arc<FxHashMap<String, Arc<Identity>>>> =
+            FxHashMap::default();
         let mut resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>> = FxHashMap::default();
         let mut resources_pattern = ResourcePatterns::default();
         for account in b.accounts.values() {
-            for u in &account.users {
-                let mut policies: Vec<Arc<Policy>> = u.inline.clone();
-                policies.extend(u.managed.iter().filter_map(managed));
-                let mut via: Vec<(Arc<str>, SmolStr)> = policies
-                    .iter()
-                    .map(|p| (p.id.clone(), SmolStr::new_static("user")))
-                    .collect();
-                for g in account.groups.iter().filter(|g| u.groups.contains(&g.name)) {
-                    let before = policies.len();
-                    policies.extend(g.inline.iter().cloned());
-                    policies.extend(g.managed.iter().filter_map(managed));
-                    let group = SmolStr::new(format!("group {}", g.name));
-                    via.extend(
-                        policies
-                            .iter()
-                            .skip(before)
-                            .map(|p| (p.id.clone(), group.clone())),
-                    );
-                }
-                let identity = sets.get(policies);
-                let boundary = u
-                    .boundary
-                    .as_ref()
-                    .and_then(managed)
-                    .map(|p| sets.get(vec![p]));
-                // The previous snapshot's, when built from this very user (the same
-                // allocation: the same document, loaded under the same names) with the
-                // same sets and the same groups' policies.
-                let previous = sets.previous_users.get(&u.arn).filter(|(user, i)| {
-                    Arc::ptr_eq(user, u)
-                        && i.built_from(&account.id, &identity, boundary.as_ref(), None, &via)
-                });
-                if let Some((_, i)) = previous {
-                    let i = i.clone();
-                    sets.users.insert(u.arn.clone(), (u.clone(), i.clone()));
-                    users.insert(u.arn.clone(), i);
-                    continue;
-                }
-                let unique_id = unique_id("AIDA", &u.arn);
-                let principal = Principal::from_arn(&u.arn).ok().map(|p| {
-                    let mut p = p.into_owned();
-                    p.unique_id = Some(Cow::Owned(unique_id.clone()));
-                    p
-                });
-                let keys = principal
-                    .as_ref()
-                    .map_or_else(Context::new, |p| principal_keys(p, &u.tags));
-                let identity = Identity {
-                    arn: u.arn.clone(),
-                    account: account.id.as_str().into(),
-                    unique_id,
-                    identity,
-                    boundary,
-                    trust: None,
-                    keys,
-                    principal,
-                    max_session: 0,
-                    via,
-                };
-                let identity = Arc::new(identity);
-                sets.built += 1;
-                if sets.keep {
-                    sets.users
-                        .insert(u.arn.clone(), (u.clone(), identity.clone()));
-                }
-                users.insert(u.arn.clone(), identity);
+            // The previous compile's part of this account when nothing it was made from
+            // changed (see `AccountPart`); else the account compiled again.
+            let part = match sets.take_part(account, &b.managed) {
+                Some(part) => part,
+                None => Arc::new(compile_account(account, &b.managed, sets)),
+            };
+            for (u, identity) in &part.users {
+                users.insert(u.arn.clone(), identity.clone());
             }
-            for r in &account.roles {
-                let mut policies: Vec<Arc<Policy>> = r.inline.clone();
-                policies.extend(r.managed.iter().filter_map(managed));
-                let via: Vec<(Arc<str>, SmolStr)> = policies
-                    .iter()
-                    .map(|p| (p.id.clone(), SmolStr::new_static("role")))
-                    .collect();
-                let identity = sets.get(policies);
-                let boundary = r
-                    .boundary
-                    .as_ref()
-                    .and_then(managed)
-                    .map(|p| sets.get(vec![p]));
-                let trust = sets.get(vec![r.trust.clone()]);
-                // The previous snapshot's, as for a user.
-                let previous = sets.previous_roles.get(&r.arn).filter(|(role, i)| {
-                    Arc::ptr_eq(role, r)
-                        && i.built_from(
-                            &account.id,
-                            &identity,
-                            boundary.as_ref(),
-                            Some(&trust),
-                            &via,
-                        )
-                });
-                if let Some((_, i)) = previous {
-                    let i = i.clone();
-                    sets.roles.insert(r.arn.clone(), (r.clone(), i.clone()));
-                    roles
-                        .entry(account.id.clone())
-                        .or_default()
-                        .insert(r.name.clone(), i);
-                    continue;
-                }
-                // The keys of any session of the role; each session adds its own id.
-                let session = Principal {
-                    arn: Cow::Borrowed(&r.arn),
-                    partition: Cow::Borrowed(bundle::PARTITION),
-                    account: Cow::Borrowed(&account.id),
-                    kind: PrincipalKind::AssumedRole {
-                        role_name: Cow::Borrowed(&r.name),
-                        session_name: Cow::Borrowed(""),
-                        role_arn: Cow::Borrowed(&r.arn),
-                    },
-                    unique_id: None,
-                };
-                let identity = Identity {
-                    arn: r.arn.clone(),
-                    account: account.id.as_str().into(),
-                    unique_id: unique_id("AROA", &r.arn),
-                    identity,
-                    boundary,
-                    trust: Some(trust),
-                    keys: principal_keys(&session, &r.tags),
-                    principal: None,
-                    max_session: r.max_session_duration,
-                    via,
-                };
-                let identity = Arc::new(identity);
-                sets.built += 1;
-                if sets.keep {
-                    sets.roles
-                        .insert(r.arn.clone(), (r.clone(), identity.clone()));
-                }
-                roles
-                    .entry(account.id.clone())
-                    .or_default()
-                    .insert(r.name.clone(), identity);
+            if !part.roles.is_empty() {
+                roles.insert(account.id.clone(), part.by_name.clone());
             }
-            for res in &account.resources {
-                let entry = Arc::new(ResourceEntry {
-                    account: account.id.clone(),
-                    tags: res.tags.clone(),
-                    set: sets.get(vec![res.policy.clone()]),
-                });
+            for (res, entry) in &part.resources {
                 match ArnPattern::new(&res.arn, false, ShortArn::Never) {
-                    Ok(p) if !p.is_exact() => resources_pattern.push(p, entry),
+                    Ok(p) if !p.is_exact() => resources_pattern.push(p, entry.clone()),
                     _ => resources_exact
                         .entry(res.arn.clone())
                         .or_default()
-                        .push(entry),
+                        .push(entry.clone()),
                 }
+            }
+            sets.identities += part.users.len() + part.roles.len();
+            if sets.keep {
+                sets.parts.insert(account.id.clone(), part);
             }
         }
         let oidc_providers: FxHashMap<String, Arc<crate::oidc::OidcProvider>> = b
@@ -1730,7 +1604,8 @@ impl Lookup for Keys<'_> {
 }
 
 /// Loads bundles one after another, each reusing what the previous load made and is
-/// provably unchanged: the documents' results ([`bundle::Incremental`]) and the compiled
+/// provably unchanged: the documents' results ([`bundle::Incremental`]), each account's
+/// compiled part ([`AccountPart`]: its identities and resource policies) and the compiled
 /// policy sets whose policies are the very same allocations as before. What it returns is
 /// what [`Snapshot::load_files`] returns for the same files (the same decisions, digest
 /// and statement count); only the time differs.
@@ -1738,16 +1613,16 @@ impl Lookup for Keys<'_> {
 /// A set is reused when its policies, in the order this compile asks for them, are the
 /// same `Arc<Policy>`s as a set of the previous snapshot: a policy is immutable, and a set
 /// is a function of its policies in order. Comparing allocations is sound because the
-/// loader holds the previous sets (and so their policies) until the next compile is done:
-/// no new policy can be allocated where one of them lives.
+/// loader holds the previous sets and parts (and so their policies, users, groups and
+/// roles) until the next compile is done: no new one can be allocated where one of them
+/// lives.
 #[derive(Default)]
 pub struct Loader {
     bundle: bundle::Incremental,
     /// The sets of the last snapshot compiled, by their policies' allocations.
     sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
-    /// Its identities, with the users and roles they were built from.
-    users: Built<bundle::User>,
-    roles: Built<bundle::Role>,
+    /// Its accounts' parts, by account id.
+    parts: FxHashMap<String, Arc<AccountPart>>,
 }
 
 /// What a load by [`Loader`] reused.
@@ -1760,6 +1635,8 @@ pub struct Reused {
     pub compiled: usize,
     /// Users and roles taken from the previous snapshot.
     pub identities: usize,
+    /// Accounts whose compiled part was taken whole from the previous snapshot.
+    pub accounts: usize,
 }
 
 impl Loader {
@@ -1791,20 +1668,22 @@ impl Loader {
             Err(e) => return (Err(e), reused),
         };
         let mut sets = SetCache {
+            // As many as last time, most likely: no growing the map set by set.
+            sets: FxHashMap::with_capacity_and_hasher(self.sets.len(), Default::default()),
             previous: std::mem::take(&mut self.sets),
-            previous_users: std::mem::take(&mut self.users),
-            previous_roles: std::mem::take(&mut self.roles),
+            previous_parts: std::mem::take(&mut self.parts),
             keep: true,
             ..SetCache::default()
         };
         let snapshot = Snapshot::compile_with(&bundle, revision, &mut sets).with_digest(digest);
         reused.sets = sets.reused;
         reused.compiled = sets.sets.len() - sets.reused;
-        reused.identities = sets.users.len() + sets.roles.len() - sets.built;
-        // The previous snapshot's sets not reused are freed here, on the loading thread.
+        reused.identities = sets.identities - sets.built;
+        reused.accounts = sets.parts_reused;
+        // The previous snapshot's sets and parts not reused are freed here, on the loading
+        // thread.
         self.sets = sets.sets;
-        self.users = sets.users;
-        self.roles = sets.roles;
+        self.parts = sets.parts;
         (Ok(snapshot), reused)
     }
 }
@@ -1838,25 +1717,26 @@ fn same_set(a: Option<&Arc<PolicySet>>, b: Option<&Arc<PolicySet>>) -> bool {
     }
 }
 
-/// A compile's identities by ARN, with the user or role each was built from.
-type Built<T> = FxHashMap<String, (Arc<T>, Arc<Identity>)>;
-
 /// Shares one compiled set among every principal with the same policies; with a
-/// [`Loader`], also the previous snapshot's sets and identities.
+/// [`Loader`], also the previous snapshot's sets and accounts' parts.
 #[derive(Default)]
 struct SetCache {
     sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
     /// The previous snapshot's sets ([`Loader`]), alive while this compile runs.
     previous: FxHashMap<Vec<usize>, Arc<PolicySet>>,
-    /// This compile's identities, and the previous one's.
-    users: Built<bundle::User>,
-    roles: Built<bundle::Role>,
-    previous_users: Built<bundle::User>,
-    previous_roles: Built<bundle::Role>,
+    /// This compile's accounts' parts, and the previous one's.
+    parts: FxHashMap<String, Arc<AccountPart>>,
+    previous_parts: FxHashMap<String, Arc<AccountPart>>,
+    /// The sets the account being compiled takes, when its part is kept.
+    recording: Option<Recording>,
     reused: usize,
-    /// Identities built (not taken from the previous snapshot).
+    /// Users and roles in this compile, and how many were built (not taken from the
+    /// previous snapshot).
+    identities: usize,
     built: usize,
-    /// Whether `users` and `roles` are kept for the next compile.
+    /// Accounts' parts taken whole.
+    parts_reused: usize,
+    /// Whether the accounts' parts are kept for the next compile.
     keep: bool,
     texts: crate::compile::Texts,
     statements: usize,
@@ -1878,19 +1758,14 @@ impl SetCache {
         // Principals with the same policies share one set, whatever their order.
         let mut key: Vec<usize> = policies.iter().map(|p| Arc::as_ptr(p) as usize).collect();
         key.sort_unstable();
-        if let Some(s) = self.sets.get(&key) {
-            return s.clone();
+        if let Some(s) = self.sets.get(&key).cloned() {
+            let own = same_order(&s, &policies);
+            self.record(&key, &s, own);
+            return s;
         }
         // The previous snapshot's set, when it holds these very policies in this order
         // (the order of the principal that reached it first, as a fresh compile keeps).
-        let same = |s: &&Arc<PolicySet>| {
-            s.policies().len() == policies.len()
-                && s.policies()
-                    .iter()
-                    .zip(&policies)
-                    .all(|(a, b)| Arc::ptr_eq(a, b))
-        };
-        let set = match self.previous.get(&key).filter(same) {
+        let set = match self.previous.get(&key).filter(|s| same_order(s, &policies)) {
             Some(s) => {
                 self.reused += 1;
                 s.clone()
@@ -1898,8 +1773,78 @@ impl SetCache {
             None => Arc::new(PolicySet::with_texts(policies, &mut self.texts)),
         };
         self.statements += set.statement_count();
+        self.record(&key, &set, true);
         self.sets.insert(key, set.clone());
         set
+    }
+
+    /// Notes that the account being compiled took `set` (of policies `key`), when its part
+    /// is kept.
+    fn record(&mut self, key: &[usize], set: &Arc<PolicySet>, own: bool) {
+        if let Some(r) = &mut self.recording
+            && r.seen.insert(Arc::as_ptr(set) as usize)
+        {
+            r.sets.push(PartSet {
+                key: key.to_vec(),
+                set: set.clone(),
+                own,
+                statements: set.statement_count(),
+            });
+        }
+    }
+
+    /// The previous compile's part of `account`, when compiling the account again would
+    /// give the same (see [`AccountPart`]); its sets are then this compile's too.
+    ///
+    /// Each of its sets is checked against this compile's sets so far: a set already
+    /// taken (by the organization or an account before this one) must be the very same
+    /// allocation, and a set not yet taken must hold its policies in the order this
+    /// account first asks for them, as this account would then make it.
+    fn take_part(
+        &mut self,
+        account: &bundle::Account,
+        managed: &BTreeMap<bundle::PolicyArn, Arc<Policy>>,
+    ) -> Option<Arc<AccountPart>> {
+        let part = self.previous_parts.get(&account.id)?;
+        let same = same_allocations(&part.users, &account.users)
+            && part.groups.len() == account.groups.len()
+            && part
+                .groups
+                .iter()
+                .zip(&account.groups)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+            && same_allocations(&part.roles, &account.roles)
+            && same_allocations(&part.resources, &account.resources)
+            && part
+                .managed
+                .iter()
+                .all(|(arn, was)| match (managed.get(arn), was) {
+                    (Some(now), Some(was)) => Arc::ptr_eq(now, was),
+                    (None, None) => true,
+                    _ => false,
+                })
+            && part.sets.iter().all(|s| match self.sets.get(&s.key) {
+                Some(taken) => Arc::ptr_eq(taken, &s.set),
+                None => s.own,
+            });
+        if !same {
+            return None;
+        }
+        let part = part.clone();
+        for s in &part.sets {
+            if self.sets.contains_key(&s.key) {
+                continue;
+            }
+            self.reused += 1;
+            self.statements += s.statements;
+            let key = self
+                .previous
+                .remove_entry(&s.key)
+                .map_or_else(|| s.key.clone(), |(k, _)| k);
+            self.sets.insert(key, s.set.clone());
+        }
+        self.parts_reused += 1;
+        Some(part)
     }
 }
 
@@ -1973,6 +1918,248 @@ fn unique_id(prefix: &str, arn: &str) -> String {
         out.push(char::from(*ALPHABET.get(idx).unwrap_or(&b'A')));
     }
     out
+}
+
+/// What a compile made of one account: its users' and roles' identities, its resource
+/// policies' entries, and what they were made from. A [`Loader`] keeps each account's part
+/// for the next compile, which takes it whole ([`SetCache::take_part`]) when compiling the
+/// account again would give the same: its users, groups, roles and resource policies are
+/// the same allocations in the same order, every managed policy they name resolves to
+/// the same policy (or to none) as before, and every set they took is the one this compile
+/// gives for its policies. Sharing a part shares its roles' map between the snapshots.
+struct AccountPart {
+    users: Vec<(Arc<bundle::User>, Arc<Identity>)>,
+    groups: Vec<Arc<bundle::Group>>,
+    roles: Vec<(Arc<bundle::Role>, Arc<Identity>)>,
+    /// The roles by name, as a snapshot looks them up.
+    by_name: Arc<FxHashMap<String, Arc<Identity>>>,
+    resources: Vec<(Arc<bundle::ResourcePolicy>, Arc<ResourceEntry>)>,
+    /// Each managed policy ARN its users, groups and roles name, and what it resolved to.
+    managed: Vec<(bundle::PolicyArn, Option<Arc<Policy>>)>,
+    /// Each set the account's identities and resources took, in the order they first
+    /// reached it.
+    sets: Vec<PartSet>,
+}
+
+/// A set an account's part took.
+struct PartSet {
+    /// Its policies' allocations, sorted (the [`SetCache`] key).
+    key: Vec<usize>,
+    set: Arc<PolicySet>,
+    /// Whether the set holds its policies in the order the first of the account's
+    /// principals to reach it asked for them (then this account, compiled before any
+    /// other that takes the set, would make it so).
+    own: bool,
+    /// Its statements, counted once.
+    statements: usize,
+}
+
+/// The sets an account's compile takes, noted for its [`AccountPart`].
+#[derive(Default)]
+struct Recording {
+    /// The sets noted, by allocation.
+    seen: rustc_hash::FxHashSet<usize>,
+    sets: Vec<PartSet>,
+}
+
+/// Compiles one account's users, roles and resource policies. An identity of the previous
+/// compile's part of the account is reused when built from the same user or role (the
+/// same allocation) with the same sets and the same groups' policies.
+fn compile_account(
+    account: &bundle::Account,
+    managed_policies: &BTreeMap<bundle::PolicyArn, Arc<Policy>>,
+    sets: &mut SetCache,
+) -> AccountPart {
+    let managed = |arn: &String| managed_policies.get(arn).cloned();
+    let previous = sets.previous_parts.get(&account.id).cloned();
+    let previous_users: FxHashMap<&str, &(Arc<bundle::User>, Arc<Identity>)> = previous
+        .iter()
+        .flat_map(|p| &p.users)
+        .map(|e| (e.0.arn.as_str(), e))
+        .collect();
+    let previous_roles: FxHashMap<&str, &(Arc<bundle::Role>, Arc<Identity>)> = previous
+        .iter()
+        .flat_map(|p| &p.roles)
+        .map(|e| (e.0.arn.as_str(), e))
+        .collect();
+    sets.recording = sets.keep.then(Recording::default);
+    let mut users = Vec::with_capacity(account.users.len());
+    for u in &account.users {
+        let mut policies: Vec<Arc<Policy>> = u.inline.clone();
+        policies.extend(u.managed.iter().filter_map(managed));
+        let mut via: Vec<(Arc<str>, SmolStr)> = policies
+            .iter()
+            .map(|p| (p.id.clone(), SmolStr::new_static("user")))
+            .collect();
+        for g in account.groups.iter().filter(|g| u.groups.contains(&g.name)) {
+            let before = policies.len();
+            policies.extend(g.inline.iter().cloned());
+            policies.extend(g.managed.iter().filter_map(managed));
+            let group = SmolStr::new(format!("group {}", g.name));
+            via.extend(
+                policies
+                    .iter()
+                    .skip(before)
+                    .map(|p| (p.id.clone(), group.clone())),
+            );
+        }
+        let identity = sets.get(policies);
+        let boundary = u
+            .boundary
+            .as_ref()
+            .and_then(managed)
+            .map(|p| sets.get(vec![p]));
+        // The previous snapshot's, when built from this very user (the same allocation:
+        // the same document, loaded under the same names) with the same sets and the
+        // same groups' policies.
+        let previous = previous_users.get(u.arn.as_str()).filter(|(user, i)| {
+            Arc::ptr_eq(user, u)
+                && i.built_from(&account.id, &identity, boundary.as_ref(), None, &via)
+        });
+        if let Some((_, i)) = previous {
+            users.push((u.clone(), i.clone()));
+            continue;
+        }
+        let unique_id = unique_id("AIDA", &u.arn);
+        let principal = Principal::from_arn(&u.arn).ok().map(|p| {
+            let mut p = p.into_owned();
+            p.unique_id = Some(Cow::Owned(unique_id.clone()));
+            p
+        });
+        let keys = principal
+            .as_ref()
+            .map_or_else(Context::new, |p| principal_keys(p, &u.tags));
+        let identity = Identity {
+            arn: u.arn.clone(),
+            account: account.id.as_str().into(),
+            unique_id,
+            identity,
+            boundary,
+            trust: None,
+            keys,
+            principal,
+            max_session: 0,
+            via,
+        };
+        sets.built += 1;
+        users.push((u.clone(), Arc::new(identity)));
+    }
+    let mut roles = Vec::with_capacity(account.roles.len());
+    for r in &account.roles {
+        let mut policies: Vec<Arc<Policy>> = r.inline.clone();
+        policies.extend(r.managed.iter().filter_map(managed));
+        let via: Vec<(Arc<str>, SmolStr)> = policies
+            .iter()
+            .map(|p| (p.id.clone(), SmolStr::new_static("role")))
+            .collect();
+        let identity = sets.get(policies);
+        let boundary = r
+            .boundary
+            .as_ref()
+            .and_then(managed)
+            .map(|p| sets.get(vec![p]));
+        let trust = sets.get(vec![r.trust.clone()]);
+        // The previous snapshot's, as for a user.
+        let previous = previous_roles.get(r.arn.as_str()).filter(|(role, i)| {
+            Arc::ptr_eq(role, r)
+                && i.built_from(
+                    &account.id,
+                    &identity,
+                    boundary.as_ref(),
+                    Some(&trust),
+                    &via,
+                )
+        });
+        if let Some((_, i)) = previous {
+            roles.push((r.clone(), i.clone()));
+            continue;
+        }
+        // The keys of any session of the role; each session adds its own id.
+        let session = Principal {
+            arn: Cow::Borrowed(&r.arn),
+            partition: Cow::Borrowed(bundle::PARTITION),
+            account: Cow::Borrowed(&account.id),
+            kind: PrincipalKind::AssumedRole {
+                role_name: Cow::Borrowed(&r.name),
+                session_name: Cow::Borrowed(""),
+                role_arn: Cow::Borrowed(&r.arn),
+            },
+            unique_id: None,
+        };
+        let identity = Identity {
+            arn: r.arn.clone(),
+            account: account.id.as_str().into(),
+            unique_id: unique_id("AROA", &r.arn),
+            identity,
+            boundary,
+            trust: Some(trust),
+            keys: principal_keys(&session, &r.tags),
+            principal: None,
+            max_session: r.max_session_duration,
+            via,
+        };
+        sets.built += 1;
+        roles.push((r.clone(), Arc::new(identity)));
+    }
+    let by_name = roles
+        .iter()
+        .map(|(r, i)| (r.name.clone(), i.clone()))
+        .collect();
+    let resources = account
+        .resources
+        .iter()
+        .map(|res| {
+            let entry = Arc::new(ResourceEntry {
+                account: account.id.clone(),
+                tags: res.tags.clone(),
+                set: sets.get(vec![res.policy.clone()]),
+            });
+            (res.clone(), entry)
+        })
+        .collect();
+    // Every managed policy name the account's identities resolve, once each.
+    let mut named: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+    let mut resolved = Vec::new();
+    let names = account
+        .users
+        .iter()
+        .flat_map(|u| u.managed.iter().chain(&u.boundary))
+        .chain(account.groups.iter().flat_map(|g| &g.managed))
+        .chain(
+            account
+                .roles
+                .iter()
+                .flat_map(|r| r.managed.iter().chain(&r.boundary)),
+        );
+    for name in names {
+        if named.insert(name) {
+            resolved.push((name.clone(), managed(name)));
+        }
+    }
+    AccountPart {
+        users,
+        groups: account.groups.clone(),
+        roles,
+        by_name: Arc::new(by_name),
+        resources,
+        managed: resolved,
+        sets: sets.recording.take().map(|r| r.sets).unwrap_or_default(),
+    }
+}
+
+/// Whether `set` holds `policies`, the same allocations in the same order.
+fn same_order(set: &PolicySet, policies: &[Arc<Policy>]) -> bool {
+    set.policies().len() == policies.len()
+        && set
+            .policies()
+            .iter()
+            .zip(policies)
+            .all(|(a, b)| Arc::ptr_eq(a, b))
+}
+
+/// Whether `a`'s first elements and `b` are the same allocations, in the same order.
+fn same_allocations<T, U>(a: &[(Arc<T>, U)], b: &[Arc<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|((x, _), y)| Arc::ptr_eq(x, y))
 }
 
 #[cfg(test)]

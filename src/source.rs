@@ -334,8 +334,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Fetched {
     /// Assigned by the source, above every revision it gave before.
     pub revision: u64,
-    /// `relative path -> text`, or why the source could not read it.
-    pub files: Result<BTreeMap<String, String>, String>,
+    /// `relative path -> text`, or why the source could not read it. Shared, so that a
+    /// source that keeps the files (etcd's, for its local cache) hands them over without
+    /// a copy.
+    pub files: Result<Arc<BTreeMap<String, String>>, String>,
 }
 
 /// What a source reports while waiting.
@@ -493,7 +495,7 @@ pub const LOAD_NICE: i32 = 10;
 /// thread that cannot lower its priority loads at the normal one.
 fn load_in_background(
     loader: Arc<Mutex<crate::snapshot::Loader>>,
-    files: BTreeMap<String, String>,
+    files: Arc<BTreeMap<String, String>>,
     revision: u64,
 ) -> impl Future<Output = Result<Snapshot, String>> + Send {
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -625,7 +627,7 @@ impl Source for MemorySource {
         self.revision += 1;
         let fetched = Fetched {
             revision: self.revision,
-            files: Ok(self.files.clone()),
+            files: Ok(Arc::new(self.files.clone())),
         };
         Box::pin(async move { fetched })
     }
@@ -1111,7 +1113,7 @@ impl Source for DirectorySource {
         Box::pin(async move {
             Fetched {
                 revision,
-                files: self.read_whole().await,
+                files: self.read_whole().await.map(Arc::new),
             }
         })
     }

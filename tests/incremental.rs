@@ -110,6 +110,9 @@ fn policy_text(rng: &mut Rng) -> String {
 /// `unknown-policy` finding until it is).
 const POLICIES: &[&str] = &["Gen0", "Gen1", "Gen2", "Gen3", "ReportsReader"];
 
+/// Built-in managed policies, attached by name.
+const BUILTINS: &[&str] = &["ReadOnlyAccess", "PowerUserAccess", "AdministratorAccess"];
+
 fn identity_text(rng: &mut Rng, role: bool) -> String {
     let managed: Vec<&str> = (0..rng.below(3)).map(|_| *rng.pick(POLICIES)).collect();
     let mut doc = serde_json::json!({ "managed_policies": managed });
@@ -136,7 +139,7 @@ fn identity_text(rng: &mut Rng, role: bool) -> String {
 /// One random edit of `files`.
 fn edit(rng: &mut Rng, files: &mut Files) -> String {
     let n = rng.below(5);
-    match rng.below(14) {
+    match rng.below(16) {
         0 | 1 => {
             let path = format!("{DEV}/policies/Gen{n}.json");
             files.insert(path.clone(), policy_text(rng));
@@ -243,6 +246,28 @@ fn edit(rng: &mut Rng, files: &mut Files) -> String {
             };
             files.insert(path.clone(), text);
             format!("broken {path}")
+        }
+        14 | 15 => {
+            // Users of two other accounts attach built-in policies, which every account
+            // shares: the same policies in another order share a set across accounts.
+            let acct = if rng.below(2) == 0 {
+                "222222222222"
+            } else {
+                "111111111111"
+            };
+            let path = format!("accounts/{acct}/users/gen{}.json", n % 2);
+            if rng.below(4) == 0 {
+                files.remove(&path);
+                return format!("delete {path}");
+            }
+            let managed: Vec<&str> = (0..rng.below(3)).map(|_| *rng.pick(BUILTINS)).collect();
+            let mut managed = managed;
+            managed.dedup();
+            files.insert(
+                path.clone(),
+                serde_json::json!({ "managed_policies": managed }).to_string(),
+            );
+            format!("put {path}")
         }
         _ => {
             // Cross-account: a user of another account attaches a generated policy by ARN.
@@ -542,4 +567,114 @@ fn a_set_is_reused_only_in_the_order_a_whole_load_would_compile_it() {
     agree(&mut loader, &files, 1, "both users");
     files.remove(&format!("{DEV}/users/a.json"));
     agree(&mut loader, &files, 2, "the second user alone");
+}
+
+#[test]
+fn an_unchanged_account_is_taken_whole_and_a_changed_one_compiled_again() {
+    let mut files = example();
+    let mut loader = Loader::default();
+    let (first, counted) = loader.load_counted(&files, 1);
+    first.unwrap();
+    assert_eq!(counted.accounts, 0, "{counted:?}");
+    // A user of one account written: the four others are taken whole.
+    files.insert(
+        format!("{DEV}/users/gen.json"),
+        r#"{"managed_policies":["ReportsReader"]}"#.to_owned(),
+    );
+    let (second, counted) = loader.load_counted(&files, 2);
+    second.unwrap();
+    assert_eq!(counted.accounts, 4, "{counted:?}");
+    // A policy another account's user attaches by ARN: that account is compiled again.
+    files.insert(
+        "accounts/555555555555/users/gen.json".to_owned(),
+        r#"{"managed_policies":["arn:aws:iam::333333333333:policy/ReportsReader"]}"#.to_owned(),
+    );
+    agree(
+        &mut loader,
+        &files,
+        3,
+        "a user attaching another account's policy",
+    );
+    files.insert(
+        format!("{DEV}/policies/ReportsReader.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"orders:GetOrder","Resource":"*"}]}"#
+            .to_owned(),
+    );
+    let (fourth, counted) = loader.load_counted(&files, 4);
+    let fourth = fourth.unwrap();
+    assert_eq!(counted.accounts, 3, "{counted:?}");
+    let context = CallerContext::screen(Context::new(), |_| {});
+    let answer = fourth
+        .ask(
+            "arn:aws:iam::555555555555:user/gen",
+            "orders:GetOrder",
+            "arn:aws:orders:us-east-1:333333333333:order/42",
+            &context,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(answer.outcome.decision, Decision::ExplicitDeny);
+    agree(&mut loader, &files, 5, "the attached policy turned to deny");
+}
+
+#[test]
+fn an_account_is_not_taken_whole_when_a_set_it_shared_would_be_compiled_in_its_order() {
+    // Users of two accounts attach the same built-in policies in two orders: one set,
+    // compiled in the order of the first account's user. Without that user, a whole load
+    // compiles the second account's order: its part, unchanged, cannot be taken whole.
+    let mut files = example();
+    files.insert(
+        "accounts/111111111111/users/a.json".to_owned(),
+        r#"{"managed_policies":["ReadOnlyAccess","AdministratorAccess"]}"#.to_owned(),
+    );
+    files.insert(
+        "accounts/222222222222/users/b.json".to_owned(),
+        r#"{"managed_policies":["AdministratorAccess","ReadOnlyAccess"]}"#.to_owned(),
+    );
+    let mut loader = Loader::default();
+    agree(&mut loader, &files, 1, "both users");
+    files.remove("accounts/111111111111/users/a.json");
+    let whole = Snapshot::load_files(&files, 2).unwrap();
+    let (incremental, counted) = loader.load_counted(&files, 2);
+    let incremental = incremental.unwrap();
+    let who = vec!["arn:aws:iam::222222222222:user/b".to_owned()];
+    assert_eq!(decisions(&whole, &who), decisions(&incremental, &who));
+    assert_eq!(counted.accounts, 3, "{counted:?}");
+    agree(&mut loader, &files, 3, "the second user alone");
+}
+
+#[test]
+fn an_accounts_checks_across_documents_are_found_again_when_they_could_change() {
+    let mut files = example();
+    let mut loader = Loader::default();
+    let user = format!("{DEV}/users/gen.json");
+    files.insert(user, r#"{"groups":["Ops"]}"#.to_owned());
+    agree(
+        &mut loader,
+        &files,
+        1,
+        "a user in a group that is not there",
+    );
+    let e = loader.load(&files, 1).unwrap_err().to_string();
+    assert!(e.contains("unknown-group"), "{e}");
+    let group = format!("{DEV}/groups/Ops.json");
+    files.insert(group.clone(), "{}".to_owned());
+    agree(&mut loader, &files, 2, "the group written");
+    loader.load(&files, 2).unwrap();
+    files.remove(&group);
+    agree(&mut loader, &files, 3, "the group deleted");
+    files.insert(group, "{}".to_owned());
+    files.insert(format!("{DEV}/users/Gen.json"), "{}".to_owned());
+    agree(&mut loader, &files, 4, "two users differing in case");
+    let e = loader.load(&files, 4).unwrap_err().to_string();
+    assert!(e.contains("duplicate-name"), "{e}");
+    // An unrelated write: the same findings, from the previous load's checks.
+    files.insert(
+        "accounts/555555555555/users/gen.json".to_owned(),
+        "{}".to_owned(),
+    );
+    agree(&mut loader, &files, 5, "an unrelated user written");
+    files.remove(&format!("{DEV}/users/Gen.json"));
+    agree(&mut loader, &files, 6, "one of the two deleted");
+    loader.load(&files, 6).unwrap();
 }

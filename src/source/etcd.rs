@@ -371,10 +371,7 @@ impl Source for EtcdSource {
             match following.offer {
                 Some((revision, files)) => {
                     self.last = files.as_ref().ok().map(|f| (revision, f.clone()));
-                    Fetched {
-                        revision,
-                        files: files.map(Arc::unwrap_or_clone),
-                    }
+                    Fetched { revision, files }
                 }
                 None => Fetched {
                     revision: 0,
