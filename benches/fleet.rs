@@ -13,12 +13,15 @@
 //!   alternating. A quiet window starts only once every sidecar serves the last write
 //!   (none of its loads still running). The medians of the quiet and of the writing
 //!   windows, and their ratio, close the report: one window on this noisy machine says
-//!   little, several alternated say more. `WARDEN_BENCH_SIDECAR=PATH` runs another
-//!   build as the sidecars.
+//!   little, several alternated say more. With `--alone`, sidecars 1 and 2 are stopped
+//!   before these windows: each sidecar of a fleet has its host's CPU to itself, where
+//!   here three share two cores with etcd, the writer and the load generator, and every
+//!   write is loaded three times on them. `WARDEN_BENCH_SIDECAR=PATH` runs another build
+//!   as the sidecars.
 //!
 //! ```text
 //! cargo bench --bench fleet -- [--statements N] [--writes 100] [--load 10s] [--write-every 100ms]
-//!     [--debounce 20ms] [--rounds 1]
+//!     [--debounce 20ms] [--rounds 1] [--alone]
 //! ```
 //!
 //! `--debounce` is the sidecars' `--etcd-debounce` (20 ms by default, as shipped): how long a
@@ -173,6 +176,7 @@ fn main() {
         Duration::from_millis(s.trim_end_matches("ms").parse().unwrap())
     });
     let debounce = flag(&args, "--debounce").unwrap_or_else(|| "20ms".to_owned());
+    let alone = args.iter().any(|a| a == "--alone");
     let scratch = tempfile::tempdir().unwrap();
     let (files, ask) = bundle(statements, scratch.path());
     let server = etcd::Etcd::start();
@@ -192,7 +196,7 @@ fn main() {
                 "{n} statements"
             ))
         );
-        let sidecars: Vec<Sidecar> = (0..3)
+        let mut sidecars: Vec<Sidecar> = (0..3)
             .map(|i| {
                 let log = scratch.path().join(format!("sidecar{i}.log"));
                 start_sidecar(&server.endpoint, &debounce, &log)
@@ -249,6 +253,11 @@ fn main() {
         );
 
         // Decisions per second, quiet and while writes stream in.
+        if alone {
+            sidecars.truncate(1);
+            clients.truncate(1);
+            println!("--alone: sidecars 1 and 2 stopped; sidecar 0 is loaded and follows etcd");
+        }
         let target = sidecars[0].grpc.clone();
         let load = load.clone();
         let loadgen = move |label: &str| {
@@ -290,7 +299,7 @@ fn main() {
             let settle = settle.elapsed();
             let quiet = loadgen.clone();
             let label = format!(
-                "round {round}, no writes (all three at revision {last} after {})",
+                "round {round}, no writes (every sidecar at revision {last} after {})",
                 ms(settle)
             );
             let rate = tokio::task::spawn_blocking(move || quiet(&label))
