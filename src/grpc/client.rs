@@ -63,6 +63,13 @@ pub async fn connect(addr: &str, timeout: Duration) -> Result<Channel, ConnectEr
     } else {
         format!("http://{addr}")
     };
+    // The connector below speaks plain HTTP/2 over TCP, to the port named or 80: an
+    // `https://` address would reach a TLS port without TLS.
+    if !uri.starts_with("http://") {
+        return Err(bad(
+            "only `http://`, `HOST:PORT` or `unix:/PATH` (this client has no TLS)".to_owned(),
+        ));
+    }
     Endpoint::try_from(uri)
         .map_err(|e| bad(e.to_string()))?
         .connect_timeout(timeout)
@@ -298,6 +305,15 @@ mod tests {
     use hyper::rt::Write as _;
 
     use super::*;
+
+    #[tokio::test]
+    async fn an_address_with_another_scheme_is_refused_by_name() {
+        for addr in ["https://127.0.0.1:443", "grpc://127.0.0.1:1"] {
+            let e = connect(addr, Duration::from_secs(1)).await.unwrap_err();
+            assert!(matches!(e, ConnectError::BadAddress { .. }), "{addr}: {e}");
+            assert!(e.to_string().contains(addr), "{e}");
+        }
+    }
 
     #[tokio::test]
     async fn a_client_connection_writes_unvectored_and_without_delay() {
