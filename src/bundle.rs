@@ -1855,11 +1855,9 @@ impl Loader {
             ),
         ] {
             for n in list {
-                let other = n.to_ascii_lowercase();
-                if names.contains(&(kind, other.clone())) {
+                if !names.insert((kind, n.to_ascii_lowercase())) {
+                    let other = n.to_ascii_lowercase();
                     self.reader(&file_of(kind, n)).error("duplicate-name", "$", Pos::default(), format!("`{n}` and `{other}` differ only in case; IAM names are unique regardless of case"));
-                } else {
-                    names.insert((kind, other));
                 }
             }
         }

@@ -736,11 +736,7 @@ impl Checker {
             remove.push(Cow::Borrowed(token.name.as_str()));
         }
         if let Some(name) = &names.decision_id {
-            let id = match &record.decision_id {
-                Cow::Borrowed(id) => Cow::Borrowed(*id),
-                Cow::Owned(id) => Cow::Owned(id.clone()),
-            };
-            headers.push((Cow::Borrowed(name.as_str()), id));
+            headers.push((Cow::Borrowed(name.as_str()), record.decision_id.clone()));
         }
         Verdict {
             allowed: true,
