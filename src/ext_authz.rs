@@ -349,12 +349,11 @@ impl Checker {
         let Some(listener) = snapshot.listener(name) else {
             return answer(self.refuse("unknown_listener", 403));
         };
-        let headers: Vec<(&str, &str)> = http.headers.iter().map(|(k, v)| (&**k, &**v)).collect();
         let request = HttpRequest {
             host: &http.host,
             method: &http.method,
             path: &http.path,
-            headers: &headers,
+            headers: &http.headers,
             extensions: &http.extensions,
         };
         let routed = match listener.route(&request) {
@@ -553,18 +552,24 @@ impl Checker {
         // The token's claim names the role when the listener says which claim; else the
         // route's role, else the listener's.
         let claimed = oidc.role_claim.as_deref().and_then(|c| claims.get(c));
-        let role = match (claimed, routed.role.or(oidc.role.as_deref())) {
-            (Some(serde_json::Value::String(role)), _) => role.clone(),
+        // Borrowed: copied only into a new session's cache entry.
+        let role: &str = match (claimed, routed.role.or(oidc.role.as_deref())) {
+            (Some(serde_json::Value::String(role)), _) => role,
             (Some(_), _) | (None, None) => return Err(("no_role", 403)),
-            (None, Some(role)) => role.to_owned(),
+            (None, Some(role)) => role,
         };
-        let session_name = match claims.get(&oidc.session_claim) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => return Err(("bad_session_name", 403)),
+        // `sub` (the usual session claim) is read as the claims hold it, without a lookup
+        // in the map of every claim; it is the map's `sub` when that is a string.
+        let session_name: Cow<'_, str> = match claims.subject() {
+            Some(sub) if oidc.session_claim == "sub" => Cow::Borrowed(sub),
+            _ => match claims.get(&oidc.session_claim) {
+                Some(serde_json::Value::String(s)) => Cow::Borrowed(s),
+                Some(serde_json::Value::Number(n)) => Cow::Owned(n.to_string()),
+                _ => return Err(("bad_session_name", 403)),
+            },
         };
-        let at = (snapshot.revision(), oidc.provider.as_str(), role.as_str());
-        let slot = self.slot(&(at, &session_name, skew, claims.digest()));
+        let at = (snapshot.revision(), oidc.provider.as_str(), role);
+        let slot = self.slot(&(at, &*session_name, skew, claims.digest()));
         if let Some(given) = self.sessions.get(&slot)
             && given.gave(at, &session_name, skew, &claims)
         {
@@ -573,7 +578,7 @@ impl Checker {
         let session = snapshot
             .assume_role_with_web_identity(
                 &oidc.provider,
-                &role,
+                role,
                 &session_name,
                 &claims,
                 (now, skew),
@@ -594,14 +599,14 @@ impl Checker {
             })?;
         // INVARIANT (cache never outlives a condition): a trust decision that reads the
         // time is made again for every request.
-        if !snapshot.web_identity_reads_the_time(&role) {
+        if !snapshot.web_identity_reads_the_time(role) {
             self.sessions.insert(
                 slot,
                 Arc::new(Given {
                     revision: at.0,
                     provider: oidc.provider.as_str().into(),
-                    role: role.as_str().into(),
-                    session_name: session_name.as_str().into(),
+                    role: role.into(),
+                    session_name: (*session_name).into(),
                     skew,
                     claims: *claims.digest(),
                     session: session.clone(),
@@ -875,7 +880,8 @@ fn signed_request(
 
 /// The token of an `Authorization: Bearer TOKEN` header (the scheme case-insensitively).
 fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
+    let space = memchr::memchr(b' ', value.as_bytes())?;
+    let (scheme, token) = (value.get(..space)?, value.get(space + 1..)?);
     let token = token.trim_start_matches(' ');
     // Bytes, not chars: both are ASCII, and a token is scanned on every request.
     let plain = memchr::memchr2(b' ', b',', token.as_bytes()).is_none();

@@ -59,6 +59,10 @@ impl TokenError {
 /// Verified tokens kept, at most.
 pub const TOKEN_CACHE_ENTRIES: usize = 10_000;
 
+/// The bytes at a token's end that find its place in the cache ([`Verifier::slot`]): 32
+/// characters of base64url, 24 bytes of its signature.
+const SLOT_TAIL: usize = 32;
+
 /// Verifies tokens against the serving snapshot's providers, keeping their remote key sets
 /// fresh and a cache of verified tokens.
 pub struct Verifier {
@@ -67,8 +71,8 @@ pub struct Verifier {
     /// outlive the request that started them.
     fetcher: Fetcher,
     config: RefreshConfig,
-    /// Verified tokens, found by a keyed hash of (provider, token) and confirmed on a hit
-    /// by the whole token, the provider's URL and client ids and the key set's generation
+    /// Verified tokens, found by a keyed hash of (provider, the token's length and end) and
+    /// confirmed on a hit by the whole token, the provider's URL and client ids and the key set's generation
     /// ([`Verified::holds`]): a changed key set or provider misses, and the time claims are
     /// checked again at every hit. The hash's key is random per process, and a colliding
     /// entry is only a miss.
@@ -308,12 +312,23 @@ impl Verifier {
         idle && !recent
     }
 
-    /// Where a token of a provider sits in the cache.
+    /// Where a token of a provider sits in the cache: a keyed hash of the provider, the
+    /// token's length and its last [`SLOT_TAIL`] bytes, the end of its signature, which
+    /// differs between any two tokens a key signed. Not the whole token: that cost a hash of
+    /// every byte of it on every request. A slot is only where to look: a hit is used only
+    /// when its token is the very same ([`Verified::holds`] compares them whole), and only
+    /// verified tokens are put in, so two tokens sharing a slot cost a verification, never
+    /// a decision.
     fn slot(&self, provider_arn: &str, token: &str) -> u64 {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut h = self.hasher.build_hasher();
         provider_arn.hash(&mut h);
-        token.hash(&mut h);
+        let bytes = token.as_bytes();
+        h.write_usize(bytes.len());
+        bytes
+            .get(bytes.len().saturating_sub(SLOT_TAIL)..)
+            .unwrap_or(bytes)
+            .hash(&mut h);
         h.finish()
     }
 

@@ -87,16 +87,41 @@ pub const EXT_DRY_RUN: &str = "warden.dry_run";
 /// The route name a [`Routed`] from `context_extensions` carries.
 pub const EXTENSIONS_ROUTE: &str = "context_extensions";
 
+/// A header of an [`HttpRequest`]: its name (lower case) and value, borrowed as the face
+/// holds them, so that a request is routed without a list of its headers made for it.
+pub trait Header {
+    fn name(&self) -> &str;
+    fn value(&self) -> &str;
+}
+
+impl Header for (&str, &str) {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn value(&self) -> &str {
+        self.1
+    }
+}
+
+impl Header for (Cow<'_, str>, Cow<'_, str>) {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn value(&self) -> &str {
+        &self.1
+    }
+}
+
 /// An HTTP request as the `Check` face reports it.
 #[derive(Debug, Clone, Copy)]
-pub struct HttpRequest<'a> {
+pub struct HttpRequest<'a, H = (&'a str, &'a str)> {
     /// `:authority` as sent (may carry a port).
     pub host: &'a str,
     pub method: &'a str,
     /// As Envoy sent it, with the query string.
     pub path: &'a str,
     /// Lower-case names; a repeated header appears once per value.
-    pub headers: &'a [(&'a str, &'a str)],
+    pub headers: &'a [H],
     /// Envoy's `context_extensions` for the route.
     pub extensions: &'a HashMap<String, String>,
 }
@@ -597,7 +622,10 @@ impl Listener {
     /// The route a request takes, its action, resource and request-derived context;
     /// `Ok(None)` when no route matches (the face applies `unmatched`); `Err` for a request
     /// warden refuses to decide (see the module's header).
-    pub fn route<'l>(&'l self, req: &HttpRequest<'_>) -> Result<Option<Routed<'l>>, Refusal> {
+    pub fn route<'l, H: Header>(
+        &'l self,
+        req: &HttpRequest<'_, H>,
+    ) -> Result<Option<Routed<'l>>, Refusal> {
         if req.path.len() > MAX_PATH_BYTES {
             return Err(Refusal::new(
                 "path_too_long",
@@ -607,8 +635,9 @@ impl Listener {
                 ),
             ));
         }
-        let (path, query) = match req.path.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
+        // By byte (`?` is ASCII): `split_once` set up a char searcher on every request.
+        let (path, query) = match memchr::memchr(b'?', req.path.as_bytes()) {
+            Some(i) => (req.path.get(..i).unwrap_or_default(), req.path.get(i + 1..)),
             None => (req.path, None),
         };
         let segs = split_path(path)?;
@@ -744,8 +773,11 @@ fn host_without_port(host: &str) -> &str {
             None => host,
         }
     } else {
-        match host.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        // By byte, as the path's `?`.
+        match memchr::memrchr(b':', host.as_bytes()) {
+            Some(i) if host.bytes().skip(i + 1).all(|b| b.is_ascii_digit()) => {
+                host.get(..i).unwrap_or(host)
+            }
             _ => host,
         }
     };
@@ -938,7 +970,7 @@ fn too_long(n: usize) -> Refusal {
 /// A route's context keys from the request's headers and query.
 fn request_context(
     sources: &[(Box<str>, Source)],
-    headers: &[(&str, &str)],
+    headers: &[impl Header],
     query: &[(Cow<'_, str>, &str)],
 ) -> Result<Context, Refusal> {
     let mut entries: Vec<(String, ContextValue)> = Vec::with_capacity(sources.len());
@@ -959,7 +991,11 @@ fn request_context(
         };
         let list = match source {
             Source::Header(name, list) => {
-                for (_, v) in headers.iter().filter(|(n, _)| *n == &**name) {
+                for v in headers
+                    .iter()
+                    .filter(|h| h.name() == &**name)
+                    .map(Header::value)
+                {
                     if *list {
                         // Empty items (`a,,b`, `a,`) are dropped, as header parsers do.
                         for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {

@@ -409,6 +409,48 @@ fn a_cached_token_is_checked_for_time_again_and_counted() {
     );
 }
 
+/// A token is found in the cache by its end, the end of its signature
+/// ([`Verifier::slot`]), and taken from it only when it is the very same token: one
+/// whose claims were rewritten around a cached token's signature shares its slot and is
+/// verified, and refused.
+#[test]
+fn a_token_sharing_a_cached_tokens_slot_is_verified_not_taken_from_the_cache() {
+    let (published, telemetry) = published(&inline_provider());
+    let snapshot = published.current().unwrap();
+    let verifier =
+        Verifier::with_config(published, RefreshConfig::default(), telemetry.oidc.clone());
+    let token = sign(&key("ed"), |_| {});
+    let got = run(verifier.verify(&snapshot, PROVIDER, &token, Duration::ZERO, now()));
+    assert_eq!(outcome(&got), "ok");
+    // `sub` alice as mallo: the same length, the same signature.
+    let (payload, signature) = {
+        let parts: Vec<&str> = token.split('.').collect();
+        (parts[1].to_owned(), parts[2].to_owned())
+    };
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = String::from_utf8(b64.decode(&payload).unwrap()).unwrap();
+    let forged_claims = claims.replace("\"alice\"", "\"mallo\"");
+    assert_ne!(forged_claims, claims);
+    let header = token.split('.').next().unwrap();
+    let forged = format!("{header}.{}.{signature}", b64.encode(forged_claims));
+    assert_eq!(forged.len(), token.len());
+    assert_eq!(
+        verifier.slot(PROVIDER, &forged),
+        verifier.slot(PROVIDER, &token)
+    );
+    let got = run(verifier.verify(&snapshot, PROVIDER, &forged, Duration::ZERO, now()));
+    assert_eq!(outcome(&got), "bad_signature");
+    // The cached token is still there, and still itself.
+    let got = run(verifier.verify(&snapshot, PROVIDER, &token, Duration::ZERO, now()));
+    assert_eq!(got.unwrap().subject(), Some("alice"));
+    let text = telemetry.render();
+    assert!(
+        text.contains("warden_oidc_token_cache_hits_total 1"),
+        "{text}"
+    );
+}
+
 // === Remote key sets ===
 
 fn file_provider(path: &Path) -> Value {

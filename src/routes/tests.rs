@@ -9,6 +9,9 @@ use super::*;
 use crate::bundle::read::BundleFinding;
 use crate::policy::Severity;
 
+/// A request without headers.
+const NO_HEADERS: &[(&str, &str)] = &[];
+
 const ACCT: &str = "111122223333";
 const FILE: &str = "routes/default.json";
 
@@ -803,7 +806,7 @@ fn outcome(l: &Listener, method: &str, host: &str, path: &str) -> String {
         host,
         method,
         path,
-        headers: &[],
+        headers: NO_HEADERS,
         extensions: &ext,
     };
     match l.route(&req) {
@@ -1056,7 +1059,7 @@ fn context_comes_from_headers_and_query_parameters() {
             host: "h",
             method: "GET",
             path: "/orders/1",
-            headers: &[],
+            headers: NO_HEADERS,
             extensions: &ext,
         })
         .unwrap()
@@ -1126,7 +1129,7 @@ fn context_extensions_name_the_question() {
             host: "h",
             method: "GET",
             path,
-            headers: &[],
+            headers: NO_HEADERS,
             extensions: &ext,
         };
         match l.route(&req) {
