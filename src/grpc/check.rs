@@ -17,6 +17,7 @@ use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use prost::Message;
 use prost::bytes::{Bytes, BytesMut};
 use prost::encoding::WireType;
+use smallvec::SmallVec;
 use tonic::{Request, Response, Status};
 
 use crate::ext_authz::{Checker, HttpCheck, MAX_EXTENSIONS, MAX_HEADERS, Record, Verdict};
@@ -511,7 +512,9 @@ fn value_to_json(v: Value) -> serde_json::Value {
 /// A verdict as the bytes of Envoy's `CheckResponse`, written without building the message
 /// (an answer on every request; a test decodes them with prost against the message they
 /// stand for): `status`, the OK or denied HTTP response, and the decision as
-/// `dynamic_metadata` for Envoy's access log.
+/// `dynamic_metadata` for Envoy's access log. Every message's length is worked out before
+/// it is written, so nothing is moved to make room for a length, and the metadata's keys
+/// are written as bytes encoded when compiling.
 pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
     let Verdict {
         allowed,
@@ -526,58 +529,87 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         (false, 401) => (UNAUTHENTICATED, &*record.reason),
         (false, _) => (PERMISSION_DENIED, &*record.reason),
     };
-    // Room for the whole answer at once: the metadata takes a few hundred bytes.
-    let mut buf = BytesMut::with_capacity(
-        1024 + headers
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 16)
-            .sum::<usize>(),
-    );
+    let fields = metadata_fields(record);
     // `google.rpc.Status`: `code = 1`, `message = 2`.
-    put::message(1, &mut buf, |buf| {
-        put::varint(1, code as u64, buf);
-        put::str(2, message, buf);
-    });
+    let status_len = varint_len(code as u64) + str_len(message);
     // `ok_response = 3`: `headers = 2`, `headers_to_remove = 5`; `denied_response = 2`:
-    // `status = 1` (`code = 1`), `headers = 2`, `body = 3`.
-    put::message(if *allowed { 3 } else { 2 }, &mut buf, |buf| {
-        if !*allowed {
-            put::message(1, buf, |buf| put::varint(1, u64::from(*status), buf));
-        }
-        // `HeaderValueOption`: `header = 1` (`key = 1`, `value = 2`), `append_action = 3`.
-        for (key, value) in headers {
-            put::message(2, buf, |buf| {
-                put::message(1, buf, |buf| {
-                    put::str(1, key, buf);
-                    put::str(2, value, buf);
-                });
-                put::varint(3, OVERWRITE, buf);
-            });
-        }
-        if *allowed {
-            for name in remove {
-                put::bytes(5, name.as_bytes(), buf);
-            }
-        } else {
-            put::str(3, body, buf);
-        }
-    });
+    // `status = 1` (`code = 1`), `headers = 2`, `body = 3`. `HeaderValueOption`:
+    // `header = 1` (`key = 1`, `value = 2`), `append_action = 3`.
+    let header_len = |(key, value): &(Cow<'_, str>, Cow<'_, str>)| {
+        put::field_len(str_len(key) + str_len(value)) + varint_len(OVERWRITE)
+    };
+    let mut http_len: usize = headers.iter().map(|h| put::field_len(header_len(h))).sum();
+    if *allowed {
+        http_len += remove
+            .iter()
+            .map(|n| put::field_len(n.len()))
+            .sum::<usize>();
+    } else {
+        http_len += put::field_len(varint_len(u64::from(*status))) + str_len(body);
+    }
     // `dynamic_metadata = 4`, a `Struct`: its `fields` map's entries, `key = 1` and a
-    // `google.protobuf.Value` as `value = 2` (`number_value = 2`, `string_value = 3`,
-    // `bool_value = 4`: oneof members, written even when empty or false).
-    put::message(4, &mut buf, |buf| {
-        for (key, value) in metadata_fields(record) {
-            put::message(1, buf, |buf| {
-                put::str(1, key, buf);
-                put::message(2, buf, |buf| match value {
-                    FieldValue::String(s) => put::bytes(3, s.as_bytes(), buf),
-                    FieldValue::Number(n) => prost::encoding::double::encode(2, &n, buf),
-                    FieldValue::Bool(b) => put::present_varint(4, u64::from(b), buf),
-                });
-            });
+    // `google.protobuf.Value` as `value = 2`.
+    let metadata_len: usize = fields
+        .iter()
+        .map(|(key, value)| put::field_len(key.len() + put::field_len(value.len())))
+        .sum();
+    let mut buf = BytesMut::with_capacity(
+        put::field_len(status_len) + put::field_len(http_len) + put::field_len(metadata_len),
+    );
+    put::head(1, status_len, &mut buf);
+    put::varint(1, code as u64, &mut buf);
+    put::str(2, message, &mut buf);
+    put::head(if *allowed { 3 } else { 2 }, http_len, &mut buf);
+    if !*allowed {
+        put::head(1, varint_len(u64::from(*status)), &mut buf);
+        put::varint(1, u64::from(*status), &mut buf);
+    }
+    for header in headers {
+        put::head(2, header_len(header), &mut buf);
+        put::head(1, str_len(&header.0) + str_len(&header.1), &mut buf);
+        put::str(1, &header.0, &mut buf);
+        put::str(2, &header.1, &mut buf);
+        put::varint(3, OVERWRITE, &mut buf);
+    }
+    if *allowed {
+        for name in remove {
+            put::bytes(5, name.as_bytes(), &mut buf);
         }
-    });
+    } else {
+        put::str(3, body, &mut buf);
+    }
+    put::head(4, metadata_len, &mut buf);
+    for (key, value) in &fields {
+        put::head(1, key.len() + put::field_len(value.len()), &mut buf);
+        put::raw(key.bytes(), &mut buf);
+        put::head(2, value.len(), &mut buf);
+        // `number_value = 2`, `string_value = 3`, `bool_value = 4`: oneof members, written
+        // even when empty or false.
+        match value {
+            FieldValue::String(s) => put::bytes(3, s.as_bytes(), &mut buf),
+            FieldValue::Number(n) => prost::encoding::double::encode(2, n, &mut buf),
+            FieldValue::Bool(b) => put::present_varint(4, u64::from(*b), &mut buf),
+        }
+    }
     buf.freeze()
+}
+
+/// The bytes of a varint field of tag 1 to 15 as [`put::varint`] writes it (none for 0).
+fn varint_len(v: u64) -> usize {
+    if v == 0 {
+        0
+    } else {
+        1 + prost::encoding::encoded_len_varint(v)
+    }
+}
+
+/// The bytes of a string field of tag 1 to 15 as [`put::str`] writes it (none when empty).
+fn str_len(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        put::field_len(s.len())
+    }
 }
 
 /// `HeaderAppendAction::OverwriteIfExistsOrAdd`: a header warden sets replaces the client's.
@@ -590,11 +622,46 @@ enum FieldValue<'r> {
     Bool(bool),
 }
 
+impl FieldValue<'_> {
+    /// The bytes of the `google.protobuf.Value` it is.
+    fn len(&self) -> usize {
+        match self {
+            FieldValue::String(s) => put::field_len(s.len()),
+            FieldValue::Number(_) => 9,
+            FieldValue::Bool(_) => 2,
+        }
+    }
+}
+
+/// A key of the metadata `Struct`: the entry's `key = 1` field, key and length and text,
+/// encoded when compiling.
+struct MetadataKey(&'static [u8]);
+
+impl MetadataKey {
+    fn bytes(&self) -> &'static [u8] {
+        self.0
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// `key = 1` (`0x0a`), the length, the text: every key is under 128 bytes.
+const DECISION: MetadataKey = MetadataKey(b"\x0a\x08decision");
+const REASON: MetadataKey = MetadataKey(b"\x0a\x06reason");
+const REVISION: MetadataKey = MetadataKey(b"\x0a\x08revision");
+const DECISION_ID: MetadataKey = MetadataKey(b"\x0a\x0bdecision_id");
+const PRINCIPAL: MetadataKey = MetadataKey(b"\x0a\x09principal");
+const ACTION: MetadataKey = MetadataKey(b"\x0a\x06action");
+const RESOURCE: MetadataKey = MetadataKey(b"\x0a\x08resource");
+const LISTENER: MetadataKey = MetadataKey(b"\x0a\x08listener");
+const ROUTE: MetadataKey = MetadataKey(b"\x0a\x05route");
+const DRY_RUN: MetadataKey = MetadataKey(b"\x0a\x07dry_run");
+
 /// The decision for Envoy's dynamic metadata: every field of the record, those naming the
 /// request only when known.
-fn metadata_fields<'r>(
-    record: &'r Record<'_>,
-) -> impl Iterator<Item = (&'static str, FieldValue<'r>)> {
+fn metadata_fields<'r>(record: &'r Record<'_>) -> SmallVec<[(MetadataKey, FieldValue<'r>); 10]> {
     let Record {
         decision,
         reason,
@@ -607,25 +674,24 @@ fn metadata_fields<'r>(
         route,
         dry_run,
     } = record;
-    let named = [
-        ("principal", principal),
-        ("action", action),
-        ("resource", resource),
-        ("listener", listener),
-        ("route", route),
-    ]
-    .into_iter()
-    .filter(|(_, value)| !value.is_empty())
-    .map(|(key, value)| (key, FieldValue::String(value)));
-    [
-        ("decision", FieldValue::String(decision.as_str())),
-        ("reason", FieldValue::String(reason)),
-        ("revision", FieldValue::Number(*revision as f64)),
-        ("decision_id", FieldValue::String(decision_id)),
-    ]
-    .into_iter()
-    .chain(named)
-    .chain([("dry_run", FieldValue::Bool(*dry_run))])
+    let mut fields: SmallVec<[(MetadataKey, FieldValue<'r>); 10]> = SmallVec::new();
+    fields.push((DECISION, FieldValue::String(decision.as_str())));
+    fields.push((REASON, FieldValue::String(reason)));
+    fields.push((REVISION, FieldValue::Number(*revision as f64)));
+    fields.push((DECISION_ID, FieldValue::String(decision_id)));
+    for (key, value) in [
+        (PRINCIPAL, principal),
+        (ACTION, action),
+        (RESOURCE, resource),
+        (LISTENER, listener),
+        (ROUTE, route),
+    ] {
+        if !value.is_empty() {
+            fields.push((key, FieldValue::String(value)));
+        }
+    }
+    fields.push((DRY_RUN, FieldValue::Bool(*dry_run)));
+    fields
 }
 
 #[cfg(test)]

@@ -663,6 +663,27 @@ pub(super) mod put {
         buf.put_slice(b);
     }
 
+    /// The bytes of a length-delimited field of tag 1 to 15 whose payload is `n` bytes.
+    #[inline(always)]
+    pub fn field_len(n: usize) -> usize {
+        1 + encoded_len_varint(n as u64) + n
+    }
+
+    /// A length-delimited field's key and length, its `len` bytes of payload to follow:
+    /// for a message whose length is worked out first ([`field_len`]), written without
+    /// moving it.
+    #[inline(always)]
+    pub fn head(tag: u32, len: usize, buf: &mut BytesMut) {
+        key(tag, WireType::LengthDelimited, buf);
+        uint(len as u64, buf);
+    }
+
+    /// Bytes already encoded (a field's key and length written when compiling).
+    #[inline(always)]
+    pub fn raw(b: &[u8], buf: &mut BytesMut) {
+        buf.put_slice(b);
+    }
+
     /// An embedded message whose fields `body` writes. Its length is written after them,
     /// into one byte left before them (most are under 128 bytes); a longer one moves its
     /// body along to make room, so the bytes are prost's, with the shortest length.

@@ -677,8 +677,12 @@ fn headers_are_counted_as_they_come_in_either_encoding() {
     );
 }
 
+/// A value of 200 bytes: its length takes two bytes, and so do those of the messages
+/// around it.
+const LONG: &str = "arn:aws:orders:us-east-1:111122223333:order/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
 /// A random verdict: allowed or denied with each status, headers, removals, a body, and
-/// a record with fields empty or not.
+/// a record with fields empty, short or long.
 fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict<'static> {
     let text = |rng: &mut oorandom::Rand32, from: &[&'static str]| Cow::Borrowed(*pick(rng, from));
     let pairs = |rng: &mut oorandom::Rand32| {
@@ -686,7 +690,7 @@ fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict<'static> {
             .map(|i| {
                 (
                     Cow::Owned(format!("x-warden-{i}")),
-                    text(rng, &["", "v", "arn:aws:iam::1:user/a"]),
+                    text(rng, &["", "v", "arn:aws:iam::1:user/a", LONG]),
                 )
             })
             .collect()
@@ -698,7 +702,7 @@ fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict<'static> {
         remove: (0..rng.rand_range(0..3))
             .map(|i| Cow::Owned([String::new(), format!("x-{i}")][i as usize % 2].clone()))
             .collect(),
-        body: text(rng, &["", "{\"decision\":\"ExplicitDeny\"}"]).into_owned(),
+        body: text(rng, &["", "{\"decision\":\"ExplicitDeny\"}", LONG]).into_owned(),
         record: Record {
             decision: *pick(
                 rng,
@@ -708,12 +712,12 @@ fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict<'static> {
                     Decision::ImplicitDeny,
                 ],
             ),
-            reason: text(rng, &["", "identity_allow", "no_route"]),
+            reason: text(rng, &["", "identity_allow", "no_route", LONG]),
             revision: *pick(rng, &[0, 7, 1 << 60]),
             decision_id: text(rng, &["", "0123456789abcdef"]),
-            principal: text(rng, &["", "arn:aws:sts::1:assumed-role/r/s"]),
+            principal: text(rng, &["", "arn:aws:sts::1:assumed-role/r/s", LONG]),
             action: text(rng, &["", "orders:GetOrder"]),
-            resource: text(rng, &["", "arn:aws:orders:us-east-1:1:order/42"]),
+            resource: text(rng, &["", "arn:aws:orders:us-east-1:1:order/42", LONG]),
             listener: text(rng, &["", "default"]),
             route: text(rng, &["", "get-order"]),
             dry_run: rng.rand_range(0..2) == 0,
