@@ -578,6 +578,27 @@ impl<'b> Reader<'b> {
         std::str::from_utf8(bytes).map_err(|_| not_utf8(self.at.with(field)))
     }
 
+    /// [`Reader::str`] of any length, found in `runs` when it lies in one of them: then it
+    /// is not validated again. The same string, or the same error, either way.
+    #[inline]
+    pub(super) fn str_in(
+        &mut self,
+        wire: WireType,
+        field: &'static str,
+        runs: &TextRuns<'b>,
+    ) -> Result<&'b str, RequestError> {
+        let bytes = self.delimited(wire, field)?;
+        match runs.find(bytes) {
+            Some(text) => Ok(text),
+            None => std::str::from_utf8(bytes).map_err(|_| not_utf8(self.at.with(field))),
+        }
+    }
+
+    /// The bytes of this message not read yet.
+    pub(super) fn rest(&self) -> &'b [u8] {
+        self.buf
+    }
+
     /// An embedded message, read by a reader of its own.
     pub(super) fn message(
         &mut self,
@@ -592,6 +613,89 @@ impl<'b> Reader<'b> {
     pub(super) fn skip(&mut self, tag: u32, wire: WireType) -> Result<(), RequestError> {
         skip_field(wire, tag, &mut self.buf, DecodeContext::default())
             .map_err(|e| self.malformed("", e))
+    }
+}
+
+/// The runs of a message's bytes that are UTF-8, validated once each, so that the strings
+/// in them are read without validating each again ([`Reader::str_in`]): a message of many
+/// short strings (a `CheckRequest`'s headers) cost a validation per string, each a byte at
+/// a time. Its framing bytes are ASCII, except a length of 128 or more (and a large
+/// varint), which ends a run: a message with a long header (a bearer token) has a few runs.
+/// A string is taken from a run only when it lies wholly in it, on character boundaries;
+/// otherwise it is validated alone, as before, to the same result. At most
+/// [`MAX_TEXT_RUNS`] runs, so that hostile bytes cost at most two passes over the message.
+pub(super) struct TextRuns<'b> {
+    /// Each run with the address it starts at.
+    runs: smallvec::SmallVec<[(usize, &'b str); MAX_TEXT_RUNS]>,
+    /// The run the last string was found in: strings are read in order, so the next is
+    /// most likely in the same run.
+    last: std::cell::Cell<usize>,
+}
+
+/// Runs of text kept for a message; the bytes after them are validated string by string.
+const MAX_TEXT_RUNS: usize = 6;
+
+impl<'b> TextRuns<'b> {
+    pub(super) fn of(mut bytes: &'b [u8]) -> TextRuns<'b> {
+        let mut runs = smallvec::SmallVec::new();
+        let mut push = |text: &'b str| {
+            if !text.is_empty() {
+                runs.push((text.as_ptr().addr(), text));
+            }
+        };
+        let mut left = MAX_TEXT_RUNS;
+        while !bytes.is_empty() && left > 0 {
+            left -= 1;
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    push(text);
+                    break;
+                }
+                Err(e) => {
+                    let (valid, rest) = bytes.split_at(e.valid_up_to());
+                    if let Ok(text) = std::str::from_utf8(valid) {
+                        push(text);
+                    }
+                    // Past the bytes that are not UTF-8 (at least one).
+                    let skip = e.error_len().unwrap_or(rest.len()).max(1);
+                    bytes = rest.get(skip..).unwrap_or_default();
+                }
+            }
+        }
+        TextRuns {
+            runs,
+            last: std::cell::Cell::new(0),
+        }
+    }
+
+    /// `bytes` as text, when they lie in a run on character boundaries.
+    #[inline]
+    fn find(&self, bytes: &'b [u8]) -> Option<&'b str> {
+        let start = bytes.as_ptr().addr();
+        let within = |&(at, run): &(usize, &'b str)| {
+            let offset = start.wrapping_sub(at);
+            if offset >= run.len() {
+                return None;
+            }
+            run.get(offset..offset.checked_add(bytes.len())?)
+        };
+        let last = self.last.get();
+        if let Some(text) = self.runs.get(last).and_then(within) {
+            return Some(text);
+        }
+        let (i, text) = self
+            .runs
+            .iter()
+            .enumerate()
+            .find_map(|(i, run)| within(run).map(|text| (i, text)))?;
+        self.last.set(i);
+        Some(text)
+    }
+
+    /// The runs' text, for tests.
+    #[cfg(test)]
+    fn texts(&self) -> Vec<&'b str> {
+        self.runs.iter().map(|&(_, run)| run).collect()
     }
 }
 

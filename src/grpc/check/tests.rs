@@ -490,8 +490,22 @@ fn random_request(rng: &mut oorandom::Rand32) -> CheckRequest {
         "content-length",
         "",
         "user-agent",
+        "x-\u{e9}t\u{e9}",
     ];
-    let values = ["", "a", "b,c", "Bearer t", "0", "3"];
+    // Text in several scripts, and a value of 300 bytes (its length and its entry's take
+    // two bytes, which end a run of text: `wire::TextRuns`).
+    let long = format!("Bearer {}\u{e9}", "t".repeat(300));
+    let values = [
+        "",
+        "a",
+        "b,c",
+        "Bearer t",
+        "0",
+        "3",
+        "caf\u{e9}",
+        "\u{65e5}\u{672c}",
+        &long,
+    ];
     let mut http = PbHttpRequest {
         id: text(rng, &["", "id-1"]),
         method: text(rng, &["", "GET", "POST"]),
