@@ -578,17 +578,17 @@ impl<'b> Reader<'b> {
         std::str::from_utf8(bytes).map_err(|_| not_utf8(self.at.with(field)))
     }
 
-    /// [`Reader::str`] of any length, found in `runs` when it lies in one of them: then it
+    /// [`Reader::str`] of any length, found in `run` when it lies in it: then it
     /// is not validated again. The same string, or the same error, either way.
     #[inline]
     pub(super) fn str_in(
         &mut self,
         wire: WireType,
         field: &'static str,
-        runs: &TextRuns<'b>,
+        run: &TextRun<'b>,
     ) -> Result<&'b str, RequestError> {
         let bytes = self.delimited(wire, field)?;
-        match runs.find(bytes) {
+        match run.find(bytes) {
             Some(text) => Ok(text),
             None => std::str::from_utf8(bytes).map_err(|_| not_utf8(self.at.with(field))),
         }
@@ -616,86 +616,35 @@ impl<'b> Reader<'b> {
     }
 }
 
-/// The runs of a message's bytes that are UTF-8, validated once each, so that the strings
-/// in them are read without validating each again ([`Reader::str_in`]): a message of many
+/// A message's bytes as text when they are all ASCII, validated once, so that the strings
+/// in it are read without validating each again ([`Reader::str_in`]): a message of many
 /// short strings (a `CheckRequest`'s headers) cost a validation per string, each a byte at
-/// a time. Its framing bytes are ASCII, except a length of 128 or more (and a large
-/// varint), which ends a run: a message with a long header (a bearer token) has a few runs.
-/// A string is taken from a run only when it lies wholly in it, on character boundaries;
-/// otherwise it is validated alone, as before, to the same result. At most
-/// [`MAX_TEXT_RUNS`] runs, so that hostile bytes cost at most two passes over the message.
-pub(super) struct TextRuns<'b> {
-    /// Each run with the address it starts at.
-    runs: smallvec::SmallVec<[(usize, &'b str); MAX_TEXT_RUNS]>,
-    /// The run the last string was found in: strings are read in order, so the next is
-    /// most likely in the same run.
-    last: std::cell::Cell<usize>,
-}
+/// a time. Its framing bytes are ASCII unless a length is 128 or more (a long header, such
+/// as a bearer token): then, and for text that is not ASCII, nothing is kept, after a test
+/// that stops at the first such byte, and every string is validated alone. A string is
+/// taken from the text only when it lies in it on character boundaries; the same string
+/// or the same error either way.
+pub(super) struct TextRun<'b>(Option<&'b str>);
 
-/// Runs of text kept for a message; the bytes after them are validated string by string.
-const MAX_TEXT_RUNS: usize = 6;
-
-impl<'b> TextRuns<'b> {
-    pub(super) fn of(mut bytes: &'b [u8]) -> TextRuns<'b> {
-        let mut runs = smallvec::SmallVec::new();
-        let mut push = |text: &'b str| {
-            if !text.is_empty() {
-                runs.push((text.as_ptr().addr(), text));
-            }
-        };
-        let mut left = MAX_TEXT_RUNS;
-        while !bytes.is_empty() && left > 0 {
-            left -= 1;
-            match std::str::from_utf8(bytes) {
-                Ok(text) => {
-                    push(text);
-                    break;
-                }
-                Err(e) => {
-                    let (valid, rest) = bytes.split_at(e.valid_up_to());
-                    if let Ok(text) = std::str::from_utf8(valid) {
-                        push(text);
-                    }
-                    // Past the bytes that are not UTF-8 (at least one).
-                    let skip = e.error_len().unwrap_or(rest.len()).max(1);
-                    bytes = rest.get(skip..).unwrap_or_default();
-                }
-            }
-        }
-        TextRuns {
-            runs,
-            last: std::cell::Cell::new(0),
-        }
+impl<'b> TextRun<'b> {
+    pub(super) fn of(bytes: &'b [u8]) -> TextRun<'b> {
+        TextRun(
+            bytes
+                .is_ascii()
+                .then(|| std::str::from_utf8(bytes).ok())
+                .flatten(),
+        )
     }
 
-    /// `bytes` as text, when they lie in a run on character boundaries.
+    /// `bytes` as text, when they lie in the run on character boundaries.
     #[inline]
     fn find(&self, bytes: &'b [u8]) -> Option<&'b str> {
-        let start = bytes.as_ptr().addr();
-        let within = |&(at, run): &(usize, &'b str)| {
-            let offset = start.wrapping_sub(at);
-            if offset >= run.len() {
-                return None;
-            }
-            run.get(offset..offset.checked_add(bytes.len())?)
-        };
-        let last = self.last.get();
-        if let Some(text) = self.runs.get(last).and_then(within) {
-            return Some(text);
+        let run = self.0?;
+        let offset = bytes.as_ptr().addr().wrapping_sub(run.as_ptr().addr());
+        if offset >= run.len() {
+            return None;
         }
-        let (i, text) = self
-            .runs
-            .iter()
-            .enumerate()
-            .find_map(|(i, run)| within(run).map(|text| (i, text)))?;
-        self.last.set(i);
-        Some(text)
-    }
-
-    /// The runs' text, for tests.
-    #[cfg(test)]
-    fn texts(&self) -> Vec<&'b str> {
-        self.runs.iter().map(|&(_, run)| run).collect()
+        run.get(offset..offset.checked_add(bytes.len())?)
     }
 }
 

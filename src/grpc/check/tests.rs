@@ -493,7 +493,7 @@ fn random_request(rng: &mut oorandom::Rand32) -> CheckRequest {
         "x-\u{e9}t\u{e9}",
     ];
     // Text in several scripts, and a value of 300 bytes (its length and its entry's take
-    // two bytes, which end a run of text: `wire::TextRuns`).
+    // two bytes, so the message is not all ASCII: `wire::TextRun`).
     let long = format!("Bearer {}\u{e9}", "t".repeat(300));
     let values = [
         "",

@@ -530,47 +530,50 @@ fn a_delimited_field_reads_its_length_as_prost_does_short_long_or_truncated() {
     assert!(r.delimited(WireType::Varint, "f").is_err());
 }
 
-/// A message's text runs end at bytes that are not UTF-8; a string is taken from a run
-/// only when it lies wholly in one on character boundaries, and otherwise validated alone:
+/// A message all ASCII is validated once and its strings found in it; in one that is not
+/// (a length of 128 or more, text that is not ASCII), every string is validated alone:
 /// the same string or the same error as [`Reader::str`].
 #[test]
-fn text_runs_give_the_strings_a_validation_gives() {
-    let bytes: &[u8] = b"ab\xffcd\xc3\xa9e\xc3";
-    let runs = TextRuns::of(bytes);
-    assert_eq!(runs.texts(), ["ab", "cd\u{e9}e"]);
-    let find = |a: usize, b: usize| runs.find(&bytes[a..b]);
-    assert_eq!(find(0, 2), Some("ab"));
-    assert_eq!(find(3, 8), Some("cd\u{e9}e"));
-    assert_eq!(find(4, 7), Some("d\u{e9}"));
-    assert_eq!(find(1, 4), None, "across the byte that is not UTF-8");
-    assert_eq!(find(3, 6), None, "half of `é`");
-    assert_eq!(find(8, 9), None, "after the last run");
-    // Through a reader: every string of a message with one of them not UTF-8 (a lone
-    // `0xc3`) and one of 300 bytes (a two-byte length, which ends a run).
-    let long = format!("{}\u{e9}", "x".repeat(300));
-    let fields: [&[u8]; 4] = [b"get", b"\xc3", long.as_bytes(), "\u{e9}t\u{e9}".as_bytes()];
-    let mut message = Vec::new();
-    for f in fields {
-        prost::encoding::encode_key(1, WireType::LengthDelimited, &mut message);
-        prost::encoding::encode_varint(f.len() as u64, &mut message);
-        message.extend_from_slice(f);
+fn a_text_run_gives_the_strings_a_validation_gives() {
+    let ascii: &[u8] = b"\x0a\x03get\x12\x02ab";
+    let run = TextRun::of(ascii);
+    assert_eq!(run.0, Some("\x0a\x03get\x12\x02ab"));
+    assert_eq!(run.find(&ascii[2..5]), Some("get"));
+    assert_eq!(run.find(&ascii[7..7]), Some(""));
+    assert_eq!(
+        run.find(&ascii[9..]),
+        None,
+        "empty, at the end: validated alone"
+    );
+    assert_eq!(run.find(&b"get"[..]), None, "not in the run");
+    assert_eq!(TextRun::of(b"ab\xc3\xa9").0, None);
+    // Through a reader, a message of each kind: one with a string that is not UTF-8 (a
+    // lone `0xc3`), one with a string of 300 bytes (a two-byte length), one with `é`.
+    let long = "x".repeat(300);
+    let kinds: [&[&[u8]]; 4] = [
+        &[b"get", b"\xc3", b"/a"],
+        &[b"get", long.as_bytes(), b"/a"],
+        &[b"get", "\u{e9}t\u{e9}".as_bytes()],
+        &[b"get", b"", b"/orders/42"],
+    ];
+    for fields in kinds {
+        let mut message = Vec::new();
+        for f in fields {
+            prost::encoding::encode_key(1, WireType::LengthDelimited, &mut message);
+            prost::encoding::encode_varint(f.len() as u64, &mut message);
+            message.extend_from_slice(f);
+        }
+        let run = TextRun::of(&message);
+        let (mut with_run, mut alone) = (Reader::of(&message, ""), Reader::of(&message, ""));
+        let mut read = 0;
+        while let Some((_, wire)) = with_run.key().unwrap() {
+            alone.key().unwrap();
+            let a = with_run.str_in(wire, "f", &run).map_err(|e| e.to_string());
+            let b = alone.str(wire, "f", usize::MAX).map_err(|e| e.to_string());
+            assert_eq!(a, b);
+            assert_eq!(a.ok(), std::str::from_utf8(fields[read]).ok());
+            read += 1;
+        }
+        assert_eq!(read, fields.len());
     }
-    let runs = TextRuns::of(&message);
-    assert!(runs.texts().len() > 1, "{:?}", runs.texts());
-    let (mut with_runs, mut alone) = (Reader::of(&message, ""), Reader::of(&message, ""));
-    let mut read = 0;
-    while let Some((_, wire)) = with_runs.key().unwrap() {
-        alone.key().unwrap();
-        let a = with_runs
-            .str_in(wire, "f", &runs)
-            .map_err(|e| e.to_string());
-        let b = alone.str(wire, "f", usize::MAX).map_err(|e| e.to_string());
-        assert_eq!(a, b);
-        assert_eq!(
-            a.as_deref().ok().map(str::as_bytes),
-            std::str::from_utf8(fields[read]).ok().map(str::as_bytes)
-        );
-        read += 1;
-    }
-    assert_eq!(read, 4);
 }
