@@ -418,8 +418,12 @@ struct Memo {
     /// The built-in policies for that catalog: kept, so that their allocations (and the
     /// compiled sets that hold them) survive a load.
     builtins: Option<Builtins>,
-    /// Each document's result, by path.
+    /// Each document's result, by path: kept in place from load to load, each entry
+    /// marked with the last load that found it (reused or loaded); the others are dropped
+    /// when a load ends.
     docs: rustc_hash::FxHashMap<String, Doc>,
+    /// The number of the last load.
+    generation: u64,
     /// Each account's checks across its documents, by account id.
     checks: rustc_hash::FxHashMap<String, Arc<Checked>>,
 }
@@ -445,6 +449,8 @@ struct Doc {
     /// The text it was loaded from: held, so that a text given again as this very
     /// allocation is known to be it by address ([`Text`]).
     text: Arc<str>,
+    /// The last load that found it ([`Memo::docs`]).
+    seen: u64,
     findings: Vec<BundleFinding>,
     /// Each managed policy name the document resolved, and what it resolved to.
     lookups: Vec<(String, Option<PolicyArn>)>,
@@ -471,7 +477,10 @@ struct Reuse {
     names: Option<(Vec<String>, Vec<String>)>,
     env: Option<(Quotas, Catalog)>,
     builtins: Option<Builtins>,
+    /// The previous load's documents (taken from `old`), and this load's as it finds
+    /// them, marked with `generation`.
     docs: rustc_hash::FxHashMap<String, Doc>,
+    generation: u64,
     checks: rustc_hash::FxHashMap<String, Arc<Checked>>,
     reused: usize,
     loaded: usize,
@@ -524,11 +533,9 @@ impl Incremental {
         &mut self,
         files: &BTreeMap<String, T>,
     ) -> (Result<Bundle, BundleError>, Reused) {
-        let old = std::mem::take(&mut self.memo);
-        let docs = rustc_hash::FxHashMap::with_capacity_and_hasher(
-            old.docs.len(),
-            rustc_hash::FxBuildHasher,
-        );
+        let mut old = std::mem::take(&mut self.memo);
+        let docs = std::mem::take(&mut old.docs);
+        let generation = old.generation.wrapping_add(1);
         let mut loader = Loader {
             reuse: Some(Reuse {
                 old,
@@ -538,6 +545,7 @@ impl Incremental {
                 env: None,
                 builtins: None,
                 docs,
+                generation,
                 checks: rustc_hash::FxHashMap::default(),
                 reused: 0,
                 loaded: 0,
@@ -551,12 +559,16 @@ impl Incremental {
                 documents: reuse.reused,
                 loaded: reuse.loaded,
             };
-            // The old memo drops here, with every entry not carried over.
+            // The documents this load did not find (no longer in the bundle, or loaded
+            // under a name that changed) are dropped; the old memo drops here.
+            let mut docs = reuse.docs;
+            docs.retain(|_, doc| doc.seen == generation);
             self.memo = Memo {
                 names: reuse.names,
                 env: reuse.env,
                 builtins: reuse.builtins,
-                docs: reuse.docs,
+                docs,
+                generation,
                 checks: reuse.checks,
             };
         }
@@ -641,8 +653,9 @@ impl Loader {
         if !reuse.same_env {
             return None;
         }
-        let doc = reuse.old.docs.get(file)?;
-        if !same_text(&doc.text, text, shared) {
+        let doc = reuse.docs.get_mut(file)?;
+        // Found once per load (a path is one file); never one this load made.
+        if doc.seen == reuse.generation || !same_text(&doc.text, text, shared) {
             return None;
         }
         let same_lookups = reuse.same_names
@@ -653,18 +666,18 @@ impl Loader {
         if !same_lookups {
             return None;
         }
-        // Moved to this load's memo, path and all: nothing allocated per document.
-        let (path, mut doc) = reuse.old.docs.remove_entry(file)?;
+        // Kept in place for this load: nothing moved or allocated per document.
+        doc.seen = reuse.generation;
         reuse.reused += 1;
         // The same text in another allocation: this one is what the source keeps now,
         // so the next load knows it by address.
-        if let Some(s) = shared {
+        if let Some(s) = shared
+            && !Arc::ptr_eq(s, &doc.text)
+        {
             doc.text = s.clone();
         }
         self.findings.extend(doc.findings.iter().cloned());
-        let out = doc.out.clone();
-        reuse.docs.insert(path, doc);
-        Some(out)
+        Some(doc.out.clone())
     }
 
     /// Loads document `file` with `run`, keeping its result for the next load when
@@ -688,11 +701,17 @@ impl Loader {
             reuse.loaded += 1;
             let doc = Doc {
                 text: shared.cloned().unwrap_or_else(|| text.into()),
+                seen: reuse.generation,
                 findings: self.findings.get(before..).unwrap_or_default().to_vec(),
                 lookups: cx.map(|cx| cx.lookups.take()).unwrap_or_default(),
                 out: out.clone(),
             };
-            reuse.docs.insert(file.to_owned(), doc);
+            match reuse.docs.get_mut(file) {
+                Some(kept) => *kept = doc,
+                None => {
+                    reuse.docs.insert(file.to_owned(), doc);
+                }
+            }
         }
         out
     }
