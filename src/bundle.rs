@@ -38,6 +38,51 @@ use read::{BundleFinding, FileReader};
 
 pub use dir::MAX_FILE_BYTES;
 
+/// A file's text as a load is given it: owned (`String`), or shared between loads
+/// (`Arc<str>`). A source that keeps its files (etcd's) hands the same allocation for a
+/// file that did not change, and an incremental load ([`Incremental`],
+/// [`crate::digest::Cache`]) that holds that allocation from the previous load then knows
+/// the text unchanged by its address alone; any other text is compared byte for byte.
+pub trait Text {
+    /// The text.
+    fn text(&self) -> &str;
+    /// The shared allocation holding it, when it is one.
+    fn shared(&self) -> Option<&Arc<str>>;
+}
+
+impl Text for String {
+    fn text(&self) -> &str {
+        self
+    }
+    fn shared(&self) -> Option<&Arc<str>> {
+        None
+    }
+}
+
+impl Text for Arc<str> {
+    fn text(&self) -> &str {
+        self
+    }
+    fn shared(&self) -> Option<&Arc<str>> {
+        Some(self)
+    }
+}
+
+/// A bundle's files as sources hand them to the publisher: `relative path -> text`, each
+/// text shared (see [`Text`]).
+pub type SharedFiles = BTreeMap<String, Arc<str>>;
+
+/// `files` with each text moved into a shared allocation.
+pub fn share(files: BTreeMap<String, String>) -> SharedFiles {
+    files.into_iter().map(|(p, t)| (p, Arc::from(t))).collect()
+}
+
+/// Whether the text `kept` (held since an earlier load) is `text`: by address when `text`
+/// is that very allocation, byte for byte otherwise.
+fn same_text(kept: &Arc<str>, text: &str, shared: Option<&Arc<str>>) -> bool {
+    shared.is_some_and(|s| Arc::ptr_eq(s, kept)) || **kept == *text
+}
+
 /// Why a bundle did not load: every error found, plus the warnings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct BundleError {
@@ -264,7 +309,7 @@ pub fn load_dir(dir: &Path) -> Result<Bundle, BundleError> {
 }
 
 /// Loads a bundle from `relative path -> text` (a directory's files or an etcd prefix).
-pub fn load_files(files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+pub fn load_files<T: Text>(files: &BTreeMap<String, T>) -> Result<Bundle, BundleError> {
     Loader::default().load(files)
 }
 
@@ -373,8 +418,12 @@ struct Memo {
     /// The built-in policies for that catalog: kept, so that their allocations (and the
     /// compiled sets that hold them) survive a load.
     builtins: Option<Builtins>,
-    /// Each document's result, by path.
-    docs: rustc_hash::FxHashMap<String, Arc<Doc>>,
+    /// Each document's result, by path: kept in place from load to load, each entry
+    /// marked with the last load that found it (reused or loaded); the others are dropped
+    /// when a load ends.
+    docs: rustc_hash::FxHashMap<String, Doc>,
+    /// The number of the last load.
+    generation: u64,
     /// Each account's checks across its documents, by account id.
     checks: rustc_hash::FxHashMap<String, Arc<Checked>>,
 }
@@ -397,8 +446,11 @@ struct Builtins {
 
 /// One document's result.
 struct Doc {
-    /// The text it was loaded from.
-    text: Box<str>,
+    /// The text it was loaded from: held, so that a text given again as this very
+    /// allocation is known to be it by address ([`Text`]).
+    text: Arc<str>,
+    /// The last load that found it ([`Memo::docs`]).
+    seen: u64,
     findings: Vec<BundleFinding>,
     /// Each managed policy name the document resolved, and what it resolved to.
     lookups: Vec<(String, Option<PolicyArn>)>,
@@ -425,7 +477,10 @@ struct Reuse {
     names: Option<(Vec<String>, Vec<String>)>,
     env: Option<(Quotas, Catalog)>,
     builtins: Option<Builtins>,
-    docs: rustc_hash::FxHashMap<String, Arc<Doc>>,
+    /// The previous load's documents (taken from `old`), and this load's as it finds
+    /// them, marked with `generation`.
+    docs: rustc_hash::FxHashMap<String, Doc>,
+    generation: u64,
     checks: rustc_hash::FxHashMap<String, Arc<Checked>>,
     reused: usize,
     loaded: usize,
@@ -469,20 +524,18 @@ impl Reuse {
 impl Incremental {
     /// Loads `files` as [`load_files`] does (the same bundle, or the same findings in the
     /// same order), reusing what the previous load found for every unchanged document.
-    pub fn load(&mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+    pub fn load<T: Text>(&mut self, files: &BTreeMap<String, T>) -> Result<Bundle, BundleError> {
         self.load_counted(files).0
     }
 
     /// [`Incremental::load`], and how much it reused.
-    pub fn load_counted(
+    pub fn load_counted<T: Text>(
         &mut self,
-        files: &BTreeMap<String, String>,
+        files: &BTreeMap<String, T>,
     ) -> (Result<Bundle, BundleError>, Reused) {
-        let old = std::mem::take(&mut self.memo);
-        let docs = rustc_hash::FxHashMap::with_capacity_and_hasher(
-            old.docs.len(),
-            rustc_hash::FxBuildHasher,
-        );
+        let mut old = std::mem::take(&mut self.memo);
+        let docs = std::mem::take(&mut old.docs);
+        let generation = old.generation.wrapping_add(1);
         let mut loader = Loader {
             reuse: Some(Reuse {
                 old,
@@ -492,6 +545,7 @@ impl Incremental {
                 env: None,
                 builtins: None,
                 docs,
+                generation,
                 checks: rustc_hash::FxHashMap::default(),
                 reused: 0,
                 loaded: 0,
@@ -505,12 +559,16 @@ impl Incremental {
                 documents: reuse.reused,
                 loaded: reuse.loaded,
             };
-            // The old memo drops here, with every entry not carried over.
+            // The documents this load did not find (no longer in the bundle, or loaded
+            // under a name that changed) are dropped; the old memo drops here.
+            let mut docs = reuse.docs;
+            docs.retain(|_, doc| doc.seen == generation);
             self.memo = Memo {
                 names: reuse.names,
                 env: reuse.env,
                 builtins: reuse.builtins,
-                docs: reuse.docs,
+                docs,
+                generation,
                 checks: reuse.checks,
             };
         }
@@ -556,6 +614,9 @@ fn valid_path(path: &str) -> bool {
         && path.chars().all(|c| c.is_ascii_graphic())
 }
 
+/// A file under `accounts/ACCT/`: its path, what it is, its text (and shared allocation).
+type AccountEntry<'a> = (&'a str, AccountFile<'a>, (&'a str, Option<&'a Arc<str>>));
+
 /// What a file under `accounts/ACCT/` is.
 enum AccountFile<'a> {
     Account,
@@ -575,19 +636,26 @@ impl Loader {
         }
     }
 
-    fn load(mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+    fn load<T: Text>(mut self, files: &BTreeMap<String, T>) -> Result<Bundle, BundleError> {
         self.run(files)
     }
 
     /// The previous result of document `file`, when it is reused (see [`Incremental`]):
     /// its findings are added again, in order.
-    fn reused(&mut self, file: &str, text: &str, cx: Option<&Cx<'_>>) -> Option<Out> {
+    fn reused(
+        &mut self,
+        file: &str,
+        text: &str,
+        shared: Option<&Arc<str>>,
+        cx: Option<&Cx<'_>>,
+    ) -> Option<Out> {
         let reuse = self.reuse.as_mut()?;
         if !reuse.same_env {
             return None;
         }
-        let doc = reuse.old.docs.get(file)?;
-        if *doc.text != *text {
+        let doc = reuse.docs.get_mut(file)?;
+        // Found once per load (a path is one file); never one this load made.
+        if doc.seen == reuse.generation || !same_text(&doc.text, text, shared) {
             return None;
         }
         let same_lookups = reuse.same_names
@@ -598,10 +666,16 @@ impl Loader {
         if !same_lookups {
             return None;
         }
-        // Moved to this load's memo, path and all: nothing allocated per document.
-        let (path, doc) = reuse.old.docs.remove_entry(file)?;
+        // Kept in place for this load: nothing moved or allocated per document.
+        doc.seen = reuse.generation;
         reuse.reused += 1;
-        reuse.docs.insert(path, doc.clone());
+        // The same text in another allocation: this one is what the source keeps now,
+        // so the next load knows it by address.
+        if let Some(s) = shared
+            && !Arc::ptr_eq(s, &doc.text)
+        {
+            doc.text = s.clone();
+        }
         self.findings.extend(doc.findings.iter().cloned());
         Some(doc.out.clone())
     }
@@ -611,11 +685,11 @@ impl Loader {
     fn document(
         &mut self,
         file: &str,
-        text: &str,
+        (text, shared): (&str, Option<&Arc<str>>),
         cx: Option<&Cx<'_>>,
         run: impl FnOnce(&mut Loader) -> Out,
     ) -> Out {
-        if let Some(out) = self.reused(file, text, cx) {
+        if let Some(out) = self.reused(file, text, shared, cx) {
             return out;
         }
         let before = self.findings.len();
@@ -626,17 +700,23 @@ impl Loader {
         if let Some(reuse) = self.reuse.as_mut() {
             reuse.loaded += 1;
             let doc = Doc {
-                text: text.into(),
+                text: shared.cloned().unwrap_or_else(|| text.into()),
+                seen: reuse.generation,
                 findings: self.findings.get(before..).unwrap_or_default().to_vec(),
                 lookups: cx.map(|cx| cx.lookups.take()).unwrap_or_default(),
                 out: out.clone(),
             };
-            reuse.docs.insert(file.to_owned(), Arc::new(doc));
+            match reuse.docs.get_mut(file) {
+                Some(kept) => *kept = doc,
+                None => {
+                    reuse.docs.insert(file.to_owned(), doc);
+                }
+            }
         }
         out
     }
 
-    fn run(&mut self, files: &BTreeMap<String, String>) -> Result<Bundle, BundleError> {
+    fn run<T: Text>(&mut self, files: &BTreeMap<String, T>) -> Result<Bundle, BundleError> {
         // Without it a bundle would have no SCPs or RCPs at all: a file lost in a copy, or an
         // emptied directory, would silently lift every organization deny.
         if !files.contains_key(ORGANIZATION) {
@@ -650,7 +730,7 @@ impl Loader {
         }
         // Quotas first: they set the size limits of everything else.
         let quotas = match files.get("quotas.json") {
-            Some(text) => self.quotas("quotas.json", text),
+            Some(text) => self.quotas("quotas.json", text.text()),
             None => Quotas::default(),
         };
         let mut catalog = Catalog::builtin();
@@ -664,7 +744,7 @@ impl Loader {
                 );
                 continue;
             }
-            if let Some(node) = parse_file(&mut self.findings, file, text) {
+            if let Some(node) = parse_file(&mut self.findings, file, text.text()) {
                 catalog.read_service(
                     &mut FileReader {
                         file,
@@ -687,11 +767,12 @@ impl Loader {
         let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
         let mut organization = None;
         // Account files, grouped so that managed policies are known before identities.
-        let mut account_files: BTreeMap<&str, Vec<(&str, AccountFile<'_>, &str)>> = BTreeMap::new();
+        let mut account_files: BTreeMap<&str, Vec<AccountEntry<'_>>> = BTreeMap::new();
         // Listener documents, read last: they name accounts, roles and actions.
         let mut route_files: Vec<(&str, &str, &str)> = Vec::new();
 
-        for (file, text) in files {
+        for (file, t) in files {
+            let (text, shared) = (t.text(), t.shared());
             let parts: smallvec::SmallVec<[&str; 4]> = file.split('/').collect();
             let stem = |f: &'_ str| f.strip_suffix(".json").map(str::to_owned);
             match parts.as_slice() {
@@ -704,7 +785,7 @@ impl Loader {
                 ["catalog", _] => {}
                 ["routes", f] => match f.strip_suffix(".json") {
                     Some(name) if crate::routes::load::valid_listener_name(name) => {
-                        route_files.push((file.as_str(), name, text.as_str()));
+                        route_files.push((file.as_str(), name, text));
                     }
                     _ => self.reader(file).error(
                         "unexpected-file",
@@ -728,7 +809,7 @@ impl Loader {
                     } else {
                         PolicyKind::Rcp
                     };
-                    let compiled = self.document(file, text, None, |this| {
+                    let compiled = self.document(file, (text, shared), None, |this| {
                         Out::Policy(parse_file(&mut this.findings, file, text).and_then(
                             |node| {
                                 this.policy(
@@ -782,7 +863,7 @@ impl Loader {
                         _ => None,
                     };
                     match kind {
-                        Some(k) => account_files.entry(acct).or_default().push((file.as_str(), k, text.as_str())),
+                        Some(k) => account_files.entry(acct).or_default().push((file.as_str(), k, (text, shared))),
                         None => self.reader(file).error("unexpected-file", "$", Pos::default(), "expected `account.json` or `policies/`, `users/`, `groups/`, `roles/`, `resources/`, `oidc-providers/` with `NAME.json` files"),
                     }
                 }
@@ -800,7 +881,7 @@ impl Loader {
         // a second time as missing.
         let mut broken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for (acct, list) in &account_files {
-            for (file, kind, text) in list {
+            for (file, kind, (text, shared)) in list {
                 if let AccountFile::Policy(name) = kind {
                     if !valid_name(name, 128) {
                         self.reader(file).error(
@@ -830,7 +911,7 @@ impl Loader {
                         continue;
                     }
                     let arn = format!("arn:{PARTITION}:iam::{acct}:policy/{name}");
-                    let compiled = self.document(file, text, None, |this| {
+                    let compiled = self.document(file, (text, *shared), None, |this| {
                         Out::Policy(parse_file(&mut this.findings, file, text).and_then(|node| {
                             this.policy(
                                 file,
@@ -862,7 +943,7 @@ impl Loader {
                 id: (*acct).to_owned(),
                 ..Account::default()
             };
-            for (file, kind, text) in list {
+            for (file, kind, (text, shared)) in list {
                 let cx = Cx {
                     acct,
                     quotas: &quotas,
@@ -874,15 +955,17 @@ impl Loader {
                 // Users, groups, roles and resource policies: one document each, reused
                 // when unchanged (see `Incremental`).
                 let out = match kind {
-                    AccountFile::User(name) => Some(self.document(file, text, Some(&cx), |this| {
-                        Out::User(
-                            parse_file(&mut this.findings, file, text)
-                                .and_then(|node| this.user(file, name, &node, &cx))
-                                .map(Arc::new),
-                        )
-                    })),
+                    AccountFile::User(name) => {
+                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
+                            Out::User(
+                                parse_file(&mut this.findings, file, text)
+                                    .and_then(|node| this.user(file, name, &node, &cx))
+                                    .map(Arc::new),
+                            )
+                        }))
+                    }
                     AccountFile::Group(name) => {
-                        Some(self.document(file, text, Some(&cx), |this| {
+                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
                             Out::Group(
                                 parse_file(&mut this.findings, file, text)
                                     .and_then(|node| this.group(file, name, &node, &cx))
@@ -890,20 +973,24 @@ impl Loader {
                             )
                         }))
                     }
-                    AccountFile::Role(name) => Some(self.document(file, text, Some(&cx), |this| {
-                        Out::Role(
-                            parse_file(&mut this.findings, file, text)
-                                .and_then(|node| this.role(file, name, &node, &cx))
-                                .map(Arc::new),
-                        )
-                    })),
-                    AccountFile::Resource => Some(self.document(file, text, Some(&cx), |this| {
-                        Out::Resource(
-                            parse_file(&mut this.findings, file, text)
-                                .and_then(|node| this.resource(file, &node, &cx))
-                                .map(Arc::new),
-                        )
-                    })),
+                    AccountFile::Role(name) => {
+                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
+                            Out::Role(
+                                parse_file(&mut this.findings, file, text)
+                                    .and_then(|node| this.role(file, name, &node, &cx))
+                                    .map(Arc::new),
+                            )
+                        }))
+                    }
+                    AccountFile::Resource => {
+                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
+                            Out::Resource(
+                                parse_file(&mut this.findings, file, text)
+                                    .and_then(|node| this.resource(file, &node, &cx))
+                                    .map(Arc::new),
+                            )
+                        }))
+                    }
                     _ => None,
                 };
                 if let Some(out) = out {
@@ -1785,12 +1872,7 @@ impl Loader {
 
     /// [`Loader::check_account`]; when loading incrementally, the previous load's findings
     /// when it checked the very same users, groups and roles.
-    fn checked_account(
-        &mut self,
-        account: &Account,
-        files: &[(&str, AccountFile<'_>, &str)],
-        q: &Quotas,
-    ) {
+    fn checked_account(&mut self, account: &Account, files: &[AccountEntry<'_>], q: &Quotas) {
         fn same<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
         }
@@ -1824,12 +1906,7 @@ impl Loader {
     }
 
     /// Cross-file checks of one account: duplicate names, group references.
-    fn check_account(
-        &mut self,
-        account: &Account,
-        files: &[(&str, AccountFile<'_>, &str)],
-        _q: &Quotas,
-    ) {
+    fn check_account(&mut self, account: &Account, files: &[AccountEntry<'_>], _q: &Quotas) {
         let file_of = |kind: &str, name: &str| -> String {
             format!("accounts/{}/{kind}/{name}.json", account.id)
         };
@@ -1868,7 +1945,7 @@ impl Loader {
                     let pos = files
                         .iter()
                         .find(|(f, _, _)| *f == file)
-                        .and_then(|(_, _, text)| json::parse(json_text(text)).ok())
+                        .and_then(|(_, _, (text, _))| json::parse(json_text(text)).ok())
                         .and_then(|n| {
                             n.get("groups").map(|g| match &g.value {
                                 json::Value::Array(items) => items.get(i).map_or(g.pos, |x| x.pos),

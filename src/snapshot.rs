@@ -161,8 +161,8 @@ impl Snapshot {
     }
 
     /// Loads and compiles a bundle held as `relative path -> text`.
-    pub fn load_files(
-        files: &BTreeMap<String, String>,
+    pub fn load_files<T: bundle::Text>(
+        files: &BTreeMap<String, T>,
         revision: u64,
     ) -> Result<Snapshot, BundleError> {
         Ok(Snapshot::compile(&bundle::load_files(files)?, revision)
@@ -1623,6 +1623,8 @@ pub struct Loader {
     sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
     /// Its accounts' parts, by account id.
     parts: FxHashMap<String, Arc<AccountPart>>,
+    /// Each shared file's hash, for the digest.
+    digest: crate::digest::Cache,
 }
 
 /// What a load by [`Loader`] reused.
@@ -1642,22 +1644,25 @@ pub struct Reused {
 impl Loader {
     /// Loads and compiles `files` as [`Snapshot::load_files`] does, reusing the previous
     /// load's work where it is unchanged. A failed load changes nothing the next one
-    /// reuses but the documents' results, which depend on their texts only.
-    pub fn load(
+    /// reuses but the documents' results and the files' hashes, which depend on their
+    /// texts only. Texts given as `Arc<str>` ([`bundle::SharedFiles`]) that are the very
+    /// allocations of the previous load are known unchanged by address.
+    pub fn load<T: bundle::Text>(
         &mut self,
-        files: &BTreeMap<String, String>,
+        files: &BTreeMap<String, T>,
         revision: u64,
     ) -> Result<Snapshot, BundleError> {
         self.load_counted(files, revision).0
     }
 
     /// [`Loader::load`], and how much it reused.
-    pub fn load_counted(
+    pub fn load_counted<T: bundle::Text>(
         &mut self,
-        files: &BTreeMap<String, String>,
+        files: &BTreeMap<String, T>,
         revision: u64,
     ) -> (Result<Snapshot, BundleError>, Reused) {
-        let digest = crate::digest::of_files(files);
+        // Kept even when the load fails: a file's hash depends on its text alone.
+        let digest = self.digest.of_files(files);
         let (bundle, documents) = self.bundle.load_counted(files);
         let mut reused = Reused {
             documents,

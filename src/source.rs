@@ -337,7 +337,7 @@ pub struct Fetched {
     /// `relative path -> text`, or why the source could not read it. Shared, so that a
     /// source that keeps the files (etcd's, for its local cache) hands them over without
     /// a copy.
-    pub files: Result<Arc<BTreeMap<String, String>>, String>,
+    pub files: Result<Arc<crate::bundle::SharedFiles>, String>,
 }
 
 /// What a source reports while waiting.
@@ -495,7 +495,7 @@ pub const LOAD_NICE: i32 = 10;
 /// thread that cannot lower its priority loads at the normal one.
 fn load_in_background(
     loader: Arc<Mutex<crate::snapshot::Loader>>,
-    files: Arc<BTreeMap<String, String>>,
+    files: Arc<crate::bundle::SharedFiles>,
     revision: u64,
 ) -> impl Future<Output = Result<Snapshot, String>> + Send {
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -604,13 +604,16 @@ pub async fn run(
 /// A fixed bundle held in memory: each fetch offers the same files under the next
 /// revision (so a SIGHUP republishes them); it never changes by itself.
 pub struct MemorySource {
-    files: BTreeMap<String, String>,
+    files: Arc<crate::bundle::SharedFiles>,
     revision: u64,
 }
 
 impl MemorySource {
     pub fn new(files: BTreeMap<String, String>) -> MemorySource {
-        MemorySource { files, revision: 0 }
+        MemorySource {
+            files: Arc::new(crate::bundle::share(files)),
+            revision: 0,
+        }
     }
 }
 
@@ -627,7 +630,7 @@ impl Source for MemorySource {
         self.revision += 1;
         let fetched = Fetched {
             revision: self.revision,
-            files: Ok(Arc::new(self.files.clone())),
+            files: Ok(self.files.clone()),
         };
         Box::pin(async move { fetched })
     }
@@ -1113,7 +1116,10 @@ impl Source for DirectorySource {
         Box::pin(async move {
             Fetched {
                 revision,
-                files: self.read_whole().await.map(Arc::new),
+                files: self
+                    .read_whole()
+                    .await
+                    .map(|f| Arc::new(crate::bundle::share(f))),
             }
         })
     }

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use warden::context::{CallerContext, Context};
@@ -308,8 +309,20 @@ fn principals(s: &Snapshot) -> Vec<String> {
 
 /// The incremental snapshot agrees with a whole load of the same files.
 fn agree(loader: &mut Loader, files: &Files, revision: u64, step: &str) {
+    agree_with(loader, files, files, revision, step);
+}
+
+/// The incremental snapshot of `given` (the same files as `files`, maybe shared) agrees
+/// with a whole load of `files`.
+fn agree_with<T: warden::bundle::Text>(
+    loader: &mut Loader,
+    files: &Files,
+    given: &BTreeMap<String, T>,
+    revision: u64,
+    step: &str,
+) {
     let whole = Snapshot::load_files(files, revision);
-    let incremental = loader.load(files, revision);
+    let incremental = loader.load(given, revision);
     match (whole, incremental) {
         (Ok(whole), Ok(incremental)) => {
             assert_eq!(whole.digest(), incremental.digest(), "{step}");
@@ -355,6 +368,98 @@ fn random_edits_load_incrementally_exactly_as_a_whole_load() {
             );
         }
     }
+}
+
+type Shared = BTreeMap<String, Arc<str>>;
+
+/// `shared` made to hold `files`' texts as an etcd source would: an unchanged text stays
+/// the same allocation; a changed one is a new allocation, or (one time in three) an
+/// earlier allocation of the same text, also one from before the path was deleted; one
+/// load in eight every text is a new allocation (a resync reads everything again).
+fn follow(rng: &mut Rng, files: &Files, shared: &mut Shared, earlier: &mut Vec<Arc<str>>) {
+    if rng.below(8) == 0 {
+        earlier.extend(shared.values().cloned());
+        *shared = warden::bundle::share(files.clone());
+        return;
+    }
+    shared.retain(|path, text| {
+        let keep = files.contains_key(path);
+        if !keep {
+            earlier.push(text.clone());
+        }
+        keep
+    });
+    for (path, text) in files {
+        if shared.get(path).is_some_and(|t| **t == **text) {
+            continue;
+        }
+        let again = earlier.iter().find(|t| ***t == **text).cloned();
+        let new = match again {
+            Some(t) if rng.below(3) == 0 => t,
+            _ => Arc::from(text.as_str()),
+        };
+        if let Some(old) = shared.insert(path.clone(), new) {
+            earlier.push(old);
+        }
+    }
+}
+
+#[test]
+fn random_edits_of_shared_texts_load_exactly_as_a_whole_load() {
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+        let mut files = example();
+        let mut shared = warden::bundle::share(files.clone());
+        let mut earlier = Vec::new();
+        let mut loader = Loader::default();
+        agree_with(&mut loader, &files, &shared, 1, "the example");
+        let mut done = Vec::new();
+        for step in 0..40u64 {
+            for _ in 0..1 + rng.below(3) {
+                done.push(edit(&mut rng, &mut files));
+            }
+            follow(&mut rng, &files, &mut shared, &mut earlier);
+            let step_name = format!("seed {seed}, after {done:?}");
+            agree_with(&mut loader, &files, &shared, step + 2, &step_name);
+            // A path, deleted and added again with its very text in a new allocation.
+            if step % 10 == 9 {
+                let path = shared.keys().nth(rng.below(shared.len())).cloned().unwrap();
+                let text = shared.remove(&path).unwrap();
+                let mut without = files.clone();
+                without.remove(&path);
+                agree_with(&mut loader, &without, &shared, step + 2, &step_name);
+                shared.insert(path, Arc::from(&*text));
+                agree_with(&mut loader, &files, &shared, step + 2, &step_name);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_shared_text_is_reused_and_a_changed_one_loaded() {
+    let files = example();
+    let mut shared = warden::bundle::share(files.clone());
+    let mut loader = Loader::default();
+    loader.load(&shared, 1).unwrap();
+    // The same allocations: every document reused.
+    let (s, reused) = loader.load_counted(&shared, 2);
+    assert_eq!(reused.documents.loaded, 0);
+    let digest = s.unwrap().digest().clone();
+    // A text rewritten in place is a new allocation: loaded again, whatever the old one.
+    let path = format!("{DEV}/policies/ReportsReader.json");
+    let denied = shared[&path].replace("\"Allow\"", "\"Deny\"");
+    assert_ne!(*denied, *shared[&path]);
+    shared.insert(path.clone(), Arc::from(denied.as_str()));
+    let (s, reused) = loader.load_counted(&shared, 3);
+    assert_eq!(reused.documents.loaded, 1);
+    let s = s.unwrap();
+    assert_ne!(s.digest(), &digest);
+    let mut owned = files.clone();
+    owned.insert(path, denied);
+    assert_eq!(
+        s.digest(),
+        Snapshot::load_files(&owned, 3).unwrap().digest()
+    );
 }
 
 /// Loads `files` with `loader` and decides one request.

@@ -576,7 +576,7 @@ fn a_bundle_without_organization_json_is_refused() {
         missing[0]
     );
     // An emptied directory is no bundle either.
-    let err = load_files(&BTreeMap::new()).unwrap_err();
+    let err = load_files(&BTreeMap::<String, String>::new()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "bundle has 1 error(s)\n  organization.json:file: error[missing-organization] $: a bundle \

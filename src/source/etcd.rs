@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{BoxFuture, Change, Contact, Fetched, Resync, Source};
+use crate::bundle::SharedFiles;
 use crate::etcd::pb::etcdserverpb as rpc;
 use crate::etcd::pb::mvccpb;
 use crate::etcd::{Etcd, EtcdError, Layout, shown};
@@ -85,7 +86,10 @@ impl EtcdConfig {
 #[derive(Debug, Clone)]
 pub struct Files {
     prefix: String,
-    documents: BTreeMap<String, String>,
+    /// Shared with the offers made from it: a change copies the map (its paths and
+    /// pointers) only while an offer still holds it, never a text, and a text not changed
+    /// stays the very allocation the loader knows ([`crate::bundle::Text`]).
+    documents: Arc<SharedFiles>,
     /// Bytes of `documents`' texts.
     bytes: u64,
     /// Refused keys by the SHA-256 of the key: why (the key named, shortened).
@@ -104,7 +108,7 @@ impl Files {
     pub fn read(prefix: &str, read: Result<BTreeMap<String, String>, EtcdError>) -> Files {
         let mut files = Files {
             prefix: prefix.to_owned(),
-            documents: BTreeMap::new(),
+            documents: Arc::default(),
             bytes: 0,
             refused: BTreeMap::new(),
             unknown: None,
@@ -112,7 +116,7 @@ impl Files {
         match read {
             Ok(documents) => {
                 files.bytes = documents.values().map(|t| t.len() as u64).sum();
-                files.documents = documents;
+                files.documents = Arc::new(crate::bundle::share(documents));
             }
             Err(e) => files.unknown = Some(e.to_string()),
         }
@@ -147,7 +151,8 @@ impl Files {
         // delete frees it.
         self.refused.remove(&digest);
         if let Ok(path) = &path
-            && let Some(old) = self.documents.remove(path)
+            && self.documents.contains_key(path)
+            && let Some(old) = Arc::make_mut(&mut self.documents).remove(path)
         {
             self.bytes -= old.len() as u64;
         }
@@ -157,7 +162,7 @@ impl Files {
         match crate::etcd::document(&self.prefix, &kv.key, &kv.value) {
             Ok((path, text)) => {
                 self.bytes += text.len() as u64;
-                self.documents.insert(path, text);
+                Arc::make_mut(&mut self.documents).insert(path, Arc::from(text));
             }
             Err(why) => {
                 self.refused
@@ -186,14 +191,14 @@ impl Files {
         } else {
             return;
         };
-        self.documents.clear();
+        self.documents = Arc::default();
         self.refused.clear();
         self.bytes = 0;
         self.unknown = Some(why);
     }
 
     /// The bundle to offer: its files, or why it cannot load (every refused key named).
-    pub fn bundle(&self) -> Result<BTreeMap<String, String>, String> {
+    pub fn bundle(&self) -> Result<Arc<SharedFiles>, String> {
         if let Some(why) = &self.unknown {
             return Err(why.clone());
         }
@@ -209,10 +214,10 @@ impl Files {
 // === impl EtcdSource ===
 
 /// A bundle's files at a revision.
-type Revised = (u64, Arc<BTreeMap<String, String>>);
+type Revised = (u64, Arc<SharedFiles>);
 
 /// A bundle's files, shared until fetched, or why they cannot load.
-type Offered = Result<Arc<BTreeMap<String, String>>, String>;
+type Offered = Result<Arc<SharedFiles>, String>;
 
 /// What the follower has to offer, and how it follows etcd.
 #[derive(Debug, Clone, Default)]
@@ -282,7 +287,7 @@ impl EtcdSource {
         let (tx, following) = watch::channel(Following {
             watch: "connecting".to_owned(),
             seq: u64::from(cached.is_some()),
-            offer: cached.map(|c| (c.revision, Ok(Arc::new(c.files)))),
+            offer: cached.map(|c| (c.revision, Ok(Arc::new(crate::bundle::share(c.files))))),
             tried: false,
         });
         let stop = CancellationToken::new();
@@ -708,7 +713,7 @@ impl Follower {
             return;
         }
         self.offered = at;
-        let files = self.files.bundle().map(Arc::new);
+        let files = self.files.bundle();
         self.tx.send_modify(|f| {
             f.seq += 1;
             f.offer = Some((at, files));

@@ -25,8 +25,16 @@ fn publisher() -> Publisher {
 fn fetched(revision: u64, files: BTreeMap<String, String>) -> Fetched {
     Fetched {
         revision,
-        files: Ok(std::sync::Arc::new(files)),
+        files: Ok(std::sync::Arc::new(crate::bundle::share(files))),
     }
+}
+
+/// Files as a source offered them, as owned texts.
+fn owned(files: &crate::bundle::SharedFiles) -> BTreeMap<String, String> {
+    files
+        .iter()
+        .map(|(p, t)| (p.clone(), t.to_string()))
+        .collect()
 }
 
 #[tokio::test]
@@ -109,7 +117,7 @@ async fn a_memory_source_offers_its_files_under_growing_revisions() {
     assert_eq!(source.watch(), "off");
     let (a, b) = (source.fetch().await, source.fetch().await);
     assert_eq!((a.revision, b.revision), (1, 2));
-    assert_eq!(*a.files.unwrap(), files);
+    assert_eq!(owned(&a.files.unwrap()), files);
     let p = publisher();
     assert_eq!(p.offer(&source.describe(), b).await, Ok(2));
 }
@@ -183,7 +191,7 @@ async fn a_directory_source_counts_its_reads_as_revisions() {
     let first = source.fetch().await;
     let second = source.fetch().await;
     assert_eq!((first.revision, second.revision), (1, 2));
-    assert_eq!(*first.files.unwrap(), example_files());
+    assert_eq!(owned(&first.files.unwrap()), example_files());
 }
 
 /// A watched source on `dir` whose `n`th read (from 1) gives `files(n)` and, when
@@ -229,7 +237,7 @@ async fn a_read_the_directory_changed_under_is_read_again() {
     let dir = tempfile::tempdir().unwrap();
     let (mut source, counter) = scripted_source(dir.path(), version, |n| n == 1);
     let fetched = source.fetch().await;
-    assert_eq!(*fetched.files.unwrap(), version(2));
+    assert_eq!(owned(&fetched.files.unwrap()), version(2));
     assert_eq!(reads(&counter), 2);
     assert_eq!(fetched.revision, 1, "one revision for the whole fetch");
 }
@@ -260,10 +268,7 @@ async fn after_the_maximum_delay_a_read_serves_only_when_the_next_finds_the_same
     let (source, counter) = scripted_source(dir.path(), |_| version(0), |_| false);
     let fetched = forced(source).fetch().await;
     assert_eq!(
-        (
-            std::sync::Arc::unwrap_or_clone(fetched.files.unwrap()),
-            reads(&counter)
-        ),
+        (owned(&fetched.files.unwrap()), reads(&counter)),
         (version(0), 2)
     );
 
@@ -271,10 +276,7 @@ async fn after_the_maximum_delay_a_read_serves_only_when_the_next_finds_the_same
     let (source, counter) = scripted_source(dir.path(), |n| version(n.min(2)), |_| false);
     let fetched = forced(source).fetch().await;
     assert_eq!(
-        (
-            std::sync::Arc::unwrap_or_clone(fetched.files.unwrap()),
-            reads(&counter)
-        ),
+        (owned(&fetched.files.unwrap()), reads(&counter)),
         (version(2), 3)
     );
 
@@ -296,7 +298,7 @@ async fn after_the_maximum_delay_a_read_serves_only_when_the_next_finds_the_same
 
     // Without the maximum delay, one read that nothing changed under serves.
     let (mut source, counter) = scripted_source(dir.path(), version, |_| false);
-    assert_eq!(*source.fetch().await.files.unwrap(), version(1));
+    assert_eq!(owned(&source.fetch().await.files.unwrap()), version(1));
     assert_eq!(reads(&counter), 1);
 }
 

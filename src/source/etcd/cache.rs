@@ -91,11 +91,22 @@ impl Cache {
 
     /// Replaces the cached bundle with `files` at `revision`, atomically (see the module
     /// doc).
-    pub fn write(&self, revision: u64, files: &BTreeMap<String, String>) -> Result<(), String> {
+    pub fn write<T: crate::bundle::Text>(
+        &self,
+        revision: u64,
+        files: &BTreeMap<String, T>,
+    ) -> Result<(), String> {
         #[derive(Serialize)]
-        struct Borrowed<'a> {
+        #[serde(bound = "")]
+        struct Borrowed<'a, T: crate::bundle::Text> {
             revision: u64,
-            files: &'a BTreeMap<String, String>,
+            files: Texts<'a, T>,
+        }
+        struct Texts<'a, T>(&'a BTreeMap<String, T>);
+        impl<T: crate::bundle::Text> Serialize for Texts<'_, T> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(path, text)| (path, text.text())))
+            }
         }
         let failed = |what: &str, e: &std::io::Error| {
             format!(
@@ -106,7 +117,11 @@ impl Cache {
         };
         std::fs::create_dir_all(&self.dir).map_err(|e| failed("create", &e))?;
         let temporary = self.dir.join(TEMPORARY);
-        let text = serde_json::to_vec(&Borrowed { revision, files }).map_err(|e| e.to_string())?;
+        let text = serde_json::to_vec(&Borrowed {
+            revision,
+            files: Texts(files),
+        })
+        .map_err(|e| e.to_string())?;
         let mut file = std::fs::File::create(&temporary).map_err(|e| failed("write to", &e))?;
         file.write_all(&text)
             .and_then(|()| file.sync_all())
