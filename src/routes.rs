@@ -775,7 +775,11 @@ fn host_without_port(host: &str) -> &str {
     } else {
         // By byte, as the path's `?`.
         match memchr::memrchr(b':', host.as_bytes()) {
-            Some(i) if host.bytes().skip(i + 1).all(|b| b.is_ascii_digit()) => {
+            Some(i)
+                if host
+                    .get(i + 1..)
+                    .is_some_and(|port| port.bytes().all(|b| b.is_ascii_digit())) =>
+            {
                 host.get(..i).unwrap_or(host)
             }
             _ => host,

@@ -539,9 +539,8 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
     // `ok_response = 3`: `headers = 2`, `headers_to_remove = 5`; `denied_response = 2`:
     // `status = 1` (`code = 1`), `headers = 2`, `body = 3`. `HeaderValueOption`:
     // `header = 1` (`key = 1`, `value = 2`), `append_action = 3`.
-    let header_len = |(key, value): &(Cow<'_, str>, Cow<'_, str>)| {
-        put::field_len(str_len(key) + str_len(value)) + varint_len(OVERWRITE)
-    };
+    let pair_len = |(key, value): &(Cow<'_, str>, Cow<'_, str>)| str_len(key) + str_len(value);
+    let header_len = |h| put::field_len(pair_len(h)) + varint_len(OVERWRITE);
     let mut http_len: usize = headers.iter().map(|h| put::field_len(header_len(h))).sum();
     if *allowed {
         http_len += remove
@@ -570,7 +569,7 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
     }
     for header in headers {
         put::head(2, header_len(header), &mut buf);
-        put::head(1, str_len(&header.0) + str_len(&header.1), &mut buf);
+        put::head(1, pair_len(header), &mut buf);
         put::str(1, &header.0, &mut buf);
         put::str(2, &header.1, &mut buf);
         put::varint(3, OVERWRITE, &mut buf);
@@ -585,7 +584,7 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
     put::head(4, metadata_len, &mut buf);
     for (key, value) in &fields {
         put::head(1, key.len() + put::field_len(value.len()), &mut buf);
-        put::raw(key.bytes(), &mut buf);
+        buf.extend_from_slice(key);
         put::head(2, value.len(), &mut buf);
         // `number_value = 2`, `string_value = 3`, `bool_value = 4`: oneof members, written
         // even when empty or false.
@@ -637,35 +636,22 @@ impl FieldValue<'_> {
     }
 }
 
-/// A key of the metadata `Struct`: the entry's `key = 1` field, key and length and text,
-/// encoded when compiling.
-struct MetadataKey(&'static [u8]);
-
-impl MetadataKey {
-    fn bytes(&self) -> &'static [u8] {
-        self.0
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-/// `key = 1` (`0x0a`), the length, the text: every key is under 128 bytes.
-const DECISION: MetadataKey = MetadataKey(b"\x0a\x08decision");
-const REASON: MetadataKey = MetadataKey(b"\x0a\x06reason");
-const REVISION: MetadataKey = MetadataKey(b"\x0a\x08revision");
-const DECISION_ID: MetadataKey = MetadataKey(b"\x0a\x0bdecision_id");
-const PRINCIPAL: MetadataKey = MetadataKey(b"\x0a\x09principal");
-const ACTION: MetadataKey = MetadataKey(b"\x0a\x06action");
-const RESOURCE: MetadataKey = MetadataKey(b"\x0a\x08resource");
-const LISTENER: MetadataKey = MetadataKey(b"\x0a\x08listener");
-const ROUTE: MetadataKey = MetadataKey(b"\x0a\x05route");
-const DRY_RUN: MetadataKey = MetadataKey(b"\x0a\x07dry_run");
+/// A key of the metadata `Struct` as the entry's `key = 1` field, encoded when compiling:
+/// `0x0a`, the length (every key is under 128 bytes), the text.
+const DECISION: &[u8] = b"\x0a\x08decision";
+const REASON: &[u8] = b"\x0a\x06reason";
+const REVISION: &[u8] = b"\x0a\x08revision";
+const DECISION_ID: &[u8] = b"\x0a\x0bdecision_id";
+const PRINCIPAL: &[u8] = b"\x0a\x09principal";
+const ACTION: &[u8] = b"\x0a\x06action";
+const RESOURCE: &[u8] = b"\x0a\x08resource";
+const LISTENER: &[u8] = b"\x0a\x08listener";
+const ROUTE: &[u8] = b"\x0a\x05route";
+const DRY_RUN: &[u8] = b"\x0a\x07dry_run";
 
 /// The decision for Envoy's dynamic metadata: every field of the record, those naming the
 /// request only when known.
-fn metadata_fields<'r>(record: &'r Record<'_>) -> SmallVec<[(MetadataKey, FieldValue<'r>); 10]> {
+fn metadata_fields<'r>(record: &'r Record<'_>) -> SmallVec<[(&'static [u8], FieldValue<'r>); 10]> {
     let Record {
         decision,
         reason,
@@ -678,7 +664,7 @@ fn metadata_fields<'r>(record: &'r Record<'_>) -> SmallVec<[(MetadataKey, FieldV
         route,
         dry_run,
     } = record;
-    let mut fields: SmallVec<[(MetadataKey, FieldValue<'r>); 10]> = SmallVec::new();
+    let mut fields: SmallVec<[(&'static [u8], FieldValue<'r>); 10]> = SmallVec::new();
     fields.push((DECISION, FieldValue::String(decision.as_str())));
     fields.push((REASON, FieldValue::String(reason)));
     fields.push((REVISION, FieldValue::Number(*revision as f64)));

@@ -620,10 +620,9 @@ impl<'b> Reader<'b> {
 /// in it are read without validating each again ([`Reader::str_in`]): a message of many
 /// short strings (a `CheckRequest`'s headers) cost a validation per string, each a byte at
 /// a time. Its framing bytes are ASCII unless a length is 128 or more (a long header, such
-/// as a bearer token): then, and for text that is not ASCII, nothing is kept, after a test
-/// that stops at the first such byte, and every string is validated alone. A string is
-/// taken from the text only when it lies in it on character boundaries; the same string
-/// or the same error either way.
+/// as a bearer token): then, and for text that is not ASCII, nothing is kept and every
+/// string is validated alone. A string is taken from the text only when it lies wholly in
+/// it (any such slice of ASCII is text); the same string or the same error either way.
 pub(super) struct TextRun<'b>(Option<&'b str>);
 
 impl<'b> TextRun<'b> {
@@ -729,12 +728,6 @@ pub(super) mod put {
     pub fn head(tag: u32, len: usize, buf: &mut BytesMut) {
         key(tag, WireType::LengthDelimited, buf);
         uint(len as u64, buf);
-    }
-
-    /// Bytes already encoded (a field's key and length written when compiling).
-    #[inline(always)]
-    pub fn raw(b: &[u8], buf: &mut BytesMut) {
-        buf.put_slice(b);
     }
 
     /// An embedded message whose fields `body` writes. Its length is written after them,
