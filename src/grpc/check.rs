@@ -438,7 +438,7 @@ fn header_value<'a>(r: &mut Reader<'a>, run: &TextRun<'a>) -> Result<(&'a str, &
         }
     }
     if !raw.is_empty() {
-        value = std::str::from_utf8(raw).map_err(|_| format!("header `{key}` is not UTF-8"))?;
+        value = super::wire::utf8(raw).ok_or_else(|| format!("header `{key}` is not UTF-8"))?;
     }
     Ok((key, value))
 }

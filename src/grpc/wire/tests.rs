@@ -577,3 +577,55 @@ fn a_text_run_gives_the_strings_a_validation_gives() {
         assert_eq!(read, fields.len());
     }
 }
+
+/// [`utf8`] answers as `std::str::from_utf8` for every length around SIMD's 64-byte
+/// chunks, with each kind of bad sequence (a lone continuation byte, a lead byte cut short,
+/// an overlong form, a surrogate, a code point past U+10FFFF) at every place in it, and
+/// with random bytes; 64 bytes and more go to SIMD, shorter to std.
+#[test]
+fn utf8_answers_as_std_does_at_every_length_and_place() {
+    let bad: [&[u8]; 6] = [
+        b"\x80",
+        b"\xc3",
+        b"\xe2\x82",
+        b"\xc0\xaf",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+    ];
+    let good: [&str; 3] = ["a", "\u{e9}", "\u{1f600}"];
+    let check = |bytes: &[u8]| {
+        assert_eq!(
+            utf8(bytes),
+            std::str::from_utf8(bytes).ok(),
+            "{bytes:x?} ({} bytes)",
+            bytes.len()
+        );
+    };
+    for len in [0, 1, 31, 32, 63, 64, 65, 127, 128, 129, 200, 900] {
+        for g in good {
+            let text = g.repeat(len / g.len() + 1);
+            check(&text.as_bytes()[..len]);
+        }
+        let base = vec![b'x'; len];
+        for b in bad {
+            for at in 0..=len {
+                let mut bytes = base.clone();
+                bytes.splice(at..at, b.iter().copied());
+                check(&bytes);
+            }
+        }
+    }
+    let mut rng = oorandom::Rand32::new(7);
+    for _ in 0..2_000 {
+        let len = rng.rand_range(0..300) as usize;
+        // Mostly ASCII with a few high bytes: text that is almost valid.
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| match rng.rand_range(0..20) {
+                0 => 0x80 | rng.rand_range(0..0x80) as u8,
+                1 => 0xc0 | rng.rand_range(0..0x40) as u8,
+                _ => rng.rand_range(0x20..0x7f) as u8,
+            })
+            .collect();
+        check(&bytes);
+    }
+}
