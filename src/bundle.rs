@@ -402,9 +402,32 @@ struct Loader {
 /// `catalog/`, `account.json`, OIDC providers, listeners, and every check across
 /// documents (names, groups, attachments to the organization). The entries of documents
 /// no longer in the bundle are dropped, so what is kept is bounded by the bundle itself.
+///
+/// A load whose files differ from the last load's only in the texts of customer managed
+/// policies, users, groups, roles and resource policies (the same paths, every text
+/// shared) starts from the last load's bundle, when that load succeeded and its bundle
+/// was handed back ([`Incremental::keep`]): only the changed documents are loaded again
+/// and put in its place, and the checks they take part in run again (their account's
+/// names and groups). Anything else is a whole load as above: a path added or removed,
+/// any other file changed, a finding in what runs again (now or in the last load, so
+/// that the bundle's warnings stay the very list a whole load makes), a role whose ARN
+/// changed. So a write of one document costs a walk over the paths and its own load, not
+/// every document's.
 #[derive(Default)]
 pub struct Incremental {
     memo: Memo,
+    /// The last bundle loaded, handed back by [`Incremental::keep`], and its files.
+    last: Option<Last>,
+    /// The files of the last load, when it can be a [`Last`]: it succeeded, every text
+    /// shared.
+    loaded: Option<Vec<(String, Arc<str>)>>,
+}
+
+/// A bundle loaded, and its files in path order (each text the
+/// allocation it was loaded from, held so that no other text can take its address).
+struct Last {
+    bundle: Bundle,
+    files: Vec<(String, Arc<str>)>,
 }
 
 /// What [`Incremental`] keeps of its last load.
@@ -493,6 +516,8 @@ pub struct Reused {
     pub documents: usize,
     /// Documents parsed and validated.
     pub loaded: usize,
+    /// Whether the load started from the last load's bundle (see [`Incremental`]).
+    pub patched: bool,
 }
 
 impl Reuse {
@@ -533,6 +558,99 @@ impl Incremental {
         &mut self,
         files: &BTreeMap<String, T>,
     ) -> (Result<Bundle, BundleError>, Reused) {
+        self.loaded = None;
+        if let Some(last) = self.last.take()
+            && let Some(patched) = self.patch(last, files)
+        {
+            return patched;
+        }
+        let (loaded, counted) = self.load_whole(files);
+        if loaded.is_ok() {
+            self.loaded = files
+                .iter()
+                .map(|(path, t)| Some((path.clone(), t.shared()?.clone())))
+                .collect();
+        }
+        (loaded, counted)
+    }
+
+    /// Hands back `bundle`, the one the last load returned, for the next load to start
+    /// from (see [`Incremental`]). Nothing when that load cannot be one to start from.
+    pub fn keep(&mut self, bundle: Bundle) {
+        self.last = self.loaded.take().map(|files| Last { bundle, files });
+    }
+
+    /// The load of `files` from `last`, when they differ from its files only in documents
+    /// that load again without a finding (see [`Incremental`]); `None` otherwise, with
+    /// the memo as valid as before (each document's result is its text's).
+    fn patch<T: Text>(
+        &mut self,
+        mut last: Last,
+        files: &BTreeMap<String, T>,
+    ) -> Option<(Result<Bundle, BundleError>, Reused)> {
+        if files.len() != last.files.len() {
+            return None;
+        }
+        let mut changed: Vec<usize> = Vec::new();
+        for (i, ((path, t), (was_path, was))) in files.iter().zip(&mut last.files).enumerate() {
+            let shared = t.shared()?;
+            if path != was_path {
+                return None;
+            }
+            if Arc::ptr_eq(shared, was) {
+                continue;
+            }
+            // This allocation is the source's now, changed or not.
+            let same = **was == *t.text();
+            *was = shared.clone();
+            if !same {
+                changed.push(i);
+            }
+        }
+        let mut memo = std::mem::take(&mut self.memo);
+        let mut loader = Loader {
+            reuse: Some(Reuse {
+                old: Memo {
+                    checks: std::mem::take(&mut memo.checks),
+                    ..Memo::default()
+                },
+                same_env: true,
+                same_names: true,
+                names: None,
+                env: None,
+                builtins: None,
+                docs: std::mem::take(&mut memo.docs),
+                // The same load as far as the memo goes: every document it holds is still
+                // in the bundle, none to drop.
+                generation: memo.generation,
+                checks: rustc_hash::FxHashMap::default(),
+                reused: 0,
+                loaded: 0,
+            }),
+            ..Loader::default()
+        };
+        let patched = loader.patch(&mut last, &changed);
+        if let Some(reuse) = loader.reuse.take() {
+            memo.docs = reuse.docs;
+            memo.checks = reuse.old.checks;
+            memo.checks.extend(reuse.checks);
+        }
+        self.memo = memo;
+        patched?;
+        let documents = self.memo.docs.len();
+        let counted = Reused {
+            documents: documents.saturating_sub(changed.len()),
+            loaded: changed.len(),
+            patched: true,
+        };
+        self.loaded = Some(last.files);
+        Some((Ok(last.bundle), counted))
+    }
+
+    fn load_whole<T: Text>(
+        &mut self,
+        files: &BTreeMap<String, T>,
+    ) -> (Result<Bundle, BundleError>, Reused) {
         let mut old = std::mem::take(&mut self.memo);
         let docs = std::mem::take(&mut old.docs);
         let generation = old.generation.wrapping_add(1);
@@ -558,6 +676,7 @@ impl Incremental {
             counted = Reused {
                 documents: reuse.reused,
                 loaded: reuse.loaded,
+                patched: false,
             };
             // The documents this load did not find (no longer in the bundle, or loaded
             // under a name that changed) are dropped; the old memo drops here.
@@ -628,7 +747,215 @@ enum AccountFile<'a> {
     OidcProvider(&'a str),
 }
 
+impl<'a> AccountFile<'a> {
+    /// What the file at `rest` (its path under `accounts/ACCT/`, split at `/`) is.
+    fn of(rest: &[&'a str]) -> Option<AccountFile<'a>> {
+        match rest {
+            ["account.json"] => Some(AccountFile::Account),
+            ["policies", f] => f.strip_suffix(".json").map(AccountFile::Policy),
+            ["users", f] => f.strip_suffix(".json").map(AccountFile::User),
+            ["groups", f] => f.strip_suffix(".json").map(AccountFile::Group),
+            ["roles", f] => f.strip_suffix(".json").map(AccountFile::Role),
+            ["resources", f] if f.ends_with(".json") => Some(AccountFile::Resource),
+            ["oidc-providers", f] => f.strip_suffix(".json").map(AccountFile::OidcProvider),
+            _ => None,
+        }
+    }
+}
+
 impl Loader {
+    /// A customer managed policy's document (`arn` its ARN), reused when unchanged.
+    fn managed_policy(
+        &mut self,
+        file: &str,
+        (text, shared): (&str, Option<&Arc<str>>),
+        arn: &str,
+        quotas: &Quotas,
+        catalog: &Catalog,
+    ) -> Out {
+        self.document(file, (text, shared), None, |this| {
+            Out::Policy(parse_file(&mut this.findings, file, text).and_then(|node| {
+                this.policy(
+                    file,
+                    "$",
+                    &node,
+                    PolicyKind::Identity,
+                    arn,
+                    Some(quotas.managed_policy_chars),
+                    catalog,
+                )
+            }))
+        })
+    }
+
+    /// A user's, group's, role's or resource policy's document, reused when unchanged;
+    /// `None` for another kind of file.
+    fn identity(
+        &mut self,
+        file: &str,
+        kind: &AccountFile<'_>,
+        (text, shared): (&str, Option<&Arc<str>>),
+        cx: &Cx<'_>,
+    ) -> Option<Out> {
+        let out = match kind {
+            AccountFile::User(name) => self.document(file, (text, shared), Some(cx), |this| {
+                Out::User(
+                    parse_file(&mut this.findings, file, text)
+                        .and_then(|node| this.user(file, name, &node, cx))
+                        .map(Arc::new),
+                )
+            }),
+            AccountFile::Group(name) => self.document(file, (text, shared), Some(cx), |this| {
+                Out::Group(
+                    parse_file(&mut this.findings, file, text)
+                        .and_then(|node| this.group(file, name, &node, cx))
+                        .map(Arc::new),
+                )
+            }),
+            AccountFile::Role(name) => self.document(file, (text, shared), Some(cx), |this| {
+                Out::Role(
+                    parse_file(&mut this.findings, file, text)
+                        .and_then(|node| this.role(file, name, &node, cx))
+                        .map(Arc::new),
+                )
+            }),
+            AccountFile::Resource => self.document(file, (text, shared), Some(cx), |this| {
+                Out::Resource(
+                    parse_file(&mut this.findings, file, text)
+                        .and_then(|node| this.resource(file, &node, cx))
+                        .map(Arc::new),
+                )
+            }),
+            AccountFile::Account | AccountFile::Policy(_) | AccountFile::OidcProvider(_) => {
+                return None;
+            }
+        };
+        Some(out)
+    }
+
+    /// Loads the documents of `last.files` at `changed` again and puts each result in
+    /// `last.bundle` where the document's previous result was; then runs the checks of
+    /// each account whose users, groups or roles changed. `None` (the bundle then half
+    /// changed, to be dropped) when a changed file is not such a document, when anything
+    /// is found now or was found before in what runs again (so the bundle's findings are
+    /// the same list, from the documents and checks that did not run), or when a role's
+    /// ARN changed (listeners name roles by ARN).
+    fn patch(&mut self, last: &mut Last, changed: &[usize]) -> Option<()> {
+        let Last { bundle, files } = last;
+        let no_broken = std::collections::BTreeSet::new();
+        // Managed policies first, as a whole load does: identities resolve their names.
+        let mut policies = Vec::new();
+        let mut documents = Vec::new();
+        for &i in changed {
+            let (path, text) = files.get(i)?;
+            let found_before = self
+                .reuse
+                .as_ref()?
+                .docs
+                .get(path.as_str())
+                .is_none_or(|doc| !doc.findings.is_empty());
+            if found_before {
+                return None;
+            }
+            let parts: smallvec::SmallVec<[&str; 5]> = path.split('/').collect();
+            let ["accounts", acct, rest @ ..] = parts.as_slice() else {
+                return None;
+            };
+            match AccountFile::of(rest)? {
+                AccountFile::Policy(name) => {
+                    let arn = format!("arn:{PARTITION}:iam::{acct}:policy/{name}");
+                    bundle.managed.get(&arn)?;
+                    let file = (&**text, Some(text));
+                    let out =
+                        self.managed_policy(path, file, &arn, &bundle.quotas, &bundle.catalog);
+                    let Out::Policy(Some(p)) = out else {
+                        return None;
+                    };
+                    policies.push((arn, p));
+                }
+                AccountFile::Account | AccountFile::OidcProvider(_) => return None,
+                _ => documents.push((i, *acct, rest.first().copied()?)),
+            }
+        }
+        if !self.findings.is_empty() {
+            return None;
+        }
+        for (arn, p) in policies {
+            bundle.managed.insert(arn, p);
+        }
+        let mut outs = Vec::with_capacity(documents.len());
+        for &(i, acct, dir) in &documents {
+            let (path, text) = files.get(i)?;
+            let parts: smallvec::SmallVec<[&str; 5]> = path.split('/').collect();
+            let kind = AccountFile::of(parts.get(2..)?)?;
+            let cx = Cx {
+                acct,
+                quotas: &bundle.quotas,
+                catalog: &bundle.catalog,
+                managed: &bundle.managed,
+                broken: &no_broken,
+                lookups: std::cell::RefCell::default(),
+            };
+            let out = self.identity(path, &kind, (&**text, Some(text)), &cx)?;
+            // Its place among its account's documents of its kind, all of which loaded.
+            let dir = format!("accounts/{acct}/{dir}/");
+            let rank = i.checked_sub(files.partition_point(|(p, _)| p.as_str() < dir.as_str()))?;
+            outs.push((acct.to_owned(), rank, out));
+        }
+        if !self.findings.is_empty() {
+            return None;
+        }
+        let mut checked: Vec<String> = Vec::new();
+        for (acct, rank, out) in outs {
+            let account = bundle.accounts.get_mut(&acct)?;
+            let names = match out {
+                Out::User(Some(u)) => {
+                    let was = account.users.get_mut(rank)?;
+                    (was.name == u.name).then(|| *was = u)
+                }
+                Out::Group(Some(g)) => {
+                    let was = account.groups.get_mut(rank)?;
+                    (was.name == g.name).then(|| *was = g)
+                }
+                Out::Role(Some(r)) => {
+                    let was = account.roles.get_mut(rank)?;
+                    (was.name == r.name && was.arn == r.arn).then(|| *was = r)
+                }
+                Out::Resource(Some(r)) => {
+                    let was = account.resources.get_mut(rank)?;
+                    *was = r;
+                    continue;
+                }
+                _ => None,
+            };
+            names?;
+            if !checked.contains(&acct) {
+                checked.push(acct);
+            }
+        }
+        for acct in checked {
+            let checks = &self.reuse.as_ref()?.old.checks;
+            if checks.get(&acct).is_none_or(|c| !c.findings.is_empty()) {
+                return None;
+            }
+            let account = bundle.accounts.get(&acct)?;
+            let prefix = format!("accounts/{acct}/");
+            let start = files.partition_point(|(p, _)| p.as_str() < prefix.as_str());
+            let entries: Vec<AccountEntry<'_>> = files
+                .get(start..)?
+                .iter()
+                .take_while(|(p, _)| p.starts_with(&prefix))
+                .filter_map(|(p, text)| {
+                    let parts: Vec<&str> = p.split('/').skip(2).collect();
+                    let kind = AccountFile::of(&parts)?;
+                    Some((p.as_str(), kind, (&**text, Some(text))))
+                })
+                .collect();
+            self.checked_account(account, &entries, &bundle.quotas);
+        }
+        self.findings.is_empty().then_some(())
+    }
+
     fn reader<'a>(&'a mut self, file: &'a str) -> FileReader<'a> {
         FileReader {
             file,
@@ -850,19 +1177,7 @@ impl Loader {
                         );
                         continue;
                     }
-                    let kind = match rest {
-                        ["account.json"] => Some(AccountFile::Account),
-                        ["policies", f] => f.strip_suffix(".json").map(AccountFile::Policy),
-                        ["users", f] => f.strip_suffix(".json").map(AccountFile::User),
-                        ["groups", f] => f.strip_suffix(".json").map(AccountFile::Group),
-                        ["roles", f] => f.strip_suffix(".json").map(AccountFile::Role),
-                        ["resources", f] if f.ends_with(".json") => Some(AccountFile::Resource),
-                        ["oidc-providers", f] => {
-                            f.strip_suffix(".json").map(AccountFile::OidcProvider)
-                        }
-                        _ => None,
-                    };
-                    match kind {
+                    match AccountFile::of(rest) {
                         Some(k) => account_files.entry(acct).or_default().push((file.as_str(), k, (text, shared))),
                         None => self.reader(file).error("unexpected-file", "$", Pos::default(), "expected `account.json` or `policies/`, `users/`, `groups/`, `roles/`, `resources/`, `oidc-providers/` with `NAME.json` files"),
                     }
@@ -911,19 +1226,8 @@ impl Loader {
                         continue;
                     }
                     let arn = format!("arn:{PARTITION}:iam::{acct}:policy/{name}");
-                    let compiled = self.document(file, (text, *shared), None, |this| {
-                        Out::Policy(parse_file(&mut this.findings, file, text).and_then(|node| {
-                            this.policy(
-                                file,
-                                "$",
-                                &node,
-                                PolicyKind::Identity,
-                                &arn,
-                                Some(quotas.managed_policy_chars),
-                                &catalog,
-                            )
-                        }))
-                    });
+                    let compiled =
+                        self.managed_policy(file, (text, *shared), &arn, &quotas, &catalog);
                     match compiled {
                         Out::Policy(Some(p)) => {
                             managed.insert(arn, p);
@@ -954,46 +1258,7 @@ impl Loader {
                 };
                 // Users, groups, roles and resource policies: one document each, reused
                 // when unchanged (see `Incremental`).
-                let out = match kind {
-                    AccountFile::User(name) => {
-                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
-                            Out::User(
-                                parse_file(&mut this.findings, file, text)
-                                    .and_then(|node| this.user(file, name, &node, &cx))
-                                    .map(Arc::new),
-                            )
-                        }))
-                    }
-                    AccountFile::Group(name) => {
-                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
-                            Out::Group(
-                                parse_file(&mut this.findings, file, text)
-                                    .and_then(|node| this.group(file, name, &node, &cx))
-                                    .map(Arc::new),
-                            )
-                        }))
-                    }
-                    AccountFile::Role(name) => {
-                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
-                            Out::Role(
-                                parse_file(&mut this.findings, file, text)
-                                    .and_then(|node| this.role(file, name, &node, &cx))
-                                    .map(Arc::new),
-                            )
-                        }))
-                    }
-                    AccountFile::Resource => {
-                        Some(self.document(file, (text, *shared), Some(&cx), |this| {
-                            Out::Resource(
-                                parse_file(&mut this.findings, file, text)
-                                    .and_then(|node| this.resource(file, &node, &cx))
-                                    .map(Arc::new),
-                            )
-                        }))
-                    }
-                    _ => None,
-                };
-                if let Some(out) = out {
+                if let Some(out) = self.identity(file, kind, (text, *shared), &cx) {
                     match out {
                         Out::User(Some(u)) => account.users.push(u),
                         Out::Group(Some(g)) => account.groups.push(g),

@@ -1689,6 +1689,8 @@ impl Loader {
         // thread.
         self.sets = sets.sets;
         self.parts = sets.parts;
+        // For the next load to start from (`bundle::Incremental::keep`).
+        self.bundle.keep(bundle);
         (Ok(snapshot), reused)
     }
 }

@@ -783,3 +783,213 @@ fn an_accounts_checks_across_documents_are_found_again_when_they_could_change() 
     agree(&mut loader, &files, 6, "one of the two deleted");
     loader.load(&files, 6).unwrap();
 }
+
+/// A write of documents that load again without a finding starts from the last bundle:
+/// only they are loaded, and the snapshot decides as a whole load; a path added, a file
+/// other than such a document, or a finding is a whole load again.
+#[test]
+fn a_write_of_documents_alone_starts_from_the_last_bundle() {
+    let files = example();
+    let mut shared = warden::bundle::share(files.clone());
+    let mut owned = files.clone();
+    let mut loader = Loader::default();
+    let (_, reused) = loader.load_counted(&shared, 1);
+    assert!(!reused.documents.patched, "the first load is whole");
+    let put = |shared: &mut Shared, owned: &mut Files, path: &str, text: &str| {
+        shared.insert(path.to_owned(), Arc::from(text));
+        owned.insert(path.to_owned(), text.to_owned());
+    };
+    // A managed policy and a user rewritten: two documents loaded, the rest kept.
+    let policy = format!("{DEV}/policies/ReportsReader.json");
+    let denied = files[&policy].replace("\"Allow\"", "\"Deny\"");
+    put(&mut shared, &mut owned, &policy, &denied);
+    let user = shared
+        .keys()
+        .find(|p| p.starts_with(&format!("{DEV}/users/")))
+        .cloned()
+        .unwrap();
+    let tagged = files[&user].replace("\"orders\"", "\"patched\"");
+    assert_ne!(tagged, files[&user]);
+    put(&mut shared, &mut owned, &user, &tagged);
+    let (s, reused) = loader.load_counted(&shared, 2);
+    assert!(reused.documents.patched, "{reused:?}");
+    assert_eq!(reused.documents.loaded, 2);
+    drop(s.unwrap());
+    agree_with(
+        &mut Loader::default(),
+        &owned,
+        &shared,
+        2,
+        "after the write",
+    );
+    // Agreement of the patched loader itself, at the next revision (nothing changed).
+    agree_with(
+        &mut loader,
+        &owned,
+        &shared,
+        3,
+        "patched, then the same files",
+    );
+    // A user in a group that does not exist (found by the account's checks), then a
+    // role moved to another path (its ARN, which listeners name, changed): whole loads.
+    let lost = tagged.replace("\"Developers\"", "\"Nobody\"");
+    put(&mut shared, &mut owned, &user, &lost);
+    let (s, reused) = loader.load_counted(&shared, 3);
+    assert!(!reused.documents.patched);
+    assert!(s.unwrap_err().to_string().contains("unknown-group"));
+    put(&mut shared, &mut owned, &user, &tagged);
+    agree_with(&mut loader, &owned, &shared, 3, "the group back");
+    let role = shared
+        .keys()
+        .find(|p| p.starts_with(&format!("{DEV}/roles/")))
+        .cloned()
+        .unwrap();
+    let text = files[&role].to_string();
+    let moved = match text.find("\"path\"") {
+        Some(_) => text.replacen("\"path\": \"/", "\"path\": \"/moved/", 1),
+        None => text.replacen('{', r#"{"path": "/moved/","#, 1),
+    };
+    assert_ne!(moved, text);
+    put(&mut shared, &mut owned, &role, &moved);
+    let (_, reused) = loader.load_counted(&shared, 3);
+    assert!(!reused.documents.patched, "{role}: {moved}");
+    agree_with(&mut loader, &owned, &shared, 3, "a role moved");
+    put(&mut shared, &mut owned, &role, &text);
+    agree_with(&mut loader, &owned, &shared, 3, "the role back");
+    // A document with an error: a whole load, which reports it.
+    put(&mut shared, &mut owned, &policy, "{");
+    let (s, reused) = loader.load_counted(&shared, 4);
+    assert!(!reused.documents.patched);
+    assert!(s.is_err());
+    // Fixed again: the last load failed, so this one is whole too.
+    put(&mut shared, &mut owned, &policy, &denied);
+    let (_, reused) = loader.load_counted(&shared, 5);
+    assert!(!reused.documents.patched);
+    // A path added: whole.
+    put(
+        &mut shared,
+        &mut owned,
+        &format!("{DEV}/policies/Added.json"),
+        &denied,
+    );
+    let (s, reused) = loader.load_counted(&shared, 6);
+    assert!(!reused.documents.patched);
+    s.unwrap();
+    let added = warden::bundle::load_files(&owned).unwrap();
+    assert!(added.warnings.is_empty(), "{:?}", added.warnings);
+    // The organization rewritten (same text, new allocation): still patched, nothing loaded.
+    let org = shared["organization.json"].to_string();
+    put(&mut shared, &mut owned, "organization.json", &org);
+    let (_, reused) = loader.load_counted(&shared, 7);
+    assert!(reused.documents.patched);
+    assert_eq!(reused.documents.loaded, 0);
+    agree_with(
+        &mut loader,
+        &owned,
+        &shared,
+        8,
+        "the organization's text again",
+    );
+}
+
+/// A policy with a warning: `orders:Colour` is not a condition key the catalog knows.
+const WARNED: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "orders:GetOrder", "Resource": "*", "Condition": {"StringEquals": {"orders:Colour": "red"}}}]}"#;
+
+/// Random rewrites of documents that exist (managed policies, users, a group, roles), now
+/// and then one that does not load: every load, started from the last bundle or whole,
+/// decides as a whole load of the same files, and most start from the last bundle.
+#[test]
+fn random_rewrites_started_from_the_last_bundle_load_as_a_whole_load() {
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut files = example();
+        for n in 0..4 {
+            let known = |text: String| text.replace("files:GetFile", "orders:GetOrder");
+            let policy = known(policy_text(&mut rng));
+            files.insert(format!("{DEV}/policies/Gen{n}.json"), policy);
+            let role = known(identity_text(&mut rng, true));
+            files.insert(format!("{DEV}/roles/gen{n}.json"), role);
+        }
+        // Warnings that stay: a policy with a condition key the catalog does not know.
+        files.insert(format!("{DEV}/policies/Warned.json"), WARNED.to_owned());
+        let users: Vec<String> = files
+            .keys()
+            .filter(|p| p.starts_with(&format!("{DEV}/users/")))
+            .cloned()
+            .collect();
+        let mut shared = warden::bundle::share(files.clone());
+        let mut loader = Loader::default();
+        agree_with(&mut loader, &files, &shared, 1, "the start");
+        // The bundle alone, handed back as `snapshot::Loader` does: its warnings are a
+        // whole load's, in order.
+        let mut bundles = warden::bundle::Incremental::default();
+        if let Ok(first) = bundles.load(&shared) {
+            assert!(!first.warnings.is_empty());
+            bundles.keep(first);
+        }
+        let (mut patched, mut broken) = (0, None);
+        for step in 0..40u64 {
+            let mut done = Vec::new();
+            if let Some((path, text)) = broken.take() {
+                files.insert(path, text);
+            }
+            for _ in 0..1 + rng.below(3) {
+                let n = rng.below(4);
+                let (path, text) = match rng.below(5) {
+                    0 | 1 => (format!("{DEV}/policies/Gen{n}.json"), policy_text(&mut rng)),
+                    2 => (rng.pick(&users).clone(), identity_text(&mut rng, false)),
+                    3 => (
+                        format!("{DEV}/roles/gen{n}.json"),
+                        identity_text(&mut rng, true),
+                    ),
+                    _ => {
+                        let managed: Vec<&str> =
+                            (0..rng.below(3)).map(|_| *rng.pick(POLICIES)).collect();
+                        let text = serde_json::json!({ "managed_policies": managed });
+                        (format!("{DEV}/groups/Developers.json"), text.to_string())
+                    }
+                };
+                done.push(path.clone());
+                // Actions the catalog knows: a document that loads, mostly.
+                files.insert(path, text.replace("files:GetFile", "orders:GetOrder"));
+            }
+            // Now and then a policy rewritten with a warning of its own.
+            if rng.below(6) == 0 {
+                let path = format!("{DEV}/policies/Gen{}.json", rng.below(4));
+                files.insert(path.clone(), WARNED.replace("red", &format!("red{step}")));
+                done.push(format!("{path} warned"));
+            }
+            if rng.below(10) == 0 {
+                let path = rng.pick(&users).clone();
+                broken = Some((path.clone(), files[&path].clone()));
+                files.insert(path.clone(), "{".to_owned());
+                done.push(format!("{path} broken"));
+            }
+            for (path, text) in &files {
+                if *shared[path] != **text {
+                    shared.insert(path.clone(), Arc::from(text.as_str()));
+                }
+            }
+            let whole = Snapshot::load_files(&files, step + 2).is_ok();
+            let step_name = format!("seed {seed}, step {step}: {done:?}");
+            match (warden::bundle::load_files(&files), bundles.load(&shared)) {
+                (Ok(whole), Ok(bundle)) => {
+                    assert_eq!(whole.warnings, bundle.warnings, "{step_name}");
+                    bundles.keep(bundle);
+                }
+                (Err(whole), Err(bundle)) => assert_eq!(whole, bundle, "{step_name}"),
+                (whole, bundle) => panic!(
+                    "{step_name}: {:?} against {:?}",
+                    whole.is_ok(),
+                    bundle.is_ok()
+                ),
+            }
+            let (_, reused) = loader.load_counted(&shared, step + 2);
+            patched += usize::from(reused.documents.patched && whole);
+            agree_with(&mut loader, &files, &shared, step + 3, &step_name);
+        }
+        // Most loads succeed (a policy with `db:*` fails, and a broken user); of them,
+        // those after a success start from the last bundle.
+        assert!(patched >= 5, "seed {seed}: {patched} loads of 40 patched");
+    }
+}
