@@ -897,31 +897,37 @@ impl Loader {
                 lookups: std::cell::RefCell::default(),
             };
             let out = self.identity(path, &kind, (&**text, Some(text)), &cx)?;
-            // Its place among its account's documents of its kind, all of which loaded.
+            // Its place among its account's documents of its kind, all of which loaded
+            // (as many results of the kind as files in its directory, checked below).
             let dir = format!("accounts/{acct}/{dir}/");
-            let rank = i.checked_sub(files.partition_point(|(p, _)| p.as_str() < dir.as_str()))?;
-            outs.push((acct.to_owned(), rank, out));
+            let start = files.partition_point(|(p, _)| p.as_str() < dir.as_str());
+            let count = files
+                .get(start..)?
+                .iter()
+                .take_while(|(p, _)| p.starts_with(&dir))
+                .count();
+            outs.push((acct.to_owned(), i.checked_sub(start)?, count, out));
         }
         if !self.findings.is_empty() {
             return None;
         }
         let mut checked: Vec<String> = Vec::new();
-        for (acct, rank, out) in outs {
+        for (acct, rank, count, out) in outs {
             let account = bundle.accounts.get_mut(&acct)?;
             let names = match out {
-                Out::User(Some(u)) => {
+                Out::User(Some(u)) if account.users.len() == count => {
                     let was = account.users.get_mut(rank)?;
                     (was.name == u.name).then(|| *was = u)
                 }
-                Out::Group(Some(g)) => {
+                Out::Group(Some(g)) if account.groups.len() == count => {
                     let was = account.groups.get_mut(rank)?;
                     (was.name == g.name).then(|| *was = g)
                 }
-                Out::Role(Some(r)) => {
+                Out::Role(Some(r)) if account.roles.len() == count => {
                     let was = account.roles.get_mut(rank)?;
                     (was.name == r.name && was.arn == r.arn).then(|| *was = r)
                 }
-                Out::Resource(Some(r)) => {
+                Out::Resource(Some(r)) if account.resources.len() == count => {
                     let was = account.resources.get_mut(rank)?;
                     *was = r;
                     continue;
