@@ -381,9 +381,19 @@ fn joined<'a>(map: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
     joined
 }
 
-/// The `headers` map's entries: a key sent twice keeps its last value, and the list is
-/// sorted, so that a request reads the same every time.
+/// The `headers` map's entries, each name once. As Envoy sends them (names in lower case,
+/// each once: what [`as_sent`] checks), they are kept in the order sent. Otherwise a key
+/// sent twice keeps its last value, names are lowered, and the list is sorted, so that two
+/// names that are one in lower case are kept in an order that does not depend on the
+/// sender's. Either way no lookup depends on the order: a name is found once, or, lowered
+/// alike, in sorted order.
 fn last_of_each<'a>(mut list: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
+    if list.len() <= KEPT_AS_SENT && as_sent(&list) {
+        return list
+            .into_iter()
+            .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
+            .collect();
+    }
     // Stable, so the last of equal keys is last of its run.
     list.sort_by(|a, b| a.0.cmp(b.0));
     let mut kept: Vec<Header<'a>> = Vec::with_capacity(list.len());
@@ -406,6 +416,18 @@ fn last_of_each<'a>(mut list: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
         kept.sort();
     }
     kept
+}
+
+/// The `headers` entries kept in the order sent when there are at most this many (each
+/// name is compared with the ones before it: at most 496 comparisons); more are sorted.
+const KEPT_AS_SENT: usize = 32;
+
+/// Whether every name is in lower case and sent once, as Envoy sends its map.
+fn as_sent(list: &[(&str, &str)]) -> bool {
+    list.iter().enumerate().all(|(i, (name, _))| {
+        !name.bytes().any(|b| b.is_ascii_uppercase())
+            && !list.iter().take(i).any(|(other, _)| other == name)
+    })
 }
 
 /// A string field, borrowed.
