@@ -678,7 +678,7 @@ pub(super) mod put {
 
     /// A field's key: one byte for fields 1 to 15 (all of warden's answers').
     #[inline(always)]
-    fn key(tag: u32, wire: WireType, buf: &mut BytesMut) {
+    fn key(tag: u32, wire: WireType, buf: &mut impl BufMut) {
         if tag < 16 {
             buf.put_u8(((tag as u8) << 3) | wire as u8);
         } else {
@@ -688,7 +688,7 @@ pub(super) mod put {
 
     /// A varint, one byte when under 128.
     #[inline(always)]
-    fn uint(v: u64, buf: &mut BytesMut) {
+    fn uint(v: u64, buf: &mut impl BufMut) {
         if v < 0x80 {
             buf.put_u8(v as u8);
         } else {
@@ -697,27 +697,27 @@ pub(super) mod put {
     }
 
     #[inline]
-    pub fn varint(tag: u32, v: u64, buf: &mut BytesMut) {
+    pub fn varint(tag: u32, v: u64, buf: &mut impl BufMut) {
         if v != 0 {
             present_varint(tag, v, buf);
         }
     }
 
     #[inline]
-    pub fn present_varint(tag: u32, v: u64, buf: &mut BytesMut) {
+    pub fn present_varint(tag: u32, v: u64, buf: &mut impl BufMut) {
         key(tag, WireType::Varint, buf);
         uint(v, buf);
     }
 
     #[inline]
-    pub fn str(tag: u32, s: &str, buf: &mut BytesMut) {
+    pub fn str(tag: u32, s: &str, buf: &mut impl BufMut) {
         if !s.is_empty() {
             bytes(tag, s.as_bytes(), buf);
         }
     }
 
     #[inline]
-    pub fn bytes(tag: u32, b: &[u8], buf: &mut BytesMut) {
+    pub fn bytes(tag: u32, b: &[u8], buf: &mut impl BufMut) {
         key(tag, WireType::LengthDelimited, buf);
         uint(b.len() as u64, buf);
         buf.put_slice(b);
@@ -733,7 +733,7 @@ pub(super) mod put {
     /// for a message whose length is worked out first ([`field_len`]), written without
     /// moving it.
     #[inline(always)]
-    pub fn head(tag: u32, len: usize, buf: &mut BytesMut) {
+    pub fn head(tag: u32, len: usize, buf: &mut impl BufMut) {
         key(tag, WireType::LengthDelimited, buf);
         uint(len as u64, buf);
     }
