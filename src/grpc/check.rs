@@ -21,7 +21,7 @@ use smallvec::SmallVec;
 use tonic::{Request, Response, Status};
 
 use crate::ext_authz::{Checker, HttpCheck, MAX_EXTENSIONS, MAX_HEADERS, Record, Verdict};
-use crate::grpc::wire::{CheckBytes, CheckResponseBytes, Reader, TextRun, put};
+use crate::grpc::wire::{CheckBytes, CheckResponseBytes, Reader, put};
 use crate::service::RequestError;
 use crate::telemetry::{Face, RpcResult};
 
@@ -221,9 +221,6 @@ impl<'a> Read<'a> {
     }
 
     fn http(&mut self, r: &mut Reader<'a>) -> Step {
-        // Its strings (a dozen headers) validated at once when it is all ASCII.
-        let run = TextRun::of(r.rest());
-        let text = |r: &mut Reader<'a>, wire, field| r.str_in(wire, field, &run).map_err(malformed);
         while let Some((tag, wire)) = r.key().map_err(malformed)? {
             match tag {
                 2 => self.method = text(r, wire, "method")?,
@@ -265,7 +262,6 @@ impl<'a> Read<'a> {
                         }
                         list.push(header_value(
                             &mut m.message(wire, "headers").map_err(malformed)?,
-                            &run,
                         )?);
                     }
                 }
@@ -449,12 +445,12 @@ fn string_pair<'a>(r: &mut Reader<'a>) -> Result<(&'a str, &'a str), String> {
 }
 
 /// A `HeaderValue` of `header_map`: its `raw_value` when set (UTF-8), else its `value`.
-fn header_value<'a>(r: &mut Reader<'a>, run: &TextRun<'a>) -> Result<(&'a str, &'a str), String> {
+fn header_value<'a>(r: &mut Reader<'a>) -> Result<(&'a str, &'a str), String> {
     let (mut key, mut value, mut raw): (&str, &str, &[u8]) = ("", "", &[]);
     while let Some((tag, wire)) = r.key().map_err(malformed)? {
         match tag {
-            1 => key = r.str_in(wire, "key", run).map_err(malformed)?,
-            2 => value = r.str_in(wire, "value", run).map_err(malformed)?,
+            1 => key = text(r, wire, "key")?,
+            2 => value = text(r, wire, "value")?,
             3 => raw = r.delimited(wire, "raw_value").map_err(malformed)?,
             _ => r.skip(tag, wire).map_err(malformed)?,
         }

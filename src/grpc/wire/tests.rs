@@ -530,58 +530,11 @@ fn a_delimited_field_reads_its_length_as_prost_does_short_long_or_truncated() {
     assert!(r.delimited(WireType::Varint, "f").is_err());
 }
 
-/// A message all ASCII is validated once and its strings found in it; in one that is not
-/// (a length of 128 or more, text that is not ASCII), every string is validated alone:
-/// the same string or the same error as [`Reader::str`].
-#[test]
-fn a_text_run_gives_the_strings_a_validation_gives() {
-    let ascii: &[u8] = b"\x0a\x03get\x12\x02ab";
-    let run = TextRun::of(ascii);
-    assert_eq!(run.0, Some("\x0a\x03get\x12\x02ab"));
-    assert_eq!(run.find(&ascii[2..5]), Some("get"));
-    assert_eq!(run.find(&ascii[7..7]), Some(""));
-    assert_eq!(
-        run.find(&ascii[9..]),
-        None,
-        "empty, at the end: validated alone"
-    );
-    assert_eq!(run.find(&b"get"[..]), None, "not in the run");
-    assert_eq!(TextRun::of(b"ab\xc3\xa9").0, None);
-    // Through a reader, a message of each kind: one with a string that is not UTF-8 (a
-    // lone `0xc3`), one with a string of 300 bytes (a two-byte length), one with `é`.
-    let long = "x".repeat(300);
-    let kinds: [&[&[u8]]; 4] = [
-        &[b"get", b"\xc3", b"/a"],
-        &[b"get", long.as_bytes(), b"/a"],
-        &[b"get", "\u{e9}t\u{e9}".as_bytes()],
-        &[b"get", b"", b"/orders/42"],
-    ];
-    for fields in kinds {
-        let mut message = Vec::new();
-        for f in fields {
-            prost::encoding::encode_key(1, WireType::LengthDelimited, &mut message);
-            prost::encoding::encode_varint(f.len() as u64, &mut message);
-            message.extend_from_slice(f);
-        }
-        let run = TextRun::of(&message);
-        let (mut with_run, mut alone) = (Reader::of(&message, ""), Reader::of(&message, ""));
-        let mut read = 0;
-        while let Some((_, wire)) = with_run.key().unwrap() {
-            alone.key().unwrap();
-            let a = with_run.str_in(wire, "f", &run).map_err(|e| e.to_string());
-            let b = alone.str(wire, "f", usize::MAX).map_err(|e| e.to_string());
-            assert_eq!(a, b);
-            assert_eq!(a.ok(), std::str::from_utf8(fields[read]).ok());
-            read += 1;
-        }
-        assert_eq!(read, fields.len());
-    }
-}
-
 /// [`utf8`] answers as `std::str::from_utf8` for every length around SIMD's 64-byte
 /// chunks, with each kind of bad sequence (a lone continuation byte, a lead byte cut short,
 /// an overlong form, a surrogate, a code point past U+10FFFF) at every place in it, and
-/// with random bytes; 64 bytes and more go to SIMD, shorter to std.
+/// with random bytes; 64 bytes and more go to SIMD, shorter ones to the ASCII check and,
+/// when not ASCII, to std.
 #[test]
 fn utf8_answers_as_std_does_at_every_length_and_place() {
     let bad: [&[u8]; 6] = [
@@ -601,7 +554,9 @@ fn utf8_answers_as_std_does_at_every_length_and_place() {
             bytes.len()
         );
     };
-    for len in [0, 1, 31, 32, 63, 64, 65, 127, 128, 129, 200, 900] {
+    for len in [
+        0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 63, 64, 65, 127, 128, 129, 200, 900,
+    ] {
         for g in good {
             let text = g.repeat(len / g.len() + 1);
             check(&text.as_bytes()[..len]);
