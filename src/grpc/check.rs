@@ -576,9 +576,8 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         .sum();
     // Written into a vector of the answer's length, which becomes `Bytes` without a copy or
     // another allocation (a `BytesMut` checks its room and its length on every byte).
-    let mut buf = Vec::with_capacity(
-        put::field_len(status_len) + put::field_len(http_len) + put::field_len(metadata_len),
-    );
+    let len = put::field_len(status_len) + put::field_len(http_len) + put::field_len(metadata_len);
+    let mut buf = Vec::with_capacity(len);
     put::head(1, status_len, &mut buf);
     put::varint(1, code as u64, &mut buf);
     put::str(2, message, &mut buf);
@@ -614,6 +613,9 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
             FieldValue::Bool(b) => put::present_varint(4, u64::from(*b), &mut buf),
         }
     }
+    // A length worked out wrong would still give the right bytes, from a vector grown on the
+    // way: checked in debug builds (`the_written_answer_is_the_message_prost_would_write`).
+    debug_assert_eq!(buf.len(), len, "the answer's length, worked out first");
     Bytes::from(buf)
 }
 

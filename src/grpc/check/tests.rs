@@ -702,6 +702,44 @@ fn headers_as_envoy_sends_them_are_kept_in_order() {
     assert_eq!(names(&decode(&twice).unwrap()), ["x-a=2", "x-b=3"]);
     let upper = request(&[("x-b", "1"), ("X-A", "2")]);
     assert_eq!(names(&decode(&upper).unwrap()), ["x-a=2", "x-b=1"]);
+    // A name in capitals and the same in lower case are two keys of the map: both kept,
+    // lowered, in sorted order whichever came first.
+    let both = request(&[("x-b", "1"), ("X-A", "2"), ("x-a", "3")]);
+    assert_eq!(names(&decode(&both).unwrap()), ["x-a=2", "x-a=3", "x-b=1"]);
+    let last = request(&[("x-b", "3"), ("x-a", "2"), ("X-B", "1")]);
+    assert_eq!(names(&decode(&last).unwrap()), ["x-a=2", "x-b=1", "x-b=3"]);
+    // Up to 32 names are kept as sent; a 33rd makes the map sorted.
+    let many: Vec<(String, String)> = (0..33)
+        .rev()
+        .map(|i| (format!("x-{i:02}"), i.to_string()))
+        .collect();
+    let pairs = |n: usize| -> Vec<(&str, &str)> {
+        many.iter()
+            .take(n)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    };
+    let expect = |n: usize, sorted: bool| -> Vec<String> {
+        let mut e: Vec<String> = pairs(n).iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if sorted {
+            e.sort();
+        }
+        e
+    };
+    let thirty_two = decode_owned(&request(&pairs(32)));
+    assert_eq!(thirty_two, expect(32, false));
+    assert_ne!(thirty_two, expect(32, true), "kept, not sorted");
+    assert_eq!(decode_owned(&request(&pairs(33))), expect(33, true));
+}
+
+/// The headers of a `CheckRequest`'s bytes, decoded, as `name=value`.
+fn decode_owned(bytes: &[u8]) -> Vec<String> {
+    decode(bytes)
+        .unwrap()
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
 }
 
 /// The bytes of one `headers` entry appended to a `CheckRequest` (`attributes.request.http`
