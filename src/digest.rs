@@ -69,8 +69,12 @@ impl Cache {
         let mut old = std::mem::take(&mut self.files).into_iter().peekable();
         for (path, t) in files {
             let text = t.text();
-            while old.next_if(|(p, _, _)| p < path).is_some() {}
-            let before = old.next_if(|(p, _, _)| p == path);
+            // Most often the previous bundle's next path is this one: one comparison, not a
+            // `<` that scans to the end of two equal paths and then an `==`.
+            let before = old.next_if(|(p, _, _)| p == path).or_else(|| {
+                while old.next_if(|(p, _, _)| p < path).is_some() {}
+                old.next_if(|(p, _, _)| p == path)
+            });
             let Some(shared) = t.shared() else {
                 add(&mut hash, path, &of_text(text));
                 continue;

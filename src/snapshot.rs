@@ -65,8 +65,9 @@ impl Authorization {
 /// A principal the snapshot knows: a user or a role.
 #[derive(Debug)]
 struct Identity {
-    /// The user ARN, or the role ARN (with its path).
-    arn: String,
+    /// The user ARN, or the role ARN (with its path); shared with the snapshot's map of
+    /// users, which a compile rebuilds without copying it.
+    arn: Arc<str>,
     /// Inline (twelve digits): a request hashes it to find its account, and should not
     /// load it from elsewhere to do so.
     account: SmolStr,
@@ -121,8 +122,8 @@ pub struct Snapshot {
     /// when compiled from a [`Bundle`] alone.
     digest: Arc<str>,
     built_at: SystemTime,
-    /// Users by ARN.
-    users: FxHashMap<String, Arc<Identity>>,
+    /// Users by ARN (each key the identity's own).
+    users: FxHashMap<Arc<str>, Arc<Identity>>,
     /// Roles by account, then name; a session ARN omits the role's path.
     roles: FxHashMap<String, Arc<FxHashMap<String, Arc<Identity>>>>,
     accounts: FxHashMap<String, AccountInfo>,
@@ -212,7 +213,11 @@ impl Snapshot {
                 principal_account_keys(id, org_id.as_deref(), info.org_path.as_deref());
         }
 
-        let mut users = FxHashMap::default();
+        // Sized once: 100,000 statements hold some 13,000 users, rehashed at every growth.
+        let mut users = FxHashMap::with_capacity_and_hasher(
+            b.accounts.values().map(|a| a.users.len()).sum(),
+            Default::default(),
+        );
         let mut roles: FxHashMap<String, Arc<FxHashMap<String, Arc<Identity>>>> =
             FxHashMap::default();
         let mut resources_exact: FxHashMap<String, Vec<Arc<ResourceEntry>>> = FxHashMap::default();
@@ -224,8 +229,8 @@ impl Snapshot {
                 Some(part) => part,
                 None => Arc::new(compile_account(account, &b.managed, sets)),
             };
-            for (u, identity) in &part.users {
-                users.insert(u.arn.clone(), identity.clone());
+            for (_, identity) in &part.users {
+                users.insert(identity.arn.clone(), identity.clone());
             }
             if !part.roles.is_empty() {
                 roles.insert(account.id.clone(), part.by_name.clone());
@@ -597,7 +602,7 @@ impl Snapshot {
     /// Every user the snapshot holds, by ARN (in no particular order): what reverse
     /// queries ask about.
     pub fn user_arns(&self) -> impl Iterator<Item = &str> {
-        self.users.keys().map(String::as_str)
+        self.users.keys().map(|arn| &**arn)
     }
 
     /// Every role the snapshot holds: its account, its name (what a session ARN names)
@@ -606,7 +611,7 @@ impl Snapshot {
         self.roles.iter().flat_map(|(account, roles)| {
             roles
                 .iter()
-                .map(move |(name, r)| (account.as_str(), name.as_str(), r.arn.as_str()))
+                .map(move |(name, r)| (account.as_str(), name.as_str(), &*r.arn))
         })
     }
 
@@ -735,7 +740,7 @@ impl Snapshot {
         let mut roles: Vec<(&str, Option<&PolicySet>)> = self
             .roles
             .values()
-            .flat_map(|roles| roles.values().map(|r| (r.arn.as_str(), r.trust.as_deref())))
+            .flat_map(|roles| roles.values().map(|r| (&*r.arn, r.trust.as_deref())))
             .collect();
         roles.sort_by(|a, b| a.0.cmp(b.0));
         let mut accounts: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
@@ -902,8 +907,7 @@ impl Snapshot {
             } => {
                 // A role session borrows its role's ARN (with the path) from the store.
                 let id = self.roles.get(arn.account)?.get(role)?;
-                let mut principal =
-                    Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(id.arn.as_str()));
+                let mut principal = Principal::from_parsed(arn, |_, _, _| Cow::Borrowed(&*id.arn));
                 let mut uid = String::with_capacity(id.unique_id.len() + 1 + name.len());
                 uid.push_str(&id.unique_id);
                 uid.push(':');
@@ -1188,7 +1192,7 @@ impl Snapshot {
         self.roles
             .get(a.account)?
             .get(name)
-            .filter(|r| r.arn == arn)
+            .filter(|r| *r.arn == *arn)
     }
 
     /// The resource-policy entries of `resource` (split beforehand as `arn`): the exact
@@ -1813,6 +1817,8 @@ impl SetCache {
         managed: &BTreeMap<bundle::PolicyArn, Arc<Policy>>,
     ) -> Option<Arc<AccountPart>> {
         let part = self.previous_parts.get(&account.id)?;
+        // Whether each of the part's sets is taken already by this compile.
+        let mut already = Vec::with_capacity(part.sets.len());
         let same = same_allocations(&part.users, &account.users)
             && part.groups.len() == account.groups.len()
             && part
@@ -1831,15 +1837,23 @@ impl SetCache {
                     _ => false,
                 })
             && part.sets.iter().all(|s| match self.sets.get(&s.key) {
-                Some(taken) => Arc::ptr_eq(taken, &s.set),
-                None => s.own,
+                Some(taken) => {
+                    already.push(true);
+                    Arc::ptr_eq(taken, &s.set)
+                }
+                None => {
+                    already.push(false);
+                    s.own
+                }
             });
         if !same {
             return None;
         }
         let part = part.clone();
-        for s in &part.sets {
-            if self.sets.contains_key(&s.key) {
+        // The sets not taken yet, as the check above found them (a part's sets have
+        // distinct keys, so none of them is taken by another of them): one lookup per set.
+        for (s, taken) in part.sets.iter().zip(already) {
+            if taken {
                 continue;
             }
             self.reused += 1;
@@ -2037,7 +2051,7 @@ fn compile_account(
             .as_ref()
             .map_or_else(Context::new, |p| principal_keys(p, &u.tags));
         let identity = Identity {
-            arn: u.arn.clone(),
+            arn: Arc::from(u.arn.as_str()),
             account: account.id.as_str().into(),
             unique_id,
             identity,
@@ -2094,7 +2108,7 @@ fn compile_account(
             unique_id: None,
         };
         let identity = Identity {
-            arn: r.arn.clone(),
+            arn: Arc::from(r.arn.as_str()),
             account: account.id.as_str().into(),
             unique_id: unique_id("AROA", &r.arn),
             identity,
