@@ -132,12 +132,7 @@ fn what_does_not_decode_says_what_is_missing() {
         "no `attributes`"
     );
     let mut many = CheckRequest::decode(&*fixture("check_request_default.bin")).unwrap();
-    let http = many
-        .attributes
-        .as_mut()
-        .and_then(|a| a.request.as_mut())
-        .and_then(|r| r.http.as_mut())
-        .unwrap();
+    let http = http_of(&mut many);
     for i in 0..=MAX_HEADERS {
         http.headers.insert(format!("x-{i}"), "v".into());
     }
@@ -676,38 +671,26 @@ fn in_name_order(mut h: HttpCheck<'_>) -> HttpCheck<'_> {
 /// value of a name sent twice kept.
 #[test]
 fn headers_as_envoy_sends_them_are_kept_in_order() {
-    let names = |h: &HttpCheck<'_>| -> Vec<String> {
-        h.headers.iter().map(|(k, v)| format!("{k}={v}")).collect()
-    };
     let request = |headers: &[(&str, &str)]| {
         let mut r = CheckRequest::decode(&*fixture("check_request_default.bin")).unwrap();
-        let http = r
-            .attributes
-            .as_mut()
-            .and_then(|a| a.request.as_mut())
-            .and_then(|r| r.http.as_mut())
-            .unwrap();
-        http.headers.clear();
+        http_of(&mut r).headers.clear();
         r.encode_to_vec()
             .into_iter()
             .chain(headers.iter().flat_map(|(k, v)| http_header(k, v)))
             .collect::<Vec<u8>>()
     };
     let sent = request(&[("x-b", "1"), ("x-a", "2"), (":path", "/")]);
-    assert_eq!(
-        names(&decode(&sent).unwrap()),
-        ["x-b=1", "x-a=2", ":path=/"]
-    );
+    assert_eq!(decode_owned(&sent), ["x-b=1", "x-a=2", ":path=/"]);
     let twice = request(&[("x-b", "1"), ("x-a", "2"), ("x-b", "3")]);
-    assert_eq!(names(&decode(&twice).unwrap()), ["x-a=2", "x-b=3"]);
+    assert_eq!(decode_owned(&twice), ["x-a=2", "x-b=3"]);
     let upper = request(&[("x-b", "1"), ("X-A", "2")]);
-    assert_eq!(names(&decode(&upper).unwrap()), ["x-a=2", "x-b=1"]);
+    assert_eq!(decode_owned(&upper), ["x-a=2", "x-b=1"]);
     // A name in capitals and the same in lower case are two keys of the map: both kept,
     // lowered, in sorted order whichever came first.
     let both = request(&[("x-b", "1"), ("X-A", "2"), ("x-a", "3")]);
-    assert_eq!(names(&decode(&both).unwrap()), ["x-a=2", "x-a=3", "x-b=1"]);
+    assert_eq!(decode_owned(&both), ["x-a=2", "x-a=3", "x-b=1"]);
     let last = request(&[("x-b", "3"), ("x-a", "2"), ("X-B", "1")]);
-    assert_eq!(names(&decode(&last).unwrap()), ["x-a=2", "x-b=1", "x-b=3"]);
+    assert_eq!(decode_owned(&last), ["x-a=2", "x-b=1", "x-b=3"]);
     // Up to 32 names are kept as sent; a 33rd makes the map sorted.
     let many: Vec<(String, String)> = (0..33)
         .rev()
@@ -742,6 +725,15 @@ fn decode_owned(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// A request's `attributes.request.http`, to edit.
+fn http_of(r: &mut CheckRequest) -> &mut PbHttpRequest {
+    r.attributes
+        .as_mut()
+        .and_then(|a| a.request.as_mut())
+        .and_then(|r| r.http.as_mut())
+        .unwrap()
+}
+
 /// The bytes of one `headers` entry appended to a `CheckRequest` (`attributes.request.http`
 /// merged into the message before it, as protobuf merges).
 fn http_header(name: &str, value: &str) -> Vec<u8> {
@@ -762,12 +754,7 @@ fn http_header(name: &str, value: &str) -> Vec<u8> {
 #[test]
 fn headers_are_counted_as_they_come_in_either_encoding() {
     let mut many = CheckRequest::decode(&*fixture("check_request_raw_headers.bin")).unwrap();
-    let http = many
-        .attributes
-        .as_mut()
-        .and_then(|a| a.request.as_mut())
-        .and_then(|r| r.http.as_mut())
-        .unwrap();
+    let http = http_of(&mut many);
     let map = http.header_map.as_mut().unwrap();
     map.headers.truncate(0);
     for i in 0..MAX_HEADERS {
