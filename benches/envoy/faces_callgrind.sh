@@ -46,8 +46,10 @@ total() {
 }
 
 for face in "${FACES[@]}"; do
-    # Word-split on purpose: the arguments hold no spaces but the token's header.
-    read -r -a args <<<"$(face_args "$face")"
+    # Assigned first, so that an unknown face stops the script (`set -e` does not see a
+    # failure inside a here-string); word-split on purpose: the arguments hold no spaces.
+    spec=$(face_args "$face")
+    read -r -a args <<<"$spec"
     if [ "$face" = check-token ]; then
         args+=(--header "authorization=Bearer $TOKEN")
     fi
