@@ -599,7 +599,7 @@ impl<'b> Reader<'b> {
 /// `bytes` as text when they are UTF-8. A string under 64 bytes (a header's name or value,
 /// an action) is first checked as ASCII, a word at a time (`ascii`, over std's
 /// `is_ascii`): std's UTF-8 check goes a byte at a time on short strings, about 90
-/// instructions on each of a Check's 15. Longer strings (a bearer token's header) and
+/// instructions on each of a Check's 16. Longer strings (a bearer token's header) and
 /// short ones that are not ASCII go to SIMD (`simdutf8`), which falls back to std's own
 /// check under 64 bytes. The same answer as `std::str::from_utf8` (`wire::tests`).
 #[inline]
