@@ -187,6 +187,9 @@ impl Snapshot {
     fn compile_with(b: &Bundle, revision: u64, sets: &mut SetCache) -> Snapshot {
         let mut accounts: FxHashMap<String, AccountInfo> = FxHashMap::default();
         let org_id = b.organization.as_ref().map(|o| o.id.clone());
+        // The organization holds the sets of its SCPs and RCPs, compiled again each time
+        // (a few): what it held before is released once every holder has taken its sets.
+        sets.recording = Recording::default();
         if let Some(org) = &b.organization {
             let mut chain = Chain {
                 scps: Vec::new(),
@@ -202,6 +205,7 @@ impl Snapshot {
                 &mut accounts,
             );
         }
+        sets.org = std::mem::take(&mut sets.recording).keys;
 
         // Accounts with identities but outside the organization still get their resource keys.
         for id in b.accounts.keys() {
@@ -249,6 +253,7 @@ impl Snapshot {
                 sets.parts.insert(account.id.clone(), part);
             }
         }
+        sets.release();
         let oidc_providers: FxHashMap<String, Arc<crate::oidc::OidcProvider>> = b
             .accounts
             .values()
@@ -259,7 +264,7 @@ impl Snapshot {
             .values()
             .map(|p| p.key_prefix().trim_end_matches('/').to_owned())
             .collect();
-        let statements = sets.statements;
+        let statements = sets.registry.statements;
         let actions = crate::compile::TextSet::new(
             b.catalog
                 .services
@@ -1623,8 +1628,10 @@ impl Lookup for Keys<'_> {
 #[derive(Default)]
 pub struct Loader {
     bundle: bundle::Incremental,
-    /// The sets of the last snapshot compiled, by their policies' allocations.
-    sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
+    /// The sets of the last snapshot compiled.
+    registry: Registry,
+    /// The sets its organization holds.
+    org: Vec<Vec<usize>>,
     /// Its accounts' parts, by account id.
     parts: FxHashMap<String, Arc<AccountPart>>,
     /// Each shared file's hash, for the digest.
@@ -1677,21 +1684,21 @@ impl Loader {
             Err(e) => return (Err(e), reused),
         };
         let mut sets = SetCache {
-            // As many as last time, most likely: no growing the map set by set.
-            sets: FxHashMap::with_capacity_and_hasher(self.sets.len(), Default::default()),
-            previous: std::mem::take(&mut self.sets),
+            registry: std::mem::take(&mut self.registry),
+            previous_org: std::mem::take(&mut self.org),
             previous_parts: std::mem::take(&mut self.parts),
             keep: true,
             ..SetCache::default()
         };
         let snapshot = Snapshot::compile_with(&bundle, revision, &mut sets).with_digest(digest);
-        reused.sets = sets.reused;
-        reused.compiled = sets.sets.len() - sets.reused;
+        reused.compiled = sets.compiled;
+        reused.sets = sets.registry.sets.len() - sets.compiled;
         reused.identities = sets.identities - sets.built;
         reused.accounts = sets.parts_reused;
-        // The previous snapshot's sets and parts not reused are freed here, on the loading
-        // thread.
-        self.sets = sets.sets;
+        // The previous snapshot's parts not reused, and the sets only they held, are freed
+        // here, on the loading thread (where the serving snapshot does not hold them too).
+        self.registry = sets.registry;
+        self.org = sets.org;
         self.parts = sets.parts;
         // For the next load to start from (`bundle::Incremental::keep`).
         self.bundle.keep(bundle);
@@ -1728,19 +1735,42 @@ fn same_set(a: Option<&Arc<PolicySet>>, b: Option<&Arc<PolicySet>>) -> bool {
     }
 }
 
-/// Shares one compiled set among every principal with the same policies; with a
-/// [`Loader`], also the previous snapshot's sets and accounts' parts.
+/// Every set compiled, by its policies' allocations in the order its principal lists them
+/// (each policy once), with the number of holders that take it: the organization and each
+/// account's part. A set's statements depend on its key alone, so principals with the same
+/// policies in the same order share one set, and a [`Loader`] keeps the registry from
+/// compile to compile: an account's part taken whole takes its sets with it, untouched.
+/// A set no holder takes any more leaves the registry when the compile ends.
+///
+/// The registry holds each set, and so its policies: while a key is in the registry, no
+/// other policy can be allocated where one of its policies lives.
+#[derive(Default)]
+struct Registry {
+    sets: FxHashMap<Vec<usize>, Held>,
+    /// The statements of the sets held, each set counted once.
+    statements: usize,
+}
+
+struct Held {
+    set: Arc<PolicySet>,
+    /// The organization, and the accounts' parts, that take the set.
+    holders: usize,
+}
+
+/// One compile's sets and accounts' parts; with a [`Loader`], the previous compile's too.
 #[derive(Default)]
 struct SetCache {
-    sets: FxHashMap<Vec<usize>, Arc<PolicySet>>,
-    /// The previous snapshot's sets ([`Loader`]), alive while this compile runs.
-    previous: FxHashMap<Vec<usize>, Arc<PolicySet>>,
-    /// This compile's accounts' parts, and the previous one's.
+    registry: Registry,
+    /// The sets the organization takes, and took in the previous compile ([`Loader`]).
+    org: Vec<Vec<usize>>,
+    previous_org: Vec<Vec<usize>>,
+    /// This compile's accounts' parts, and the previous one's not taken whole (yet).
     parts: FxHashMap<String, Arc<AccountPart>>,
     previous_parts: FxHashMap<String, Arc<AccountPart>>,
-    /// The sets the account being compiled takes, when its part is kept.
-    recording: Option<Recording>,
-    reused: usize,
+    /// The sets the holder being compiled (the organization or an account) takes.
+    recording: Recording,
+    /// Sets compiled (not found in the registry).
+    compiled: usize,
     /// Users and roles in this compile, and how many were built (not taken from the
     /// previous snapshot).
     identities: usize,
@@ -1750,15 +1780,14 @@ struct SetCache {
     /// Whether the accounts' parts are kept for the next compile.
     keep: bool,
     texts: crate::compile::Texts,
-    statements: usize,
 }
 
 impl SetCache {
     fn get(&mut self, mut policies: Vec<Arc<Policy>>) -> Arc<PolicySet> {
         // The same managed policy reached twice (directly and through a group) counts once,
-        // where it is first reached: a set keeps the bundle's order (inline, attached, then
-        // the groups'), so which statement a decision names does not depend on where the
-        // allocator put a policy.
+        // where it is first reached: a set keeps the principal's order (inline, attached,
+        // then the groups'), so which statement a decision names does not depend on where
+        // the allocator put a policy, nor on which other principals share it.
         let mut seen: Vec<usize> = Vec::with_capacity(policies.len());
         policies.retain(|p| {
             let ptr = Arc::as_ptr(p) as usize;
@@ -1766,59 +1795,36 @@ impl SetCache {
             seen.push(ptr);
             first
         });
-        // Principals with the same policies share one set, whatever their order.
-        let mut key: Vec<usize> = policies.iter().map(|p| Arc::as_ptr(p) as usize).collect();
-        key.sort_unstable();
-        if let Some(s) = self.sets.get(&key).cloned() {
-            let own = same_order(&s, &policies);
-            self.record(&key, &s, own);
-            return s;
-        }
-        // The previous snapshot's set, when it holds these very policies in this order
-        // (the order of the principal that reached it first, as a fresh compile keeps).
-        let set = match self.previous.get(&key).filter(|s| same_order(s, &policies)) {
-            Some(s) => {
-                self.reused += 1;
-                s.clone()
+        let key = seen;
+        let Registry { sets, statements } = &mut self.registry;
+        let (texts, compiled) = (&mut self.texts, &mut self.compiled);
+        let held = sets.entry(key.clone()).or_insert_with(|| {
+            *compiled += 1;
+            Held {
+                set: Arc::new(PolicySet::with_texts(policies, texts)),
+                holders: 0,
             }
-            None => Arc::new(PolicySet::with_texts(policies, &mut self.texts)),
-        };
-        self.statements += set.statement_count();
-        self.record(&key, &set, true);
-        self.sets.insert(key, set.clone());
-        set
-    }
-
-    /// Notes that the account being compiled took `set` (of policies `key`), when its part
-    /// is kept.
-    fn record(&mut self, key: &[usize], set: &Arc<PolicySet>, own: bool) {
-        if let Some(r) = &mut self.recording
-            && r.seen.insert(Arc::as_ptr(set) as usize)
-        {
-            r.sets.push(PartSet {
-                key: key.to_vec(),
-                set: set.clone(),
-                own,
-                statements: set.statement_count(),
-            });
+        });
+        // Each holder takes a set once, however many of its principals reach it.
+        if self.recording.seen.insert(Arc::as_ptr(&held.set) as usize) {
+            if held.holders == 0 {
+                *statements += held.set.statement_count();
+            }
+            held.holders += 1;
+            self.recording.keys.push(key);
         }
+        held.set.clone()
     }
 
     /// The previous compile's part of `account`, when compiling the account again would
-    /// give the same (see [`AccountPart`]); its sets are then this compile's too.
-    ///
-    /// Each of its sets is checked against this compile's sets so far: a set already
-    /// taken (by the organization or an account before this one) must be the very same
-    /// allocation, and a set not yet taken must hold its policies in the order this
-    /// account first asks for them, as this account would then make it.
+    /// give the same (see [`AccountPart`]): its sets, which it holds in the registry, are
+    /// the ones the same policies give.
     fn take_part(
         &mut self,
         account: &bundle::Account,
         managed: &BTreeMap<bundle::PolicyArn, Arc<Policy>>,
     ) -> Option<Arc<AccountPart>> {
         let part = self.previous_parts.get(&account.id)?;
-        // Whether each of the part's sets is taken already by this compile.
-        let mut already = Vec::with_capacity(part.sets.len());
         let same = same_allocations(&part.users, &account.users)
             && part.groups.len() == account.groups.len()
             && part
@@ -1835,37 +1841,31 @@ impl SetCache {
                     (Some(now), Some(was)) => Arc::ptr_eq(now, was),
                     (None, None) => true,
                     _ => false,
-                })
-            && part.sets.iter().all(|s| match self.sets.get(&s.key) {
-                Some(taken) => {
-                    already.push(true);
-                    Arc::ptr_eq(taken, &s.set)
-                }
-                None => {
-                    already.push(false);
-                    s.own
-                }
-            });
+                });
         if !same {
             return None;
         }
-        let part = part.clone();
-        // The sets not taken yet, as the check above found them (a part's sets have
-        // distinct keys, so none of them is taken by another of them): one lookup per set.
-        for (s, taken) in part.sets.iter().zip(already) {
-            if taken {
-                continue;
-            }
-            self.reused += 1;
-            self.statements += s.statements;
-            let key = self
-                .previous
-                .remove_entry(&s.key)
-                .map_or_else(|| s.key.clone(), |(k, _)| k);
-            self.sets.insert(key, s.set.clone());
-        }
+        // Taken: it keeps holding its sets.
         self.parts_reused += 1;
-        Some(part)
+        self.previous_parts.remove(&account.id)
+    }
+
+    /// Once every holder of this compile has taken its sets: the previous organization and
+    /// the previous parts not taken whole let go of theirs, and a set no holder takes any
+    /// more leaves the registry.
+    fn release(&mut self) {
+        let org = std::mem::take(&mut self.previous_org);
+        let parts = std::mem::take(&mut self.previous_parts);
+        let Registry { sets, statements } = &mut self.registry;
+        for key in org.iter().chain(parts.values().flat_map(|p| &p.sets)) {
+            let unheld = sets.get_mut(key).is_some_and(|held| {
+                held.holders = held.holders.saturating_sub(1);
+                held.holders == 0
+            });
+            if unheld && let Some(held) = sets.remove(key) {
+                *statements = statements.saturating_sub(held.set.statement_count());
+            }
+        }
     }
 }
 
@@ -1945,9 +1945,9 @@ fn unique_id(prefix: &str, arn: &str) -> String {
 /// policies' entries, and what they were made from. A [`Loader`] keeps each account's part
 /// for the next compile, which takes it whole ([`SetCache::take_part`]) when compiling the
 /// account again would give the same: its users, groups, roles and resource policies are
-/// the same allocations in the same order, every managed policy they name resolves to
-/// the same policy (or to none) as before, and every set they took is the one this compile
-/// gives for its policies. Sharing a part shares its roles' map between the snapshots.
+/// the same allocations in the same order, and every managed policy they name resolves to
+/// the same policy (or to none) as before. Its sets then have the same keys, and the
+/// registry one set per key. Sharing a part shares its roles' map between the snapshots.
 struct AccountPart {
     users: Vec<(Arc<bundle::User>, Arc<Identity>)>,
     groups: Vec<Arc<bundle::Group>>,
@@ -1957,30 +1957,17 @@ struct AccountPart {
     resources: Vec<(Arc<bundle::ResourcePolicy>, Arc<ResourceEntry>)>,
     /// Each managed policy ARN its users, groups and roles name, and what it resolved to.
     managed: Vec<(bundle::PolicyArn, Option<Arc<Policy>>)>,
-    /// Each set the account's identities and resources took, in the order they first
-    /// reached it.
-    sets: Vec<PartSet>,
+    /// The keys of the sets the account's identities and resources take (each once), which
+    /// it holds in the registry.
+    sets: Vec<Vec<usize>>,
 }
 
-/// A set an account's part took.
-struct PartSet {
-    /// Its policies' allocations, sorted (the [`SetCache`] key).
-    key: Vec<usize>,
-    set: Arc<PolicySet>,
-    /// Whether the set holds its policies in the order the first of the account's
-    /// principals to reach it asked for them (then this account, compiled before any
-    /// other that takes the set, would make it so).
-    own: bool,
-    /// Its statements, counted once.
-    statements: usize,
-}
-
-/// The sets an account's compile takes, noted for its [`AccountPart`].
+/// The sets a holder (the organization, an account) takes, as its compile reaches them.
 #[derive(Default)]
 struct Recording {
-    /// The sets noted, by allocation.
+    /// The sets taken, by allocation.
     seen: rustc_hash::FxHashSet<usize>,
-    sets: Vec<PartSet>,
+    keys: Vec<Vec<usize>>,
 }
 
 /// Compiles one account's users, roles and resource policies. An identity of the previous
@@ -2003,7 +1990,7 @@ fn compile_account(
         .flat_map(|p| &p.roles)
         .map(|e| (e.0.arn.as_str(), e))
         .collect();
-    sets.recording = sets.keep.then(Recording::default);
+    sets.recording = Recording::default();
     let mut users = Vec::with_capacity(account.users.len());
     for u in &account.users {
         let mut policies: Vec<Arc<Policy>> = u.inline.clone();
@@ -2164,18 +2151,8 @@ fn compile_account(
         by_name: Arc::new(by_name),
         resources,
         managed: resolved,
-        sets: sets.recording.take().map(|r| r.sets).unwrap_or_default(),
+        sets: std::mem::take(&mut sets.recording).keys,
     }
-}
-
-/// Whether `set` holds `policies`, the same allocations in the same order.
-fn same_order(set: &PolicySet, policies: &[Arc<Policy>]) -> bool {
-    set.policies().len() == policies.len()
-        && set
-            .policies()
-            .iter()
-            .zip(policies)
-            .all(|(a, b)| Arc::ptr_eq(a, b))
 }
 
 /// Whether `a`'s first elements and `b` are the same allocations, in the same order.

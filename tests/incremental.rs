@@ -648,10 +648,9 @@ fn an_attachment_is_resolved_again_when_the_policy_it_names_comes_or_goes() {
 }
 
 #[test]
-fn a_set_is_reused_only_in_the_order_a_whole_load_would_compile_it() {
-    // Two users with the same policies in two orders share one set, in the order of the
-    // first. Without the first, a whole load compiles the second's order: the statements
-    // an Allow names follow it.
+fn a_set_keeps_its_principals_order_with_or_without_another_order() {
+    // Two users with the same policies in two orders, each with a set in its own order:
+    // the statements an Allow names follow it, with the other user or without.
     let mut files = example();
     let allow = |sid: &str| {
         format!(
@@ -723,10 +722,10 @@ fn an_unchanged_account_is_taken_whole_and_a_changed_one_compiled_again() {
 }
 
 #[test]
-fn an_account_is_not_taken_whole_when_a_set_it_shared_would_be_compiled_in_its_order() {
-    // Users of two accounts attach the same built-in policies in two orders: one set,
-    // compiled in the order of the first account's user. Without that user, a whole load
-    // compiles the second account's order: its part, unchanged, cannot be taken whole.
+fn an_account_that_shared_policies_in_another_order_is_taken_whole_when_the_other_goes() {
+    // Users of two accounts attach the same built-in policies in two orders: each has a
+    // set of its own, in its own order. Without the first user, the second account is
+    // unchanged, and taken whole: its user decides as a whole load has it.
     let mut files = example();
     files.insert(
         "accounts/111111111111/users/a.json".to_owned(),
@@ -744,7 +743,8 @@ fn an_account_is_not_taken_whole_when_a_set_it_shared_would_be_compiled_in_its_o
     let incremental = incremental.unwrap();
     let who = vec!["arn:aws:iam::222222222222:user/b".to_owned()];
     assert_eq!(decisions(&whole, &who), decisions(&incremental, &who));
-    assert_eq!(counted.accounts, 3, "{counted:?}");
+    assert_eq!(counted.accounts, 4, "{counted:?}");
+    assert_eq!(counted.compiled, 0, "{counted:?}");
     agree(&mut loader, &files, 3, "the second user alone");
 }
 

@@ -81,6 +81,45 @@ fn a_set_lists_policies_in_bundle_order_and_the_first_allow_decides() {
     assert_eq!(named, ["accounts/111111111111/users/u/inline/own"]);
 }
 
+#[test]
+fn principals_with_the_same_policies_in_two_orders_each_keep_their_own() {
+    // One set per order: the first Allow a decision names is the principal's own first,
+    // whichever principal the compile reached first.
+    let acct = "111111111111";
+    let mut files = standalone();
+    for name in ["First", "Second"] {
+        files.insert(format!("accounts/{acct}/policies/{name}.json"), allow_all());
+    }
+    files.insert(
+        format!("accounts/{acct}/users/u.json"),
+        r#"{"managed_policies":["First","Second"]}"#.to_owned(),
+    );
+    files.insert(
+        format!("accounts/{acct}/users/v.json"),
+        r#"{"managed_policies":["Second","First"]}"#.to_owned(),
+    );
+    let s = Snapshot::load_files(&files, 1).unwrap();
+    let named = |user: &str| -> Vec<String> {
+        let (auth, _) = s
+            .explain(
+                &format!("arn:aws:iam::{acct}:user/{user}"),
+                "iam:GetUser",
+                "*",
+                &CallerContext::empty(),
+                SystemTime::UNIX_EPOCH,
+            )
+            .unwrap();
+        assert_eq!(auth.outcome.decision, Decision::Allow);
+        auth.outcome
+            .statements
+            .iter()
+            .map(|m| m.policy.rsplit('/').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(named("u"), ["First"]);
+    assert_eq!(named("v"), ["Second"]);
+}
+
 /// A resource policy whose one statement, `sid`, allows `iam:GetUser` to user `u`.
 fn resource_policy(arn: &str, sid: &str) -> String {
     resource_statement(arn, sid, "Allow")
