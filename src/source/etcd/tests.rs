@@ -257,6 +257,7 @@ fn follower(debounce: Duration) -> (Follower, watch::Receiver<Following>, Respon
         resync: Arc::new(Notify::new()),
         stop: CancellationToken::new(),
         offered: 4,
+        taken: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
     };
     let (feed, queue) = mpsc::channel(16);
@@ -279,6 +280,53 @@ fn offered(rx: &watch::Receiver<Following>) -> (u64, Option<Offer>) {
         .clone()
         .map(|(r, files)| (r, files.map(|f| owned(&f))));
     (f.seq, last)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_after_the_source_fetched_the_offer_edits_the_files_in_place() {
+    let (mut f, rx, _feed, mut stream) = follower(Duration::ZERO);
+    let first = response(vec![at(put("/warden/bundle/b.json", "2"), 5)]);
+    assert!(matches!(f.batch(first, &mut stream).await, Batch::Go));
+    let map = Arc::as_ptr(&f.files.documents);
+    // Not fetched yet: a change keeps the offer whole (and copies the map it shares).
+    let second = response(vec![at(put("/warden/bundle/c.json", "3"), 6)]);
+    assert!(matches!(f.batch(second, &mut stream).await, Batch::Go));
+    assert_eq!(
+        offered(&rx),
+        (
+            2,
+            Some((
+                6,
+                Ok(files(&[("a.json", "1"), ("b.json", "2"), ("c.json", "3")]))
+            ))
+        )
+    );
+    assert_ne!(Arc::as_ptr(&f.files.documents), map);
+    // Fetched, as the source does, and loaded: the next change edits the map in place,
+    // and a later offer holds the change.
+    let fetched = rx.borrow().clone();
+    f.taken
+        .store(fetched.seq, std::sync::atomic::Ordering::Release);
+    drop(fetched);
+    let map = Arc::as_ptr(&f.files.documents);
+    let third = response(vec![at(put("/warden/bundle/d.json", "4"), 7)]);
+    assert!(matches!(f.batch(third, &mut stream).await, Batch::Go));
+    assert_eq!(Arc::as_ptr(&f.files.documents), map);
+    assert_eq!(
+        offered(&rx),
+        (
+            3,
+            Some((
+                7,
+                Ok(files(&[
+                    ("a.json", "1"),
+                    ("b.json", "2"),
+                    ("c.json", "3"),
+                    ("d.json", "4")
+                ]))
+            ))
+        )
+    );
 }
 
 #[tokio::test(start_paused = true)]
