@@ -421,6 +421,9 @@ pub struct Incremental {
     /// The files of the last load, when it can be a [`Last`]: it succeeded, every text
     /// shared.
     loaded: Option<Vec<(String, Arc<str>)>>,
+    /// When the last load started from the one before it ([`Incremental::changed`]): the
+    /// indices of the files whose text changed.
+    changed: Option<Vec<usize>>,
 }
 
 /// A bundle loaded, and its files in path order (each text the
@@ -559,6 +562,7 @@ impl Incremental {
         files: &BTreeMap<String, T>,
     ) -> (Result<Bundle, BundleError>, Reused) {
         self.loaded = None;
+        self.changed = None;
         if let Some(last) = self.last.take()
             && let Some(patched) = self.patch(last, files)
         {
@@ -572,6 +576,13 @@ impl Incremental {
                 .collect();
         }
         (loaded, counted)
+    }
+
+    /// When the last load succeeded starting from the bundle of the one before it (its
+    /// files then had the very paths of that load's, every text shared): the indices, in
+    /// path order, of the files whose text changed. `None` after any other load.
+    pub fn changed(&self) -> Option<&[usize]> {
+        self.changed.as_deref()
     }
 
     /// Hands back `bundle`, the one the last load returned, for the next load to start
@@ -644,6 +655,7 @@ impl Incremental {
             patched: true,
         };
         self.loaded = Some(last.files);
+        self.changed = Some(changed);
         Some((Ok(last.bundle), counted))
     }
 

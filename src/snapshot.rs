@@ -1672,8 +1672,6 @@ impl Loader {
         files: &BTreeMap<String, T>,
         revision: u64,
     ) -> (Result<Snapshot, BundleError>, Reused) {
-        // Kept even when the load fails: a file's hash depends on its text alone.
-        let digest = self.digest.of_files(files);
         let (bundle, documents) = self.bundle.load_counted(files);
         let mut reused = Reused {
             documents,
@@ -1683,6 +1681,15 @@ impl Loader {
             Ok(b) => b,
             Err(e) => return (Err(e), reused),
         };
+        // The digest of a load that started from the last bundle (the same paths, the
+        // changed texts known) rehashes their runs alone. The digest cache then holds
+        // the bundle the last successful load digested, the very one this load started
+        // from.
+        let digest = match self.bundle.changed() {
+            Some(changed) => self.digest.update(files, changed),
+            None => None,
+        }
+        .unwrap_or_else(|| self.digest.of_files(files));
         let mut sets = SetCache {
             registry: std::mem::take(&mut self.registry),
             previous_org: std::mem::take(&mut self.org),

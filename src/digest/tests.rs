@@ -11,13 +11,29 @@ fn files(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 #[test]
-fn the_digest_is_sha256_of_length_prefixed_paths_and_their_texts_sha256() {
-    // Computed independently: printf with the path's little-endian length and the path,
-    // then the text's SHA-256 as bytes, all through sha256sum:
-    // { printf '\x01\0\0\0\0\0\0\0a'; printf '{}' | sha256sum | cut -c1-64 | xxd -r -p; } | sha256sum
+fn the_digest_is_sha256_of_runs_of_length_prefixed_paths_and_their_texts_sha256() {
+    // Computed independently (Python's hashlib): a file is its path's little-endian
+    // 8-byte length, its path and its text's SHA-256; a run the same of its group and the
+    // SHA-256 of its files; the digest the SHA-256 of the runs.
+    //   add = lambda p, h: struct.pack('<Q', len(p)) + p + h
+    //   run = sha256(add(b'a', sha256(b'{}').digest())).digest()
+    //   sha256(add(b'a', run)).hexdigest()
     assert_eq!(
         of_files(&files(&[("a", "{}")])),
-        "a08eadf37e398750e8e45b3afb6943a377120c2fd90b2b419fcbaa44fb196b09"
+        "5e488343b7532d3df1b001e170fd2d13942e02aee35991d3278984fe4c7ddb6a"
+    );
+    // Two files of one account's group in one run, and a top-level file in its own:
+    //   r1 = sha256(add(b'accounts/1/users/a.json', sha256(b'{"a":1}').digest())
+    //               + add(b'accounts/1/users/b.json', sha256(b'{}').digest())).digest()
+    //   r2 = sha256(add(b'organization.json', sha256(b'{}').digest())).digest()
+    //   sha256(add(b'accounts/1/', r1) + add(b'organization.json', r2)).hexdigest()
+    assert_eq!(
+        of_files(&files(&[
+            ("accounts/1/users/a.json", "{\"a\":1}"),
+            ("accounts/1/users/b.json", "{}"),
+            ("organization.json", "{}"),
+        ])),
+        "ed9d3b8c53e55ebf8abd56304f6d36fb2e9c60f9c7200456d737fe7c397bd108"
     );
 }
 
@@ -107,4 +123,49 @@ fn the_digest_follows_content_not_insertion_order() {
         of_files(&a),
         of_files(&files(&[("organization.json", "{} ")]))
     );
+}
+
+#[test]
+fn an_update_of_the_changed_files_is_the_digest_of_the_whole() {
+    let mut now = shared(&[
+        ("accounts/1/users/a.json", "{\"a\":1}"),
+        ("accounts/1/users/b.json", "{}"),
+        ("accounts/2/roles/r.json", "{}"),
+        ("organization.json", "{}"),
+        ("scps/A.json", "[]"),
+    ]);
+    let mut cache = Cache::default();
+    assert_eq!(cache.of_files(&now), of_files(&now));
+    // One text in the middle of a run, then the first and the last files, then two runs.
+    for (changed, edits) in [
+        (vec![1], vec![("accounts/1/users/b.json", "{\"b\":1}")]),
+        (
+            vec![0, 4],
+            vec![("accounts/1/users/a.json", "{}"), ("scps/A.json", "[1]")],
+        ),
+        (
+            vec![2, 3],
+            vec![
+                ("accounts/2/roles/r.json", "[]"),
+                ("organization.json", "[]"),
+            ],
+        ),
+    ] {
+        for (path, text) in edits {
+            now.insert(path.to_owned(), Arc::from(text));
+        }
+        assert_eq!(cache.update(&now, &changed).unwrap(), of_files(&now));
+    }
+    // Nothing changed: the same digest.
+    assert_eq!(cache.update(&now, &[]).unwrap(), of_files(&now));
+    // Other paths than the cache's, or a text not shared: not an update.
+    now.insert("z.json".to_owned(), Arc::from("z"));
+    assert!(cache.update(&now, &[]).is_none());
+    assert_eq!(cache.of_files(&now), of_files(&now));
+    let owned: BTreeMap<String, String> = now
+        .iter()
+        .map(|(p, t)| (p.clone(), t.to_string()))
+        .collect();
+    assert_eq!(cache.of_files(&owned), of_files(&now));
+    assert!(cache.update(&now, &[]).is_none());
 }
