@@ -14,8 +14,13 @@ use warden::snapshot::{Authorization, Snapshot};
 /// User `u` of account 111111111111 asks for `iam:GetUser` on `resource`, with no
 /// context, explained.
 fn get_user(s: &Snapshot, resource: &str) -> (Authorization, Option<Explanation>) {
+    get_user_as(s, "u", resource)
+}
+
+/// [`get_user`] asked by the account's user `user`.
+fn get_user_as(s: &Snapshot, user: &str, resource: &str) -> (Authorization, Option<Explanation>) {
     s.explain(
-        "arn:aws:iam::111111111111:user/u",
+        &format!("arn:aws:iam::111111111111:user/{user}"),
         "iam:GetUser",
         resource,
         &CallerContext::empty(),
@@ -100,15 +105,7 @@ fn principals_with_the_same_policies_in_two_orders_each_keep_their_own() {
     );
     let s = Snapshot::load_files(&files, 1).unwrap();
     let named = |user: &str| -> Vec<String> {
-        let (auth, _) = s
-            .explain(
-                &format!("arn:aws:iam::{acct}:user/{user}"),
-                "iam:GetUser",
-                "*",
-                &CallerContext::empty(),
-                SystemTime::UNIX_EPOCH,
-            )
-            .unwrap();
+        let (auth, _) = get_user_as(&s, user, "*");
         assert_eq!(auth.outcome.decision, Decision::Allow);
         auth.outcome
             .statements
