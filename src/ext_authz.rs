@@ -391,10 +391,17 @@ impl Checker {
                 }
             }
         }
+        // The server's keys alone are added in key order: sorted with nothing to sort.
+        let alone = context.is_empty();
         server_keys(http, listener.trusted_hops(), &mut context);
+        debug_assert!(!alone || context.iter().map(|(k, _)| k).is_sorted());
         let request = Request {
             caller: caller.clone(),
-            context: in_key_order(context),
+            context: if alone {
+                context
+            } else {
+                in_key_order(context)
+            },
             items: vec![Item {
                 action: routed.action.to_owned(),
                 resource: routed.resource.clone(),
@@ -939,17 +946,20 @@ fn in_key_order(context: Context) -> Context {
 /// `aws:UserAgent`. A route cannot map a header into them (the routes document refuses it).
 fn server_keys(http: &HttpCheck<'_>, trusted_hops: usize, context: &mut Context) {
     // Added in key order, so that a context that had none before stays sorted (see
-    // `in_key_order`); named in lower case, as a context holds them.
-    context.reserve(3);
+    // `in_key_order`); named in lower case, as a context holds them. Room for exactly the
+    // keys added.
     let secure = http.scheme.eq_ignore_ascii_case("https");
+    let ip = source_ip(http, trusted_hops);
+    let agent = http.header("user-agent");
+    context.reserve(1 + usize::from(ip.is_some()) + usize::from(agent.is_some()));
     context.insert_lowercase(
         "aws:securetransport",
         ContextValue::Single(if secure { "true" } else { "false" }.to_owned()),
     );
-    if let Some(ip) = source_ip(http, trusted_hops) {
+    if let Some(ip) = ip {
         context.insert_lowercase("aws:sourceip", ContextValue::Single(ip_text(ip)));
     }
-    if let Some(agent) = http.header("user-agent") {
+    if let Some(agent) = agent {
         context.insert_lowercase("aws:useragent", ContextValue::Single(agent.to_owned()));
     }
 }
