@@ -17,7 +17,6 @@ use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use prost::Message;
 use prost::bytes::Bytes;
 use prost::encoding::WireType;
-use smallvec::SmallVec;
 use tonic::{Request, Response, Status};
 
 use crate::ext_authz::{Checker, HttpCheck, MAX_EXTENSIONS, MAX_HEADERS, Record, Verdict};
@@ -533,10 +532,12 @@ fn value_to_json(v: Value) -> serde_json::Value {
 
 /// A verdict as the bytes of Envoy's `CheckResponse`, written without building the message
 /// (an answer on every request; a test decodes them with prost against the message they
-/// stand for): `status`, the OK or denied HTTP response, and the decision as
+/// stand for, and another compares them byte for byte with the way they were first
+/// written): `status`, the OK or denied HTTP response, and the decision as
 /// `dynamic_metadata` for Envoy's access log. Every message's length is worked out before
-/// it is written, so nothing is moved to make room for a length, and the metadata's keys
-/// are written as bytes encoded when compiling.
+/// it is written, so nothing is moved to make room for a length. The metadata's entries are
+/// written straight from the record, each key with the bytes around it that do not change
+/// encoded when compiling, and a short entry's lengths in one write.
 pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
     let Verdict {
         allowed,
@@ -551,7 +552,6 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         (false, 401) => (UNAUTHENTICATED, &*record.reason),
         (false, _) => (PERMISSION_DENIED, &*record.reason),
     };
-    let fields = metadata_fields(record);
     // `google.rpc.Status`: `code = 1`, `message = 2`.
     let status_len = varint_len(code as u64) + str_len(message);
     // `ok_response = 3`: `headers = 2`, `headers_to_remove = 5`; `denied_response = 2`:
@@ -569,11 +569,39 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         http_len += put::field_len(varint_len(u64::from(*status))) + str_len(body);
     }
     // `dynamic_metadata = 4`, a `Struct`: its `fields` map's entries, `key = 1` and a
-    // `google.protobuf.Value` as `value = 2`.
-    let metadata_len: usize = fields
-        .iter()
-        .map(|(key, value)| put::field_len(key.len() + put::field_len(value.len())))
-        .sum();
+    // `google.protobuf.Value` as `value = 2`; every field of the record, those naming the
+    // request only when known.
+    let Record {
+        decision,
+        reason,
+        revision,
+        decision_id,
+        principal,
+        action,
+        resource,
+        listener,
+        route,
+        dry_run,
+    } = record;
+    let decision = decision.as_str();
+    let known = |key: &[u8], value: &str| {
+        if value.is_empty() {
+            0
+        } else {
+            string_entry_len(key, value)
+        }
+    };
+    let metadata_len = string_entry_len(DECISION, decision)
+        + string_entry_len(REASON, reason)
+        + REVISION_ENTRY.len()
+        + 8
+        + string_entry_len(DECISION_ID, decision_id)
+        + known(PRINCIPAL, principal)
+        + known(ACTION, action)
+        + known(RESOURCE, resource)
+        + known(LISTENER, listener)
+        + known(ROUTE, route)
+        + DRY_RUN_OFF.len();
     // Written into a vector of the answer's length, which becomes `Bytes` without a copy or
     // another allocation (a `BytesMut` checks its room and its length on every byte).
     let len = put::field_len(status_len) + put::field_len(http_len) + put::field_len(metadata_len);
@@ -601,18 +629,25 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         put::str(3, body, &mut buf);
     }
     put::head(4, metadata_len, &mut buf);
-    for (key, value) in &fields {
-        put::head(1, key.len() + put::field_len(value.len()), &mut buf);
-        buf.extend_from_slice(key);
-        put::head(2, value.len(), &mut buf);
-        // `number_value = 2`, `string_value = 3`, `bool_value = 4`: oneof members, written
-        // even when empty or false.
-        match value {
-            FieldValue::String(s) => put::bytes(3, s.as_bytes(), &mut buf),
-            FieldValue::Number(n) => prost::encoding::double::encode(2, n, &mut buf),
-            FieldValue::Bool(b) => put::present_varint(4, u64::from(*b), &mut buf),
+    string_entry(DECISION, decision, &mut buf);
+    string_entry(REASON, reason, &mut buf);
+    // `number_value = 2`, `string_value = 3`, `bool_value = 4`: oneof members, written
+    // even when empty or false.
+    buf.extend_from_slice(REVISION_ENTRY);
+    buf.extend_from_slice(&(*revision as f64).to_le_bytes());
+    string_entry(DECISION_ID, decision_id, &mut buf);
+    for (key, value) in [
+        (PRINCIPAL, principal),
+        (ACTION, action),
+        (RESOURCE, resource),
+        (LISTENER, listener),
+        (ROUTE, route),
+    ] {
+        if !value.is_empty() {
+            string_entry(key, value, &mut buf);
         }
     }
+    buf.extend_from_slice(if *dry_run { DRY_RUN_ON } else { DRY_RUN_OFF });
     // A length worked out wrong would still give the right bytes, from a vector grown on the
     // way: checked in debug builds (`the_written_answer_is_the_message_prost_would_write`).
     debug_assert_eq!(buf.len(), len, "the answer's length, worked out first");
@@ -640,70 +675,57 @@ fn str_len(s: &str) -> usize {
 /// `HeaderAppendAction::OverwriteIfExistsOrAdd`: a header warden sets replaces the client's.
 const OVERWRITE: u64 = HeaderAppendAction::OverwriteIfExistsOrAdd as u64;
 
-/// A value of the metadata `Struct`.
-enum FieldValue<'r> {
-    String(&'r str),
-    Number(f64),
-    Bool(bool),
-}
-
-impl FieldValue<'_> {
-    /// The bytes of the `google.protobuf.Value` it is.
-    fn len(&self) -> usize {
-        match self {
-            FieldValue::String(s) => put::field_len(s.len()),
-            FieldValue::Number(_) => 9,
-            FieldValue::Bool(_) => 2,
-        }
-    }
-}
-
 /// A key of the metadata `Struct` as the entry's `key = 1` field, encoded when compiling:
 /// `0x0a`, the length (every key is under 128 bytes), the text.
 const DECISION: &[u8] = b"\x0a\x08decision";
 const REASON: &[u8] = b"\x0a\x06reason";
-const REVISION: &[u8] = b"\x0a\x08revision";
 const DECISION_ID: &[u8] = b"\x0a\x0bdecision_id";
 const PRINCIPAL: &[u8] = b"\x0a\x09principal";
 const ACTION: &[u8] = b"\x0a\x06action";
 const RESOURCE: &[u8] = b"\x0a\x08resource";
 const LISTENER: &[u8] = b"\x0a\x08listener";
 const ROUTE: &[u8] = b"\x0a\x05route";
-const DRY_RUN: &[u8] = b"\x0a\x07dry_run";
 
-/// The decision for Envoy's dynamic metadata: every field of the record, those naming the
-/// request only when known.
-fn metadata_fields<'r>(record: &'r Record<'_>) -> SmallVec<[(&'static [u8], FieldValue<'r>); 10]> {
-    let Record {
-        decision,
-        reason,
-        revision,
-        decision_id,
-        principal,
-        action,
-        resource,
-        listener,
-        route,
-        dry_run,
-    } = record;
-    let mut fields: SmallVec<[(&'static [u8], FieldValue<'r>); 10]> = SmallVec::new();
-    fields.push((DECISION, FieldValue::String(decision.as_str())));
-    fields.push((REASON, FieldValue::String(reason)));
-    fields.push((REVISION, FieldValue::Number(*revision as f64)));
-    fields.push((DECISION_ID, FieldValue::String(decision_id)));
-    for (key, value) in [
-        (PRINCIPAL, principal),
-        (ACTION, action),
-        (RESOURCE, resource),
-        (LISTENER, listener),
-        (ROUTE, route),
-    ] {
-        if !value.is_empty() {
-            fields.push((key, FieldValue::String(value)));
-        }
+/// The `revision` entry up to its number: the entry's key and length (21 bytes), the key
+/// (`0x0a`, 8, `revision`), the value's key and length (9 bytes) and `number_value`'s key
+/// (`0x11`: field 2, 64 bits); the number's 8 bytes (little-endian) follow.
+const REVISION_ENTRY: &[u8] = b"\x0a\x15\x0a\x08revision\x12\x09\x11";
+
+/// The `dry_run` entry whole, false and true: the entry's key and length (13 bytes), the
+/// key (`0x0a`, 7, `dry_run`), the value's key and length (2 bytes), `bool_value`'s key
+/// (`0x20`: field 4, varint) and the value (written even when false).
+const DRY_RUN_OFF: &[u8] = b"\x0a\x0d\x0a\x07dry_run\x12\x02\x20\x00";
+const DRY_RUN_ON: &[u8] = b"\x0a\x0d\x0a\x07dry_run\x12\x02\x20\x01";
+
+/// The bytes of a metadata entry whose value is `string_value = 3` (written even when
+/// empty), its key field `key` as above.
+#[inline]
+fn string_entry_len(key: &[u8], value: &str) -> usize {
+    put::field_len(key.len() + put::field_len(put::field_len(value.len())))
+}
+
+/// A metadata entry whose value is `string_value = 3`: the entry's key and length, `key`,
+/// the value's key and length, the string's key and length, the string. When the entry is
+/// under 128 bytes (every length one byte), the lengths go in two writes.
+#[inline]
+fn string_entry(key: &[u8], value: &str, buf: &mut Vec<u8>) {
+    let string = value.len();
+    let inner = put::field_len(string);
+    let entry = key.len() + put::field_len(inner);
+    if let Ok(entry) = u8::try_from(entry)
+        && entry < 0x80
+    {
+        // `inner` and `string` are shorter still, so one byte each.
+        buf.extend_from_slice(&[0x0a, entry]);
+        buf.extend_from_slice(key);
+        buf.extend_from_slice(&[0x12, inner as u8, 0x1a, string as u8]);
+        buf.extend_from_slice(value.as_bytes());
+        return;
     }
-    fields.push((DRY_RUN, FieldValue::Bool(*dry_run)));
-    fields
+    put::head(1, entry, buf);
+    buf.extend_from_slice(key);
+    put::head(2, inner, buf);
+    put::bytes(3, value.as_bytes(), buf);
 }
 
 #[cfg(test)]
