@@ -706,8 +706,10 @@ fn string_entry_len(key: &[u8], value: &str) -> usize {
 
 /// A metadata entry whose value is `string_value = 3`: the entry's key and length, `key`,
 /// the value's key and length, the string's key and length, the string. When the entry is
-/// under 128 bytes (every length one byte), the lengths go in two writes.
-#[inline]
+/// under 128 bytes (every length one byte), the lengths go in two writes. Inlined always,
+/// so that the key's length is known where it is copied (not inlined, it cost a call and
+/// a `memcpy` an entry).
+#[inline(always)]
 fn string_entry(key: &[u8], value: &str, buf: &mut Vec<u8>) {
     let string = value.len();
     let inner = put::field_len(string);
