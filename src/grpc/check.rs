@@ -615,7 +615,24 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         put::varint(1, u64::from(*status), &mut buf);
     }
     for header in headers {
-        put::head(2, header_len(header), &mut buf);
+        let (key, value) = (header.0.as_bytes(), header.1.as_bytes());
+        let len = header_len(header);
+        // A header under 128 bytes with a name and a value (every length one byte, as for
+        // the principal and the decision id): its lengths and keys in three writes.
+        if let Ok(short) = u8::try_from(len)
+            && short < 0x80
+            && !key.is_empty()
+            && !value.is_empty()
+        {
+            // The pair: the option less the pair's key and length and `append_action`.
+            buf.extend_from_slice(&[0x12, short, 0x0a, short - 4, 0x0a, key.len() as u8]);
+            buf.extend_from_slice(key);
+            buf.extend_from_slice(&[0x12, value.len() as u8]);
+            buf.extend_from_slice(value);
+            buf.extend_from_slice(&[0x18, OVERWRITE as u8]);
+            continue;
+        }
+        put::head(2, len, &mut buf);
         put::head(1, pair_len(header), &mut buf);
         put::str(1, &header.0, &mut buf);
         put::str(2, &header.1, &mut buf);
@@ -674,6 +691,8 @@ fn str_len(s: &str) -> usize {
 
 /// `HeaderAppendAction::OverwriteIfExistsOrAdd`: a header warden sets replaces the client's.
 const OVERWRITE: u64 = HeaderAppendAction::OverwriteIfExistsOrAdd as u64;
+// Written as one byte after its key by `encode_response`'s short headers (2 bytes).
+const _: () = assert!(OVERWRITE > 0 && OVERWRITE < 0x80);
 
 /// A key of the metadata `Struct` as the entry's `key = 1` field, encoded when compiling:
 /// `0x0a`, the length (every key is under 128 bytes), the text.
