@@ -133,7 +133,7 @@ struct Read<'a> {
     path: &'a str,
     scheme: &'a str,
     /// The `headers` map's entries as sent (a key sent twice is kept once, at the end).
-    headers: Vec<(&'a str, &'a str)>,
+    headers: Vec<Header<'a>>,
     /// `header_map`'s entries, when it was sent (then it wins over `headers`).
     header_map: Option<Vec<(&'a str, &'a str)>>,
     /// The source's address, while it is a socket address.
@@ -239,7 +239,7 @@ impl<'a> Read<'a> {
                     if self.headers.capacity() == 0 {
                         self.headers.reserve_exact(HEADERS_AT_FIRST);
                     }
-                    self.headers.push((k, v));
+                    self.headers.push((Cow::Borrowed(k), Cow::Borrowed(v)));
                 }
                 4 => self.path = text(r, wire, "path")?,
                 5 => self.host = text(r, wire, "host")?,
@@ -382,25 +382,27 @@ fn joined<'a>(map: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
 /// names that are one in lower case are kept in an order that does not depend on the
 /// sender's. Either way no lookup depends on the order: a name is found once, or, lowered
 /// alike, in sorted order.
-fn last_of_each<'a>(mut list: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
+fn last_of_each<'a>(mut list: Vec<Header<'a>>) -> Vec<Header<'a>> {
+    // As read (borrowed, as `Read` keeps them): the list itself, not a copy of it.
     if list.len() <= KEPT_AS_SENT && as_sent(&list) {
-        return list
-            .into_iter()
-            .map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))
-            .collect();
+        return list;
     }
     // Stable, so the last of equal keys is last of its run.
-    list.sort_by(|a, b| a.0.cmp(b.0));
+    list.sort_by(|a, b| a.0.cmp(&b.0));
     let mut kept: Vec<Header<'a>> = Vec::with_capacity(list.len());
-    let (mut lowered, mut previous) = (false, None);
+    let (mut lowered, mut previous): (bool, Option<Cow<'a, str>>) = (false, None);
     for (k, v) in list {
         // Equal as sent: a name in lower case is compared with the one before it was lowered.
+        let same = previous.as_deref() == Some(&*k);
         match kept.last_mut() {
-            Some(last) if previous == Some(k) => last.1 = Cow::Borrowed(v),
+            Some(last) if same => last.1 = v,
             _ => {
-                let name = lowercase(k);
-                lowered |= matches!(name, Cow::Owned(_));
-                kept.push((name, Cow::Borrowed(v)));
+                let name = match k.clone() {
+                    Cow::Borrowed(name) => lowercase(name),
+                    Cow::Owned(name) => Cow::Owned(name.to_ascii_lowercase()),
+                };
+                lowered |= *name != *k;
+                kept.push((name, v));
             }
         }
         previous = Some(k);
@@ -418,7 +420,7 @@ fn last_of_each<'a>(mut list: Vec<(&'a str, &'a str)>) -> Vec<Header<'a>> {
 const KEPT_AS_SENT: usize = 32;
 
 /// Whether every name is in lower case and sent once, as Envoy sends its map.
-fn as_sent(list: &[(&str, &str)]) -> bool {
+fn as_sent(list: &[Header<'_>]) -> bool {
     list.iter().enumerate().all(|(i, (name, _))| {
         !name.bytes().any(|b| b.is_ascii_uppercase())
             && !list.iter().take(i).any(|(other, _)| other == name)
