@@ -422,8 +422,9 @@ pub struct Incremental {
     /// shared.
     loaded: Option<Vec<(String, Arc<str>)>>,
     /// When the last load started from the one before it ([`Incremental::changed`]): the
-    /// indices of the files whose text changed.
-    changed: Option<Vec<usize>>,
+    /// indices of the files whose text changed, and of those given as another allocation
+    /// of the same text.
+    changed: Option<(Vec<usize>, Vec<usize>)>,
 }
 
 /// A bundle loaded, and its files in path order (each text the
@@ -580,9 +581,13 @@ impl Incremental {
 
     /// When the last load succeeded starting from the bundle of the one before it (its
     /// files then had the very paths of that load's, every text shared): the indices, in
-    /// path order, of the files whose text changed. `None` after any other load.
-    pub fn changed(&self) -> Option<&[usize]> {
-        self.changed.as_deref()
+    /// path order, of the files whose text changed, and of the files given as another
+    /// allocation of the same text (a source that read them again). `None` after any
+    /// other load.
+    pub fn changed(&self) -> Option<(&[usize], &[usize])> {
+        self.changed
+            .as_ref()
+            .map(|(changed, replaced)| (changed.as_slice(), replaced.as_slice()))
     }
 
     /// Hands back `bundle`, the one the last load returned, for the next load to start
@@ -602,7 +607,7 @@ impl Incremental {
         if files.len() != last.files.len() {
             return None;
         }
-        let mut changed: Vec<usize> = Vec::new();
+        let (mut changed, mut replaced): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
         for (i, ((path, t), (was_path, was))) in files.iter().zip(&mut last.files).enumerate() {
             let shared = t.shared()?;
             if path != was_path {
@@ -614,7 +619,9 @@ impl Incremental {
             // This allocation is the source's now, changed or not.
             let same = **was == *t.text();
             *was = shared.clone();
-            if !same {
+            if same {
+                replaced.push(i);
+            } else {
                 changed.push(i);
             }
         }
@@ -648,6 +655,16 @@ impl Incremental {
         }
         self.memo = memo;
         patched?;
+        // A text given as another allocation of the same bytes (a source that read it
+        // again) is adopted, as a whole load adopts it: the memo lets go of the old one.
+        for &i in &replaced {
+            if let Some((path, text)) = last.files.get(i)
+                && let Some(doc) = self.memo.docs.get_mut(path)
+                && *doc.text == **text
+            {
+                doc.text = text.clone();
+            }
+        }
         let documents = self.memo.docs.len();
         let counted = Reused {
             documents: documents.saturating_sub(changed.len()),
@@ -655,7 +672,7 @@ impl Incremental {
             patched: true,
         };
         self.loaded = Some(last.files);
-        self.changed = Some(changed);
+        self.changed = Some((changed, replaced));
         Some((Ok(last.bundle), counted))
     }
 

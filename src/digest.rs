@@ -161,18 +161,35 @@ impl Cache {
 
     /// The digest of `files`, which have the very paths of the bundle this cache last
     /// digested whole (every text shared), their texts changed at most at the indices
-    /// `changed` (in path order): each changed file and its run are hashed again, and
-    /// nothing else. `None` (and [`Cache::of_files`] to call) when this cache cannot
-    /// start from that bundle.
+    /// `changed` (in path order), and given as another allocation of the same text at the
+    /// indices `replaced`: each changed file and its run are hashed again, and nothing
+    /// else; a replaced text's allocation is the one kept from now on. `None` (and
+    /// [`Cache::of_files`] to call) when this cache cannot start from that bundle.
     pub fn update<T: Text>(
         &mut self,
         files: &BTreeMap<String, T>,
         changed: &[usize],
+        replaced: &[usize],
     ) -> Option<String> {
         let runs = self.runs.as_mut()?;
         if self.files.len() != files.len() {
             self.runs = None;
             return None;
+        }
+        for &i in replaced {
+            let Some((path, text, _)) = self.files.get_mut(i) else {
+                self.runs = None;
+                return None;
+            };
+            match files.get(path.as_str()).and_then(Text::shared) {
+                // The same text (compared again: a source that read every file again,
+                // rare): its hash stands.
+                Some(shared) if **shared == **text => *text = shared.clone(),
+                _ => {
+                    self.runs = None;
+                    return None;
+                }
+            }
         }
         let mut dirty: Vec<usize> = Vec::with_capacity(changed.len());
         for &i in changed {

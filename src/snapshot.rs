@@ -187,8 +187,9 @@ impl Snapshot {
     fn compile_with(b: &Bundle, revision: u64, sets: &mut SetCache) -> Snapshot {
         let mut accounts: FxHashMap<String, AccountInfo> = FxHashMap::default();
         let org_id = b.organization.as_ref().map(|o| o.id.clone());
-        // The organization holds the sets of its SCPs and RCPs, compiled again each time
-        // (a few): what it held before is released once every holder has taken its sets.
+        // The organization holds the sets of its SCPs and RCPs, taken again each time (a
+        // few; from the registry, compiled only when new): what it held before is released
+        // once every holder has taken its sets.
         sets.recording = Recording::default();
         if let Some(org) = &b.organization {
             let mut chain = Chain {
@@ -1655,8 +1656,8 @@ pub struct Reused {
 impl Loader {
     /// Loads and compiles `files` as [`Snapshot::load_files`] does, reusing the previous
     /// load's work where it is unchanged. A failed load changes nothing the next one
-    /// reuses but the documents' results and the files' hashes, which depend on their
-    /// texts only. Texts given as `Arc<str>` ([`bundle::SharedFiles`]) that are the very
+    /// reuses but the documents' results, which depend on their texts only (and the next
+    /// load does not start from the last bundle: it loads the files whole). Texts given as `Arc<str>` ([`bundle::SharedFiles`]) that are the very
     /// allocations of the previous load are known unchanged by address.
     pub fn load<T: bundle::Text>(
         &mut self,
@@ -1686,7 +1687,7 @@ impl Loader {
         // the bundle the last successful load digested, the very one this load started
         // from.
         let digest = match self.bundle.changed() {
-            Some(changed) => self.digest.update(files, changed),
+            Some((changed, replaced)) => self.digest.update(files, changed, replaced),
             None => None,
         }
         .unwrap_or_else(|| self.digest.of_files(files));
@@ -1799,9 +1800,12 @@ impl SetCache {
         policies.retain(|p| {
             let ptr = Arc::as_ptr(p) as usize;
             let first = !seen.contains(&ptr);
-            seen.push(ptr);
+            if first {
+                seen.push(ptr);
+            }
             first
         });
+        // The policies kept, each once, in order: the key.
         let key = seen;
         let Registry { sets, statements } = &mut self.registry;
         let (texts, compiled) = (&mut self.texts, &mut self.compiled);

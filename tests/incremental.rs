@@ -993,3 +993,131 @@ fn random_rewrites_started_from_the_last_bundle_load_as_a_whole_load() {
         assert!(patched >= 5, "seed {seed}: {patched} loads of 40 patched");
     }
 }
+
+/// A policy reached twice (attached, and through a group) counts once: the user's set is
+/// another user's with the same policy attached once, its statements counted once.
+#[test]
+fn a_policy_reached_twice_shares_the_set_of_the_same_policies() {
+    let mut files = example();
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Sid":"P","Effect":"Allow","Action":"orders:GetOrder","Resource":"*"}]}"#;
+    files.insert(format!("{DEV}/policies/P.json"), allow.to_owned());
+    files.insert(
+        format!("{DEV}/groups/G.json"),
+        r#"{"managed_policies":["P"]}"#.to_owned(),
+    );
+    files.insert(
+        format!("{DEV}/users/y.json"),
+        r#"{"managed_policies":["P"]}"#.to_owned(),
+    );
+    let one = Snapshot::load_files(&files, 1).unwrap().statement_count();
+    // x: P directly and through G, which is [P] once.
+    files.insert(
+        format!("{DEV}/users/x.json"),
+        r#"{"managed_policies":["P"],"groups":["G"]}"#.to_owned(),
+    );
+    let two = Snapshot::load_files(&files, 1).unwrap().statement_count();
+    assert_eq!(one, two, "x's policies, each once, are y's: [P]");
+}
+
+/// No set stays in the registry once nothing holds it: after every load of a random
+/// sequence, the loader holds as many sets as a fresh loader of the same files (sets +
+/// compiled = registry).
+#[test]
+fn the_registry_holds_what_a_fresh_load_holds() {
+    for seed in 1..=10u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut files = example();
+        let mut shared = warden::bundle::share(files.clone());
+        let mut earlier = Vec::new();
+        let mut loader = Loader::default();
+        loader.load(&shared, 1).unwrap();
+        let mut done = Vec::new();
+        for step in 0..40u64 {
+            for _ in 0..1 + rng.below(3) {
+                done.push(edit(&mut rng, &mut files));
+            }
+            follow(&mut rng, &files, &mut shared, &mut earlier);
+            let (s, r) = if step % 3 == 0 {
+                loader.load_counted(&files, step + 2)
+            } else {
+                loader.load_counted(&shared, step + 2)
+            };
+            let (f, fr) = Loader::default().load_counted(&files, step + 2);
+            if let (Ok(s), Ok(f)) = (s, f) {
+                assert_eq!(s.statement_count(), f.statement_count());
+                assert_eq!(
+                    r.sets + r.compiled,
+                    fr.compiled,
+                    "seed {seed} step {step}: registry {} vs fresh {} after {done:?}",
+                    r.sets + r.compiled,
+                    fr.compiled
+                );
+            }
+        }
+    }
+}
+
+/// After a resync (every text a new allocation, the same bytes), the loader lets go of
+/// the old allocations: it holds the current bundle's texts only.
+#[test]
+fn the_loader_lets_go_of_texts_a_resync_replaced() {
+    let files = example();
+    let first = warden::bundle::share(files.clone());
+    let mut loader = Loader::default();
+    loader.load(&first, 1).unwrap();
+    let org = first["organization.json"].clone();
+    let policy = first[&format!("{DEV}/policies/ReportsReader.json")].clone();
+    drop(first);
+    // A resync: the same files, read again.
+    let second = warden::bundle::share(files.clone());
+    let (s, reused) = loader.load_counted(&second, 2);
+    let s = s.unwrap();
+    assert!(reused.documents.patched, "{reused:?}");
+    assert_eq!(
+        s.digest().as_ref(),
+        warden::digest::of_files(&files).as_str()
+    );
+    assert_eq!(
+        (Arc::strong_count(&org), Arc::strong_count(&policy)),
+        (1, 1),
+        "old allocations still held by the loader"
+    );
+}
+
+/// The digest is always `digest::of_files`'s through a mix of shared, owned, failed and
+/// patched loads.
+#[test]
+fn the_digest_is_the_whole_digest_through_a_mix_of_loads() {
+    for seed in 1..=10u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 3);
+        let mut files = example();
+        let mut shared = warden::bundle::share(files.clone());
+        let mut earlier = Vec::new();
+        let mut loader = Loader::default();
+        loader.load(&shared, 1).unwrap();
+        for step in 0..60u64 {
+            for _ in 0..1 + rng.below(2) {
+                edit(&mut rng, &mut files);
+            }
+            follow(&mut rng, &files, &mut shared, &mut earlier);
+            let got = match rng.below(5) {
+                0 => loader.load(&files, step).map(|s| s.digest().to_string()),
+                1 => {
+                    // A broken file between.
+                    let mut bad = shared.clone();
+                    bad.insert(format!("{DEV}/users/zz.json"), Arc::from("{"));
+                    assert!(loader.load(&bad, step).is_err());
+                    loader.load(&shared, step).map(|s| s.digest().to_string())
+                }
+                _ => loader.load(&shared, step).map(|s| s.digest().to_string()),
+            };
+            if let Ok(d) = got {
+                assert_eq!(
+                    d,
+                    warden::digest::of_files(&files),
+                    "seed {seed} step {step}"
+                );
+            }
+        }
+    }
+}

@@ -154,18 +154,28 @@ fn an_update_of_the_changed_files_is_the_digest_of_the_whole() {
         for (path, text) in edits {
             now.insert(path.to_owned(), Arc::from(text));
         }
-        assert_eq!(cache.update(&now, &changed).unwrap(), of_files(&now));
+        assert_eq!(cache.update(&now, &changed, &[]).unwrap(), of_files(&now));
     }
     // Nothing changed: the same digest.
-    assert_eq!(cache.update(&now, &[]).unwrap(), of_files(&now));
+    assert_eq!(cache.update(&now, &[], &[]).unwrap(), of_files(&now));
+    // A text given again as another allocation: the same digest, and the cache lets go of
+    // the one it had.
+    let old = now["organization.json"].clone();
+    now.insert("organization.json".to_owned(), Arc::from(&*old));
+    assert_eq!(cache.update(&now, &[], &[3]).unwrap(), of_files(&now));
+    assert_eq!(Arc::strong_count(&old), 1);
+    // Said to be the same text when it is not: not an update.
+    now.insert("organization.json".to_owned(), Arc::from("{ }"));
+    assert!(cache.update(&now, &[], &[3]).is_none());
+    assert_eq!(cache.of_files(&now), of_files(&now));
     // Other paths than the cache's, or a text not shared: not an update.
     now.insert("z.json".to_owned(), Arc::from("z"));
-    assert!(cache.update(&now, &[]).is_none());
+    assert!(cache.update(&now, &[], &[]).is_none());
     assert_eq!(cache.of_files(&now), of_files(&now));
     let owned: BTreeMap<String, String> = now
         .iter()
         .map(|(p, t)| (p.clone(), t.to_string()))
         .collect();
     assert_eq!(cache.of_files(&owned), of_files(&now));
-    assert!(cache.update(&now, &[]).is_none());
+    assert!(cache.update(&now, &[], &[]).is_none());
 }

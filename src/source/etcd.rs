@@ -89,9 +89,9 @@ pub struct Files {
     prefix: String,
     /// Shared with the offers made from it: a change copies the map (its paths and
     /// pointers) only while an offer still holds it (the follower lets go of an offer
-    /// once the source has fetched it, [`Follower::release_fetched`]), never a text, and
-    /// a text not changed stays the very allocation the loader knows
-    /// ([`crate::bundle::Text`]).
+    /// once the source has fetched it, [`Follower::release_fetched`]; with a cache, the
+    /// cache's copy of the last bundle holds it), never a text, and a text not changed
+    /// stays the very allocation the loader knows ([`crate::bundle::Text`]).
     documents: Arc<SharedFiles>,
     /// Bytes of `documents`' texts.
     bytes: u64,
