@@ -1657,8 +1657,9 @@ impl Loader {
     /// Loads and compiles `files` as [`Snapshot::load_files`] does, reusing the previous
     /// load's work where it is unchanged. A failed load changes nothing the next one
     /// reuses but the documents' results, which depend on their texts only (and the next
-    /// load does not start from the last bundle: it loads the files whole). Texts given as `Arc<str>` ([`bundle::SharedFiles`]) that are the very
-    /// allocations of the previous load are known unchanged by address.
+    /// load does not start from the last bundle: it loads the files whole). Texts given
+    /// as `Arc<str>` ([`bundle::SharedFiles`]) that are the very allocations of the
+    /// previous load are known unchanged by address.
     pub fn load<T: bundle::Text>(
         &mut self,
         files: &BTreeMap<String, T>,
