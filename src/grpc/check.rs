@@ -534,8 +534,7 @@ fn value_to_json(v: Value) -> serde_json::Value {
 
 /// A verdict as the bytes of Envoy's `CheckResponse`, written without building the message
 /// (an answer on every request; a test decodes them with prost against the message they
-/// stand for, and another compares them byte for byte with the way they were first
-/// written): `status`, the OK or denied HTTP response, and the decision as
+/// stand for, with values of every length around a one-byte length's end): `status`, the OK or denied HTTP response, and the decision as
 /// `dynamic_metadata` for Envoy's access log. Every message's length is worked out before
 /// it is written, so nothing is moved to make room for a length. The metadata's entries are
 /// written straight from the record, each key with the bytes around it that do not change
