@@ -40,7 +40,9 @@ use crate::caller::{Caller, Presented, Session, SignedRequest};
 use crate::context::{Context, ContextValue};
 use crate::eval::Decision;
 use crate::oidc::{Claims, Verifier};
-use crate::routes::{HttpRequest, Listener, OidcSource, PrincipalSources, Routed, Sigv4Source};
+use crate::routes::{
+    HttpRequest, Listener, MetadataFields, OidcSource, PrincipalSources, Routed, Sigv4Source,
+};
 use crate::service::{Item, Request, RequestError, Service, Shape};
 use crate::snapshot::Snapshot;
 use crate::telemetry::Face;
@@ -209,6 +211,9 @@ pub struct Record<'v> {
     pub listener: Cow<'v, str>,
     pub route: Cow<'v, str>,
     pub dry_run: bool,
+    /// Which of these fields Envoy is given (the listener's `"metadata"`; the default
+    /// when no listener was found).
+    pub fields: MetadataFields,
 }
 
 impl Record<'_> {
@@ -226,6 +231,7 @@ impl Record<'_> {
             listener: owned(self.listener),
             route: owned(self.route),
             dry_run: self.dry_run,
+            fields: self.fields,
         }
     }
 }
@@ -432,6 +438,7 @@ impl Checker {
                     listener: Cow::Borrowed(listener.name()),
                     route: Cow::Borrowed(routed.route),
                     dry_run: routed.dry_run,
+                    fields: listener.metadata(),
                 };
                 if decided.outcome.decision == Decision::Allow {
                     answer(self.allow(listener, Some(&caller), record))
@@ -681,6 +688,7 @@ impl Checker {
             listener: Cow::Borrowed(ask.listener.name()),
             route: Cow::Borrowed(route),
             dry_run: dry_run(ask),
+            fields: ask.listener.metadata(),
         };
         self.deny(ask, caller, record, status)
     }
@@ -718,6 +726,7 @@ impl Checker {
             revision: ask.revision,
             decision_id: Cow::Owned(decision_id),
             listener: Cow::Borrowed(ask.listener.name()),
+            fields: ask.listener.metadata(),
             ..Record::default()
         };
         self.allow(ask.listener, None, record)

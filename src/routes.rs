@@ -320,6 +320,79 @@ impl Default for UpstreamHeaders {
     }
 }
 
+/// The fields of a Check's answer that Envoy is given as `dynamic_metadata` (for its access
+/// log), chosen per listener (`"metadata"`). Each is written into every answer, so a field
+/// no access log reads costs bytes on each request for nothing: by default the decision,
+/// its reason, the revision and the decision id (which finds the whole record in the
+/// decision log); the principal, action, resource, listener, route and dry-run flag when
+/// listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataFields(u16);
+
+impl MetadataFields {
+    pub const DECISION: MetadataFields = MetadataFields(1);
+    pub const REASON: MetadataFields = MetadataFields(1 << 1);
+    pub const REVISION: MetadataFields = MetadataFields(1 << 2);
+    pub const DECISION_ID: MetadataFields = MetadataFields(1 << 3);
+    pub const PRINCIPAL: MetadataFields = MetadataFields(1 << 4);
+    pub const ACTION: MetadataFields = MetadataFields(1 << 5);
+    pub const RESOURCE: MetadataFields = MetadataFields(1 << 6);
+    pub const LISTENER: MetadataFields = MetadataFields(1 << 7);
+    pub const ROUTE: MetadataFields = MetadataFields(1 << 8);
+    pub const DRY_RUN: MetadataFields = MetadataFields(1 << 9);
+
+    /// Each field by its name in the answer (and in `"metadata"`), in the order written.
+    pub const NAMED: [(&'static str, MetadataFields); 10] = [
+        ("decision", MetadataFields::DECISION),
+        ("reason", MetadataFields::REASON),
+        ("revision", MetadataFields::REVISION),
+        ("decision_id", MetadataFields::DECISION_ID),
+        ("principal", MetadataFields::PRINCIPAL),
+        ("action", MetadataFields::ACTION),
+        ("resource", MetadataFields::RESOURCE),
+        ("listener", MetadataFields::LISTENER),
+        ("route", MetadataFields::ROUTE),
+        ("dry_run", MetadataFields::DRY_RUN),
+    ];
+
+    /// No field: no `dynamic_metadata` at all.
+    pub const NONE: MetadataFields = MetadataFields(0);
+    /// Every field.
+    pub const ALL: MetadataFields = MetadataFields((1 << 10) - 1);
+
+    /// The field named `name`.
+    pub fn named(name: &str) -> Option<MetadataFields> {
+        MetadataFields::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+    }
+
+    /// Whether every field of `other` is one of these.
+    #[inline]
+    pub const fn has(self, other: MetadataFields) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// These fields and those of `other`.
+    pub const fn with(self, other: MetadataFields) -> MetadataFields {
+        MetadataFields(self.0 | other.0)
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl Default for MetadataFields {
+    fn default() -> MetadataFields {
+        MetadataFields::DECISION
+            .with(MetadataFields::REASON)
+            .with(MetadataFields::REVISION)
+            .with(MetadataFields::DECISION_ID)
+    }
+}
+
 /// Every action of the catalog, by lowercase name: what `context_extensions` may name.
 #[derive(Debug, Default)]
 pub struct KnownActions {
@@ -569,6 +642,7 @@ pub struct Listener {
     principals: PrincipalSources,
     trusted_hops: usize,
     upstream_headers: UpstreamHeaders,
+    metadata: MetadataFields,
     routes: Vec<Route>,
     trie: Trie,
     /// Whether some route reads the query string.
@@ -612,6 +686,11 @@ impl Listener {
 
     pub fn upstream_headers(&self) -> &UpstreamHeaders {
         &self.upstream_headers
+    }
+
+    /// The answer's fields given to Envoy as `dynamic_metadata`.
+    pub fn metadata(&self) -> MetadataFields {
+        self.metadata
     }
 
     /// The routes' names, in the document's order.

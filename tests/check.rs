@@ -30,7 +30,8 @@ const ALICE: &str = "arn:aws:iam::333333333333:user/engineering/alice";
 const CAROL: &str = "arn:aws:iam::333333333333:user/engineering/carol";
 const PRINCIPAL_HEADER: &str = "x-test-principal";
 
-/// The test's own listener: a trusted header and mTLS for principals, four routes.
+/// The test's own listener: a trusted header and mTLS for principals, four routes, every
+/// field of the answer in Envoy's metadata.
 const LISTENER: &str = r#"{
   "account": "333333333333",
   "region": "us-east-1",
@@ -42,6 +43,8 @@ const LISTENER: &str = r#"{
     "trusted_header": {"name": "x-test-principal"}
   },
   "upstream_headers": {"principal": "x-warden-principal-arn", "decision_id": "x-warden-decision-id"},
+  "metadata": ["decision", "reason", "revision", "decision_id", "principal", "action",
+               "resource", "listener", "route", "dry_run"],
   "routes": [
     {"name": "get-order", "host": "*", "methods": ["GET"], "path": "/orders/{id}",
      "action": "orders:GetOrder", "resource": "arn:aws:orders:{region}:{account}:order/{id}"},
@@ -64,6 +67,7 @@ const METADATA_LISTENER: &str = r#"{
              "role": "arn:aws:iam::333333333333:role/service/app-runtime",
              "from_metadata": true}
   },
+  "metadata": ["decision", "principal"],
   "routes": [
     {"name": "get-order", "methods": ["GET"], "path": "/orders/{id}",
      "action": "orders:GetOrder", "resource": "arn:aws:orders:{region}:{account}:order/{id}"}
@@ -273,6 +277,55 @@ async fn a_dry_run_route_lets_a_deny_through_and_says_so() {
     assert_eq!(a.remove, vec!["x-warden-principal-arn".to_owned()]);
     let m = server.metrics().await;
     assert_eq!(m.get("warden_check_dry_run_passed_total"), 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envoy_is_given_the_fields_a_listener_lists() {
+    let server = server();
+    let mut c = client(&server).await;
+    let fields = |a: &Answer| {
+        let mut keys: Vec<String> = a.metadata.keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    // The example's listener lists none: the default four.
+    let mut r = request("GET", "/orders/42", None);
+    let attributes = r.attributes.as_mut().unwrap();
+    attributes.context_extensions.clear();
+    attributes.source.as_mut().unwrap().principal =
+        "spiffe://cluster.local/ns/shop/sa/app-runtime".into();
+    let a = check(&mut c, r).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        fields(&a),
+        ["decision", "decision_id", "reason", "revision"],
+        "{a:?}"
+    );
+    assert_eq!(a.metadata["decision_id"], a.headers["x-warden-decision-id"]);
+    // The test listener lists every one (those naming the request when known).
+    let a = check(&mut c, request("GET", "/orders/42", Some(ALICE))).await;
+    assert_eq!(
+        fields(&a),
+        [
+            "action",
+            "decision",
+            "decision_id",
+            "dry_run",
+            "listener",
+            "principal",
+            "reason",
+            "resource",
+            "revision",
+            "route"
+        ],
+        "{a:?}"
+    );
+    // A deny before any route: the listener's fields still.
+    let a = check(&mut c, request("GET", "/nowhere", Some(ALICE))).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(a.metadata["reason"], "no_route");
+    assert_eq!(a.metadata["listener"], "test");
+    assert!(!a.metadata.contains_key("route"), "{a:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

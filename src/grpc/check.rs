@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::ext_authz::{Checker, HttpCheck, MAX_EXTENSIONS, MAX_HEADERS, Record, Verdict};
 use crate::grpc::wire::{CheckBytes, CheckResponseBytes, Reader, put};
+use crate::routes::MetadataFields;
 use crate::service::RequestError;
 use crate::telemetry::{Face, RpcResult};
 
@@ -534,7 +535,8 @@ fn value_to_json(v: Value) -> serde_json::Value {
 
 /// A verdict as the bytes of Envoy's `CheckResponse`, written without building the message
 /// (an answer on every request; a test decodes them with prost against the message they
-/// stand for, with values of every length around a one-byte length's end): `status`, the OK or denied HTTP response, and the decision as
+/// stand for, with values of every length around a one-byte length's end): `status`, the
+/// OK or denied HTTP response, and the record's fields that the listener lists as
 /// `dynamic_metadata` for Envoy's access log. Every message's length is worked out before
 /// it is written, so nothing is moved to make room for a length. The metadata's entries are
 /// written straight from the record, each key with the bytes around it that do not change
@@ -570,8 +572,8 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         http_len += put::field_len(varint_len(u64::from(*status))) + str_len(body);
     }
     // `dynamic_metadata = 4`, a `Struct`: its `fields` map's entries, `key = 1` and a
-    // `google.protobuf.Value` as `value = 2`; every field of the record, those naming the
-    // request only when known.
+    // `google.protobuf.Value` as `value = 2`; the fields the listener lists, those naming
+    // the request only when known. No field listed: no `dynamic_metadata`.
     let Record {
         decision,
         reason,
@@ -583,29 +585,43 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
         listener,
         route,
         dry_run,
+        fields,
     } = record;
     let decision = decision.as_str();
-    let known = |key: &[u8], value: &str| {
+    let listed = |field| fields.has(field);
+    let string = |key: &[u8], value: &str, field| {
+        if listed(field) {
+            string_entry_len(key, value)
+        } else {
+            0
+        }
+    };
+    let known = |key: &[u8], value: &str, field| {
         if value.is_empty() {
             0
         } else {
-            string_entry_len(key, value)
+            string(key, value, field)
         }
     };
-    let metadata_len = string_entry_len(DECISION, decision)
-        + string_entry_len(REASON, reason)
-        + REVISION_ENTRY.len()
-        + 8
-        + string_entry_len(DECISION_ID, decision_id)
-        + known(PRINCIPAL, principal)
-        + known(ACTION, action)
-        + known(RESOURCE, resource)
-        + known(LISTENER, listener)
-        + known(ROUTE, route)
-        + DRY_RUN_OFF.len();
+    let fixed = |bytes: usize, field| if listed(field) { bytes } else { 0 };
+    let metadata_len = string(DECISION, decision, MetadataFields::DECISION)
+        + string(REASON, reason, MetadataFields::REASON)
+        + fixed(REVISION_ENTRY.len() + 8, MetadataFields::REVISION)
+        + string(DECISION_ID, decision_id, MetadataFields::DECISION_ID)
+        + known(PRINCIPAL, principal, MetadataFields::PRINCIPAL)
+        + known(ACTION, action, MetadataFields::ACTION)
+        + known(RESOURCE, resource, MetadataFields::RESOURCE)
+        + known(LISTENER, listener, MetadataFields::LISTENER)
+        + known(ROUTE, route, MetadataFields::ROUTE)
+        + fixed(DRY_RUN_OFF.len(), MetadataFields::DRY_RUN);
+    let metadata_field_len = if fields.is_empty() {
+        0
+    } else {
+        put::field_len(metadata_len)
+    };
     // Written into a vector of the answer's length, which becomes `Bytes` without a copy or
     // another allocation (a `BytesMut` checks its room and its length on every byte).
-    let len = put::field_len(status_len) + put::field_len(http_len) + put::field_len(metadata_len);
+    let len = put::field_len(status_len) + put::field_len(http_len) + metadata_field_len;
     let mut buf = Vec::with_capacity(len);
     put::head(1, status_len, &mut buf);
     put::varint(1, code as u64, &mut buf);
@@ -646,26 +662,38 @@ pub fn encode_response(verdict: &Verdict<'_>) -> Bytes {
     } else {
         put::str(3, body, &mut buf);
     }
-    put::head(4, metadata_len, &mut buf);
-    string_entry(DECISION, decision, &mut buf);
-    string_entry(REASON, reason, &mut buf);
-    // `number_value = 2`, `string_value = 3`, `bool_value = 4`: oneof members, written
-    // even when empty or false.
-    buf.extend_from_slice(REVISION_ENTRY);
-    buf.extend_from_slice(&(*revision as f64).to_le_bytes());
-    string_entry(DECISION_ID, decision_id, &mut buf);
-    for (key, value) in [
-        (PRINCIPAL, principal),
-        (ACTION, action),
-        (RESOURCE, resource),
-        (LISTENER, listener),
-        (ROUTE, route),
-    ] {
-        if !value.is_empty() {
-            string_entry(key, value, &mut buf);
+    if !fields.is_empty() {
+        put::head(4, metadata_len, &mut buf);
+        if listed(MetadataFields::DECISION) {
+            string_entry(DECISION, decision, &mut buf);
+        }
+        if listed(MetadataFields::REASON) {
+            string_entry(REASON, reason, &mut buf);
+        }
+        // `number_value = 2`, `string_value = 3`, `bool_value = 4`: oneof members, written
+        // even when empty or false.
+        if listed(MetadataFields::REVISION) {
+            buf.extend_from_slice(REVISION_ENTRY);
+            buf.extend_from_slice(&(*revision as f64).to_le_bytes());
+        }
+        if listed(MetadataFields::DECISION_ID) {
+            string_entry(DECISION_ID, decision_id, &mut buf);
+        }
+        for (key, value, field) in [
+            (PRINCIPAL, principal, MetadataFields::PRINCIPAL),
+            (ACTION, action, MetadataFields::ACTION),
+            (RESOURCE, resource, MetadataFields::RESOURCE),
+            (LISTENER, listener, MetadataFields::LISTENER),
+            (ROUTE, route, MetadataFields::ROUTE),
+        ] {
+            if listed(field) && !value.is_empty() {
+                string_entry(key, value, &mut buf);
+            }
+        }
+        if listed(MetadataFields::DRY_RUN) {
+            buf.extend_from_slice(if *dry_run { DRY_RUN_ON } else { DRY_RUN_OFF });
         }
     }
-    buf.extend_from_slice(if *dry_run { DRY_RUN_ON } else { DRY_RUN_OFF });
     // A length worked out wrong would still give the right bytes, from a vector grown on the
     // way: checked in debug builds (`the_written_answer_is_the_message_prost_would_write`).
     debug_assert_eq!(buf.len(), len, "the answer's length, worked out first");

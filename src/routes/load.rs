@@ -12,8 +12,8 @@ use crate::policy::child;
 
 use super::template::{self, Segment};
 use super::{
-    HostPattern, KnownActions, Listener, MtlsRule, OidcSource, PrincipalSources, Route,
-    SessionTokenHeader, Sigv4Source, Source, Trie, TrustedHeader, UpstreamHeaders,
+    HostPattern, KnownActions, Listener, MetadataFields, MtlsRule, OidcSource, PrincipalSources,
+    Route, SessionTokenHeader, Sigv4Source, Source, Trie, TrustedHeader, UpstreamHeaders,
 };
 
 /// Routes in one listener, at most.
@@ -133,6 +133,7 @@ pub fn read_listener(
             "principals",
             "source_ip",
             "upstream_headers",
+            "metadata",
             "routes",
         ],
     )?;
@@ -227,6 +228,10 @@ pub fn read_listener(
         Some(u) => upstream_headers(r, u),
         None => UpstreamHeaders::default(),
     };
+    let metadata = match node.get("metadata") {
+        Some(m) => metadata(r, m),
+        None => MetadataFields::default(),
+    };
     let routes = match node.get("routes") {
         None => Vec::new(),
         Some(n) => match &n.value {
@@ -285,6 +290,7 @@ pub fn read_listener(
         principals,
         trusted_hops,
         upstream_headers,
+        metadata,
         routes,
         trie,
         reads_query,
@@ -741,6 +747,58 @@ fn upstream_headers(r: &mut FileReader<'_>, node: &Node) -> UpstreamHeaders {
         }
     }
     out
+}
+
+/// `"metadata"`: the answer's fields Envoy is given, each named once.
+fn metadata(r: &mut FileReader<'_>, node: &Node) -> MetadataFields {
+    let path = "$.metadata";
+    let Value::Array(items) = &node.value else {
+        r.error(
+            "wrong-type",
+            path,
+            node.pos,
+            format!(
+                "`metadata` must be an array of field names, found {}",
+                node.kind()
+            ),
+        );
+        return MetadataFields::default();
+    };
+    let mut fields = MetadataFields::NONE;
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Value::String(name) = &item.value else {
+            r.error(
+                "wrong-type",
+                &at,
+                item.pos,
+                format!("a field name is a string, found {}", item.kind()),
+            );
+            continue;
+        };
+        match MetadataFields::named(name) {
+            Some(field) if fields.has(field) => r.error(
+                "duplicate-field",
+                &at,
+                item.pos,
+                format!("`{name}` is listed twice"),
+            ),
+            Some(field) => fields = fields.with(field),
+            None => {
+                let known: Vec<&str> = MetadataFields::NAMED.iter().map(|(n, _)| *n).collect();
+                r.error(
+                    "unknown-field",
+                    &at,
+                    item.pos,
+                    format!(
+                        "`{name}` is not a field of the answer: one of {}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    fields
 }
 
 /// What reading one route needs.

@@ -121,6 +121,7 @@ fn a_valid_listener_loads_with_its_settings() {
    "trusted_header": {{"name": "x-principal"}}}},
  "source_ip": {{"trusted_hops": 2}},
  "upstream_headers": {{"principal": "x-who", "decision_id": null}},
+ "metadata": ["route", "decision", "dry_run"],
  "routes": [{GET_ORDER}]}}"#
     );
     let l = listener(&text);
@@ -136,6 +137,15 @@ fn a_valid_listener_loads_with_its_settings() {
             principal: Some("x-who".into()),
             decision_id: None
         }
+    );
+    let m = l.metadata();
+    assert_eq!(
+        MetadataFields::NAMED
+            .iter()
+            .filter(|(_, f)| m.has(*f))
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>(),
+        ["decision", "route", "dry_run"]
     );
     let p = l.principals();
     assert_eq!(
@@ -161,6 +171,29 @@ fn a_valid_listener_loads_with_its_settings() {
     assert!(!l.unmatched_allows() && !l.dry_run());
     assert_eq!(l.trusted_hops(), 0);
     assert_eq!(l.upstream_headers(), &UpstreamHeaders::default());
+    assert_eq!(l.metadata(), MetadataFields::default());
+    for name in ["decision", "reason", "revision", "decision_id"] {
+        assert!(
+            l.metadata().has(MetadataFields::named(name).unwrap()),
+            "{name}"
+        );
+    }
+    for name in [
+        "principal",
+        "action",
+        "resource",
+        "listener",
+        "route",
+        "dry_run",
+    ] {
+        assert!(
+            !l.metadata().has(MetadataFields::named(name).unwrap()),
+            "{name}"
+        );
+    }
+    // An empty list: no metadata at all.
+    let l = listener(&doc(&[GET_ORDER]).replacen('{', "{\"metadata\": [], ", 1));
+    assert!(l.metadata().is_empty());
     let o = l.principals().oidc.as_ref().unwrap();
     assert_eq!((o.session_claim.as_str(), o.skew_seconds), ("sub", 60));
     assert_eq!(l.route_names().collect::<Vec<_>>(), ["get-order"]);
@@ -693,6 +726,36 @@ fn a_bad_listener_field_is_a_located_finding() {
             "invalid-header-name",
             "$.upstream_headers.principal",
             "\"X\"",
+        ),
+        (
+            with(
+                "\"region\"",
+                "\"metadata\": [\"decision\", \"who\"], \"region\"",
+            ),
+            "unknown-field",
+            "$.metadata[1]",
+            "\"who\"",
+        ),
+        (
+            with(
+                "\"region\"",
+                "\"metadata\": [\"route\", \"route\"], \"region\"",
+            ),
+            "duplicate-field",
+            "$.metadata[1]",
+            "\"route\"], \"region",
+        ),
+        (
+            with("\"region\"", "\"metadata\": [7], \"region\""),
+            "wrong-type",
+            "$.metadata[0]",
+            "7]",
+        ),
+        (
+            with("\"region\"", "\"metadata\": \"all\", \"region\""),
+            "wrong-type",
+            "$.metadata",
+            "\"all\", \"region",
         ),
         (
             with("\"region\"", "\"routez\": [], \"region\""),

@@ -135,8 +135,11 @@ def test_check_through_reflection(check):
     headers = {h.header.key: h.header.value for h in r.ok_response.headers}
     session = "arn:aws:sts::333333333333:assumed-role/app-runtime/shop.app-runtime"
     assert headers["x-warden-principal-arn"] == session
-    assert r.dynamic_metadata.fields["decision"].string_value == "Allow"
-    assert r.dynamic_metadata.fields["action"].string_value == "orders:GetOrder"
+    # The example's listener lists no metadata fields: the default four.
+    fields = r.dynamic_metadata.fields
+    assert sorted(fields) == ["decision", "decision_id", "reason", "revision"], fields
+    assert fields["decision"].string_value == "Allow"
+    assert fields["decision_id"].string_value == headers["x-warden-decision-id"]
 
 
 def test_check_without_a_principal_is_401_not_an_error(check):

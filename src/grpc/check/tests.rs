@@ -383,7 +383,7 @@ fn message(verdict: Verdict<'_>) -> CheckResponse {
             ..HeaderValueOption::default()
         })
         .collect();
-    let dynamic_metadata = Some(metadata_struct(&record));
+    let dynamic_metadata = (!record.fields.is_empty()).then(|| metadata_struct(&record));
     if allowed {
         CheckResponse {
             status: Some(rpc_status(OK, "")),
@@ -422,7 +422,8 @@ fn rpc_status(code: i32, message: &str) -> RpcStatus {
     }
 }
 
-/// The decision for Envoy's dynamic metadata.
+/// The decision for Envoy's dynamic metadata: every field, then those the record does not
+/// list taken out.
 fn metadata_struct(record: &Record<'_>) -> Struct {
     let Record {
         decision,
@@ -435,6 +436,7 @@ fn metadata_struct(record: &Record<'_>) -> Struct {
         listener,
         route,
         dry_run,
+        fields: listed,
     } = record;
     let string = |s: &str| Value {
         kind: Some(Kind::StringValue(s.to_owned())),
@@ -467,6 +469,7 @@ fn metadata_struct(record: &Record<'_>) -> Struct {
             kind: Some(Kind::BoolValue(*dry_run)),
         },
     );
+    fields.retain(|name, _| MetadataFields::named(name).is_some_and(|f| listed.has(f)));
     Struct { fields }
 }
 
@@ -836,7 +839,21 @@ fn random_verdict(rng: &mut oorandom::Rand32) -> Verdict<'static> {
             listener: text(rng, &["", "default"]),
             route: text(rng, &["", "get-order"]),
             dry_run: rng.rand_range(0..2) == 0,
+            fields: random_fields(rng),
         },
+    }
+}
+
+/// Listed metadata fields: none, all, the default, or each field by a coin's toss.
+fn random_fields(rng: &mut oorandom::Rand32) -> MetadataFields {
+    match rng.rand_range(0..5) {
+        0 => MetadataFields::NONE,
+        1 => MetadataFields::ALL,
+        2 => MetadataFields::default(),
+        _ => MetadataFields::NAMED
+            .iter()
+            .filter(|_| rng.rand_range(0..2) == 0)
+            .fold(MetadataFields::NONE, |all, (_, f)| all.with(*f)),
     }
 }
 
