@@ -229,14 +229,10 @@ impl<'a> Read<'a> {
                         return Err(format!("more than {MAX_HEADERS} headers"));
                     }
                     let mut entry = r.message(wire, "headers").map_err(malformed)?;
-                    let (mut k, mut v) = ("", "");
-                    while let Some((tag, wire)) = entry.key().map_err(malformed)? {
-                        match tag {
-                            1 => k = text(&mut entry, wire, "key")?,
-                            2 => v = text(&mut entry, wire, "value")?,
-                            _ => entry.skip(tag, wire).map_err(malformed)?,
-                        }
-                    }
+                    let (k, v) = match entry.short_ascii_pair() {
+                        Some(pair) => pair,
+                        None => string_pair(&mut entry)?,
+                    };
                     if self.headers.capacity() == 0 {
                         self.headers.reserve_exact(HEADERS_AT_FIRST);
                     }

@@ -589,6 +589,30 @@ impl<'b> Reader<'b> {
         Ok(Reader::new(bytes, self.at.with(field)))
     }
 
+    /// A `map<string, string>` entry as protobuf's writers send it (Envoy's headers): its
+    /// key, then its value, each of at most 127 bytes of ASCII, and nothing else; read at once,
+    /// without a reader's steps for each field. `None` (nothing read): any other entry,
+    /// for [`Reader::key`] and the rest to read field by field. The same strings as those
+    /// steps give (`check::tests`).
+    #[inline]
+    pub(super) fn short_ascii_pair(&self) -> Option<(&'b str, &'b str)> {
+        let [0x0a, key_len, rest @ ..] = self.buf else {
+            return None;
+        };
+        let (key, rest) = rest.split_at_checked(usize::from(*key_len))?;
+        let [0x12, value_len, value @ ..] = rest else {
+            return None;
+        };
+        // One-byte lengths; ASCII is UTF-8.
+        if *key_len >= 0x80 || *value_len >= 0x80 || value.len() != usize::from(*value_len) {
+            return None;
+        }
+        match (key.as_ascii_str(), value.as_ascii_str()) {
+            (Ok(key), Ok(value)) => Some((key.as_str(), value.as_str())),
+            _ => None,
+        }
+    }
+
     /// Skips a field this version does not know (protobuf's forward compatibility).
     pub(super) fn skip(&mut self, tag: u32, wire: WireType) -> Result<(), RequestError> {
         skip_field(wire, tag, &mut self.buf, DecodeContext::default())

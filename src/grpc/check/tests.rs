@@ -946,3 +946,46 @@ fn context_extensions_are_counted_as_they_come() {
     bytes.extend(again.encode_to_vec());
     assert!(decode(&bytes).is_err());
 }
+
+/// A `headers` entry of any shape is read as prost reads it: those Envoy sends at once
+/// (`Reader::short_ascii_pair`), the others field by field.
+#[test]
+fn header_entries_of_every_shape_are_read_as_prost_reads_them() {
+    fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag << 3 | 2];
+        prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+        out.extend_from_slice(bytes);
+        out
+    }
+    let request = |entry: &[u8]| field(1, &field(4, &field(2, &field(3, entry))));
+    let long = vec![b'v'; 130];
+    let cases: Vec<Vec<u8>> = vec![
+        b"\x0a\x01a\x12\x01b".to_vec(),
+        b"\x12\x01b\x0a\x01a".to_vec(),
+        b"\x0a\x01a\x0a\x01c\x12\x01b".to_vec(),
+        b"\x0a\x01a\x12\x01b\x18\x01".to_vec(),
+        b"\x0a\x01a\x12\x01b\x12\x01c".to_vec(),
+        b"\x0a\x01a\x12\x02\xc3\xa9".to_vec(),
+        b"\x0a\x02\xc3\xa9\x12\x01b".to_vec(),
+        b"\x0a\x01a\x12\x01\xff".to_vec(),
+        b"\x0a\x01\xff\x12\x01b".to_vec(),
+        [&b"\x0a\x01a"[..], &field(2, &long)].concat(),
+        [&field(1, &long)[..], &b"\x12\x01b"[..]].concat(),
+        b"\x0a\x01a".to_vec(),
+        b"\x12\x01b".to_vec(),
+        b"\x0a\x00\x12\x00".to_vec(),
+        b"\x0a\x05a".to_vec(),
+        b"\x0a\x01a\x12\x01bc".to_vec(),
+        b"\x0a\x01a\x12\x05b".to_vec(),
+        b"\x0a\x01a\x12\x81\x00".to_vec(),
+        Vec::new(),
+    ];
+    for entry in cases {
+        let bytes = request(&entry);
+        match (decode(&bytes), prost_decode(&bytes)) {
+            (Ok(a), Ok(b)) => same_request(&a, &b, &bytes),
+            (Err(_), Err(_)) => {}
+            (ours, theirs) => panic!("{entry:?}: {ours:?} against prost's {theirs:?}"),
+        }
+    }
+}
