@@ -519,10 +519,21 @@ impl<'b> Reader<'b> {
             self.buf = rest;
             return Ok(bytes);
         }
+        // Under 16 KiB, two bytes (a Check's attributes, its request, a bearer token).
+        if wire == WireType::LengthDelimited
+            && let [low, high, rest @ ..] = self.buf
+            && *low >= 0x80
+            && *high < 0x80
+            && let Some((bytes, rest)) =
+                rest.split_at_checked(usize::from(low & 0x7f) | usize::from(*high) << 7)
+        {
+            self.buf = rest;
+            return Ok(bytes);
+        }
         self.long_delimited(wire, field)
     }
 
-    /// [`Reader::delimited`] of 128 bytes or more, or of a field that is not one.
+    /// [`Reader::delimited`] of 16 KiB or more, or of a field that is not one.
     #[cold]
     #[inline(never)]
     fn long_delimited(
@@ -615,6 +626,16 @@ impl<'b> Reader<'b> {
 
     /// Skips a field this version does not know (protobuf's forward compatibility).
     pub(super) fn skip(&mut self, tag: u32, wire: WireType) -> Result<(), RequestError> {
+        // A message or a string under 128 bytes (most that are skipped) is passed over here,
+        // as prost's `skip_field` would; anything else goes to it.
+        if wire == WireType::LengthDelimited
+            && let Some((&len, rest)) = self.buf.split_first()
+            && len < 0x80
+            && let Some(rest) = rest.get(usize::from(len)..)
+        {
+            self.buf = rest;
+            return Ok(());
+        }
         skip_field(wire, tag, &mut self.buf, DecodeContext::default())
             .map_err(|e| self.malformed("", e))
     }

@@ -504,7 +504,8 @@ fn a_key_reads_as_prost_reads_it_one_byte_or_more() {
 
 #[test]
 fn a_delimited_field_reads_its_length_as_prost_does_short_long_or_truncated() {
-    for len in [0usize, 1, 100, 127, 128, 129, 300, 20_000] {
+    // One, two and three bytes of length, each side of the ends.
+    for len in [0usize, 1, 100, 127, 128, 129, 300, 16_383, 16_384, 20_000] {
         let mut bytes = Vec::new();
         prost::encoding::encode_varint(len as u64, &mut bytes);
         let head = bytes.len();
@@ -528,6 +529,53 @@ fn a_delimited_field_reads_its_length_as_prost_does_short_long_or_truncated() {
     // A field of another wire type is refused, however short.
     let mut r = Reader::of(&[0x01, 0x41], "");
     assert!(r.delimited(WireType::Varint, "f").is_err());
+    // A length written longer than it needs (two bytes for 1, three for 300) is read as
+    // prost reads it.
+    for (bytes, len) in [
+        (&[0x81, 0x00, b'x', 0x08][..], 1),
+        (&[0x80, 0x00, 0x08], 0),
+        (&[0xac, 0x82, 0x00], 300),
+    ] {
+        let body: Vec<u8> = bytes
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(b'x', len))
+            .collect();
+        let mut r = Reader::of(&body, "");
+        assert_eq!(
+            r.delimited(WireType::LengthDelimited, "f").unwrap().len(),
+            len
+        );
+    }
+}
+
+/// A skipped field is passed over as prost's `skip_field` passes it, whatever its wire
+/// type and length, or refused where prost refuses it.
+#[test]
+fn a_skipped_field_is_passed_over_as_prost_does() {
+    let mut cases: Vec<(WireType, Vec<u8>)> = Vec::new();
+    for len in [0usize, 1, 127, 128, 300] {
+        let mut bytes = Vec::new();
+        prost::encoding::encode_varint(len as u64, &mut bytes);
+        bytes.extend(std::iter::repeat_n(b'x', len));
+        bytes.extend([0x08, 0x01]);
+        for cut in 0..=bytes.len() {
+            cases.push((WireType::LengthDelimited, bytes[..cut].to_vec()));
+        }
+    }
+    cases.push((WireType::Varint, vec![0x96, 0x01, 0x08]));
+    cases.push((WireType::SixtyFourBit, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    cases.push((WireType::ThirtyTwoBit, vec![1, 2, 3]));
+    for (wire, bytes) in cases {
+        let mut theirs = &bytes[..];
+        let want = prost::encoding::skip_field(wire, 9, &mut theirs, DecodeContext::default());
+        let mut r = Reader::of(&bytes, "");
+        let got = r.skip(9, wire);
+        assert_eq!(got.is_ok(), want.is_ok(), "{wire:?} {bytes:?}");
+        if got.is_ok() {
+            assert_eq!(r.buf, theirs, "{wire:?} {bytes:?}");
+        }
+    }
 }
 
 /// [`utf8`] answers as `std::str::from_utf8` for every length around SIMD's 64-byte
