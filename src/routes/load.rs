@@ -764,6 +764,20 @@ fn metadata(r: &mut FileReader<'_>, node: &Node) -> MetadataFields {
         );
         return MetadataFields::default();
     };
+    // Each field at most once: a longer list is refused whole, before any name is read.
+    if items.len() > MetadataFields::NAMED.len() {
+        r.error(
+            "too-many-fields",
+            path,
+            node.pos,
+            format!(
+                "{} fields; there are {}, each listed at most once",
+                items.len(),
+                MetadataFields::NAMED.len()
+            ),
+        );
+        return MetadataFields::default();
+    }
     let mut fields = MetadataFields::NONE;
     for (i, item) in items.iter().enumerate() {
         let at = format!("{path}[{i}]");

@@ -746,6 +746,15 @@ fn a_bad_listener_field_is_a_located_finding() {
             "\"route\"], \"region",
         ),
         (
+            with(
+                "\"region\"",
+                &format!("\"metadata\": [{}], \"region\"", ["\"x\""; 11].join(", ")),
+            ),
+            "too-many-fields",
+            "$.metadata",
+            "[\"x\", \"x\"",
+        ),
+        (
             with("\"region\"", "\"metadata\": [7], \"region\""),
             "wrong-type",
             "$.metadata[0]",
