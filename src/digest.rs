@@ -205,11 +205,14 @@ impl Cache {
                 *hash = of_text(shared);
                 *text = shared.clone();
             }
-            // The run that holds file `i`: the last that starts at or before it.
+            // The run that holds file `i`: the last that starts at or before it. In path
+            // order, a run's files come one after another: it is the last one marked, or
+            // a new one (not a search of every run marked, which a write of many files
+            // across many runs would pay for each file).
             let r = runs
                 .partition_point(|(start, _)| *start <= i)
                 .saturating_sub(1);
-            if !dirty.contains(&r) {
+            if dirty.last() != Some(&r) {
                 dirty.push(r);
             }
         }
