@@ -28,8 +28,8 @@ pub fn of_files<T: Text>(files: &BTreeMap<String, T>) -> String {
         .iter()
         .map(|(path, text)| (path.as_str(), of_text(text.text())))
         .collect();
-    let runs = runs(&hashed, hashed_path, hashed_hash);
-    top(&hashed, &runs, hashed_path)
+    let runs = runs(&hashed);
+    top(&hashed, &runs)
 }
 
 /// The SHA-256 of one file's text.
@@ -53,51 +53,72 @@ fn group(path: &str) -> &str {
     }
 }
 
+/// A file as the digest reads it: its path and its text's hash (a file being hashed, or
+/// one the [`Cache`] keeps).
+trait Hashed {
+    fn path(&self) -> &str;
+    fn hash(&self) -> &[u8; 32];
+}
+
+impl Hashed for (&str, [u8; 32]) {
+    fn path(&self) -> &str {
+        self.0
+    }
+
+    fn hash(&self) -> &[u8; 32] {
+        &self.1
+    }
+}
+
+/// A file the [`Cache`] keeps: its path, its text, the text's hash.
+type Kept = (String, Arc<str>, [u8; 32]);
+
+impl Hashed for Kept {
+    fn path(&self) -> &str {
+        &self.0
+    }
+
+    fn hash(&self) -> &[u8; 32] {
+        &self.2
+    }
+}
+
 /// The runs of `files` (in path order): each run's first index and its hash.
-fn runs<F>(
-    files: &[F],
-    path: impl Fn(&F) -> &str,
-    hash: impl Fn(&F) -> &[u8; 32],
-) -> Vec<(usize, [u8; 32])> {
+fn runs(files: &[impl Hashed]) -> Vec<(usize, [u8; 32])> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < files.len() {
-        let end = run_end(files, start, &path);
-        out.push((
-            start,
-            run_hash(files.get(start..end).unwrap_or(&[]), &path, &hash),
-        ));
+        let end = run_end(files, start);
+        out.push((start, run_hash(files.get(start..end).unwrap_or(&[]))));
         start = end;
     }
     out
 }
 
 /// Where the run that starts at `start` ends (exclusive).
-fn run_end<F>(files: &[F], start: usize, path: impl Fn(&F) -> &str) -> usize {
+fn run_end(files: &[impl Hashed], start: usize) -> usize {
     let Some(first) = files.get(start) else {
         return start;
     };
-    let g = group(path(first));
-    files.get(start + 1..).map_or(0, |rest| {
-        rest.iter().take_while(|f| group(path(f)) == g).count()
-    }) + start
-        + 1
+    let g = group(first.path());
+    let rest = files.get(start + 1..).unwrap_or(&[]);
+    start + 1 + rest.iter().take_while(|f| group(f.path()) == g).count()
 }
 
-fn run_hash<F>(files: &[F], path: impl Fn(&F) -> &str, hash: impl Fn(&F) -> &[u8; 32]) -> [u8; 32] {
+fn run_hash(files: &[impl Hashed]) -> [u8; 32] {
     let mut h = Sha256::new();
     for f in files {
-        add(&mut h, path(f), hash(f));
+        add(&mut h, f.path(), f.hash());
     }
     h.finalize().into()
 }
 
 /// The digest of `files` from their runs.
-fn top<F>(files: &[F], runs: &[(usize, [u8; 32])], path: impl Fn(&F) -> &str) -> String {
+fn top(files: &[impl Hashed], runs: &[(usize, [u8; 32])]) -> String {
     let mut h = Sha256::new();
     for (start, hash) in runs {
         if let Some(first) = files.get(*start) {
-            add(&mut h, group(path(first)), hash);
+            add(&mut h, group(first.path()), hash);
         }
     }
     h.finalize()
@@ -152,8 +173,8 @@ impl Cache {
             hashed.push((path, file));
             kept.push((kept_path, shared.clone(), file));
         }
-        let runs = runs(&hashed, hashed_path, hashed_hash);
-        let digest = top(&hashed, &runs, hashed_path);
+        let runs = runs(&hashed);
+        let digest = top(&hashed, &runs);
         self.runs = whole.then_some(runs);
         self.files = kept;
         digest
@@ -218,36 +239,14 @@ impl Cache {
         }
         for r in dirty {
             let start = runs.get(r).map_or(0, |(start, _)| *start);
-            let end = run_end(&self.files, start, kept_path);
-            let hash = run_hash(
-                self.files.get(start..end).unwrap_or(&[]),
-                kept_path,
-                kept_hash,
-            );
+            let end = run_end(&self.files, start);
+            let hash = run_hash(self.files.get(start..end).unwrap_or(&[]));
             if let Some((_, h)) = runs.get_mut(r) {
                 *h = hash;
             }
         }
-        Some(top(&self.files, runs, kept_path))
+        Some(top(&self.files, runs))
     }
-}
-
-type Kept = (String, Arc<str>, [u8; 32]);
-
-fn kept_path(f: &Kept) -> &str {
-    &f.0
-}
-
-fn kept_hash(f: &Kept) -> &[u8; 32] {
-    &f.2
-}
-
-fn hashed_path<'r>(f: &'r (&str, [u8; 32])) -> &'r str {
-    f.0
-}
-
-fn hashed_hash<'r>(f: &'r (&str, [u8; 32])) -> &'r [u8; 32] {
-    &f.1
 }
 
 #[cfg(test)]
